@@ -1,0 +1,13 @@
+//! keepwatch: shows whether HTTP connections are reused (keep-alive) or torn down.
+//!
+//! Pipeline (see docs/ARCHITECTURE.md):
+//! `capture (files | live) → decode → tcp (flow table, reassembly) → http / tls inspectors
+//! → analysis (verdicts, summary) → report (text/json/csv) | tui`.
+
+pub mod http;
+pub mod time;
+pub mod tls;
+pub mod tcp;
+
+pub use tcp::Direction;
+pub use time::{Duration, Timestamp};

@@ -1,0 +1,129 @@
+//! Capture time. The core never reads the wall clock: every instant it knows
+//! comes from a packet record, so replays are deterministic and a live capture
+//! is just another packet source.
+
+use serde::{Serialize, Serializer};
+use std::fmt;
+
+/// An instant taken from a capture record: nanoseconds since the Unix epoch.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub i64);
+
+/// A span between two capture instants, in nanoseconds.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Duration(pub i64);
+
+impl Timestamp {
+    pub const fn from_nanos(ns: i64) -> Self {
+        Timestamp(ns)
+    }
+    pub fn from_secs_frac(secs: i64, frac: u64, units_per_sec: u64) -> Self {
+        // Compute in i128 so odd resolutions (pcapng if_tsresol) cannot overflow.
+        let ns = if units_per_sec == 0 {
+            0
+        } else {
+            (frac as i128 * 1_000_000_000i128) / units_per_sec as i128
+        };
+        Timestamp((secs as i128 * 1_000_000_000 + ns) as i64)
+    }
+    pub const fn as_nanos(self) -> i64 {
+        self.0
+    }
+    pub fn as_secs_f64(self) -> f64 {
+        self.0 as f64 / 1e9
+    }
+    pub fn since(self, earlier: Timestamp) -> Duration {
+        Duration(self.0.saturating_sub(earlier.0))
+    }
+    /// RFC 3339 in UTC; microseconds unless the value needs nanoseconds.
+    pub fn rfc3339(self) -> String {
+        let secs = self.0.div_euclid(1_000_000_000);
+        let nanos = self.0.rem_euclid(1_000_000_000) as u32;
+        let dt = match time::OffsetDateTime::from_unix_timestamp(secs) {
+            Ok(dt) => dt,
+            Err(_) => return format!("{}.{:09}", secs, nanos),
+        };
+        let d = dt.date();
+        let t = dt.time();
+        let frac = if nanos % 1000 == 0 {
+            format!("{:06}", nanos / 1000)
+        } else {
+            format!("{:09}", nanos)
+        };
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{}Z",
+            d.year(),
+            u8::from(d.month()),
+            d.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            frac
+        )
+    }
+}
+
+impl Duration {
+    pub const ZERO: Duration = Duration(0);
+    pub const fn from_secs(s: i64) -> Self {
+        Duration(s * 1_000_000_000)
+    }
+    pub const fn from_millis(ms: i64) -> Self {
+        Duration(ms * 1_000_000)
+    }
+    pub fn as_secs_f64(self) -> f64 {
+        self.0 as f64 / 1e9
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.rfc3339())
+    }
+}
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.as_secs_f64();
+        if s < 1.0 {
+            write!(f, "{:.1}ms", s * 1e3)
+        } else {
+            write!(f, "{:.3}s", s)
+        }
+    }
+}
+
+/// Timestamps serialize as RFC 3339 strings (see docs/output.md).
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.rfc3339())
+    }
+}
+
+/// Durations serialize as seconds (a float).
+impl Serialize for Duration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(self.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn rfc3339_micro_and_nano() {
+        assert_eq!(
+            Timestamp::from_secs_frac(1_257_655_311, 123_456, 1_000_000).rfc3339(),
+            "2009-11-08T04:41:51.123456Z"
+        );
+        assert_eq!(
+            Timestamp::from_nanos(1_000_000_001).rfc3339(),
+            "1970-01-01T00:00:01.000000001Z"
+        );
+    }
+    #[test]
+    fn resolution_conversion() {
+        assert_eq!(Timestamp::from_secs_frac(1, 5, 10).as_nanos(), 1_500_000_000);
+        assert_eq!(Timestamp::from_secs_frac(0, 7, 0).as_nanos(), 0);
+    }
+}

@@ -1,0 +1,1 @@
+//! TLS record and handshake inspector (no keys: only what is visible on the wire).
