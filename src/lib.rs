@@ -4,10 +4,12 @@
 //! `capture (files | live) → decode → tcp (flow table, reassembly) → http / tls inspectors
 //! → analysis (verdicts, summary) → report (text/json/csv) | tui`.
 
+pub mod capture;
+pub mod decode;
 pub mod http;
+pub mod tcp;
 pub mod time;
 pub mod tls;
-pub mod tcp;
 
 pub use tcp::Direction;
 pub use time::{Duration, Timestamp};

@@ -123,7 +123,10 @@ mod tests {
     }
     #[test]
     fn resolution_conversion() {
-        assert_eq!(Timestamp::from_secs_frac(1, 5, 10).as_nanos(), 1_500_000_000);
+        assert_eq!(
+            Timestamp::from_secs_frac(1, 5, 10).as_nanos(),
+            1_500_000_000
+        );
         assert_eq!(Timestamp::from_secs_frac(0, 7, 0).as_nanos(), 0);
     }
 }

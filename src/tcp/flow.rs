@@ -1,0 +1,63 @@
+//! The flow key: a connection's 4-tuple, direction-normalised so that both
+//! directions hash to the same entry with one lookup.
+
+use std::net::{IpAddr, SocketAddr};
+
+/// Compact, direction-independent 4-tuple. IPv4 addresses are stored
+/// v4-mapped so both families share one layout (36 bytes, no heap).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct FlowKey {
+    lo: [u8; 16],
+    hi: [u8; 16],
+    lo_port: u16,
+    hi_port: u16,
+}
+
+#[inline]
+fn bytes(ip: IpAddr) -> [u8; 16] {
+    match ip {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+        IpAddr::V6(v6) => v6.octets(),
+    }
+}
+
+impl FlowKey {
+    #[inline]
+    pub fn new(src: IpAddr, sport: u16, dst: IpAddr, dport: u16) -> Self {
+        let (a, b) = (bytes(src), bytes(dst));
+        if (a, sport) <= (b, dport) {
+            FlowKey {
+                lo: a,
+                hi: b,
+                lo_port: sport,
+                hi_port: dport,
+            }
+        } else {
+            FlowKey {
+                lo: b,
+                hi: a,
+                lo_port: dport,
+                hi_port: sport,
+            }
+        }
+    }
+}
+
+/// `ip:port`, IPv6 as `[addr]:port` (the JSON contract).
+pub fn endpoint_string(a: &SocketAddr) -> String {
+    a.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn symmetric() {
+        let a: IpAddr = "127.0.0.1".parse().unwrap();
+        let b: IpAddr = "::1".parse().unwrap();
+        assert_eq!(FlowKey::new(a, 1, b, 2), FlowKey::new(b, 2, a, 1));
+        assert_ne!(FlowKey::new(a, 1, b, 2), FlowKey::new(a, 2, b, 1));
+        let s: SocketAddr = "[::1]:80".parse().unwrap();
+        assert_eq!(endpoint_string(&s), "[::1]:80");
+    }
+}

@@ -1,0 +1,296 @@
+//! One direction of a TCP connection, reassembled into an in-order byte stream
+//! (RFC 9293 §3.4 sequence space, with wrap-around).
+//!
+//! Sequence numbers are turned into 64-bit stream offsets relative to the next
+//! expected byte, so wrap-around never needs special cases later. In-order data
+//! is handed to the [`StreamHandler`] straight from the packet buffer (no copy);
+//! only out-of-order segments are copied, into a map keyed by offset, under a
+//! per-stream and a global byte cap. A hole is declared lost (reported as a gap,
+//! and the stream goes on after it) when the peer acknowledges past it — the
+//! receiver got bytes that the capture never saw — when a cap is hit, or when
+//! the connection is finalised.
+
+use super::{Direction, StreamHandler};
+use crate::time::Timestamp;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Per-direction counters (see docs/output.md).
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct StreamStats {
+    pub packets: u64,
+    /// Payload bytes on the wire, retransmissions included.
+    pub bytes: u64,
+    /// Bytes delivered in order to the inspectors (each stream byte once).
+    pub stream_bytes: u64,
+    pub retransmissions: u64,
+    pub out_of_order: u64,
+    /// Bytes never captured (gaps the reassembly gave up on; snaplen cuts).
+    pub missing_bytes: u64,
+    pub gaps: u64,
+    pub keepalive_probes: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct HalfStream {
+    started: bool,
+    /// Sequence number of the next expected byte.
+    next_seq: u32,
+    /// Stream offset of `next_seq`.
+    offset: u64,
+    /// Out-of-order data by stream offset: (captured bytes, length on the wire).
+    ooo: BTreeMap<u64, (Vec<u8>, u32)>,
+    ooo_bytes: usize,
+    /// Stream offset of this direction's FIN, once seen.
+    fin_at: Option<u64>,
+    fin_delivered: bool,
+    pub stats: StreamStats,
+}
+
+/// Limits that keep memory bounded.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_ooo_per_stream: usize,
+    pub max_ooo_total: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_ooo_per_stream: 4 << 20,
+            max_ooo_total: 256 << 20,
+        }
+    }
+}
+
+impl HalfStream {
+    /// SYN seen: the stream starts at `isn + 1`.
+    pub fn syn(&mut self, isn: u32) {
+        if !self.started || self.offset == 0 && self.ooo.is_empty() {
+            self.started = true;
+            self.next_seq = isn.wrapping_add(1);
+            self.offset = 0;
+        }
+    }
+
+    pub fn started(&self) -> bool {
+        self.started
+    }
+
+    pub fn fin_delivered(&self) -> bool {
+        self.fin_delivered
+    }
+
+    pub fn has_pending(&self) -> bool {
+        !self.ooo.is_empty()
+    }
+
+    /// Stream offset of a sequence number in this direction.
+    #[inline]
+    fn abs(&self, seq: u32) -> i64 {
+        self.offset as i64 + seq.wrapping_sub(self.next_seq) as i32 as i64
+    }
+
+    /// A segment's payload (and FIN) in this direction. `seq` is the sequence
+    /// number of the first payload byte (after the SYN, if the segment has one).
+    #[allow(clippy::too_many_arguments)]
+    pub fn segment<H: StreamHandler>(
+        &mut self,
+        dir: Direction,
+        ts: Timestamp,
+        seq: u32,
+        data: &[u8],
+        wire_len: u32,
+        fin: bool,
+        limits: &Limits,
+        ooo_total: &mut usize,
+        h: &mut H,
+    ) {
+        self.stats.bytes += wire_len as u64;
+        if !self.started {
+            self.started = true;
+            self.next_seq = seq;
+            self.offset = 0;
+        }
+        let start = self.abs(seq);
+        let end = start + wire_len as i64;
+        if wire_len > 0 {
+            if end <= self.offset as i64 {
+                // Entirely old: a retransmission, a duplicate, or a keep-alive
+                // probe (one byte, or none, just below the next expected byte).
+                if wire_len <= 1 && end == self.offset as i64 {
+                    self.stats.keepalive_probes += 1;
+                } else {
+                    self.stats.retransmissions += 1;
+                }
+            } else if start <= self.offset as i64 {
+                if start < self.offset as i64 {
+                    self.stats.retransmissions += 1;
+                }
+                let skip = (self.offset as i64 - start) as usize;
+                self.deliver(dir, ts, data, wire_len, skip, h);
+                self.drain(dir, ts, ooo_total, h);
+            } else {
+                self.stats.out_of_order += 1;
+                let key = start as u64;
+                let keep = match self.ooo.get(&key) {
+                    Some((_, l)) => *l < wire_len,
+                    None => true,
+                };
+                if keep {
+                    if let Some((old, _)) = self.ooo.insert(key, (data.to_vec(), wire_len)) {
+                        self.ooo_bytes -= old.len();
+                        *ooo_total -= old.len();
+                    }
+                    self.ooo_bytes += data.len();
+                    *ooo_total += data.len();
+                } else {
+                    self.stats.retransmissions += 1;
+                }
+                if self.ooo_bytes > limits.max_ooo_per_stream || *ooo_total > limits.max_ooo_total {
+                    self.skip_to_first_pending(dir, ts, ooo_total, h);
+                }
+            }
+        }
+        if fin && self.fin_at.is_none() && end >= 0 {
+            self.fin_at = Some(end as u64);
+        }
+        self.try_fin(dir, ts, h);
+    }
+
+    /// The peer acknowledged up to `ack`: a hole it covers was received but not
+    /// captured, so report it and go on.
+    pub fn peer_ack<H: StreamHandler>(
+        &mut self,
+        dir: Direction,
+        ts: Timestamp,
+        ack: u32,
+        ooo_total: &mut usize,
+        h: &mut H,
+    ) {
+        if !self.started || self.ooo.is_empty() {
+            return;
+        }
+        let a = self.abs(ack);
+        while let Some((&first, _)) = self.ooo.iter().next() {
+            if a >= first as i64 && first > self.offset {
+                self.gap(dir, ts, first - self.offset, h);
+                self.drain(dir, ts, ooo_total, h);
+            } else {
+                break;
+            }
+        }
+        self.try_fin(dir, ts, h);
+    }
+
+    /// End of the connection: give up on every hole, deliver what is buffered
+    /// and the FIN if one was seen.
+    pub fn flush<H: StreamHandler>(
+        &mut self,
+        dir: Direction,
+        ts: Timestamp,
+        ooo_total: &mut usize,
+        h: &mut H,
+    ) {
+        while !self.ooo.is_empty() {
+            self.skip_to_first_pending(dir, ts, ooo_total, h);
+        }
+        if let Some(f) = self.fin_at {
+            if !self.fin_delivered && f > self.offset {
+                self.gap(dir, ts, f - self.offset, h);
+            }
+        }
+        self.try_fin(dir, ts, h);
+    }
+
+    fn skip_to_first_pending<H: StreamHandler>(
+        &mut self,
+        dir: Direction,
+        ts: Timestamp,
+        ooo_total: &mut usize,
+        h: &mut H,
+    ) {
+        if let Some((&first, _)) = self.ooo.iter().next() {
+            if first > self.offset {
+                self.gap(dir, ts, first - self.offset, h);
+            }
+            self.drain(dir, ts, ooo_total, h);
+        }
+    }
+
+    fn gap<H: StreamHandler>(&mut self, dir: Direction, ts: Timestamp, n: u64, h: &mut H) {
+        self.stats.gaps += 1;
+        self.stats.missing_bytes += n;
+        self.advance(n);
+        h.on_gap(dir, ts, n);
+    }
+
+    #[inline]
+    fn advance(&mut self, n: u64) {
+        self.offset += n;
+        self.next_seq = self.next_seq.wrapping_add(n as u32);
+    }
+
+    /// Hands `data[skip..]` on; bytes the snaplen cut off become a gap.
+    fn deliver<H: StreamHandler>(
+        &mut self,
+        dir: Direction,
+        ts: Timestamp,
+        data: &[u8],
+        wire_len: u32,
+        skip: usize,
+        h: &mut H,
+    ) {
+        let wire_len = wire_len as usize;
+        if skip >= wire_len {
+            return;
+        }
+        if skip < data.len() {
+            let part = &data[skip..];
+            self.stats.stream_bytes += part.len() as u64;
+            self.advance(part.len() as u64);
+            h.on_data(dir, ts, part);
+        }
+        let captured_end = data.len().max(skip);
+        if wire_len > captured_end {
+            let cut = (wire_len - captured_end) as u64;
+            self.stats.missing_bytes += cut;
+            self.advance(cut);
+            h.on_gap(dir, ts, cut);
+        }
+    }
+
+    /// Delivers buffered segments that have become contiguous.
+    fn drain<H: StreamHandler>(
+        &mut self,
+        dir: Direction,
+        ts: Timestamp,
+        ooo_total: &mut usize,
+        h: &mut H,
+    ) {
+        while let Some(entry) = self.ooo.first_entry() {
+            let key = *entry.key();
+            if key > self.offset {
+                break;
+            }
+            let (data, wire_len) = entry.remove();
+            self.ooo_bytes -= data.len();
+            *ooo_total -= data.len();
+            let end = key + wire_len as u64;
+            if end <= self.offset {
+                continue;
+            }
+            let skip = (self.offset - key) as usize;
+            self.deliver(dir, ts, &data, wire_len, skip, h);
+        }
+    }
+
+    fn try_fin<H: StreamHandler>(&mut self, dir: Direction, ts: Timestamp, h: &mut H) {
+        if let Some(f) = self.fin_at {
+            if !self.fin_delivered && f <= self.offset && self.ooo.is_empty() {
+                self.fin_delivered = true;
+                h.on_fin(dir, ts);
+            }
+        }
+    }
+}
