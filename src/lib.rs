@@ -4,9 +4,14 @@
 //! `capture (files | live) → decode → tcp (flow table, reassembly) → http / tls inspectors
 //! → analysis (verdicts, summary) → report (text/json/csv) | tui`.
 
+pub mod analysis;
 pub mod capture;
 pub mod decode;
+pub mod engine;
+pub mod h2;
 pub mod http;
+pub mod inspect;
+pub mod report;
 pub mod tcp;
 pub mod time;
 pub mod tls;

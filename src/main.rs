@@ -1,3 +1,8 @@
+//! The `keepwatch` binary: argument parsing and wiring (see src/cli.rs). All the
+//! analysis is library code.
+
+mod cli;
+
 fn main() {
-    println!("keepwatch");
+    std::process::exit(cli::main());
 }

@@ -1,0 +1,513 @@
+//! Verdicts and summaries: turns a finished connection into the record the
+//! reports print (why it ended, whether it was reused), and aggregates records
+//! into the summary, per server and per virtual host.
+//!
+//! Everything here is a pure function of the connection: no clock, no I/O.
+
+use crate::h2::H2Info;
+use crate::http::{Exchange, KeepAliveParams};
+use crate::inspect::{AppInspector, Proto};
+use crate::tcp::conn::{CloseKind, Connection};
+use crate::tcp::stream::StreamStats;
+use crate::tcp::{ClosedBy, Direction, EndCause, HandshakeState};
+use crate::time::{Duration, Timestamp};
+use crate::tls::TlsInfo;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Why a connection ended (the JSON `close_reason` contract; see docs/output.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CloseReason {
+    ConnectionCloseRequest,
+    ConnectionCloseResponse,
+    Http10Default,
+    KeepAliveMax,
+    IdleTimeout,
+    ClientFinished,
+    Reset,
+    CaptureEnded,
+    Unknown,
+}
+
+impl CloseReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::ConnectionCloseRequest => "connection-close-request",
+            CloseReason::ConnectionCloseResponse => "connection-close-response",
+            CloseReason::Http10Default => "http10-default",
+            CloseReason::KeepAliveMax => "keep-alive-max",
+            CloseReason::IdleTimeout => "idle-timeout",
+            CloseReason::ClientFinished => "client-finished",
+            CloseReason::Reset => "reset",
+            CloseReason::CaptureEnded => "capture-ended",
+            CloseReason::Unknown => "unknown",
+        }
+    }
+}
+
+/// The JSON `verdict` contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Reused,
+    SingleRequestClosed,
+    SingleRequestKeptOpen,
+    NoHttp,
+    Unanswered,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Reused => "reused",
+            Verdict::SingleRequestClosed => "single-request-closed",
+            Verdict::SingleRequestKeptOpen => "single-request-kept-open",
+            Verdict::NoHttp => "no-http",
+            Verdict::Unanswered => "unanswered",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TcpDetail {
+    pub handshake_detail: Option<String>,
+    pub syn: Option<Timestamp>,
+    pub syn_ack: Option<Timestamp>,
+    pub ack: Option<Timestamp>,
+    pub syn_packets: u32,
+    pub syn_ack_packets: u32,
+    pub fin_client: Option<Timestamp>,
+    pub fin_server: Option<Timestamp>,
+    pub rst_client: Option<Timestamp>,
+    pub rst_server: Option<Timestamp>,
+    /// One side sent FIN and the other kept sending data afterwards.
+    pub half_closed: bool,
+    pub reset_after_fin: bool,
+    /// The client/server roles were guessed (connection picked up mid-stream).
+    pub roles_guessed: bool,
+    pub end_cause: EndCause,
+    pub client_to_server: StreamStats,
+    pub server_to_client: StreamStats,
+}
+
+/// One connection as the reports show it. Field names are a public contract.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectionRecord {
+    pub id: u64,
+    pub client: String,
+    pub server: String,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub duration: Duration,
+    pub handshake: HandshakeState,
+    pub closed_by: ClosedBy,
+    pub requests: u32,
+    pub responses: u32,
+    pub verdict: Verdict,
+    pub close_reason: CloseReason,
+    /// What the connection carried: `http`, `tls`, `h2c`, `unknown` or `none`.
+    pub protocol: &'static str,
+    pub host: Option<String>,
+    pub http_version: Option<&'static str>,
+    pub max_pipeline_depth: u32,
+    pub keep_alive: Option<KeepAliveParams>,
+    pub idle_before_close: Option<Duration>,
+    pub stale_requests: u32,
+    pub interim_responses: u32,
+    pub packets: u64,
+    pub bytes: u64,
+    pub exchanges: Vec<Exchange>,
+    pub tls: Option<TlsInfo>,
+    pub http2: Option<H2Info>,
+    pub tcp: TcpDetail,
+    pub warnings: Vec<String>,
+    /// Source file (set when several files are reported together).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+}
+
+impl ConnectionRecord {
+    /// Requests or, where the payload is opaque, estimated exchanges (TLS) or
+    /// streams (HTTP/2): the count that decides reuse.
+    pub fn uses(&self) -> u32 {
+        let tls = self.tls.as_ref().map_or(0, |t| t.exchanges);
+        let h2 = self.http2.as_ref().map_or(0, |h| h.streams);
+        self.requests.max(tls).max(h2)
+    }
+}
+
+/// Builds the record of a finished connection.
+pub fn record(c: &Connection<AppInspector>) -> ConnectionRecord {
+    let http = c.app.http.as_ref();
+    let exchanges: Vec<Exchange> = http.map(|h| h.exchanges().to_vec()).unwrap_or_default();
+    let requests = http.map_or(0, |h| h.requests());
+    let responses = http.map_or(0, |h| h.responses());
+    let closed_by = c.close.closed_by();
+    let fin_server = c.close.fin[1];
+    let server_gone = match (fin_server, c.close.rst[1]) {
+        (Some(f), Some(r)) => Some(f.min(r)),
+        (a, b) => a.or(b),
+    };
+    let stale_requests = match server_gone {
+        Some(t) => exchanges
+            .iter()
+            .filter(|e| e.method.is_some() && e.request_time > t)
+            .count() as u32,
+        None => 0,
+    };
+    let last_response_end = exchanges
+        .iter()
+        .filter_map(|e| e.response_end.or(e.response_time))
+        .max();
+    let idle_before_close = match (c.close.first_time(), last_response_end) {
+        (Some(close), Some(r)) if close >= r => Some(close.since(r)),
+        _ => None,
+    };
+    let keep_alive = http.and_then(|h| h.keep_alive());
+    let tls = c.app.tls.as_ref().map(|t| t.info().clone());
+    let http2 = c.app.h2.as_ref().map(|h| h.info().clone());
+    let close_reason = close_reason(c, &exchanges, requests, keep_alive.as_ref());
+    let mut rec = ConnectionRecord {
+        id: c.id,
+        client: c.client.to_string(),
+        server: c.server.to_string(),
+        start: c.first_ts,
+        end: c.last_ts,
+        duration: c.duration(),
+        handshake: c.handshake.state(),
+        closed_by,
+        requests,
+        responses,
+        verdict: Verdict::NoHttp,
+        close_reason,
+        protocol: c.app.proto.as_str(),
+        host: exchanges
+            .iter()
+            .find_map(|e| e.host.clone())
+            .or_else(|| tls.as_ref().and_then(|t| t.sni.clone())),
+        http_version: http.and_then(|h| h.http_version()),
+        max_pipeline_depth: http.map_or(0, |h| h.max_pipeline_depth()),
+        keep_alive,
+        idle_before_close,
+        stale_requests,
+        interim_responses: http.map_or(0, |h| h.interim_responses()),
+        packets: c.half[0].stats.packets + c.half[1].stats.packets,
+        bytes: c.half[0].stats.bytes + c.half[1].stats.bytes,
+        exchanges,
+        tls,
+        http2,
+        tcp: TcpDetail {
+            handshake_detail: c.handshake.detail(&c.close),
+            syn: c.handshake.syn,
+            syn_ack: c.handshake.syn_ack,
+            ack: c.handshake.ack,
+            syn_packets: c.handshake.syn_packets,
+            syn_ack_packets: c.handshake.syn_ack_packets,
+            fin_client: c.close.fin[0],
+            fin_server: c.close.fin[1],
+            rst_client: c.close.rst[0],
+            rst_server: c.close.rst[1],
+            half_closed: c.data_after_close.iter().any(|&b| b > 0)
+                || (c.close.fin[0].is_some() != c.close.fin[1].is_some()),
+            reset_after_fin: c.close.reset_after_fin(),
+            roles_guessed: c.roles_guessed,
+            end_cause: c.end_cause,
+            client_to_server: c.half[Direction::ClientToServer.index()].stats.clone(),
+            server_to_client: c.half[Direction::ServerToClient.index()].stats.clone(),
+        },
+        warnings: c.app.warnings(),
+        file: None,
+    };
+    rec.verdict = verdict(&rec);
+    rec
+}
+
+/// Why the connection ended (see docs/output.md for the rules, in order).
+fn close_reason(
+    c: &Connection<AppInspector>,
+    ex: &[Exchange],
+    requests: u32,
+    ka: Option<&KeepAliveParams>,
+) -> CloseReason {
+    let first = match c.close.first {
+        None => return CloseReason::CaptureEnded,
+        Some(f) => f,
+    };
+    if first.0 == CloseKind::Rst {
+        return CloseReason::Reset;
+    }
+    let by_server = first.1 == Direction::ServerToClient;
+    let req_close = ex.iter().any(|e| e.method.is_some() && e.request_wants_close());
+    let resp_close = ex.iter().any(|e| e.status.is_some() && e.response_wants_close());
+    // HTTP/1.0 persistence needs an explicit keep-alive from both sides
+    // (RFC 9112 §9.3 and Appendix C.2.2).
+    let http10 = ex.iter().any(|e| {
+        let v10 = e.request_version.as_deref() == Some("1.0") || e.response_version.as_deref() == Some("1.0");
+        v10 && !(e.request_wants_keep_alive() && (e.status.is_none() || e.response_wants_keep_alive()))
+    });
+    if ex.is_empty() {
+        return if by_server { CloseReason::Unknown } else { CloseReason::ClientFinished };
+    }
+    if req_close {
+        return CloseReason::ConnectionCloseRequest;
+    }
+    // An announced max reached: the server said how many requests it would
+    // serve, and closed when that many were served.
+    if let Some(max) = ka.and_then(|k| k.max) {
+        let served = requests as u64;
+        let last_announced_one = ex
+            .iter()
+            .rev()
+            .find_map(|e| e.keep_alive.as_ref().and_then(|k| k.max))
+            .is_some_and(|m| m <= 1);
+        if by_server && (served >= max || last_announced_one) {
+            return CloseReason::KeepAliveMax;
+        }
+    }
+    if resp_close {
+        return CloseReason::ConnectionCloseResponse;
+    }
+    if http10 {
+        return CloseReason::Http10Default;
+    }
+    if by_server {
+        // The server closed a connection whose responses carried no close
+        // signal: its keep-alive timer ran out (announced or not).
+        let all_answered = ex.iter().filter(|e| e.method.is_some()).all(|e| e.status.is_some());
+        let stale = ex.iter().any(|e| e.method.is_some() && Some(e.request_time) > c.close.fin[1]);
+        if all_answered || stale {
+            return CloseReason::IdleTimeout;
+        }
+        return CloseReason::Unknown;
+    }
+    CloseReason::ClientFinished
+}
+
+fn verdict(r: &ConnectionRecord) -> Verdict {
+    let uses = r.uses();
+    let answered = r.responses > 0
+        || r.tls.as_ref().is_some_and(|t| t.exchanges > 0)
+        || r.http2.as_ref().is_some_and(|h| h.responses > 0);
+    if uses == 0 && r.responses == 0 {
+        return Verdict::NoHttp;
+    }
+    if !answered {
+        return Verdict::Unanswered;
+    }
+    if uses >= 2 {
+        return Verdict::Reused;
+    }
+    match r.close_reason {
+        CloseReason::IdleTimeout | CloseReason::ClientFinished | CloseReason::CaptureEnded | CloseReason::KeepAliveMax => {
+            Verdict::SingleRequestKeptOpen
+        }
+        _ => Verdict::SingleRequestClosed,
+    }
+}
+
+/// Counts for a group of connections (all, one server, one host).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GroupStats {
+    pub connections: u64,
+    pub handshakes: u64,
+    pub requests: u64,
+    pub responses: u64,
+    pub reused_connections: u64,
+    /// Handshakes that reuse spared: Σ over connections of (uses − 1).
+    pub handshakes_saved: u64,
+    pub stale_requests: u64,
+    pub requests_per_connection_mean: f64,
+    pub requests_per_connection_max: u32,
+    pub close_reasons: BTreeMap<&'static str, u64>,
+    pub verdicts: BTreeMap<&'static str, u64>,
+}
+
+impl GroupStats {
+    pub fn add(&mut self, r: &ConnectionRecord) {
+        self.connections += 1;
+        if r.handshake == HandshakeState::Complete {
+            self.handshakes += 1;
+        }
+        self.requests += r.requests as u64;
+        self.responses += r.responses as u64;
+        if r.verdict == Verdict::Reused {
+            self.reused_connections += 1;
+        }
+        self.handshakes_saved += r.uses().saturating_sub(1) as u64;
+        self.stale_requests += r.stale_requests as u64;
+        self.requests_per_connection_max = self.requests_per_connection_max.max(r.requests);
+        *self.close_reasons.entry(r.close_reason.as_str()).or_default() += 1;
+        *self.verdicts.entry(r.verdict.as_str()).or_default() += 1;
+    }
+    fn finish(&mut self) {
+        let http_conns = self.connections - self.verdicts.get("no-http").copied().unwrap_or(0);
+        self.requests_per_connection_mean = if http_conns > 0 {
+            (self.requests as f64 / http_conns as f64 * 100.0).round() / 100.0
+        } else {
+            0.0
+        };
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TlsSummary {
+    pub connections: u64,
+    pub handshakes: u64,
+    pub full_handshakes: u64,
+    pub resumed_connections: u64,
+    pub exchanges: u64,
+    pub tls_handshakes_saved: u64,
+    pub sni: BTreeMap<String, u64>,
+    pub alpn: BTreeMap<String, u64>,
+    pub versions: BTreeMap<String, u64>,
+}
+
+/// The `summary` object (see docs/output.md).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub connections: u64,
+    pub handshakes: u64,
+    pub requests: u64,
+    pub responses: u64,
+    pub reused_connections: u64,
+    pub packets: u64,
+    pub bytes: u64,
+    pub first_packet: Option<Timestamp>,
+    pub last_packet: Option<Timestamp>,
+    pub warnings: Vec<String>,
+    pub tcp_packets: u64,
+    pub handshakes_saved: u64,
+    pub stale_requests: u64,
+    pub requests_per_connection_mean: f64,
+    pub requests_per_connection_max: u32,
+    /// requests per connection → number of connections (HTTP connections only).
+    pub requests_per_connection: BTreeMap<u32, u64>,
+    pub close_reasons: BTreeMap<&'static str, u64>,
+    pub verdicts: BTreeMap<&'static str, u64>,
+    pub closed_by: BTreeMap<&'static str, u64>,
+    pub per_server: BTreeMap<String, GroupStats>,
+    pub per_host: BTreeMap<String, GroupStats>,
+    pub tls: TlsSummary,
+    /// In words, for people: the reuse story of this capture.
+    pub headline: String,
+}
+
+pub fn summarize(records: &[ConnectionRecord]) -> Summary {
+    let mut all = GroupStats::default();
+    let mut s = Summary::default();
+    for r in records {
+        all.add(r);
+        s.per_server.entry(r.server.clone()).or_default().add(r);
+        if let Some(h) = &r.host {
+            s.per_host.entry(h.clone()).or_default().add(r);
+        }
+        if r.verdict != Verdict::NoHttp {
+            *s.requests_per_connection.entry(r.requests).or_default() += 1;
+        }
+        *s.closed_by.entry(r.closed_by.as_str()).or_default() += 1;
+        if let Some(t) = &r.tls {
+            let ts = &mut s.tls;
+            ts.connections += 1;
+            ts.handshakes += t.handshakes as u64;
+            ts.full_handshakes += t.full_handshakes as u64;
+            ts.resumed_connections += t.resumed as u64;
+            ts.exchanges += t.exchanges as u64;
+            ts.tls_handshakes_saved += t.exchanges.saturating_sub(1) as u64;
+            if let Some(n) = &t.sni {
+                *ts.sni.entry(n.clone()).or_default() += 1;
+            }
+            if let Some(a) = &t.alpn {
+                *ts.alpn.entry(a.clone()).or_default() += 1;
+            }
+            if let Some(v) = &t.version {
+                *ts.versions.entry(v.clone()).or_default() += 1;
+            }
+        }
+    }
+    all.finish();
+    for g in s.per_server.values_mut().chain(s.per_host.values_mut()) {
+        g.finish();
+    }
+    s.connections = all.connections;
+    s.handshakes = all.handshakes;
+    s.requests = all.requests;
+    s.responses = all.responses;
+    s.reused_connections = all.reused_connections;
+    s.handshakes_saved = all.handshakes_saved;
+    s.stale_requests = all.stale_requests;
+    s.requests_per_connection_mean = all.requests_per_connection_mean;
+    s.requests_per_connection_max = all.requests_per_connection_max;
+    s.close_reasons = all.close_reasons;
+    s.verdicts = all.verdicts;
+    s.headline = headline(records, &s);
+    s
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn headline(records: &[ConnectionRecord], s: &Summary) -> String {
+    let http_conns: Vec<&ConnectionRecord> = records.iter().filter(|r| r.requests > 0).collect();
+    let tls_conns: Vec<&ConnectionRecord> = records
+        .iter()
+        .filter(|r| r.requests == 0 && r.tls.as_ref().is_some_and(|t| t.exchanges > 0))
+        .collect();
+    let mut parts = Vec::new();
+    if !http_conns.is_empty() {
+        let n = http_conns.len() as u64;
+        let saved: u64 = http_conns.iter().map(|r| r.requests.saturating_sub(1) as u64).sum();
+        let all_10_closed = http_conns
+            .iter()
+            .all(|r| r.close_reason == CloseReason::Http10Default && r.requests == 1);
+        if all_10_closed && n > 1 {
+            parts.push(format!(
+                "{} over {}: HTTP/1.0 without keep-alive, every request paid a new handshake",
+                plural(s.requests, "request", "requests"),
+                plural(n, "connection", "connections")
+            ));
+        } else if saved == 0 && n > 1 {
+            parts.push(format!(
+                "{} over {}: no connection was reused, every request paid a new handshake",
+                plural(s.requests, "request", "requests"),
+                plural(n, "connection", "connections")
+            ));
+        } else {
+            parts.push(format!(
+                "{} over {}: {} saved",
+                plural(s.requests, "request", "requests"),
+                plural(n, "connection", "connections"),
+                plural(saved, "handshake", "handshakes")
+            ));
+        }
+    }
+    if !tls_conns.is_empty() {
+        let n = tls_conns.len() as u64;
+        let ex: u64 = tls_conns.iter().map(|r| r.tls.as_ref().map_or(0, |t| t.exchanges) as u64).sum();
+        let saved = ex.saturating_sub(n);
+        parts.push(format!(
+            "{} over {}: {} TCP and {} TLS handshakes saved",
+            plural(ex, "HTTPS exchange", "HTTPS exchanges"),
+            plural(n, "connection", "connections"),
+            saved,
+            saved
+        ));
+    }
+    if s.stale_requests > 0 {
+        parts.push(format!(
+            "{} sent on connections the server had already closed",
+            plural(s.stale_requests, "stale request", "stale requests")
+        ));
+    }
+    if parts.is_empty() {
+        if records.is_empty() {
+            return "no TCP connections".into();
+        }
+        return format!(
+            "{} with no HTTP seen",
+            plural(records.len() as u64, "TCP connection", "TCP connections")
+        );
+    }
+    parts.join("; ")
+}

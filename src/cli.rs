@@ -1,0 +1,376 @@
+//! Command line: `keepwatch report | live | interfaces | tui`.
+//!
+//! Exit codes (docs/output.md): 0 success; 1 error (nothing could be
+//! analysed: unreadable file, not a capture, bad filter, no such interface);
+//! 2 usage error; 3 the report was produced but some input was damaged (a file
+//! cut short or with a corrupt block: everything before the damage is reported).
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use keepwatch::capture::live::{Event, LiveCapture, LiveConfig};
+use keepwatch::capture::CaptureFile;
+use std::sync::atomic::Ordering;
+use keepwatch::engine::{Analyzer, Options, Report};
+use keepwatch::report::{self, text, Format};
+use keepwatch::tcp::TableConfig;
+use keepwatch::time::Duration;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::PathBuf;
+
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_ERROR: i32 = 1;
+pub const EXIT_DAMAGED: i32 = 3;
+
+#[derive(Parser)]
+#[command(name = "keepwatch", version, about = "Shows whether HTTP connections are reused (keep-alive) or torn down after each request")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(clap::Args, Clone)]
+struct Common {
+    /// BPF filter, as tcpdump takes it (e.g. 'tcp port 80')
+    #[arg(short = 'f', long = "filter", value_name = "BPF")]
+    filter: Option<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// Seconds without a packet after which a connection is reported (as open) and freed
+    #[arg(long, value_name = "SECS", default_value_t = 300.0)]
+    idle_timeout: f64,
+    /// Colour the text report
+    #[arg(long, value_enum, default_value = "auto")]
+    color: Color,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Analyse capture files (pcap or pcapng) and print a report
+    Report {
+        /// Capture files; several are analysed together as one capture
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+        /// One report per file instead of one over all files
+        #[arg(long)]
+        per_file: bool,
+        /// Text format: print only the summary, no connection rows
+        #[arg(long)]
+        summary_only: bool,
+    },
+    /// Capture live from an interface and report connections as they end
+    Live {
+        /// Interface to capture on (`any` for all, Linux cooked capture)
+        #[arg(short = 'i', long = "interface", value_name = "IFACE")]
+        interface: String,
+        #[command(flatten)]
+        common: Common,
+        /// Bytes to capture per packet
+        #[arg(long, default_value_t = 262144)]
+        snaplen: i32,
+        /// Stop after this many seconds
+        #[arg(long, value_name = "SECS")]
+        duration: Option<f64>,
+        /// Stop after this many packets
+        #[arg(long, value_name = "N")]
+        count: Option<u64>,
+        /// Also write the captured packets to this pcap file
+        #[arg(short = 'w', long = "write", value_name = "FILE")]
+        write: Option<PathBuf>,
+        /// After opening the device, drop root privileges to this user (like tcpdump -Z)
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
+        /// Put the interface in promiscuous mode
+        #[arg(long)]
+        promisc: bool,
+    },
+    /// List the capture devices
+    Interfaces,
+}
+
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    let r = match cli.cmd {
+        Cmd::Report { files, common, per_file, summary_only } => report_cmd(&files, &common, per_file, summary_only),
+        Cmd::Live { interface, common, snaplen, duration, count, write, user, promisc } => live_cmd(
+            LiveConfig { interface, filter: common.filter.clone(), snaplen, promisc, write, count, user },
+            &common,
+            duration,
+        ),
+        Cmd::Interfaces => interfaces_cmd(),
+    };
+    match r {
+        Ok(code) => code,
+        Err(e) => {
+            if e.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe) {
+                return EXIT_OK;
+            }
+            eprintln!("keepwatch: error: {e:#}");
+            EXIT_ERROR
+        }
+    }
+}
+
+fn options(c: &Common, slim: bool) -> Options {
+    Options {
+        filter: c.filter.clone(),
+        table: TableConfig {
+            idle_timeout: Duration((c.idle_timeout.max(0.001) * 1e9) as i64),
+            ..TableConfig::default()
+        },
+        slim_records: slim,
+    }
+}
+
+fn style(c: &Common) -> text::Style {
+    let color = match c.color {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    text::Style { color }
+}
+
+fn report_cmd(files: &[PathBuf], common: &Common, per_file: bool, summary_only: bool) -> Result<i32> {
+    // Open every file first so a typo fails before any output.
+    let mut caps = Vec::new();
+    for f in files {
+        caps.push(CaptureFile::open(f)?);
+    }
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let groups: Vec<Vec<&CaptureFile>> = if per_file {
+        caps.iter().map(|c| vec![c]).collect()
+    } else {
+        vec![caps.iter().collect()]
+    };
+    let mut damaged = false;
+    if common.format == Format::Csv {
+        report::csv::write_header(&mut out)?;
+    }
+    for (gi, group) in groups.iter().enumerate() {
+        let streaming = common.format == Format::Jsonl;
+        let mut an = Analyzer::new(options(common, streaming)).map_err(anyhow::Error::msg)?;
+        let mut write_err: Option<io::Error> = None;
+        let mut on_conn = |r: &keepwatch::analysis::ConnectionRecord| {
+            if streaming && write_err.is_none() {
+                if let Err(e) = report::write_jsonl_connection(&mut out, r) {
+                    write_err = Some(e);
+                }
+            }
+        };
+        for cap in group {
+            if group.len() > 1 {
+                an.set_current_file(Some(cap.path().display().to_string()));
+            }
+            let summary = cap.for_each(|p| an.packet(&p, &mut on_conn))?;
+            if summary.damage.is_some() {
+                damaged = true;
+                eprintln!(
+                    "keepwatch: warning: {}: {}",
+                    summary.path,
+                    summary.damage.as_deref().unwrap_or("")
+                );
+            }
+            an.add_file(summary);
+        }
+        let rep: Report = an.finish(&mut on_conn);
+        if let Some(e) = write_err {
+            return Err(e.into());
+        }
+        if rep.summary.tcp_packets == 0 && !rep.skipped.unsupported_link_type.is_empty() && rep.skipped.filtered_out == 0 {
+            let (lt, _) = rep.skipped.unsupported_link_type.iter().next().unwrap();
+            let names: Vec<String> = group.iter().map(|c| c.path().display().to_string()).collect();
+            anyhow::bail!(
+                "unsupported link type {lt} ({}) in {}: nothing could be decoded",
+                keepwatch::capture::linktype::name(*lt),
+                names.join(", ")
+            );
+        }
+        match common.format {
+            Format::Text => {
+                if gi > 0 {
+                    writeln!(out, "\n────────")?;
+                }
+                text::write_report(&mut out, &rep, style(common), !summary_only)?
+            }
+            Format::Json => report::write_json(&mut out, &rep)?,
+            Format::Jsonl => report::write_jsonl_summary(&mut out, &rep)?,
+            Format::Csv => {
+                for r in &rep.connections {
+                    report::csv::write_row(&mut out, r)?;
+                }
+            }
+        }
+        out.flush().context("writing the report")?;
+    }
+    Ok(if damaged { EXIT_DAMAGED } else { EXIT_OK })
+}
+
+fn interfaces_cmd() -> Result<i32> {
+    let list = keepwatch::capture::live::interfaces().map_err(anyhow::Error::msg)?;
+    let mut out = io::stdout().lock();
+    for i in list {
+        let mut flags = Vec::new();
+        flags.push(if i.up { "up" } else { "down" });
+        if i.running {
+            flags.push("running");
+        }
+        if i.loopback {
+            flags.push("loopback");
+        }
+        writeln!(
+            out,
+            "{:<16} {:<22} {}{}",
+            i.name,
+            flags.join(","),
+            i.addresses.join(" "),
+            i.description.map(|d| format!("  ({d})")).unwrap_or_default()
+        )?;
+    }
+    Ok(EXIT_OK)
+}
+
+fn live_cmd(cfg: LiveConfig, common: &Common, duration: Option<f64>) -> Result<i32> {
+    let iface = cfg.interface.clone();
+    let write = cfg.write.clone();
+    // The filter is compiled by libpcap on the device itself.
+    let mut opts = options(common, common.format != Format::Json);
+    opts.filter = None;
+    let mut an = Analyzer::new(opts).map_err(anyhow::Error::msg)?;
+    let cap = LiveCapture::start(cfg).map_err(anyhow::Error::msg)?;
+    let stop = cap.stop_flag();
+    ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed)).context("installing the signal handler")?;
+    eprintln!(
+        "keepwatch: listening on {iface} (link type {} {}){}",
+        cap.linktype,
+        keepwatch::capture::linktype::name(cap.linktype),
+        common.filter.as_deref().map(|f| format!(", filter '{f}'")).unwrap_or_default()
+    );
+    let st = style(common);
+    let status = io::stderr().is_terminal();
+    let started = std::time::Instant::now();
+    let mut last_status = std::time::Instant::now();
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let fmt = common.format;
+    let mut header_done = false;
+    let mut requests = 0u64;
+    let mut conns = 0u64;
+    let mut on_conn = |r: &keepwatch::analysis::ConnectionRecord, out: &mut io::StdoutLock<'_>| -> io::Result<()> {
+        conns += 1;
+        requests += r.requests as u64;
+        match fmt {
+            Format::Jsonl => report::write_jsonl_connection(out, r)?,
+            Format::Text => {
+                if !header_done {
+                    writeln!(out, "{}", text::TABLE_HEADER)?;
+                    header_done = true;
+                }
+                writeln!(out, "{}", text::row(r, st))?
+            }
+            Format::Csv => {
+                if !header_done {
+                    report::csv::write_header(out)?;
+                    header_done = true;
+                }
+                report::csv::write_row(out, r)?
+            }
+            Format::Json => {}
+        }
+        out.flush()
+    };
+    let mut end_msg = None;
+    let mut write_err: Option<io::Error> = None;
+    loop {
+        if let Some(d) = duration {
+            if started.elapsed().as_secs_f64() >= d {
+                cap.request_stop();
+            }
+        }
+        match cap.next(std::time::Duration::from_millis(100)) {
+            Some(Event::Packets(batch)) => {
+                for p in batch.packets() {
+                    an.packet(&p, &mut |r| {
+                        if let Err(e) = on_conn(r, &mut out) {
+                            write_err.get_or_insert(e);
+                        }
+                    });
+                }
+            }
+            Some(Event::Ended(msg)) => {
+                end_msg = msg;
+                break;
+            }
+            None => {}
+        }
+        if let Some(e) = write_err.take() {
+            cap.request_stop();
+            if e.kind() == io::ErrorKind::BrokenPipe {
+                return Ok(EXIT_OK);
+            }
+            return Err(e.into());
+        }
+        if status && last_status.elapsed().as_millis() >= 1000 {
+            last_status = std::time::Instant::now();
+            let c = &cap.counters;
+            eprint!(
+                "\r\x1b[2Kpackets {} · open {} · closed {} · requests {} · drops kernel {} keepwatch {}",
+                an.packets(),
+                an.open_connections(),
+                conns,
+                requests,
+                c.kernel_dropped.load(Ordering::Relaxed) + c.interface_dropped.load(Ordering::Relaxed),
+                c.dropped_by_keepwatch.load(Ordering::Relaxed)
+            );
+        }
+    }
+    if status {
+        eprint!("\r\x1b[2K");
+    }
+    let c = &cap.counters;
+    let kd = c.kernel_dropped.load(Ordering::Relaxed);
+    let idrop = c.interface_dropped.load(Ordering::Relaxed);
+    let kwd = c.dropped_by_keepwatch.load(Ordering::Relaxed);
+    if kd + idrop > 0 {
+        an.add_warning(format!("the kernel dropped {kd} packets and the interface {idrop}: counts may be low"));
+    }
+    if kwd > 0 {
+        an.add_warning(format!("keepwatch dropped {kwd} packets because the analysis fell behind the capture"));
+    }
+    if let Some(m) = &end_msg {
+        an.add_warning(m.clone());
+    }
+    let rep = an.finish(&mut |r| {
+        if let Err(e) = on_conn(r, &mut out) {
+            write_err.get_or_insert(e);
+        }
+    });
+    match fmt {
+        Format::Text => text::write_report(&mut out, &rep, st, false)?,
+        Format::Json => report::write_json(&mut out, &rep)?,
+        Format::Jsonl => report::write_jsonl_summary(&mut out, &rep)?,
+        Format::Csv => {}
+    }
+    out.flush()?;
+    if let Some(p) = write {
+        eprintln!("keepwatch: wrote {}", p.display());
+    }
+    drop(cap);
+    Ok(EXIT_OK)
+}

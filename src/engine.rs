@@ -1,0 +1,259 @@
+//! The pipeline behind every command: raw frames in (from files or a live
+//! interface, it makes no difference), connection records and a summary out.
+//! `capture → decode → tcp → inspectors → analysis`.
+
+use crate::analysis::{record, summarize, ConnectionRecord, Summary};
+use crate::capture::{linktype, FileSummary, PacketFilter, RawPacket};
+use crate::decode::{decode, Skip};
+use crate::inspect::AppInspector;
+use crate::tcp::{Connection, FlowTable, TableConfig};
+use crate::time::Timestamp;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub filter: Option<String>,
+    pub table: TableConfig,
+    /// Drop each connection's exchange list once it has been handed to the
+    /// streaming callback (JSONL and live output), keeping memory flat on long
+    /// captures; the summary is unaffected.
+    pub slim_records: bool,
+}
+
+/// Frames that yielded no TCP segment, by reason (nothing is dropped silently).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Skipped {
+    pub filtered_out: u64,
+    pub not_ip: u64,
+    pub not_tcp: u64,
+    pub ip_fragments: u64,
+    pub malformed: u64,
+    pub unsupported_link_type: BTreeMap<u32, u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub keepwatch_version: &'static str,
+    pub files: Vec<FileSummary>,
+    pub summary: Summary,
+    pub skipped: Skipped,
+    pub connections: Vec<ConnectionRecord>,
+}
+
+pub struct Analyzer {
+    table: FlowTable<AppInspector>,
+    filter: Option<PacketFilter>,
+    opts: Options,
+    pub skipped: Skipped,
+    packets: u64,
+    bytes: u64,
+    first: Option<Timestamp>,
+    last: Option<Timestamp>,
+    records: Vec<ConnectionRecord>,
+    files: Vec<FileSummary>,
+    extra_warnings: Vec<String>,
+    current_file: Option<String>,
+}
+
+impl Analyzer {
+    pub fn new(opts: Options) -> Result<Self, String> {
+        let filter = match &opts.filter {
+            Some(f) => Some(PacketFilter::new(f)?),
+            None => None,
+        };
+        Ok(Analyzer {
+            table: FlowTable::new(opts.table),
+            filter,
+            opts,
+            skipped: Skipped::default(),
+            packets: 0,
+            bytes: 0,
+            first: None,
+            last: None,
+            records: Vec::new(),
+            files: Vec::new(),
+            extra_warnings: Vec::new(),
+            current_file: None,
+        })
+    }
+
+    /// Tag records with the file they came from (several files in one report).
+    pub fn set_current_file(&mut self, f: Option<String>) {
+        self.current_file = f;
+    }
+
+    pub fn packets(&self) -> u64 {
+        self.packets
+    }
+
+    pub fn open_connections(&self) -> usize {
+        self.table.open_connections()
+    }
+
+    pub fn finished_records(&self) -> &[ConnectionRecord] {
+        &self.records
+    }
+
+    /// Live views: the connections still in the table, as records.
+    pub fn open_records(&self) -> Vec<ConnectionRecord> {
+        let mut v: Vec<ConnectionRecord> = self.table.connections().map(record).collect();
+        v.sort_by_key(|r| r.id);
+        v
+    }
+
+    pub fn add_warning(&mut self, w: String) {
+        self.extra_warnings.push(w);
+    }
+
+    pub fn add_file(&mut self, f: FileSummary) {
+        self.files.push(f);
+    }
+
+    /// One captured frame. `on_conn` sees each connection as it finishes.
+    pub fn packet<F: FnMut(&ConnectionRecord)>(&mut self, p: &RawPacket<'_>, on_conn: &mut F) {
+        self.packets += 1;
+        self.bytes += p.orig_len as u64;
+        self.first = Some(self.first.map_or(p.ts, |f| f.min(p.ts)));
+        self.last = Some(self.last.map_or(p.ts, |l| l.max(p.ts)));
+        if let Some(f) = self.filter.as_mut() {
+            if !f.matches(p.linktype, p.data) {
+                self.skipped.filtered_out += 1;
+                return;
+            }
+        }
+        match decode(p) {
+            Ok(seg) => {
+                let Analyzer { table, records, opts, current_file, .. } = self;
+                table.process(p.ts, &seg, &mut |c| push(records, c, opts, current_file, on_conn));
+            }
+            Err(Skip::NotIp) => self.skipped.not_ip += 1,
+            Err(Skip::NotTcp) => self.skipped.not_tcp += 1,
+            Err(Skip::Fragment) => self.skipped.ip_fragments += 1,
+            Err(Skip::Malformed) => self.skipped.malformed += 1,
+            Err(Skip::UnsupportedLinkType) => {
+                *self.skipped.unsupported_link_type.entry(p.linktype).or_default() += 1
+            }
+        }
+    }
+
+    /// Finalises every connection still open and builds the report.
+    pub fn finish<F: FnMut(&ConnectionRecord)>(mut self, on_conn: &mut F) -> Report {
+        let end = self.last.unwrap_or_default();
+        {
+            let Analyzer { table, records, opts, current_file, .. } = &mut self;
+            table.finish(end, &mut |c| push(records, c, opts, current_file, on_conn));
+        }
+        self.records.sort_by_key(|r| r.id);
+        let mut summary = summarize(&self.records);
+        summary.packets = self.packets;
+        summary.bytes = self.bytes;
+        summary.first_packet = self.first;
+        summary.last_packet = self.last;
+        summary.tcp_packets = self.table.stats.tcp_packets;
+        summary.warnings = self.warnings();
+        Report {
+            keepwatch_version: env!("CARGO_PKG_VERSION"),
+            files: self.files,
+            summary,
+            skipped: self.skipped,
+            connections: self.records,
+        }
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        for f in &self.files {
+            if let Some(d) = &f.damage {
+                w.push(format!("{}: {}", f.path, d));
+            }
+            if let Some(d) = f.interface_drops.filter(|&d| d > 0) {
+                w.push(format!("{}: the capturing interface dropped {d} packets", f.path));
+            }
+        }
+        w.extend(self.extra_warnings.iter().cloned());
+        for (lt, n) in &self.skipped.unsupported_link_type {
+            w.push(format!(
+                "{n} packets with unsupported link type {lt} ({}) were skipped",
+                linktype::name(*lt)
+            ));
+        }
+        if self.skipped.ip_fragments > 0 {
+            w.push(format!(
+                "{} IP fragments were skipped (IP reassembly is not done)",
+                self.skipped.ip_fragments
+            ));
+        }
+        if self.skipped.malformed > 0 {
+            w.push(format!("{} malformed or cut-short frames were skipped", self.skipped.malformed));
+        }
+        if self.packets == 0 {
+            w.push("the capture holds no packets".into());
+        } else if self.table.stats.tcp_packets == 0 {
+            let filtered = if self.skipped.filtered_out > 0 {
+                format!(" ({} removed by the filter)", self.skipped.filtered_out)
+            } else {
+                String::new()
+            };
+            w.push(format!(
+                "no TCP packets among {} packets{filtered}",
+                self.packets
+            ));
+        }
+        let gappy: Vec<&ConnectionRecord> = self
+            .records
+            .iter()
+            .filter(|r| r.tcp.client_to_server.missing_bytes + r.tcp.server_to_client.missing_bytes > 0)
+            .collect();
+        if !gappy.is_empty() {
+            let bytes: u64 = gappy
+                .iter()
+                .map(|r| r.tcp.client_to_server.missing_bytes + r.tcp.server_to_client.missing_bytes)
+                .sum();
+            w.push(format!(
+                "{} connections have bytes the capture missed ({bytes} bytes in all): their HTTP counts may be low (ids: {})",
+                gappy.len(),
+                ids(&gappy)
+            ));
+        }
+        let framing: Vec<&ConnectionRecord> = self.records.iter().filter(|r| !r.warnings.is_empty()).collect();
+        if !framing.is_empty() {
+            w.push(format!(
+                "{} connections have protocol warnings, see their `warnings` (ids: {})",
+                framing.len(),
+                ids(&framing)
+            ));
+        }
+        if self.table.stats.idle_evictions > 0 {
+            w.push(format!(
+                "{} connections went idle longer than the idle timeout and were reported as open",
+                self.table.stats.idle_evictions
+            ));
+        }
+        w
+    }
+}
+
+fn ids(rs: &[&ConnectionRecord]) -> String {
+    let mut s: Vec<String> = rs.iter().take(10).map(|r| r.id.to_string()).collect();
+    if rs.len() > 10 {
+        s.push("…".into());
+    }
+    s.join(", ")
+}
+
+fn push<F: FnMut(&ConnectionRecord)>(
+    records: &mut Vec<ConnectionRecord>,
+    c: Connection<AppInspector>,
+    opts: &Options,
+    file: &Option<String>,
+    on_conn: &mut F,
+) {
+    let mut r = record(&c);
+    r.file = file.clone();
+    on_conn(&r);
+    if opts.slim_records {
+        r.exchanges = Vec::new();
+    }
+    records.push(r);
+}

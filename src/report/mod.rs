@@ -1,0 +1,48 @@
+//! Reports: a readable text table, JSON (one document), JSONL (one connection
+//! per line, streamed as connections finish, then a summary line) and CSV.
+//! The field names are a public contract (docs/output.md).
+
+pub mod csv;
+pub mod text;
+
+use crate::analysis::ConnectionRecord;
+use crate::engine::Report;
+use std::io::{self, Write};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Jsonl,
+    Csv,
+}
+
+pub fn write_json<W: Write>(w: &mut W, r: &Report) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *w, r)?;
+    writeln!(w)
+}
+
+/// One JSONL line for a connection.
+pub fn write_jsonl_connection<W: Write>(w: &mut W, c: &ConnectionRecord) -> io::Result<()> {
+    serde_json::to_writer(&mut *w, c)?;
+    writeln!(w)
+}
+
+/// The closing JSONL line: `{"summary": {...}, "files": [...], "skipped": {...}}`.
+pub fn write_jsonl_summary<W: Write>(w: &mut W, r: &Report) -> io::Result<()> {
+    #[derive(serde::Serialize)]
+    struct Tail<'a> {
+        summary: &'a crate::analysis::Summary,
+        files: &'a [crate::capture::FileSummary],
+        skipped: &'a crate::engine::Skipped,
+    }
+    serde_json::to_writer(
+        &mut *w,
+        &Tail {
+            summary: &r.summary,
+            files: &r.files,
+            skipped: &r.skipped,
+        },
+    )?;
+    writeln!(w)
+}
