@@ -62,7 +62,12 @@ pub struct TlsInfo {
     pub full_handshakes: u32,
     /// At least one handshake resumed a session.
     pub resumed: bool,
-    /// How the last resumed handshake resumed: "session-id" | "session-ticket" | "psk".
+    /// How the first resumed handshake resumed: "psk" (TLS 1.3 ServerHello with
+    /// pre_shared_key), "session-id" (TLS ≤ 1.2 ServerHello echoes the client's non-empty
+    /// session ID; also when a ticket was presented too, since a server accepting a
+    /// ticket echoes the ID as well: check `session_ticket_offered`), or
+    /// "session-ticket" (no echo, but ServerHello is followed by ChangeCipherSpec without
+    /// Certificate).
     pub resumption: Option<String>,
     /// The server sent a HelloRetryRequest.
     pub hello_retry: bool,
@@ -140,7 +145,6 @@ struct DirState {
 #[derive(Debug, Default)]
 struct Hs {
     client_sid: Vec<u8>,
-    ticket_offered: bool,
     /// A HelloRetryRequest was sent; the next ClientHello belongs to this handshake.
     hrr_pending: bool,
     server_hello: bool,
@@ -194,7 +198,8 @@ pub struct TlsInspector {
 /// ClientHello), `Some(false)` if not, `None` if there are too few bytes to tell.
 pub fn looks_like_tls(first_bytes: &[u8]) -> Option<bool> {
     let b = first_bytes;
-    let checks: [(usize, fn(&[u8]) -> bool); 4] = [
+    type Check = (usize, fn(&[u8]) -> bool);
+    let checks: [Check; 4] = [
         (1, |b| b[0] == CT_HANDSHAKE),
         (2, |b| b[1] == 3),
         (3, |b| b[2] <= 4),
@@ -459,11 +464,9 @@ impl TlsInspector {
     fn record(&mut self, dir: Direction, ts: Timestamp, typ: u8, body: &[u8]) {
         match typ {
             CT_CCS => self.change_cipher_spec(dir),
-            CT_ALERT => {
-                if self.info.alert.is_none() && body.len() == 2 {
-                    self.info.alert = Some(parse::alert_name(body[0], body[1]));
-                    self.info.alert_from = Some(dir);
-                }
+            CT_ALERT if self.info.alert.is_none() && body.len() == 2 => {
+                self.info.alert = Some(parse::alert_name(body[0], body[1]));
+                self.info.alert_from = Some(dir);
             }
             CT_HANDSHAKE => self.handshake_bytes(dir, ts, body),
             _ => {}
@@ -480,12 +483,8 @@ impl TlsInspector {
         self.dirs[d].hs_skip = 0;
         if dir == Direction::ServerToClient && self.hs.server_hello && !self.hs.decided {
             // ServerHello then ChangeCipherSpec with no Certificate: abbreviated handshake.
-            let kind = if self.hs.sid_echo && !self.hs.ticket_offered {
-                "session-id"
-            } else {
-                "session-ticket"
-            };
-            self.decide(Some(kind));
+            // (An echoed session ID was decided at ServerHello already.)
+            self.decide(Some("session-ticket"));
         }
     }
 
@@ -498,7 +497,9 @@ impl TlsInspector {
         match resumed {
             Some(kind) => {
                 self.info.resumed = true;
-                self.info.resumption = Some(kind.to_string());
+                if self.info.resumption.is_none() {
+                    self.info.resumption = Some(kind.to_string());
+                }
             }
             None => self.info.full_handshakes += 1,
         }
@@ -663,7 +664,6 @@ impl TlsInspector {
         };
         let ticket = ch.session_ticket_len.is_some_and(|n| n > 0);
         self.hs.client_sid = ch.session_id.clone();
-        self.hs.ticket_offered |= ticket;
         let i = &mut self.info;
         i.session_ticket_offered |= ticket;
         i.psk_offered |= ch.psk;
@@ -713,13 +713,10 @@ impl TlsInspector {
         } else {
             self.hs.sid_echo = !sh.session_id.is_empty() && sh.session_id == self.hs.client_sid;
             if self.hs.sid_echo {
-                // RFC 5077 §3.4: a server accepting a ticket echoes the session ID too.
-                let kind = if self.hs.ticket_offered {
-                    "session-ticket"
-                } else {
-                    "session-id"
-                };
-                self.decide(Some(kind));
+                // Echoed session ID: abbreviated handshake. Labelled "session-id" even when
+                // a ticket was also presented (RFC 5077 §3.4: a server accepting a ticket
+                // echoes the session ID too, so the wire cannot tell the two apart).
+                self.decide(Some("session-id"));
             }
         }
     }
