@@ -4,6 +4,7 @@
 //! `capture (files | live) → decode → tcp (flow table, reassembly) → http / tls inspectors
 //! → analysis (verdicts, summary) → report (text/json/csv) | tui`.
 
+pub mod h2;
 pub mod http;
 pub mod time;
 pub mod tls;
