@@ -750,3 +750,39 @@ fn mutated_handshakes_never_panic() {
         t.finish(ts(1));
     }
 }
+
+#[test]
+fn server_records_before_client_data_start_no_exchange() {
+    // TLS 1.2, server speaks first after the handshake (e.g. a banner), then 2 rounds.
+    let mut ev = tls12_full()[..4].to_vec();
+    ev.extend([
+        (S, app(60)),
+        (S, app(60)),
+        (C, app(40)),
+        (S, app(90)),
+        (C, app(40)),
+        (S, app(90)),
+    ]);
+    let t = run(&ev);
+    assert_eq!(t.info().exchanges, 2);
+    assert_eq!(t.info().app_records, [2, 4]);
+}
+
+#[test]
+fn gap_inside_client_hello_then_resync() {
+    let ch = record(22, &client_hello(&ChOpts::default()));
+    let mut t = TlsInspector::new();
+    t.on_data(C, ts(0), &ch[..50]);
+    t.on_gap(C, ts(0), 20);
+    t.on_data(C, ts(0), &ch[70..]);
+    t.on_data(S, ts(1), &record(22, &server_hello(&ShOpts::default())));
+    t.on_data(C, ts(2), &cat(&[app(100), app(100)]));
+    t.on_data(S, ts(3), &app(500));
+    let i = t.info();
+    assert_eq!(i.client_hellos, 0);
+    assert_eq!(i.version.as_deref(), Some("1.2"));
+    assert_eq!(t.warnings().len(), 1, "{:?}", t.warnings());
+    // The first record after the gap is confirmed by the second.
+    assert_eq!(i.app_records, [2, 1]);
+    assert_eq!(i.exchanges, 1);
+}
