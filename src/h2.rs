@@ -1,0 +1,766 @@
+//! HTTP/2 cleartext (h2c) frame scanner.
+//!
+//! [`H2Inspector`] follows the frame layer of one h2c connection (prior knowledge, or
+//! `Upgrade: h2c` after a 101) without decoding HPACK: it counts streams opened by the
+//! client, streams answered by the server, frames, resets, GOAWAY and observed stream
+//! concurrency. Frame payloads are skipped without copying except the few small ones it
+//! reads (SETTINGS, GOAWAY). Works over arbitrary splits and never panics.
+
+use crate::time::Timestamp;
+use crate::Direction;
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::Serialize;
+
+/// The client connection preface (RFC 9113 §3.4).
+pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// SETTINGS_MAX_FRAME_SIZE initial value.
+pub const DEFAULT_MAX_FRAME: usize = 16384;
+const MAX_SETTINGS_PAYLOAD: usize = 4096;
+const MAX_WARNINGS: usize = 32;
+
+const DATA: u8 = 0;
+const HEADERS: u8 = 1;
+const PRIORITY: u8 = 2;
+const RST_STREAM: u8 = 3;
+const SETTINGS: u8 = 4;
+const PUSH_PROMISE: u8 = 5;
+const PING: u8 = 6;
+const GOAWAY: u8 = 7;
+const WINDOW_UPDATE: u8 = 8;
+const CONTINUATION: u8 = 9;
+const FLAG_END_STREAM: u8 = 0x1;
+const FLAG_ACK: u8 = 0x1;
+
+/// `Some(true)` if the bytes start with the HTTP/2 client preface, `Some(false)` if
+/// they cannot, `None` if they are a (possibly empty) proper prefix of it.
+pub fn looks_like_h2_preface(first_bytes: &[u8]) -> Option<bool> {
+    let n = first_bytes.len().min(PREFACE.len());
+    if first_bytes[..n] != PREFACE[..n] {
+        Some(false)
+    } else if n < PREFACE.len() {
+        None
+    } else {
+        Some(true)
+    }
+}
+
+/// What an h2c connection carried, from the frame layer.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct H2Info {
+    /// The client sent the full connection preface.
+    pub preface_seen: bool,
+    /// Created by [`H2Inspector::after_upgrade`]: stream 1 is the upgraded HTTP/1.1 request.
+    pub upgraded: bool,
+    /// Client-initiated streams opened by HEADERS (distinct odd ids), plus stream 1 after
+    /// an upgrade.
+    pub streams: u32,
+    /// Client-initiated streams the server answered with HEADERS (first HEADERS per
+    /// stream; a 1xx interim response counts as the answer, HPACK is not decoded).
+    pub responses: u32,
+    /// Frames, `[client, server]`.
+    pub frames: [u64; 2],
+    /// DATA payload bytes (padding included), `[client, server]`.
+    pub data_bytes: [u64; 2],
+    /// Largest number of client-initiated streams open at once (opened by HEADERS,
+    /// closed by END_STREAM from both sides or by RST_STREAM), as observed.
+    pub max_concurrent_streams_seen: u32,
+    /// SETTINGS_MAX_CONCURRENT_STREAMS advertised, `[by client, by server]` (last value).
+    pub settings_max_concurrent_streams: [Option<u32>; 2],
+    pub goaway: bool,
+    /// First GOAWAY: sender, last stream id and error code.
+    pub goaway_from: Option<Direction>,
+    pub goaway_last_stream_id: Option<u32>,
+    pub goaway_error: Option<u32>,
+    /// RST_STREAM frames (both directions).
+    pub rst_streams: u32,
+    /// PUSH_PROMISE frames (server push).
+    pub push_promises: u32,
+    /// When the first / last client stream was opened.
+    pub first_stream_time: Option<Timestamp>,
+    pub last_stream_time: Option<Timestamp>,
+}
+
+#[derive(Debug)]
+enum State {
+    /// Client only: matching the preface; `n` bytes matched so far.
+    Preface {
+        n: usize,
+    },
+    Header {
+        buf: [u8; 9],
+        n: usize,
+    },
+    /// Inside a frame payload. `keep` collects a prefix of up to `want` bytes for the
+    /// frames we read; `keep_ok` turns false if a gap hit that prefix.
+    Payload {
+        typ: u8,
+        sid: u32,
+        remaining: usize,
+        want: usize,
+        keep: Vec<u8>,
+        keep_ok: bool,
+    },
+    Resync {
+        buf: Vec<u8>,
+    },
+    /// Not HTTP/2 (bad preface): ignore this direction.
+    Dead,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State::Header { buf: [0; 9], n: 0 }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct FrameHeader {
+    len: usize,
+    typ: u8,
+    flags: u8,
+    sid: u32,
+}
+
+fn frame_header(b: &[u8; 9]) -> FrameHeader {
+    FrameHeader {
+        len: u32::from_be_bytes([0, b[0], b[1], b[2]]) as usize,
+        typ: b[3],
+        flags: b[4],
+        sid: u32::from_be_bytes([b[5], b[6], b[7], b[8]]) & 0x7fff_ffff,
+    }
+}
+
+/// Strict plausibility check used to resynchronise: a known frame type whose length and
+/// stream id obey RFC 9113's rules. Returns the payload length.
+fn plausible_frame(h: &[u8], max_len: usize) -> Option<usize> {
+    let mut b = [0u8; 9];
+    b.copy_from_slice(&h[..9]);
+    let f = frame_header(&b);
+    let reserved = h[5] & 0x80 != 0;
+    let ok = !reserved
+        && f.len <= max_len
+        && match f.typ {
+            DATA | HEADERS | CONTINUATION | PUSH_PROMISE => f.sid != 0,
+            PRIORITY => f.sid != 0 && f.len == 5,
+            RST_STREAM => f.sid != 0 && f.len == 4,
+            SETTINGS => f.sid == 0 && f.len % 6 == 0 && (f.flags & FLAG_ACK == 0 || f.len == 0),
+            PING => f.sid == 0 && f.len == 8,
+            GOAWAY => f.sid == 0 && f.len >= 8,
+            WINDOW_UPDATE => f.len == 4,
+            _ => false,
+        };
+    ok.then_some(f.len)
+}
+
+/// Follows the HTTP/2 frames of one cleartext connection.
+#[derive(Debug)]
+pub struct H2Inspector {
+    info: H2Info,
+    warnings: Vec<String>,
+    warnings_dropped: u64,
+    state: [State; 2],
+    /// Largest frame each direction may send (the peer's SETTINGS_MAX_FRAME_SIZE).
+    max_frame: [usize; 2],
+    last_client_stream: u32,
+    /// Open client streams: bit 0 client ended, bit 1 server ended.
+    open: FxHashMap<u32, u8>,
+    answered: FxHashSet<u32>,
+}
+
+impl Default for H2Inspector {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl H2Inspector {
+    /// Prior-knowledge h2c: the client begins with the preface.
+    pub fn new() -> Self {
+        H2Inspector {
+            info: H2Info::default(),
+            warnings: Vec::new(),
+            warnings_dropped: 0,
+            state: [State::Preface { n: 0 }, State::default()],
+            max_frame: [DEFAULT_MAX_FRAME; 2],
+            last_client_stream: 0,
+            open: FxHashMap::default(),
+            answered: FxHashSet::default(),
+        }
+    }
+
+    /// `Upgrade: h2c` answered by 101: feed the bytes after the request (client: the
+    /// preface follows) and after the 101 response (server: frames). Stream 1 is the
+    /// upgraded request, already counted and half-closed by the client.
+    pub fn after_upgrade() -> Self {
+        let mut s = Self::new();
+        s.info.upgraded = true;
+        s.info.streams = 1;
+        s.info.max_concurrent_streams_seen = 1;
+        s.last_client_stream = 1;
+        s.open.insert(1, 1);
+        s
+    }
+
+    pub fn info(&self) -> &H2Info {
+        &self.info
+    }
+
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    fn warn(&mut self, msg: String) {
+        if self.warnings.len() < MAX_WARNINGS {
+            self.warnings.push(msg);
+        } else {
+            self.warnings_dropped += 1;
+        }
+    }
+
+    pub fn on_data(&mut self, dir: Direction, ts: Timestamp, data: &[u8]) {
+        let mut pending = self.feed(dir, ts, data);
+        while let Some(tail) = pending {
+            pending = self.feed(dir, ts, &tail);
+        }
+    }
+
+    /// `missing` bytes of this direction were never captured.
+    pub fn on_gap(&mut self, dir: Direction, ts: Timestamp, missing: u64) {
+        let _ = ts;
+        if missing == 0 {
+            return;
+        }
+        let d = dir.index();
+        match &mut self.state[d] {
+            State::Payload {
+                remaining,
+                keep,
+                want,
+                keep_ok,
+                ..
+            } if missing < *remaining as u64 => {
+                // Inside a payload: still in sync; only a prefix we wanted may be damaged.
+                if keep.len() < *want {
+                    *keep_ok = false;
+                }
+                *remaining -= missing as usize;
+                return;
+            }
+            State::Payload { remaining, .. } if missing == *remaining as u64 => {
+                // Lost exactly the rest of the frame: the frame is lost, sync is not.
+                self.state[d] = State::default();
+                return;
+            }
+            State::Dead => return,
+            _ => {}
+        }
+        self.warn(format!(
+            "{dir:?}: {missing} bytes missing from capture; resynchronising on the next HTTP/2 frame header"
+        ));
+        self.state[d] = State::Resync { buf: Vec::new() };
+    }
+
+    pub fn finish(&mut self, ts: Timestamp) {
+        let _ = ts;
+        for dir in [Direction::ClientToServer, Direction::ServerToClient] {
+            let partial = match &self.state[dir.index()] {
+                State::Header { n, .. } => *n > 0,
+                State::Payload { .. } => true,
+                State::Preface { n } => *n > 0,
+                State::Resync { .. } | State::Dead => false,
+            };
+            if partial {
+                self.warn(format!("{dir:?}: stream ended inside an HTTP/2 frame"));
+            }
+        }
+        if self.warnings_dropped > 0 {
+            let n = self.warnings_dropped;
+            self.warnings_dropped = 0;
+            self.warnings
+                .push(format!("{n} further HTTP/2 warnings suppressed"));
+        }
+    }
+
+    fn feed(&mut self, dir: Direction, ts: Timestamp, mut data: &[u8]) -> Option<Vec<u8>> {
+        let d = dir.index();
+        while !data.is_empty() {
+            match &mut self.state[d] {
+                State::Dead => return None,
+                State::Preface { n } => {
+                    let k = (PREFACE.len() - *n).min(data.len());
+                    if data[..k] != PREFACE[*n..*n + k] {
+                        self.state[d] = State::Dead;
+                        self.warn(format!(
+                            "{dir:?}: no HTTP/2 client preface; ignoring this direction"
+                        ));
+                        return None;
+                    }
+                    *n += k;
+                    data = &data[k..];
+                    if *n == PREFACE.len() {
+                        self.info.preface_seen = true;
+                        self.state[d] = State::default();
+                    }
+                }
+                State::Header { buf, n } => {
+                    let k = (9 - *n).min(data.len());
+                    buf[*n..*n + k].copy_from_slice(&data[..k]);
+                    *n += k;
+                    data = &data[k..];
+                    if *n < 9 {
+                        return None;
+                    }
+                    let raw = *buf;
+                    let f = frame_header(&raw);
+                    if f.len > self.max_frame[d] {
+                        self.warn(format!(
+                            "{dir:?}: HTTP/2 frame of {} bytes exceeds the maximum frame size {}; resynchronising",
+                            f.len, self.max_frame[d]
+                        ));
+                        let mut buf = raw[1..].to_vec();
+                        buf.extend_from_slice(data);
+                        return self.resync(d, buf);
+                    }
+                    self.frame_start(dir, ts, f);
+                    let want = match f.typ {
+                        SETTINGS if f.flags & FLAG_ACK == 0 => f.len.min(MAX_SETTINGS_PAYLOAD),
+                        GOAWAY => f.len.min(8),
+                        _ => 0,
+                    };
+                    self.state[d] = if f.len == 0 {
+                        self.frame_end(dir, f.typ, f.sid, &[]);
+                        State::default()
+                    } else {
+                        State::Payload {
+                            typ: f.typ,
+                            sid: f.sid,
+                            remaining: f.len,
+                            want,
+                            keep: Vec::new(),
+                            keep_ok: true,
+                        }
+                    };
+                }
+                State::Payload {
+                    remaining,
+                    want,
+                    keep,
+                    ..
+                } => {
+                    let k = (*remaining).min(data.len());
+                    if keep.len() < *want {
+                        let c = (*want - keep.len()).min(k);
+                        keep.extend_from_slice(&data[..c]);
+                    }
+                    *remaining -= k;
+                    data = &data[k..];
+                    if *remaining == 0 {
+                        let State::Payload {
+                            typ,
+                            sid,
+                            keep,
+                            keep_ok,
+                            ..
+                        } = std::mem::take(&mut self.state[d])
+                        else {
+                            unreachable!()
+                        };
+                        if keep_ok {
+                            self.frame_end(dir, typ, sid, &keep);
+                        }
+                    }
+                }
+                State::Resync { buf } => {
+                    let mut buf = std::mem::take(buf);
+                    buf.extend_from_slice(data);
+                    return self.resync(d, buf);
+                }
+            }
+        }
+        None
+    }
+
+    /// Finds a plausible frame header confirmed by the next one; see the TLS resync.
+    fn resync(&mut self, d: usize, buf: Vec<u8>) -> Option<Vec<u8>> {
+        let max = self.max_frame[d];
+        let mut i = 0;
+        while i + 9 <= buf.len() {
+            if let Some(len) = plausible_frame(&buf[i..], max) {
+                let j = i + 9 + len;
+                if j + 9 > buf.len() {
+                    self.state[d] = State::Resync {
+                        buf: buf[i..].to_vec(),
+                    };
+                    return None;
+                }
+                if plausible_frame(&buf[j..], max).is_some() {
+                    self.state[d] = State::default();
+                    return Some(buf[i..].to_vec());
+                }
+            }
+            i += 1;
+        }
+        let keep = buf.len().saturating_sub(8);
+        self.state[d] = State::Resync {
+            buf: buf[keep..].to_vec(),
+        };
+        None
+    }
+
+    /// Frame header seen: everything that needs no payload.
+    fn frame_start(&mut self, dir: Direction, ts: Timestamp, f: FrameHeader) {
+        let d = dir.index();
+        self.info.frames[d] += 1;
+        let client = dir == Direction::ClientToServer;
+        let end_stream = f.flags & FLAG_END_STREAM != 0;
+        match f.typ {
+            HEADERS if client => {
+                if f.sid % 2 == 1 && f.sid > self.last_client_stream {
+                    self.last_client_stream = f.sid;
+                    self.info.streams += 1;
+                    self.info.first_stream_time.get_or_insert(ts);
+                    self.info.last_stream_time = Some(ts);
+                    self.open.insert(f.sid, 0);
+                    let n = self.open.len() as u32;
+                    self.info.max_concurrent_streams_seen =
+                        self.info.max_concurrent_streams_seen.max(n);
+                }
+                if end_stream {
+                    self.end_stream(f.sid, 1);
+                }
+            }
+            HEADERS => {
+                if f.sid % 2 == 1 && self.answered.insert(f.sid) {
+                    self.info.responses += 1;
+                }
+                if end_stream {
+                    self.end_stream(f.sid, 2);
+                }
+            }
+            DATA => {
+                self.info.data_bytes[d] += f.len as u64;
+                if end_stream {
+                    self.end_stream(f.sid, if client { 1 } else { 2 });
+                }
+            }
+            RST_STREAM => {
+                self.info.rst_streams += 1;
+                self.open.remove(&f.sid);
+            }
+            PUSH_PROMISE => self.info.push_promises += 1,
+            GOAWAY if !self.info.goaway => {
+                self.info.goaway = true;
+                self.info.goaway_from = Some(dir);
+            }
+            _ => {}
+        }
+    }
+
+    fn end_stream(&mut self, sid: u32, bit: u8) {
+        if let Some(s) = self.open.get_mut(&sid) {
+            *s |= bit;
+            if *s == 3 {
+                self.open.remove(&sid);
+            }
+        }
+    }
+
+    /// Frame complete: read the small payloads we keep.
+    fn frame_end(&mut self, dir: Direction, typ: u8, sid: u32, payload: &[u8]) {
+        let _ = sid;
+        let d = dir.index();
+        match typ {
+            SETTINGS => {
+                for s in payload.chunks_exact(6) {
+                    let id = u16::from_be_bytes([s[0], s[1]]);
+                    let v = u32::from_be_bytes([s[2], s[3], s[4], s[5]]);
+                    match id {
+                        3 => self.info.settings_max_concurrent_streams[d] = Some(v),
+                        // The peer may now send frames this large to us.
+                        5 if (16384..=16_777_215).contains(&v) => {
+                            self.max_frame[1 - d] = v as usize
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            GOAWAY
+                if payload.len() >= 8
+                    && self.info.goaway_from == Some(dir)
+                    && self.info.goaway_last_stream_id.is_none() =>
+            {
+                let last = u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]);
+                let err = u32::from_be_bytes([payload[4], payload[5], payload[6], payload[7]]);
+                self.info.goaway_last_stream_id = Some(last & 0x7fff_ffff);
+                self.info.goaway_error = Some(err);
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Direction::{ClientToServer as C, ServerToClient as S};
+
+    fn ts(n: i64) -> Timestamp {
+        Timestamp::from_nanos(n)
+    }
+
+    fn frame(typ: u8, flags: u8, sid: u32, payload: &[u8]) -> Vec<u8> {
+        let n = payload.len() as u32;
+        let mut v = vec![(n >> 16) as u8, (n >> 8) as u8, n as u8, typ, flags];
+        v.extend_from_slice(&sid.to_be_bytes());
+        v.extend_from_slice(payload);
+        v
+    }
+
+    fn settings(pairs: &[(u16, u32)]) -> Vec<u8> {
+        let p: Vec<u8> = pairs
+            .iter()
+            .flat_map(|(i, v)| {
+                let mut b = i.to_be_bytes().to_vec();
+                b.extend(v.to_be_bytes());
+                b
+            })
+            .collect();
+        frame(SETTINGS, 0, 0, &p)
+    }
+
+    /// HPACK-ish header block bytes (content irrelevant to the scanner).
+    fn hdrs(sid: u32, flags: u8) -> Vec<u8> {
+        frame(
+            HEADERS,
+            flags | 0x4,
+            sid,
+            &[0x82, 0x86, 0x84, 0x41, 0x8a, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+        )
+    }
+
+    fn client_stream() -> Vec<u8> {
+        [
+            PREFACE.to_vec(),
+            settings(&[(3, 100), (4, 65535)]),
+            frame(WINDOW_UPDATE, 0, 0, &[0, 0xf, 0, 1]),
+            hdrs(1, FLAG_END_STREAM),
+            hdrs(3, FLAG_END_STREAM),
+            hdrs(5, 0),
+            frame(DATA, FLAG_END_STREAM, 5, &[0x61; 300]),
+            frame(SETTINGS, FLAG_ACK, 0, &[]),
+        ]
+        .concat()
+    }
+
+    fn server_stream() -> Vec<u8> {
+        [
+            settings(&[(3, 128), (5, 16384)]),
+            frame(SETTINGS, FLAG_ACK, 0, &[]),
+            hdrs(1, 0),
+            frame(DATA, FLAG_END_STREAM, 1, &[0x62; 1000]),
+            hdrs(3, FLAG_END_STREAM),
+            hdrs(5, 0),
+            frame(DATA, 0, 5, &[0x63; 500]),
+            hdrs(5, FLAG_END_STREAM), // trailers: not a second response
+            frame(GOAWAY, 0, 0, &[0, 0, 0, 5, 0, 0, 0, 0]),
+        ]
+        .concat()
+    }
+
+    #[test]
+    fn preface_detection() {
+        assert_eq!(looks_like_h2_preface(PREFACE), Some(true));
+        assert_eq!(looks_like_h2_preface(&client_stream()), Some(true));
+        assert_eq!(looks_like_h2_preface(b"PRI * HT"), None);
+        assert_eq!(looks_like_h2_preface(b""), None);
+        assert_eq!(looks_like_h2_preface(b"GET / HTTP/1.1\r\n"), Some(false));
+        assert_eq!(looks_like_h2_preface(b"PRX"), Some(false));
+    }
+
+    fn check(i: &H2Info) {
+        assert!(i.preface_seen);
+        assert_eq!(i.streams, 3);
+        assert_eq!(i.responses, 3);
+        assert_eq!(i.frames, [7, 9]);
+        assert_eq!(i.data_bytes, [300, 1500]);
+        assert_eq!(i.settings_max_concurrent_streams, [Some(100), Some(128)]);
+        assert!(i.goaway);
+        assert_eq!(i.goaway_from, Some(S));
+        assert_eq!(
+            (i.goaway_last_stream_id, i.goaway_error),
+            (Some(5), Some(0))
+        );
+        assert_eq!(i.rst_streams, 0);
+    }
+
+    #[test]
+    fn three_streams_split_at_every_offset() {
+        let c = client_stream();
+        let s = server_stream();
+        for split in 0..=c.len().max(s.len()) {
+            let mut h = H2Inspector::new();
+            let (c1, c2) = c.split_at(split.min(c.len()));
+            let (s1, s2) = s.split_at(split.min(s.len()));
+            h.on_data(C, ts(0), c1);
+            h.on_data(C, ts(1), c2);
+            h.on_data(S, ts(2), s1);
+            h.on_data(S, ts(3), s2);
+            h.finish(ts(4));
+            check(h.info());
+            assert_eq!(h.info().max_concurrent_streams_seen, 3, "split {split}");
+            assert!(h.warnings().is_empty(), "{:?}", h.warnings());
+        }
+    }
+
+    #[test]
+    fn byte_by_byte_interleaved() {
+        let c = client_stream();
+        let s = server_stream();
+        let mut h = H2Inspector::new();
+        for i in 0..c.len().max(s.len()) {
+            if let Some(b) = c.get(i) {
+                h.on_data(C, ts(i as i64), std::slice::from_ref(b));
+            }
+            if let Some(b) = s.get(i) {
+                h.on_data(S, ts(i as i64), std::slice::from_ref(b));
+            }
+        }
+        check(h.info());
+        assert!(h.info().first_stream_time.is_some());
+    }
+
+    #[test]
+    fn sequential_streams_concurrency_one() {
+        let mut h = H2Inspector::new();
+        h.on_data(C, ts(0), &[PREFACE.to_vec(), settings(&[])].concat());
+        h.on_data(S, ts(1), &settings(&[]));
+        for (n, sid) in [1u32, 3, 5, 7].into_iter().enumerate() {
+            h.on_data(C, ts(10 * n as i64), &hdrs(sid, FLAG_END_STREAM));
+            h.on_data(
+                S,
+                ts(10 * n as i64 + 5),
+                &[hdrs(sid, 0), frame(DATA, FLAG_END_STREAM, sid, b"ok")].concat(),
+            );
+        }
+        let i = h.info();
+        assert_eq!(
+            (i.streams, i.responses, i.max_concurrent_streams_seen),
+            (4, 4, 1)
+        );
+        assert_eq!(
+            (i.first_stream_time, i.last_stream_time),
+            (Some(ts(0)), Some(ts(30)))
+        );
+    }
+
+    #[test]
+    fn upgrade_counts_stream_one() {
+        let mut h = H2Inspector::after_upgrade();
+        h.on_data(C, ts(0), &[PREFACE.to_vec(), settings(&[(3, 10)])].concat());
+        h.on_data(
+            S,
+            ts(1),
+            &[
+                settings(&[]),
+                hdrs(1, 0),
+                frame(DATA, FLAG_END_STREAM, 1, b"hello"),
+            ]
+            .concat(),
+        );
+        h.on_data(
+            C,
+            ts(2),
+            &[frame(SETTINGS, FLAG_ACK, 0, &[]), hdrs(3, FLAG_END_STREAM)].concat(),
+        );
+        h.on_data(S, ts(3), &[frame(RST_STREAM, 0, 3, &[0, 0, 0, 8])].concat());
+        let i = h.info();
+        assert!(i.upgraded && i.preface_seen);
+        assert_eq!((i.streams, i.responses, i.rst_streams), (2, 1, 1));
+        assert_eq!(i.max_concurrent_streams_seen, 1);
+        assert!(h.warnings().is_empty());
+    }
+
+    #[test]
+    fn bad_preface_ignores_client() {
+        let mut h = H2Inspector::new();
+        h.on_data(C, ts(0), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        h.on_data(C, ts(0), &hdrs(1, 0));
+        assert_eq!(h.info().streams, 0);
+        assert!(!h.info().preface_seen);
+        assert_eq!(h.warnings().len(), 1);
+    }
+
+    #[test]
+    fn gap_inside_data_keeps_sync_and_gap_across_headers_resyncs() {
+        let mut h = H2Inspector::new();
+        h.on_data(
+            C,
+            ts(0),
+            &[PREFACE.to_vec(), settings(&[]), hdrs(1, FLAG_END_STREAM)].concat(),
+        );
+        let big = frame(DATA, 0, 1, &[7; 5000]);
+        h.on_data(S, ts(1), &[settings(&[]), hdrs(1, 0)].concat());
+        h.on_data(S, ts(1), &big[..100]);
+        h.on_gap(S, ts(1), 4000);
+        h.on_data(S, ts(1), &big[4100..]);
+        assert!(h.warnings().is_empty());
+        // Lose a frame header: resync on the following frames.
+        let tail = [
+            frame(DATA, 0, 1, &[8; 200]),
+            frame(DATA, 0, 1, &[9; 50]),
+            frame(DATA, FLAG_END_STREAM, 1, b"end"),
+        ]
+        .concat();
+        h.on_gap(S, ts(2), 5);
+        h.on_data(S, ts(2), &tail[5..]);
+        h.on_data(C, ts(3), &hdrs(3, FLAG_END_STREAM));
+        h.on_data(S, ts(4), &hdrs(3, FLAG_END_STREAM));
+        let i = h.info();
+        assert_eq!(h.warnings().len(), 1, "{:?}", h.warnings());
+        assert_eq!((i.streams, i.responses), (2, 2));
+        assert_eq!(i.data_bytes[1], 5000 + 50 + 3);
+    }
+
+    #[test]
+    fn random_bytes_never_panic() {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let valid = [client_stream(), server_stream()];
+        for round in 0..400 {
+            let mut h = if round % 2 == 0 {
+                H2Inspector::new()
+            } else {
+                H2Inspector::after_upgrade()
+            };
+            for (k, dir) in [C, S].into_iter().enumerate() {
+                let mut bytes: Vec<u8> = if round % 3 == 0 {
+                    (0..next() % 4000).map(|_| next() as u8).collect()
+                } else {
+                    valid[k].clone()
+                };
+                for _ in 0..next() % 6 {
+                    if !bytes.is_empty() {
+                        let p = (next() as usize) % bytes.len();
+                        bytes[p] = next() as u8;
+                    }
+                }
+                let mut rest = &bytes[..];
+                while !rest.is_empty() {
+                    let n = 1 + (next() as usize) % rest.len().min(500);
+                    h.on_data(dir, ts(0), &rest[..n]);
+                    rest = &rest[n..];
+                    if next() % 40 == 0 {
+                        h.on_gap(dir, ts(0), next() % 3000);
+                    }
+                }
+            }
+            h.finish(ts(1));
+            assert!(h.warnings().len() <= MAX_WARNINGS + 1);
+        }
+    }
+}
