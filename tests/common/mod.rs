@@ -1,0 +1,46 @@
+//! Shared helpers for the integration tests.
+#![allow(dead_code)]
+
+use keepwatch::capture::CaptureFile;
+use keepwatch::engine::{Analyzer, Options, Report};
+use std::path::{Path, PathBuf};
+
+/// Runs the whole pipeline on capture files, as `keepwatch report` does.
+pub fn analyze(paths: &[&Path]) -> Report {
+    analyze_with(paths, Options::default())
+}
+
+pub fn analyze_with(paths: &[&Path], opts: Options) -> Report {
+    let mut an = Analyzer::new(opts).expect("analyzer");
+    for p in paths {
+        let cap = CaptureFile::open(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        let s = cap.for_each(|pkt| an.packet(&pkt, &mut |_| {})).expect("read");
+        an.add_file(s);
+    }
+    an.finish(&mut |_| {})
+}
+
+/// The public corpus (`../shared/corpus/public` beside the repository, or
+/// `$KEEPWATCH_CORPUS`). None, with a printed reason, when it is not there.
+pub fn corpus_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("KEEPWATCH_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/public"));
+    if dir.join("tshark-facts.json").is_file() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "SKIPPED: public corpus not found at {} (set KEEPWATCH_CORPUS)",
+            dir.display()
+        );
+        None
+    }
+}
+
+pub fn samples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("samples")
+}
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_keepwatch"))
+}
