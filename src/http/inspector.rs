@@ -1118,15 +1118,32 @@ impl HttpInspector {
             }
             return take;
         }
-        let side = &mut self.sides[d];
-        let mut cand = if side.line_start {
-            Some(0)
-        } else {
-            next_line_start(data, 0)
-        };
-        while let Some(p) = cand {
-            match check(&data[p..]) {
-                Some(true) => {
+        // Scan line by line: a candidate at each line start, then candidates
+        // embedded mid-line (a body that did not end in a newline).
+        let n = data.len();
+        let mut at_line_start = self.sides[d].line_start;
+        let mut s = 0;
+        while s < n {
+            let e = data[s..]
+                .iter()
+                .position(|&c| c == b'\n')
+                .map_or(n, |k| s + k + 1);
+            let mut found = None;
+            if at_line_start {
+                match check(&data[s..]) {
+                    Some(false) => {}
+                    v => found = Some((s, v)),
+                }
+            }
+            if found.is_none() {
+                let from = if at_line_start { s + 1 } else { s };
+                found = match dir {
+                    Direction::ClientToServer => parser::embedded_request_start(data, from, e),
+                    Direction::ServerToClient => parser::embedded_response_start(data, from, e),
+                };
+            }
+            match found {
+                Some((p, Some(true))) => {
                     let side = &mut self.sides[d];
                     side.skipped += p as u64;
                     let skipped = side.skipped;
@@ -1135,20 +1152,23 @@ impl HttpInspector {
                     self.resynced(dir, skipped, &data[p..]);
                     return p;
                 }
-                None => {
+                Some((p, _)) => {
+                    // Plausible but incomplete: hold it until its first line is complete.
                     let side = &mut self.sides[d];
                     side.skipped += p as u64;
                     side.buf.extend_from_slice(&data[p..]);
                     side.buf_ts = ts;
-                    return data.len();
+                    return n;
                 }
-                Some(false) => cand = next_line_start(data, p),
+                None => {}
             }
+            s = e;
+            at_line_start = true;
         }
         let side = &mut self.sides[d];
-        side.skipped += data.len() as u64;
+        side.skipped += n as u64;
         side.line_start = data.last() == Some(&b'\n');
-        data.len()
+        n
     }
 
     fn resynced(&mut self, dir: Direction, skipped: u64, at: &[u8]) {
@@ -1448,12 +1468,6 @@ impl HttpInspector {
             self.warn(format!("{label}: request was never answered"));
         }
     }
-}
-
-fn next_line_start(data: &[u8], from: usize) -> Option<usize> {
-    let p = data[from..].iter().position(|&c| c == b'\n')?;
-    let s = from + p + 1;
-    (s < data.len()).then_some(s)
 }
 
 /// Request body framing (RFC 9112 §6.3 rules 4-7 for requests).

@@ -862,6 +862,85 @@ pub fn request_start_strict(b: &[u8]) -> Option<bool> {
     }
 }
 
+/// Position of `needle` in `hay`.
+pub fn find_subslice(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || hay.len() < needle.len() {
+        return None;
+    }
+    let first = needle[0];
+    let mut k = 0;
+    while let Some(p) = hay[k..=hay.len() - needle.len()]
+        .iter()
+        .position(|&c| c == first)
+    {
+        let at = k + p;
+        if &hay[at..at + needle.len()] == needle {
+            return Some(at);
+        }
+        k = at + 1;
+    }
+    None
+}
+
+/// A request line starting mid-line inside `data[from..end]` (e.g. right after
+/// a body that did not end in a newline): finds `" HTTP/1."`, walks back over
+/// the target and whitespace, and takes the longest known method ending there.
+/// Returns its position and the [`request_start_strict`] verdict (never `Some(false)`).
+pub fn embedded_request_start(
+    data: &[u8],
+    from: usize,
+    end: usize,
+) -> Option<(usize, Option<bool>)> {
+    let mut k = from;
+    while k < end {
+        let q = k + find_subslice(&data[k..end], b" HTTP/1.")?;
+        let mut t = q;
+        while t > from && is_target_char(data[t - 1]) {
+            t -= 1;
+        }
+        let mut sp = t;
+        while sp > from && is_ws(data[sp - 1]) {
+            sp -= 1;
+        }
+        if sp < t && t < q {
+            let best = KNOWN_METHODS
+                .iter()
+                .map(|m| m.as_bytes())
+                .filter(|m| sp >= from + m.len() && &data[sp - m.len()..sp] == *m)
+                .map(|m| m.len())
+                .max();
+            if let Some(len) = best {
+                let p = sp - len;
+                match request_start_strict(&data[p..]) {
+                    Some(false) => {}
+                    v => return Some((p, v)),
+                }
+            }
+        }
+        k = q + 1;
+    }
+    None
+}
+
+/// A status line starting anywhere inside `data[from..end]` (`HTTP/1.x NNN`).
+/// Returns its position and the [`looks_like_http_response`] verdict (never `Some(false)`).
+pub fn embedded_response_start(
+    data: &[u8],
+    from: usize,
+    end: usize,
+) -> Option<(usize, Option<bool>)> {
+    let mut k = from;
+    while k < end {
+        let p = k + data[k..end].iter().position(|&c| c == b'H')?;
+        match looks_like_http_response(&data[p..]) {
+            Some(false) => {}
+            v => return Some((p, v)),
+        }
+        k = p + 1;
+    }
+    None
+}
+
 /// Bytes as a short printable string for warnings.
 pub fn escape(b: &[u8], max: usize) -> String {
     let mut s = String::new();
@@ -1149,6 +1228,28 @@ mod tests {
         assert_eq!(request_start_strict(b"POS"), None);
         assert_eq!(request_start_strict(b"GET /a HT"), None);
         assert_eq!(request_start_strict(b"GET /a and more\r\n"), Some(false));
+    }
+
+    #[test]
+    fn embedded_starts() {
+        let d = b"{\"a\":1}GET /next HTTP/1.1\r\nHost: x\r\n";
+        assert_eq!(embedded_request_start(d, 0, d.len()), Some((7, Some(true))));
+        let d = b"xxUNLOCK /r HTTP/1.1\r\n";
+        assert_eq!(embedded_request_start(d, 0, d.len()), Some((2, Some(true))));
+        let d = b"see RFC: send HTTP/1.1 please\n";
+        assert_eq!(embedded_request_start(d, 0, d.len()), None);
+        let d = b"tailGET /a HTTP/1.1";
+        assert_eq!(embedded_request_start(d, 0, d.len()), Some((4, None)));
+        let d = b"hello worldHTTP/1.1 200 OK\r\n";
+        assert_eq!(
+            embedded_response_start(d, 0, d.len()),
+            Some((11, Some(true)))
+        );
+        let d = b"HTTP HTTP/1.x HTTP/1.0 2";
+        assert_eq!(embedded_response_start(d, 0, d.len()), Some((14, None)));
+        assert_eq!(embedded_response_start(b"Hi HTTP/2 200", 0, 13), None);
+        assert_eq!(find_subslice(b"abcabd", b"abd"), Some(3));
+        assert_eq!(find_subslice(b"ab", b"abc"), None);
     }
 
     #[test]
