@@ -1490,3 +1490,6 @@ fn request_framing(h: &MessageHeaders) -> Result<Framing, String> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests;
