@@ -334,6 +334,8 @@ pub struct HttpInspector {
     switched: Option<Switch>,
     saw_http: bool,
     finished: bool,
+    /// While replaying held client bytes: the exchange whose response released them.
+    replaying: Option<usize>,
     warnings: Vec<String>,
     suppressed: u64,
 }
@@ -360,6 +362,7 @@ impl HttpInspector {
             switched: None,
             saw_http: false,
             finished: false,
+            replaying: None,
             warnings: Vec::new(),
             suppressed: 0,
         }
@@ -492,7 +495,7 @@ impl HttpInspector {
             expected,
             escape(b, 40)
         );
-        self.lose_sync(dir, ts, msg, true);
+        self.lose_sync(dir, ts, msg, false);
     }
 
     fn feed_head(&mut self, dir: Direction, ts: Timestamp, data: &[u8]) -> usize {
@@ -620,17 +623,23 @@ impl HttpInspector {
         self.note_version(rh.line.version);
         let idx = self.exchanges.len();
         let h = rh.headers;
+        // Replayed held bytes were sent while the held-for exchange was still
+        // outstanding, even if its response has completed since.
+        let bonus = match self.replaying {
+            Some(held) if !self.exchanges[held].outstanding => 1,
+            _ => 0,
+        };
         let mut ex = Exchange {
             method: Some(String::from_utf8_lossy(rh.line.method).into_owned()),
             target: Some(String::from_utf8_lossy(rh.line.target).into_owned()),
             request_version: Some(rh.line.version),
             request_time: Some(start_ts),
-            pipelined: self.outstanding > 0,
+            pipelined: self.outstanding + bonus > 0,
             outstanding: true,
             ..Exchange::default()
         };
         self.outstanding += 1;
-        self.max_depth = self.max_depth.max(self.outstanding);
+        self.max_depth = self.max_depth.max(self.outstanding + bonus);
         let label = ex.label(idx);
         for issue in &h.issues {
             self.warn(format!("client->server: {label}: {issue}"));
@@ -943,17 +952,23 @@ impl HttpInspector {
 
     fn release_hold(&mut self) {
         let side = &mut self.sides[0];
+        let held_for = match side.phase {
+            Phase::Hold { ex } => Some(ex),
+            _ => None,
+        };
         side.phase = Phase::Head;
         side.scan_from = 0;
         side.head_plausible = false;
         let buf = std::mem::take(&mut side.buf);
         let segs = std::mem::take(&mut side.hold);
+        let outer = std::mem::replace(&mut self.replaying, held_for);
         for seg in segs {
             match seg {
                 HoldSeg::Data { start, end, ts } => self.on_data(C2S, ts, &buf[start..end]),
                 HoldSeg::Gap { missing, ts } => self.on_gap(C2S, ts, missing),
             }
         }
+        self.replaying = outer;
     }
 
     fn feed_hold(&mut self, ts: Timestamp, data: &[u8]) -> usize {

@@ -616,6 +616,8 @@ fn connect_407_held_bytes_are_parsed_as_http() {
     assert_eq!(i.requests(), 2, "held bytes parsed after the 407");
     assert!(i.switched().is_none());
     assert_eq!(i.exchanges()[1].request_time, Some(t(1)));
+    assert!(i.exchanges()[1].pipelined, "sent before the 407 arrived");
+    assert_eq!(i.max_pipeline_depth(), 2);
     i.on_data(S, t(3), b"HTTP/1.1 200 Connection established\r\n\r\n");
     i.on_data(C, t(4), b"\x16\x03\x01");
     assert_eq!(i.switched().unwrap().exchange, 1);
@@ -1058,6 +1060,31 @@ fn invalid_content_length_warns_and_resyncs() {
     let w = i.warnings().join("\n");
     assert!(w.contains("invalid Content-Length \"5, 6\""), "{w}");
     assert!(w.contains("resynchronized"), "{w}");
+}
+
+#[test]
+fn junk_after_body_does_not_shift_fifo() {
+    // A server sending more body bytes than its Content-Length announced.
+    let mut i = HttpInspector::new();
+    i.on_data(C, t(0), &curl("GET", "/a", &[], b""));
+    i.on_data(C, t(0), &curl("GET", "/b", &[], b""));
+    let mut r = nginx("200 OK", &[], b"12345");
+    r.extend_from_slice(b"6789 extra\n");
+    i.on_data(S, t(1), &r);
+    i.on_data(S, t(2), &nginx("200 OK", &[], b"b"));
+    let ex = i.exchanges();
+    assert_eq!(ex.len(), 2);
+    assert_eq!(ex[1].target.as_deref(), Some("/b"));
+    assert_eq!(ex[1].response_body_bytes, 1);
+    let w = i.warnings().join("\n");
+    assert!(
+        w.contains("expected a status line but got \"6789 extra"),
+        "{w}"
+    );
+    assert!(
+        w.contains("resynchronized at \"HTTP/1.1 200 OK\" after skipping 11 bytes"),
+        "{w}"
+    );
 }
 
 #[test]
