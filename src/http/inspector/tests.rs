@@ -1189,3 +1189,65 @@ fn detection_by_content_and_json_contract() {
     };
     assert_eq!(serde_json::to_value(sw).unwrap()["kind"], "connect");
 }
+
+#[test]
+fn upgrade_declined_keeps_parsing_http() {
+    let mut i = HttpInspector::new();
+    i.on_data(
+        C,
+        t(0),
+        &curl(
+            "GET",
+            "/",
+            &[
+                ("Connection", "Upgrade, HTTP2-Settings"),
+                ("Upgrade", "h2c"),
+                ("HTTP2-Settings", "AAMAAABkAAQCAAAAAAIAAAAA"),
+            ],
+            b"",
+        ),
+    );
+    i.on_data(S, t(1), &nginx("200 OK", &[], b"plain"));
+    i.on_data(C, t(2), &curl("GET", "/next", &[], b""));
+    i.on_data(S, t(3), &nginx("200 OK", &[], b"again"));
+    i.finish(t(4));
+    assert!(i.switched().is_none());
+    assert_eq!(i.requests(), 2);
+    assert_eq!(i.exchanges()[0].upgrade.as_deref(), Some("h2c"));
+    assert!(i.exchanges().iter().all(|e| e.response_complete));
+    assert!(!i.exchanges()[1].pipelined);
+    assert_eq!(i.warnings(), &[] as &[String]);
+}
+
+#[test]
+fn h2c_upgrade_switches_with_protocol() {
+    let mut i = HttpInspector::new();
+    i.on_data(
+        C,
+        t(0),
+        &curl(
+            "GET",
+            "/",
+            &[
+                ("Connection", "Upgrade, HTTP2-Settings"),
+                ("Upgrade", "h2c"),
+            ],
+            b"",
+        ),
+    );
+    let mut r = msg(
+        "HTTP/1.1 101 Switching Protocols",
+        &[("Connection", "Upgrade"), ("Upgrade", "h2c")],
+        b"",
+    );
+    r.extend_from_slice(b"\x00\x00\x00\x04\x00\x00\x00\x00\x00");
+    i.on_data(S, t(1), &r);
+    i.on_data(C, t(2), b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+    assert_eq!(i.switched().unwrap().protocol.as_deref(), Some("h2c"));
+    assert_eq!(
+        i.drain_tunnel(C),
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec()
+    );
+    assert_eq!(i.drain_tunnel(S).len(), 9);
+    assert_eq!(i.warnings(), &[] as &[String]);
+}
