@@ -1,1 +1,13 @@
 //! HTTP/1.x parser and per-connection inspector.
+//!
+//! [`parser`] holds `nom` streaming parsers (request line, status line, header
+//! fields, chunked framing); [`inspector`] frames both directions of one
+//! connection, matches responses to requests and records keep-alive behaviour.
+
+pub mod inspector;
+pub mod parser;
+
+pub use inspector::{
+    has_token, Exchange, Framing, HttpInspector, HttpVersion, KeepAliveParams, Switch,
+};
+pub use parser::{looks_like_http_request, looks_like_http_response};

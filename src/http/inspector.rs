@@ -1,0 +1,1510 @@
+//! Per-connection HTTP/1.x inspector: frames messages in both directions,
+//! matches responses to requests (FIFO, pipelining aware), and records how the
+//! connection is (re)used.
+//!
+//! Memory: only partial message heads are buffered (bounded by [`MAX_HEAD`]);
+//! bodies are counted and skipped. A head that arrives whole in one `on_data`
+//! slice is parsed in place. Strings are allocated per message, never per packet.
+
+pub use super::parser::HttpVersion;
+use super::parser::{
+    self, escape, ChunkStatus, ChunkedDecoder, ContentLength, MessageHeaders, RequestHead,
+    ResponseHead,
+};
+use crate::time::Timestamp;
+use crate::Direction;
+use serde::Serialize;
+use std::collections::VecDeque;
+
+/// Largest message head (start line + header section) buffered across packets.
+pub const MAX_HEAD: usize = 64 * 1024;
+/// Largest amount of client data held after a CONNECT/Upgrade request while
+/// waiting for the response that decides whether the protocol switches.
+pub const MAX_HOLD: usize = 256 * 1024;
+/// Largest amount of post-switch data kept for [`HttpInspector::drain_tunnel`].
+pub const MAX_TUNNEL: usize = 1024 * 1024;
+/// Warnings kept per connection (one more says how many were suppressed).
+pub const MAX_WARNINGS: usize = 256;
+
+/// Parameters of a `Keep-Alive: timeout=5, max=1000` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct KeepAliveParams {
+    pub timeout: Option<u64>,
+    pub max: Option<u64>,
+}
+
+impl KeepAliveParams {
+    /// Parses a Keep-Alive header value. Keys are case-insensitive; `,` or `;`
+    /// separate parameters; whitespace and quoted values are tolerated; unknown
+    /// or malformed parameters are ignored.
+    pub fn parse(value: &str) -> KeepAliveParams {
+        let mut p = KeepAliveParams::default();
+        for part in value.split([',', ';']) {
+            let Some((k, v)) = part.split_once('=') else {
+                continue;
+            };
+            let k = k.trim();
+            let v = v.trim().trim_matches('"').trim();
+            let Ok(n) = v.parse::<u64>() else {
+                continue;
+            };
+            if k.eq_ignore_ascii_case("timeout") {
+                p.timeout = Some(n);
+            } else if k.eq_ignore_ascii_case("max") {
+                p.max = Some(n);
+            }
+        }
+        p
+    }
+}
+
+/// How a message body is delimited (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Framing {
+    ContentLength,
+    Chunked,
+    UntilClose,
+    None,
+}
+
+impl Framing {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Framing::ContentLength => "content-length",
+            Framing::Chunked => "chunked",
+            Framing::UntilClose => "until-close",
+            Framing::None => "none",
+        }
+    }
+}
+
+/// A protocol switch: `101 Switching Protocols` or a 2xx answer to CONNECT.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Switch {
+    /// "upgrade" or "connect".
+    pub kind: &'static str,
+    /// Upgrade protocol (response Upgrade header, else the request's); None for CONNECT.
+    pub protocol: Option<String>,
+    /// When the switching response head ended.
+    pub at: Timestamp,
+    /// Index into [`HttpInspector::exchanges`] of the switching exchange.
+    pub exchange: usize,
+    /// CONNECT authority (request target), None for upgrades.
+    pub target: Option<String>,
+}
+
+/// One request and its response (either side may be missing).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Exchange {
+    /// Null for a response whose request was never seen (or was lost in a gap).
+    pub method: Option<String>,
+    pub target: Option<String>,
+    /// Request Host header.
+    pub host: Option<String>,
+    pub request_version: Option<HttpVersion>,
+    pub response_version: Option<HttpVersion>,
+    /// Final status (101 included); null if no final response was seen.
+    pub status: Option<u16>,
+    pub reason: Option<String>,
+    /// 1xx interim statuses received before the final one (101 excluded).
+    pub interim_statuses: Vec<u16>,
+    /// First byte of the request head.
+    pub request_time: Option<Timestamp>,
+    /// Last byte of the request (head or body); null if incomplete.
+    pub request_end: Option<Timestamp>,
+    /// First byte of the final response head.
+    pub response_time: Option<Timestamp>,
+    /// Last byte of the response body (or head if none); null if incomplete.
+    pub response_end: Option<Timestamp>,
+    /// Decoded request body length (bytes lost in gaps inside a framed body included).
+    pub request_body_bytes: u64,
+    /// Decoded response body length (chunked: sum of chunk sizes).
+    pub response_body_bytes: u64,
+    /// Final response bytes on the wire: head + body incl. chunk framing.
+    pub response_wire_bytes: u64,
+    pub request_connection: Option<String>,
+    pub response_connection: Option<String>,
+    pub request_keep_alive: Option<String>,
+    pub response_keep_alive: Option<String>,
+    /// Parsed response Keep-Alive header.
+    pub keep_alive: Option<KeepAliveParams>,
+    /// Response Transfer-Encoding.
+    pub transfer_encoding: Option<String>,
+    /// Response Content-Encoding.
+    pub content_encoding: Option<String>,
+    /// Response body framing; null until the final response head is seen.
+    pub framing: Option<Framing>,
+    /// Request body framing ("content-length" | "chunked" | "none").
+    pub request_framing: Option<Framing>,
+    /// Request Upgrade header.
+    pub upgrade: Option<String>,
+    /// Request Expect header.
+    pub expect: Option<String>,
+    pub request_complete: bool,
+    pub response_complete: bool,
+    /// The request head was sent while an earlier request's response was not complete.
+    pub pipelined: bool,
+    /// Bytes of the request lost in capture gaps.
+    pub request_gap_bytes: u64,
+    /// Bytes of the response lost in capture gaps.
+    pub response_gap_bytes: u64,
+    /// Counted in the inspector's outstanding-request tally.
+    #[serde(skip)]
+    outstanding: bool,
+}
+
+/// Is `token` one of the comma-separated tokens of a Connection-like header
+/// value (case-insensitive, whitespace tolerant)?
+pub fn has_token(value: Option<&str>, token: &str) -> bool {
+    value.is_some_and(|v| {
+        v.split(',').any(|t| {
+            t.trim_matches(|c| c == ' ' || c == '\t')
+                .eq_ignore_ascii_case(token)
+        })
+    })
+}
+
+impl Exchange {
+    /// The request's Connection header has the `close` token.
+    pub fn request_wants_close(&self) -> bool {
+        has_token(self.request_connection.as_deref(), "close")
+    }
+    /// The response's Connection header has the `close` token.
+    pub fn response_wants_close(&self) -> bool {
+        has_token(self.response_connection.as_deref(), "close")
+    }
+    /// The request's Connection header has the `keep-alive` token.
+    pub fn request_wants_keep_alive(&self) -> bool {
+        has_token(self.request_connection.as_deref(), "keep-alive")
+    }
+    /// The response's Connection header has the `keep-alive` token.
+    pub fn response_wants_keep_alive(&self) -> bool {
+        has_token(self.response_connection.as_deref(), "keep-alive")
+    }
+    /// Whether the connection may persist after this exchange per RFC 9112 §9.3,
+    /// judged from the response (and the request's close): None without a response.
+    pub fn persistent(&self) -> Option<bool> {
+        let v = self.response_version?;
+        if self.response_wants_close() || self.request_wants_close() {
+            return Some(false);
+        }
+        if self.framing == Some(Framing::UntilClose) {
+            return Some(false);
+        }
+        Some(match v {
+            HttpVersion::Http11 => true,
+            HttpVersion::Http10 => self.response_wants_keep_alive(),
+        })
+    }
+    fn label(&self, idx: usize) -> String {
+        match (&self.method, &self.target) {
+            (Some(m), Some(t)) => format!("exchange #{} ({} {})", idx + 1, m, short(t)),
+            _ => format!("exchange #{}", idx + 1),
+        }
+    }
+}
+
+fn short(s: &str) -> String {
+    if s.len() <= 60 {
+        s.to_owned()
+    } else {
+        let mut end = 60;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}…", &s[..end])
+    }
+}
+
+#[derive(Debug, Clone)]
+enum BodyKind {
+    Length { remaining: u64, total: u64 },
+    Chunked(ChunkedDecoder),
+    UntilClose,
+}
+
+#[derive(Debug, Clone)]
+enum Phase {
+    /// Expecting or accumulating a message head.
+    Head,
+    /// Skipping a body of exchange `ex`.
+    Body { ex: usize, kind: BodyKind },
+    /// Client only: after a CONNECT/Upgrade request, holding bytes until the response decides.
+    Hold { ex: usize },
+    /// Out of sync: scanning for a plausible message start at a line start.
+    Lost,
+    /// After a protocol switch: bytes kept for drain_tunnel.
+    Tunnel,
+    /// After FIN or finish().
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum HoldSeg {
+    Data {
+        start: usize,
+        end: usize,
+        ts: Timestamp,
+    },
+    Gap {
+        missing: u64,
+        ts: Timestamp,
+    },
+}
+
+#[derive(Debug)]
+struct Side {
+    phase: Phase,
+    /// Head: partial head. Lost: incomplete candidate line. Hold: held bytes.
+    buf: Vec<u8>,
+    /// Head: where to resume the search for the end of the head.
+    scan_from: usize,
+    /// Timestamp of the first byte in `buf`.
+    buf_ts: Timestamp,
+    /// Head: the buffered start line is already known to be plausible.
+    head_plausible: bool,
+    /// Lost: the next byte is at a line start (or right after a gap).
+    line_start: bool,
+    /// Lost: bytes skipped since sync was lost.
+    skipped: u64,
+    hold: Vec<HoldSeg>,
+    tunnel: Vec<u8>,
+    tunnel_overflow: bool,
+    /// Client: the request body in progress belongs to the switching exchange.
+    tunnel_after_body: bool,
+    /// Timestamp of the last body byte of the message in progress.
+    body_ts: Timestamp,
+    closed_data_warned: bool,
+}
+
+impl Side {
+    fn new() -> Side {
+        Side {
+            phase: Phase::Head,
+            buf: Vec::new(),
+            scan_from: 0,
+            buf_ts: Timestamp::default(),
+            head_plausible: false,
+            line_start: false,
+            skipped: 0,
+            hold: Vec::new(),
+            tunnel: Vec::new(),
+            tunnel_overflow: false,
+            tunnel_after_body: false,
+            body_ts: Timestamp::default(),
+            closed_data_warned: false,
+        }
+    }
+}
+
+const C2S: Direction = Direction::ClientToServer;
+const S2C: Direction = Direction::ServerToClient;
+
+fn dir_label(dir: Direction) -> &'static str {
+    match dir {
+        Direction::ClientToServer => "client->server",
+        Direction::ServerToClient => "server->client",
+    }
+}
+
+fn msg_word(dir: Direction) -> &'static str {
+    match dir {
+        Direction::ClientToServer => "request",
+        Direction::ServerToClient => "response",
+    }
+}
+
+/// Per-connection HTTP/1.x state machine. Feed it in-order bytes of each
+/// direction, in capture order.
+#[derive(Debug)]
+pub struct HttpInspector {
+    sides: [Side; 2],
+    exchanges: Vec<Exchange>,
+    /// Exchanges awaiting their final response, oldest first.
+    pending: VecDeque<usize>,
+    outstanding: u32,
+    max_depth: u32,
+    requests: u32,
+    responses: u32,
+    interim: u32,
+    /// bit 0: HTTP/1.0 seen, bit 1: HTTP/1.1 seen.
+    versions: u8,
+    keep_alive: Option<KeepAliveParams>,
+    switched: Option<Switch>,
+    saw_http: bool,
+    finished: bool,
+    /// While replaying held client bytes: the exchange whose response released them.
+    replaying: Option<usize>,
+    warnings: Vec<String>,
+    suppressed: u64,
+}
+
+impl Default for HttpInspector {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HttpInspector {
+    pub fn new() -> Self {
+        HttpInspector {
+            sides: [Side::new(), Side::new()],
+            exchanges: Vec::new(),
+            pending: VecDeque::new(),
+            outstanding: 0,
+            max_depth: 0,
+            requests: 0,
+            responses: 0,
+            interim: 0,
+            versions: 0,
+            keep_alive: None,
+            switched: None,
+            saw_http: false,
+            finished: false,
+            replaying: None,
+            warnings: Vec::new(),
+            suppressed: 0,
+        }
+    }
+
+    pub fn exchanges(&self) -> &[Exchange] {
+        &self.exchanges
+    }
+    /// Request heads seen (pipelined requests counted individually).
+    pub fn requests(&self) -> u32 {
+        self.requests
+    }
+    /// Final response heads seen (101 counts: it is the final answer to its request).
+    pub fn responses(&self) -> u32 {
+        self.responses
+    }
+    /// Interim 1xx heads seen (101 excluded).
+    pub fn interim_responses(&self) -> u32 {
+        self.interim
+    }
+    /// Most requests outstanding at once (sequential keep-alive = 1, none = 0).
+    pub fn max_pipeline_depth(&self) -> u32 {
+        self.max_depth
+    }
+    /// "1.0", "1.1" or "mixed" over all message heads seen.
+    pub fn http_version(&self) -> Option<&'static str> {
+        match self.versions {
+            0 => None,
+            1 => Some("1.0"),
+            2 => Some("1.1"),
+            _ => Some("mixed"),
+        }
+    }
+    /// Last Keep-Alive parameters announced by the server.
+    pub fn keep_alive(&self) -> Option<KeepAliveParams> {
+        self.keep_alive
+    }
+    pub fn switched(&self) -> Option<&Switch> {
+        self.switched.as_ref()
+    }
+    /// Bytes of `dir` held after the protocol switch point (emptied by the call).
+    pub fn drain_tunnel(&mut self, dir: Direction) -> Vec<u8> {
+        std::mem::take(&mut self.sides[dir.index()].tunnel)
+    }
+    /// At least one valid HTTP/1.x message head was seen.
+    pub fn is_http(&self) -> bool {
+        self.saw_http
+    }
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    fn warn(&mut self, msg: String) {
+        if self.warnings.len() < MAX_WARNINGS {
+            self.warnings.push(msg);
+        } else {
+            self.suppressed += 1;
+            let text = format!("{} further warnings suppressed", self.suppressed);
+            if self.warnings.len() == MAX_WARNINGS {
+                self.warnings.push(text);
+            } else if let Some(last) = self.warnings.last_mut() {
+                *last = text;
+            }
+        }
+    }
+
+    /// In-order bytes of one direction.
+    pub fn on_data(&mut self, dir: Direction, ts: Timestamp, data: &[u8]) {
+        let d = dir.index();
+        let mut rest = data;
+        let mut stalls = 0;
+        while !rest.is_empty() {
+            let n = match self.sides[d].phase {
+                Phase::Head => self.feed_head(dir, ts, rest),
+                Phase::Body { .. } => self.feed_body(dir, ts, rest),
+                Phase::Hold { .. } => self.feed_hold(ts, rest),
+                Phase::Lost => self.feed_lost(dir, ts, rest),
+                Phase::Tunnel => self.feed_tunnel(dir, rest),
+                Phase::Closed => {
+                    if !self.sides[d].closed_data_warned {
+                        self.sides[d].closed_data_warned = true;
+                        let what = if self.finished {
+                            "after finish()"
+                        } else {
+                            "after FIN"
+                        };
+                        self.warn(format!(
+                            "{}: {} bytes of data {} ignored",
+                            dir_label(dir),
+                            rest.len(),
+                            what
+                        ));
+                    }
+                    rest.len()
+                }
+            };
+            if n == 0 {
+                // Every zero-length step changes phase; guard against a bug looping forever.
+                stalls += 1;
+                if stalls > 8 {
+                    self.warn(format!(
+                        "{}: internal error: parser made no progress; {} bytes dropped",
+                        dir_label(dir),
+                        rest.len()
+                    ));
+                    return;
+                }
+            } else {
+                stalls = 0;
+            }
+            rest = &rest[n.min(rest.len())..];
+        }
+    }
+
+    fn plausible(dir: Direction, b: &[u8]) -> Option<bool> {
+        match dir {
+            Direction::ClientToServer => parser::looks_like_http_request(b),
+            Direction::ServerToClient => parser::looks_like_http_response(b),
+        }
+    }
+
+    fn not_http(&mut self, dir: Direction, ts: Timestamp, b: &[u8]) {
+        let expected = match dir {
+            Direction::ClientToServer => "a request line",
+            Direction::ServerToClient => "a status line",
+        };
+        let msg = format!(
+            "{}: expected {} but got \"{}\"; lost sync, scanning for the next message",
+            dir_label(dir),
+            expected,
+            escape(b, 40)
+        );
+        self.lose_sync(dir, ts, msg, false);
+    }
+
+    fn feed_head(&mut self, dir: Direction, ts: Timestamp, data: &[u8]) -> usize {
+        let d = dir.index();
+        if self.sides[d].buf.is_empty() {
+            // Empty lines between messages are tolerated (RFC 9112 §2.2).
+            let skip = data
+                .iter()
+                .take_while(|&&c| c == b'\r' || c == b'\n')
+                .count();
+            if skip > 0 {
+                return skip;
+            }
+            let plausible = Self::plausible(dir, data);
+            if plausible == Some(false) {
+                self.not_http(dir, ts, data);
+                return 0;
+            }
+            match parser::find_head_end(data, 0) {
+                Ok(end) => {
+                    self.handle_head(dir, &data[..end], ts, ts);
+                    end
+                }
+                Err(scan) => {
+                    if data.len() >= MAX_HEAD {
+                        self.head_too_long(dir, ts, data);
+                        return 0;
+                    }
+                    let side = &mut self.sides[d];
+                    side.buf.extend_from_slice(data);
+                    side.scan_from = scan;
+                    side.buf_ts = ts;
+                    side.head_plausible = plausible == Some(true);
+                    data.len()
+                }
+            }
+        } else {
+            let side = &mut self.sides[d];
+            let old = side.buf.len();
+            let take = data.len().min(MAX_HEAD.saturating_sub(old));
+            side.buf.extend_from_slice(&data[..take]);
+            if !side.head_plausible {
+                match Self::plausible(dir, &side.buf) {
+                    Some(true) => side.head_plausible = true,
+                    Some(false) => {
+                        // Rescan the buffered bytes: a message may start on a later line.
+                        let buf = std::mem::take(&mut side.buf);
+                        self.not_http(dir, ts, &buf);
+                        self.on_data(dir, ts, &buf);
+                        return take;
+                    }
+                    None => {}
+                }
+            }
+            let side = &mut self.sides[d];
+            match parser::find_head_end(&side.buf, side.scan_from) {
+                Ok(end) => {
+                    let mut buf = std::mem::take(&mut side.buf);
+                    let start_ts = side.buf_ts;
+                    side.scan_from = 0;
+                    side.head_plausible = false;
+                    self.handle_head(dir, &buf[..end], start_ts, ts);
+                    buf.clear();
+                    if self.sides[d].buf.is_empty() {
+                        self.sides[d].buf = buf; // keep the allocation
+                    }
+                    end.saturating_sub(old).min(take)
+                }
+                Err(scan) => {
+                    side.scan_from = scan;
+                    if side.buf.len() >= MAX_HEAD {
+                        let buf = std::mem::take(&mut side.buf);
+                        self.head_too_long(dir, ts, &buf);
+                    }
+                    take
+                }
+            }
+        }
+    }
+
+    fn head_too_long(&mut self, dir: Direction, ts: Timestamp, b: &[u8]) {
+        let msg = format!(
+            "{}: {} head starting \"{}\" exceeds {} KiB without an empty line; lost sync, scanning for the next message",
+            dir_label(dir),
+            msg_word(dir),
+            escape(b, 40),
+            MAX_HEAD / 1024
+        );
+        self.lose_sync(dir, ts, msg, true);
+    }
+
+    fn handle_head(&mut self, dir: Direction, head: &[u8], start_ts: Timestamp, end_ts: Timestamp) {
+        match dir {
+            Direction::ClientToServer => match parser::request_head(head) {
+                Ok((_, rh)) => self.on_request_head(rh, start_ts, end_ts),
+                Err(_) => self.bad_head(dir, end_ts, head),
+            },
+            Direction::ServerToClient => match parser::response_head(head) {
+                Ok((_, rh)) => self.on_response_head(rh, head.len() as u64, start_ts, end_ts),
+                Err(_) => self.bad_head(dir, end_ts, head),
+            },
+        }
+    }
+
+    fn bad_head(&mut self, dir: Direction, ts: Timestamp, head: &[u8]) {
+        let msg = format!(
+            "{}: malformed {} head \"{}\"; skipped, lost sync",
+            dir_label(dir),
+            msg_word(dir),
+            escape(head, 60)
+        );
+        self.lose_sync(dir, ts, msg, true);
+    }
+
+    fn note_version(&mut self, v: HttpVersion) {
+        self.versions |= match v {
+            HttpVersion::Http10 => 1,
+            HttpVersion::Http11 => 2,
+        };
+    }
+
+    fn on_request_head(&mut self, rh: RequestHead<'_>, start_ts: Timestamp, end_ts: Timestamp) {
+        self.saw_http = true;
+        self.requests += 1;
+        self.note_version(rh.line.version);
+        let idx = self.exchanges.len();
+        let h = rh.headers;
+        // Replayed held bytes were sent while the held-for exchange was still
+        // outstanding, even if its response has completed since.
+        let bonus = match self.replaying {
+            Some(held) if !self.exchanges[held].outstanding => 1,
+            _ => 0,
+        };
+        let mut ex = Exchange {
+            method: Some(String::from_utf8_lossy(rh.line.method).into_owned()),
+            target: Some(String::from_utf8_lossy(rh.line.target).into_owned()),
+            request_version: Some(rh.line.version),
+            request_time: Some(start_ts),
+            pipelined: self.outstanding + bonus > 0,
+            outstanding: true,
+            ..Exchange::default()
+        };
+        self.outstanding += 1;
+        self.max_depth = self.max_depth.max(self.outstanding + bonus);
+        let label = ex.label(idx);
+        for issue in &h.issues {
+            self.warn(format!("client->server: {label}: {issue}"));
+        }
+        let framing = request_framing(&h);
+        ex.host = h.host;
+        ex.request_connection = h.connection;
+        ex.request_keep_alive = h.keep_alive;
+        ex.upgrade = h.upgrade;
+        ex.expect = h.expect;
+        ex.request_framing = Some(framing.clone().unwrap_or(Framing::None));
+        self.exchanges.push(ex);
+        self.pending.push_back(idx);
+        match framing {
+            Ok(Framing::Chunked) => {
+                if h.content_length != ContentLength::Absent {
+                    self.warn(format!(
+                        "client->server: {label}: both Transfer-Encoding and Content-Length; Content-Length ignored"
+                    ));
+                }
+                self.start_body(C2S, idx, BodyKind::Chunked(ChunkedDecoder::new()), end_ts);
+            }
+            Ok(Framing::ContentLength) => match h.content_length {
+                ContentLength::Valid(n) if n > 0 => self.start_body(
+                    C2S,
+                    idx,
+                    BodyKind::Length {
+                        remaining: n,
+                        total: n,
+                    },
+                    end_ts,
+                ),
+                _ => self.request_done(idx, end_ts),
+            },
+            Ok(_) => self.request_done(idx, end_ts),
+            Err(why) => {
+                let msg = format!(
+                    "client->server: {label}: {why}; cannot frame the request body, lost sync"
+                );
+                self.lose_sync(C2S, end_ts, msg, false);
+            }
+        }
+    }
+
+    fn start_body(&mut self, dir: Direction, ex: usize, kind: BodyKind, ts: Timestamp) {
+        let side = &mut self.sides[dir.index()];
+        side.body_ts = ts;
+        side.phase = Phase::Body { ex, kind };
+    }
+
+    fn request_done(&mut self, ex: usize, ts: Timestamp) {
+        let e = &mut self.exchanges[ex];
+        e.request_complete = true;
+        e.request_end = Some(ts);
+        let may_switch = e.method.as_deref() == Some("CONNECT") || e.upgrade.is_some();
+        let decided = e.status.is_some();
+        let side = &mut self.sides[0];
+        if side.tunnel_after_body {
+            side.tunnel_after_body = false;
+            side.phase = Phase::Tunnel;
+        } else if may_switch && !decided && self.switched.is_none() {
+            side.phase = Phase::Hold { ex };
+            side.buf.clear();
+            side.hold.clear();
+        } else {
+            side.phase = Phase::Head;
+        }
+    }
+
+    fn on_response_head(
+        &mut self,
+        rh: ResponseHead<'_>,
+        head_len: u64,
+        start_ts: Timestamp,
+        end_ts: Timestamp,
+    ) {
+        self.saw_http = true;
+        self.note_version(rh.line.version);
+        let status = rh.line.status;
+        let h = rh.headers;
+        if let Some(ka) = &h.keep_alive {
+            self.keep_alive = Some(KeepAliveParams::parse(ka));
+        }
+        if (100..200).contains(&status) && status != 101 {
+            self.interim += 1;
+            match self.pending.front() {
+                Some(&ex) => self.exchanges[ex].interim_statuses.push(status),
+                None => self.warn(format!(
+                    "server->client: interim response {status} without an outstanding request"
+                )),
+            }
+            for issue in &h.issues {
+                self.warn(format!(
+                    "server->client: interim response {status}: {issue}"
+                ));
+            }
+            return;
+        }
+        self.responses += 1;
+        let idx = match self.pending.pop_front() {
+            Some(ex) => ex,
+            None => {
+                let idx = self.exchanges.len();
+                self.exchanges.push(Exchange::default());
+                self.warn(format!(
+                    "server->client: response {status} without a matching request (exchange #{}): more responses than requests seen",
+                    idx + 1
+                ));
+                idx
+            }
+        };
+        let label = self.exchanges[idx].label(idx);
+        for issue in &h.issues {
+            self.warn(format!("server->client: response to {label}: {issue}"));
+        }
+        let version = rh.line.version;
+        let e = &mut self.exchanges[idx];
+        e.status = Some(status);
+        e.reason = Some(String::from_utf8_lossy(rh.line.reason).into_owned());
+        e.response_version = Some(version);
+        e.response_time = Some(start_ts);
+        e.response_wire_bytes = head_len;
+        e.keep_alive = h.keep_alive.as_deref().map(KeepAliveParams::parse);
+        let method = e.method.clone();
+        let method = method.as_deref();
+        let chunked = h.chunked();
+        let has_te = h.has_transfer_coding();
+        let cl = h.content_length;
+        let cl_raw = h.content_length_raw.clone();
+        e.response_connection = h.connection;
+        e.response_keep_alive = h.keep_alive;
+        e.transfer_encoding = h.transfer_encoding;
+        e.content_encoding = h.content_encoding;
+
+        if status == 101 {
+            let protocol = h.upgrade.or_else(|| e.upgrade.clone());
+            e.framing = Some(Framing::None);
+            self.response_done(idx, end_ts);
+            self.do_switch(idx, "upgrade", protocol, end_ts);
+            return;
+        }
+        if method == Some("CONNECT") && (200..300).contains(&status) {
+            e.framing = Some(Framing::None);
+            self.response_done(idx, end_ts);
+            self.do_switch(idx, "connect", None, end_ts);
+            return;
+        }
+        if method == Some("HEAD") || status == 204 || status == 304 {
+            e.framing = Some(Framing::None);
+            self.response_done(idx, end_ts);
+        } else if has_te {
+            if cl != ContentLength::Absent {
+                self.warn(format!(
+                    "server->client: response to {label}: both Transfer-Encoding and Content-Length; Content-Length ignored"
+                ));
+            }
+            if version == HttpVersion::Http10 {
+                self.warn(format!(
+                    "server->client: response to {label}: Transfer-Encoding in an HTTP/1.0 response"
+                ));
+            }
+            if chunked {
+                self.exchanges[idx].framing = Some(Framing::Chunked);
+                self.start_body(S2C, idx, BodyKind::Chunked(ChunkedDecoder::new()), end_ts);
+            } else {
+                let te = self.exchanges[idx]
+                    .transfer_encoding
+                    .clone()
+                    .unwrap_or_default();
+                self.warn(format!(
+                    "server->client: response to {label}: Transfer-Encoding \"{te}\" does not end in chunked; body delimited by connection close"
+                ));
+                self.exchanges[idx].framing = Some(Framing::UntilClose);
+                self.start_body(S2C, idx, BodyKind::UntilClose, end_ts);
+            }
+        } else {
+            match cl {
+                ContentLength::Valid(0) => {
+                    self.exchanges[idx].framing = Some(Framing::ContentLength);
+                    self.response_done(idx, end_ts);
+                }
+                ContentLength::Valid(n) => {
+                    self.exchanges[idx].framing = Some(Framing::ContentLength);
+                    self.start_body(
+                        S2C,
+                        idx,
+                        BodyKind::Length {
+                            remaining: n,
+                            total: n,
+                        },
+                        end_ts,
+                    );
+                }
+                ContentLength::Absent => {
+                    self.exchanges[idx].framing = Some(Framing::UntilClose);
+                    self.start_body(S2C, idx, BodyKind::UntilClose, end_ts);
+                }
+                ContentLength::Invalid | ContentLength::Conflicting => {
+                    self.abandon_response(idx);
+                    let msg = format!(
+                        "server->client: response to {label}: invalid Content-Length \"{}\"; cannot frame the body, lost sync",
+                        cl_raw.unwrap_or_default()
+                    );
+                    self.lose_sync(S2C, end_ts, msg, false);
+                }
+            }
+        }
+        // A final response that does not switch protocols: client bytes held
+        // after a CONNECT/Upgrade request are HTTP after all.
+        if matches!(self.sides[0].phase, Phase::Hold { ex } if ex == idx) {
+            self.release_hold();
+        }
+    }
+
+    fn response_done(&mut self, ex: usize, ts: Timestamp) {
+        let e = &mut self.exchanges[ex];
+        e.response_complete = true;
+        e.response_end = Some(ts);
+        if e.outstanding {
+            e.outstanding = false;
+            self.outstanding -= 1;
+        }
+        self.sides[1].phase = Phase::Head;
+    }
+
+    /// The response of `ex` will never complete: stop counting it as outstanding.
+    fn abandon_response(&mut self, ex: usize) {
+        let e = &mut self.exchanges[ex];
+        if e.outstanding {
+            e.outstanding = false;
+            self.outstanding -= 1;
+        }
+    }
+
+    fn do_switch(
+        &mut self,
+        ex: usize,
+        kind: &'static str,
+        protocol: Option<String>,
+        at: Timestamp,
+    ) {
+        let target = if kind == "connect" {
+            self.exchanges[ex].target.clone()
+        } else {
+            None
+        };
+        self.switched = Some(Switch {
+            kind,
+            protocol,
+            at,
+            exchange: ex,
+            target,
+        });
+        self.sides[1].phase = Phase::Tunnel;
+        let label = self.exchanges[ex].label(ex);
+        let client = &mut self.sides[0];
+        let phase = std::mem::replace(&mut client.phase, Phase::Tunnel);
+        match phase {
+            Phase::Hold { .. } => {
+                let gaps: u64 = client
+                    .hold
+                    .iter()
+                    .map(|s| match s {
+                        HoldSeg::Gap { missing, .. } => *missing,
+                        HoldSeg::Data { .. } => 0,
+                    })
+                    .sum();
+                client.hold.clear();
+                client.tunnel = std::mem::take(&mut client.buf);
+                if gaps > 0 {
+                    self.warn(format!(
+                        "client->server: {gaps} bytes of tunnel data sent before the switch were not captured; drained tunnel bytes are not contiguous"
+                    ));
+                }
+            }
+            Phase::Head if client.buf.is_empty() => {}
+            Phase::Head => {
+                client.tunnel = std::mem::take(&mut client.buf);
+                let n = client.tunnel.len();
+                self.warn(format!(
+                    "client->server: {n} bytes of an unfinished request head when {label} switched protocols; passed to the tunnel"
+                ));
+            }
+            Phase::Body { ex: b, kind } if b == ex => {
+                client.phase = Phase::Body { ex: b, kind };
+                client.tunnel_after_body = true;
+            }
+            Phase::Body { ex: b, .. } => {
+                let other = self.exchanges[b].label(b);
+                self.warn(format!(
+                    "client->server: body of {other} still in progress when {label} switched protocols; rest treated as tunnel data"
+                ));
+            }
+            Phase::Lost => {
+                client.buf.clear();
+                self.warn(format!(
+                    "client->server: out of sync when {label} switched protocols; later client bytes treated as tunnel data"
+                ));
+            }
+            Phase::Tunnel => {}
+            Phase::Closed => client.phase = Phase::Closed,
+        }
+        if !self.pending.is_empty() {
+            let n = self.pending.len();
+            self.warn(format!(
+                "client->server: {n} request(s) pipelined after {label} will not get HTTP responses: protocol switched"
+            ));
+        }
+    }
+
+    fn release_hold(&mut self) {
+        let side = &mut self.sides[0];
+        let held_for = match side.phase {
+            Phase::Hold { ex } => Some(ex),
+            _ => None,
+        };
+        side.phase = Phase::Head;
+        side.scan_from = 0;
+        side.head_plausible = false;
+        let buf = std::mem::take(&mut side.buf);
+        let segs = std::mem::take(&mut side.hold);
+        let outer = std::mem::replace(&mut self.replaying, held_for);
+        for seg in segs {
+            match seg {
+                HoldSeg::Data { start, end, ts } => self.on_data(C2S, ts, &buf[start..end]),
+                HoldSeg::Gap { missing, ts } => self.on_gap(C2S, ts, missing),
+            }
+        }
+        self.replaying = outer;
+    }
+
+    fn feed_hold(&mut self, ts: Timestamp, data: &[u8]) -> usize {
+        let side = &mut self.sides[0];
+        let start = side.buf.len();
+        side.buf.extend_from_slice(data);
+        side.hold.push(HoldSeg::Data {
+            start,
+            end: side.buf.len(),
+            ts,
+        });
+        if side.buf.len() > MAX_HOLD {
+            let n = side.buf.len();
+            self.warn(format!(
+                "client->server: {n} bytes sent after a CONNECT/Upgrade request without a deciding response; parsing them as HTTP"
+            ));
+            self.release_hold();
+        }
+        data.len()
+    }
+
+    fn feed_tunnel(&mut self, dir: Direction, data: &[u8]) -> usize {
+        let side = &mut self.sides[dir.index()];
+        let room = MAX_TUNNEL.saturating_sub(side.tunnel.len());
+        let take = data.len().min(room);
+        side.tunnel.extend_from_slice(&data[..take]);
+        if take < data.len() && !side.tunnel_overflow {
+            side.tunnel_overflow = true;
+            self.warn(format!(
+                "{}: more than {} KiB of tunnel data fed without drain_tunnel; excess dropped",
+                dir_label(dir),
+                MAX_TUNNEL / 1024
+            ));
+        }
+        data.len()
+    }
+
+    fn add_body(&mut self, dir: Direction, ex: usize, decoded: u64, wire: u64, ts: Timestamp) {
+        self.sides[dir.index()].body_ts = ts;
+        let e = &mut self.exchanges[ex];
+        match dir {
+            Direction::ClientToServer => e.request_body_bytes += decoded,
+            Direction::ServerToClient => {
+                e.response_body_bytes += decoded;
+                e.response_wire_bytes += wire;
+            }
+        }
+    }
+
+    fn message_done(&mut self, dir: Direction, ex: usize, ts: Timestamp) {
+        match dir {
+            Direction::ClientToServer => self.request_done(ex, ts),
+            Direction::ServerToClient => self.response_done(ex, ts),
+        }
+    }
+
+    fn feed_body(&mut self, dir: Direction, ts: Timestamp, data: &[u8]) -> usize {
+        let d = dir.index();
+        let Phase::Body { ex, kind } = &mut self.sides[d].phase else {
+            return 0;
+        };
+        let ex = *ex;
+        match kind {
+            BodyKind::Length { remaining, total } => {
+                if dir == C2S && *remaining == *total {
+                    let e = &self.exchanges[ex];
+                    let expect_continue = e
+                        .expect
+                        .as_deref()
+                        .is_some_and(|x| x.trim().eq_ignore_ascii_case("100-continue"));
+                    if expect_continue
+                        && e.request_gap_bytes == 0
+                        && e.status.is_some_and(|s| s >= 200)
+                        && parser::looks_like_http_request(data) == Some(true)
+                    {
+                        let label = e.label(ex);
+                        let status = e.status.unwrap_or_default();
+                        let total = *total;
+                        self.sides[d].phase = Phase::Head;
+                        self.warn(format!(
+                            "client->server: {label}: announced body of {total} bytes (Expect: 100-continue) was not sent after final response {status}; next request follows"
+                        ));
+                        return 0;
+                    }
+                }
+                let n = (*remaining).min(data.len() as u64);
+                *remaining -= n;
+                let done = *remaining == 0;
+                self.add_body(dir, ex, n, n, ts);
+                if done {
+                    self.message_done(dir, ex, ts);
+                }
+                n as usize
+            }
+            BodyKind::UntilClose => {
+                let n = data.len() as u64;
+                self.add_body(dir, ex, n, n, ts);
+                data.len()
+            }
+            BodyKind::Chunked(dec) => {
+                let before = dec.decoded;
+                let (n, st) = dec.feed(data);
+                let decoded = dec.decoded - before;
+                self.add_body(dir, ex, decoded, n as u64, ts);
+                match st {
+                    ChunkStatus::NeedMore => {}
+                    ChunkStatus::Done => self.message_done(dir, ex, ts),
+                    ChunkStatus::Error(why) => {
+                        let label = self.exchanges[ex].label(ex);
+                        if dir == S2C {
+                            self.abandon_response(ex);
+                        }
+                        let msg = format!(
+                            "{}: chunked {} body of {label}: {why} at \"{}\"; lost sync",
+                            dir_label(dir),
+                            msg_word(dir),
+                            escape(&data[n..], 24)
+                        );
+                        self.lose_sync(dir, ts, msg, false);
+                    }
+                }
+                n
+            }
+        }
+    }
+
+    fn feed_lost(&mut self, dir: Direction, ts: Timestamp, data: &[u8]) -> usize {
+        let d = dir.index();
+        let check = |b: &[u8]| match dir {
+            Direction::ClientToServer => parser::request_start_strict(b),
+            Direction::ServerToClient => parser::looks_like_http_response(b),
+        };
+        if !self.sides[d].buf.is_empty() {
+            // `buf` holds a candidate line start whose first line was incomplete.
+            let side = &mut self.sides[d];
+            let line = data
+                .iter()
+                .position(|&c| c == b'\n')
+                .map_or(data.len(), |p| p + 1);
+            let room = MAX_HEAD.saturating_sub(side.buf.len());
+            let take = line.min(room);
+            side.buf.extend_from_slice(&data[..take]);
+            let verdict = match check(&side.buf) {
+                None if take < line || side.buf.len() >= MAX_HEAD => Some(false),
+                v => v,
+            };
+            match verdict {
+                Some(true) => {
+                    let skipped = side.skipped;
+                    side.phase = Phase::Head;
+                    side.scan_from = 0;
+                    side.head_plausible = true;
+                    let first = side.buf.clone();
+                    self.resynced(dir, skipped, &first);
+                }
+                Some(false) => {
+                    side.skipped += side.buf.len() as u64;
+                    side.buf.clear();
+                    side.line_start = take > 0 && data[take - 1] == b'\n';
+                }
+                None => {}
+            }
+            return take;
+        }
+        // Scan line by line: a candidate at each line start, then candidates
+        // embedded mid-line (a body that did not end in a newline).
+        let n = data.len();
+        let mut at_line_start = self.sides[d].line_start;
+        let mut s = 0;
+        while s < n {
+            let e = data[s..]
+                .iter()
+                .position(|&c| c == b'\n')
+                .map_or(n, |k| s + k + 1);
+            let mut found = None;
+            if at_line_start {
+                match check(&data[s..]) {
+                    Some(false) => {}
+                    v => found = Some((s, v)),
+                }
+            }
+            if found.is_none() {
+                let from = if at_line_start { s + 1 } else { s };
+                found = match dir {
+                    Direction::ClientToServer => parser::embedded_request_start(data, from, e),
+                    Direction::ServerToClient => parser::embedded_response_start(data, from, e),
+                };
+            }
+            match found {
+                Some((p, Some(true))) => {
+                    let side = &mut self.sides[d];
+                    side.skipped += p as u64;
+                    let skipped = side.skipped;
+                    side.phase = Phase::Head;
+                    side.line_start = false;
+                    self.resynced(dir, skipped, &data[p..]);
+                    return p;
+                }
+                Some((p, _)) => {
+                    // Plausible but incomplete: hold it until its first line is complete.
+                    let side = &mut self.sides[d];
+                    side.skipped += p as u64;
+                    side.buf.extend_from_slice(&data[p..]);
+                    side.buf_ts = ts;
+                    return n;
+                }
+                None => {}
+            }
+            s = e;
+            at_line_start = true;
+        }
+        let side = &mut self.sides[d];
+        side.skipped += n as u64;
+        side.line_start = data.last() == Some(&b'\n');
+        n
+    }
+
+    fn resynced(&mut self, dir: Direction, skipped: u64, at: &[u8]) {
+        let line_end = at
+            .iter()
+            .position(|&c| c == b'\r' || c == b'\n')
+            .unwrap_or(at.len());
+        self.sides[dir.index()].skipped = 0;
+        self.warn(format!(
+            "{}: resynchronized at \"{}\" after skipping {} bytes",
+            dir_label(dir),
+            escape(&at[..line_end], 60),
+            skipped
+        ));
+    }
+
+    /// Enters the Lost phase with a warning. `message_lost`: a message is known
+    /// to have started in the lost region; keep FIFO matching aligned (client:
+    /// add a placeholder request; server: the oldest pending request's response is lost).
+    fn lose_sync(&mut self, dir: Direction, ts: Timestamp, mut msg: String, message_lost: bool) {
+        let d = dir.index();
+        let side = &mut self.sides[d];
+        side.phase = Phase::Lost;
+        side.buf.clear();
+        side.scan_from = 0;
+        side.head_plausible = false;
+        side.line_start = false;
+        side.skipped = 0;
+        if message_lost && self.saw_http {
+            match dir {
+                Direction::ClientToServer => {
+                    let idx = self.exchanges.len();
+                    self.exchanges.push(Exchange {
+                        pipelined: self.outstanding > 0,
+                        outstanding: true,
+                        ..Exchange::default()
+                    });
+                    self.outstanding += 1;
+                    self.max_depth = self.max_depth.max(self.outstanding);
+                    self.pending.push_back(idx);
+                    msg.push_str(&format!(
+                        " (placeholder exchange #{} stands for the lost request)",
+                        idx + 1
+                    ));
+                }
+                Direction::ServerToClient => {
+                    if let Some(ex) = self.pending.pop_front() {
+                        self.abandon_response(ex);
+                        let label = self.exchanges[ex].label(ex);
+                        msg.push_str(&format!(" (response to {label} lost)"));
+                    }
+                }
+            }
+        }
+        let _ = ts;
+        self.warn(msg);
+    }
+
+    /// `missing` bytes of `dir` were never captured.
+    pub fn on_gap(&mut self, dir: Direction, ts: Timestamp, missing: u64) {
+        if missing == 0 {
+            return;
+        }
+        let d = dir.index();
+        let label_dir = dir_label(dir);
+        match &mut self.sides[d].phase {
+            Phase::Head => {
+                let buf = std::mem::take(&mut self.sides[d].buf);
+                let msg = if buf.is_empty() {
+                    format!(
+                        "{label_dir}: gap of {missing} bytes where a {} head was expected; lost sync, scanning for the next message",
+                        msg_word(dir)
+                    )
+                } else {
+                    format!(
+                        "{label_dir}: gap of {missing} bytes inside a {} head (\"{}\"); lost sync, scanning for the next message",
+                        msg_word(dir),
+                        escape(&buf, 40)
+                    )
+                };
+                self.lose_sync(dir, ts, msg, true);
+                if dir == C2S {
+                    // Fill the placeholder with what the partial head tells.
+                    if let (Ok((_, line)), Some(&idx)) =
+                        (parser::request_line(&buf), self.pending.back())
+                    {
+                        let e = &mut self.exchanges[idx];
+                        if e.method.is_none() && e.request_time.is_none() {
+                            e.method = Some(String::from_utf8_lossy(line.method).into_owned());
+                            e.target = Some(String::from_utf8_lossy(line.target).into_owned());
+                            e.request_version = Some(line.version);
+                            e.request_time = Some(self.sides[d].buf_ts);
+                        }
+                    }
+                }
+                self.sides[d].line_start = true;
+            }
+            Phase::Body { ex, kind } => {
+                let ex = *ex;
+                let label = self.exchanges[ex].label(ex);
+                let word = msg_word(dir);
+                match kind {
+                    BodyKind::Length { remaining, .. } => {
+                        let rem = *remaining;
+                        let within = missing.min(rem);
+                        *remaining -= within;
+                        self.add_gap(dir, ex, within, ts);
+                        if missing < rem {
+                            self.warn(format!(
+                                "{label_dir}: gap of {missing} bytes inside the {word} body of {label} (Content-Length, {} bytes still expected); still in sync",
+                                rem - missing
+                            ));
+                        } else if missing == rem {
+                            self.warn(format!(
+                                "{label_dir}: gap of {missing} bytes at the end of the {word} body of {label} (Content-Length); still in sync"
+                            ));
+                            self.message_done(dir, ex, ts);
+                        } else {
+                            self.message_done(dir, ex, ts);
+                            let msg = format!(
+                                "{label_dir}: gap of {missing} bytes covers the last {rem} bytes of the {word} body of {label} and {} bytes of what follows; lost sync",
+                                missing - rem
+                            );
+                            self.lose_sync(dir, ts, msg, true);
+                            self.sides[d].line_start = true;
+                        }
+                    }
+                    BodyKind::Chunked(dec) => {
+                        if dec.skip_gap(missing) {
+                            self.add_gap(dir, ex, missing, ts);
+                            self.warn(format!(
+                                "{label_dir}: gap of {missing} bytes inside chunk data of the {word} body of {label}; still in sync"
+                            ));
+                        } else {
+                            if let Some(r) = dec.data_remaining() {
+                                self.add_gap(dir, ex, r, ts);
+                            }
+                            if dir == S2C {
+                                self.abandon_response(ex);
+                            }
+                            let msg = format!(
+                                "{label_dir}: gap of {missing} bytes in the chunked framing of the {word} body of {label}; lost sync"
+                            );
+                            self.lose_sync(dir, ts, msg, false);
+                            self.sides[d].line_start = true;
+                        }
+                    }
+                    BodyKind::UntilClose => {
+                        self.add_gap(dir, ex, missing, ts);
+                        self.warn(format!(
+                            "{label_dir}: gap of {missing} bytes inside the {word} body of {label} (delimited by connection close); still in sync"
+                        ));
+                    }
+                }
+            }
+            Phase::Hold { ex } => {
+                let ex = *ex;
+                self.sides[d].hold.push(HoldSeg::Gap { missing, ts });
+                let label = self.exchanges[ex].label(ex);
+                self.warn(format!(
+                    "client->server: gap of {missing} bytes in data sent after {label} (held until the response decides on a protocol switch)"
+                ));
+            }
+            Phase::Lost => {
+                let side = &mut self.sides[d];
+                side.skipped += missing + side.buf.len() as u64;
+                side.buf.clear();
+                side.line_start = true;
+            }
+            Phase::Tunnel => {
+                self.warn(format!(
+                    "{label_dir}: gap of {missing} bytes in tunnel data after the protocol switch"
+                ));
+            }
+            Phase::Closed => {}
+        }
+    }
+
+    fn add_gap(&mut self, dir: Direction, ex: usize, n: u64, ts: Timestamp) {
+        self.add_body(dir, ex, n, n, ts);
+        let e = &mut self.exchanges[ex];
+        match dir {
+            Direction::ClientToServer => e.request_gap_bytes += n,
+            Direction::ServerToClient => e.response_gap_bytes += n,
+        }
+    }
+
+    /// The sender of `dir` sent FIN.
+    pub fn on_fin(&mut self, dir: Direction, ts: Timestamp) {
+        let d = dir.index();
+        let phase = std::mem::replace(&mut self.sides[d].phase, Phase::Closed);
+        match phase {
+            Phase::Body {
+                ex,
+                kind: BodyKind::UntilClose,
+            } => {
+                let end = self.sides[d].body_ts;
+                self.message_done(dir, ex, end);
+                self.sides[d].phase = Phase::Closed;
+            }
+            Phase::Hold { ex } => {
+                // The response still decides what the held bytes are.
+                self.sides[d].phase = Phase::Hold { ex };
+            }
+            Phase::Tunnel => self.sides[d].phase = Phase::Tunnel,
+            other => {
+                self.sides[d].phase = other;
+                self.close_side(dir, ts, "FIN");
+            }
+        }
+    }
+
+    /// Reports whatever `dir` left unfinished and closes it.
+    fn close_side(&mut self, dir: Direction, ts: Timestamp, why: &str) {
+        let d = dir.index();
+        let label_dir = dir_label(dir);
+        let word = msg_word(dir);
+        let phase = std::mem::replace(&mut self.sides[d].phase, Phase::Closed);
+        let _ = ts;
+        match phase {
+            Phase::Head => {
+                let buf = std::mem::take(&mut self.sides[d].buf);
+                if !buf.is_empty() {
+                    self.warn(format!(
+                        "{label_dir}: {why} after an unfinished {word} head of {} bytes (\"{}\")",
+                        buf.len(),
+                        escape(&buf, 40)
+                    ));
+                }
+            }
+            Phase::Body { ex, kind } => {
+                let label = self.exchanges[ex].label(ex);
+                if dir == S2C {
+                    self.abandon_response(ex);
+                }
+                match kind {
+                    BodyKind::Length { remaining, total } => self.warn(format!(
+                        "{label_dir}: {why} with {remaining} of {total} Content-Length bytes of the {word} body of {label} missing"
+                    )),
+                    BodyKind::Chunked(dec) => self.warn(format!(
+                        "{label_dir}: {why} inside the chunked {word} body of {label} after {} decoded bytes",
+                        dec.decoded
+                    )),
+                    BodyKind::UntilClose => {
+                        let end = self.sides[d].body_ts;
+                        self.exchanges[ex].response_end = Some(end);
+                        self.warn(format!(
+                            "{label_dir}: {word} body of {label} is delimited by connection close but the connection ended without FIN ({why}); marked incomplete after {} bytes",
+                            self.exchanges[ex].response_body_bytes
+                        ));
+                    }
+                }
+            }
+            Phase::Hold { ex } => {
+                let label = self.exchanges[ex].label(ex);
+                let n = self.sides[d].buf.len();
+                self.sides[d].buf.clear();
+                self.sides[d].hold.clear();
+                if n > 0 {
+                    self.warn(format!(
+                        "{label_dir}: {n} bytes sent after {label} were never parsed: no response decided on a protocol switch"
+                    ));
+                }
+            }
+            Phase::Lost => {
+                let side = &mut self.sides[d];
+                let n = side.skipped + side.buf.len() as u64;
+                side.buf.clear();
+                side.skipped = 0;
+                if n > 0 {
+                    self.warn(format!(
+                        "{label_dir}: {n} bytes skipped out of sync before {why} without finding a message start"
+                    ));
+                }
+            }
+            Phase::Tunnel => self.sides[d].phase = Phase::Tunnel,
+            Phase::Closed => {}
+        }
+    }
+
+    /// End of connection or capture: closes out whatever is pending.
+    pub fn finish(&mut self, ts: Timestamp) {
+        if self.finished {
+            return;
+        }
+        // Held client bytes: no response decided; report them.
+        self.close_side(C2S, ts, "end of connection");
+        self.close_side(S2C, ts, "end of connection");
+        self.finished = true;
+        let pending: Vec<usize> = self.pending.iter().copied().collect();
+        for ex in pending {
+            let e = &self.exchanges[ex];
+            if e.method.is_none() && e.request_time.is_none() {
+                continue; // placeholder for a lost request: already reported
+            }
+            let label = e.label(ex);
+            self.warn(format!("{label}: request was never answered"));
+        }
+    }
+}
+
+/// Request body framing (RFC 9112 §6.3 rules 4-7 for requests).
+fn request_framing(h: &MessageHeaders) -> Result<Framing, String> {
+    if h.has_transfer_coding() {
+        if h.chunked() {
+            return Ok(Framing::Chunked);
+        }
+        return Err(format!(
+            "Transfer-Encoding \"{}\" does not end in chunked",
+            h.transfer_encoding.as_deref().unwrap_or("")
+        ));
+    }
+    match h.content_length {
+        ContentLength::Absent => Ok(Framing::None),
+        ContentLength::Valid(_) => Ok(Framing::ContentLength),
+        ContentLength::Invalid | ContentLength::Conflicting => Err(format!(
+            "invalid Content-Length \"{}\"",
+            h.content_length_raw.as_deref().unwrap_or("")
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests;

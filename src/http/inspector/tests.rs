@@ -1,0 +1,1253 @@
+use super::*;
+use crate::Direction::{ClientToServer as C, ServerToClient as S};
+
+const T0: i64 = 1_700_000_000_000_000_000;
+
+fn t(n: i64) -> Timestamp {
+    Timestamp::from_nanos(T0 + n * 1_000_000)
+}
+
+fn msg(start: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+    let mut v = Vec::new();
+    v.extend_from_slice(start.as_bytes());
+    v.extend_from_slice(b"\r\n");
+    for (k, val) in headers {
+        v.extend_from_slice(k.as_bytes());
+        v.extend_from_slice(b": ");
+        v.extend_from_slice(val.as_bytes());
+        v.extend_from_slice(b"\r\n");
+    }
+    v.extend_from_slice(b"\r\n");
+    v.extend_from_slice(body);
+    v
+}
+
+/// A request as curl sends it.
+fn curl(method: &str, target: &str, extra: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+    let mut h = vec![
+        ("Host", "example.com"),
+        ("User-Agent", "curl/8.5.0"),
+        ("Accept", "*/*"),
+    ];
+    h.extend_from_slice(extra);
+    msg(&format!("{method} {target} HTTP/1.1"), &h, body)
+}
+
+/// A response as nginx sends it (Content-Length framed unless `extra` says otherwise).
+fn nginx(status: &str, extra: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+    let len = body.len().to_string();
+    let mut h = vec![
+        ("Server", "nginx/1.24.0"),
+        ("Date", "Sat, 25 Nov 2023 16:58:43 GMT"),
+        ("Content-Type", "text/html"),
+    ];
+    if !extra.iter().any(|(k, _)| *k == "Transfer-Encoding") {
+        h.push(("Content-Length", &len));
+    }
+    h.push(("Connection", "keep-alive"));
+    h.extend_from_slice(extra);
+    msg(&format!("HTTP/1.1 {status}"), &h, body)
+}
+
+const CHUNKED_BODY: &[u8] =
+    b"7;name=\"val\"\r\n{\"a\":1}\r\n10 ; ext\r\n0123456789abcdef\r\n0\r\nX-Checksum: abc\r\nServer-Timing: db;dur=53\r\n\r\n";
+
+/// Sequential keep-alive conversation: GET, POST (chunked response), HEAD.
+fn conversation() -> Vec<(Direction, Vec<u8>)> {
+    vec![
+        (C, curl("GET", "/index.html", &[], b"")),
+        (S, nginx("200 OK", &[], b"<html>hello</html>\n")),
+        (
+            C,
+            curl(
+                "POST",
+                "/api/items",
+                &[
+                    ("Content-Type", "application/json"),
+                    ("Content-Length", "9"),
+                ],
+                b"{\"k\":\"v\"}",
+            ),
+        ),
+        (
+            S,
+            nginx(
+                "201 Created",
+                &[
+                    ("Transfer-Encoding", "chunked"),
+                    ("Content-Encoding", "gzip"),
+                ],
+                CHUNKED_BODY,
+            ),
+        ),
+        (C, curl("HEAD", "/big.iso", &[], b"")),
+        (
+            S,
+            msg(
+                "HTTP/1.1 200 OK",
+                &[
+                    ("Server", "nginx/1.24.0"),
+                    ("Content-Length", "734003200"),
+                    ("Connection", "keep-alive"),
+                ],
+                b"",
+            ),
+        ),
+    ]
+}
+
+fn run(script: &[(Direction, Vec<u8>)]) -> HttpInspector {
+    let mut i = HttpInspector::new();
+    for (k, (dir, bytes)) in script.iter().enumerate() {
+        i.on_data(*dir, t(k as i64), bytes);
+    }
+    i
+}
+
+/// Everything observable, for comparing two feeding strategies.
+fn snapshot(i: &HttpInspector) -> String {
+    serde_json::json!({
+        "exchanges": i.exchanges(),
+        "requests": i.requests(),
+        "responses": i.responses(),
+        "interim": i.interim_responses(),
+        "depth": i.max_pipeline_depth(),
+        "version": i.http_version(),
+        "keep_alive": i.keep_alive(),
+        "switched": i.switched(),
+        "is_http": i.is_http(),
+        "warnings": i.warnings(),
+    })
+    .to_string()
+}
+
+#[test]
+fn sequential_keep_alive_conversation() {
+    let mut i = run(&conversation());
+    i.finish(t(10));
+    assert!(i.is_http());
+    assert_eq!(i.warnings(), &[] as &[String]);
+    assert_eq!(
+        (i.requests(), i.responses(), i.interim_responses()),
+        (3, 3, 0)
+    );
+    assert_eq!(i.max_pipeline_depth(), 1);
+    assert_eq!(i.http_version(), Some("1.1"));
+    let ex = i.exchanges();
+    assert_eq!(ex.len(), 3);
+    assert!(ex
+        .iter()
+        .all(|e| e.request_complete && e.response_complete && !e.pipelined));
+
+    assert_eq!(ex[0].method.as_deref(), Some("GET"));
+    assert_eq!(ex[0].target.as_deref(), Some("/index.html"));
+    assert_eq!(ex[0].host.as_deref(), Some("example.com"));
+    assert_eq!(ex[0].status, Some(200));
+    assert_eq!(ex[0].framing, Some(Framing::ContentLength));
+    assert_eq!(ex[0].response_body_bytes, 19);
+    assert_eq!(ex[0].request_time, Some(t(0)));
+    assert_eq!(ex[0].request_end, Some(t(0)));
+    assert_eq!(ex[0].response_time, Some(t(1)));
+    assert_eq!(ex[0].response_end, Some(t(1)));
+    assert!(ex[0].response_wants_keep_alive());
+    assert_eq!(ex[0].persistent(), Some(true));
+
+    assert_eq!(ex[1].request_body_bytes, 9);
+    assert_eq!(ex[1].request_framing, Some(Framing::ContentLength));
+    assert_eq!(ex[1].status, Some(201));
+    assert_eq!(ex[1].framing, Some(Framing::Chunked));
+    assert_eq!(ex[1].response_body_bytes, 7 + 16);
+    assert_eq!(ex[1].transfer_encoding.as_deref(), Some("chunked"));
+    assert_eq!(ex[1].content_encoding.as_deref(), Some("gzip"));
+    let conv = conversation();
+    assert_eq!(ex[1].response_wire_bytes, conv[3].1.len() as u64);
+
+    // HEAD: Content-Length describes the representation, no body follows.
+    assert_eq!(ex[2].method.as_deref(), Some("HEAD"));
+    assert_eq!(ex[2].framing, Some(Framing::None));
+    assert_eq!(ex[2].response_body_bytes, 0);
+}
+
+#[test]
+fn every_split_point_two_and_three_pieces() {
+    let script = conversation();
+    let baseline = snapshot(&run(&script));
+    for k in 0..script.len() {
+        let bytes = &script[k].1;
+        for a in 0..=bytes.len() {
+            // Every two-piece split (b == len), and three-piece splits with a small
+            // middle piece everywhere plus a sample of large middle pieces.
+            for b in (a..=bytes.len()).filter(|&b| b == bytes.len() || b - a <= 24 || b % 7 == 0) {
+                let mut i = HttpInspector::new();
+                for (j, (dir, m)) in script.iter().enumerate() {
+                    if j == k {
+                        i.on_data(*dir, t(j as i64), &m[..a]);
+                        i.on_data(*dir, t(j as i64), &m[a..b]);
+                        i.on_data(*dir, t(j as i64), &m[b..]);
+                    } else {
+                        i.on_data(*dir, t(j as i64), m);
+                    }
+                }
+                assert_eq!(snapshot(&i), baseline, "event {k} split at {a},{b}");
+            }
+        }
+    }
+}
+
+#[test]
+fn byte_at_a_time() {
+    let script = conversation();
+    let baseline = snapshot(&run(&script));
+    let mut i = HttpInspector::new();
+    for (j, (dir, m)) in script.iter().enumerate() {
+        for byte in m.chunks(1) {
+            i.on_data(*dir, t(j as i64), byte);
+        }
+    }
+    assert_eq!(snapshot(&i), baseline);
+}
+
+#[test]
+fn whole_head_in_one_slice_is_not_buffered() {
+    let mut i = HttpInspector::new();
+    i.on_data(C, t(0), &curl("GET", "/", &[], b""));
+    i.on_data(S, t(1), &nginx("200 OK", &[], b"body"));
+    assert_eq!(i.sides[0].buf.capacity(), 0);
+    assert_eq!(i.sides[1].buf.capacity(), 0);
+    assert_eq!(i.exchanges()[0].status, Some(200));
+}
+
+#[test]
+fn pipelined_requests_and_responses_in_one_slice() {
+    let mut reqs = curl("GET", "/a", &[], b"");
+    reqs.extend(curl("GET", "/b", &[], b""));
+    reqs.extend(curl("GET", "/c", &[], b""));
+    let mut resps = nginx("200 OK", &[], b"A");
+    resps.extend(nginx("404 Not Found", &[], b"<h1>404</h1>"));
+    resps.extend(nginx(
+        "200 OK",
+        &[("Transfer-Encoding", "chunked")],
+        b"1\r\nC\r\n0\r\n\r\n",
+    ));
+    let mut i = HttpInspector::new();
+    i.on_data(C, t(0), &reqs);
+    i.on_data(S, t(1), &resps);
+    i.finish(t(2));
+    assert_eq!(i.warnings(), &[] as &[String]);
+    assert_eq!(i.max_pipeline_depth(), 3);
+    let ex = i.exchanges();
+    let got: Vec<_> = ex
+        .iter()
+        .map(|e| {
+            (
+                e.target.as_deref().unwrap(),
+                e.status.unwrap(),
+                e.pipelined,
+                e.response_body_bytes,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("/a", 200, false, 1),
+            ("/b", 404, true, 12),
+            ("/c", 200, true, 1)
+        ]
+    );
+    assert!(ex.iter().all(|e| e.response_complete));
+}
+
+#[test]
+fn pipeline_depth_counts_only_overlapping_requests() {
+    let mut i = HttpInspector::new();
+    i.on_data(C, t(0), &curl("GET", "/1", &[], b""));
+    i.on_data(C, t(1), &curl("GET", "/2", &[], b""));
+    i.on_data(S, t(2), &nginx("200 OK", &[], b"x"));
+    i.on_data(S, t(3), &nginx("200 OK", &[], b"y"));
+    i.on_data(C, t(4), &curl("GET", "/3", &[], b""));
+    i.on_data(S, t(5), &nginx("200 OK", &[], b"z"));
+    assert_eq!(i.max_pipeline_depth(), 2);
+    let p: Vec<bool> = i.exchanges().iter().map(|e| e.pipelined).collect();
+    assert_eq!(p, vec![false, true, false]);
+}
+
+#[test]
+fn head_304_204_and_post_on_one_connection() {
+    let script = vec![
+        (C, curl("HEAD", "/file.bin", &[], b"")),
+        (S, nginx("200 OK", &[("Accept-Ranges", "bytes")], b"")),
+        (
+            C,
+            curl(
+                "GET",
+                "/style.css",
+                &[("If-None-Match", "\"5f3-1a2b\"")],
+                b"",
+            ),
+        ),
+        (
+            S,
+            msg(
+                "HTTP/1.1 304 Not Modified",
+                &[
+                    ("Server", "nginx/1.24.0"),
+                    ("ETag", "\"5f3-1a2b\""),
+                    ("Connection", "keep-alive"),
+                ],
+                b"",
+            ),
+        ),
+        (C, curl("DELETE", "/items/7", &[], b"")),
+        (
+            S,
+            msg(
+                "HTTP/1.1 204 No Content",
+                &[("Server", "nginx/1.24.0")],
+                b"",
+            ),
+        ),
+        (
+            C,
+            curl(
+                "POST",
+                "/upload",
+                &[
+                    ("Content-Type", "application/x-www-form-urlencoded"),
+                    ("Content-Length", "11"),
+                ],
+                b"name=keepal",
+            ),
+        ),
+        (S, nginx("201 Created", &[], b"{\"id\":8}")),
+    ];
+    // The HEAD response must carry a Content-Length that is not followed by a body.
+    let mut head_resp = script[1].1.clone();
+    let pos = parser::find_subslice(&head_resp, b"Content-Length: 0").unwrap();
+    head_resp.splice(pos..pos + 17, b"Content-Length: 5120".iter().copied());
+    let mut script = script;
+    script[1].1 = head_resp;
+    let mut i = run(&script);
+    i.finish(t(9));
+    assert_eq!(i.warnings(), &[] as &[String]);
+    assert_eq!(i.responses(), 4);
+    let got: Vec<_> = i
+        .exchanges()
+        .iter()
+        .map(|e| {
+            (
+                e.method.clone().unwrap(),
+                e.status.unwrap(),
+                e.framing.unwrap(),
+                e.response_body_bytes,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("HEAD".to_owned(), 200, Framing::None, 0),
+            ("GET".to_owned(), 304, Framing::None, 0),
+            ("DELETE".to_owned(), 204, Framing::None, 0),
+            ("POST".to_owned(), 201, Framing::ContentLength, 8),
+        ]
+    );
+    assert_eq!(i.exchanges()[3].request_body_bytes, 11);
+    assert!(i
+        .exchanges()
+        .iter()
+        .all(|e| e.response_complete && e.request_complete));
+}
+
+#[test]
+fn chunked_request_body_split_everywhere() {
+    let req = curl(
+        "PUT",
+        "/obj",
+        &[("Transfer-Encoding", "chunked"), ("Expect", "")],
+        b"4\r\nWiki\r\n5;x=y\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nTrailer-A: 1\r\n\r\n",
+    );
+    let resp = nginx("200 OK", &[], b"ok");
+    for a in 0..=req.len() {
+        let mut i = HttpInspector::new();
+        i.on_data(C, t(0), &req[..a]);
+        i.on_data(C, t(1), &req[a..]);
+        i.on_data(S, t(2), &resp);
+        let e = &i.exchanges()[0];
+        assert!(e.request_complete, "split {a}");
+        assert_eq!(e.request_framing, Some(Framing::Chunked));
+        assert_eq!(e.request_body_bytes, 4 + 5 + 14);
+        assert_eq!(e.status, Some(200));
+        assert_eq!(i.warnings(), &[] as &[String], "split {a}");
+    }
+}
+
+#[test]
+fn continue_100_then_200() {
+    let mut i = HttpInspector::new();
+    i.on_data(
+        C,
+        t(0),
+        &curl(
+            "POST",
+            "/submit",
+            &[("Content-Length", "10"), ("Expect", "100-continue")],
+            b"",
+        ),
+    );
+    i.on_data(S, t(1), b"HTTP/1.1 100 Continue\r\n\r\n");
+    i.on_data(C, t(2), b"0123456789");
+    i.on_data(S, t(3), &nginx("200 OK", &[], b"done"));
+    i.finish(t(4));
+    assert_eq!(i.warnings(), &[] as &[String]);
+    assert_eq!(
+        (i.requests(), i.responses(), i.interim_responses()),
+        (1, 1, 1)
+    );
+    let e = &i.exchanges()[0];
+    assert_eq!(e.interim_statuses, vec![100]);
+    assert_eq!(e.status, Some(200));
+    assert_eq!(e.request_body_bytes, 10);
+    assert_eq!(e.request_end, Some(t(2)));
+    assert_eq!(e.response_time, Some(t(3)));
+    assert_eq!(e.expect.as_deref(), Some("100-continue"));
+}
+
+#[test]
+fn expect_100_rejected_body_never_sent() {
+    let mut i = HttpInspector::new();
+    i.on_data(
+        C,
+        t(0),
+        &curl(
+            "PUT",
+            "/big",
+            &[("Content-Length", "1000000"), ("Expect", "100-continue")],
+            b"",
+        ),
+    );
+    i.on_data(
+        S,
+        t(1),
+        &nginx(
+            "401 Unauthorized",
+            &[("WWW-Authenticate", "Basic realm=\"x\"")],
+            b"no",
+        ),
+    );
+    i.on_data(
+        C,
+        t(2),
+        &curl(
+            "PUT",
+            "/big",
+            &[("Authorization", "Basic dTpw"), ("Content-Length", "3")],
+            b"abc",
+        ),
+    );
+    i.on_data(S, t(3), &nginx("201 Created", &[], b""));
+    assert_eq!(i.requests(), 2);
+    let ex = i.exchanges();
+    assert_eq!(ex[0].status, Some(401));
+    assert!(!ex[0].request_complete);
+    assert_eq!(ex[1].status, Some(201));
+    assert_eq!(ex[1].request_body_bytes, 3);
+    assert!(i
+        .warnings()
+        .iter()
+        .any(|w| w.contains("Expect: 100-continue") && w.contains("401")));
+}
+
+fn http10_until_close() -> HttpInspector {
+    let mut i = HttpInspector::new();
+    i.on_data(
+        C,
+        t(0),
+        &msg(
+            "GET /old HTTP/1.0",
+            &[("Host", "legacy.example"), ("User-Agent", "Wget/1.12")],
+            b"",
+        ),
+    );
+    i.on_data(
+        S,
+        t(1),
+        &msg(
+            "HTTP/1.0 200 OK",
+            &[("Server", "thttpd/2.25b"), ("Content-Type", "text/plain")],
+            b"first part ",
+        ),
+    );
+    i.on_data(S, t(2), b"second part");
+    i
+}
+
+#[test]
+fn http10_response_without_length_ends_at_fin() {
+    let mut i = http10_until_close();
+    assert!(!i.exchanges()[0].response_complete);
+    i.on_fin(S, t(3));
+    let e = &i.exchanges()[0];
+    assert!(e.response_complete);
+    assert_eq!(e.framing, Some(Framing::UntilClose));
+    assert_eq!(e.response_body_bytes, 22);
+    assert_eq!(e.response_end, Some(t(2)), "last body byte, not the FIN");
+    assert_eq!(e.persistent(), Some(false));
+    assert_eq!(i.http_version(), Some("1.0"));
+    i.finish(t(4));
+    assert_eq!(i.warnings(), &[] as &[String]);
+}
+
+#[test]
+fn until_close_without_fin_is_incomplete_at_finish() {
+    let mut i = http10_until_close();
+    i.finish(t(5));
+    let e = &i.exchanges()[0];
+    assert!(!e.response_complete);
+    assert_eq!(e.response_end, Some(t(2)));
+    assert!(i.warnings().iter().any(|w| w.contains("without FIN")));
+}
+
+#[test]
+fn websocket_upgrade_switch_and_drain() {
+    let req = curl(
+        "GET",
+        "/chat",
+        &[
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+            ("Sec-WebSocket-Version", "13"),
+        ],
+        b"",
+    );
+    let mut resp = msg(
+        "HTTP/1.1 101 Switching Protocols",
+        &[
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+        ],
+        b"",
+    );
+    let server_frame = b"\x81\x05Hello";
+    resp.extend_from_slice(server_frame);
+    let client_frame = b"\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58";
+    let mut i = HttpInspector::new();
+    i.on_data(C, t(0), &req);
+    i.on_data(S, t(1), &resp);
+    i.on_data(C, t(2), client_frame);
+    let sw = i.switched().expect("switched").clone();
+    assert_eq!(sw.kind, "upgrade");
+    assert_eq!(sw.protocol.as_deref(), Some("websocket"));
+    assert_eq!(sw.at, t(1));
+    assert_eq!(sw.exchange, 0);
+    assert_eq!(i.drain_tunnel(S), server_frame.to_vec());
+    assert_eq!(i.drain_tunnel(C), client_frame.to_vec());
+    assert!(i.drain_tunnel(S).is_empty());
+    let e = &i.exchanges()[0];
+    assert_eq!(e.status, Some(101));
+    assert!(e.response_complete);
+    assert!(e.interim_statuses.is_empty());
+    assert_eq!(e.upgrade.as_deref(), Some("websocket"));
+    assert_eq!((i.responses(), i.interim_responses()), (1, 0));
+    i.finish(t(3));
+    assert_eq!(i.warnings(), &[] as &[String]);
+}
+
+#[test]
+fn connect_200_then_tls_with_early_client_bytes() {
+    let client_hello = b"\x16\x03\x01\x00\xf1\x01\x00\x00\xed\x03\x03GARBAGE\r\n\r\nHTTP";
+    let server_hello = b"\x16\x03\x03\x00\x7a\x02\x00\x00\x76\x03\x03";
+    let mut i = HttpInspector::new();
+    i.on_data(
+        C,
+        t(0),
+        &msg(
+            "CONNECT api.example.com:443 HTTP/1.1",
+            &[
+                ("Host", "api.example.com:443"),
+                ("User-Agent", "curl/8.5.0"),
+                ("Proxy-Connection", "Keep-Alive"),
+            ],
+            b"",
+        ),
+    );
+    // Sent before the proxy answered: held until the response decides.
+    i.on_data(C, t(1), client_hello);
+    let mut resp = b"HTTP/1.1 200 Connection established\r\n\r\n".to_vec();
+    resp.extend_from_slice(server_hello);
+    i.on_data(S, t(2), &resp);
+    let sw = i.switched().unwrap();
+    assert_eq!(sw.kind, "connect");
+    assert_eq!(sw.target.as_deref(), Some("api.example.com:443"));
+    assert_eq!(i.drain_tunnel(C), client_hello.to_vec());
+    assert_eq!(i.drain_tunnel(S), server_hello.to_vec());
+    assert_eq!(i.requests(), 1);
+    assert_eq!(i.exchanges().len(), 1);
+    assert_eq!(i.exchanges()[0].framing, Some(Framing::None));
+    assert_eq!(i.warnings(), &[] as &[String]);
+}
+
+#[test]
+fn connect_407_held_bytes_are_parsed_as_http() {
+    let connect = |auth: bool| {
+        let mut h = vec![("Host", "proxy.example:3128")];
+        if auth {
+            h.push(("Proxy-Authorization", "Basic dXNlcjpwYXNz"));
+        }
+        msg("CONNECT example.org:443 HTTP/1.1", &h, b"")
+    };
+    let mut i = HttpInspector::new();
+    i.on_data(C, t(0), &connect(false));
+    i.on_data(C, t(1), &connect(true)); // pipelined retry, held
+    i.on_data(
+        S,
+        t(2),
+        &msg(
+            "HTTP/1.1 407 Proxy Authentication Required",
+            &[
+                ("Proxy-Authenticate", "Basic realm=\"proxy\""),
+                ("Content-Length", "0"),
+            ],
+            b"",
+        ),
+    );
+    assert_eq!(i.requests(), 2, "held bytes parsed after the 407");
+    assert!(i.switched().is_none());
+    assert_eq!(i.exchanges()[1].request_time, Some(t(1)));
+    assert!(i.exchanges()[1].pipelined, "sent before the 407 arrived");
+    assert_eq!(i.max_pipeline_depth(), 2);
+    i.on_data(S, t(3), b"HTTP/1.1 200 Connection established\r\n\r\n");
+    i.on_data(C, t(4), b"\x16\x03\x01");
+    assert_eq!(i.switched().unwrap().exchange, 1);
+    assert_eq!(i.drain_tunnel(C), b"\x16\x03\x01".to_vec());
+    assert_eq!(i.warnings(), &[] as &[String]);
+}
+
+#[test]
+fn more_responses_than_requests() {
+    let mut i = HttpInspector::new();
+    i.on_data(C, t(0), &curl("GET", "/", &[], b""));
+    i.on_data(S, t(1), &nginx("200 OK", &[], b"one"));
+    i.on_data(S, t(2), &nginx("200 OK", &[], b"two"));
+    assert_eq!(i.responses(), 2);
+    let ex = i.exchanges();
+    assert_eq!(ex.len(), 2);
+    assert_eq!(ex[1].method, None);
+    assert_eq!(ex[1].status, Some(200));
+    assert_eq!(ex[1].response_body_bytes, 3);
+    assert!(i
+        .warnings()
+        .iter()
+        .any(|w| w.contains("without a matching request")));
+}
+
+#[test]
+fn unanswered_request_reported_at_finish() {
+    let mut i = HttpInspector::new();
+    i.on_data(C, t(0), &curl("GET", "/slow", &[], b""));
+    i.finish(t(1));
+    let e = &i.exchanges()[0];
+    assert_eq!(e.status, None);
+    assert!(!e.response_complete);
+    assert!(i
+        .warnings()
+        .iter()
+        .any(|w| w.contains("/slow") && w.contains("never answered")));
+}
+
+#[test]
+fn gap_inside_content_length_body_keeps_sync() {
+    let body = vec![b'x'; 1000];
+    let resp = nginx("200 OK", &[], &body);
+    let head_len = resp.len() - 1000;
+    let mut i = HttpInspector::new();
+    i.on_data(C, t(0), &curl("GET", "/a", &[], b""));
+    i.on_data(C, t(0), &curl("GET", "/b", &[], b""));
+    i.on_data(S, t(1), &resp[..head_len + 300]);
+    i.on_gap(S, t(2), 400);
+    i.on_data(S, t(3), &resp[head_len + 700..]);
+    i.on_data(S, t(4), &nginx("200 OK", &[], b"second"));
+    let ex = i.exchanges();
+    assert!(ex[0].response_complete);
+    assert_eq!(ex[0].response_body_bytes, 1000);
+    assert_eq!(ex[0].response_gap_bytes, 400);
+    assert_eq!(ex[0].response_end, Some(t(3)));
+    assert_eq!(ex[1].status, Some(200));
+    assert_eq!(ex[1].response_body_bytes, 6);
+    assert!(ex[1].response_complete);
+    assert_eq!(i.warnings().len(), 1);
+    assert!(
+        i.warnings()[0].contains("gap of 400 bytes") && i.warnings()[0].contains("still in sync")
+    );
+}
+
+#[test]
+fn gap_inside_response_head_resyncs() {
+    let resp2 = nginx("200 OK", &[], b"body2");
+    let mut i = HttpInspector::new();
+    i.on_data(C, t(0), &curl("GET", "/1", &[], b""));
+    i.on_data(S, t(1), &nginx("200 OK", &[], b"body1"));
+    i.on_data(C, t(2), &curl("GET", "/2", &[], b""));
+    i.on_data(S, t(3), &resp2[..30]);
+    i.on_gap(S, t(4), 20);
+    i.on_data(S, t(5), &resp2[50..]);
+    i.on_data(C, t(6), &curl("GET", "/3", &[], b""));
+    i.on_data(S, t(7), &nginx("404 Not Found", &[], b"nope"));
+    i.finish(t(8));
+    let ex = i.exchanges();
+    assert_eq!(ex.len(), 3);
+    assert_eq!(ex[1].status, None);
+    assert!(!ex[1].response_complete);
+    assert_eq!(ex[2].target.as_deref(), Some("/3"));
+    assert_eq!(ex[2].status, Some(404));
+    assert!(ex[2].response_complete);
+    let w = i.warnings().join("\n");
+    assert!(w.contains("gap of 20 bytes inside a response head"), "{w}");
+    assert!(w.contains("response to exchange #2 (GET /2) lost"), "{w}");
+    assert!(
+        w.contains("resynchronized at \"HTTP/1.1 404 Not Found\""),
+        "{w}"
+    );
+    assert!(!w.contains("never answered"), "{w}");
+}
+
+#[test]
+fn gap_inside_request_head_keeps_fifo_with_placeholder() {
+    let req2 = curl("GET", "/two", &[], b"");
+    let mut i = HttpInspector::new();
+    i.on_data(C, t(0), &curl("GET", "/one", &[], b""));
+    i.on_data(S, t(1), &nginx("200 OK", &[], b"1"));
+    i.on_data(C, t(2), &req2[..25]);
+    i.on_gap(C, t(3), 10);
+    i.on_data(C, t(4), &req2[35..]);
+    i.on_data(S, t(5), &nginx("200 OK", &[], b"2"));
+    i.on_data(C, t(6), &curl("GET", "/three", &[], b""));
+    i.on_data(S, t(7), &nginx("200 OK", &[], b"3"));
+    let ex = i.exchanges();
+    assert_eq!(ex.len(), 3);
+    assert_eq!(
+        ex[1].target.as_deref(),
+        Some("/two"),
+        "filled from the partial head"
+    );
+    assert_eq!(ex[1].response_body_bytes, 1);
+    assert_eq!(ex[2].target.as_deref(), Some("/three"));
+    assert_eq!(ex[2].response_body_bytes, 1);
+    assert!(ex[2].response_complete);
+    assert_eq!(i.requests(), 2, "only parsed heads count");
+    let w = i.warnings().join("\n");
+    assert!(
+        w.contains("client->server: gap of 10 bytes inside a request head"),
+        "{w}"
+    );
+    assert!(
+        w.contains("client->server: resynchronized at \"GET /three HTTP/1.1\""),
+        "{w}"
+    );
+}
+
+#[test]
+fn gap_beyond_body_end_loses_sync_then_resyncs() {
+    let mut i = HttpInspector::new();
+    i.on_data(C, t(0), &curl("GET", "/a", &[], b""));
+    i.on_data(C, t(0), &curl("GET", "/b", &[], b""));
+    i.on_data(C, t(0), &curl("GET", "/c", &[], b""));
+    let r1 = nginx("200 OK", &[], b"0123456789");
+    i.on_data(S, t(1), &r1[..r1.len() - 5]);
+    i.on_gap(S, t(2), 5 + 30); // rest of body 1 and the start of response 2
+    i.on_data(S, t(3), b"ignored tail of response 2");
+    i.on_data(S, t(4), &nginx("200 OK", &[], b"c"));
+    let ex = i.exchanges();
+    assert!(ex[0].response_complete);
+    assert_eq!(ex[0].response_gap_bytes, 5);
+    assert_eq!(ex[1].status, None);
+    assert_eq!(ex[2].status, Some(200));
+    assert!(ex[2].response_complete);
+}
+
+#[test]
+fn gap_inside_chunk_data_keeps_sync_but_not_in_framing() {
+    let resp = nginx(
+        "200 OK",
+        &[("Transfer-Encoding", "chunked")],
+        b"a\r\n0123456789\r\n0\r\n\r\n",
+    );
+    let body_at = parser::find_head_end(&resp, 0).unwrap();
+    let mut i = HttpInspector::new();
+    i.on_data(C, t(0), &curl("GET", "/", &[], b""));
+    i.on_data(S, t(1), &resp[..body_at + 5]);
+    i.on_gap(S, t(2), 6);
+    i.on_data(S, t(3), &resp[body_at + 11..]);
+    let e = &i.exchanges()[0];
+    assert!(e.response_complete);
+    assert_eq!(e.response_body_bytes, 10);
+    assert_eq!(e.response_gap_bytes, 6);
+
+    let mut i = HttpInspector::new();
+    i.on_data(C, t(0), &curl("GET", "/", &[], b""));
+    i.on_data(S, t(1), &resp[..body_at + 1]);
+    i.on_gap(S, t(2), 3);
+    assert!(i.warnings()[0].contains("chunked framing") && i.warnings()[0].contains("lost sync"));
+    i.on_data(S, t(3), &resp[body_at + 4..]);
+    assert!(!i.exchanges()[0].response_complete);
+}
+
+#[test]
+fn garbage_input_no_panic_not_http() {
+    let mut rng = Lcg(0x1234_5678);
+    for round in 0..50 {
+        let mut i = HttpInspector::new();
+        for k in 0..20 {
+            let len = rng.below(300);
+            let data: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+            let dir = if rng.below(2) == 0 { C } else { S };
+            i.on_data(dir, t(k), &data);
+            if rng.below(10) == 0 {
+                i.on_gap(dir, t(k), rng.below(1000) as u64 + 1);
+            }
+        }
+        i.finish(t(100));
+        assert!(!i.is_http(), "round {round}");
+        assert!(i.exchanges().is_empty());
+        assert_eq!(i.requests(), 0);
+    }
+    let mut i = HttpInspector::new();
+    i.on_data(C, t(0), b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03");
+    i.on_data(S, t(1), b"SSH-2.0-OpenSSH_9.6\r\n");
+    i.finish(t(2));
+    assert!(!i.is_http());
+    let w = i.warnings().join("\n");
+    assert!(
+        w.contains("client->server: expected a request line but got \"\\x16\\x03"),
+        "{w}"
+    );
+    assert!(
+        w.contains("server->client: expected a status line but got \"SSH-2.0"),
+        "{w}"
+    );
+}
+
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+#[test]
+fn fuzz_random_splits_gaps_and_mutations_never_panic() {
+    let script = conversation();
+    let baseline = snapshot(&run(&script));
+    let mut rng = Lcg(42);
+    for round in 0..400 {
+        let mutate = round % 2 == 1;
+        let mut i = HttpInspector::new();
+        for (j, (dir, m)) in script.iter().enumerate() {
+            let mut m = m.clone();
+            if mutate {
+                for _ in 0..rng.below(4) {
+                    let p = rng.below(m.len());
+                    m[p] = rng.next() as u8;
+                }
+            }
+            let mut rest = &m[..];
+            while !rest.is_empty() {
+                let n = 1 + rng.below(rest.len());
+                if mutate && rng.below(8) == 0 {
+                    i.on_gap(*dir, t(j as i64), n as u64);
+                } else {
+                    i.on_data(*dir, t(j as i64), &rest[..n]);
+                }
+                rest = &rest[n..];
+            }
+            if mutate && rng.below(10) == 0 {
+                i.on_fin(*dir, t(j as i64));
+            }
+        }
+        if !mutate {
+            assert_eq!(snapshot(&i), baseline, "round {round}");
+        }
+        i.finish(t(50));
+        assert!(i.responses() as usize <= i.exchanges().len());
+        assert!(i.max_pipeline_depth() as usize <= i.exchanges().len());
+        serde_json::to_string(i.exchanges()).unwrap();
+    }
+}
+
+#[test]
+fn keep_alive_parameter_variants() {
+    let p = KeepAliveParams::parse;
+    assert_eq!(
+        p("timeout=5, max=1000"),
+        KeepAliveParams {
+            timeout: Some(5),
+            max: Some(1000)
+        }
+    );
+    assert_eq!(
+        p("Timeout = 15 ; MAX=\"100\""),
+        KeepAliveParams {
+            timeout: Some(15),
+            max: Some(100)
+        }
+    );
+    assert_eq!(
+        p("max=3"),
+        KeepAliveParams {
+            timeout: None,
+            max: Some(3)
+        }
+    );
+    assert_eq!(p("timeout=abc, max=-1, foo=2"), KeepAliveParams::default());
+    assert_eq!(p(""), KeepAliveParams::default());
+    assert_eq!(
+        p("timeout=5,max=100, timeout=7"),
+        KeepAliveParams {
+            timeout: Some(7),
+            max: Some(100)
+        }
+    );
+
+    let mut i = HttpInspector::new();
+    assert_eq!(i.keep_alive(), None);
+    i.on_data(
+        C,
+        t(0),
+        &curl("GET", "/", &[("Connection", "keep-alive")], b""),
+    );
+    i.on_data(
+        S,
+        t(1),
+        &msg(
+            "HTTP/1.1 200 OK",
+            &[
+                ("Server", "Apache/2.4.41 (Ubuntu)"),
+                ("Keep-Alive", "timeout=5, max=100"),
+                ("Connection", "Keep-Alive"),
+                ("Content-Length", "0"),
+            ],
+            b"",
+        ),
+    );
+    i.on_data(C, t(2), &curl("GET", "/2", &[], b""));
+    i.on_data(
+        S,
+        t(3),
+        &msg(
+            "HTTP/1.1 200 OK",
+            &[("Keep-Alive", "timeout=5, max=99"), ("Content-Length", "0")],
+            b"",
+        ),
+    );
+    assert_eq!(
+        i.keep_alive(),
+        Some(KeepAliveParams {
+            timeout: Some(5),
+            max: Some(99)
+        })
+    );
+    let e = &i.exchanges()[0];
+    assert_eq!(
+        e.keep_alive,
+        Some(KeepAliveParams {
+            timeout: Some(5),
+            max: Some(100)
+        })
+    );
+    assert_eq!(e.response_keep_alive.as_deref(), Some("timeout=5, max=100"));
+    assert!(e.request_wants_keep_alive() && e.response_wants_keep_alive());
+}
+
+#[test]
+fn connection_tokens() {
+    let e = Exchange {
+        request_connection: Some("Keep-Alive, Upgrade".into()),
+        response_connection: Some(" close ".into()),
+        response_version: Some(HttpVersion::Http11),
+        ..Exchange::default()
+    };
+    assert!(e.request_wants_keep_alive());
+    assert!(!e.request_wants_close());
+    assert!(e.response_wants_close());
+    assert!(!e.response_wants_keep_alive());
+    assert_eq!(e.persistent(), Some(false));
+    assert!(has_token(Some("upgrade,\tCLOSE"), "close"));
+    assert!(!has_token(Some("closed, keep-alive-ish"), "close"));
+    assert!(!has_token(None, "close"));
+    let e10 = Exchange {
+        response_version: Some(HttpVersion::Http10),
+        response_connection: Some("keep-alive".into()),
+        ..Exchange::default()
+    };
+    assert_eq!(e10.persistent(), Some(true));
+    let e10 = Exchange {
+        response_version: Some(HttpVersion::Http10),
+        ..Exchange::default()
+    };
+    assert_eq!(e10.persistent(), Some(false));
+    assert_eq!(Exchange::default().persistent(), None);
+}
+
+#[test]
+fn bare_lf_heads() {
+    let mut i = HttpInspector::new();
+    i.on_data(C, t(0), b"GET /lf HTTP/1.1\nHost: a\nConnection: close\n\n");
+    i.on_data(
+        S,
+        t(1),
+        b"HTTP/1.1 200 OK\nContent-Length: 2\nConnection: close\n\nok",
+    );
+    i.on_data(C, t(2), b"\nGET /lf2 HTTP/1.0\n\n");
+    i.on_data(S, t(3), b"HTTP/1.0 204\n\n");
+    let ex = i.exchanges();
+    assert_eq!(ex.len(), 2);
+    assert_eq!(ex[0].response_body_bytes, 2);
+    assert!(ex[0].request_wants_close() && ex[0].response_wants_close());
+    assert_eq!(ex[1].target.as_deref(), Some("/lf2"));
+    assert_eq!(ex[1].status, Some(204));
+    assert_eq!(ex[1].reason.as_deref(), Some(""));
+    assert_eq!(i.http_version(), Some("mixed"));
+    assert_eq!(i.warnings(), &[] as &[String]);
+}
+
+#[test]
+fn obs_fold_and_whitespace_before_colon() {
+    let mut i = HttpInspector::new();
+    i.on_data(
+        C,
+        t(0),
+        b"GET / HTTP/1.1\r\nHost : example.com\r\nConnection: keep-alive,\r\n\tUpgrade\r\n\r\n",
+    );
+    i.on_data(
+        S,
+        t(1),
+        b"HTTP/1.1 200 OK\r\nX-Folded: a\r\n  b\r\nConnection: keep-alive,\r\n close\r\nContent-Length: 3\r\n\r\nabc",
+    );
+    let e = &i.exchanges()[0];
+    assert_eq!(e.host.as_deref(), Some("example.com"));
+    assert_eq!(e.request_connection.as_deref(), Some("keep-alive, Upgrade"));
+    assert_eq!(e.response_connection.as_deref(), Some("keep-alive, close"));
+    assert!(e.response_wants_close());
+    assert_eq!(e.response_body_bytes, 3);
+    assert!(e.response_complete);
+    assert_eq!(i.warnings().len(), 1);
+    assert!(i.warnings()[0].contains("whitespace between header name \"Host\" and colon"));
+}
+
+#[test]
+fn invalid_content_length_warns_and_resyncs() {
+    let mut i = HttpInspector::new();
+    i.on_data(C, t(0), &curl("GET", "/x", &[], b""));
+    i.on_data(C, t(0), &curl("GET", "/y", &[], b""));
+    i.on_data(
+        S,
+        t(1),
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nz",
+    );
+    let ex = i.exchanges();
+    assert!(!ex[0].response_complete);
+    assert_eq!(ex[1].status, Some(200));
+    assert!(ex[1].response_complete);
+    let w = i.warnings().join("\n");
+    assert!(w.contains("invalid Content-Length \"5, 6\""), "{w}");
+    assert!(w.contains("resynchronized"), "{w}");
+}
+
+#[test]
+fn junk_after_body_does_not_shift_fifo() {
+    // A server sending more body bytes than its Content-Length announced.
+    let mut i = HttpInspector::new();
+    i.on_data(C, t(0), &curl("GET", "/a", &[], b""));
+    i.on_data(C, t(0), &curl("GET", "/b", &[], b""));
+    let mut r = nginx("200 OK", &[], b"12345");
+    r.extend_from_slice(b"6789 extra\n");
+    i.on_data(S, t(1), &r);
+    i.on_data(S, t(2), &nginx("200 OK", &[], b"b"));
+    let ex = i.exchanges();
+    assert_eq!(ex.len(), 2);
+    assert_eq!(ex[1].target.as_deref(), Some("/b"));
+    assert_eq!(ex[1].response_body_bytes, 1);
+    let w = i.warnings().join("\n");
+    assert!(
+        w.contains("expected a status line but got \"6789 extra"),
+        "{w}"
+    );
+    assert!(
+        w.contains("resynchronized at \"HTTP/1.1 200 OK\" after skipping 11 bytes"),
+        "{w}"
+    );
+}
+
+#[test]
+fn oversized_head_warns_and_resyncs() {
+    let mut i = HttpInspector::new();
+    i.on_data(C, t(0), b"GET / HTTP/1.1\r\nX-Big: ");
+    let filler = vec![b'a'; 4096];
+    for _ in 0..20 {
+        i.on_data(C, t(1), &filler);
+    }
+    i.on_data(C, t(2), b"\r\n\r\nGET /after HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert!(i.warnings().iter().any(|w| w.contains("exceeds 64 KiB")));
+    assert!(i.sides[0].buf.len() <= MAX_HEAD);
+    assert_eq!(
+        i.exchanges().last().unwrap().target.as_deref(),
+        Some("/after")
+    );
+}
+
+#[test]
+fn te_and_cl_conflict_prefers_chunked() {
+    let mut i = HttpInspector::new();
+    i.on_data(C, t(0), &curl("GET", "/", &[], b""));
+    i.on_data(
+        S,
+        t(1),
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    );
+    let e = &i.exchanges()[0];
+    assert_eq!(e.framing, Some(Framing::Chunked));
+    assert_eq!(e.response_body_bytes, 3);
+    assert!(e.response_complete);
+    assert!(i.warnings()[0].contains("both Transfer-Encoding and Content-Length"));
+}
+
+#[test]
+fn status_without_reason_and_interim_without_request() {
+    let mut i = HttpInspector::new();
+    i.on_data(S, t(0), b"HTTP/1.1 100\r\n\r\n");
+    assert_eq!(i.interim_responses(), 1);
+    assert!(i.warnings()[0].contains("interim response 100 without an outstanding request"));
+    assert!(i.exchanges().is_empty());
+}
+
+#[test]
+fn detection_by_content_and_json_contract() {
+    assert_eq!(
+        crate::http::looks_like_http_request(b"GET / HTTP/1.1\r\n"),
+        Some(true)
+    );
+    assert_eq!(
+        crate::http::looks_like_http_response(b"HTTP/1.1 200 OK\r\n"),
+        Some(true)
+    );
+    let mut i = run(&conversation());
+    i.on_data(S, t(20), &nginx("200 OK", &[], b""));
+    let v = serde_json::to_value(i.exchanges()).unwrap();
+    let e0 = &v[0];
+    for key in [
+        "method",
+        "target",
+        "host",
+        "request_version",
+        "response_version",
+        "status",
+        "interim_statuses",
+        "request_time",
+        "request_end",
+        "response_time",
+        "response_end",
+        "request_body_bytes",
+        "response_body_bytes",
+        "response_wire_bytes",
+        "request_connection",
+        "response_connection",
+        "request_keep_alive",
+        "response_keep_alive",
+        "keep_alive",
+        "transfer_encoding",
+        "content_encoding",
+        "framing",
+        "upgrade",
+        "request_complete",
+        "response_complete",
+        "pipelined",
+    ] {
+        assert!(e0.get(key).is_some(), "missing {key}");
+    }
+    assert!(e0.get("outstanding").is_none());
+    assert_eq!(e0["request_version"], "1.1");
+    assert_eq!(e0["framing"], "content-length");
+    assert_eq!(v[1]["framing"], "chunked");
+    assert_eq!(e0["request_time"], "2023-11-14T22:13:20.000000Z");
+    assert_eq!(e0["keep_alive"], serde_json::Value::Null);
+    assert_eq!(v[3]["method"], serde_json::Value::Null);
+    let sw = Switch {
+        kind: "connect",
+        protocol: None,
+        at: t(0),
+        exchange: 0,
+        target: None,
+    };
+    assert_eq!(serde_json::to_value(sw).unwrap()["kind"], "connect");
+}
+
+#[test]
+fn upgrade_declined_keeps_parsing_http() {
+    let mut i = HttpInspector::new();
+    i.on_data(
+        C,
+        t(0),
+        &curl(
+            "GET",
+            "/",
+            &[
+                ("Connection", "Upgrade, HTTP2-Settings"),
+                ("Upgrade", "h2c"),
+                ("HTTP2-Settings", "AAMAAABkAAQCAAAAAAIAAAAA"),
+            ],
+            b"",
+        ),
+    );
+    i.on_data(S, t(1), &nginx("200 OK", &[], b"plain"));
+    i.on_data(C, t(2), &curl("GET", "/next", &[], b""));
+    i.on_data(S, t(3), &nginx("200 OK", &[], b"again"));
+    i.finish(t(4));
+    assert!(i.switched().is_none());
+    assert_eq!(i.requests(), 2);
+    assert_eq!(i.exchanges()[0].upgrade.as_deref(), Some("h2c"));
+    assert!(i.exchanges().iter().all(|e| e.response_complete));
+    assert!(!i.exchanges()[1].pipelined);
+    assert_eq!(i.warnings(), &[] as &[String]);
+}
+
+#[test]
+fn h2c_upgrade_switches_with_protocol() {
+    let mut i = HttpInspector::new();
+    i.on_data(
+        C,
+        t(0),
+        &curl(
+            "GET",
+            "/",
+            &[
+                ("Connection", "Upgrade, HTTP2-Settings"),
+                ("Upgrade", "h2c"),
+            ],
+            b"",
+        ),
+    );
+    let mut r = msg(
+        "HTTP/1.1 101 Switching Protocols",
+        &[("Connection", "Upgrade"), ("Upgrade", "h2c")],
+        b"",
+    );
+    r.extend_from_slice(b"\x00\x00\x00\x04\x00\x00\x00\x00\x00");
+    i.on_data(S, t(1), &r);
+    i.on_data(C, t(2), b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+    assert_eq!(i.switched().unwrap().protocol.as_deref(), Some("h2c"));
+    assert_eq!(
+        i.drain_tunnel(C),
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec()
+    );
+    assert_eq!(i.drain_tunnel(S).len(), 9);
+    assert_eq!(i.warnings(), &[] as &[String]);
+}

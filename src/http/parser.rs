@@ -1,0 +1,1262 @@
+//! Streaming HTTP/1.x parsers (RFC 9112) over byte slices.
+//!
+//! Every parser here is a `nom` *streaming* parser: when the input ends before
+//! the construct does, it returns `Err::Incomplete`, which callers treat as
+//! "need more bytes" (normal data, not an error). Parsers borrow from their
+//! input and never allocate, except [`MessageHeaders`] which keeps owned copies
+//! of the few header values the inspector reports (one allocation per present
+//! header per message, never per packet).
+//!
+//! Bodies are never parsed into memory: [`ChunkedDecoder`] is an incremental
+//! state machine that skips chunked framing over arbitrary split points.
+
+use nom::bytes::streaming::{tag, take_till, take_while, take_while1, take_while_m_n};
+use nom::character::streaming::line_ending;
+use nom::error::{Error, ErrorKind};
+use nom::{Err, IResult, Needed};
+use serde::{Serialize, Serializer};
+use std::borrow::Cow;
+use std::fmt;
+
+/// HTTP/1.x minor version of a message.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum HttpVersion {
+    Http10,
+    Http11,
+}
+
+impl HttpVersion {
+    /// "1.0" or "1.1" (the form used in reports and JSON).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            HttpVersion::Http10 => "1.0",
+            HttpVersion::Http11 => "1.1",
+        }
+    }
+}
+
+impl fmt::Display for HttpVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for HttpVersion {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// `method SP request-target SP HTTP-version`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestLine<'a> {
+    pub method: &'a [u8],
+    pub target: &'a [u8],
+    pub version: HttpVersion,
+}
+
+/// `HTTP-version SP status-code SP [reason-phrase]`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusLine<'a> {
+    pub version: HttpVersion,
+    pub status: u16,
+    pub reason: &'a [u8],
+}
+
+/// One line (plus obs-fold continuation lines) of a header section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderLine<'a> {
+    /// `name: value`. `value` is raw: it may contain obs-fold line breaks and
+    /// surrounding whitespace; see [`unfold_value`].
+    Field {
+        name: &'a [u8],
+        value: &'a [u8],
+        /// Whitespace between the field name and the colon (RFC 9112 §5.1
+        /// forbids it; we accept the field and report it).
+        space_before_colon: bool,
+    },
+    /// A line that is not `token ":" value` (skipped, reported).
+    Malformed(&'a [u8]),
+    /// The empty line ending the header section.
+    End,
+}
+
+/// Methods recognised when scanning for a request line to resynchronise on,
+/// and when detecting HTTP by content with only a short prefix.
+pub const KNOWN_METHODS: &[&str] = &[
+    "GET",
+    "HEAD",
+    "POST",
+    "PUT",
+    "DELETE",
+    "CONNECT",
+    "OPTIONS",
+    "TRACE",
+    "PATCH",
+    "PROPFIND",
+    "PROPPATCH",
+    "MKCOL",
+    "COPY",
+    "MOVE",
+    "LOCK",
+    "UNLOCK",
+    "SEARCH",
+    "REPORT",
+    "MKCALENDAR",
+    "MKACTIVITY",
+    "CHECKOUT",
+    "MERGE",
+    "ACL",
+    "BIND",
+    "UNBIND",
+    "REBIND",
+    "LINK",
+    "UNLINK",
+    "PURGE",
+    "M-SEARCH",
+    "NOTIFY",
+    "SUBSCRIBE",
+    "UNSUBSCRIBE",
+];
+
+pub fn is_known_method(m: &[u8]) -> bool {
+    KNOWN_METHODS.iter().any(|k| k.as_bytes() == m)
+}
+
+fn is_known_method_prefix(m: &[u8]) -> bool {
+    KNOWN_METHODS.iter().any(|k| k.as_bytes().starts_with(m))
+}
+
+/// RFC 9110 `tchar`.
+pub fn is_tchar(c: u8) -> bool {
+    c.is_ascii_alphanumeric()
+        || matches!(
+            c,
+            b'!' | b'#'
+                | b'$'
+                | b'%'
+                | b'&'
+                | b'\''
+                | b'*'
+                | b'+'
+                | b'-'
+                | b'.'
+                | b'^'
+                | b'_'
+                | b'`'
+                | b'|'
+                | b'~'
+        )
+}
+
+fn is_ws(c: u8) -> bool {
+    c == b' ' || c == b'\t'
+}
+
+/// Request-target bytes: any visible byte (obs-text tolerated), no whitespace or controls.
+fn is_target_char(c: u8) -> bool {
+    c > 0x20 && c != 0x7f
+}
+
+fn fail<I, T>(i: I, kind: ErrorKind) -> IResult<I, T> {
+    Err(Err::Error(Error::new(i, kind)))
+}
+
+/// `"HTTP/1." DIGIT` (only 1.0 and 1.1 are accepted).
+pub fn http_version(i: &[u8]) -> IResult<&[u8], HttpVersion> {
+    let (rest, _) = tag(&b"HTTP/1."[..])(i)?;
+    match rest.first() {
+        None => Err(Err::Incomplete(Needed::new(1))),
+        Some(b'0') => Ok((&rest[1..], HttpVersion::Http10)),
+        Some(b'1') => Ok((&rest[1..], HttpVersion::Http11)),
+        Some(_) => fail(i, ErrorKind::Digit),
+    }
+}
+
+/// Request line, including its line ending (CRLF or bare LF). Tolerates
+/// several SP/HTAB between the parts and trailing whitespace before the EOL.
+pub fn request_line(i: &[u8]) -> IResult<&[u8], RequestLine<'_>> {
+    let (i, method) = take_while1(is_tchar)(i)?;
+    let (i, _) = take_while1(is_ws)(i)?;
+    let (i, target) = take_while1(is_target_char)(i)?;
+    let (i, _) = take_while1(is_ws)(i)?;
+    let (i, version) = http_version(i)?;
+    let (i, _) = take_while(is_ws)(i)?;
+    let (i, _) = line_ending(i)?;
+    Ok((
+        i,
+        RequestLine {
+            method,
+            target,
+            version,
+        },
+    ))
+}
+
+/// `HTTP/1.x SP 3DIGIT` and what follows it up to (not including) the reason phrase.
+fn status_prefix(i: &[u8]) -> IResult<&[u8], (HttpVersion, u16)> {
+    let (i, version) = http_version(i)?;
+    let (i, _) = take_while1(is_ws)(i)?;
+    let (i, code) = take_while_m_n(3, 3, |c: u8| c.is_ascii_digit())(i)?;
+    let status = code
+        .iter()
+        .fold(0u16, |acc, &d| acc * 10 + u16::from(d - b'0'));
+    match i.first() {
+        None => Err(Err::Incomplete(Needed::new(1))),
+        Some(b' ' | b'\t' | b'\r' | b'\n') => Ok((i, (version, status))),
+        Some(_) => fail(i, ErrorKind::Digit),
+    }
+}
+
+/// Status line, including its line ending. The reason phrase may be empty and
+/// the SP before an empty reason may be missing (`HTTP/1.1 200\r\n`).
+pub fn status_line(i: &[u8]) -> IResult<&[u8], StatusLine<'_>> {
+    let (i, (version, status)) = status_prefix(i)?;
+    let (i, _) = take_while(is_ws)(i)?;
+    let (i, reason) = take_till(|c| c == b'\r' || c == b'\n')(i)?;
+    let (i, _) = line_ending(i)?;
+    let mut reason = reason;
+    while let [rest @ .., b' ' | b'\t'] = reason {
+        reason = rest;
+    }
+    Ok((
+        i,
+        StatusLine {
+            version,
+            status,
+            reason,
+        },
+    ))
+}
+
+/// One header field line (with obs-fold continuations), a malformed line, or
+/// the empty line ending the section. Returns Incomplete until it can see the
+/// first byte after the line (to know whether an obs-fold follows).
+pub fn header_line(i: &[u8]) -> IResult<&[u8], HeaderLine<'_>> {
+    match line_ending::<_, Error<&[u8]>>(i) {
+        Ok((rest, _)) => return Ok((rest, HeaderLine::End)),
+        Err(Err::Incomplete(n)) => return Err(Err::Incomplete(n)),
+        Err(_) => {}
+    }
+    // The whole logical line: up to an LF not followed by SP/HTAB.
+    let mut end = 0;
+    loop {
+        let Some(nl) = i[end..].iter().position(|&c| c == b'\n') else {
+            return Err(Err::Incomplete(Needed::new(1)));
+        };
+        let after = end + nl + 1;
+        match i.get(after) {
+            None => return Err(Err::Incomplete(Needed::new(1))),
+            Some(&c) if is_ws(c) => end = after,
+            Some(_) => {
+                end = after;
+                break;
+            }
+        }
+    }
+    let (line, rest) = i.split_at(end);
+    let content = strip_eol(line);
+    let name_len = content.iter().take_while(|&&c| is_tchar(c)).count();
+    if name_len == 0 {
+        return Ok((rest, HeaderLine::Malformed(content)));
+    }
+    let (name, after_name) = content.split_at(name_len);
+    let ws = after_name.iter().take_while(|&&c| is_ws(c)).count();
+    match after_name.get(ws) {
+        Some(b':') => Ok((
+            rest,
+            HeaderLine::Field {
+                name,
+                value: &after_name[ws + 1..],
+                space_before_colon: ws > 0,
+            },
+        )),
+        _ => Ok((rest, HeaderLine::Malformed(content))),
+    }
+}
+
+fn strip_eol(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// A raw header value as text: obs-fold line breaks become one SP, leading and
+/// trailing whitespace is removed, non-UTF-8 bytes are replaced.
+pub fn unfold_value(raw: &[u8]) -> Cow<'_, str> {
+    let trimmed = trim_ws(raw);
+    if !trimmed.contains(&b'\n') {
+        return String::from_utf8_lossy(trimmed);
+    }
+    let mut out = Vec::with_capacity(trimmed.len());
+    let mut k = 0;
+    while k < trimmed.len() {
+        let c = trimmed[k];
+        if c == b'\r' || c == b'\n' {
+            while out.last().is_some_and(|&c| is_ws(c)) {
+                out.pop();
+            }
+            while k < trimmed.len() && matches!(trimmed[k], b'\r' | b'\n' | b' ' | b'\t') {
+                k += 1;
+            }
+            out.push(b' ');
+        } else {
+            out.push(c);
+            k += 1;
+        }
+    }
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+}
+
+fn trim_ws(mut s: &[u8]) -> &[u8] {
+    while let [c, rest @ ..] = s {
+        if matches!(c, b' ' | b'\t' | b'\r' | b'\n') {
+            s = rest;
+        } else {
+            break;
+        }
+    }
+    while let [rest @ .., c] = s {
+        if matches!(c, b' ' | b'\t' | b'\r' | b'\n') {
+            s = rest;
+        } else {
+            break;
+        }
+    }
+    s
+}
+
+/// State of the Content-Length header(s) of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ContentLength {
+    #[default]
+    Absent,
+    Valid(u64),
+    /// Not a non-negative decimal number (or too large).
+    Invalid,
+    /// Several values that differ.
+    Conflicting,
+}
+
+/// The header fields the inspector keeps, collected from a header section.
+/// Repeated fields (Connection, Keep-Alive, ...) are comma-joined.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageHeaders {
+    pub host: Option<String>,
+    pub connection: Option<String>,
+    pub keep_alive: Option<String>,
+    pub transfer_encoding: Option<String>,
+    pub content_encoding: Option<String>,
+    pub upgrade: Option<String>,
+    pub expect: Option<String>,
+    pub content_length: ContentLength,
+    /// Raw Content-Length value(s), for warnings.
+    pub content_length_raw: Option<String>,
+    pub field_count: u32,
+    /// Human-readable problems found (malformed lines, whitespace before colon...).
+    pub issues: Vec<String>,
+}
+
+impl MessageHeaders {
+    /// Transfer-Encoding is present with `chunked` as the final coding.
+    pub fn chunked(&self) -> bool {
+        self.transfer_encoding
+            .as_deref()
+            .and_then(|te| te.rsplit(',').next())
+            .map(|last| {
+                let last = last.split(';').next().unwrap_or("").trim();
+                last.eq_ignore_ascii_case("chunked")
+            })
+            .unwrap_or(false)
+    }
+
+    /// Transfer-Encoding is present and is not just (obsolete) `identity`.
+    pub fn has_transfer_coding(&self) -> bool {
+        match self.transfer_encoding.as_deref() {
+            None => false,
+            Some(te) => te.split(',').any(|t| {
+                let t = t.trim();
+                !t.is_empty() && !t.eq_ignore_ascii_case("identity")
+            }),
+        }
+    }
+
+    fn add(&mut self, name: &[u8], raw: &[u8]) {
+        fn join(slot: &mut Option<String>, v: &str) {
+            match slot {
+                Some(s) => {
+                    s.push_str(", ");
+                    s.push_str(v);
+                }
+                None => *slot = Some(v.to_owned()),
+            }
+        }
+        self.field_count += 1;
+        let slot = if name.eq_ignore_ascii_case(b"host") {
+            if self.host.is_some() {
+                self.issues.push("repeated Host header".to_owned());
+            }
+            &mut self.host
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            &mut self.connection
+        } else if name.eq_ignore_ascii_case(b"keep-alive") {
+            &mut self.keep_alive
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            &mut self.transfer_encoding
+        } else if name.eq_ignore_ascii_case(b"content-encoding") {
+            &mut self.content_encoding
+        } else if name.eq_ignore_ascii_case(b"upgrade") {
+            &mut self.upgrade
+        } else if name.eq_ignore_ascii_case(b"expect") {
+            &mut self.expect
+        } else if name.eq_ignore_ascii_case(b"content-length") {
+            let v = unfold_value(raw);
+            self.content_length = merge_content_length(self.content_length, &v);
+            join(&mut self.content_length_raw, &v);
+            return;
+        } else {
+            return;
+        };
+        let v = unfold_value(raw);
+        join(slot, &v);
+    }
+}
+
+fn merge_content_length(prev: ContentLength, value: &str) -> ContentLength {
+    let mut cur = prev;
+    for part in value.split(',') {
+        let part = part.trim_matches(|c| c == ' ' || c == '\t');
+        let parsed =
+            if !part.is_empty() && part.len() <= 19 && part.bytes().all(|c| c.is_ascii_digit()) {
+                part.parse::<u64>().ok()
+            } else {
+                None
+            };
+        cur = match (cur, parsed) {
+            (ContentLength::Invalid, _) | (_, None) => ContentLength::Invalid,
+            (ContentLength::Conflicting, _) => ContentLength::Conflicting,
+            (ContentLength::Absent, Some(n)) => ContentLength::Valid(n),
+            (ContentLength::Valid(a), Some(b)) if a == b => ContentLength::Valid(a),
+            (ContentLength::Valid(_), Some(_)) => ContentLength::Conflicting,
+        };
+    }
+    cur
+}
+
+/// Header section up to and including the empty line.
+pub fn header_section(mut i: &[u8]) -> IResult<&[u8], MessageHeaders> {
+    let mut h = MessageHeaders::default();
+    loop {
+        let (rest, line) = header_line(i)?;
+        i = rest;
+        match line {
+            HeaderLine::End => return Ok((i, h)),
+            HeaderLine::Malformed(l) => h.issues.push(format!(
+                "ignored malformed header line \"{}\"",
+                escape(l, 60)
+            )),
+            HeaderLine::Field {
+                name,
+                value,
+                space_before_colon,
+            } => {
+                if space_before_colon {
+                    h.issues.push(format!(
+                        "whitespace between header name \"{}\" and colon (accepted)",
+                        escape(name, 40)
+                    ));
+                }
+                h.add(name, value);
+            }
+        }
+    }
+}
+
+/// A complete request head: request line + header section.
+#[derive(Debug, Clone)]
+pub struct RequestHead<'a> {
+    pub line: RequestLine<'a>,
+    pub headers: MessageHeaders,
+}
+
+/// A complete response head: status line + header section.
+#[derive(Debug, Clone)]
+pub struct ResponseHead<'a> {
+    pub line: StatusLine<'a>,
+    pub headers: MessageHeaders,
+}
+
+pub fn request_head(i: &[u8]) -> IResult<&[u8], RequestHead<'_>> {
+    let (i, line) = request_line(i)?;
+    let (i, headers) = header_section(i)?;
+    Ok((i, RequestHead { line, headers }))
+}
+
+pub fn response_head(i: &[u8]) -> IResult<&[u8], ResponseHead<'_>> {
+    let (i, line) = status_line(i)?;
+    let (i, headers) = header_section(i)?;
+    Ok((i, ResponseHead { line, headers }))
+}
+
+/// Finds the end of a message head (just past the empty line; CRLF or bare LF)
+/// in `buf`, searching from `from` (a value previously returned as `Err`).
+/// `Err(resume)` means not found yet: call again from `resume` once more bytes
+/// are appended, so buffered heads are never rescanned from the start.
+pub fn find_head_end(buf: &[u8], from: usize) -> Result<usize, usize> {
+    let mut k = from.min(buf.len());
+    while let Some(p) = buf[k..].iter().position(|&c| c == b'\n') {
+        let nl = k + p;
+        match buf.get(nl + 1) {
+            None => return Err(nl),
+            Some(b'\n') => return Ok(nl + 2),
+            Some(b'\r') => match buf.get(nl + 2) {
+                None => return Err(nl),
+                Some(b'\n') => return Ok(nl + 3),
+                Some(_) => {}
+            },
+            Some(_) => {}
+        }
+        k = nl + 1;
+    }
+    Err(buf.len())
+}
+
+/// `chunk-size [chunk-ext] CRLF` (bare LF tolerated). Returns the size and the
+/// raw extension text. Provided for callers that hold a whole chunk header;
+/// the inspector uses [`ChunkedDecoder`], which works over any split.
+pub fn chunk_size_line(i: &[u8]) -> IResult<&[u8], (u64, &[u8])> {
+    let (rest, hex) = take_while1(|c: u8| c.is_ascii_hexdigit())(i)?;
+    if hex.len() > 16 {
+        return fail(i, ErrorKind::TooLarge);
+    }
+    let size = hex
+        .iter()
+        .fold(0u64, |acc, &c| (acc << 4) | u64::from(hex_val(c)));
+    let (rest, _) = take_while(is_ws)(rest)?;
+    let (rest, ext) = take_till(|c| c == b'\r' || c == b'\n')(rest)?;
+    if !(ext.is_empty() || ext[0] == b';') {
+        return fail(rest, ErrorKind::Char);
+    }
+    let (rest, _) = line_ending(rest)?;
+    Ok((rest, (size, ext)))
+}
+
+fn hex_val(c: u8) -> u8 {
+    match c {
+        b'0'..=b'9' => c - b'0',
+        b'a'..=b'f' => c - b'a' + 10,
+        _ => c - b'A' + 10,
+    }
+}
+
+/// Result of feeding bytes to a [`ChunkedDecoder`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChunkStatus {
+    /// All input consumed; the body continues.
+    NeedMore,
+    /// The body (including trailers) ended after `consumed` bytes.
+    Done,
+    /// Framing error at the reported position.
+    Error(&'static str),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ChunkState {
+    /// Reading hex digits of a chunk size (at least one needed).
+    Size,
+    /// Whitespace after the size digits (before `;` or the EOL).
+    SizeWs,
+    /// Skipping a chunk extension up to the EOL.
+    Ext,
+    /// Saw CR after the size line, expecting LF.
+    SizeLf,
+    /// Chunk data, `remaining` bytes left.
+    Data,
+    /// After chunk data: expecting CR or LF.
+    DataEnd,
+    /// After chunk data and CR: expecting LF.
+    DataLf,
+    /// At the start of a trailer line (or the final empty line).
+    TrailerStart,
+    /// Inside a trailer field line.
+    Trailer,
+    /// Saw CR at the start of a trailer line: expecting the final LF.
+    FinalLf,
+    Done,
+}
+
+const MAX_CHUNK_LINE: u32 = 16 * 1024;
+const MAX_TRAILERS: u32 = 64 * 1024;
+
+/// Incremental chunked-body framing (RFC 9112 §7.1): chunk-size lines with
+/// extensions, chunk data, CRLFs, trailer section. Works over arbitrary splits
+/// without buffering; bare LF is tolerated wherever CRLF is expected.
+#[derive(Debug, Clone)]
+pub struct ChunkedDecoder {
+    state: ChunkState,
+    size: u64,
+    digits: u8,
+    remaining: u64,
+    line_len: u32,
+    trailer_len: u32,
+    /// Sum of chunk data bytes seen (the decoded body length).
+    pub decoded: u64,
+    /// Number of chunks with data seen.
+    pub chunks: u64,
+    /// Trailer field lines seen.
+    pub trailers: u32,
+}
+
+impl Default for ChunkedDecoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ChunkedDecoder {
+    pub fn new() -> Self {
+        ChunkedDecoder {
+            state: ChunkState::Size,
+            size: 0,
+            digits: 0,
+            remaining: 0,
+            line_len: 0,
+            trailer_len: 0,
+            decoded: 0,
+            chunks: 0,
+            trailers: 0,
+        }
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.state == ChunkState::Done
+    }
+
+    /// Inside chunk data: how many data bytes remain in the current chunk.
+    pub fn data_remaining(&self) -> Option<u64> {
+        (self.state == ChunkState::Data).then_some(self.remaining)
+    }
+
+    /// `missing` bytes were lost. Stays in sync (returns true) only when they
+    /// fall entirely inside the current chunk's data.
+    pub fn skip_gap(&mut self, missing: u64) -> bool {
+        if self.state == ChunkState::Data && missing <= self.remaining {
+            self.remaining -= missing;
+            self.decoded += missing;
+            if self.remaining == 0 {
+                self.state = ChunkState::DataEnd;
+            }
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Consumes a prefix of `data`; returns how many bytes belong to the body
+    /// and the status. On `Done`, bytes after `consumed` belong to the next message.
+    pub fn feed(&mut self, data: &[u8]) -> (usize, ChunkStatus) {
+        let mut k = 0;
+        while k < data.len() {
+            if self.state == ChunkState::Data {
+                let n = (self.remaining.min((data.len() - k) as u64)) as usize;
+                self.remaining -= n as u64;
+                self.decoded += n as u64;
+                k += n;
+                if self.remaining == 0 {
+                    self.state = ChunkState::DataEnd;
+                }
+                continue;
+            }
+            let c = data[k];
+            k += 1;
+            match self.state {
+                ChunkState::Size => {
+                    if c.is_ascii_hexdigit() {
+                        if self.digits >= 16 {
+                            return (k, ChunkStatus::Error("chunk size too large"));
+                        }
+                        self.size = (self.size << 4) | u64::from(hex_val(c));
+                        self.digits += 1;
+                        self.line_len += 1;
+                    } else if self.digits == 0 {
+                        return (k - 1, ChunkStatus::Error("expected a hex chunk size"));
+                    } else {
+                        match c {
+                            b';' => self.state = ChunkState::Ext,
+                            b' ' | b'\t' => self.state = ChunkState::SizeWs,
+                            b'\r' => self.state = ChunkState::SizeLf,
+                            b'\n' => self.size_line_done(),
+                            _ => {
+                                return (k - 1, ChunkStatus::Error("invalid byte after chunk size"))
+                            }
+                        }
+                    }
+                }
+                ChunkState::SizeWs => match c {
+                    b' ' | b'\t' => {}
+                    b';' => self.state = ChunkState::Ext,
+                    b'\r' => self.state = ChunkState::SizeLf,
+                    b'\n' => self.size_line_done(),
+                    _ => return (k - 1, ChunkStatus::Error("invalid byte after chunk size")),
+                },
+                ChunkState::Ext => {
+                    self.line_len += 1;
+                    if self.line_len > MAX_CHUNK_LINE {
+                        return (k, ChunkStatus::Error("chunk extension too long"));
+                    }
+                    match c {
+                        b'\r' => self.state = ChunkState::SizeLf,
+                        b'\n' => self.size_line_done(),
+                        _ => {}
+                    }
+                }
+                ChunkState::SizeLf => {
+                    if c == b'\n' {
+                        self.size_line_done();
+                    } else {
+                        return (
+                            k - 1,
+                            ChunkStatus::Error("CR not followed by LF in chunk size line"),
+                        );
+                    }
+                }
+                ChunkState::DataEnd => match c {
+                    b'\r' => self.state = ChunkState::DataLf,
+                    b'\n' => self.start_size(),
+                    _ => return (k - 1, ChunkStatus::Error("missing CRLF after chunk data")),
+                },
+                ChunkState::DataLf => {
+                    if c == b'\n' {
+                        self.start_size();
+                    } else {
+                        return (k - 1, ChunkStatus::Error("missing LF after chunk data"));
+                    }
+                }
+                ChunkState::TrailerStart => match c {
+                    b'\r' => self.state = ChunkState::FinalLf,
+                    b'\n' => {
+                        self.state = ChunkState::Done;
+                        return (k, ChunkStatus::Done);
+                    }
+                    _ => {
+                        self.trailers += 1;
+                        self.trailer_len += 1;
+                        self.state = ChunkState::Trailer;
+                    }
+                },
+                ChunkState::Trailer => {
+                    self.trailer_len += 1;
+                    if self.trailer_len > MAX_TRAILERS {
+                        return (k, ChunkStatus::Error("trailer section too long"));
+                    }
+                    if c == b'\n' {
+                        self.state = ChunkState::TrailerStart;
+                    }
+                }
+                ChunkState::FinalLf => {
+                    if c == b'\n' {
+                        self.state = ChunkState::Done;
+                        return (k, ChunkStatus::Done);
+                    }
+                    return (
+                        k - 1,
+                        ChunkStatus::Error("CR not followed by LF after trailers"),
+                    );
+                }
+                ChunkState::Done => return (k - 1, ChunkStatus::Done),
+                ChunkState::Data => unreachable!("handled above"),
+            }
+        }
+        if self.state == ChunkState::Done {
+            (k, ChunkStatus::Done)
+        } else {
+            (k, ChunkStatus::NeedMore)
+        }
+    }
+
+    fn size_line_done(&mut self) {
+        if self.size == 0 {
+            self.state = ChunkState::TrailerStart;
+        } else {
+            self.chunks += 1;
+            self.remaining = self.size;
+            self.state = ChunkState::Data;
+        }
+    }
+
+    fn start_size(&mut self) {
+        self.state = ChunkState::Size;
+        self.size = 0;
+        self.digits = 0;
+        self.line_len = 0;
+    }
+}
+
+/// Is this the start of an HTTP/1.x request? `Some(true)` for a complete valid
+/// request line, or a known method followed by SP and a plausible target;
+/// `Some(false)` when the bytes cannot start a request line; `None` when too
+/// few bytes to tell (e.g. `"GE"`, or an unknown token whose line is not complete).
+pub fn looks_like_http_request(b: &[u8]) -> Option<bool> {
+    if b.is_empty() {
+        return None;
+    }
+    match request_line(b) {
+        Ok(_) => return Some(true),
+        Err(Err::Error(_) | Err::Failure(_)) => return Some(false),
+        Err(Err::Incomplete(_)) => {}
+    }
+    let m = b.iter().take_while(|&&c| is_tchar(c)).count();
+    if m == b.len() {
+        // Still inside the method token.
+        return if is_known_method_prefix(b) || m <= 24 {
+            None
+        } else {
+            Some(false)
+        };
+    }
+    if is_known_method(&b[..m]) {
+        // Known method + whitespace (+ partial target/version): plausible.
+        let after_ws = b[m..].iter().take_while(|&&c| is_ws(c)).count();
+        return if m + after_ws < b.len() {
+            Some(true)
+        } else {
+            None
+        };
+    }
+    if b.len() > 8192 {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// Is this the start of an HTTP/1.x response (`HTTP/1.x SP 3DIGIT`)?
+pub fn looks_like_http_response(b: &[u8]) -> Option<bool> {
+    if b.is_empty() {
+        return None;
+    }
+    match status_prefix(b) {
+        Ok(_) => Some(true),
+        Err(Err::Incomplete(_)) => None,
+        Err(_) => Some(false),
+    }
+}
+
+/// Strict check used to resynchronise a client→server stream: a known method,
+/// a target and `HTTP/1.x` on one line. None: the line is not complete yet.
+pub fn request_start_strict(b: &[u8]) -> Option<bool> {
+    let m = b.iter().take_while(|&&c| is_tchar(c)).count();
+    if m == b.len() {
+        return if m > 0 && is_known_method_prefix(b) {
+            None
+        } else {
+            Some(false)
+        };
+    }
+    if !is_known_method(&b[..m]) || b[m] != b' ' {
+        return Some(false);
+    }
+    match request_line(b) {
+        Ok(_) => Some(true),
+        Err(Err::Incomplete(_)) => None,
+        Err(_) => Some(false),
+    }
+}
+
+/// Position of `needle` in `hay`.
+pub fn find_subslice(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || hay.len() < needle.len() {
+        return None;
+    }
+    let first = needle[0];
+    let mut k = 0;
+    while let Some(p) = hay[k..=hay.len() - needle.len()]
+        .iter()
+        .position(|&c| c == first)
+    {
+        let at = k + p;
+        if &hay[at..at + needle.len()] == needle {
+            return Some(at);
+        }
+        k = at + 1;
+    }
+    None
+}
+
+/// A request line starting mid-line inside `data[from..end]` (e.g. right after
+/// a body that did not end in a newline): finds `" HTTP/1."`, walks back over
+/// the target and whitespace, and takes the longest known method ending there.
+/// Returns its position and the [`request_start_strict`] verdict (never `Some(false)`).
+pub fn embedded_request_start(
+    data: &[u8],
+    from: usize,
+    end: usize,
+) -> Option<(usize, Option<bool>)> {
+    let mut k = from;
+    while k < end {
+        let q = k + find_subslice(&data[k..end], b" HTTP/1.")?;
+        let mut t = q;
+        while t > from && is_target_char(data[t - 1]) {
+            t -= 1;
+        }
+        let mut sp = t;
+        while sp > from && is_ws(data[sp - 1]) {
+            sp -= 1;
+        }
+        if sp < t && t < q {
+            let best = KNOWN_METHODS
+                .iter()
+                .map(|m| m.as_bytes())
+                .filter(|m| sp >= from + m.len() && &data[sp - m.len()..sp] == *m)
+                .map(|m| m.len())
+                .max();
+            if let Some(len) = best {
+                let p = sp - len;
+                match request_start_strict(&data[p..]) {
+                    Some(false) => {}
+                    v => return Some((p, v)),
+                }
+            }
+        }
+        k = q + 1;
+    }
+    None
+}
+
+/// A status line starting anywhere inside `data[from..end]` (`HTTP/1.x NNN`).
+/// Returns its position and the [`looks_like_http_response`] verdict (never `Some(false)`).
+pub fn embedded_response_start(
+    data: &[u8],
+    from: usize,
+    end: usize,
+) -> Option<(usize, Option<bool>)> {
+    let mut k = from;
+    while k < end {
+        let p = k + data[k..end].iter().position(|&c| c == b'H')?;
+        match looks_like_http_response(&data[p..]) {
+            Some(false) => {}
+            v => return Some((p, v)),
+        }
+        k = p + 1;
+    }
+    None
+}
+
+/// Bytes as a short printable string for warnings.
+pub fn escape(b: &[u8], max: usize) -> String {
+    let mut s = String::new();
+    for &c in b.iter().take(max) {
+        match c {
+            b'\r' => s.push_str("\\r"),
+            b'\n' => s.push_str("\\n"),
+            b'\t' => s.push_str("\\t"),
+            b'"' => s.push_str("\\\""),
+            b'\\' => s.push_str("\\\\"),
+            0x20..=0x7e => s.push(c as char),
+            _ => s.push_str(&format!("\\x{:02x}", c)),
+        }
+    }
+    if b.len() > max {
+        s.push('…');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is_incomplete<T: fmt::Debug>(r: IResult<&[u8], T>) -> bool {
+        matches!(r, Err(Err::Incomplete(_)))
+    }
+
+    #[test]
+    fn request_line_basic_and_lf() {
+        let (rest, l) = request_line(b"GET /index.html?q=1 HTTP/1.1\r\nHost: a\r\n").unwrap();
+        assert_eq!(l.method, b"GET");
+        assert_eq!(l.target, b"/index.html?q=1");
+        assert_eq!(l.version, HttpVersion::Http11);
+        assert_eq!(rest, b"Host: a\r\n");
+        let (rest, l) = request_line(b"POST * HTTP/1.0\nX").unwrap();
+        assert_eq!(
+            (l.method, l.target, l.version),
+            (&b"POST"[..], &b"*"[..], HttpVersion::Http10)
+        );
+        assert_eq!(rest, b"X");
+    }
+
+    #[test]
+    fn request_line_streaming_every_prefix_is_incomplete() {
+        let full = b"OPTIONS http://example.com:8080/a HTTP/1.1\r\n";
+        for k in 0..full.len() {
+            assert!(is_incomplete(request_line(&full[..k])), "prefix {k}");
+        }
+        assert!(request_line(full).is_ok());
+    }
+
+    #[test]
+    fn request_line_rejects() {
+        assert!(matches!(
+            request_line(b"GET /a HTTP/2.0\r\n"),
+            Err(Err::Error(_))
+        ));
+        assert!(matches!(request_line(b"GET /a\r\n"), Err(Err::Error(_))));
+        assert!(matches!(
+            request_line(b"\x16\x03\x01\x02\x00"),
+            Err(Err::Error(_))
+        ));
+        assert!(matches!(
+            request_line(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+            Err(Err::Error(_))
+        ));
+    }
+
+    #[test]
+    fn status_line_variants() {
+        let (_, s) = status_line(b"HTTP/1.1 200 OK\r\n").unwrap();
+        assert_eq!(
+            (s.version, s.status, s.reason),
+            (HttpVersion::Http11, 200, &b"OK"[..])
+        );
+        let (_, s) = status_line(b"HTTP/1.1 204 \r\n").unwrap();
+        assert_eq!((s.status, s.reason), (204, &b""[..]));
+        let (rest, s) = status_line(b"HTTP/1.0 404\r\nServer: x").unwrap();
+        assert_eq!(
+            (s.version, s.status, s.reason),
+            (HttpVersion::Http10, 404, &b""[..])
+        );
+        assert_eq!(rest, b"Server: x");
+        let (_, s) = status_line(b"HTTP/1.1 503 Service Unavailable\n").unwrap();
+        assert_eq!(s.reason, b"Service Unavailable");
+        assert!(matches!(
+            status_line(b"HTTP/1.1 20x OK\r\n"),
+            Err(Err::Error(_))
+        ));
+        assert!(matches!(
+            status_line(b"HTTP/1.1 2000 OK\r\n"),
+            Err(Err::Error(_))
+        ));
+        let full = b"HTTP/1.1 301 Moved Permanently\r\n";
+        for k in 0..full.len() {
+            assert!(is_incomplete(status_line(&full[..k])), "prefix {k}");
+        }
+    }
+
+    #[test]
+    fn header_lines_fold_space_malformed() {
+        let input =
+            b"Host: example.com\r\nX-Long: a\r\n  b\r\n\tc\r\nHost : x\r\nnocolon\r\n\r\nBODY";
+        let (i, l) = header_line(input).unwrap();
+        assert_eq!(
+            l,
+            HeaderLine::Field {
+                name: b"Host",
+                value: b" example.com",
+                space_before_colon: false
+            }
+        );
+        let (i, l) = header_line(i).unwrap();
+        match l {
+            HeaderLine::Field { name, value, .. } => {
+                assert_eq!(name, b"X-Long");
+                assert_eq!(unfold_value(value), "a b c");
+            }
+            other => panic!("{other:?}"),
+        }
+        let (i, l) = header_line(i).unwrap();
+        assert!(matches!(
+            l,
+            HeaderLine::Field {
+                space_before_colon: true,
+                ..
+            }
+        ));
+        let (i, l) = header_line(i).unwrap();
+        assert_eq!(l, HeaderLine::Malformed(b"nocolon"));
+        let (i, l) = header_line(i).unwrap();
+        assert_eq!(l, HeaderLine::End);
+        assert_eq!(i, b"BODY");
+        // Needs the byte after the LF to rule out an obs-fold.
+        assert!(is_incomplete(header_line(b"Host: a\r\n")));
+    }
+
+    #[test]
+    fn header_section_collects_and_joins() {
+        let (rest, h) = header_section(
+            b"Connection: keep-alive\r\nCONNECTION: Upgrade\r\ncontent-length: 12\r\nContent-Length: 12\r\nKeep-Alive: timeout=5\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+        )
+        .unwrap();
+        assert!(rest.is_empty());
+        assert_eq!(h.connection.as_deref(), Some("keep-alive, Upgrade"));
+        assert_eq!(h.content_length, ContentLength::Valid(12));
+        assert_eq!(h.keep_alive.as_deref(), Some("timeout=5"));
+        assert!(h.chunked());
+        assert_eq!(h.field_count, 6);
+        let (_, h) = header_section(b"Content-Length: 3\r\nContent-Length: 4\r\n\r\n").unwrap();
+        assert_eq!(h.content_length, ContentLength::Conflicting);
+        let (_, h) = header_section(b"Content-Length: -1\r\n\r\n").unwrap();
+        assert_eq!(h.content_length, ContentLength::Invalid);
+        let (_, h) = header_section(b"Content-Length: 7, 7\r\n\r\n").unwrap();
+        assert_eq!(h.content_length, ContentLength::Valid(7));
+        let (_, h) = header_section(b"Transfer-Encoding: chunked, gzip\r\n\r\n").unwrap();
+        assert!(!h.chunked());
+        assert!(h.has_transfer_coding());
+        let (_, h) = header_section(b"Transfer-Encoding: identity\r\n\r\n").unwrap();
+        assert!(!h.has_transfer_coding());
+    }
+
+    #[test]
+    fn find_head_end_resumes() {
+        let head = b"HTTP/1.1 200 OK\r\nA: b\r\n\r\nbody";
+        assert_eq!(find_head_end(head, 0), Ok(head.len() - 4));
+        let mut resume = 0;
+        for k in 0..head.len() - 4 {
+            match find_head_end(&head[..k], resume) {
+                Ok(e) => panic!("found early at {e} for prefix {k}"),
+                Err(r) => {
+                    assert!(r >= resume && r <= k);
+                    resume = r;
+                }
+            }
+        }
+        assert_eq!(
+            find_head_end(&head[..head.len() - 4], resume),
+            Ok(head.len() - 4)
+        );
+        assert_eq!(find_head_end(b"GET / HTTP/1.0\n\nX", 0), Ok(16));
+        assert_eq!(find_head_end(b"A\r\nB\r\r\n", 0), Err(6));
+    }
+
+    #[test]
+    fn chunk_size_line_parser() {
+        assert_eq!(
+            chunk_size_line(b"1a;name=\"v\"\r\nX"),
+            Ok((&b"X"[..], (26, &b";name=\"v\""[..])))
+        );
+        assert_eq!(chunk_size_line(b"0\nX"), Ok((&b"X"[..], (0, &b""[..]))));
+        assert!(is_incomplete(chunk_size_line(b"ff")));
+        assert!(chunk_size_line(b"zz\r\n").is_err());
+    }
+
+    #[test]
+    fn chunked_decoder_over_all_splits() {
+        let body: &[u8] =
+            b"5;ext=1\r\nhello\r\n1A ; foo=\"bar\"\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nExpires: never\r\nX-T: 1\r\n\r\nNEXT";
+        let body_len = body.len() - 4;
+        for a in 0..=body.len() {
+            for b in a..=body.len() {
+                let mut d = ChunkedDecoder::new();
+                let mut consumed = 0;
+                let mut done = false;
+                for part in [&body[..a], &body[a..b], &body[b..]] {
+                    if done {
+                        break;
+                    }
+                    let (n, st) = d.feed(part);
+                    consumed += n;
+                    match st {
+                        ChunkStatus::Done => done = true,
+                        ChunkStatus::NeedMore => assert_eq!(n, part.len()),
+                        ChunkStatus::Error(e) => panic!("{e} at split {a},{b}"),
+                    }
+                }
+                assert!(done, "split {a},{b}");
+                assert_eq!(consumed, body_len);
+                assert_eq!(d.decoded, 31);
+                assert_eq!(d.chunks, 2);
+                assert_eq!(d.trailers, 2);
+            }
+        }
+    }
+
+    #[test]
+    fn chunked_decoder_errors_and_gaps() {
+        let mut d = ChunkedDecoder::new();
+        assert_eq!(
+            d.feed(b"xyz").1,
+            ChunkStatus::Error("expected a hex chunk size")
+        );
+        let mut d = ChunkedDecoder::new();
+        assert_eq!(
+            d.feed(b"3\r\nabcd").1,
+            ChunkStatus::Error("missing CRLF after chunk data")
+        );
+        let mut d = ChunkedDecoder::new();
+        assert_eq!(
+            d.feed(b"11111111111111111\r\n").1,
+            ChunkStatus::Error("chunk size too large")
+        );
+        let mut d = ChunkedDecoder::new();
+        assert_eq!(d.feed(b"a\r\nabc"), (6, ChunkStatus::NeedMore));
+        assert_eq!(d.data_remaining(), Some(7));
+        assert!(d.skip_gap(7));
+        assert_eq!(d.feed(b"\n0\n\n"), (4, ChunkStatus::Done));
+        assert_eq!(d.decoded, 10);
+        let mut d = ChunkedDecoder::new();
+        d.feed(b"2\r\nab");
+        assert!(!d.skip_gap(1), "gap outside chunk data loses sync");
+    }
+
+    #[test]
+    fn detection() {
+        assert_eq!(looks_like_http_request(b"GET / HTTP/1.1\r\n"), Some(true));
+        assert_eq!(looks_like_http_request(b"GET /very/long"), Some(true));
+        assert_eq!(looks_like_http_request(b"GE"), None);
+        assert_eq!(looks_like_http_request(b""), None);
+        assert_eq!(looks_like_http_request(b"FROB /x HTTP/1.1\r\n"), Some(true));
+        assert_eq!(looks_like_http_request(b"FROB /x"), None);
+        assert_eq!(
+            looks_like_http_request(b"\x16\x03\x01\x00\xa5\x01"),
+            Some(false)
+        );
+        assert_eq!(
+            looks_like_http_request(b"SSH-2.0-OpenSSH_9.6\r\n"),
+            Some(false)
+        );
+        assert_eq!(
+            looks_like_http_request(b"PRI * HTTP/2.0\r\n\r\nSM"),
+            Some(false)
+        );
+        assert_eq!(looks_like_http_request(b"HTTP/1.1 200 OK\r\n"), Some(false));
+        assert_eq!(looks_like_http_response(b"HTTP/1.1 200 OK\r\n"), Some(true));
+        assert_eq!(looks_like_http_response(b"HTTP/1.0 404"), None);
+        assert_eq!(looks_like_http_response(b"HTTP/1.0 404\r"), Some(true));
+        assert_eq!(looks_like_http_response(b"HTT"), None);
+        assert_eq!(looks_like_http_response(b"HTTP/2 200"), Some(false));
+        assert_eq!(looks_like_http_response(b"GET / HTTP/1.1"), Some(false));
+        assert_eq!(request_start_strict(b"GET /a HTTP/1.1\r\n"), Some(true));
+        assert_eq!(request_start_strict(b"FROB /a HTTP/1.1\r\n"), Some(false));
+        assert_eq!(request_start_strict(b"POS"), None);
+        assert_eq!(request_start_strict(b"GET /a HT"), None);
+        assert_eq!(request_start_strict(b"GET /a and more\r\n"), Some(false));
+    }
+
+    #[test]
+    fn embedded_starts() {
+        let d = b"{\"a\":1}GET /next HTTP/1.1\r\nHost: x\r\n";
+        assert_eq!(embedded_request_start(d, 0, d.len()), Some((7, Some(true))));
+        let d = b"xxUNLOCK /r HTTP/1.1\r\n";
+        assert_eq!(embedded_request_start(d, 0, d.len()), Some((2, Some(true))));
+        let d = b"see RFC: send HTTP/1.1 please\n";
+        assert_eq!(embedded_request_start(d, 0, d.len()), None);
+        let d = b"tailGET /a HTTP/1.1";
+        assert_eq!(embedded_request_start(d, 0, d.len()), Some((4, None)));
+        let d = b"hello worldHTTP/1.1 200 OK\r\n";
+        assert_eq!(
+            embedded_response_start(d, 0, d.len()),
+            Some((11, Some(true)))
+        );
+        let d = b"HTTP HTTP/1.x HTTP/1.0 2";
+        assert_eq!(embedded_response_start(d, 0, d.len()), Some((14, None)));
+        assert_eq!(embedded_response_start(b"Hi HTTP/2 200", 0, 13), None);
+        assert_eq!(find_subslice(b"abcabd", b"abd"), Some(3));
+        assert_eq!(find_subslice(b"ab", b"abc"), None);
+    }
+
+    #[test]
+    fn unfold_and_escape() {
+        assert_eq!(unfold_value(b"  a,\r\n   b \t"), "a, b");
+        assert_eq!(unfold_value(b"x\n\ty"), "x y");
+        assert_eq!(escape(b"a\r\n\x00", 10), "a\\r\\n\\x00");
+        assert_eq!(escape(b"abcdef", 3), "abc…");
+    }
+}
