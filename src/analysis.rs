@@ -5,8 +5,8 @@
 //! Everything here is a pure function of the connection: no clock, no I/O.
 
 use crate::h2::H2Info;
-use crate::http::{Exchange, KeepAliveParams};
-use crate::inspect::{AppInspector, Proto};
+use crate::http::{Exchange, HttpVersion, KeepAliveParams};
+use crate::inspect::AppInspector;
 use crate::tcp::conn::{CloseKind, Connection};
 use crate::tcp::stream::StreamStats;
 use crate::tcp::{ClosedBy, Direction, EndCause, HandshakeState};
@@ -152,7 +152,7 @@ pub fn record(c: &Connection<AppInspector>) -> ConnectionRecord {
     let stale_requests = match server_gone {
         Some(t) => exchanges
             .iter()
-            .filter(|e| e.method.is_some() && e.request_time > t)
+            .filter(|e| e.method.is_some() && e.request_time.is_some_and(|rt| rt > t))
             .count() as u32,
         None => 0,
     };
@@ -238,16 +238,26 @@ fn close_reason(
         return CloseReason::Reset;
     }
     let by_server = first.1 == Direction::ServerToClient;
-    let req_close = ex.iter().any(|e| e.method.is_some() && e.request_wants_close());
-    let resp_close = ex.iter().any(|e| e.status.is_some() && e.response_wants_close());
+    let req_close = ex
+        .iter()
+        .any(|e| e.method.is_some() && e.request_wants_close());
+    let resp_close = ex
+        .iter()
+        .any(|e| e.status.is_some() && e.response_wants_close());
     // HTTP/1.0 persistence needs an explicit keep-alive from both sides
     // (RFC 9112 §9.3 and Appendix C.2.2).
     let http10 = ex.iter().any(|e| {
-        let v10 = e.request_version.as_deref() == Some("1.0") || e.response_version.as_deref() == Some("1.0");
-        v10 && !(e.request_wants_keep_alive() && (e.status.is_none() || e.response_wants_keep_alive()))
+        let v10 = e.request_version == Some(HttpVersion::Http10)
+            || e.response_version == Some(HttpVersion::Http10);
+        v10 && !(e.request_wants_keep_alive()
+            && (e.status.is_none() || e.response_wants_keep_alive()))
     });
     if ex.is_empty() {
-        return if by_server { CloseReason::Unknown } else { CloseReason::ClientFinished };
+        return if by_server {
+            CloseReason::Unknown
+        } else {
+            CloseReason::ClientFinished
+        };
     }
     if req_close {
         return CloseReason::ConnectionCloseRequest;
@@ -274,8 +284,14 @@ fn close_reason(
     if by_server {
         // The server closed a connection whose responses carried no close
         // signal: its keep-alive timer ran out (announced or not).
-        let all_answered = ex.iter().filter(|e| e.method.is_some()).all(|e| e.status.is_some());
-        let stale = ex.iter().any(|e| e.method.is_some() && Some(e.request_time) > c.close.fin[1]);
+        let all_answered = ex
+            .iter()
+            .filter(|e| e.method.is_some())
+            .all(|e| e.status.is_some());
+        let stale = ex.iter().any(|e| {
+            e.method.is_some()
+                && matches!((e.request_time, c.close.fin[1]), (Some(r), Some(f)) if r > f)
+        });
         if all_answered || stale {
             return CloseReason::IdleTimeout;
         }
@@ -299,9 +315,10 @@ fn verdict(r: &ConnectionRecord) -> Verdict {
         return Verdict::Reused;
     }
     match r.close_reason {
-        CloseReason::IdleTimeout | CloseReason::ClientFinished | CloseReason::CaptureEnded | CloseReason::KeepAliveMax => {
-            Verdict::SingleRequestKeptOpen
-        }
+        CloseReason::IdleTimeout
+        | CloseReason::ClientFinished
+        | CloseReason::CaptureEnded
+        | CloseReason::KeepAliveMax => Verdict::SingleRequestKeptOpen,
         _ => Verdict::SingleRequestClosed,
     }
 }
@@ -337,7 +354,10 @@ impl GroupStats {
         self.handshakes_saved += r.uses().saturating_sub(1) as u64;
         self.stale_requests += r.stale_requests as u64;
         self.requests_per_connection_max = self.requests_per_connection_max.max(r.requests);
-        *self.close_reasons.entry(r.close_reason.as_str()).or_default() += 1;
+        *self
+            .close_reasons
+            .entry(r.close_reason.as_str())
+            .or_default() += 1;
         *self.verdicts.entry(r.verdict.as_str()).or_default() += 1;
     }
     fn finish(&mut self) {
@@ -457,7 +477,10 @@ fn headline(records: &[ConnectionRecord], s: &Summary) -> String {
     let mut parts = Vec::new();
     if !http_conns.is_empty() {
         let n = http_conns.len() as u64;
-        let saved: u64 = http_conns.iter().map(|r| r.requests.saturating_sub(1) as u64).sum();
+        let saved: u64 = http_conns
+            .iter()
+            .map(|r| r.requests.saturating_sub(1) as u64)
+            .sum();
         let all_10_closed = http_conns
             .iter()
             .all(|r| r.close_reason == CloseReason::Http10Default && r.requests == 1);
@@ -484,7 +507,10 @@ fn headline(records: &[ConnectionRecord], s: &Summary) -> String {
     }
     if !tls_conns.is_empty() {
         let n = tls_conns.len() as u64;
-        let ex: u64 = tls_conns.iter().map(|r| r.tls.as_ref().map_or(0, |t| t.exchanges) as u64).sum();
+        let ex: u64 = tls_conns
+            .iter()
+            .map(|r| r.tls.as_ref().map_or(0, |t| t.exchanges) as u64)
+            .sum();
         let saved = ex.saturating_sub(n);
         parts.push(format!(
             "{} over {}: {} TCP and {} TLS handshakes saved",

@@ -9,20 +9,24 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use keepwatch::capture::live::{Event, LiveCapture, LiveConfig};
 use keepwatch::capture::CaptureFile;
-use std::sync::atomic::Ordering;
 use keepwatch::engine::{Analyzer, Options, Report};
 use keepwatch::report::{self, text, Format};
 use keepwatch::tcp::TableConfig;
 use keepwatch::time::Duration;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_ERROR: i32 = 1;
 pub const EXIT_DAMAGED: i32 = 3;
 
 #[derive(Parser)]
-#[command(name = "keepwatch", version, about = "Shows whether HTTP connections are reused (keep-alive) or torn down after each request")]
+#[command(
+    name = "keepwatch",
+    version,
+    about = "Shows whether HTTP connections are reused (keep-alive) or torn down after each request"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -106,9 +110,31 @@ pub fn main() -> i32 {
         }
     };
     let r = match cli.cmd {
-        Cmd::Report { files, common, per_file, summary_only } => report_cmd(&files, &common, per_file, summary_only),
-        Cmd::Live { interface, common, snaplen, duration, count, write, user, promisc } => live_cmd(
-            LiveConfig { interface, filter: common.filter.clone(), snaplen, promisc, write, count, user },
+        Cmd::Report {
+            files,
+            common,
+            per_file,
+            summary_only,
+        } => report_cmd(&files, &common, per_file, summary_only),
+        Cmd::Live {
+            interface,
+            common,
+            snaplen,
+            duration,
+            count,
+            write,
+            user,
+            promisc,
+        } => live_cmd(
+            LiveConfig {
+                interface,
+                filter: common.filter.clone(),
+                snaplen,
+                promisc,
+                write,
+                count,
+                user,
+            },
             &common,
             duration,
         ),
@@ -117,7 +143,9 @@ pub fn main() -> i32 {
     match r {
         Ok(code) => code,
         Err(e) => {
-            if e.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe) {
+            if e.downcast_ref::<io::Error>()
+                .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+            {
                 return EXIT_OK;
             }
             eprintln!("keepwatch: error: {e:#}");
@@ -146,7 +174,12 @@ fn style(c: &Common) -> text::Style {
     text::Style { color }
 }
 
-fn report_cmd(files: &[PathBuf], common: &Common, per_file: bool, summary_only: bool) -> Result<i32> {
+fn report_cmd(
+    files: &[PathBuf],
+    common: &Common,
+    per_file: bool,
+    summary_only: bool,
+) -> Result<i32> {
     // Open every file first so a typo fails before any output.
     let mut caps = Vec::new();
     for f in files {
@@ -193,9 +226,15 @@ fn report_cmd(files: &[PathBuf], common: &Common, per_file: bool, summary_only: 
         if let Some(e) = write_err {
             return Err(e.into());
         }
-        if rep.summary.tcp_packets == 0 && !rep.skipped.unsupported_link_type.is_empty() && rep.skipped.filtered_out == 0 {
+        if rep.summary.tcp_packets == 0
+            && !rep.skipped.unsupported_link_type.is_empty()
+            && rep.skipped.filtered_out == 0
+        {
             let (lt, _) = rep.skipped.unsupported_link_type.iter().next().unwrap();
-            let names: Vec<String> = group.iter().map(|c| c.path().display().to_string()).collect();
+            let names: Vec<String> = group
+                .iter()
+                .map(|c| c.path().display().to_string())
+                .collect();
             anyhow::bail!(
                 "unsupported link type {lt} ({}) in {}: nothing could be decoded",
                 keepwatch::capture::linktype::name(*lt),
@@ -240,7 +279,9 @@ fn interfaces_cmd() -> Result<i32> {
             i.name,
             flags.join(","),
             i.addresses.join(" "),
-            i.description.map(|d| format!("  ({d})")).unwrap_or_default()
+            i.description
+                .map(|d| format!("  ({d})"))
+                .unwrap_or_default()
         )?;
     }
     Ok(EXIT_OK)
@@ -255,12 +296,17 @@ fn live_cmd(cfg: LiveConfig, common: &Common, duration: Option<f64>) -> Result<i
     let mut an = Analyzer::new(opts).map_err(anyhow::Error::msg)?;
     let cap = LiveCapture::start(cfg).map_err(anyhow::Error::msg)?;
     let stop = cap.stop_flag();
-    ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed)).context("installing the signal handler")?;
+    ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed))
+        .context("installing the signal handler")?;
     eprintln!(
         "keepwatch: listening on {iface} (link type {} {}){}",
         cap.linktype,
         keepwatch::capture::linktype::name(cap.linktype),
-        common.filter.as_deref().map(|f| format!(", filter '{f}'")).unwrap_or_default()
+        common
+            .filter
+            .as_deref()
+            .map(|f| format!(", filter '{f}'"))
+            .unwrap_or_default()
     );
     let st = style(common);
     let status = io::stderr().is_terminal();
@@ -270,11 +316,13 @@ fn live_cmd(cfg: LiveConfig, common: &Common, duration: Option<f64>) -> Result<i
     let mut out = stdout.lock();
     let fmt = common.format;
     let mut header_done = false;
-    let mut requests = 0u64;
-    let mut conns = 0u64;
-    let mut on_conn = |r: &keepwatch::analysis::ConnectionRecord, out: &mut io::StdoutLock<'_>| -> io::Result<()> {
-        conns += 1;
-        requests += r.requests as u64;
+    let requests = std::cell::Cell::new(0u64);
+    let conns = std::cell::Cell::new(0u64);
+    let mut on_conn = |r: &keepwatch::analysis::ConnectionRecord,
+                       out: &mut io::StdoutLock<'_>|
+     -> io::Result<()> {
+        conns.set(conns.get() + 1);
+        requests.set(requests.get() + r.requests as u64);
         match fmt {
             Format::Jsonl => report::write_jsonl_connection(out, r)?,
             Format::Text => {
@@ -295,7 +343,7 @@ fn live_cmd(cfg: LiveConfig, common: &Common, duration: Option<f64>) -> Result<i
         }
         out.flush()
     };
-    let mut end_msg = None;
+    let end_msg;
     let mut write_err: Option<io::Error> = None;
     loop {
         if let Some(d) = duration {
@@ -333,8 +381,8 @@ fn live_cmd(cfg: LiveConfig, common: &Common, duration: Option<f64>) -> Result<i
                 "\r\x1b[2Kpackets {} · open {} · closed {} · requests {} · drops kernel {} keepwatch {}",
                 an.packets(),
                 an.open_connections(),
-                conns,
-                requests,
+                conns.get(),
+                requests.get(),
                 c.kernel_dropped.load(Ordering::Relaxed) + c.interface_dropped.load(Ordering::Relaxed),
                 c.dropped_by_keepwatch.load(Ordering::Relaxed)
             );
@@ -348,10 +396,14 @@ fn live_cmd(cfg: LiveConfig, common: &Common, duration: Option<f64>) -> Result<i
     let idrop = c.interface_dropped.load(Ordering::Relaxed);
     let kwd = c.dropped_by_keepwatch.load(Ordering::Relaxed);
     if kd + idrop > 0 {
-        an.add_warning(format!("the kernel dropped {kd} packets and the interface {idrop}: counts may be low"));
+        an.add_warning(format!(
+            "the kernel dropped {kd} packets and the interface {idrop}: counts may be low"
+        ));
     }
     if kwd > 0 {
-        an.add_warning(format!("keepwatch dropped {kwd} packets because the analysis fell behind the capture"));
+        an.add_warning(format!(
+            "keepwatch dropped {kwd} packets because the analysis fell behind the capture"
+        ));
     }
     if let Some(m) = &end_msg {
         an.add_warning(m.clone());

@@ -4,7 +4,7 @@
 //! from the IP header, not from what was captured.
 
 use crate::capture::{linktype as lt, RawPacket};
-use etherparse::{EtherType, IpNumber, LaxNetSlice, LaxSlicedPacket, LenSource, TransportSlice};
+use etherparse::{EtherType, IpNumber, LaxNetSlice, LaxSlicedPacket, TransportSlice};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// TCP flag bits as on the wire.
@@ -138,7 +138,7 @@ pub fn decode<'a>(p: &RawPacket<'a>) -> Result<TcpSegment<'a>, Skip> {
     let payload = tcp.payload();
     let hdr_len = tcp.header_len();
     // The IP layer knows the real TCP length; the captured slice may be shorter.
-    let payload_len = if ip_payload.incomplete && ip_payload.len_source != LenSource::Slice {
+    let payload_len = if ip_payload.incomplete {
         let ip_len = ip_payload_declared_len(&sliced);
         ip_len.map_or(payload.len(), |l| {
             l.saturating_sub(hdr_len).max(payload.len())

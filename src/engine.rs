@@ -124,15 +124,27 @@ impl Analyzer {
         }
         match decode(p) {
             Ok(seg) => {
-                let Analyzer { table, records, opts, current_file, .. } = self;
-                table.process(p.ts, &seg, &mut |c| push(records, c, opts, current_file, on_conn));
+                let Analyzer {
+                    table,
+                    records,
+                    opts,
+                    current_file,
+                    ..
+                } = self;
+                table.process(p.ts, &seg, &mut |c| {
+                    push(records, c, opts, current_file, on_conn)
+                });
             }
             Err(Skip::NotIp) => self.skipped.not_ip += 1,
             Err(Skip::NotTcp) => self.skipped.not_tcp += 1,
             Err(Skip::Fragment) => self.skipped.ip_fragments += 1,
             Err(Skip::Malformed) => self.skipped.malformed += 1,
             Err(Skip::UnsupportedLinkType) => {
-                *self.skipped.unsupported_link_type.entry(p.linktype).or_default() += 1
+                *self
+                    .skipped
+                    .unsupported_link_type
+                    .entry(p.linktype)
+                    .or_default() += 1
             }
         }
     }
@@ -141,7 +153,13 @@ impl Analyzer {
     pub fn finish<F: FnMut(&ConnectionRecord)>(mut self, on_conn: &mut F) -> Report {
         let end = self.last.unwrap_or_default();
         {
-            let Analyzer { table, records, opts, current_file, .. } = &mut self;
+            let Analyzer {
+                table,
+                records,
+                opts,
+                current_file,
+                ..
+            } = &mut self;
             table.finish(end, &mut |c| push(records, c, opts, current_file, on_conn));
         }
         self.records.sort_by_key(|r| r.id);
@@ -168,7 +186,10 @@ impl Analyzer {
                 w.push(format!("{}: {}", f.path, d));
             }
             if let Some(d) = f.interface_drops.filter(|&d| d > 0) {
-                w.push(format!("{}: the capturing interface dropped {d} packets", f.path));
+                w.push(format!(
+                    "{}: the capturing interface dropped {d} packets",
+                    f.path
+                ));
             }
         }
         w.extend(self.extra_warnings.iter().cloned());
@@ -185,7 +206,10 @@ impl Analyzer {
             ));
         }
         if self.skipped.malformed > 0 {
-            w.push(format!("{} malformed or cut-short frames were skipped", self.skipped.malformed));
+            w.push(format!(
+                "{} malformed or cut-short frames were skipped",
+                self.skipped.malformed
+            ));
         }
         if self.packets == 0 {
             w.push("the capture holds no packets".into());
@@ -203,12 +227,16 @@ impl Analyzer {
         let gappy: Vec<&ConnectionRecord> = self
             .records
             .iter()
-            .filter(|r| r.tcp.client_to_server.missing_bytes + r.tcp.server_to_client.missing_bytes > 0)
+            .filter(|r| {
+                r.tcp.client_to_server.missing_bytes + r.tcp.server_to_client.missing_bytes > 0
+            })
             .collect();
         if !gappy.is_empty() {
             let bytes: u64 = gappy
                 .iter()
-                .map(|r| r.tcp.client_to_server.missing_bytes + r.tcp.server_to_client.missing_bytes)
+                .map(|r| {
+                    r.tcp.client_to_server.missing_bytes + r.tcp.server_to_client.missing_bytes
+                })
                 .sum();
             w.push(format!(
                 "{} connections have bytes the capture missed ({bytes} bytes in all): their HTTP counts may be low (ids: {})",
@@ -216,7 +244,11 @@ impl Analyzer {
                 ids(&gappy)
             ));
         }
-        let framing: Vec<&ConnectionRecord> = self.records.iter().filter(|r| !r.warnings.is_empty()).collect();
+        let framing: Vec<&ConnectionRecord> = self
+            .records
+            .iter()
+            .filter(|r| !r.warnings.is_empty())
+            .collect();
         if !framing.is_empty() {
             w.push(format!(
                 "{} connections have protocol warnings, see their `warnings` (ids: {})",

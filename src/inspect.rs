@@ -143,7 +143,10 @@ impl AppInspector {
                         .protocol
                         .as_deref()
                         .is_some_and(|p| p.eq_ignore_ascii_case("h2c"));
-                    let held = [h.drain_tunnel(Direction::ClientToServer), h.drain_tunnel(Direction::ServerToClient)];
+                    let held = [
+                        h.drain_tunnel(Direction::ClientToServer),
+                        h.drain_tunnel(Direction::ServerToClient),
+                    ];
                     self.tunnel = Some(Tunnel::Undecided);
                     if upgrade_h2 {
                         self.tunnel = Some(Tunnel::H2);
@@ -234,7 +237,9 @@ impl StreamHandler for AppInspector {
 
     fn on_gap(&mut self, dir: Direction, ts: Timestamp, missing: u64) {
         match self.proto {
-            Proto::Http if self.tunnel.is_none() => self.http.as_mut().expect("http").on_gap(dir, ts, missing),
+            Proto::Http if self.tunnel.is_none() => {
+                self.http.as_mut().expect("http").on_gap(dir, ts, missing)
+            }
             Proto::Http => match self.tunnel {
                 Some(Tunnel::Tls) => self.tls.as_mut().expect("tls").on_gap(dir, ts, missing),
                 Some(Tunnel::H2) => self.h2.as_mut().expect("h2").on_gap(dir, ts, missing),

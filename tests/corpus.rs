@@ -25,7 +25,9 @@ const BEST_ESTIMATES: &[(&str, usize, u32, u32)] = &[
 
 fn facts() -> Option<(std::path::PathBuf, Value)> {
     let dir = common::corpus_dir()?;
-    let v: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("tshark-facts.json")).unwrap()).unwrap();
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("tshark-facts.json")).unwrap())
+            .unwrap();
     Some((dir, v))
 }
 
@@ -56,21 +58,40 @@ fn check_file(name: &str, f: &Value, conns: &[ConnectionRecord]) -> Vec<String> 
     let mut errs = Vec::new();
     let ids = stream_ids(f);
     if ids.len() != conns.len() {
-        errs.push(format!("{name}: {} connections, tshark {}", conns.len(), ids.len()));
+        errs.push(format!(
+            "{name}: {} connections, tshark {}",
+            conns.len(),
+            ids.len()
+        ));
         return errs;
     }
-    let hs = conns.iter().filter(|c| c.handshake == HandshakeState::Complete).count() as u64;
+    let hs = conns
+        .iter()
+        .filter(|c| c.handshake == HandshakeState::Complete)
+        .count() as u64;
     if hs != f["handshakes_complete"].as_u64().unwrap() {
-        errs.push(format!("{name}: {hs} complete handshakes, tshark {}", f["handshakes_complete"]));
+        errs.push(format!(
+            "{name}: {hs} complete handshakes, tshark {}",
+            f["handshakes_complete"]
+        ));
     }
     let reqs = by_stream(&f["requests_per_stream"]);
     let resps = by_stream(&f["final_responses_per_stream"]);
+    let all_resps = by_stream(&f["responses_per_stream"]);
     for (c, &sid) in conns.iter().zip(&ids) {
         let (mut want_req, mut want_resp) = (
             reqs.get(&sid).copied().unwrap_or(0),
             resps.get(&sid).copied().unwrap_or(0),
         );
-        if let Some(&(_, _, rq, rs)) = BEST_ESTIMATES.iter().find(|(n, s, _, _)| *n == name && *s == sid) {
+        // A 101 Switching Protocols is the final answer to its request, so we
+        // count it as a response; tshark's "final" count leaves out every 1xx.
+        let switched = c.exchanges.iter().filter(|e| e.status == Some(101)).count() as u32;
+        want_resp += switched;
+        let want_all = all_resps.get(&sid).copied().unwrap_or(0);
+        if let Some(&(_, _, rq, rs)) = BEST_ESTIMATES
+            .iter()
+            .find(|(n, s, _, _)| *n == name && *s == sid)
+        {
             want_req = rq;
             want_resp = rs;
         }
@@ -80,10 +101,23 @@ fn check_file(name: &str, f: &Value, conns: &[ConnectionRecord]) -> Vec<String> 
                 c.client, c.server, c.requests, c.responses
             ));
         }
+        if !BEST_ESTIMATES
+            .iter()
+            .any(|(n, s, _, _)| *n == name && *s == sid)
+            && c.responses + c.interim_responses != want_all
+        {
+            errs.push(format!(
+                "{name} stream {sid}: {} responses + {} interim, tshark {want_all} in all",
+                c.responses, c.interim_responses
+            ));
+        }
         let ts = &f["tcp_per_stream"][sid.to_string()];
         let hc = ts["handshake_complete"].as_bool().unwrap();
         if hc != (c.handshake == HandshakeState::Complete) {
-            errs.push(format!("{name} stream {sid}: handshake {:?}, tshark complete={hc}", c.handshake));
+            errs.push(format!(
+                "{name} stream {sid}: handshake {:?}, tshark complete={hc}",
+                c.handshake
+            ));
         }
         // First close: "FIN by client", "RST by server", or "FIN by ip:port"
         // where tshark could not tell the roles (no SYN).
@@ -96,25 +130,41 @@ fn check_file(name: &str, f: &Value, conns: &[ConnectionRecord]) -> Vec<String> 
             Some(other) => {
                 let who = other.rsplit(' ').next().unwrap();
                 if who == c.client {
-                    Some(if other.starts_with("FIN") { ClosedBy::Client } else { ClosedBy::ClientReset })
+                    Some(if other.starts_with("FIN") {
+                        ClosedBy::Client
+                    } else {
+                        ClosedBy::ClientReset
+                    })
                 } else if who == c.server {
-                    Some(if other.starts_with("FIN") { ClosedBy::Server } else { ClosedBy::ServerReset })
+                    Some(if other.starts_with("FIN") {
+                        ClosedBy::Server
+                    } else {
+                        ClosedBy::ServerReset
+                    })
                 } else {
-                    errs.push(format!("{name} stream {sid}: close by {who} is neither endpoint"));
+                    errs.push(format!(
+                        "{name} stream {sid}: close by {who} is neither endpoint"
+                    ));
                     None
                 }
             }
         };
         if let Some(w) = want {
             if c.closed_by != w {
-                errs.push(format!("{name} stream {sid}: closed_by {:?}, tshark {:?}", c.closed_by, ts["first_close"]));
+                errs.push(format!(
+                    "{name} stream {sid}: closed_by {:?}, tshark {:?}",
+                    c.closed_by, ts["first_close"]
+                ));
             }
         }
         // The client is the SYN sender where tshark saw one.
         if ts["syn"].as_u64().unwrap_or(0) > 0 {
             let client = ts["client"].as_str().unwrap();
             if normalize(client) != c.client {
-                errs.push(format!("{name} stream {sid}: client {}, tshark {client}", c.client));
+                errs.push(format!(
+                    "{name} stream {sid}: client {}, tshark {client}",
+                    c.client
+                ));
             }
         }
         // TLS facts per stream.
@@ -124,23 +174,53 @@ fn check_file(name: &str, f: &Value, conns: &[ConnectionRecord]) -> Vec<String> 
                 Some(mine) => {
                     let ch = t["client_hellos"].as_u64().unwrap() as u32;
                     if mine.client_hellos != ch {
-                        errs.push(format!("{name} stream {sid}: {} ClientHellos, tshark {ch}", mine.client_hellos));
+                        errs.push(format!(
+                            "{name} stream {sid}: {} ClientHellos, tshark {ch}",
+                            mine.client_hellos
+                        ));
                     }
-                    let sni = t["sni"].as_array().unwrap().first().and_then(|s| s.as_str()).map(String::from);
+                    let sni = t["sni"]
+                        .as_array()
+                        .unwrap()
+                        .first()
+                        .and_then(|s| s.as_str())
+                        .map(String::from);
                     if mine.sni != sni {
-                        errs.push(format!("{name} stream {sid}: SNI {:?}, tshark {sni:?}", mine.sni));
+                        errs.push(format!(
+                            "{name} stream {sid}: SNI {:?}, tshark {sni:?}",
+                            mine.sni
+                        ));
                     }
-                    let alpn: Vec<String> = t["alpn_offered"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect();
+                    let alpn: Vec<String> = t["alpn_offered"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|s| s.as_str().unwrap().to_string())
+                        .collect();
                     if mine.alpn_offered != alpn {
-                        errs.push(format!("{name} stream {sid}: ALPN offered {:?}, tshark {alpn:?}", mine.alpn_offered));
+                        errs.push(format!(
+                            "{name} stream {sid}: ALPN offered {:?}, tshark {alpn:?}",
+                            mine.alpn_offered
+                        ));
                     }
-                    let sel = t["alpn_selected"].as_array().unwrap().first().and_then(|s| s.as_str()).map(String::from);
+                    let sel = t["alpn_selected"]
+                        .as_array()
+                        .unwrap()
+                        .first()
+                        .and_then(|s| s.as_str())
+                        .map(String::from);
                     if mine.alpn != sel {
-                        errs.push(format!("{name} stream {sid}: ALPN selected {:?}, tshark {sel:?}", mine.alpn));
+                        errs.push(format!(
+                            "{name} stream {sid}: ALPN selected {:?}, tshark {sel:?}",
+                            mine.alpn
+                        ));
                     }
                     let resumed = !t["resumed"].is_null();
                     if mine.resumed != resumed {
-                        errs.push(format!("{name} stream {sid}: resumed {}, tshark {}", mine.resumed, t["resumed"]));
+                        errs.push(format!(
+                            "{name} stream {sid}: resumed {}, tshark {}",
+                            mine.resumed, t["resumed"]
+                        ));
                     }
                 }
             }
@@ -171,10 +251,19 @@ fn public_corpus_matches_tshark() {
             continue;
         }
         let rep = common::analyze(&[&path]);
-        assert_eq!(rep.summary.packets, f["packets"].as_u64().unwrap(), "{name}: packets");
+        assert_eq!(
+            rep.summary.packets,
+            f["packets"].as_u64().unwrap(),
+            "{name}: packets"
+        );
         errs.extend(check_file(name, f, &rep.connections));
         checked += 1;
     }
     assert!(checked >= 30, "only {checked} corpus files checked");
-    assert!(errs.is_empty(), "{} mismatches:\n{}", errs.len(), errs.join("\n"));
+    assert!(
+        errs.is_empty(),
+        "{} mismatches:\n{}",
+        errs.len(),
+        errs.join("\n")
+    );
 }

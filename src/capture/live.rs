@@ -49,12 +49,14 @@ impl Batch {
         self.index.is_empty()
     }
     pub fn packets(&self) -> impl Iterator<Item = RawPacket<'_>> {
-        self.index.iter().map(move |&(ts, off, cap, orig)| RawPacket {
-            ts,
-            linktype: self.linktype,
-            data: &self.data[off as usize..(off + cap) as usize],
-            orig_len: orig,
-        })
+        self.index
+            .iter()
+            .map(move |&(ts, off, cap, orig)| RawPacket {
+                ts,
+                linktype: self.linktype,
+                data: &self.data[off as usize..(off + cap) as usize],
+                orig_len: orig,
+            })
     }
 }
 
@@ -133,7 +135,10 @@ impl LiveCapture {
         if let Ok(list) = interfaces() {
             if !list.iter().any(|i| i.name == iface) {
                 let names: Vec<String> = list.into_iter().map(|i| i.name).collect();
-                return Err(format!("no such interface '{iface}'; interfaces: {}", names.join(", ")));
+                return Err(format!(
+                    "no such interface '{iface}'; interfaces: {}",
+                    names.join(", ")
+                ));
             }
         }
         let mut cap = Capture::from_device(iface.as_str())
@@ -147,7 +152,8 @@ impl LiveCapture {
             .open()
             .map_err(|e| explain(e, &iface))?;
         if let Some(f) = &cfg.filter {
-            cap.filter(f, true).map_err(|e| format!("bad filter '{f}': {e}"))?;
+            cap.filter(f, true)
+                .map_err(|e| format!("bad filter '{f}': {e}"))?;
         }
         let linktype = cap.get_datalink().0 as u32;
         let mut save = match &cfg.write {
@@ -189,7 +195,11 @@ impl LiveCapture {
                                 s.write(&p);
                             }
                             let h = p.header;
-                            let ts = Timestamp::from_secs_frac(h.ts.tv_sec as i64, h.ts.tv_usec as u64, 1_000_000_000);
+                            let ts = Timestamp::from_secs_frac(
+                                h.ts.tv_sec,
+                                h.ts.tv_usec as u64,
+                                1_000_000_000,
+                            );
                             let off = batch.data.len() as u32;
                             batch.data.extend_from_slice(p.data);
                             batch.index.push((ts, off, p.data.len() as u32, h.len));
@@ -204,7 +214,10 @@ impl LiveCapture {
                     }
                     let reached = count.is_some_and(|c| n >= c);
                     if !batch.is_empty()
-                        && (batch.len() >= 512 || batch.data.len() >= 192 * 1024 || last_flush.elapsed().as_millis() >= 50 || reached)
+                        && (batch.len() >= 512
+                            || batch.data.len() >= 192 * 1024
+                            || last_flush.elapsed().as_millis() >= 50
+                            || reached)
                     {
                         send(std::mem::replace(&mut batch, Batch::new(linktype)), &ctr);
                         last_flush = std::time::Instant::now();
@@ -212,9 +225,12 @@ impl LiveCapture {
                     if last_stats.elapsed().as_millis() >= 500 || reached {
                         last_stats = std::time::Instant::now();
                         if let Ok(st) = cap.stats() {
-                            ctr.kernel_received.store(st.received as u64, Ordering::Relaxed);
-                        ctr.kernel_dropped.store(st.dropped as u64, Ordering::Relaxed);
-                            ctr.interface_dropped.store(st.if_dropped as u64, Ordering::Relaxed);
+                            ctr.kernel_received
+                                .store(st.received as u64, Ordering::Relaxed);
+                            ctr.kernel_dropped
+                                .store(st.dropped as u64, Ordering::Relaxed);
+                            ctr.interface_dropped
+                                .store(st.if_dropped as u64, Ordering::Relaxed);
                         }
                     }
                     if reached {
@@ -225,9 +241,12 @@ impl LiveCapture {
                     send(batch, &ctr);
                 }
                 if let Ok(st) = cap.stats() {
-                    ctr.kernel_received.store(st.received as u64, Ordering::Relaxed);
-                    ctr.kernel_dropped.store(st.dropped as u64, Ordering::Relaxed);
-                    ctr.interface_dropped.store(st.if_dropped as u64, Ordering::Relaxed);
+                    ctr.kernel_received
+                        .store(st.received as u64, Ordering::Relaxed);
+                    ctr.kernel_dropped
+                        .store(st.dropped as u64, Ordering::Relaxed);
+                    ctr.interface_dropped
+                        .store(st.if_dropped as u64, Ordering::Relaxed);
                 }
                 if let Some(s) = save.as_mut() {
                     let _ = s.flush();
@@ -237,7 +256,13 @@ impl LiveCapture {
                 let _ = tx.send(Event::Ended(end_msg));
             })
             .map_err(|e| format!("cannot start the capture thread: {e}"))?;
-        Ok(LiveCapture { rx, stop, counters, thread: Some(thread), linktype })
+        Ok(LiveCapture {
+            rx,
+            stop,
+            counters,
+            thread: Some(thread),
+            linktype,
+        })
     }
 
     /// Asks the capture thread to stop; it flushes and sends `Ended`.

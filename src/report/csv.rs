@@ -71,7 +71,9 @@ pub fn write_row<W: Write>(w: &mut W, r: &ConnectionRecord) -> io::Result<()> {
         r.max_pipeline_depth.to_string(),
         opt(ka.and_then(|k| k.timeout).map(|v| v.to_string())),
         opt(ka.and_then(|k| k.max).map(|v| v.to_string())),
-        opt(r.idle_before_close.map(|d| format!("{:.6}", d.as_secs_f64()))),
+        opt(r
+            .idle_before_close
+            .map(|d| format!("{:.6}", d.as_secs_f64()))),
         r.stale_requests.to_string(),
         r.packets.to_string(),
         r.bytes.to_string(),
@@ -81,7 +83,8 @@ pub fn write_row<W: Write>(w: &mut W, r: &ConnectionRecord) -> io::Result<()> {
         opt(tls.map(|t| t.resumed.to_string())),
         opt(tls.map(|t| t.exchanges.to_string())),
         (r.tcp.client_to_server.missing_bytes + r.tcp.server_to_client.missing_bytes).to_string(),
-        (r.tcp.client_to_server.retransmissions + r.tcp.server_to_client.retransmissions).to_string(),
+        (r.tcp.client_to_server.retransmissions + r.tcp.server_to_client.retransmissions)
+            .to_string(),
         opt(r.file.clone()),
     ];
     let line: Vec<String> = cols.iter().map(|c| field(c)).collect();

@@ -28,7 +28,8 @@ impl Style {
 
 /// ANSI colour for a verdict (shared with the TUI's palette in spirit).
 fn verdict_color(r: &ConnectionRecord) -> &'static str {
-    if r.stale_requests > 0 || matches!(r.closed_by, ClosedBy::ClientReset | ClosedBy::ServerReset) {
+    if r.stale_requests > 0 || matches!(r.closed_by, ClosedBy::ClientReset | ClosedBy::ServerReset)
+    {
         return "31";
     }
     match r.verdict {
@@ -104,7 +105,10 @@ pub fn row(r: &ConnectionRecord, st: Style) -> String {
         notes.push(s);
     }
     if let Some(i) = r.idle_before_close {
-        notes.push(format!("idle {} before close", fmt_duration(i.as_secs_f64())));
+        notes.push(format!(
+            "idle {} before close",
+            fmt_duration(i.as_secs_f64())
+        ));
     }
     if let Some(d) = &r.tcp.handshake_detail {
         notes.push(d.clone());
@@ -134,7 +138,12 @@ pub fn row(r: &ConnectionRecord, st: Style) -> String {
     out
 }
 
-pub fn write_report<W: Write>(w: &mut W, rep: &Report, st: Style, with_rows: bool) -> io::Result<()> {
+pub fn write_report<W: Write>(
+    w: &mut W,
+    rep: &Report,
+    st: Style,
+    with_rows: bool,
+) -> io::Result<()> {
     for f in &rep.files {
         let lts: Vec<String> = f
             .linktypes
@@ -187,7 +196,10 @@ pub fn write_summary<W: Write>(w: &mut W, rep: &Report, st: Style) -> io::Result
         )?;
     }
     let kv = |m: &std::collections::BTreeMap<&'static str, u64>| {
-        m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+        m.iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     writeln!(w, "  closed by: {}", kv(&s.closed_by))?;
     writeln!(w, "  close reasons: {}", kv(&s.close_reasons))?;
@@ -262,7 +274,11 @@ pub fn write_summary<W: Write>(w: &mut W, rep: &Report, st: Style) -> io::Result
         s.bytes
     )?;
     if let (Some(a), Some(b)) = (s.first_packet, s.last_packet) {
-        writeln!(w, "  from {a} to {b} ({})", fmt_duration(b.since(a).as_secs_f64()))?;
+        writeln!(
+            w,
+            "  from {a} to {b} ({})",
+            fmt_duration(b.since(a).as_secs_f64())
+        )?;
     }
     for warn in &s.warnings {
         writeln!(w, "  {} {warn}", st.paint("33", "warning:"))?;

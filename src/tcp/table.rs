@@ -182,9 +182,8 @@ impl<H: StreamHandler + Default> FlowTable<H> {
             (dst, src, false)
         } else if s.sport < s.dport {
             (dst, src, true)
-        } else if s.sport > s.dport {
-            (src, dst, true)
         } else {
+            // Higher source port, or a tie: the destination is the server.
             (src, dst, true)
         };
         self.stats.connections += 1;
@@ -324,12 +323,9 @@ fn starts_new_connection<H>(c: &Connection<H>, src: SocketAddr, seq: u32) -> boo
     match c.handshake.client_isn {
         // Same ISN: a retransmission (or a duplicated frame).
         Some(isn) => isn != seq || src != c.client,
-        None => match c.handshake.server_isn {
-            // Only the SYN-ACK seen so far (reordered capture): this SYN is its
-            // partner if the SYN-ACK acknowledged it.
-            Some(_) if c.half[0].stats.packets == 0 => false,
-            // Picked up mid-stream, now a SYN: a new connection.
-            _ => true,
-        },
+        // Only the SYN-ACK seen so far (reordered capture): this SYN is its
+        // partner. Otherwise the connection was picked up mid-stream, and a SYN
+        // now starts a new one.
+        None => !(c.handshake.server_isn.is_some() && c.half[0].stats.packets == 0),
     }
 }

@@ -14,7 +14,9 @@ pub fn analyze_with(paths: &[&Path], opts: Options) -> Report {
     let mut an = Analyzer::new(opts).expect("analyzer");
     for p in paths {
         let cap = CaptureFile::open(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-        let s = cap.for_each(|pkt| an.packet(&pkt, &mut |_| {})).expect("read");
+        let s = cap
+            .for_each(|pkt| an.packet(&pkt, &mut |_| {}))
+            .expect("read");
         an.add_file(s);
     }
     an.finish(&mut |_| {})
