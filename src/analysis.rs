@@ -130,6 +130,12 @@ pub struct ConnectionRecord {
 impl ConnectionRecord {
     /// Requests or, where the payload is opaque, estimated exchanges (TLS) or
     /// streams (HTTP/2): the count that decides reuse.
+    /// Handshakes this connection spared: its uses beyond the first, not
+    /// counting stale requests (they failed and were retried elsewhere).
+    pub fn handshakes_saved(&self) -> u64 {
+        self.uses().saturating_sub(1 + self.stale_requests) as u64
+    }
+
     pub fn uses(&self) -> u32 {
         let tls = self.tls.as_ref().map_or(0, |t| t.exchanges);
         let h2 = self.http2.as_ref().map_or(0, |h| h.streams);
@@ -141,8 +147,11 @@ impl ConnectionRecord {
 pub fn record(c: &Connection<AppInspector>) -> ConnectionRecord {
     let http = c.app.http.as_ref();
     let exchanges: Vec<Exchange> = http.map(|h| h.exchanges().to_vec()).unwrap_or_default();
-    let requests = http.map_or(0, |h| h.requests());
-    let responses = http.map_or(0, |h| h.responses());
+    // Cleartext HTTP/2 (prior knowledge or Upgrade: h2c): each client stream
+    // is a request, each answered stream a response.
+    let h2 = c.app.h2.as_ref().map(|h| h.info());
+    let requests = http.map_or(0, |h| h.requests()) + h2.map_or(0, |i| i.streams);
+    let responses = http.map_or(0, |h| h.responses()) + h2.map_or(0, |i| i.responses);
     let closed_by = c.close.closed_by();
     let fin_server = c.close.fin[1];
     let server_gone = match (fin_server, c.close.rst[1]) {
@@ -186,7 +195,13 @@ pub fn record(c: &Connection<AppInspector>) -> ConnectionRecord {
             .iter()
             .find_map(|e| e.host.clone())
             .or_else(|| tls.as_ref().and_then(|t| t.sni.clone())),
-        http_version: http.and_then(|h| h.http_version()),
+        http_version: if h2.is_some_and(|i| i.streams > 0)
+            || c.app.tls.as_ref().is_some_and(|t| t.info().alpn.as_deref() == Some("h2"))
+        {
+            Some("2")
+        } else {
+            http.and_then(|h| h.http_version())
+        },
         max_pipeline_depth: http.map_or(0, |h| h.max_pipeline_depth()),
         keep_alive,
         idle_before_close,
@@ -244,13 +259,14 @@ fn close_reason(
     let resp_close = ex
         .iter()
         .any(|e| e.status.is_some() && e.response_wants_close());
-    // HTTP/1.0 persistence needs an explicit keep-alive from both sides
-    // (RFC 9112 §9.3 and Appendix C.2.2).
+    // HTTP/1.0 persistence needs an explicit keep-alive (RFC 9112 §9.3 and
+    // Appendix C.2.2): a 1.0 request without one, or a 1.0 response without
+    // one, means the connection ends after this exchange. This comes before the
+    // server's `Connection: close`, which for a 1.0 client only restates it.
     let http10 = ex.iter().any(|e| {
-        let v10 = e.request_version == Some(HttpVersion::Http10)
-            || e.response_version == Some(HttpVersion::Http10);
-        v10 && !(e.request_wants_keep_alive()
-            && (e.status.is_none() || e.response_wants_keep_alive()))
+        let req10 = e.request_version == Some(HttpVersion::Http10) && !e.request_wants_keep_alive();
+        let resp10 = e.response_version == Some(HttpVersion::Http10) && !e.response_wants_keep_alive();
+        req10 || resp10
     });
     if ex.is_empty() {
         return if by_server {
@@ -275,11 +291,11 @@ fn close_reason(
             return CloseReason::KeepAliveMax;
         }
     }
-    if resp_close {
-        return CloseReason::ConnectionCloseResponse;
-    }
     if http10 {
         return CloseReason::Http10Default;
+    }
+    if resp_close {
+        return CloseReason::ConnectionCloseResponse;
     }
     if by_server {
         // The server closed a connection whose responses carried no close
@@ -351,7 +367,7 @@ impl GroupStats {
         if r.verdict == Verdict::Reused {
             self.reused_connections += 1;
         }
-        self.handshakes_saved += r.uses().saturating_sub(1) as u64;
+        self.handshakes_saved += r.handshakes_saved();
         self.stale_requests += r.stale_requests as u64;
         self.requests_per_connection_max = self.requests_per_connection_max.max(r.requests);
         *self
@@ -477,10 +493,7 @@ fn headline(records: &[ConnectionRecord], s: &Summary) -> String {
     let mut parts = Vec::new();
     if !http_conns.is_empty() {
         let n = http_conns.len() as u64;
-        let saved: u64 = http_conns
-            .iter()
-            .map(|r| r.requests.saturating_sub(1) as u64)
-            .sum();
+        let saved: u64 = http_conns.iter().map(|r| r.handshakes_saved()).sum();
         let all_10_closed = http_conns
             .iter()
             .all(|r| r.close_reason == CloseReason::Http10Default && r.requests == 1);
