@@ -1,0 +1,573 @@
+#!/usr/bin/env bash
+# Record keepwatch's sample captures from real servers and clients.
+#
+#   sudo bash samples/record.sh            # record every scenario
+#   sudo bash samples/record.sh s01 s18    # record only some scenarios
+#   python3 samples/facts.py               # then recompute samples/expected.json
+#
+# All traffic goes to 127.0.0.1 / ::1, or (scenario s08) to addresses inside
+# two network namespaces this script creates and deletes again.
+# Needs: nginx (with ssl + http_v2), tcpdump, tshark/editcap, curl,
+# apache2-utils (ab), wrk, python3, openssl, iproute2, nftables, ethtool,
+# nghttp2-client (nghttp).
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+OUT="$HERE/captures"
+MANIFEST="$HERE/manifest.tsv"
+mkdir -p "$OUT"
+TMP="$(mktemp -d /tmp/keepwatch-rec.XXXXXX)"
+chmod 755 "$TMP"
+DOC="$TMP/doc"
+PIDS=()
+NS_A=kwtest-a
+NS_B=kwtest-b
+
+log() { printf '[record] %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+cleanup() {
+    local p
+    for p in "${PIDS[@]}"; do
+        kill -TERM "$p" 2>/dev/null || true
+    done
+    for p in "${PIDS[@]}"; do
+        wait "$p" 2>/dev/null || true
+    done
+    ip netns del "$NS_A" 2>/dev/null || true
+    ip netns del "$NS_B" 2>/dev/null || true
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+[ "$(id -u)" = 0 ] || die "run as root (tcpdump, network namespaces)"
+for t in nginx tcpdump editcap curl ab wrk python3 openssl ip ss nft ethtool; do
+    command -v "$t" >/dev/null || die "missing tool: $t"
+done
+
+forget_pid() {
+    local keep=() p
+    for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+    PIDS=("${keep[@]}")
+}
+
+stop_pid() { # stop_pid PID [SIGNAL] : signal, wait up to 5 s, then SIGKILL
+    local i
+    kill "-${2:-TERM}" "$1" 2>/dev/null || true
+    for i in $(seq 1 100); do
+        kill -0 "$1" 2>/dev/null || break
+        sleep 0.05
+    done
+    if kill -0 "$1" 2>/dev/null; then
+        log "WARNING: pid $1 ignored SIG${2:-TERM}, killing"
+        kill -KILL "$1" 2>/dev/null || true
+    fi
+    wait "$1" 2>/dev/null || true
+    forget_pid "$1"
+}
+
+# ---------------------------------------------------------------- content ---
+mkdir -p "$DOC"
+for n in a b c d e; do printf 'hello from /%s\n' "$n" > "$DOC/$n"; done
+# compressible text (~16 KB) for the gzip/chunked scenario
+python3 - "$DOC/text" <<'EOF'
+import sys
+with open(sys.argv[1], "w") as f:
+    for i in range(400):
+        f.write(f"line {i:04d}: keepwatch sample text, highly compressible.\n")
+EOF
+# deterministic pseudo-random (incompressible) large bodies
+python3 - "$DOC" <<'EOF'
+import hashlib, sys, os
+def blob(n, seed):
+    out, ctr = bytearray(), 0
+    while len(out) < n:
+        out += hashlib.sha256(f"{seed}-{ctr}".encode()).digest(); ctr += 1
+    return bytes(out[:n])
+open(os.path.join(sys.argv[1], "big300k"), "wb").write(blob(300_000, "big300k"))
+open(os.path.join(sys.argv[1], "big200k"), "wb").write(blob(200_000, "big200k"))
+EOF
+
+# TLS key + self-signed cert: generated per run in the temp dir, never committed
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
+    -keyout "$TMP/key.pem" -out "$TMP/cert.pem" 2>/dev/null
+
+# --------------------------------------------------------------- helpers ---
+# in_ns NS cmd... : run cmd inside namespace NS, or directly if NS is empty
+in_ns() {
+    local ns=$1; shift
+    if [ -n "$ns" ]; then ip netns exec "$ns" "$@"; else "$@"; fi
+}
+
+# bg_exec NS cmd... : like in_ns, but meant for `bg_exec ... &`: the background
+# subshell exec()s the command, so $! is the command's own pid (signals reach it).
+bg_exec() {
+    local ns=$1; shift
+    if [ -n "$ns" ]; then exec ip netns exec "$ns" "$@"; else exec "$@"; fi
+}
+
+wait_listen() { # wait_listen PORT [NS]
+    local i
+    for i in $(seq 1 200); do
+        if in_ns "${2:-}" ss -Hltn "sport = :$1" | grep -q .; then return 0; fi
+        sleep 0.05
+    done
+    die "nothing listening on port $1"
+}
+
+# nginx_start NAME PORT HTTP_BLOCK_BODY [NS]  -> sets NGINX_PID
+nginx_start() {
+    local name=$1 port=$2 body=$3 ns=${4:-} pre="$TMP/nginx-$1"
+    mkdir -p "$pre/logs"
+    cat > "$pre/nginx.conf" <<EOF
+user root;
+daemon off;
+worker_processes 1;
+pid $pre/nginx.pid;
+error_log $pre/logs/error.log info;
+events { worker_connections 64; }
+http {
+    access_log $pre/logs/access.log;
+    client_body_temp_path $pre/body;
+    proxy_temp_path $pre/proxy;
+    fastcgi_temp_path $pre/fastcgi;
+    uwsgi_temp_path $pre/uwsgi;
+    scgi_temp_path $pre/scgi;
+    types { }
+    default_type text/plain;
+    server_tokens off;
+    etag on;
+$body
+}
+EOF
+    bg_exec "$ns" nginx -c "$pre/nginx.conf" -p "$pre" -e "$pre/logs/error.log" \
+        >"$pre/logs/stdout" 2>&1 &
+    NGINX_PID=$!
+    PIDS+=("$NGINX_PID")
+    wait_listen "$port" "$ns"
+}
+
+# cap_start FILE IFACE FILTER [NS] [extra tcpdump args...] -> sets CAP_PID
+# --immediate-mode: without it, packets still sitting in a not yet retired
+# TPACKET_V3 block are lost when tcpdump gets SIGINT.
+cap_start() {
+    local file=$1 iface=$2 filter=$3 ns=${4:-}
+    shift 4 || shift $#
+    local err="$TMP/tcpdump-$file.err"
+    rm -f "$OUT/$file"
+    bg_exec "$ns" tcpdump -i "$iface" -w "$OUT/$file" -U --immediate-mode -Z root "$@" "$filter" \
+        2>"$err" &
+    CAP_PID=$!
+    PIDS+=("$CAP_PID")
+    local i
+    for i in $(seq 1 100); do
+        grep -q 'listening on' "$err" 2>/dev/null && break
+        kill -0 "$CAP_PID" 2>/dev/null || die "tcpdump for $file died: $(cat "$err")"
+        sleep 0.05
+    done
+    grep -q 'listening on' "$err" || die "tcpdump for $file not listening"
+    sleep 0.5
+}
+
+cap_stop() { # cap_stop PID : let trailing packets land, then SIGINT
+    sleep 1.2
+    stop_pid "$1" INT
+}
+
+# manifest line: file, decode-as list (proto:port,...), scenario id, description
+note() {
+    local file=$1 decode=$2 sid=$3 desc=$4
+    touch "$MANIFEST"
+    { grep -v -P "^\Q$file\E\t" "$MANIFEST" || true; printf '%s\t%s\t%s\t%s\n' "$file" "$decode" "$sid" "$desc"; } \
+        | sort > "$MANIFEST.new"
+    mv "$MANIFEST.new" "$MANIFEST"
+    log "recorded $file ($(stat -c %s "$OUT/$file") bytes)"
+}
+
+# srv PORT [EXTRA] : a plain server block on 127.0.0.1:PORT serving $DOC
+srv() {
+    cat <<EOF
+    server {
+        listen 127.0.0.1:$1;
+        root $DOC;
+        location = /post { return 200 "ok\n"; }
+        ${2:-}
+    }
+EOF
+}
+
+tls_srv() { # tls_srv PORT LISTEN_FLAGS [EXTRA]
+    cat <<EOF
+    ssl_session_cache shared:kwtls:1m;
+    server {
+        listen 127.0.0.1:$1 ssl $2;
+        server_name localhost;
+        root $DOC;
+        ssl_certificate $TMP/cert.pem;
+        ssl_certificate_key $TMP/key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ${3:-}
+    }
+EOF
+}
+
+# curlq [ARGS...] URL... : curl, every response body discarded
+curlq() {
+    local a args=()
+    for a in "$@"; do
+        case $a in http://*|https://*) args+=(-o /dev/null "$a") ;; *) args+=("$a") ;; esac
+    done
+    in_ns "${CURLQ_NS:-}" curl -sS --max-time 10 "${args[@]}"
+}
+
+# ------------------------------------------------------------- scenarios ---
+s01() { # HTTP/1.1 keep-alive reuse; also source of the pcapng / nsec copies
+    local P=18001 f=curl-http11-reuse.pcap
+    nginx_start s01 $P "$(srv $P)"
+    cap_start $f lo "tcp port $P"
+    curlq --http1.1 "http://127.0.0.1:$P/a" "http://127.0.0.1:$P/b"
+    cap_stop "$CAP_PID"; stop_pid "$NGINX_PID"
+    note $f "http:$P" s01 "curl --http1.1 two URLs, nginx default keep-alive: one connection reused"
+    # s06: format variants of the very same packets
+    editcap -F pcapng "$OUT/$f" "$OUT/curl-http11-reuse.pcapng"
+    note curl-http11-reuse.pcapng "http:$P" s06 "pcapng copy (editcap -F pcapng) of curl-http11-reuse.pcap"
+    editcap -F nsecpcap "$OUT/$f" "$OUT/curl-http11-reuse-nsec.pcap"
+    note curl-http11-reuse-nsec.pcap "http:$P" s06 "nanosecond pcap copy (editcap -F nsecpcap) of curl-http11-reuse.pcap"
+}
+
+s02() {
+    local P=18002 f=curl-http10-close.pcap
+    nginx_start s02 $P "$(srv $P)"
+    cap_start $f lo "tcp port $P"
+    curlq -0 "http://127.0.0.1:$P/a" "http://127.0.0.1:$P/b"
+    cap_stop "$CAP_PID"; stop_pid "$NGINX_PID"
+    note $f "http:$P" s02 "curl -0 (HTTP/1.0) two URLs: server closes after each response"
+}
+
+s03() {
+    local P=18003 f=curl-http10-keepalive.pcap
+    nginx_start s03 $P "$(srv $P)"
+    cap_start $f lo "tcp port $P"
+    curlq -0 -H 'Connection: keep-alive' "http://127.0.0.1:$P/a" "http://127.0.0.1:$P/b"
+    cap_stop "$CAP_PID"; stop_pid "$NGINX_PID"
+    note $f "http:$P" s03 "curl -0 -H 'Connection: keep-alive' two URLs: nginx keeps the HTTP/1.0 connection open"
+}
+
+s04() {
+    local P=18004 f=curl-http11-ipv6.pcap
+    nginx_start s04 $P "$(srv $P | sed "s/listen 127.0.0.1:$P;/listen [::1]:$P;/")"
+    cap_start $f lo "tcp port $P"
+    curlq --http1.1 -g "http://[::1]:$P/a" "http://[::1]:$P/b"
+    cap_stop "$CAP_PID"; stop_pid "$NGINX_PID"
+    note $f "http:$P" s04 "IPv6 ::1, curl --http1.1 two URLs: one connection reused"
+}
+
+s05() { # tcpdump -i any, Linux cooked v1 and v2, same exchange captured twice
+    local P=18005 f1=curl-any-sll.pcap f2=curl-any-sll2.pcap c1 c2
+    nginx_start s05 $P "$(srv $P)"
+    cap_start $f1 any "tcp port $P" "" -y LINUX_SLL; c1=$CAP_PID
+    cap_start $f2 any "tcp port $P" "" -y LINUX_SLL2; c2=$CAP_PID
+    curlq --http1.1 "http://127.0.0.1:$P/a"
+    cap_stop "$c1"; stop_pid "$c2" INT; stop_pid "$NGINX_PID"
+    note $f1 "http:$P" s05 "tcpdump -i any -y LINUX_SLL (cooked v1), one curl --http1.1 request"
+    note $f2 "http:$P" s05 "tcpdump -i any -y LINUX_SLL2 (cooked v2), same exchange as curl-any-sll.pcap"
+}
+
+s07() { # same client port for two sequential connections -> same 4-tuple twice
+    local P=18007 f=port-reuse-same-4tuple.pcap
+    nginx_start s07 $P "$(srv $P)"
+    cap_start $f lo "tcp port $P"
+    curlq -0 --local-port 45123 "http://127.0.0.1:$P/a"
+    sleep 0.2
+    curlq -0 --local-port 45123 "http://127.0.0.1:$P/b"
+    cap_stop "$CAP_PID"; stop_pid "$NGINX_PID"
+    note $f "http:$P" s07 "two HTTP/1.0 connections from client port 45123: one 4-tuple, two connections"
+}
+
+s08() { # real impairment between two network namespaces (no netem in this kernel)
+    local P=18008 f=netns-impaired-loss-dup-reorder.pcap
+    ip netns del $NS_A 2>/dev/null || true
+    ip netns del $NS_B 2>/dev/null || true
+    ip netns add $NS_A
+    ip netns add $NS_B
+    ip link add kwa0 netns $NS_A type veth peer name kwb0 netns $NS_B
+    ip -n $NS_A addr add 10.201.0.1/24 dev kwa0
+    ip -n $NS_B addr add 10.201.0.2/24 dev kwb0
+    local ns dev
+    for ns in $NS_A:kwa0 $NS_B:kwb0; do
+        dev=${ns#*:}; ns=${ns%%:*}
+        ip -n "$ns" link set lo up
+        ip -n "$ns" link set "$dev" up
+        # real MSS-sized segments on the wire, not 64 KB GSO frames
+        ip netns exec "$ns" ethtool -K "$dev" tso off gso off gro off >/dev/null 2>&1 || true
+        # loss and duplication on egress (applied before the capture tap)
+        ip netns exec "$ns" nft -f - <<EOF
+table netdev kwimp {
+    chain egress {
+        type filter hook egress device "$dev" priority 0; policy accept;
+        ip protocol tcp numgen random mod 100 < 3 drop
+        ip protocol tcp numgen random mod 100 < 5 dup to "$dev"
+    }
+}
+EOF
+    done
+    # reordering on the server side: every packet whose IP ID has low 3 bits == 0
+    # goes through a slow (2 Mbit/s) HTB class and is overtaken by later packets.
+    ip netns exec $NS_A tc qdisc add dev kwa0 root handle 1: htb default 10
+    ip netns exec $NS_A tc class add dev kwa0 parent 1: classid 1:10 htb rate 1gbit
+    ip netns exec $NS_A tc class add dev kwa0 parent 1: classid 1:20 htb rate 2mbit ceil 2mbit burst 1600 cburst 1600
+    ip netns exec $NS_A tc filter add dev kwa0 parent 1: protocol ip prio 1 u32 \
+        match ip protocol 6 0xff match u16 0x0000 0x0007 at 4 flowid 1:20
+
+    nginx_start s08 $P "$(srv $P | sed "s/listen 127.0.0.1:$P;/listen 10.201.0.1:$P;/")" $NS_A
+    cap_start $f kwb0 "tcp port $P" $NS_B
+    CURLQ_NS=$NS_B curlq --http1.1 "http://10.201.0.1:$P/a" \
+        "http://10.201.0.1:$P/big200k" "http://10.201.0.1:$P/b"
+    CURLQ_NS=$NS_B curlq --http1.1 "http://10.201.0.1:$P/c"
+    cap_stop "$CAP_PID"; stop_pid "$NGINX_PID"
+    ip netns del $NS_A
+    ip netns del $NS_B
+    note $f "http:$P" s08 "veth between netns (10.201.0.0/24), nft random 3% loss + 5% dup, HTB slow-class reordering; curl /a /big200k /b then /c"
+}
+
+s09() {
+    local P=18009 f=curl-client-connection-close.pcap
+    nginx_start s09 $P "$(srv $P)"
+    cap_start $f lo "tcp port $P"
+    curlq --http1.1 -H 'Connection: close' "http://127.0.0.1:$P/a" "http://127.0.0.1:$P/b"
+    cap_stop "$CAP_PID"; stop_pid "$NGINX_PID"
+    note $f "http:$P" s09 "curl --http1.1 -H 'Connection: close' two URLs: server closes after each"
+}
+
+s10() {
+    local P=18010 f=nginx-keepalive-requests-3.pcap
+    nginx_start s10 $P "$(srv $P 'keepalive_requests 3;')"
+    cap_start $f lo "tcp port $P"
+    local u=() n
+    for n in a b c d e; do u+=("http://127.0.0.1:$P/$n"); done
+    curlq --http1.1 "${u[@]}"
+    cap_stop "$CAP_PID"; stop_pid "$NGINX_PID"
+    note $f "http:$P" s10 "nginx keepalive_requests 3, curl 5 URLs: server closes after 3rd, curl reconnects"
+}
+
+s11() {
+    local P=18011 f=stale-keepalive-timeout-retry.pcap
+    nginx_start s11 $P "$(srv $P 'keepalive_timeout 1s;')"
+    cap_start $f lo "tcp port $P"
+    python3 - $P <<'EOF'
+import socket, sys, time
+port = int(sys.argv[1])
+def req(path, close=False):
+    h = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: keepwatch-stale\r\n"
+    if close:
+        h += "Connection: close\r\n"
+    return (h + "\r\n").encode()
+def read_response(s):
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        d = s.recv(4096)
+        if not d:
+            return None
+        buf += d
+    head, _, body = buf.partition(b"\r\n\r\n")
+    n = 0
+    for line in head.split(b"\r\n")[1:]:
+        k, _, v = line.partition(b":")
+        if k.strip().lower() == b"content-length":
+            n = int(v)
+    while len(body) < n:
+        body += s.recv(4096)
+    return head.split(b"\r\n")[0]
+s = socket.create_connection(("127.0.0.1", port))
+print("first:", read_response(s) if not s.sendall(req("/a")) else None)
+time.sleep(2.5)             # nginx keepalive_timeout 1s closes the idle connection
+try:
+    s.sendall(req("/b"))    # stale request on the closed connection
+    r = read_response(s)
+    print("stale:", r)
+except OSError as e:
+    print("stale:", e)
+time.sleep(0.2)
+s.close()
+s = socket.create_connection(("127.0.0.1", port))   # retry on a new connection
+s.sendall(req("/b"))
+print("retry:", read_response(s))
+s.close()
+EOF
+    cap_stop "$CAP_PID"; stop_pid "$NGINX_PID"
+    note $f "http:$P" s11 "nginx keepalive_timeout 1s; python client reuses the idle socket after 2.5 s (stale request, RST), retries on a new connection"
+}
+
+s12() {
+    local P=18012 f=python-pipelined-3.pcap
+    nginx_start s12 $P "$(srv $P)"
+    cap_start $f lo "tcp port $P"
+    python3 - $P <<'EOF'
+import socket, sys
+port = int(sys.argv[1])
+def req(path, close=False):
+    h = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: keepwatch-pipeline\r\n"
+    if close:
+        h += "Connection: close\r\n"
+    return (h + "\r\n").encode()
+s = socket.create_connection(("127.0.0.1", port))
+s.sendall(req("/a") + req("/b") + req("/c", close=True))   # one send(), one segment
+data = b""
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    data += d
+print("responses:", data.count(b"HTTP/1.1 "))
+s.close()
+EOF
+    cap_stop "$CAP_PID"; stop_pid "$NGINX_PID"
+    note $f "http:$P" s12 "python socket: 3 pipelined GETs in one send (last has Connection: close), nginx answers all 3 and closes"
+}
+
+s13() {
+    local P=18013 f=python-head-304-post-large.pcap
+    nginx_start s13 $P "$(srv $P)"
+    cap_start $f lo "tcp port $P"
+    python3 - $P <<'EOF'
+import http.client, sys
+port = int(sys.argv[1])
+c = http.client.HTTPConnection("127.0.0.1", port)
+c.request("HEAD", "/a")
+r = c.getresponse(); r.read()
+etag, lm = r.getheader("ETag"), r.getheader("Last-Modified")
+print("HEAD", r.status, etag, lm)
+c.request("GET", "/a", headers={"If-None-Match": etag, "If-Modified-Since": lm})
+r = c.getresponse(); r.read(); print("conditional GET", r.status)
+assert r.status == 304
+c.request("POST", "/post", body=b"field=value&x=" + b"y" * 200,
+          headers={"Content-Type": "application/x-www-form-urlencoded"})
+r = c.getresponse(); print("POST", r.status, r.read())
+c.request("GET", "/big300k")
+r = c.getresponse(); print("GET big", r.status, len(r.read()))
+c.close()
+EOF
+    cap_stop "$CAP_PID"; stop_pid "$NGINX_PID"
+    note $f "http:$P" s13 "python http.client, one connection: HEAD, conditional GET (304), POST with body, GET 300 KB"
+}
+
+s14() {
+    local P=18014 f=curl-gzip-chunked.pcap
+    nginx_start s14 $P "$(srv $P 'gzip on; gzip_types text/plain; gzip_min_length 20;')"
+    cap_start $f lo "tcp port $P"
+    curlq --http1.1 --compressed "http://127.0.0.1:$P/text" "http://127.0.0.1:$P/text?2"
+    cap_stop "$CAP_PID"; stop_pid "$NGINX_PID"
+    note $f "http:$P" s14 "nginx gzip on, curl --compressed --http1.1 two URLs: gzip + chunked responses on one connection"
+}
+
+s15() {
+    local P=18015 Q=18016 f1=ab-http10-close.pcap f2=ab-keepalive.pcap
+    nginx_start s15 $P "$(srv $P)$(srv $Q)"
+    cap_start $f1 lo "tcp port $P"
+    ab -q -n 5 -c 1 "http://127.0.0.1:$P/a" >/dev/null
+    cap_stop "$CAP_PID"
+    cap_start $f2 lo "tcp port $Q"
+    ab -q -k -n 5 -c 1 "http://127.0.0.1:$Q/a" >/dev/null
+    cap_stop "$CAP_PID"; stop_pid "$NGINX_PID"
+    note $f1 "http:$P" s15 "ab -n 5 -c 1 (HTTP/1.0, no keep-alive): 5 connections"
+    note $f2 "http:$Q" s15 "ab -k -n 5 -c 1 (HTTP/1.0 Connection: Keep-Alive): 1 connection"
+}
+
+s16() {
+    local P=18017 f=python-http-server-http10.pcap
+    python3 -m http.server --bind 127.0.0.1 --directory "$DOC" $P >"$TMP/httpserver.log" 2>&1 &
+    local spid=$!; PIDS+=("$spid")
+    wait_listen $P
+    cap_start $f lo "tcp port $P"
+    curlq --http1.1 "http://127.0.0.1:$P/a" "http://127.0.0.1:$P/b"
+    cap_stop "$CAP_PID"; stop_pid "$spid"
+    note $f "http:$P" s16 "python3 -m http.server (HTTP/1.0 server), curl --http1.1 two URLs: server closes after each"
+}
+
+s17() { # wrk, throttled by nginx limit_req (delays, no rejections) to stay small
+    local P=18018 f=wrk-2conns-throttled.pcap
+    nginx_start s17 $P "    limit_req_zone \$server_port zone=kw:1m rate=20r/s;
+$(srv $P 'location / { limit_req zone=kw burst=100; }')"
+    cap_start $f lo "tcp port $P"
+    wrk -t1 -c2 -d1s "http://127.0.0.1:$P/a" >"$TMP/wrk.log"
+    cap_stop "$CAP_PID"; stop_pid "$NGINX_PID"
+    note $f "http:$P" s17 "wrk -t1 -c2 -d1s against nginx throttled with limit_req 20r/s (burst, delayed): 2 keep-alive connections, cut off by wrk at the end"
+}
+
+s18() {
+    local P=18443 f=tls12-curl-http11-reuse.pcap
+    nginx_start s18 $P "$(tls_srv $P '')"
+    cap_start $f lo "tcp port $P"
+    curlq -k --http1.1 --tlsv1.2 --tls-max 1.2 --resolve localhost:$P:127.0.0.1 \
+        "https://localhost:$P/a" "https://localhost:$P/b"
+    cap_stop "$CAP_PID"; stop_pid "$NGINX_PID"
+    note $f "tls:$P" s18 "TLS 1.2 (SNI localhost), curl -k --http1.1 two URLs: 1 connection, 1 handshake, 2 exchanges"
+}
+
+sclient_get() { # sclient_get PORT PATH LOG openssl-args...
+    local port=$1 path=$2 log=$3; shift 3
+    printf 'GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n' "$path" |
+        timeout 10 openssl s_client -connect 127.0.0.1:$port -servername localhost -ign_eof "$@" >"$log" 2>&1
+}
+
+s19() {
+    local P=18444 f=tls12-resumption.pcap
+    nginx_start s19 $P "$(tls_srv $P '')"
+    cap_start $f lo "tcp port $P"
+    sclient_get $P /a "$TMP/s19-1.log" -tls1_2 -sess_out "$TMP/s19.sess"
+    sclient_get $P /b "$TMP/s19-2.log" -tls1_2 -sess_in "$TMP/s19.sess"
+    cap_stop "$CAP_PID"; stop_pid "$NGINX_PID"
+    grep -q '^Reused, TLSv1.2' "$TMP/s19-2.log" || log "WARNING: s19 second handshake not reused"
+    note $f "tls:$P" s19 "openssl s_client -tls1_2 -sess_out then -sess_in: full handshake, then abbreviated (resumed) handshake"
+}
+
+s20() {
+    local P=18445 Q=18446 f1=tls13-curl-http11-reuse.pcap f2=tls13-psk-resumption.pcap
+    nginx_start s20 $P "$(tls_srv $P '')$(tls_srv $Q '' | grep -v ssl_session_cache)"
+    cap_start $f1 lo "tcp port $P"
+    curlq -k --http1.1 --tlsv1.3 --resolve localhost:$P:127.0.0.1 \
+        "https://localhost:$P/a" "https://localhost:$P/b"
+    cap_stop "$CAP_PID"
+    cap_start $f2 lo "tcp port $Q"
+    sclient_get $Q /a "$TMP/s20-1.log" -tls1_3 -sess_out "$TMP/s20.sess"
+    sclient_get $Q /b "$TMP/s20-2.log" -tls1_3 -sess_in "$TMP/s20.sess"
+    cap_stop "$CAP_PID"; stop_pid "$NGINX_PID"
+    grep -q '^Reused, TLSv1.3' "$TMP/s20-2.log" || log "WARNING: s20 second handshake not reused"
+    note $f1 "tls:$P" s20 "TLS 1.3 (SNI localhost), curl -k --http1.1 --tlsv1.3 two URLs: 1 connection, 2 exchanges"
+    note $f2 "tls:$Q" s20 "openssl s_client -tls1_3 -sess_out then -sess_in: full handshake, then PSK resumption"
+}
+
+s21() {
+    local P=18447 f=tls-alpn-h2-vs-http11.pcap
+    nginx_start s21 $P "$(tls_srv $P 'http2')"
+    cap_start $f lo "tcp port $P"
+    curlq -k --http2 --resolve localhost:$P:127.0.0.1 \
+        "https://localhost:$P/a" "https://localhost:$P/b"
+    curlq -k --http1.1 --resolve localhost:$P:127.0.0.1 "https://localhost:$P/a"
+    cap_stop "$CAP_PID"; stop_pid "$NGINX_PID"
+    note $f "tls:$P" s21 "nginx TLS listener with http2: curl --http2 (ALPN h2, 2 streams) then curl --http1.1 (ALPN http/1.1)"
+}
+
+s22() {
+    # curl 7.88.1 (Debian 12) fails to reuse an h2c prior-knowledge connection
+    # ("Error in the HTTP2 framing layer" on the 2nd URL), so the client here is
+    # nghttp (nghttp2-client), which speaks h2c with prior knowledge by default.
+    local P=18022 f=h2c-prior-knowledge-3-streams.pcap
+    command -v nghttp >/dev/null || die "missing tool: nghttp (apt-get install nghttp2-client)"
+    nginx_start s22 $P "$(srv $P | sed "s/listen 127.0.0.1:$P;/listen 127.0.0.1:$P http2;/")"
+    cap_start $f lo "tcp port $P"
+    nghttp -n "http://127.0.0.1:$P/a" "http://127.0.0.1:$P/b" "http://127.0.0.1:$P/c"
+    cap_stop "$CAP_PID"; stop_pid "$NGINX_PID"
+    note $f "http2:$P" s22 "h2c: nginx 'listen ... http2' cleartext, nghttp (prior knowledge) 3 URLs: 1 connection, 3 request streams"
+}
+
+ALL=(s01 s02 s03 s04 s05 s07 s08 s09 s10 s11 s12 s13 s14 s15 s16 s17 s18 s19 s20 s21 s22)
+if [ $# -gt 0 ]; then RUN=("$@"); else RUN=("${ALL[@]}"); fi
+for s in "${RUN[@]}"; do
+    [ "$s" = s06 ] && s=s01   # s06 (format copies) is produced by s01
+    declare -F "$s" >/dev/null || die "unknown scenario $s"
+    log "=== $s"
+    "$s"
+done
+log "done; now run: python3 samples/facts.py"
