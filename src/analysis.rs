@@ -196,7 +196,10 @@ pub fn record(c: &Connection<AppInspector>) -> ConnectionRecord {
             .find_map(|e| e.host.clone())
             .or_else(|| tls.as_ref().and_then(|t| t.sni.clone())),
         http_version: if h2.is_some_and(|i| i.streams > 0)
-            || c.app.tls.as_ref().is_some_and(|t| t.info().alpn.as_deref() == Some("h2"))
+            || c.app
+                .tls
+                .as_ref()
+                .is_some_and(|t| t.info().alpn.as_deref() == Some("h2"))
         {
             Some("2")
         } else {
@@ -265,7 +268,8 @@ fn close_reason(
     // server's `Connection: close`, which for a 1.0 client only restates it.
     let http10 = ex.iter().any(|e| {
         let req10 = e.request_version == Some(HttpVersion::Http10) && !e.request_wants_keep_alive();
-        let resp10 = e.response_version == Some(HttpVersion::Http10) && !e.response_wants_keep_alive();
+        let resp10 =
+            e.response_version == Some(HttpVersion::Http10) && !e.response_wants_keep_alive();
         req10 || resp10
     });
     if ex.is_empty() {

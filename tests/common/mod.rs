@@ -1,6 +1,8 @@
 //! Shared helpers for the integration tests.
 #![allow(dead_code)]
 
+pub mod build;
+
 use keepwatch::capture::CaptureFile;
 use keepwatch::engine::{Analyzer, Options, Report};
 use std::path::{Path, PathBuf};
