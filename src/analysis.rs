@@ -283,15 +283,21 @@ fn close_reason(
         return CloseReason::ConnectionCloseRequest;
     }
     // An announced max reached: the server said how many requests it would
-    // serve, and closed when that many were served.
-    if let Some(max) = ka.and_then(|k| k.max) {
+    // serve (`Keep-Alive: max=N`, static as nginx/lighttpd send it, or counting
+    // down per response as Apache does) and closed when that many were served.
+    if by_server && ka.and_then(|k| k.max).is_some() {
         let served = requests as u64;
-        let last_announced_one = ex
-            .iter()
-            .rev()
-            .find_map(|e| e.keep_alive.as_ref().and_then(|k| k.max))
-            .is_some_and(|m| m <= 1);
-        if by_server && (served >= max || last_announced_one) {
+        let mut budget_met = false;
+        let mut answered = 0u64;
+        for e in ex.iter().filter(|e| e.status.is_some()) {
+            answered += 1;
+            if let Some(m) = e.keep_alive.as_ref().and_then(|k| k.max) {
+                // After the i-th response, max=m more (or m including it).
+                let (a, b) = (answered + m, answered - 1 + m);
+                budget_met |= served == a || served == b || served >= m && m <= answered;
+            }
+        }
+        if budget_met {
             return CloseReason::KeepAliveMax;
         }
     }
