@@ -11,6 +11,7 @@ pub const PSH: u8 = 0x08;
 pub const ACK: u8 = 0x10;
 
 /// An IPv4 or IPv6 packet carrying one TCP segment (checksums left zero).
+#[allow(clippy::too_many_arguments)]
 pub fn ip_tcp(
     src: &str,
     sport: u16,
