@@ -150,8 +150,13 @@ pub fn record(c: &Connection<AppInspector>) -> ConnectionRecord {
     // Cleartext HTTP/2 (prior knowledge or Upgrade: h2c): each client stream
     // is a request, each answered stream a response.
     let h2 = c.app.h2.as_ref().map(|h| h.info());
-    let requests = http.map_or(0, |h| h.requests()) + h2.map_or(0, |i| i.streams);
-    let responses = http.map_or(0, |h| h.responses()) + h2.map_or(0, |i| i.responses);
+    // After `Upgrade: h2c` the upgrading HTTP/1.1 request is also HTTP/2
+    // stream 1 (RFC 7540 §3.2), and its 101 is that stream's answer: count once.
+    let upgraded = h2.is_some_and(|i| i.upgraded) as u32;
+    let requests =
+        (http.map_or(0, |h| h.requests()) + h2.map_or(0, |i| i.streams)).saturating_sub(upgraded);
+    let responses = (http.map_or(0, |h| h.responses()) + h2.map_or(0, |i| i.responses))
+        .saturating_sub(upgraded);
     let closed_by = c.close.closed_by();
     let fin_server = c.close.fin[1];
     let server_gone = match (fin_server, c.close.rst[1]) {

@@ -327,10 +327,10 @@ fn live_cmd(cfg: LiveConfig, common: &Common, duration: Option<f64>) -> Result<i
             Format::Jsonl => report::write_jsonl_connection(out, r)?,
             Format::Text => {
                 if !header_done {
-                    writeln!(out, "{}", text::TABLE_HEADER)?;
+                    writeln!(out, "{}", text::table_header(text::Widths::default()))?;
                     header_done = true;
                 }
-                writeln!(out, "{}", text::row(r, st))?
+                writeln!(out, "{}", text::row(r, st, text::Widths::default()))?
             }
             Format::Csv => {
                 if !header_done {

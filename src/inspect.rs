@@ -263,6 +263,10 @@ impl StreamHandler for AppInspector {
             self.opaque_bytes[i] += self.probe[i].len() as u64;
             self.probe[i].clear();
         }
+        if self.proto == Proto::Undecided && self.opaque_bytes.iter().any(|&b| b > 0) {
+            // Payload was seen but never recognised.
+            self.proto = Proto::Other;
+        }
         if let Some(h) = self.http.as_mut() {
             h.finish(ts);
         }

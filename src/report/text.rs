@@ -53,11 +53,57 @@ pub fn fmt_duration(secs: f64) -> String {
     }
 }
 
-pub const TABLE_HEADER: &str = "    # client                                   server                                   handshake  req resp closed by     close reason               verdict                  duration";
+/// Column widths for the endpoint columns (IPv4 `a.b.c.d:port` fits in 21).
+#[derive(Clone, Copy)]
+pub struct Widths {
+    pub client: usize,
+    pub server: usize,
+}
 
-pub fn row(r: &ConnectionRecord, st: Style) -> String {
+impl Default for Widths {
+    fn default() -> Self {
+        Widths {
+            client: 21,
+            server: 21,
+        }
+    }
+}
+
+impl Widths {
+    pub fn fit(rows: &[ConnectionRecord]) -> Self {
+        let mut w = Widths {
+            client: 6,
+            server: 6,
+        };
+        for r in rows {
+            w.client = w.client.max(r.client.len());
+            w.server = w.server.max(r.server.len());
+        }
+        w
+    }
+}
+
+pub fn table_header(w: Widths) -> String {
+    format!(
+        "{:>5} {:<cw$} {:<sw$} {:<9} {:>4} {:>4} {:<12} {:<26} {:<24} {:>8}",
+        "#",
+        "client",
+        "server",
+        "handshake",
+        "req",
+        "resp",
+        "closed by",
+        "close reason",
+        "verdict",
+        "duration",
+        cw = w.client,
+        sw = w.server
+    )
+}
+
+pub fn row(r: &ConnectionRecord, st: Style, w: Widths) -> String {
     let line = format!(
-        "{:>5} {:<40} {:<40} {:<9} {:>4} {:>4} {:<12} {:<26} {:<24} {:>8}",
+        "{:>5} {:<cw$} {:<sw$} {:<9} {:>4} {:>4} {:<12} {:<26} {:<24} {:>8}",
         r.id,
         r.client,
         r.server,
@@ -67,7 +113,9 @@ pub fn row(r: &ConnectionRecord, st: Style) -> String {
         r.closed_by.as_str(),
         r.close_reason.as_str(),
         r.verdict.as_str(),
-        fmt_duration(r.duration.as_secs_f64())
+        fmt_duration(r.duration.as_secs_f64()),
+        cw = w.client,
+        sw = w.server
     );
     let mut out = st.paint(verdict_color(r), &line);
     let mut notes = Vec::new();
@@ -162,10 +210,11 @@ pub fn write_report<W: Write>(
         )?;
     }
     if with_rows {
+        let widths = Widths::fit(&rep.connections);
         writeln!(w)?;
-        writeln!(w, "{}", st.bold(TABLE_HEADER))?;
+        writeln!(w, "{}", st.bold(&table_header(widths)))?;
         for r in &rep.connections {
-            writeln!(w, "{}", row(r, st))?;
+            writeln!(w, "{}", row(r, st, widths))?;
         }
     }
     write_summary(w, rep, st)

@@ -1,0 +1,209 @@
+//! Protocol edge cases on connections built field by field, run through the
+//! whole pipeline, and a robustness sweep over mutated real captures.
+
+mod common;
+
+use common::build::*;
+
+const T0: i64 = 1_700_000_000_000_000_000;
+
+/// Sequential segments of one connection: (from client?, payload, flags).
+fn conversation(steps: &[(bool, &[u8], u8)]) -> Vec<(i64, Vec<u8>)> {
+    let (c, s, cp) = ("10.9.0.1", "10.9.0.2", 41000u16);
+    let (mut cs, mut ss) = (5000u32, 7000u32);
+    let mut t = T0;
+    let mut v = vec![];
+    let mut push = |p: Vec<u8>| {
+        t += 1_000_000;
+        v.push((t, ethernet(&p)));
+    };
+    push(ip_tcp(c, cp, s, 80, cs, 0, SYN, b""));
+    push(ip_tcp(s, 80, c, cp, ss, cs + 1, SYN | ACK, b""));
+    cs += 1;
+    ss += 1;
+    push(ip_tcp(c, cp, s, 80, cs, ss, ACK, b""));
+    for (from_client, data, flags) in steps {
+        if *from_client {
+            push(ip_tcp(c, cp, s, 80, cs, ss, ACK | flags, data));
+            cs += data.len() as u32 + (flags & FIN != 0) as u32;
+        } else {
+            push(ip_tcp(s, 80, c, cp, ss, cs, ACK | flags, data));
+            ss += data.len() as u32 + (flags & FIN != 0) as u32;
+        }
+    }
+    v
+}
+
+fn analyze(pkts: &[(i64, Vec<u8>)]) -> keepwatch::engine::Report {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("c.pcap");
+    std::fs::write(&p, pcap(1, false, false, pkts)).unwrap();
+    common::analyze(&[&p])
+}
+
+/// 9-byte HTTP/2 frame header + payload.
+fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![
+        (payload.len() >> 16) as u8,
+        (payload.len() >> 8) as u8,
+        payload.len() as u8,
+        kind,
+        flags,
+    ];
+    f.extend_from_slice(&stream.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+#[test]
+fn upgrade_to_h2c_counts_the_upgraded_request_once() {
+    let req = b"GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n";
+    let mut resp =
+        b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n".to_vec();
+    resp.extend(h2_frame(4, 0, 0, b"")); // server SETTINGS
+    resp.extend(h2_frame(1, 4, 1, b"\x88")); // HEADERS on stream 1 (the upgraded request's response)
+    let mut client = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    client.extend(h2_frame(4, 0, 0, b""));
+    client.extend(h2_frame(1, 5, 3, b"\x82\x84")); // a second request, stream 3
+    let server2 = h2_frame(1, 5, 3, b"\x88");
+    let pkts = conversation(&[
+        (true, req, PSH),
+        (false, &resp, PSH),
+        (true, &client, PSH),
+        (false, &server2, PSH),
+        (true, b"", FIN),
+        (false, b"", FIN),
+    ]);
+    let r = analyze(&pkts);
+    let c = &r.connections[0];
+    assert_eq!(c.protocol, "http");
+    assert_eq!(c.http_version, Some("2"));
+    assert_eq!((c.requests, c.responses), (2, 2), "{:?}", c.http2);
+    assert_eq!(c.verdict.as_str(), "reused");
+    assert!(c.http2.as_ref().unwrap().upgraded);
+}
+
+#[test]
+fn websocket_bytes_after_101_are_not_http() {
+    let req = b"GET /chat HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    let resp = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x05hello";
+    // A masked client frame whose payload spells an HTTP request: must not count.
+    let frame = b"\x81\x9c\x00\x00\x00\x00GET /x HTTP/1.1\r\nHost: h\r\n\r\n";
+    let pkts = conversation(&[
+        (true, req, PSH),
+        (false, resp, PSH),
+        (true, frame, PSH),
+        (false, b"", FIN),
+        (true, b"", FIN),
+    ]);
+    let c = &analyze(&pkts).connections[0];
+    assert_eq!((c.requests, c.responses), (1, 1));
+    assert_eq!(c.exchanges[0].status, Some(101));
+    assert_eq!(c.closed_by.as_str(), "server");
+}
+
+#[test]
+fn keep_alive_header_is_parsed_and_max_reached_is_the_reason() {
+    let req: &[u8] = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+    let ok2 = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: Keep-Alive\r\nKeep-Alive: timeout=5, max=2\r\n\r\n";
+    let ok1 = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: Keep-Alive\r\nKeep-Alive: timeout=5, max=1\r\n\r\n";
+    let last = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    // Apache counts max down and sends Connection: close on the last one.
+    let pkts = conversation(&[
+        (true, req, PSH),
+        (false, ok2, PSH),
+        (true, req, PSH),
+        (false, ok1, PSH),
+        (true, req, PSH),
+        (false, last, PSH | FIN),
+        (true, b"", FIN),
+    ]);
+    let c = &analyze(&pkts).connections[0];
+    assert_eq!(c.requests, 3);
+    assert_eq!(c.close_reason.as_str(), "keep-alive-max");
+    let ka = c.exchanges[0].keep_alive.as_ref().unwrap();
+    assert_eq!((ka.timeout, ka.max), (Some(5), Some(2)));
+}
+
+#[test]
+fn idle_timeout_with_announced_timeout() {
+    let req: &[u8] = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+    let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nKeep-Alive: timeout=5\r\n\r\nok";
+    let mut pkts = conversation(&[(true, req, PSH), (false, ok, PSH), (false, b"", FIN)]);
+    // The server's FIN comes 5 s after the response.
+    let n = pkts.len();
+    pkts[n - 1].0 += 5_000_000_000;
+    let c = &analyze(&pkts).connections[0];
+    assert_eq!(c.close_reason.as_str(), "idle-timeout");
+    assert_eq!(c.verdict.as_str(), "single-request-kept-open");
+    assert_eq!(c.keep_alive.as_ref().unwrap().timeout, Some(5));
+    let idle = c.idle_before_close.unwrap().as_secs_f64();
+    assert!((5.0..5.01).contains(&idle), "{idle}");
+}
+
+#[test]
+fn unanswered_request_and_no_http() {
+    let pkts = conversation(&[
+        (true, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", PSH),
+        (true, b"", FIN),
+        (false, b"", RST),
+    ]);
+    let c = &analyze(&pkts).connections[0];
+    assert_eq!(c.verdict.as_str(), "unanswered");
+    let pkts = conversation(&[
+        (true, b"\x00\x01binary protocol", PSH),
+        (false, b"\x02reply", PSH),
+        (true, b"", FIN),
+    ]);
+    let c = &analyze(&pkts).connections[0];
+    assert_eq!(c.verdict.as_str(), "no-http");
+    assert_eq!(c.protocol, "unknown");
+}
+
+/// Flip, cut and shuffle bytes of real captures: the pipeline must never
+/// panic, whatever it is given (a deterministic LCG keeps it repeatable).
+#[test]
+fn mutated_captures_never_panic() {
+    let dir = common::samples_dir().join("captures");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) as usize
+    };
+    let mut runs = 0;
+    for f in files
+        .iter()
+        .filter(|f| std::fs::metadata(f).unwrap().len() < 50_000)
+    {
+        let orig = std::fs::read(f).unwrap();
+        for round in 0..8 {
+            let mut b = orig.clone();
+            // Leave the file header mostly intact so the records get parsed.
+            for _ in 0..(1 + round * 4) {
+                let i = 24 + next() % (b.len() - 24);
+                b[i] = next() as u8;
+            }
+            if round % 3 == 2 {
+                b.truncate(24 + next() % (b.len() - 24));
+            }
+            let p = tmp.path().join(format!("m{round}.cap"));
+            std::fs::write(&p, &b).unwrap();
+            if let Ok(cap) = keepwatch::capture::CaptureFile::open(&p) {
+                let mut an = keepwatch::engine::Analyzer::new(Default::default()).unwrap();
+                let _ = cap.for_each(|pkt| an.packet(&pkt, &mut |_| {}));
+                let rep = an.finish(&mut |_| {});
+                let _ = serde_json::to_string(&rep).unwrap();
+                runs += 1;
+            }
+        }
+    }
+    assert!(runs > 100, "only {runs} mutated captures analysed");
+}
