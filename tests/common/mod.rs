@@ -33,10 +33,10 @@ pub fn corpus_dir() -> Option<PathBuf> {
     if dir.join("tshark-facts.json").is_file() {
         Some(dir)
     } else {
-        eprintln!(
-            "SKIPPED: public corpus not found at {} (set KEEPWATCH_CORPUS)",
+        skip(&format!(
+            "public corpus not found at {} (set KEEPWATCH_CORPUS)",
             dir.display()
-        );
+        ));
         None
     }
 }
@@ -47,4 +47,12 @@ pub fn samples_dir() -> PathBuf {
 
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_keepwatch"))
+}
+
+/// Says loudly that a test could not run here. Written straight to the
+/// process's stderr, which the test harness does not capture (eprintln! would
+/// be swallowed for a passing test), so the reason shows in every run and in CI.
+pub fn skip(reason: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {reason}");
 }
