@@ -409,6 +409,9 @@ pub struct TlsSummary {
     pub resumed_connections: u64,
     pub exchanges: u64,
     pub tls_handshakes_saved: u64,
+    /// TLS handshakes per (estimated) exchange: 1.0 means every exchange paid
+    /// for a handshake; lower is better.
+    pub handshakes_per_exchange: f64,
     pub sni: BTreeMap<String, u64>,
     pub alpn: BTreeMap<String, u64>,
     pub versions: BTreeMap<String, u64>,
@@ -477,6 +480,10 @@ pub fn summarize(records: &[ConnectionRecord]) -> Summary {
         }
     }
     all.finish();
+    if s.tls.exchanges > 0 {
+        s.tls.handshakes_per_exchange =
+            (s.tls.handshakes as f64 / s.tls.exchanges as f64 * 1000.0).round() / 1000.0;
+    }
     for g in s.per_server.values_mut().chain(s.per_host.values_mut()) {
         g.finish();
     }
@@ -546,6 +553,12 @@ fn headline(records: &[ConnectionRecord], s: &Summary) -> String {
             plural(n, "connection", "connections"),
             saved,
             saved
+        ));
+    }
+    if s.tls.resumed_connections > 0 {
+        parts.push(format!(
+            "{} of {} TLS connections resumed a session (abbreviated handshake)",
+            s.tls.resumed_connections, s.tls.connections
         ));
     }
     if s.stale_requests > 0 {

@@ -270,9 +270,18 @@ pub fn write_summary<W: Write>(w: &mut W, rep: &Report, st: Style) -> io::Result
         let t = &s.tls;
         writeln!(
             w,
-            "  TLS: {} connections, {} handshakes ({} full, {} resumed connections), ~{} exchanges",
-            t.connections, t.handshakes, t.full_handshakes, t.resumed_connections, t.exchanges
+            "  TLS: {} connections, {} handshakes ({} full, {} resumed connections), ~{} exchanges, {:.2} handshakes per exchange",
+            t.connections,
+            t.handshakes,
+            t.full_handshakes,
+            t.resumed_connections,
+            t.exchanges,
+            t.handshakes_per_exchange
         )?;
+        if !t.sni.is_empty() {
+            let sni: Vec<String> = t.sni.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            writeln!(w, "  TLS server names: {}", sni.join(", "))?;
+        }
     }
     if s.per_server.len() > 1 || s.per_host.len() > 1 {
         writeln!(w, "  per server:")?;
