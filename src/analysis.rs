@@ -139,7 +139,10 @@ impl ConnectionRecord {
     pub fn uses(&self) -> u32 {
         let tls = self.tls.as_ref().map_or(0, |t| t.exchanges);
         let h2 = self.http2.as_ref().map_or(0, |h| h.streams);
-        self.requests.max(tls).max(h2)
+        // Only one direction captured (asymmetric routing, a lossy tap): the
+        // responses tell how often the connection was used.
+        let http = if self.requests == 0 { self.responses } else { self.requests };
+        http.max(tls).max(h2)
     }
 }
 
