@@ -274,3 +274,27 @@ fn bpf_filter_on_files_and_output_formats() {
         "{out}"
     );
 }
+
+#[test]
+fn several_files_one_report_or_one_per_file() {
+    let s = common::samples_dir().join("captures");
+    let a = s.join("curl-http11-reuse.pcap");
+    let b = s.join("curl-http10-close.pcap");
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let (code, v, err) = json(&[a, b]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(v["summary"]["connections"], 3);
+    assert_eq!(v["summary"]["requests"], 4);
+    assert_eq!(v["files"].as_array().unwrap().len(), 2);
+    assert!(v["connections"][2]["file"].as_str().unwrap().ends_with("curl-http10-close.pcap"));
+    let (code, out, _) = run(&["report", "--per-file", "--format", "jsonl", a, b]);
+    assert_eq!(code, 0);
+    let summaries: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v.get("summary").is_some())
+        .collect();
+    assert_eq!(summaries.len(), 2);
+    assert_eq!(summaries[0]["summary"]["connections"], 1);
+    assert_eq!(summaries[1]["summary"]["connections"], 2);
+}
