@@ -528,6 +528,12 @@ fn headline(records: &[ConnectionRecord], s: &Summary) -> String {
                 plural(s.requests, "request", "requests"),
                 plural(n, "connection", "connections")
             ));
+        } else if saved == 0 && n > 1 && s.reused_connections > 0 {
+            parts.push(format!(
+                "{} over {}: no handshake saved, the reuse attempts met connections the server had closed",
+                plural(s.requests, "request", "requests"),
+                plural(n, "connection", "connections")
+            ));
         } else if saved == 0 && n > 1 {
             parts.push(format!(
                 "{} over {}: no connection was reused, every request paid a new handshake",
