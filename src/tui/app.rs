@@ -38,13 +38,13 @@ impl EventSource for TerminalEvents {
     }
 }
 
-/// Scripted events for tests. When the script runs out it sends Ctrl-C, so
-/// the loop always ends.
-pub struct ScriptedEvents(pub VecDeque<Event>);
+/// Scripted events for tests. When the script runs out it reports one idle
+/// wait (so the loop draws the final state), then Ctrl-C, so the loop always ends.
+pub struct ScriptedEvents(pub VecDeque<Event>, bool);
 
 impl ScriptedEvents {
     pub fn new(events: impl IntoIterator<Item = Event>) -> Self {
-        ScriptedEvents(events.into_iter().collect())
+        ScriptedEvents(events.into_iter().collect(), false)
     }
     /// Key presses from a string: each char is a key; `\n` Enter, `\x1b` Esc, `\t` Tab.
     pub fn keys(s: &str) -> Vec<Event> {
@@ -64,9 +64,17 @@ impl ScriptedEvents {
 
 impl EventSource for ScriptedEvents {
     fn next(&mut self, _timeout: Duration) -> io::Result<Option<Event>> {
-        Ok(Some(self.0.pop_front().unwrap_or_else(|| {
-            Event::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL))
-        })))
+        if let Some(e) = self.0.pop_front() {
+            return Ok(Some(e));
+        }
+        if !self.1 {
+            self.1 = true;
+            return Ok(None);
+        }
+        Ok(Some(Event::Key(KeyEvent::new(
+            KeyCode::Char('c'),
+            KeyModifiers::CONTROL,
+        ))))
     }
 }
 

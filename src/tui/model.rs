@@ -309,14 +309,14 @@ impl Model {
         m.packets = rep.summary.packets;
         m.drops = rep.files.iter().filter_map(|f| f.interface_drops).sum();
         m.warnings = rep.summary.warnings.clone();
-        m.set_records(rep.connections.clone(), usize::MAX);
+        m.set_records(rep.connections.clone(), usize::MAX, None);
         m
     }
 
     /// A model over records alone (tests, or any other source).
     pub fn from_records(source: impl Into<String>, records: Vec<ConnectionRecord>) -> Model {
         let mut m = Model::empty(source.into(), false);
-        m.set_records(records, usize::MAX);
+        m.set_records(records, usize::MAX, None);
         m
     }
 
@@ -366,17 +366,18 @@ impl Model {
         if u.ended.is_some() {
             self.ended = u.ended;
         }
+        let keep = self.selected_record().map(|r| r.id);
+        self.visible.clear();
         let mut recs = std::mem::take(&mut self.records);
         recs.truncate(self.finished);
         recs.extend(u.new_finished);
         let finished = recs.len();
         recs.extend(u.open);
-        self.set_records(recs, finished);
+        self.set_records(recs, finished, keep);
     }
 
     /// Replaces the records, keeping the selection on the same connection.
-    fn set_records(&mut self, records: Vec<ConnectionRecord>, finished: usize) {
-        let keep = self.selected_record().map(|r| r.id);
+    fn set_records(&mut self, records: Vec<ConnectionRecord>, finished: usize, keep: Option<u64>) {
         self.finished = finished.min(records.len());
         self.records = records;
         self.hay = self.records.iter().map(haystack).collect();

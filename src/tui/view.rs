@@ -147,14 +147,30 @@ fn stats(m: &Model, f: &mut Frame, area: Rect) {
         l1.push(sep());
         l1.push(Span::styled(e.clone(), Style::new().fg(Color::Red)));
     }
+    let narrow = area.width < 100;
+    let (conns, reqs, reuse, saved) = if narrow {
+        (
+            format!("(open {open}, closed {closed})"),
+            "reqs",
+            format!("{:.2} req/conn", s.requests_per_connection_mean),
+            "saved",
+        )
+    } else {
+        (
+            format!("(open {open} / closed {closed})"),
+            "requests",
+            format!("reuse {:.2} req/conn", s.requests_per_connection_mean),
+            "handshakes saved",
+        )
+    };
     let l2 = vec![
         Span::raw(format!("conns {} ", s.connections)),
-        Span::styled(format!("(open {open} / closed {closed})"), dim()),
+        Span::styled(conns, dim()),
         sep(),
-        Span::raw(format!("requests {}", s.requests)),
+        Span::raw(format!("{reqs} {}", s.requests)),
         sep(),
         Span::styled(
-            format!("reuse {:.2} req/conn", s.requests_per_connection_mean),
+            reuse,
             Style::new().fg(if s.requests_per_connection_mean > 1.0 {
                 Color::Green
             } else {
@@ -162,7 +178,7 @@ fn stats(m: &Model, f: &mut Frame, area: Rect) {
             }),
         ),
         sep(),
-        Span::raw(format!("handshakes saved {}", s.handshakes_saved)),
+        Span::raw(format!("{saved} {}", s.handshakes_saved)),
         sep(),
         Span::styled(
             format!("stale {}", s.stale_requests),
@@ -218,7 +234,7 @@ fn sparks(m: &Model, f: &mut Frame, area: Rect) {
         (left, "new conns", &m.conns_per_sec, Color::Cyan),
         (right, "requests", &m.reqs_per_sec, Color::Green),
     ] {
-        let label_w = 16u16.min(area.width);
+        let label_w = 20u16.min(area.width);
         let [lab, sp] =
             Layout::horizontal([Constraint::Length(label_w), Constraint::Min(0)]).areas(area);
         let width = sp.width.saturating_sub(1) as usize;
@@ -232,7 +248,7 @@ fn sparks(m: &Model, f: &mut Frame, area: Rect) {
         f.render_widget(
             Line::from(vec![
                 Span::styled(format!(" {name}{unit}"), dim()),
-                Span::raw(format!(" {peak:>3}")),
+                Span::raw(format!(" max {peak} ")),
             ]),
             lab,
         );
@@ -949,10 +965,11 @@ pub fn detail_lines(m: &Model, width: u16) -> Vec<Line<'static>> {
         ),
         bold(),
     ));
+    let tw = (width as usize).saturating_sub(68).clamp(12, 48);
     if !r.exchanges.is_empty() {
         out.push(Line::styled(
             format!(
-                "  {:>3} {:<7} {:<28} {:>6} {:>8} {:>8} {:>9} {:>9} {:>9}",
+                "  {:>3} {:<7} {:<tw$} {:>6} {:>7} {:>7} {:>9} {:>9} {:>9}",
                 "#", "method", "target", "status", "req", "resp", "sent", "wait", "total"
             ),
             bold().add_modifier(Modifier::UNDERLINED),
@@ -984,10 +1001,10 @@ pub fn detail_lines(m: &Model, width: u16) -> Vec<Line<'static>> {
         };
         out.push(Line::styled(
             format!(
-                "  {:>3} {:<7} {:<28} {:>6} {:>8} {:>8} {:>9} {:>9} {:>9}{}{}",
+                "  {:>3} {:<7} {:<tw$} {:>6} {:>7} {:>7} {:>9} {:>9} {:>9}{}{}",
                 i + 1,
                 fit(e.method.as_deref().unwrap_or("—"), 7, false),
-                fit(e.target.as_deref().unwrap_or("—"), 28, false),
+                fit(e.target.as_deref().unwrap_or("—"), tw, false),
                 status,
                 fmt_bytes(e.request_body_bytes),
                 fmt_bytes(e.response_body_bytes),
@@ -1012,14 +1029,22 @@ pub fn detail_lines(m: &Model, width: u16) -> Vec<Line<'static>> {
             continue;
         }
         any = true;
-        out.push(Line::raw(format!(
-            "  {:>3} request Connection: {} Keep-Alive: {} · response Connection: {} Keep-Alive: {}",
-            i + 1,
+        let req = format!(
+            "request Connection: {} · Keep-Alive: {}",
             ka_text(&e.request_connection),
-            ka_text(&e.request_keep_alive),
+            ka_text(&e.request_keep_alive)
+        );
+        let resp = format!(
+            "response Connection: {} · Keep-Alive: {}",
             ka_text(&e.response_connection),
-            ka_text(&e.response_keep_alive),
-        )));
+            ka_text(&e.response_keep_alive)
+        );
+        if width >= 110 {
+            out.push(Line::raw(format!("  {:>3} {req} │ {resp}", i + 1)));
+        } else {
+            out.push(Line::raw(format!("  {:>3} {req}", i + 1)));
+            out.push(Line::raw(format!("      {resp}")));
+        }
     }
     if !any {
         out.push(Line::styled(
