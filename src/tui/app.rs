@@ -310,8 +310,17 @@ impl Feed for LiveFeed {
 impl Drop for LiveFeed {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        // libpcap can sit in a read until the next packet arrives, so a quiet
+        // interface could hold the quit forever: wait a little, then leave the
+        // thread to the process exit.
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            let start = Instant::now();
+            while !t.is_finished() && start.elapsed() < Duration::from_millis(300) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if t.is_finished() {
+                let _ = t.join();
+            }
         }
     }
 }
