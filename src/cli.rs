@@ -99,6 +99,25 @@ enum Cmd {
     },
     /// List the capture devices
     Interfaces,
+    /// Interactive dashboard over capture files or a live interface
+    Tui {
+        /// Capture files, analysed together as one capture
+        #[arg(
+            value_name = "FILE",
+            required_unless_present = "interface",
+            conflicts_with = "interface"
+        )]
+        files: Vec<PathBuf>,
+        /// Capture live from this interface instead
+        #[arg(short = 'i', long = "interface", value_name = "IFACE")]
+        interface: Option<String>,
+        /// BPF filter, as tcpdump takes it (e.g. 'tcp port 80')
+        #[arg(short = 'f', long = "filter", value_name = "BPF")]
+        filter: Option<String>,
+        /// Seconds without a packet after which a connection is reported (as open) and freed
+        #[arg(long, value_name = "SECS", default_value_t = 300.0)]
+        idle_timeout: f64,
+    },
 }
 
 pub fn main() -> i32 {
@@ -139,6 +158,21 @@ pub fn main() -> i32 {
             duration,
         ),
         Cmd::Interfaces => interfaces_cmd(),
+        Cmd::Tui {
+            files,
+            interface,
+            filter,
+            idle_timeout,
+        } => tui_cmd(
+            &files,
+            interface,
+            &Common {
+                filter,
+                format: Format::Text,
+                idle_timeout,
+                color: Color::Auto,
+            },
+        ),
     };
     match r {
         Ok(code) => code,
@@ -425,4 +459,64 @@ fn live_cmd(cfg: LiveConfig, common: &Common, duration: Option<f64>) -> Result<i
     }
     drop(cap);
     Ok(EXIT_OK)
+}
+
+fn tui_cmd(files: &[PathBuf], interface: Option<String>, common: &Common) -> Result<i32> {
+    use keepwatch::tui;
+    if !io::stdout().is_terminal() {
+        anyhow::bail!("keepwatch tui needs a terminal; use `keepwatch report` for text output");
+    }
+    let filter_note = common
+        .filter
+        .as_deref()
+        .map(|f| format!(" · filter '{f}'"))
+        .unwrap_or_default();
+    if let Some(iface) = interface {
+        let cap = LiveCapture::start(LiveConfig {
+            interface: iface.clone(),
+            filter: common.filter.clone(),
+            snaplen: 262144,
+            promisc: false,
+            write: None,
+            count: None,
+            user: None,
+        })
+        .map_err(anyhow::Error::msg)?;
+        // The filter is compiled by libpcap on the device itself.
+        let mut opts = options(common, false);
+        opts.filter = None;
+        let mut feed = tui::LiveFeed::start(cap, opts, std::time::Duration::from_millis(250))
+            .map_err(anyhow::Error::msg)?;
+        let mut model = tui::Model::new_live(format!("live {iface}{filter_note}"));
+        tui::run_terminal(&mut model, &mut feed)?;
+        return Ok(EXIT_OK);
+    }
+    let mut caps = Vec::new();
+    for f in files {
+        caps.push(CaptureFile::open(f)?);
+    }
+    let mut an = Analyzer::new(options(common, false)).map_err(anyhow::Error::msg)?;
+    let mut damaged = false;
+    for cap in &caps {
+        if caps.len() > 1 {
+            an.set_current_file(Some(cap.path().display().to_string()));
+        }
+        let summary = cap.for_each(|p| an.packet(&p, &mut |_| {}))?;
+        damaged |= summary.damage.is_some();
+        an.add_file(summary);
+    }
+    let rep = an.finish(&mut |_| {});
+    let name = |p: &PathBuf| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| p.display().to_string())
+    };
+    let source = match files {
+        [one] => format!("file {}", name(one)),
+        [first, rest @ ..] => format!("file {} (+{} more)", name(first), rest.len()),
+        [] => "no files".into(),
+    };
+    let mut model = tui::Model::from_report(format!("{source}{filter_note}"), &rep);
+    tui::run_terminal(&mut model, &mut tui::NoFeed)?;
+    Ok(if damaged { EXIT_DAMAGED } else { EXIT_OK })
 }

@@ -15,6 +15,7 @@ pub mod report;
 pub mod tcp;
 pub mod time;
 pub mod tls;
+pub mod tui;
 
 pub use tcp::Direction;
 pub use time::{Duration, Timestamp};

@@ -1,0 +1,510 @@
+//! The dashboard's state: plain data, changed only by [`super::update::update`]
+//! and drawn only by [`super::view::view`]. Nothing here reads the clock or the
+//! terminal.
+
+use crate::analysis::{summarize, ConnectionRecord, GroupStats, Summary, Verdict};
+use crate::engine::Report;
+use crate::tcp::ClosedBy;
+use std::collections::BTreeMap;
+
+/// The four screens Tab cycles through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Connections,
+    Servers,
+    Hosts,
+    Histogram,
+}
+
+impl View {
+    pub const ALL: [View; 4] = [
+        View::Connections,
+        View::Servers,
+        View::Hosts,
+        View::Histogram,
+    ];
+    pub fn title(self) -> &'static str {
+        match self {
+            View::Connections => "Connections",
+            View::Servers => "Servers",
+            View::Hosts => "Hosts",
+            View::Histogram => "Requests/conn",
+        }
+    }
+    pub fn next(self) -> View {
+        let i = View::ALL.iter().position(|&v| v == self).unwrap_or(0);
+        View::ALL[(i + 1) % View::ALL.len()]
+    }
+    pub fn prev(self) -> View {
+        let i = View::ALL.iter().position(|&v| v == self).unwrap_or(0);
+        View::ALL[(i + View::ALL.len() - 1) % View::ALL.len()]
+    }
+}
+
+/// Sort columns of the connections table, in the order `s` cycles them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnSort {
+    Id,
+    Client,
+    Server,
+    Host,
+    Requests,
+    State,
+    CloseReason,
+    Idle,
+    Duration,
+    Verdict,
+}
+
+impl ConnSort {
+    pub const ALL: [ConnSort; 10] = [
+        ConnSort::Id,
+        ConnSort::Client,
+        ConnSort::Server,
+        ConnSort::Host,
+        ConnSort::Requests,
+        ConnSort::State,
+        ConnSort::CloseReason,
+        ConnSort::Idle,
+        ConnSort::Duration,
+        ConnSort::Verdict,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            ConnSort::Id => "#",
+            ConnSort::Client => "client",
+            ConnSort::Server => "server",
+            ConnSort::Host => "host",
+            ConnSort::Requests => "req",
+            ConnSort::State => "state",
+            ConnSort::CloseReason => "close reason",
+            ConnSort::Idle => "idle",
+            ConnSort::Duration => "duration",
+            ConnSort::Verdict => "verdict",
+        }
+    }
+    pub fn next(self) -> ConnSort {
+        let i = ConnSort::ALL.iter().position(|&v| v == self).unwrap_or(0);
+        ConnSort::ALL[(i + 1) % ConnSort::ALL.len()]
+    }
+}
+
+/// Sort columns of the per-server and per-host tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupSort {
+    Name,
+    Connections,
+    Requests,
+    Reused,
+    Mean,
+}
+
+impl GroupSort {
+    pub const ALL: [GroupSort; 5] = [
+        GroupSort::Name,
+        GroupSort::Connections,
+        GroupSort::Requests,
+        GroupSort::Reused,
+        GroupSort::Mean,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupSort::Name => "name",
+            GroupSort::Connections => "conns",
+            GroupSort::Requests => "reqs",
+            GroupSort::Reused => "reused",
+            GroupSort::Mean => "req/conn",
+        }
+    }
+    pub fn next(self) -> GroupSort {
+        let i = GroupSort::ALL.iter().position(|&v| v == self).unwrap_or(0);
+        GroupSort::ALL[(i + 1) % GroupSort::ALL.len()]
+    }
+}
+
+/// What the live capture thread hands the dashboard (at most a few times a
+/// second): the connections that finished since the last update, every
+/// connection still open, and the counters.
+#[derive(Debug, Clone, Default)]
+pub struct LiveUpdate {
+    pub new_finished: Vec<ConnectionRecord>,
+    pub open: Vec<ConnectionRecord>,
+    pub packets: u64,
+    pub drops: u64,
+    /// The capture ended (with a reason when it was an error).
+    pub ended: Option<Option<String>>,
+}
+
+impl LiveUpdate {
+    /// Folds a later update into this one (used while the view is paused).
+    pub fn merge(&mut self, later: LiveUpdate) {
+        self.new_finished.extend(later.new_finished);
+        self.open = later.open;
+        self.packets = later.packets;
+        self.drops = later.drops;
+        if later.ended.is_some() {
+            self.ended = later.ended;
+        }
+    }
+}
+
+/// Connection state as the table shows it.
+pub fn state_text(r: &ConnectionRecord) -> &'static str {
+    match r.closed_by {
+        ClosedBy::Client => "closed by client",
+        ClosedBy::Server => "closed by server",
+        ClosedBy::ClientReset => "reset by client",
+        ClosedBy::ServerReset => "reset by server",
+        // Still open at the end of the capture (or now, live): kept alive
+        // once it has served something, merely open before that.
+        ClosedBy::Open if r.responses > 0 || r.uses() > 0 => "kept alive",
+        ClosedBy::Open => "open",
+    }
+}
+
+/// The colour class of a row (the same rule as the text report).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    Good,
+    Warn,
+    Kept,
+    Bad,
+    Dim,
+}
+
+pub fn tone(r: &ConnectionRecord) -> Tone {
+    if r.stale_requests > 0 || matches!(r.closed_by, ClosedBy::ClientReset | ClosedBy::ServerReset)
+    {
+        return Tone::Bad;
+    }
+    match r.verdict {
+        Verdict::Reused => Tone::Good,
+        Verdict::SingleRequestClosed => Tone::Warn,
+        Verdict::SingleRequestKeptOpen => Tone::Kept,
+        Verdict::Unanswered => Tone::Bad,
+        Verdict::NoHttp => Tone::Dim,
+    }
+}
+
+/// Text the filter matches against: addresses and ports, host, verdict,
+/// close reason, state, protocol, HTTP version.
+fn haystack(r: &ConnectionRecord) -> String {
+    format!(
+        "#{} {} {} {} {} {} {} {} http/{}",
+        r.id,
+        r.client,
+        r.server,
+        r.host.as_deref().unwrap_or(""),
+        r.verdict.as_str(),
+        r.close_reason.as_str(),
+        state_text(r),
+        r.protocol,
+        r.http_version.unwrap_or("")
+    )
+    .to_lowercase()
+}
+
+/// Does the record's text contain every whitespace-separated term (case-insensitive)?
+pub fn matches_filter(hay: &str, filter: &str) -> bool {
+    filter
+        .split_whitespace()
+        .all(|t| hay.contains(&t.to_lowercase()))
+}
+
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// Where the packets come from ("file x.pcap", "live eth0").
+    pub source: String,
+    pub live: bool,
+    pub paused: bool,
+    /// Live: the capture has ended (with its error message, if any).
+    pub ended: Option<Option<String>>,
+    pub packets: u64,
+    pub drops: u64,
+    /// Warnings of the report (files) to show in the footer of the histogram view.
+    pub warnings: Vec<String>,
+
+    /// Every connection: finished ones first, then (live) the open ones.
+    records: Vec<ConnectionRecord>,
+    finished: usize,
+    hay: Vec<String>,
+    /// Indices into `records` of the rows shown, filtered and sorted.
+    visible: Vec<usize>,
+    pub summary: Summary,
+    /// Per-second counts of new connections and of requests (capture time, whole seconds).
+    pub conns_per_sec: BTreeMap<i64, u64>,
+    pub reqs_per_sec: BTreeMap<i64, u64>,
+    servers: Vec<(String, GroupStats)>,
+    hosts: Vec<(String, GroupStats)>,
+
+    pub view: View,
+    pub detail: bool,
+    pub help: bool,
+    /// The filter being typed (Some while editing).
+    pub filter_edit: Option<String>,
+    pub filter: String,
+    pub sort: ConnSort,
+    pub sort_desc: bool,
+    pub group_sort: GroupSort,
+    pub group_sort_desc: bool,
+    /// Selected row and first shown row of the connections table.
+    pub selected: usize,
+    pub offset: usize,
+    /// The same for the servers and hosts tables.
+    pub group_selected: [usize; 2],
+    pub group_offset: [usize; 2],
+    pub detail_scroll: u16,
+    /// Terminal size (columns, rows).
+    pub size: (u16, u16),
+    pub quit: bool,
+    /// A one-line message for the footer (e.g. "not a live capture").
+    pub status: Option<String>,
+    /// Live updates received while paused.
+    pub pending: Option<LiveUpdate>,
+}
+
+impl Model {
+    fn empty(source: String, live: bool) -> Model {
+        Model {
+            source,
+            live,
+            paused: false,
+            ended: None,
+            packets: 0,
+            drops: 0,
+            warnings: Vec::new(),
+            records: Vec::new(),
+            finished: 0,
+            hay: Vec::new(),
+            visible: Vec::new(),
+            summary: Summary::default(),
+            conns_per_sec: BTreeMap::new(),
+            reqs_per_sec: BTreeMap::new(),
+            servers: Vec::new(),
+            hosts: Vec::new(),
+            view: View::Connections,
+            detail: false,
+            help: false,
+            filter_edit: None,
+            filter: String::new(),
+            sort: ConnSort::Id,
+            sort_desc: false,
+            group_sort: GroupSort::Connections,
+            group_sort_desc: true,
+            selected: 0,
+            offset: 0,
+            group_selected: [0; 2],
+            group_offset: [0; 2],
+            detail_scroll: 0,
+            size: (80, 24),
+            quit: false,
+            status: None,
+            pending: None,
+        }
+    }
+
+    /// A model over a finished report (capture files).
+    pub fn from_report(source: impl Into<String>, rep: &Report) -> Model {
+        let mut m = Model::empty(source.into(), false);
+        m.packets = rep.summary.packets;
+        m.drops = rep.files.iter().filter_map(|f| f.interface_drops).sum();
+        m.warnings = rep.summary.warnings.clone();
+        m.set_records(rep.connections.clone(), usize::MAX, None);
+        m
+    }
+
+    /// A model over records alone (tests, or any other source).
+    pub fn from_records(source: impl Into<String>, records: Vec<ConnectionRecord>) -> Model {
+        let mut m = Model::empty(source.into(), false);
+        m.set_records(records, usize::MAX, None);
+        m
+    }
+
+    /// An empty live model; [`LiveUpdate`]s fill it.
+    pub fn new_live(source: impl Into<String>) -> Model {
+        Model::empty(source.into(), true)
+    }
+
+    pub fn records(&self) -> &[ConnectionRecord] {
+        &self.records
+    }
+
+    /// The rows of the connections table, in display order.
+    pub fn visible(&self) -> impl ExactSizeIterator<Item = &ConnectionRecord> + '_ {
+        self.visible.iter().map(move |&i| &self.records[i])
+    }
+
+    pub fn visible_len(&self) -> usize {
+        self.visible.len()
+    }
+
+    pub fn visible_ids(&self) -> Vec<u64> {
+        self.visible().map(|r| r.id).collect()
+    }
+
+    pub fn selected_record(&self) -> Option<&ConnectionRecord> {
+        self.visible.get(self.selected).map(|&i| &self.records[i])
+    }
+
+    /// Connections still open in a live capture's flow table.
+    pub fn open_in_table(&self) -> usize {
+        self.records.len() - self.finished.min(self.records.len())
+    }
+
+    /// The per-server (`Servers`) or per-host (`Hosts`) rows, in display order.
+    pub fn groups(&self, view: View) -> &[(String, GroupStats)] {
+        match view {
+            View::Hosts => &self.hosts,
+            _ => &self.servers,
+        }
+    }
+
+    /// Applies a live update (not while paused: see `update`).
+    pub fn apply_live(&mut self, u: LiveUpdate) {
+        self.packets = u.packets;
+        self.drops = u.drops;
+        if u.ended.is_some() {
+            self.ended = u.ended;
+        }
+        let keep = self.selected_record().map(|r| r.id);
+        self.visible.clear();
+        let mut recs = std::mem::take(&mut self.records);
+        recs.truncate(self.finished);
+        recs.extend(u.new_finished);
+        let finished = recs.len();
+        recs.extend(u.open);
+        self.set_records(recs, finished, keep);
+    }
+
+    /// Replaces the records, keeping the selection on the same connection.
+    fn set_records(&mut self, records: Vec<ConnectionRecord>, finished: usize, keep: Option<u64>) {
+        self.finished = finished.min(records.len());
+        self.records = records;
+        self.hay = self.records.iter().map(haystack).collect();
+        self.summary = summarize(&self.records);
+        self.conns_per_sec.clear();
+        self.reqs_per_sec.clear();
+        for r in &self.records {
+            *self
+                .conns_per_sec
+                .entry(r.start.as_nanos().div_euclid(1_000_000_000))
+                .or_default() += 1;
+            for e in &r.exchanges {
+                if let (Some(_), Some(t)) = (&e.method, e.request_time) {
+                    *self
+                        .reqs_per_sec
+                        .entry(t.as_nanos().div_euclid(1_000_000_000))
+                        .or_default() += 1;
+                }
+            }
+        }
+        self.rebuild_groups();
+        self.refilter(keep);
+    }
+
+    pub(crate) fn rebuild_groups(&mut self) {
+        let key = self.group_sort;
+        let desc = self.group_sort_desc;
+        let sort = |v: &mut Vec<(String, GroupStats)>| {
+            v.sort_by(|a, b| {
+                let o = match key {
+                    GroupSort::Name => a.0.cmp(&b.0),
+                    GroupSort::Connections => a.1.connections.cmp(&b.1.connections),
+                    GroupSort::Requests => a.1.requests.cmp(&b.1.requests),
+                    GroupSort::Reused => a.1.reused_connections.cmp(&b.1.reused_connections),
+                    GroupSort::Mean => {
+                        a.1.requests_per_connection_mean
+                            .total_cmp(&b.1.requests_per_connection_mean)
+                    }
+                };
+                let o = if desc { o.reverse() } else { o };
+                o.then_with(|| a.0.cmp(&b.0))
+            });
+        };
+        self.servers = self
+            .summary
+            .per_server
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        self.hosts = self
+            .summary
+            .per_host
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        sort(&mut self.servers);
+        sort(&mut self.hosts);
+        for (i, n) in [self.servers.len(), self.hosts.len()]
+            .into_iter()
+            .enumerate()
+        {
+            self.group_selected[i] = self.group_selected[i].min(n.saturating_sub(1));
+        }
+    }
+
+    /// Recomputes the shown rows (filter, then sort); the selection stays on
+    /// connection `keep` when it is still shown.
+    pub(crate) fn refilter(&mut self, keep: Option<u64>) {
+        let recs = &self.records;
+        let mut vis: Vec<usize> = (0..recs.len())
+            .filter(|&i| matches_filter(&self.hay[i], &self.filter))
+            .collect();
+        let key = self.sort;
+        vis.sort_by(|&a, &b| {
+            let (x, y) = (&recs[a], &recs[b]);
+            let o = match key {
+                ConnSort::Id => x.id.cmp(&y.id),
+                ConnSort::Client => x.client.cmp(&y.client),
+                ConnSort::Server => x.server.cmp(&y.server),
+                ConnSort::Host => x.host.cmp(&y.host),
+                ConnSort::Requests => x.requests.cmp(&y.requests),
+                ConnSort::State => state_text(x).cmp(state_text(y)),
+                ConnSort::CloseReason => x.close_reason.as_str().cmp(y.close_reason.as_str()),
+                ConnSort::Idle => x.idle_before_close.cmp(&y.idle_before_close),
+                ConnSort::Duration => x.duration.cmp(&y.duration),
+                ConnSort::Verdict => x.verdict.as_str().cmp(y.verdict.as_str()),
+            };
+            let o = if self.sort_desc { o.reverse() } else { o };
+            o.then_with(|| x.id.cmp(&y.id))
+        });
+        self.visible = vis;
+        if let Some(id) = keep {
+            if let Some(p) = self.visible.iter().position(|&i| self.records[i].id == id) {
+                self.selected = p;
+            }
+        }
+        self.clamp_selection();
+    }
+
+    /// Table rows the connections table shows at the current size.
+    pub fn page_rows(&self) -> usize {
+        super::view::table_body_rows(self.size.0, self.size.1).max(1)
+    }
+
+    /// Keeps the selection inside the rows and the selected row on screen.
+    pub(crate) fn clamp_selection(&mut self) {
+        let n = self.visible.len();
+        let page = self.page_rows();
+        self.selected = self.selected.min(n.saturating_sub(1));
+        self.offset = scroll_into_view(self.selected, self.offset, page, n);
+        for (i, v) in [View::Servers, View::Hosts].into_iter().enumerate() {
+            let n = self.groups(v).len();
+            self.group_selected[i] = self.group_selected[i].min(n.saturating_sub(1));
+            self.group_offset[i] =
+                scroll_into_view(self.group_selected[i], self.group_offset[i], page, n);
+        }
+    }
+}
+
+/// The first row to show so that `selected` is on a page of `page` rows out of `n`.
+pub fn scroll_into_view(selected: usize, offset: usize, page: usize, n: usize) -> usize {
+    let page = page.max(1);
+    let mut off = offset;
+    if selected < off {
+        off = selected;
+    } else if selected >= off + page {
+        off = selected + 1 - page;
+    }
+    off.min(n.saturating_sub(page))
+}

@@ -1,0 +1,207 @@
+//! Messages and the one function that changes the model. Pure: no terminal,
+//! no clock.
+
+use super::model::{LiveUpdate, Model, View};
+
+#[derive(Debug, Clone)]
+pub enum Msg {
+    Up,
+    Down,
+    /// Mouse wheel: move by n rows.
+    ScrollUp(usize),
+    ScrollDown(usize),
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    /// Enter: open / close the detail pane; on a server or host, show its connections.
+    Enter,
+    /// Esc: close the detail pane or the help, else quit.
+    Back,
+    NextView,
+    PrevView,
+    CycleSort,
+    ReverseSort,
+    FilterStart,
+    FilterChar(char),
+    FilterBackspace,
+    FilterClear,
+    FilterApply,
+    FilterCancel,
+    TogglePause,
+    ToggleHelp,
+    Resize(u16, u16),
+    Live(LiveUpdate),
+    Quit,
+}
+
+pub fn update(m: &mut Model, msg: Msg) {
+    m.status = None;
+    match msg {
+        Msg::Quit => m.quit = true,
+        Msg::Resize(w, h) => {
+            m.size = (w, h);
+            m.clamp_selection();
+        }
+        Msg::Live(u) => {
+            if m.paused {
+                match &mut m.pending {
+                    Some(p) => p.merge(u),
+                    None => m.pending = Some(u),
+                }
+            } else {
+                m.apply_live(u);
+            }
+        }
+        Msg::ToggleHelp => m.help = !m.help,
+        Msg::TogglePause => {
+            if !m.live {
+                m.status = Some("pause: not a live capture".into());
+            } else {
+                m.paused = !m.paused;
+                if !m.paused {
+                    if let Some(p) = m.pending.take() {
+                        m.apply_live(p);
+                    }
+                }
+            }
+        }
+        Msg::FilterStart => m.filter_edit = Some(m.filter.clone()),
+        Msg::FilterChar(c) => {
+            if let Some(f) = &mut m.filter_edit {
+                f.push(c);
+            }
+        }
+        Msg::FilterBackspace => {
+            if let Some(f) = &mut m.filter_edit {
+                f.pop();
+            }
+        }
+        Msg::FilterClear => {
+            if let Some(f) = &mut m.filter_edit {
+                f.clear();
+            }
+        }
+        Msg::FilterCancel => m.filter_edit = None,
+        Msg::FilterApply => {
+            if let Some(f) = m.filter_edit.take() {
+                set_filter(m, f.trim().to_string());
+            }
+        }
+        Msg::Back => {
+            if m.help {
+                m.help = false;
+            } else if m.filter_edit.is_some() {
+                m.filter_edit = None;
+            } else if m.detail {
+                m.detail = false;
+            } else {
+                m.quit = true;
+            }
+        }
+        Msg::NextView | Msg::PrevView => {
+            m.view = if matches!(msg, Msg::NextView) {
+                m.view.next()
+            } else {
+                m.view.prev()
+            };
+            m.detail = false;
+        }
+        Msg::CycleSort | Msg::ReverseSort => {
+            let next = matches!(msg, Msg::CycleSort);
+            match m.view {
+                View::Connections => {
+                    if next {
+                        m.sort = m.sort.next();
+                    } else {
+                        m.sort_desc = !m.sort_desc;
+                    }
+                    let keep = m.selected_record().map(|r| r.id);
+                    m.refilter(keep);
+                }
+                View::Servers | View::Hosts => {
+                    if next {
+                        m.group_sort = m.group_sort.next();
+                    } else {
+                        m.group_sort_desc = !m.group_sort_desc;
+                    }
+                    m.rebuild_groups();
+                    m.clamp_selection();
+                }
+                View::Histogram => {}
+            }
+        }
+        Msg::Enter => match m.view {
+            View::Connections => {
+                if m.detail {
+                    m.detail = false;
+                } else if m.selected_record().is_some() {
+                    m.detail = true;
+                    m.detail_scroll = 0;
+                }
+            }
+            View::Servers | View::Hosts => {
+                let i = group_index(m.view);
+                if let Some((name, _)) = m.groups(m.view).get(m.group_selected[i]) {
+                    let name = name.clone();
+                    m.view = View::Connections;
+                    m.detail = false;
+                    set_filter(m, name);
+                }
+            }
+            View::Histogram => {}
+        },
+        Msg::Up => move_by(m, -1),
+        Msg::Down => move_by(m, 1),
+        Msg::ScrollUp(n) => move_by(m, -(n as i64)),
+        Msg::ScrollDown(n) => move_by(m, n as i64),
+        Msg::PageUp => {
+            let p = m.page_rows() as i64;
+            move_by(m, -p)
+        }
+        Msg::PageDown => {
+            let p = m.page_rows() as i64;
+            move_by(m, p)
+        }
+        Msg::Top => move_by(m, i64::MIN / 2),
+        Msg::Bottom => move_by(m, i64::MAX / 2),
+    }
+}
+
+fn group_index(v: View) -> usize {
+    usize::from(v == View::Hosts)
+}
+
+fn set_filter(m: &mut Model, f: String) {
+    m.filter = f;
+    let keep = m.selected_record().map(|r| r.id);
+    m.refilter(keep);
+}
+
+fn step(cur: usize, by: i64, n: usize) -> usize {
+    if n == 0 {
+        return 0;
+    }
+    (cur as i64).saturating_add(by).clamp(0, n as i64 - 1) as usize
+}
+
+fn move_by(m: &mut Model, by: i64) {
+    match m.view {
+        View::Connections if m.detail => {
+            let max = super::view::detail_line_count(m).saturating_sub(1) as i64;
+            m.detail_scroll = (m.detail_scroll as i64)
+                .saturating_add(by)
+                .clamp(0, max.max(0)) as u16;
+        }
+        View::Connections => {
+            m.selected = step(m.selected, by, m.visible_len());
+            m.clamp_selection();
+        }
+        View::Servers | View::Hosts => {
+            let i = group_index(m.view);
+            m.group_selected[i] = step(m.group_selected[i], by, m.groups(m.view).len());
+            m.clamp_selection();
+        }
+        View::Histogram => {}
+    }
+}

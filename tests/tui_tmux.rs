@@ -1,0 +1,253 @@
+//! End to end: `keepwatch tui <capture>` in a detached tmux session of a fixed
+//! size, driven with `tmux send-keys`, read with `tmux capture-pane`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Session {
+    name: String,
+    status: PathBuf,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.name])
+            .output();
+        let _ = std::fs::remove_file(&self.status);
+    }
+}
+
+impl Session {
+    fn start(tag: &str, cmd: &str) -> Session {
+        let name = format!("keepwatch-tui-{tag}-{}", std::process::id());
+        let status = std::env::temp_dir().join(format!("{name}.status"));
+        let _ = std::fs::remove_file(&status);
+        let s = Session { name, status };
+        let shell = format!("{cmd}; echo EXIT=$? > '{}'; exec sh", s.status.display());
+        let out = Command::new("tmux")
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &s.name,
+                "-x",
+                "120",
+                "-y",
+                "40",
+                &shell,
+            ])
+            .env("TERM", "xterm-256color")
+            .output()
+            .expect("tmux");
+        assert!(out.status.success(), "tmux new-session: {out:?}");
+        // Some tmux versions size a detached session by the default-size option.
+        let _ = Command::new("tmux")
+            .args(["resize-window", "-t", &s.name, "-x", "120", "-y", "40"])
+            .output();
+        s
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            let out = Command::new("tmux")
+                .args(["send-keys", "-t", &self.name, k])
+                .output()
+                .expect("send-keys");
+            assert!(out.status.success());
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+
+    /// Literal text (no key-name lookup).
+    fn type_text(&self, text: &str) {
+        Command::new("tmux")
+            .args(["send-keys", "-l", "-t", &self.name, text])
+            .output()
+            .expect("send-keys");
+    }
+
+    fn pane(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.name])
+            .output()
+            .expect("capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Polls the pane until `pred` holds (5 s at most).
+    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let p = self.pane();
+            if pred(&p) {
+                return p;
+            }
+            if start.elapsed() > Duration::from_secs(5) {
+                panic!("timed out waiting for {what}; pane:\n{p}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn wait_text(&self, text: &str) -> String {
+        self.wait_for(text, |p| p.contains(text))
+    }
+
+    fn alternate_screen(&self) -> bool {
+        let out = Command::new("tmux")
+            .args(["display-message", "-p", "-t", &self.name, "#{alternate_on}"])
+            .output()
+            .expect("display-message");
+        String::from_utf8_lossy(&out.stdout).trim() == "1"
+    }
+}
+
+fn tmux_available() -> bool {
+    Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn capture() -> Option<PathBuf> {
+    let dir = common::corpus_dir()?;
+    Some(dir.join("zeek-http-http-desync-request-response-5.pcap"))
+}
+
+fn quote(p: &Path) -> String {
+    format!("'{}'", p.display())
+}
+
+#[test]
+fn tui_in_tmux() {
+    if !tmux_available() {
+        eprintln!("SKIPPED: tmux not installed");
+        return;
+    }
+    let Some(cap) = capture() else { return };
+    let bin = env!("CARGO_BIN_EXE_keepwatch");
+    let s = Session::start("main", &format!("'{bin}' tui {}", quote(&cap)));
+
+    // The table: the reused connection with its 5 requests, a closed one, a reset one.
+    let p = s.wait_text("Connections 3/3");
+    assert!(
+        s.alternate_screen(),
+        "the dashboard runs in the alternate screen"
+    );
+    let row = p
+        .lines()
+        .find(|l| l.contains("127.0.0.1:50170"))
+        .unwrap_or_else(|| panic!("no reused row:\n{p}"));
+    assert!(
+        row.contains(" 5 ") && row.contains("closed by client"),
+        "{row}"
+    );
+    assert!(p.contains("closed by server"), "{p}");
+    assert!(p.contains("reset by server"), "{p}");
+    assert!(
+        p.contains("requests 5") && p.contains("handshakes saved 4"),
+        "{p}"
+    );
+
+    // Sort by requests, descending: the reused connection comes first.
+    s.keys(&["s", "s", "s", "s", "S"]);
+    let p = s.wait_text("sort req ▼");
+    let first = p
+        .lines()
+        .skip_while(|l| !l.contains("client"))
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        first.contains("127.0.0.1:50170"),
+        "first row {first:?}:\n{p}"
+    );
+
+    // Filter: only the reset connection.
+    s.keys(&["/"]);
+    s.wait_text("filter:");
+    s.type_text("reset");
+    s.keys(&["Enter"]);
+    let p = s.wait_text("Connections 1/3");
+    assert!(
+        p.contains("[::1]:42668") && !p.contains("127.0.0.1:50170"),
+        "{p}"
+    );
+    // Clear the filter again.
+    s.keys(&["/", "C-u", "Enter"]);
+    s.wait_text("Connections 3/3");
+
+    // Move to the reused connection and open its detail.
+    s.keys(&["g", "Enter"]);
+    let p = s.wait_text("Connection #1");
+    assert!(p.contains("exchanges (5 requests, 7 responses)"), "{p}");
+    assert!(p.contains("timeline"), "{p}");
+    assert!(p.contains("Connection: keep-alive"), "{p}");
+    s.keys(&["Escape"]);
+    s.wait_text("Connections 3/3");
+
+    // Views.
+    s.keys(&["Tab"]);
+    s.wait_text("Per server 2");
+    s.keys(&["Tab", "Tab"]);
+    s.wait_text("Requests per connection");
+    s.keys(&["Tab"]);
+    s.wait_text("Connections 3/3");
+
+    // Help overlay.
+    s.keys(&["?"]);
+    let p = s.wait_text("Help: keys");
+    for k in ["filter", "pause", "sort", "quit"] {
+        assert!(p.contains(k), "help lacks {k}:\n{p}");
+    }
+    s.keys(&["?"]);
+    s.wait_for("help closed", |p| !p.contains("Help: keys"));
+
+    // Quit: exit status 0, the shell's normal screen is back.
+    s.keys(&["q"]);
+    let start = Instant::now();
+    let status = loop {
+        if let Ok(t) = std::fs::read_to_string(&s.status) {
+            break t;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "no exit; pane:\n{}",
+            s.pane()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.trim(), "EXIT=0");
+    let p = s.wait_for("terminal restored", |p| {
+        !p.contains("keepwatch   Connections")
+    });
+    assert!(!s.alternate_screen(), "alternate screen left on:\n{p}");
+}
+
+#[test]
+fn tui_ctrl_c_restores_terminal() {
+    if !tmux_available() {
+        eprintln!("SKIPPED: tmux not installed");
+        return;
+    }
+    let Some(cap) = capture() else { return };
+    let bin = env!("CARGO_BIN_EXE_keepwatch");
+    let s = Session::start("ctrlc", &format!("'{bin}' tui {}", quote(&cap)));
+    s.wait_text("Connections 3/3");
+    s.keys(&["C-c"]);
+    let start = Instant::now();
+    while !s.status.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "no exit:\n{}",
+            s.pane()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(std::fs::read_to_string(&s.status).unwrap().trim(), "EXIT=0");
+    assert!(!s.alternate_screen());
+}
