@@ -48,6 +48,9 @@ const BACKLOG_BYTES: usize = 64 << 20;
 const CHANNEL_BATCHES: usize = 64;
 /// Packets read per wake-up before the stop flag is looked at again.
 const READ_BURST: usize = 4096;
+/// At most this long is spent, after a stop request, reading what the
+/// kernel ring still holds.
+const FINAL_DRAIN: std::time::Duration = std::time::Duration::from_millis(250);
 /// How long the capture thread sleeps in poll() when nothing happens (it
 /// refreshes the pcap statistics this often).
 const POLL_MS: i32 = 200;
@@ -236,8 +239,13 @@ impl LiveCapture {
             .map_err(|e| explain(e, &iface))?
             .promisc(cfg.promisc)
             .snaplen(cfg.snaplen)
-            .timeout(100)
-            .immediate_mode(true)
+            // Not immediate mode: libpcap then uses TPACKET_V3, whose ring packs
+            // packets by their size; immediate mode means TPACKET_V2 with frames
+            // sized for the snaplen/MTU (64 KiB on lo), i.e. only ~250 packets
+            // in the 16 MiB ring and kernel drops under load. The cost is up
+            // to 50 ms of latency (the block timeout), irrelevant here:
+            // connections are reported seconds after they end.
+            .timeout(50)
             .buffer_size(16 << 20)
             .precision(Precision::Nano)
             .open()
@@ -358,9 +366,18 @@ impl Worker {
         let mut end_msg = None;
         loop {
             if self.stopper.is_stopped() {
-                // Packets the kernel captured before the stop are analysed too.
-                if let Read::Failed(m) = self.read(usize::MAX) {
-                    end_msg = Some(m);
+                // Packets the kernel captured before the stop are analysed
+                // too; bounded in time, as busy traffic never drains the ring.
+                let t0 = std::time::Instant::now();
+                loop {
+                    match self.read(READ_BURST) {
+                        Read::More if t0.elapsed() < FINAL_DRAIN => {}
+                        Read::Failed(m) => {
+                            end_msg = Some(m);
+                            break;
+                        }
+                        _ => break,
+                    }
                 }
                 break;
             }
@@ -476,7 +493,9 @@ impl Worker {
             },
         ];
         // SAFETY: fds is a valid array of 2 pollfd for the duration of the call.
-        let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, POLL_MS) };
+        // A batch held back by a full channel is offered again soon.
+        let ms = if self.batch.is_empty() { POLL_MS } else { 10 };
+        let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
         if r < 0 {
             let e = std::io::Error::last_os_error();
             if e.kind() != std::io::ErrorKind::Interrupted {
