@@ -322,16 +322,34 @@ fn interfaces_cmd() -> Result<i32> {
 }
 
 fn live_cmd(cfg: LiveConfig, common: &Common, duration: Option<f64>) -> Result<i32> {
+    use keepwatch::analysis::{ConnectionRecord, Verdict};
+    use keepwatch::time::Timestamp;
+    use std::time::Instant;
+
     let iface = cfg.interface.clone();
     let write = cfg.write.clone();
+    if let Some(d) = duration {
+        if !(d > 0.0 && d.is_finite()) {
+            anyhow::bail!("--duration must be a positive number of seconds");
+        }
+    }
     // The filter is compiled by libpcap on the device itself.
     let mut opts = options(common, common.format != Format::Json);
     opts.filter = None;
     let mut an = Analyzer::new(opts).map_err(anyhow::Error::msg)?;
     let cap = LiveCapture::start(cfg).map_err(anyhow::Error::msg)?;
-    let stop = cap.stop_flag();
-    ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed))
-        .context("installing the signal handler")?;
+    // SIGINT, SIGTERM, SIGHUP: stop cleanly (the summary follows). A second
+    // one means "now": exit at once, as tcpdump users expect.
+    let stopper = cap.stopper();
+    let signals = std::sync::atomic::AtomicU32::new(0);
+    ctrlc::set_handler(move || {
+        if signals.fetch_add(1, Ordering::SeqCst) > 0 {
+            eprintln!("\nkeepwatch: interrupted again, exiting without a summary");
+            std::process::exit(130);
+        }
+        stopper.stop();
+    })
+    .context("installing the signal handler")?;
     eprintln!(
         "keepwatch: listening on {iface} (link type {} {}){}",
         cap.linktype,
@@ -344,19 +362,25 @@ fn live_cmd(cfg: LiveConfig, common: &Common, duration: Option<f64>) -> Result<i
     );
     let st = style(common);
     let status = io::stderr().is_terminal();
-    let started = std::time::Instant::now();
-    let mut last_status = std::time::Instant::now();
+    let status_shown = std::cell::Cell::new(false);
+    let started = Instant::now();
+    let mut last_status = Instant::now();
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let fmt = common.format;
     let mut header_done = false;
     let requests = std::cell::Cell::new(0u64);
     let conns = std::cell::Cell::new(0u64);
-    let mut on_conn = |r: &keepwatch::analysis::ConnectionRecord,
-                       out: &mut io::StdoutLock<'_>|
-     -> io::Result<()> {
+    let reused = std::cell::Cell::new(0u64);
+    let mut on_conn = |r: &ConnectionRecord, out: &mut io::StdoutLock<'_>| -> io::Result<()> {
         conns.set(conns.get() + 1);
         requests.set(requests.get() + r.requests as u64);
+        if r.verdict == Verdict::Reused {
+            reused.set(reused.get() + 1);
+        }
+        if status_shown.replace(false) {
+            eprint!("\r\x1b[2K");
+        }
         match fmt {
             Format::Jsonl => report::write_jsonl_connection(out, r)?,
             Format::Text => {
@@ -377,15 +401,24 @@ fn live_cmd(cfg: LiveConfig, common: &Common, duration: Option<f64>) -> Result<i
         }
         out.flush()
     };
+    // Capture time while the wire is quiet: the last packet's timestamp plus
+    // the (monotonic) time since it was analysed. Lets closed connections be
+    // reported once their linger is over, without waiting for more traffic.
+    let mut last_seen: Option<(Timestamp, Instant)> = None;
+    let mut last_advance = Instant::now();
     let end_msg;
     let mut write_err: Option<io::Error> = None;
     loop {
+        let mut wait = std::time::Duration::from_millis(100);
         if let Some(d) = duration {
-            if started.elapsed().as_secs_f64() >= d {
+            let left = d - started.elapsed().as_secs_f64();
+            if left <= 0.0 {
                 cap.request_stop();
+            } else {
+                wait = wait.min(std::time::Duration::from_secs_f64(left));
             }
         }
-        match cap.next(std::time::Duration::from_millis(100)) {
+        match cap.next(wait) {
             Some(Event::Packets(batch)) => {
                 for p in batch.packets() {
                     an.packet(&p, &mut |r| {
@@ -393,13 +426,31 @@ fn live_cmd(cfg: LiveConfig, common: &Common, duration: Option<f64>) -> Result<i
                             write_err.get_or_insert(e);
                         }
                     });
+                    if last_seen.map_or(true, |(t, _)| p.ts > t) {
+                        last_seen = Some((p.ts, Instant::now()));
+                    }
                 }
             }
             Some(Event::Ended(msg)) => {
                 end_msg = msg;
                 break;
             }
-            None => {}
+            None => {
+                if let Some((ts, at)) = last_seen {
+                    if last_advance.elapsed().as_millis() >= 500 {
+                        last_advance = Instant::now();
+                        let now =
+                            Timestamp::from_nanos(ts.as_nanos().saturating_add(
+                                at.elapsed().as_nanos().min(i64::MAX as u128) as i64,
+                            ));
+                        an.advance(now, &mut |r| {
+                            if let Err(e) = on_conn(r, &mut out) {
+                                write_err.get_or_insert(e);
+                            }
+                        });
+                    }
+                }
+            }
         }
         if let Some(e) = write_err.take() {
             cap.request_stop();
@@ -408,27 +459,41 @@ fn live_cmd(cfg: LiveConfig, common: &Common, duration: Option<f64>) -> Result<i
             }
             return Err(e.into());
         }
-        if status && last_status.elapsed().as_millis() >= 1000 {
-            last_status = std::time::Instant::now();
+        if status && last_status.elapsed().as_millis() >= 500 {
+            last_status = Instant::now();
             let c = &cap.counters;
+            let closed = conns.get();
+            let ratio = if closed > 0 {
+                format!("{:.0}%", 100.0 * reused.get() as f64 / closed as f64)
+            } else {
+                "-".into()
+            };
             eprint!(
-                "\r\x1b[2Kpackets {} · open {} · closed {} · requests {} · drops kernel {} keepwatch {}",
+                "\r\x1b[2Kpackets {} · open {} · closed {} · requests {} · reused {} ({ratio}) · drops kernel {} keepwatch {}",
                 an.packets(),
                 an.open_connections(),
-                conns.get(),
+                closed,
                 requests.get(),
+                reused.get(),
                 c.kernel_dropped.load(Ordering::Relaxed) + c.interface_dropped.load(Ordering::Relaxed),
                 c.dropped_by_keepwatch.load(Ordering::Relaxed)
             );
+            status_shown.set(true);
         }
     }
-    if status {
+    if status_shown.replace(false) {
         eprint!("\r\x1b[2K");
     }
+    // The capture thread has ended: the -w file is complete and closed.
     let c = &cap.counters;
+    let captured = c.captured.load(Ordering::Relaxed);
+    let received = c.kernel_received.load(Ordering::Relaxed);
     let kd = c.kernel_dropped.load(Ordering::Relaxed);
     let idrop = c.interface_dropped.load(Ordering::Relaxed);
     let kwd = c.dropped_by_keepwatch.load(Ordering::Relaxed);
+    eprintln!(
+        "keepwatch: {captured} packets captured, {received} received by filter, {kd} dropped by kernel, {idrop} dropped by interface, {kwd} dropped by keepwatch"
+    );
     if kd + idrop > 0 {
         an.add_warning(format!(
             "the kernel dropped {kd} packets and the interface {idrop}: counts may be low"
@@ -447,6 +512,12 @@ fn live_cmd(cfg: LiveConfig, common: &Common, duration: Option<f64>) -> Result<i
             write_err.get_or_insert(e);
         }
     });
+    if let Some(e) = write_err.take() {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            return Ok(EXIT_OK);
+        }
+        return Err(e.into());
+    }
     match fmt {
         Format::Text => text::write_report(&mut out, &rep, st, false)?,
         Format::Json => report::write_json(&mut out, &rep)?,
@@ -458,7 +529,11 @@ fn live_cmd(cfg: LiveConfig, common: &Common, duration: Option<f64>) -> Result<i
         eprintln!("keepwatch: wrote {}", p.display());
     }
     drop(cap);
-    Ok(EXIT_OK)
+    Ok(if end_msg.is_some() {
+        EXIT_DAMAGED
+    } else {
+        EXIT_OK
+    })
 }
 
 fn tui_cmd(files: &[PathBuf], interface: Option<String>, common: &Common) -> Result<i32> {

@@ -149,6 +149,26 @@ impl Analyzer {
         }
     }
 
+    /// Live sources only: capture time has reached `now` without a packet
+    /// (the live command's estimate while the wire is quiet), so closed and
+    /// idle connections are finalised and reported without waiting for the
+    /// next packet. Records keep their packet timestamps; `now` only decides
+    /// when the linger and idle timeouts have run out. Ignored unless `now`
+    /// is after the last packet.
+    pub fn advance<F: FnMut(&ConnectionRecord)>(&mut self, now: Timestamp, on_conn: &mut F) {
+        if !self.last.is_some_and(|l| now > l) {
+            return;
+        }
+        let Analyzer {
+            table,
+            records,
+            opts,
+            current_file,
+            ..
+        } = self;
+        table.sweep(now, &mut |c| push(records, c, opts, current_file, on_conn));
+    }
+
     /// Finalises every connection still open and builds the report.
     pub fn finish<F: FnMut(&ConnectionRecord)>(mut self, on_conn: &mut F) -> Report {
         let end = self.last.unwrap_or_default();

@@ -1,15 +1,25 @@
 //! Live capture with libpcap. The capture loop runs on its own thread and never
 //! waits for the analysis: packets are copied into batches (one buffer per
-//! batch, not one allocation per packet) and handed over a bounded channel; if
-//! the analysis falls behind, whole batches are dropped and counted, and the
-//! count is reported beside the kernel's own drop figures. The optional `-w`
-//! file is written by the capture thread, so it holds every captured packet.
+//! batch, not one allocation per packet) and handed over a bounded channel.
+//! While the channel is full the current batch keeps growing (up to a cap);
+//! only beyond that are packets dropped, counted, and reported beside the
+//! kernel's own drop figures. The optional `-w` file is written by the capture
+//! thread, so it holds every captured packet.
+//!
+//! The handle is non-blocking and the thread waits in `poll()` on the pcap
+//! descriptor and on an eventfd that [`Stopper::stop`] writes to. (A blocking
+//! `pcap_next_ex` with a read timeout is not usable: libpcap 1.10 on Linux in
+//! immediate mode keeps polling inside the call and never returns on the
+//! timeout, so neither a stop request nor a lone buffered packet would ever be
+//! seen.) On stop, the packets already in the kernel ring are read and handed
+//! over, the `-w` file is flushed and closed, and only then is `Ended` sent.
 
 use super::RawPacket;
 use crate::time::Timestamp;
-use pcap::{Capture, Device, Precision};
+use pcap::{Active, Capture, Device, Precision};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -26,6 +36,25 @@ pub struct LiveConfig {
     pub user: Option<String>,
 }
 
+/// A batch is handed over once it holds this many packets or bytes, or when
+/// the kernel ring has been drained (low latency when traffic is light).
+const BATCH_PACKETS: usize = 1024;
+const BATCH_BYTES: usize = 256 * 1024;
+/// While the analysis is behind (channel full) the current batch keeps
+/// growing up to these caps; beyond them its packets are dropped and counted.
+const BACKLOG_PACKETS: usize = 256 * 1024;
+const BACKLOG_BYTES: usize = 64 << 20;
+/// Batches in flight between the capture thread and the analysis.
+const CHANNEL_BATCHES: usize = 64;
+/// Packets read per wake-up before the stop flag is looked at again.
+const READ_BURST: usize = 4096;
+/// At most this long is spent, after a stop request, reading what the
+/// kernel ring still holds.
+const FINAL_DRAIN: std::time::Duration = std::time::Duration::from_millis(250);
+/// How long the capture thread sleeps in poll() when nothing happens (it
+/// refreshes the pcap statistics this often).
+const POLL_MS: i32 = 200;
+
 /// Packets copied out of libpcap's buffer, handed over in one piece.
 pub struct Batch {
     pub linktype: u32,
@@ -38,8 +67,8 @@ impl Batch {
     fn new(linktype: u32) -> Self {
         Batch {
             linktype,
-            data: Vec::with_capacity(256 * 1024),
-            index: Vec::with_capacity(512),
+            data: Vec::with_capacity(16 * 1024),
+            index: Vec::with_capacity(64),
         }
     }
     pub fn len(&self) -> usize {
@@ -58,6 +87,9 @@ impl Batch {
                 orig_len: orig,
             })
     }
+    fn full(&self) -> bool {
+        self.index.len() >= BATCH_PACKETS || self.data.len() >= BATCH_BYTES
+    }
 }
 
 /// Counters shared between the capture thread and the caller.
@@ -73,16 +105,65 @@ pub struct LiveCounters {
 
 pub enum Event {
     Packets(Batch),
-    /// The capture ended (count reached, stop requested, or an error).
+    /// The capture ended (count reached, stop requested, or an error). Sent
+    /// after the last batch and after the `-w` file is flushed and closed.
     Ended(Option<String>),
+}
+
+/// Asks the capture thread to stop, from any thread (a signal handler
+/// thread, a timer): sets a flag and wakes the thread's poll().
+#[derive(Clone)]
+pub struct Stopper(Arc<StopInner>);
+
+struct StopInner {
+    flag: AtomicBool,
+    wake: OwnedFd,
+}
+
+impl Stopper {
+    fn new() -> Result<Self, String> {
+        // SAFETY: plain syscall; the descriptor is owned from here on.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if fd < 0 {
+            return Err(format!(
+                "cannot create an eventfd: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        Ok(Stopper(Arc::new(StopInner {
+            flag: AtomicBool::new(false),
+            // SAFETY: fd is a fresh, valid descriptor nobody else owns.
+            wake: unsafe { OwnedFd::from_raw_fd(fd) },
+        })))
+    }
+
+    pub fn stop(&self) {
+        if !self.0.flag.swap(true, Ordering::SeqCst) {
+            let one: u64 = 1;
+            // SAFETY: writes 8 bytes from a valid u64 to our own eventfd.
+            unsafe {
+                libc::write(
+                    self.0.wake.as_raw_fd(),
+                    (&one as *const u64).cast(),
+                    std::mem::size_of::<u64>(),
+                )
+            };
+        }
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.0.flag.load(Ordering::SeqCst)
+    }
 }
 
 pub struct LiveCapture {
     rx: Receiver<Event>,
-    stop: Arc<AtomicBool>,
+    stopper: Stopper,
     pub counters: Arc<LiveCounters>,
     thread: Option<JoinHandle<()>>,
     pub linktype: u32,
+    /// Timestamps are in nanoseconds (else microseconds, also in the `-w` file).
+    pub nanosecond: bool,
 }
 
 /// A capture device as `keepwatch interfaces` lists it.
@@ -110,6 +191,12 @@ pub fn interfaces() -> Result<Vec<InterfaceInfo>, String> {
         .collect())
 }
 
+fn interface_names() -> String {
+    interfaces()
+        .map(|v| v.into_iter().map(|i| i.name).collect::<Vec<_>>().join(", "))
+        .unwrap_or_default()
+}
+
 fn explain(e: pcap::Error, iface: &str) -> String {
     let msg = e.to_string();
     let lower = msg.to_lowercase();
@@ -118,18 +205,25 @@ fn explain(e: pcap::Error, iface: &str) -> String {
             "cannot capture on {iface}: {msg}. Run as root, or give the binary the capabilities: sudo setcap cap_net_raw,cap_net_admin=eip $(command -v keepwatch)"
         )
     } else if lower.contains("no such device") || lower.contains("doesn't exist") {
-        let names = interfaces()
-            .map(|v| v.into_iter().map(|i| i.name).collect::<Vec<_>>().join(", "))
-            .unwrap_or_default();
-        format!("no such interface '{iface}' ({msg}); interfaces: {names}")
+        format!(
+            "no such interface '{iface}' ({msg}); interfaces: {}",
+            interface_names()
+        )
     } else {
         format!("cannot capture on {iface}: {msg}")
     }
 }
 
+extern "C" {
+    // libpcap >= 1.5; the pcap crate links libpcap.
+    fn pcap_get_tstamp_precision(p: *mut libc::c_void) -> libc::c_int;
+}
+const PCAP_TSTAMP_PRECISION_NANO: libc::c_int = 1;
+
 impl LiveCapture {
-    /// Opens the device, applies the filter, drops privileges if asked, and
-    /// starts the capture thread.
+    /// Opens the device, applies the filter, drops privileges if asked, opens
+    /// the `-w` file (after the drop, as tcpdump -Z does: it is created as the
+    /// unprivileged user) and starts the capture thread.
     pub fn start(cfg: LiveConfig) -> Result<Self, String> {
         let iface = cfg.interface.clone();
         if let Ok(list) = interfaces() {
@@ -145,133 +239,79 @@ impl LiveCapture {
             .map_err(|e| explain(e, &iface))?
             .promisc(cfg.promisc)
             .snaplen(cfg.snaplen)
-            .timeout(100)
-            .immediate_mode(true)
+            // Not immediate mode: libpcap then uses TPACKET_V3, whose ring packs
+            // packets by their size; immediate mode means TPACKET_V2 with frames
+            // sized for the snaplen/MTU (64 KiB on lo), i.e. only ~250 packets
+            // in the 16 MiB ring and kernel drops under load. The cost is up
+            // to 50 ms of latency (the block timeout), irrelevant here:
+            // connections are reported seconds after they end.
+            .timeout(50)
             .buffer_size(16 << 20)
             .precision(Precision::Nano)
             .open()
             .map_err(|e| explain(e, &iface))?;
+        // The precision request may be refused: ask what we got rather than
+        // misreading microseconds as nanoseconds.
+        // SAFETY: the handle is valid and activated for the duration of the call.
+        let nanosecond =
+            unsafe { pcap_get_tstamp_precision(cap.as_ptr().cast()) } == PCAP_TSTAMP_PRECISION_NANO;
         if let Some(f) = &cfg.filter {
             cap.filter(f, true)
                 .map_err(|e| format!("bad filter '{f}': {e}"))?;
         }
         let linktype = cap.get_datalink().0 as u32;
-        let mut save = match &cfg.write {
+        if let Some(u) = &cfg.user {
+            drop_privileges(u)?;
+        }
+        let save = match &cfg.write {
             Some(p) => Some(
                 cap.savefile(p)
                     .map_err(|e| format!("cannot write {}: {e}", p.display()))?,
             ),
             None => None,
         };
-        if let Some(u) = &cfg.user {
-            drop_privileges(u)?;
-        }
-        let (tx, rx) = sync_channel::<Event>(64);
-        let stop = Arc::new(AtomicBool::new(false));
+        let cap = cap
+            .setnonblock()
+            .map_err(|e| format!("cannot capture on {iface}: {e}"))?;
+        let (tx, rx) = sync_channel::<Event>(CHANNEL_BATCHES);
+        let stopper = Stopper::new()?;
         let counters = Arc::new(LiveCounters::default());
-        let (stop2, ctr) = (stop.clone(), counters.clone());
-        let count = cfg.count;
+        let mut worker = Worker {
+            cap,
+            save,
+            tx,
+            stopper: stopper.clone(),
+            ctr: counters.clone(),
+            batch: Batch::new(linktype),
+            linktype,
+            units: if nanosecond { 1_000_000_000 } else { 1_000_000 },
+            count: cfg.count,
+            n: 0,
+            last_stats: std::time::Instant::now(),
+        };
         let thread = std::thread::Builder::new()
             .name("keepwatch-capture".into())
-            .spawn(move || {
-                let mut batch = Batch::new(linktype);
-                let mut last_flush = std::time::Instant::now();
-                let mut last_stats = std::time::Instant::now();
-                let mut n = 0u64;
-                let mut end_msg: Option<String> = None;
-                let send = |b: Batch, ctr: &LiveCounters| {
-                    let len = b.len() as u64;
-                    if tx.try_send(Event::Packets(b)).is_err() {
-                        ctr.dropped_by_keepwatch.fetch_add(len, Ordering::Relaxed);
-                    }
-                };
-                loop {
-                    if stop2.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    match cap.next_packet() {
-                        Ok(p) => {
-                            if let Some(s) = save.as_mut() {
-                                s.write(&p);
-                            }
-                            let h = p.header;
-                            let ts = Timestamp::from_secs_frac(
-                                h.ts.tv_sec,
-                                h.ts.tv_usec as u64,
-                                1_000_000_000,
-                            );
-                            let off = batch.data.len() as u32;
-                            batch.data.extend_from_slice(p.data);
-                            batch.index.push((ts, off, p.data.len() as u32, h.len));
-                            n += 1;
-                            ctr.captured.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Err(pcap::Error::TimeoutExpired) => {}
-                        Err(e) => {
-                            end_msg = Some(format!("capture error: {e}"));
-                            break;
-                        }
-                    }
-                    let reached = count.is_some_and(|c| n >= c);
-                    if !batch.is_empty()
-                        && (batch.len() >= 512
-                            || batch.data.len() >= 192 * 1024
-                            || last_flush.elapsed().as_millis() >= 50
-                            || reached)
-                    {
-                        send(std::mem::replace(&mut batch, Batch::new(linktype)), &ctr);
-                        last_flush = std::time::Instant::now();
-                    }
-                    if last_stats.elapsed().as_millis() >= 500 || reached {
-                        last_stats = std::time::Instant::now();
-                        if let Ok(st) = cap.stats() {
-                            ctr.kernel_received
-                                .store(st.received as u64, Ordering::Relaxed);
-                            ctr.kernel_dropped
-                                .store(st.dropped as u64, Ordering::Relaxed);
-                            ctr.interface_dropped
-                                .store(st.if_dropped as u64, Ordering::Relaxed);
-                        }
-                    }
-                    if reached {
-                        break;
-                    }
-                }
-                if !batch.is_empty() {
-                    send(batch, &ctr);
-                }
-                if let Ok(st) = cap.stats() {
-                    ctr.kernel_received
-                        .store(st.received as u64, Ordering::Relaxed);
-                    ctr.kernel_dropped
-                        .store(st.dropped as u64, Ordering::Relaxed);
-                    ctr.interface_dropped
-                        .store(st.if_dropped as u64, Ordering::Relaxed);
-                }
-                if let Some(s) = save.as_mut() {
-                    let _ = s.flush();
-                }
-                drop(save);
-                // The end marker must arrive: block for it.
-                let _ = tx.send(Event::Ended(end_msg));
-            })
+            .spawn(move || worker.run())
             .map_err(|e| format!("cannot start the capture thread: {e}"))?;
         Ok(LiveCapture {
             rx,
-            stop,
+            stopper,
             counters,
             thread: Some(thread),
             linktype,
+            nanosecond,
         })
     }
 
-    /// Asks the capture thread to stop; it flushes and sends `Ended`.
+    /// Asks the capture thread to stop; it reads what the kernel already
+    /// captured, flushes the `-w` file and sends `Ended`.
     pub fn request_stop(&self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stopper.stop();
     }
 
-    pub fn stop_flag(&self) -> Arc<AtomicBool> {
-        self.stop.clone()
+    /// A handle to stop the capture from another thread (signal handler).
+    pub fn stopper(&self) -> Stopper {
+        self.stopper.clone()
     }
 
     /// The next event, or None after `timeout` with nothing to report.
@@ -286,11 +326,200 @@ impl LiveCapture {
 
 impl Drop for LiveCapture {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        // Drain so the thread's final blocking send cannot wedge it.
-        while self.rx.try_recv().is_ok() {}
+        self.stopper.stop();
+        // Disconnect the channel so no send of the capture thread can block.
+        let (_, dead) = sync_channel(0);
+        drop(std::mem::replace(&mut self.rx, dead));
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+    }
+}
+
+/// The capture thread's state.
+struct Worker {
+    cap: Capture<Active>,
+    save: Option<pcap::Savefile>,
+    tx: SyncSender<Event>,
+    stopper: Stopper,
+    ctr: Arc<LiveCounters>,
+    batch: Batch,
+    linktype: u32,
+    units: u64,
+    count: Option<u64>,
+    n: u64,
+    last_stats: std::time::Instant,
+}
+
+enum Read {
+    /// The kernel ring is empty.
+    Drained,
+    /// The burst limit was hit; more packets may be waiting.
+    More,
+    /// `--count` packets have been read.
+    CountReached,
+    Failed(String),
+}
+
+impl Worker {
+    fn run(&mut self) {
+        let mut end_msg = None;
+        loop {
+            if self.stopper.is_stopped() {
+                // Packets the kernel captured before the stop are analysed
+                // too; bounded in time, as busy traffic never drains the ring.
+                let t0 = std::time::Instant::now();
+                loop {
+                    match self.read(READ_BURST) {
+                        Read::More if t0.elapsed() < FINAL_DRAIN => {}
+                        Read::Failed(m) => {
+                            end_msg = Some(m);
+                            break;
+                        }
+                        _ => break,
+                    }
+                }
+                break;
+            }
+            match self.read(READ_BURST) {
+                Read::Drained => {
+                    if !self.batch.is_empty() {
+                        self.hand_over();
+                    }
+                    self.refresh_stats(false);
+                    if let Err(m) = self.wait() {
+                        end_msg = Some(m);
+                        break;
+                    }
+                }
+                Read::More => {
+                    if self.batch.full() {
+                        self.hand_over();
+                    }
+                    self.refresh_stats(false);
+                }
+                Read::CountReached => break,
+                Read::Failed(m) => {
+                    end_msg = Some(m);
+                    break;
+                }
+            }
+        }
+        // The last batch must arrive: block for it (the receiver drains
+        // until `Ended`, or has hung up, which makes the send fail at once).
+        if !self.batch.is_empty() {
+            let b = std::mem::replace(&mut self.batch, Batch::new(self.linktype));
+            let _ = self.tx.send(Event::Packets(b));
+        }
+        self.refresh_stats(true);
+        if let Some(mut s) = self.save.take() {
+            if let Err(e) = s.flush() {
+                end_msg.get_or_insert(format!("writing the capture file: {e}"));
+            }
+            // Dropping the Savefile closes it (pcap_dump_close).
+        }
+        let _ = self.tx.send(Event::Ended(end_msg));
+    }
+
+    /// Reads up to `burst` packets from the (non-blocking) handle.
+    fn read(&mut self, burst: usize) -> Read {
+        let mut got = 0usize;
+        loop {
+            if self.count.is_some_and(|c| self.n >= c) {
+                return Read::CountReached;
+            }
+            if got >= burst {
+                return Read::More;
+            }
+            match self.cap.next_packet() {
+                Ok(p) => {
+                    if let Some(s) = self.save.as_mut() {
+                        s.write(&p);
+                    }
+                    let h = p.header;
+                    let ts =
+                        Timestamp::from_secs_frac(h.ts.tv_sec, h.ts.tv_usec as u64, self.units);
+                    let off = self.batch.data.len() as u32;
+                    self.batch.data.extend_from_slice(p.data);
+                    self.batch.index.push((ts, off, p.data.len() as u32, h.len));
+                    self.n += 1;
+                    got += 1;
+                    self.ctr.captured.fetch_add(1, Ordering::Relaxed);
+                    if self.batch.full() {
+                        self.hand_over();
+                    }
+                }
+                // Non-blocking mode: nothing more in the ring right now.
+                Err(pcap::Error::TimeoutExpired) => return Read::Drained,
+                Err(e) => return Read::Failed(format!("capture error: {e}")),
+            }
+        }
+    }
+
+    /// Hands the current batch to the analysis without waiting. If the channel
+    /// is full the batch is kept and grows; past the backlog caps it is dropped.
+    fn hand_over(&mut self) {
+        let b = std::mem::replace(&mut self.batch, Batch::new(self.linktype));
+        match self.tx.try_send(Event::Packets(b)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(Event::Packets(b))) => {
+                if b.len() >= BACKLOG_PACKETS || b.data.len() >= BACKLOG_BYTES {
+                    self.ctr
+                        .dropped_by_keepwatch
+                        .fetch_add(b.len() as u64, Ordering::Relaxed);
+                } else {
+                    self.batch = b;
+                }
+            }
+            Err(_) => {
+                // The receiver is gone: nobody wants the packets any more.
+                self.stopper.stop();
+            }
+        }
+    }
+
+    /// Sleeps until a packet, a stop request, or the poll interval.
+    fn wait(&mut self) -> Result<(), String> {
+        let mut fds = [
+            libc::pollfd {
+                fd: self.cap.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: self.stopper.0.wake.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: fds is a valid array of 2 pollfd for the duration of the call.
+        // A batch held back by a full channel is offered again soon.
+        let ms = if self.batch.is_empty() { POLL_MS } else { 10 };
+        let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
+        if r < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(format!("capture error: poll: {e}"));
+            }
+        }
+        Ok(())
+    }
+
+    fn refresh_stats(&mut self, now: bool) {
+        if !now && self.last_stats.elapsed().as_millis() < 500 {
+            return;
+        }
+        self.last_stats = std::time::Instant::now();
+        if let Ok(st) = self.cap.stats() {
+            self.ctr
+                .kernel_received
+                .store(st.received as u64, Ordering::Relaxed);
+            self.ctr
+                .kernel_dropped
+                .store(st.dropped as u64, Ordering::Relaxed);
+            self.ctr
+                .interface_dropped
+                .store(st.if_dropped as u64, Ordering::Relaxed);
         }
     }
 }
@@ -315,6 +544,10 @@ fn drop_privileges(user: &str) -> Result<(), String> {
                 "cannot drop privileges to '{user}': {}",
                 std::io::Error::last_os_error()
             ));
+        }
+        // Make sure it cannot be undone.
+        if uid != 0 && libc::setuid(0) == 0 {
+            return Err(format!("dropping privileges to '{user}' did not stick"));
         }
     }
     Ok(())
