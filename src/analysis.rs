@@ -141,7 +141,11 @@ impl ConnectionRecord {
         let h2 = self.http2.as_ref().map_or(0, |h| h.streams);
         // Only one direction captured (asymmetric routing, a lossy tap): the
         // responses tell how often the connection was used.
-        let http = if self.requests == 0 { self.responses } else { self.requests };
+        let http = if self.requests == 0 {
+            self.responses
+        } else {
+            self.requests
+        };
         http.max(tls).max(h2)
     }
 }

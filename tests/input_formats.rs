@@ -286,7 +286,10 @@ fn several_files_one_report_or_one_per_file() {
     assert_eq!(v["summary"]["connections"], 3);
     assert_eq!(v["summary"]["requests"], 4);
     assert_eq!(v["files"].as_array().unwrap().len(), 2);
-    assert!(v["connections"][2]["file"].as_str().unwrap().ends_with("curl-http10-close.pcap"));
+    assert!(v["connections"][2]["file"]
+        .as_str()
+        .unwrap()
+        .ends_with("curl-http10-close.pcap"));
     let (code, out, _) = run(&["report", "--per-file", "--format", "jsonl", a, b]);
     assert_eq!(code, 0);
     let summaries: Vec<serde_json::Value> = out

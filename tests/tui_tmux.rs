@@ -125,7 +125,10 @@ fn quote(p: &Path) -> String {
 #[test]
 fn tui_in_tmux() {
     if !tmux_available() {
-        eprintln!("SKIPPED: tmux not installed");
+        let _ = std::io::Write::write_fmt(
+            &mut std::io::stderr(),
+            format_args!("SKIPPED: tmux not installed\n"),
+        );
         return;
     }
     let Some(cap) = capture() else { return };
@@ -231,7 +234,10 @@ fn tui_in_tmux() {
 #[test]
 fn tui_ctrl_c_restores_terminal() {
     if !tmux_available() {
-        eprintln!("SKIPPED: tmux not installed");
+        let _ = std::io::Write::write_fmt(
+            &mut std::io::stderr(),
+            format_args!("SKIPPED: tmux not installed\n"),
+        );
         return;
     }
     let Some(cap) = capture() else { return };

@@ -33,7 +33,8 @@ pub fn capture_unavailable() -> Option<String> {
 macro_rules! require_capture {
     () => {
         if let Some(why) = support::capture_unavailable() {
-            eprintln!("SKIPPED: {why}");
+            let _ =
+                std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("SKIPPED: {why}\n"));
             return;
         }
     };
