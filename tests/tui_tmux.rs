@@ -2,6 +2,7 @@
 //! size, driven with `tmux send-keys`, read with `tmux capture-pane`.
 
 mod common;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -256,4 +257,83 @@ fn tui_ctrl_c_restores_terminal() {
     }
     assert_eq!(std::fs::read_to_string(&s.status).unwrap().trim(), "EXIT=0");
     assert!(!s.alternate_screen());
+}
+
+/// Live: `keepwatch tui -i lo` while curl talks to a private nginx; the rows
+/// appear as the connections happen, and quitting restores the terminal.
+#[test]
+fn tui_live_on_loopback_shows_connections_as_they_happen() {
+    if !tmux_available() {
+        common::skip("tmux not installed");
+        return;
+    }
+    if let Some(why) = support::capture_unavailable() {
+        common::skip(&why);
+        return;
+    }
+    let Some(curl) = support::which("curl") else {
+        common::skip("curl not installed");
+        return;
+    };
+    let nginx = match support::Nginx::start(false) {
+        Ok(n) => n,
+        Err(why) => {
+            common::skip(&why);
+            return;
+        }
+    };
+    let port = nginx.port;
+    let cmd = format!("{} tui -i lo -f 'tcp port {port}'", quote(&common::bin()));
+    let s = Session::start("live", &cmd);
+    s.wait_text("Connections");
+    // Give libpcap a moment to attach before traffic starts.
+    std::thread::sleep(Duration::from_millis(500));
+    let url = |p: &str| format!("http://127.0.0.1:{port}/{p}");
+    let ok = Command::new(&curl)
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-o",
+            "/dev/null",
+            "--http1.1",
+            &url("a"),
+            &url("b"),
+        ])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let ok = Command::new(&curl)
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-o",
+            "/dev/null",
+            "-0",
+            &url("a"),
+            &url("b"),
+        ])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    // Three connections to our port: one reused (2 requests), two HTTP/1.0.
+    let server = format!("127.0.0.1:{port}");
+    let pane = s.wait_for("three connections to the nginx port", |p| {
+        p.lines().filter(|l| l.contains(&server)).count() >= 3
+    });
+    let rows: Vec<&str> = pane.lines().filter(|l| l.contains(&server)).collect();
+    assert!(
+        rows.iter()
+            .any(|r| r.contains("1.1") && r.split_whitespace().any(|w| w == "2")),
+        "a reused HTTP/1.1 connection with 2 requests:\n{pane}"
+    );
+    s.keys(&["q"]);
+    let t0 = Instant::now();
+    while !s.status.exists() && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = std::fs::read_to_string(&s.status).unwrap_or_default();
+    assert_eq!(status.trim(), "EXIT=0", "pane:\n{}", s.pane());
+    assert!(!s.alternate_screen(), "terminal restored after quitting");
 }
