@@ -284,31 +284,9 @@ pub fn write_summary<W: Write>(w: &mut W, rep: &Report, st: Style) -> io::Result
         }
     }
     if s.per_server.len() > 1 || s.per_host.len() > 1 {
-        writeln!(w, "  per server:")?;
-        for (k, g) in &s.per_server {
-            writeln!(
-                w,
-                "    {k:<40} conns {:>5} reqs {:>6} reused {:>5} mean {:>6.2}  {}",
-                g.connections,
-                g.requests,
-                g.reused_connections,
-                g.requests_per_connection_mean,
-                kv(&g.close_reasons)
-            )?;
-        }
+        write_groups(w, "per server", &s.per_server)?;
         if !s.per_host.is_empty() {
-            writeln!(w, "  per host:")?;
-            for (k, g) in &s.per_host {
-                writeln!(
-                    w,
-                    "    {k:<40} conns {:>5} reqs {:>6} reused {:>5} mean {:>6.2}  {}",
-                    g.connections,
-                    g.requests,
-                    g.reused_connections,
-                    g.requests_per_connection_mean,
-                    kv(&g.close_reasons)
-                )?;
-            }
+            write_groups(w, "per host", &s.per_host)?;
         }
     }
     let sk = &rep.skipped;
@@ -340,6 +318,31 @@ pub fn write_summary<W: Write>(w: &mut W, rep: &Report, st: Style) -> io::Result
     }
     for warn in &s.warnings {
         writeln!(w, "  {} {warn}", st.paint("33", "warning:"))?;
+    }
+    Ok(())
+}
+
+fn write_groups<W: Write>(
+    w: &mut W,
+    title: &str,
+    groups: &std::collections::BTreeMap<String, crate::analysis::GroupStats>,
+) -> io::Result<()> {
+    writeln!(w, "  {title}:")?;
+    for (k, g) in groups {
+        let reasons: Vec<String> = g
+            .close_reasons
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        writeln!(
+            w,
+            "    {k:<40} conns {:>5} reqs {:>6} reused {:>5} mean {:>6.2}  {}",
+            g.connections,
+            g.requests,
+            g.reused_connections,
+            g.requests_per_connection_mean,
+            reasons.join(", ")
+        )?;
     }
     Ok(())
 }
