@@ -118,6 +118,9 @@ pub struct ConnectionRecord {
     pub packets: u64,
     pub bytes: u64,
     pub exchanges: Vec<Exchange>,
+    /// Exchanges counted but not listed in `exchanges` (a connection keeps the
+    /// details of its first 500 and last 500 exchanges, to bound memory).
+    pub exchanges_omitted: usize,
     pub tls: Option<TlsInfo>,
     pub http2: Option<H2Info>,
     pub tcp: TcpDetail,
@@ -225,6 +228,7 @@ pub fn record(c: &Connection<AppInspector>) -> ConnectionRecord {
         packets: c.half[0].stats.packets + c.half[1].stats.packets,
         bytes: c.half[0].stats.bytes + c.half[1].stats.bytes,
         exchanges,
+        exchanges_omitted: http.map_or(0, |h| h.exchanges_omitted()),
         tls,
         http2,
         tcp: TcpDetail {

@@ -207,3 +207,32 @@ fn mutated_captures_never_panic() {
     }
     assert!(runs > 100, "only {runs} mutated captures analysed");
 }
+
+#[test]
+fn a_long_keep_alive_connection_keeps_counts_exact_and_details_bounded() {
+    let req: &[u8] = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+    let ok: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    let close: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+    let mut steps: Vec<(bool, &[u8], u8)> = Vec::new();
+    for _ in 0..2999 {
+        steps.push((true, req, PSH));
+        steps.push((false, ok, PSH));
+    }
+    steps.push((true, req, PSH));
+    steps.push((false, close, PSH | FIN));
+    steps.push((true, b"", FIN));
+    let c = &analyze(&conversation(&steps)).connections[0];
+    assert_eq!((c.requests, c.responses), (3000, 3000));
+    assert!(
+        c.exchanges.len() < 1500,
+        "{} exchanges kept",
+        c.exchanges.len()
+    );
+    assert_eq!(c.exchanges.len() + c.exchanges_omitted, 3000);
+    assert_eq!(c.close_reason.as_str(), "connection-close-response");
+    assert_eq!(
+        c.exchanges.last().unwrap().response_connection.as_deref(),
+        Some("close")
+    );
+    assert_eq!(c.max_pipeline_depth, 1);
+}

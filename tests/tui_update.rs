@@ -50,6 +50,7 @@ fn rec(
         packets: 10,
         bytes: 1000,
         exchanges: Vec::new(),
+        exchanges_omitted: 0,
         tls: None,
         http2: None,
         tcp: TcpDetail {

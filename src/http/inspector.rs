@@ -6,6 +6,7 @@
 //! bodies are counted and skipped. A head that arrives whole in one `on_data`
 //! slice is parsed in place. Strings are allocated per message, never per packet.
 
+use super::log::ExchangeLog;
 pub use super::parser::HttpVersion;
 use super::parser::{
     self, escape, ChunkStatus, ChunkedDecoder, ContentLength, MessageHeaders, RequestHead,
@@ -320,7 +321,7 @@ fn msg_word(dir: Direction) -> &'static str {
 #[derive(Debug)]
 pub struct HttpInspector {
     sides: [Side; 2],
-    exchanges: Vec<Exchange>,
+    exchanges: ExchangeLog,
     /// Exchanges awaiting their final response, oldest first.
     pending: VecDeque<usize>,
     outstanding: u32,
@@ -350,7 +351,7 @@ impl HttpInspector {
     pub fn new() -> Self {
         HttpInspector {
             sides: [Side::new(), Side::new()],
-            exchanges: Vec::new(),
+            exchanges: ExchangeLog::default(),
             pending: VecDeque::new(),
             outstanding: 0,
             max_depth: 0,
@@ -368,8 +369,36 @@ impl HttpInspector {
         }
     }
 
+    /// The exchanges kept (all of them unless the connection carried more
+    /// than a thousand: then the first and the most recent, see
+    /// [`HttpInspector::exchanges_omitted`]).
     pub fn exchanges(&self) -> &[Exchange] {
-        &self.exchanges
+        self.exchanges.as_slice()
+    }
+    /// Exchanges counted but whose details were dropped to bound memory.
+    pub fn exchanges_omitted(&self) -> usize {
+        self.exchanges.omitted()
+    }
+    /// The oldest exchange still in use (pending, held, or with a body in
+    /// progress): nothing from it on may be dropped.
+    fn busy_floor(&self) -> usize {
+        let mut floor = self.pending.front().copied().unwrap_or(usize::MAX);
+        if let Some(r) = self.replaying {
+            floor = floor.min(r);
+        }
+        for side in &self.sides {
+            if let Phase::Body { ex, .. } | Phase::Hold { ex } = side.phase {
+                floor = floor.min(ex);
+            }
+        }
+        if let Some(sw) = &self.switched {
+            floor = floor.min(sw.exchange);
+        }
+        floor.min(self.exchanges.len())
+    }
+    fn compact(&mut self) {
+        let floor = self.busy_floor();
+        self.exchanges.compact(floor);
     }
     /// Request heads seen (pipelined requests counted individually).
     pub fn requests(&self) -> u32 {
@@ -653,6 +682,7 @@ impl HttpInspector {
         ex.request_framing = Some(framing.clone().unwrap_or(Framing::None));
         self.exchanges.push(ex);
         self.pending.push_back(idx);
+        self.compact();
         match framing {
             Ok(Framing::Chunked) => {
                 if h.content_length != ContentLength::Absent {

@@ -5,6 +5,7 @@
 //! connection, matches responses to requests and records keep-alive behaviour.
 
 pub mod inspector;
+pub mod log;
 pub mod parser;
 
 pub use inspector::{

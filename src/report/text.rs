@@ -165,6 +165,12 @@ pub fn row(r: &ConnectionRecord, st: Style, w: Widths) -> String {
     if missing > 0 {
         notes.push(format!("{missing} bytes not captured"));
     }
+    if r.exchanges_omitted > 0 {
+        notes.push(format!(
+            "{} exchanges in the middle not itemised",
+            r.exchanges_omitted
+        ));
+    }
     if r.tcp.roles_guessed {
         notes.push("picked up mid-stream, roles guessed".into());
     }
