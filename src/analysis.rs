@@ -458,11 +458,30 @@ pub struct Summary {
     pub headline: String,
 }
 
-pub fn summarize(records: &[ConnectionRecord]) -> Summary {
-    let mut all = GroupStats::default();
-    let mut s = Summary::default();
-    for r in records {
-        all.add(r);
+/// Builds the summary one record at a time, so a streaming report (JSONL,
+/// CSV, live) need not keep its records.
+#[derive(Debug, Default)]
+pub struct SummaryBuilder {
+    all: GroupStats,
+    s: Summary,
+    records: u64,
+    http_conns: u64,
+    http_saved: u64,
+    /// Some HTTP connection was not a one-request HTTP/1.0 close.
+    not_all_http10_closed: bool,
+    tls_conns: u64,
+    tls_exchanges: u64,
+}
+
+impl SummaryBuilder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add(&mut self, r: &ConnectionRecord) {
+        let s = &mut self.s;
+        self.records += 1;
+        self.all.add(r);
         s.per_server.entry(r.server.clone()).or_default().add(r);
         if let Some(h) = &r.host {
             s.per_host.entry(h.clone()).or_default().add(r);
@@ -471,6 +490,15 @@ pub fn summarize(records: &[ConnectionRecord]) -> Summary {
             *s.requests_per_connection.entry(r.requests).or_default() += 1;
         }
         *s.closed_by.entry(r.closed_by.as_str()).or_default() += 1;
+        if r.requests > 0 {
+            self.http_conns += 1;
+            self.http_saved += r.handshakes_saved();
+            self.not_all_http10_closed |=
+                !(r.close_reason == CloseReason::Http10Default && r.requests == 1);
+        } else if let Some(t) = r.tls.as_ref().filter(|t| t.exchanges > 0) {
+            self.tls_conns += 1;
+            self.tls_exchanges += t.exchanges as u64;
+        }
         if let Some(t) = &r.tls {
             let ts = &mut s.tls;
             ts.connections += 1;
@@ -490,108 +518,102 @@ pub fn summarize(records: &[ConnectionRecord]) -> Summary {
             }
         }
     }
-    all.finish();
-    if s.tls.exchanges > 0 {
-        s.tls.handshakes_per_exchange =
-            (s.tls.handshakes as f64 / s.tls.exchanges as f64 * 1000.0).round() / 1000.0;
+
+    pub fn finish(mut self) -> Summary {
+        let mut all = std::mem::take(&mut self.all);
+        all.finish();
+        let s = &mut self.s;
+        if s.tls.exchanges > 0 {
+            s.tls.handshakes_per_exchange =
+                (s.tls.handshakes as f64 / s.tls.exchanges as f64 * 1000.0).round() / 1000.0;
+        }
+        for g in s.per_server.values_mut().chain(s.per_host.values_mut()) {
+            g.finish();
+        }
+        s.connections = all.connections;
+        s.handshakes = all.handshakes;
+        s.requests = all.requests;
+        s.responses = all.responses;
+        s.reused_connections = all.reused_connections;
+        s.handshakes_saved = all.handshakes_saved;
+        s.stale_requests = all.stale_requests;
+        s.requests_per_connection_mean = all.requests_per_connection_mean;
+        s.requests_per_connection_max = all.requests_per_connection_max;
+        s.close_reasons = all.close_reasons;
+        s.verdicts = all.verdicts;
+        self.s.headline = self.headline();
+        self.s
     }
-    for g in s.per_server.values_mut().chain(s.per_host.values_mut()) {
-        g.finish();
+
+    fn headline(&self) -> String {
+        let s = &self.s;
+        let mut parts = Vec::new();
+        if self.http_conns > 0 {
+            let n = self.http_conns;
+            let saved = self.http_saved;
+            let reqs = plural(s.requests, "request", "requests");
+            let conns = plural(n, "connection", "connections");
+            if !self.not_all_http10_closed && n > 1 {
+                parts.push(format!(
+                    "{reqs} over {conns}: HTTP/1.0 without keep-alive, every request paid a new handshake"
+                ));
+            } else if saved == 0 && n > 1 && s.reused_connections > 0 {
+                parts.push(format!(
+                    "{reqs} over {conns}: no handshake saved, the reuse attempts met connections the server had closed"
+                ));
+            } else if saved == 0 && n > 1 {
+                parts.push(format!(
+                    "{reqs} over {conns}: no connection was reused, every request paid a new handshake"
+                ));
+            } else {
+                parts.push(format!(
+                    "{reqs} over {conns}: {} saved",
+                    plural(saved, "handshake", "handshakes")
+                ));
+            }
+        }
+        if self.tls_conns > 0 {
+            let n = self.tls_conns;
+            let saved = self.tls_exchanges.saturating_sub(n);
+            parts.push(format!(
+                "{} over {}: {saved} TCP and {saved} TLS handshakes saved",
+                plural(self.tls_exchanges, "HTTPS exchange", "HTTPS exchanges"),
+                plural(n, "connection", "connections"),
+            ));
+        }
+        if s.tls.resumed_connections > 0 {
+            parts.push(format!(
+                "{} of {} TLS connections resumed a session (abbreviated handshake)",
+                s.tls.resumed_connections, s.tls.connections
+            ));
+        }
+        if s.stale_requests > 0 {
+            parts.push(format!(
+                "{} sent on connections the server had already closed",
+                plural(s.stale_requests, "stale request", "stale requests")
+            ));
+        }
+        if parts.is_empty() {
+            if self.records == 0 {
+                return "no TCP connections".into();
+            }
+            return format!(
+                "{} with no HTTP seen",
+                plural(self.records, "TCP connection", "TCP connections")
+            );
+        }
+        parts.join("; ")
     }
-    s.connections = all.connections;
-    s.handshakes = all.handshakes;
-    s.requests = all.requests;
-    s.responses = all.responses;
-    s.reused_connections = all.reused_connections;
-    s.handshakes_saved = all.handshakes_saved;
-    s.stale_requests = all.stale_requests;
-    s.requests_per_connection_mean = all.requests_per_connection_mean;
-    s.requests_per_connection_max = all.requests_per_connection_max;
-    s.close_reasons = all.close_reasons;
-    s.verdicts = all.verdicts;
-    s.headline = headline(records, &s);
-    s
+}
+
+pub fn summarize(records: &[ConnectionRecord]) -> Summary {
+    let mut b = SummaryBuilder::new();
+    for r in records {
+        b.add(r);
+    }
+    b.finish()
 }
 
 fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
-}
-
-fn headline(records: &[ConnectionRecord], s: &Summary) -> String {
-    let http_conns: Vec<&ConnectionRecord> = records.iter().filter(|r| r.requests > 0).collect();
-    let tls_conns: Vec<&ConnectionRecord> = records
-        .iter()
-        .filter(|r| r.requests == 0 && r.tls.as_ref().is_some_and(|t| t.exchanges > 0))
-        .collect();
-    let mut parts = Vec::new();
-    if !http_conns.is_empty() {
-        let n = http_conns.len() as u64;
-        let saved: u64 = http_conns.iter().map(|r| r.handshakes_saved()).sum();
-        let all_10_closed = http_conns
-            .iter()
-            .all(|r| r.close_reason == CloseReason::Http10Default && r.requests == 1);
-        if all_10_closed && n > 1 {
-            parts.push(format!(
-                "{} over {}: HTTP/1.0 without keep-alive, every request paid a new handshake",
-                plural(s.requests, "request", "requests"),
-                plural(n, "connection", "connections")
-            ));
-        } else if saved == 0 && n > 1 && s.reused_connections > 0 {
-            parts.push(format!(
-                "{} over {}: no handshake saved, the reuse attempts met connections the server had closed",
-                plural(s.requests, "request", "requests"),
-                plural(n, "connection", "connections")
-            ));
-        } else if saved == 0 && n > 1 {
-            parts.push(format!(
-                "{} over {}: no connection was reused, every request paid a new handshake",
-                plural(s.requests, "request", "requests"),
-                plural(n, "connection", "connections")
-            ));
-        } else {
-            parts.push(format!(
-                "{} over {}: {} saved",
-                plural(s.requests, "request", "requests"),
-                plural(n, "connection", "connections"),
-                plural(saved, "handshake", "handshakes")
-            ));
-        }
-    }
-    if !tls_conns.is_empty() {
-        let n = tls_conns.len() as u64;
-        let ex: u64 = tls_conns
-            .iter()
-            .map(|r| r.tls.as_ref().map_or(0, |t| t.exchanges) as u64)
-            .sum();
-        let saved = ex.saturating_sub(n);
-        parts.push(format!(
-            "{} over {}: {} TCP and {} TLS handshakes saved",
-            plural(ex, "HTTPS exchange", "HTTPS exchanges"),
-            plural(n, "connection", "connections"),
-            saved,
-            saved
-        ));
-    }
-    if s.tls.resumed_connections > 0 {
-        parts.push(format!(
-            "{} of {} TLS connections resumed a session (abbreviated handshake)",
-            s.tls.resumed_connections, s.tls.connections
-        ));
-    }
-    if s.stale_requests > 0 {
-        parts.push(format!(
-            "{} sent on connections the server had already closed",
-            plural(s.stale_requests, "stale request", "stale requests")
-        ));
-    }
-    if parts.is_empty() {
-        if records.is_empty() {
-            return "no TCP connections".into();
-        }
-        return format!(
-            "{} with no HTTP seen",
-            plural(records.len() as u64, "TCP connection", "TCP connections")
-        );
-    }
-    parts.join("; ")
 }

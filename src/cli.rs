@@ -231,12 +231,20 @@ fn report_cmd(
         report::csv::write_header(&mut out)?;
     }
     for (gi, group) in groups.iter().enumerate() {
-        let streaming = common.format == Format::Jsonl;
+        // JSONL and CSV stream each connection as it finishes and keep
+        // nothing but the summary: memory stays flat on any capture length.
+        let fmt = common.format;
+        let streaming = matches!(fmt, Format::Jsonl | Format::Csv);
         let mut an = Analyzer::new(options(common, streaming)).map_err(anyhow::Error::msg)?;
         let mut write_err: Option<io::Error> = None;
         let mut on_conn = |r: &keepwatch::analysis::ConnectionRecord| {
-            if streaming && write_err.is_none() {
-                if let Err(e) = report::write_jsonl_connection(&mut out, r) {
+            if write_err.is_none() {
+                let res = match fmt {
+                    Format::Jsonl => report::write_jsonl_connection(&mut out, r),
+                    Format::Csv => report::csv::write_row(&mut out, r),
+                    _ => Ok(()),
+                };
+                if let Err(e) = res {
                     write_err = Some(e);
                 }
             }
@@ -284,11 +292,7 @@ fn report_cmd(
             }
             Format::Json => report::write_json(&mut out, &rep)?,
             Format::Jsonl => report::write_jsonl_summary(&mut out, &rep)?,
-            Format::Csv => {
-                for r in &rep.connections {
-                    report::csv::write_row(&mut out, r)?;
-                }
-            }
+            Format::Csv => {}
         }
         out.flush().context("writing the report")?;
     }

@@ -2,7 +2,7 @@
 //! interface, it makes no difference), connection records and a summary out.
 //! `capture → decode → tcp → inspectors → analysis`.
 
-use crate::analysis::{record, summarize, ConnectionRecord, Summary};
+use crate::analysis::{record, ConnectionRecord, Summary, SummaryBuilder};
 use crate::capture::{linktype, FileSummary, PacketFilter, RawPacket};
 use crate::decode::{decode, Skip};
 use crate::inspect::AppInspector;
@@ -15,9 +15,10 @@ use std::collections::BTreeMap;
 pub struct Options {
     pub filter: Option<String>,
     pub table: TableConfig,
-    /// Drop each connection's exchange list once it has been handed to the
-    /// streaming callback (JSONL and live output), keeping memory flat on long
-    /// captures; the summary is unaffected.
+    /// Streaming output (JSONL, CSV, live): finished connections are only
+    /// handed to the callback and folded into the summary, not kept, so
+    /// memory stays flat however long the capture; `Report::connections` is
+    /// then empty.
     pub slim_records: bool,
 }
 
@@ -51,6 +52,7 @@ pub struct Analyzer {
     first: Option<Timestamp>,
     last: Option<Timestamp>,
     records: Vec<ConnectionRecord>,
+    sums: Tally,
     files: Vec<FileSummary>,
     extra_warnings: Vec<String>,
     current_file: Option<String>,
@@ -72,6 +74,7 @@ impl Analyzer {
             first: None,
             last: None,
             records: Vec::new(),
+            sums: Tally::default(),
             files: Vec::new(),
             extra_warnings: Vec::new(),
             current_file: None,
@@ -127,12 +130,13 @@ impl Analyzer {
                 let Analyzer {
                     table,
                     records,
+                    sums,
                     opts,
                     current_file,
                     ..
                 } = self;
                 table.process(p.ts, &seg, &mut |c| {
-                    push(records, c, opts, current_file, on_conn)
+                    push(records, sums, c, opts, current_file, on_conn)
                 });
             }
             Err(Skip::NotIp) => self.skipped.not_ip += 1,
@@ -162,11 +166,14 @@ impl Analyzer {
         let Analyzer {
             table,
             records,
+            sums,
             opts,
             current_file,
             ..
         } = self;
-        table.sweep(now, &mut |c| push(records, c, opts, current_file, on_conn));
+        table.sweep(now, &mut |c| {
+            push(records, sums, c, opts, current_file, on_conn)
+        });
     }
 
     /// Finalises every connection still open and builds the report.
@@ -176,14 +183,17 @@ impl Analyzer {
             let Analyzer {
                 table,
                 records,
+                sums,
                 opts,
                 current_file,
                 ..
             } = &mut self;
-            table.finish(end, &mut |c| push(records, c, opts, current_file, on_conn));
+            table.finish(end, &mut |c| {
+                push(records, sums, c, opts, current_file, on_conn)
+            });
         }
         self.records.sort_by_key(|r| r.id);
-        let mut summary = summarize(&self.records);
+        let mut summary = std::mem::take(&mut self.sums.summary).finish();
         summary.packets = self.packets;
         summary.bytes = self.bytes;
         summary.first_packet = self.first;
@@ -244,36 +254,20 @@ impl Analyzer {
                 self.packets
             ));
         }
-        let gappy: Vec<&ConnectionRecord> = self
-            .records
-            .iter()
-            .filter(|r| {
-                r.tcp.client_to_server.missing_bytes + r.tcp.server_to_client.missing_bytes > 0
-            })
-            .collect();
-        if !gappy.is_empty() {
-            let bytes: u64 = gappy
-                .iter()
-                .map(|r| {
-                    r.tcp.client_to_server.missing_bytes + r.tcp.server_to_client.missing_bytes
-                })
-                .sum();
+        let t = &self.sums;
+        if t.gappy > 0 {
             w.push(format!(
-                "{} connections have bytes the capture missed ({bytes} bytes in all): their HTTP counts may be low (ids: {})",
-                gappy.len(),
-                ids(&gappy)
+                "{} connections have bytes the capture missed ({} bytes in all): their HTTP counts may be low (ids: {})",
+                t.gappy,
+                t.gappy_bytes,
+                ids(&t.gappy_ids, t.gappy)
             ));
         }
-        let framing: Vec<&ConnectionRecord> = self
-            .records
-            .iter()
-            .filter(|r| !r.warnings.is_empty())
-            .collect();
-        if !framing.is_empty() {
+        if t.framing > 0 {
             w.push(format!(
                 "{} connections have protocol warnings, see their `warnings` (ids: {})",
-                framing.len(),
-                ids(&framing)
+                t.framing,
+                ids(&t.framing_ids, t.framing)
             ));
         }
         if self.table.stats.idle_evictions > 0 {
@@ -286,16 +280,48 @@ impl Analyzer {
     }
 }
 
-fn ids(rs: &[&ConnectionRecord]) -> String {
-    let mut s: Vec<String> = rs.iter().take(10).map(|r| r.id.to_string()).collect();
-    if rs.len() > 10 {
+fn ids(first: &[u64], n: u64) -> String {
+    let mut s: Vec<String> = first.iter().map(|i| i.to_string()).collect();
+    if n > first.len() as u64 {
         s.push("…".into());
     }
     s.join(", ")
 }
 
+/// What the report needs from every finished connection, kept incrementally.
+#[derive(Default)]
+struct Tally {
+    summary: SummaryBuilder,
+    gappy: u64,
+    gappy_bytes: u64,
+    gappy_ids: Vec<u64>,
+    framing: u64,
+    framing_ids: Vec<u64>,
+}
+
+impl Tally {
+    fn add(&mut self, r: &ConnectionRecord) {
+        self.summary.add(r);
+        let missing = r.tcp.client_to_server.missing_bytes + r.tcp.server_to_client.missing_bytes;
+        if missing > 0 {
+            self.gappy += 1;
+            self.gappy_bytes += missing;
+            if self.gappy_ids.len() < 10 {
+                self.gappy_ids.push(r.id);
+            }
+        }
+        if !r.warnings.is_empty() {
+            self.framing += 1;
+            if self.framing_ids.len() < 10 {
+                self.framing_ids.push(r.id);
+            }
+        }
+    }
+}
+
 fn push<F: FnMut(&ConnectionRecord)>(
     records: &mut Vec<ConnectionRecord>,
+    sums: &mut Tally,
     c: Connection<AppInspector>,
     opts: &Options,
     file: &Option<String>,
@@ -304,8 +330,8 @@ fn push<F: FnMut(&ConnectionRecord)>(
     let mut r = record(&c);
     r.file = file.clone();
     on_conn(&r);
-    if opts.slim_records {
-        r.exchanges = Vec::new();
+    sums.add(&r);
+    if !opts.slim_records {
+        records.push(r);
     }
-    records.push(r);
 }

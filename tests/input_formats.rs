@@ -301,3 +301,32 @@ fn several_files_one_report_or_one_per_file() {
     assert_eq!(summaries[0]["summary"]["connections"], 1);
     assert_eq!(summaries[1]["summary"]["connections"], 2);
 }
+
+#[test]
+fn streaming_formats_give_the_same_summary_and_connections() {
+    for name in [
+        "nginx-keepalive-requests-3.pcap",
+        "stale-keepalive-timeout-retry.pcap",
+        "tls12-resumption.pcap",
+    ] {
+        let f = common::samples_dir().join("captures").join(name);
+        let p = f.to_str().unwrap();
+        let (_, whole, _) = json(&[p]);
+        let (code, out, _) = run(&["report", "--format", "jsonl", p]);
+        assert_eq!(code, 0);
+        let lines: Vec<serde_json::Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let (tail, conns) = lines.split_last().unwrap();
+        assert_eq!(tail["summary"], whole["summary"], "{name}");
+        let mut conns: Vec<&serde_json::Value> = conns.iter().collect();
+        conns.sort_by_key(|c| c["id"].as_u64());
+        let want: Vec<&serde_json::Value> =
+            whole["connections"].as_array().unwrap().iter().collect();
+        assert_eq!(conns, want, "{name}");
+        let (code, csv, _) = run(&["report", "--format", "csv", p]);
+        assert_eq!(code, 0);
+        assert_eq!(csv.lines().count(), want.len() + 1, "{name}");
+    }
+}
