@@ -174,6 +174,12 @@ fn main() {
             .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
             .collect(),
     };
+    println!(
+        "sizes: Exchange {} B, ConnectionRecord {} B, Connection<AppInspector> {} B (boxed, per open connection)",
+        std::mem::size_of::<keepwatch::http::inspector::Exchange>(),
+        std::mem::size_of::<keepwatch::analysis::ConnectionRecord>(),
+        std::mem::size_of::<keepwatch::tcp::Connection<keepwatch::inspect::AppInspector>>(),
+    );
     for f in files {
         let cap = CaptureFile::open(&f).unwrap();
         let mut an = Analyzer::new(Options::default()).unwrap();
