@@ -8,16 +8,16 @@
 //! record or holding a corrupt block yields every packet before the damage and a
 //! description of the damage in [`FileSummary::damage`]; it is not an error.
 //!
-//! The map is read through a sliding window ([`Pager`]): the pages just ahead
-//! of the reader are populated in one `madvise(MADV_POPULATE_READ)` per window
-//! (instead of one page fault per 64 KiB), and the pages well behind it are
-//! released with `MADV_DONTNEED`, so the file's resident share of the process
-//! stays at a few windows however large the capture (the page cache keeps the
-//! data; a later touch would simply fault it in again).
+//! Pages well behind the reader are released with `madvise(MADV_DONTNEED)`
+//! ([`Pager`]), so the file's resident share of the process stays at a few
+//! megabytes however large the capture (the page cache keeps the data; a later
+//! touch would simply fault it in again). Populating ahead with
+//! `MADV_POPULATE_READ` was tried and was slower than the kernel's own
+//! fault-around (benches/pipeline.rs `read`: 95 ms against 77 ms on 535 MB).
 
 use super::RawPacket;
 use crate::time::Timestamp;
-use memmap2::{Advice, Mmap, UncheckedAdvice};
+use memmap2::{Mmap, UncheckedAdvice};
 use pcap_parser::pcapng::Block;
 use pcap_parser::{
     parse_block_be, parse_block_le, parse_pcap_frame, parse_pcap_frame_be,
@@ -147,23 +147,18 @@ impl CaptureFile {
     }
 }
 
-/// Bytes of the map populated ahead of the reader, and kept behind it.
+/// Bytes of the map kept mapped behind the reader (at least; up to twice).
 const WINDOW: usize = 8 << 20;
 
-/// Keeps the mapped file's resident set to about three windows around the
-/// read position (see the module documentation). Advice that the kernel
-/// refuses (`MADV_POPULATE_READ` needs Linux 5.14) is dropped silently: it
-/// only changes speed and residency, never what is read.
+/// Keeps the mapped file's resident set to one or two windows behind the read
+/// position plus what the kernel's fault-around maps ahead (see the module
+/// documentation). Advice the kernel refuses is ignored: it only changes
+/// residency, never what is read.
 struct Pager<'m> {
     map: Option<&'m Mmap>,
     window: usize,
-    /// Populated up to here.
-    populated: usize,
     /// Released up to here.
     released: usize,
-    populate: bool,
-    /// `slide` again once the reader gets here.
-    next: usize,
 }
 
 impl<'m> Pager<'m> {
@@ -172,63 +167,36 @@ impl<'m> Pager<'m> {
         Pager {
             map,
             window: window.max(page) / page * page,
-            populated: 0,
             released: 0,
-            populate: true,
-            next: 0,
         }
     }
 
     /// The reader is at byte `pos` of the file.
     #[inline]
     fn at(&mut self, pos: usize) {
-        if pos >= self.next {
-            self.slide(pos);
+        if pos >= self.released + 2 * self.window {
+            self.release(pos);
         }
     }
 
     #[cold]
-    fn slide(&mut self, pos: usize) {
-        let Some(map) = self.map else {
-            self.next = usize::MAX;
-            return;
+    fn release(&mut self, pos: usize) {
+        let Some(map) = self.map else { return };
+        // Page-aligned, and a whole window behind the record being read.
+        let upto = (pos - self.window) / self.window * self.window;
+        // SAFETY: the map is a read-only shared mapping of a file:
+        // MADV_DONTNEED only drops our page-table entries, and a later access
+        // faults the same bytes in again from the page cache. Nothing behind
+        // the read position is borrowed any more anyway (packets are lent to
+        // the callback one at a time).
+        let _ = unsafe {
+            map.unchecked_advise_range(
+                UncheckedAdvice::DontNeed,
+                self.released,
+                upto - self.released,
+            )
         };
-        let (len, w) = (map.len(), self.window);
-        if self.populated < len && pos + w / 2 >= self.populated {
-            let start = self.populated.max(pos / w * w);
-            let end = (start + w).min(len);
-            if self.populate
-                && map
-                    .advise_range(Advice::PopulateRead, start, end - start)
-                    .is_err()
-            {
-                self.populate = false;
-            }
-            self.populated = end;
-        }
-        if pos >= self.released + 2 * w {
-            // Page-aligned, and a whole window behind the record being read.
-            let upto = (pos - w) / w * w;
-            // SAFETY: the map is a read-only shared mapping of a file:
-            // MADV_DONTNEED only drops our page-table entries, and a later
-            // access faults the same bytes in again from the page cache.
-            // Nothing behind the read position is borrowed any more anyway
-            // (packets are lent to the callback one at a time).
-            let _ = unsafe {
-                map.unchecked_advise_range(
-                    UncheckedAdvice::DontNeed,
-                    self.released,
-                    upto - self.released,
-                )
-            };
-            self.released = upto;
-        }
-        let populate_next = if self.populated < len {
-            self.populated.saturating_sub(w / 2)
-        } else {
-            usize::MAX
-        };
-        self.next = populate_next.min(self.released + 2 * w).max(pos + 1);
+        self.released = upto;
     }
 }
 
