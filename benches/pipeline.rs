@@ -12,6 +12,11 @@
 //! * `full`   — + HTTP/TLS/h2 inspectors, connection records and the summary
 //!   (engine.rs: everything `keepwatch report` does except writing output).
 //!
+//! And one stage alone: `table` — the flow table and reassembly (into the byte
+//! counter) over frames copied to memory beforehand and decoded in the loop,
+//! minus nothing: compare it with `decode-mem` (the same frames, decoded only)
+//! to get the cost of tcp/ without the page-table noise of mapping the file.
+//!
 //! Inputs: the bundled samples and, when present, the public corpus beside the
 //! repository (`../shared/corpus/public`) and `$KEEPWATCH_BENCH_FILE` (a large
 //! capture from `benches/make-capture.sh`; with it the samples are skipped
@@ -106,6 +111,49 @@ const STAGES: [(&str, Stage); 4] = [
     ("full", full),
 ];
 
+/// Frames copied out of the file once: (timestamp, link type, bytes, wire length).
+type Frames = Vec<(Timestamp, u32, Vec<u8>, u32)>;
+
+fn load(cap: &CaptureFile) -> Frames {
+    let mut v = Vec::new();
+    cap.for_each(|p| v.push((p.ts, p.linktype, p.data.to_vec(), p.orig_len)))
+        .unwrap();
+    v
+}
+
+fn raw(f: &(Timestamp, u32, Vec<u8>, u32)) -> keepwatch::capture::RawPacket<'_> {
+    keepwatch::capture::RawPacket {
+        ts: f.0,
+        linktype: f.1,
+        data: &f.2,
+        orig_len: f.3,
+    }
+}
+
+fn decode_mem(frames: &Frames) -> u64 {
+    let mut n = 0u64;
+    for f in frames {
+        if let Ok(s) = decode(&raw(f)) {
+            n += s.payload.len() as u64 + s.seq as u64;
+        }
+    }
+    n
+}
+
+fn table_mem(frames: &Frames) -> u64 {
+    let mut t: FlowTable<Count> = FlowTable::new(TableConfig::default());
+    let mut n = 0u64;
+    let mut last = Timestamp::default();
+    for f in frames {
+        last = f.0;
+        if let Ok(s) = decode(&raw(f)) {
+            t.process(f.0, &s, &mut |c| n += c.app.0);
+        }
+    }
+    t.finish(last, &mut |c| n += c.app.0);
+    n
+}
+
 fn pipeline(c: &mut Criterion) {
     for p in inputs() {
         let cap = CaptureFile::open(&p).unwrap();
@@ -125,6 +173,9 @@ fn pipeline(c: &mut Criterion) {
         for (stage, f) in STAGES {
             g.bench_function(stage, |b| b.iter(|| black_box(open_and(&p, f))));
         }
+        let frames = load(&cap);
+        g.bench_function("decode-mem", |b| b.iter(|| black_box(decode_mem(&frames))));
+        g.bench_function("table", |b| b.iter(|| black_box(table_mem(&frames))));
         g.finish();
     }
 }
