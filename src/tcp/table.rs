@@ -18,6 +18,7 @@ use crate::decode::{flags, TcpSegment};
 use crate::time::{Duration, Timestamp};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
+use std::collections::hash_map::Entry;
 use std::net::SocketAddr;
 
 #[derive(Debug, Clone, Copy)]
@@ -96,25 +97,35 @@ impl<H: StreamHandler + Default> FlowTable<H> {
         let syn_only = s.has(flags::SYN) && !s.has(flags::ACK);
         let src = SocketAddr::new(s.src, s.sport);
 
-        let mut conn = match self.map.remove(&key) {
-            Some(c) if syn_only && starts_new_connection(&c, src, s.seq) => {
-                self.stats.port_reuses += 1;
-                let mut old = c;
-                self.finalize(&mut old, ts, EndCause::PortReused);
-                done(*old);
-                self.new_connection(ts, s)
+        // One hash lookup: the entry is updated in place.
+        let FlowTable {
+            map,
+            next_id,
+            cfg,
+            ooo_total,
+            stats,
+            ..
+        } = self;
+        let conn: &mut Connection<H> = match map.entry(key) {
+            Entry::Occupied(e) => {
+                let c = e.into_mut();
+                if syn_only && starts_new_connection(c, src, s.seq) {
+                    stats.port_reuses += 1;
+                    let mut old = std::mem::replace(c, new_connection(next_id, stats, ts, s));
+                    finalize(&mut old, ts, EndCause::PortReused, ooo_total);
+                    done(*old);
+                }
+                c
             }
-            Some(c) => c,
-            None => self.new_connection(ts, s),
+            Entry::Vacant(e) => e.insert(new_connection(next_id, stats, ts, s)),
         };
-        self.segment(&mut conn, ts, s, src);
-        self.map.insert(key, conn);
-        let open = self.map.len() as u64;
-        if open > self.stats.peak_open {
-            self.stats.peak_open = open;
+        segment(conn, ts, s, src, &cfg.limits, ooo_total);
+        let open = map.len() as u64;
+        if open > stats.peak_open {
+            stats.peak_open = open;
         }
-        if self.ooo_total as u64 > self.stats.peak_ooo_bytes {
-            self.stats.peak_ooo_bytes = self.ooo_total as u64;
+        if *ooo_total as u64 > stats.peak_ooo_bytes {
+            stats.peak_ooo_bytes = *ooo_total as u64;
         }
     }
 
@@ -128,7 +139,7 @@ impl<H: StreamHandler + Default> FlowTable<H> {
             } else {
                 EndCause::CaptureEnded
             };
-            self.finalize(&mut c, ts, cause);
+            finalize(&mut c, ts, cause, &mut self.ooo_total);
             done(*c);
         }
     }
@@ -156,164 +167,174 @@ impl<H: StreamHandler + Default> FlowTable<H> {
                 self.stats.idle_evictions += 1;
                 EndCause::IdleTimeout
             };
-            self.finalize(&mut c, now, cause);
+            finalize(&mut c, now, cause, &mut self.ooo_total);
             done(*c);
         }
     }
+}
 
-    fn finalize(&mut self, c: &mut Connection<H>, ts: Timestamp, cause: EndCause) {
-        c.end_cause = cause;
-        let Connection { half, app, .. } = c;
-        for d in [Direction::ClientToServer, Direction::ServerToClient] {
-            half[d.index()].flush(d, ts, &mut self.ooo_total, app);
+fn finalize<H: StreamHandler>(
+    c: &mut Connection<H>,
+    ts: Timestamp,
+    cause: EndCause,
+    ooo_total: &mut usize,
+) {
+    c.end_cause = cause;
+    let Connection { half, app, .. } = c;
+    for d in [Direction::ClientToServer, Direction::ServerToClient] {
+        half[d.index()].flush(d, ts, ooo_total, app);
+    }
+    let _ = ts;
+    c.app.on_finish(c.last_ts);
+}
+
+fn new_connection<H: Default>(
+    next_id: &mut u64,
+    stats: &mut TableStats,
+    ts: Timestamp,
+    s: &TcpSegment<'_>,
+) -> Box<Connection<H>> {
+    let src = SocketAddr::new(s.src, s.sport);
+    let dst = SocketAddr::new(s.dst, s.dport);
+    let syn = s.has(flags::SYN);
+    let ack = s.has(flags::ACK);
+    let (client, server, guessed) = if syn && !ack {
+        (src, dst, false)
+    } else if syn && ack {
+        (dst, src, false)
+    } else if s.sport < s.dport {
+        (dst, src, true)
+    } else {
+        // Higher source port, or a tie: the destination is the server.
+        (src, dst, true)
+    };
+    stats.connections += 1;
+    let id = *next_id;
+    *next_id += 1;
+    Box::new(Connection {
+        id,
+        client,
+        server,
+        roles_guessed: guessed,
+        first_ts: ts,
+        last_ts: ts,
+        handshake: Default::default(),
+        close: Default::default(),
+        half: Default::default(),
+        end_cause: EndCause::CaptureEnded,
+        data_after_close: [0, 0],
+        app: H::default(),
+    })
+}
+
+fn segment<H: StreamHandler>(
+    c: &mut Connection<H>,
+    ts: Timestamp,
+    s: &TcpSegment<'_>,
+    src: SocketAddr,
+    limits: &Limits,
+    ooo_total: &mut usize,
+) {
+    // A mid-stream pickup whose first payload shows we guessed the roles
+    // the wrong way round: swap before anything was delivered.
+    if c.roles_guessed
+        && !s.payload.is_empty()
+        && c.half[0].stats.stream_bytes == 0
+        && c.half[1].stats.stream_bytes == 0
+    {
+        let from_client = src == c.client;
+        if let Some(by_client) = H::sent_by_client(s.payload) {
+            if by_client != from_client {
+                std::mem::swap(&mut c.client, &mut c.server);
+                c.half.swap(0, 1);
+            }
+            c.roles_guessed = false;
         }
-        let _ = ts;
-        c.app.on_finish(c.last_ts);
+    }
+    let dir = if src == c.client {
+        Direction::ClientToServer
+    } else {
+        Direction::ServerToClient
+    };
+    c.last_ts = ts;
+    let syn = s.has(flags::SYN);
+    let ack = s.has(flags::ACK);
+    let fin = s.has(flags::FIN);
+    let rst = s.has(flags::RST);
+    let i = dir.index();
+    c.half[i].stats.packets += 1;
+
+    // Handshake (RFC 9293 §3.5).
+    let hs = &mut c.handshake;
+    let mut data_seq = s.seq;
+    if syn {
+        data_seq = s.seq.wrapping_add(1);
+        if dir == Direction::ClientToServer && !ack {
+            hs.syn_packets += 1;
+            if hs.syn.is_none() {
+                hs.syn = Some(ts);
+                hs.client_isn = Some(s.seq);
+                c.half[i].syn(s.seq);
+            }
+        } else if dir == Direction::ServerToClient && ack {
+            hs.syn_ack_packets += 1;
+            if hs.syn_ack.is_none() {
+                hs.syn_ack = Some(ts);
+                hs.server_isn = Some(s.seq);
+                c.half[i].syn(s.seq);
+                if !c.half[0].started() {
+                    // SYN-ACK before (or without) the SYN: its ACK tells us
+                    // where the client's stream starts.
+                    c.half[0].syn(s.ack.wrapping_sub(1));
+                }
+            }
+        }
+    } else if dir == Direction::ClientToServer && ack && hs.ack.is_none() {
+        if let (Some(_), Some(isn)) = (hs.syn_ack, hs.server_isn) {
+            if s.ack == isn.wrapping_add(1) {
+                hs.ack = Some(ts);
+            }
+        }
     }
 
-    fn new_connection(&mut self, ts: Timestamp, s: &TcpSegment<'_>) -> Box<Connection<H>> {
-        let src = SocketAddr::new(s.src, s.sport);
-        let dst = SocketAddr::new(s.dst, s.dport);
-        let syn = s.has(flags::SYN);
-        let ack = s.has(flags::ACK);
-        let (client, server, guessed) = if syn && !ack {
-            (src, dst, false)
-        } else if syn && ack {
-            (dst, src, false)
-        } else if s.sport < s.dport {
-            (dst, src, true)
-        } else {
-            // Higher source port, or a tie: the destination is the server.
-            (src, dst, true)
-        };
-        self.stats.connections += 1;
-        let id = self.next_id;
-        self.next_id += 1;
-        Box::new(Connection {
-            id,
-            client,
-            server,
-            roles_guessed: guessed,
-            first_ts: ts,
-            last_ts: ts,
-            handshake: Default::default(),
-            close: Default::default(),
-            half: Default::default(),
-            end_cause: EndCause::CaptureEnded,
-            data_after_close: [0, 0],
-            app: H::default(),
-        })
+    // Close.
+    let after_close =
+        c.close.fin[i].is_some() || c.close.rst[0].is_some() || c.close.rst[1].is_some();
+    if s.payload_len > 0 && after_close {
+        c.data_after_close[i] += s.payload_len as u64;
+    }
+    if fin && c.close.fin[i].is_none() {
+        c.close.fin[i] = Some(ts);
+        if c.close.first.is_none() {
+            c.close.first = Some((CloseKind::Fin, dir, ts));
+        }
+    }
+    if rst && c.close.rst[i].is_none() {
+        c.close.rst[i] = Some(ts);
+        if c.close.first.is_none() {
+            c.close.first = Some((CloseKind::Rst, dir, ts));
+        }
     }
 
-    fn segment(
-        &mut self,
-        c: &mut Connection<H>,
-        ts: Timestamp,
-        s: &TcpSegment<'_>,
-        src: SocketAddr,
-    ) {
-        // A mid-stream pickup whose first payload shows we guessed the roles
-        // the wrong way round: swap before anything was delivered.
-        if c.roles_guessed
-            && !s.payload.is_empty()
-            && c.half[0].stats.stream_bytes == 0
-            && c.half[1].stats.stream_bytes == 0
-        {
-            let from_client = src == c.client;
-            if let Some(by_client) = H::sent_by_client(s.payload) {
-                if by_client != from_client {
-                    std::mem::swap(&mut c.client, &mut c.server);
-                    c.half.swap(0, 1);
-                }
-                c.roles_guessed = false;
-            }
-        }
-        let dir = if src == c.client {
-            Direction::ClientToServer
-        } else {
-            Direction::ServerToClient
-        };
-        c.last_ts = ts;
-        let syn = s.has(flags::SYN);
-        let ack = s.has(flags::ACK);
-        let fin = s.has(flags::FIN);
-        let rst = s.has(flags::RST);
-        let i = dir.index();
-        c.half[i].stats.packets += 1;
-
-        // Handshake (RFC 9293 §3.5).
-        let hs = &mut c.handshake;
-        let mut data_seq = s.seq;
-        if syn {
-            data_seq = s.seq.wrapping_add(1);
-            if dir == Direction::ClientToServer && !ack {
-                hs.syn_packets += 1;
-                if hs.syn.is_none() {
-                    hs.syn = Some(ts);
-                    hs.client_isn = Some(s.seq);
-                    c.half[i].syn(s.seq);
-                }
-            } else if dir == Direction::ServerToClient && ack {
-                hs.syn_ack_packets += 1;
-                if hs.syn_ack.is_none() {
-                    hs.syn_ack = Some(ts);
-                    hs.server_isn = Some(s.seq);
-                    c.half[i].syn(s.seq);
-                    if !c.half[0].started() {
-                        // SYN-ACK before (or without) the SYN: its ACK tells us
-                        // where the client's stream starts.
-                        c.half[0].syn(s.ack.wrapping_sub(1));
-                    }
-                }
-            }
-        } else if dir == Direction::ClientToServer && ack && hs.ack.is_none() {
-            if let (Some(_), Some(isn)) = (hs.syn_ack, hs.server_isn) {
-                if s.ack == isn.wrapping_add(1) {
-                    hs.ack = Some(ts);
-                }
-            }
-        }
-
-        // Close.
-        let after_close =
-            c.close.fin[i].is_some() || c.close.rst[0].is_some() || c.close.rst[1].is_some();
-        if s.payload_len > 0 && after_close {
-            c.data_after_close[i] += s.payload_len as u64;
-        }
-        if fin && c.close.fin[i].is_none() {
-            c.close.fin[i] = Some(ts);
-            if c.close.first.is_none() {
-                c.close.first = Some((CloseKind::Fin, dir, ts));
-            }
-        }
-        if rst && c.close.rst[i].is_none() {
-            c.close.rst[i] = Some(ts);
-            if c.close.first.is_none() {
-                c.close.first = Some((CloseKind::Rst, dir, ts));
-            }
-        }
-
-        // Payload and FIN into this direction's stream; the ACK may tell the
-        // other direction that a hole will never be filled.
-        let limits = self.cfg.limits;
-        let Connection { half, app, .. } = c;
-        if !rst || s.payload_len > 0 {
-            half[i].segment(
-                dir,
-                ts,
-                data_seq,
-                s.payload,
-                s.payload_len,
-                fin,
-                &limits,
-                &mut self.ooo_total,
-                app,
-            );
-        }
-        if ack {
-            let o = dir.reverse();
-            half[o.index()].peer_ack(o, ts, s.ack, &mut self.ooo_total, app);
-        }
+    // Payload and FIN into this direction's stream; the ACK may tell the
+    // other direction that a hole will never be filled.
+    let Connection { half, app, .. } = c;
+    if !rst || s.payload_len > 0 {
+        half[i].segment(
+            dir,
+            ts,
+            data_seq,
+            s.payload,
+            s.payload_len,
+            fin,
+            limits,
+            ooo_total,
+            app,
+        );
+    }
+    if ack {
+        let o = dir.reverse();
+        half[o.index()].peer_ack(o, ts, s.ack, ooo_total, app);
     }
 }
 
