@@ -153,10 +153,12 @@ impl ConnectionRecord {
     }
 }
 
-/// Builds the record of a finished connection.
-pub fn record(c: &Connection<AppInspector>) -> ConnectionRecord {
+/// Builds the record of a finished connection. The verdict and close reason
+/// always look at every exchange kept; `with_exchanges` only decides whether
+/// the record carries a copy of the list.
+pub fn record(c: &Connection<AppInspector>, with_exchanges: bool) -> ConnectionRecord {
     let http = c.app.http.as_ref();
-    let exchanges: Vec<Exchange> = http.map(|h| h.exchanges().to_vec()).unwrap_or_default();
+    let all: &[Exchange] = http.map(|h| h.exchanges()).unwrap_or(&[]);
     // Cleartext HTTP/2 (prior knowledge or Upgrade: h2c): each client stream
     // is a request, each answered stream a response.
     let h2 = c.app.h2.as_ref().map(|h| h.info());
@@ -174,13 +176,13 @@ pub fn record(c: &Connection<AppInspector>) -> ConnectionRecord {
         (a, b) => a.or(b),
     };
     let stale_requests = match server_gone {
-        Some(t) => exchanges
+        Some(t) => all
             .iter()
             .filter(|e| e.method.is_some() && e.request_time.is_some_and(|rt| rt > t))
             .count() as u32,
         None => 0,
     };
-    let last_response_end = exchanges
+    let last_response_end = all
         .iter()
         .filter_map(|e| e.response_end.or(e.response_time))
         .max();
@@ -191,7 +193,7 @@ pub fn record(c: &Connection<AppInspector>) -> ConnectionRecord {
     let keep_alive = http.and_then(|h| h.keep_alive());
     let tls = c.app.tls.as_ref().map(|t| t.info().clone());
     let http2 = c.app.h2.as_ref().map(|h| h.info().clone());
-    let close_reason = close_reason(c, &exchanges, requests, keep_alive.as_ref());
+    let close_reason = close_reason(c, all, requests, keep_alive.as_ref());
     let mut rec = ConnectionRecord {
         id: c.id,
         client: c.client.to_string(),
@@ -206,7 +208,7 @@ pub fn record(c: &Connection<AppInspector>) -> ConnectionRecord {
         verdict: Verdict::NoHttp,
         close_reason,
         protocol: c.app.proto.as_str(),
-        host: exchanges
+        host: all
             .iter()
             .find_map(|e| e.host.clone())
             .or_else(|| tls.as_ref().and_then(|t| t.sni.clone())),
@@ -227,7 +229,11 @@ pub fn record(c: &Connection<AppInspector>) -> ConnectionRecord {
         interim_responses: http.map_or(0, |h| h.interim_responses()),
         packets: c.half[0].stats.packets + c.half[1].stats.packets,
         bytes: c.half[0].stats.bytes + c.half[1].stats.bytes,
-        exchanges,
+        exchanges: if with_exchanges {
+            all.to_vec()
+        } else {
+            Vec::new()
+        },
         exchanges_omitted: http.map_or(0, |h| h.exchanges_omitted()),
         tls,
         http2,

@@ -196,6 +196,8 @@ fn options(c: &Common, slim: bool) -> Options {
             ..TableConfig::default()
         },
         slim_records: slim,
+        // Text and CSV print no exchange lists.
+        drop_exchanges: matches!(c.format, Format::Text | Format::Csv),
     }
 }
 
@@ -564,6 +566,7 @@ fn tui_cmd(files: &[PathBuf], interface: Option<String>, common: &Common) -> Res
         // The filter is compiled by libpcap on the device itself.
         let mut opts = options(common, false);
         opts.filter = None;
+        opts.drop_exchanges = false; // the detail pane shows them
         let mut feed = tui::LiveFeed::start(cap, opts, std::time::Duration::from_millis(250))
             .map_err(anyhow::Error::msg)?;
         let mut model = tui::Model::new_live(format!("live {iface}{filter_note}"));
@@ -574,7 +577,9 @@ fn tui_cmd(files: &[PathBuf], interface: Option<String>, common: &Common) -> Res
     for f in files {
         caps.push(CaptureFile::open(f)?);
     }
-    let mut an = Analyzer::new(options(common, false)).map_err(anyhow::Error::msg)?;
+    let mut opts = options(common, false);
+    opts.drop_exchanges = false; // the detail pane shows them
+    let mut an = Analyzer::new(opts).map_err(anyhow::Error::msg)?;
     let mut damaged = false;
     for cap in &caps {
         if caps.len() > 1 {

@@ -20,6 +20,9 @@ pub struct Options {
     /// memory stays flat however long the capture; `Report::connections` is
     /// then empty.
     pub slim_records: bool,
+    /// Build records without their exchange lists (the text and CSV reports do
+    /// not print them): the largest part of a record, and a copy saved.
+    pub drop_exchanges: bool,
 }
 
 /// Frames that yielded no TCP segment, by reason (nothing is dropped silently).
@@ -100,7 +103,11 @@ impl Analyzer {
 
     /// Live views: the connections still in the table, as records.
     pub fn open_records(&self) -> Vec<ConnectionRecord> {
-        let mut v: Vec<ConnectionRecord> = self.table.connections().map(record).collect();
+        let mut v: Vec<ConnectionRecord> = self
+            .table
+            .connections()
+            .map(|c| record(c, !self.opts.drop_exchanges))
+            .collect();
         v.sort_by_key(|r| r.id);
         v
     }
@@ -327,7 +334,7 @@ fn push<F: FnMut(&ConnectionRecord)>(
     file: &Option<String>,
     on_conn: &mut F,
 ) {
-    let mut r = record(&c);
+    let mut r = record(&c, !opts.drop_exchanges);
     r.file = file.clone();
     on_conn(&r);
     sums.add(&r);

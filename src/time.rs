@@ -37,29 +37,56 @@ impl Timestamp {
     }
     /// RFC 3339 in UTC; microseconds unless the value needs nanoseconds.
     pub fn rfc3339(self) -> String {
+        let mut buf = [0u8; 40];
+        let n = self.write_rfc3339(&mut buf);
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+
+    /// Writes the RFC 3339 form into `buf` without allocating (timestamps are
+    /// serialised several times per exchange) and returns its length.
+    pub fn write_rfc3339(self, buf: &mut [u8; 40]) -> usize {
+        fn put(buf: &mut [u8; 40], at: &mut usize, v: u64, digits: usize) {
+            let mut v = v;
+            for i in (0..digits).rev() {
+                buf[*at + i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+            *at += digits;
+        }
+        fn lit(buf: &mut [u8; 40], at: &mut usize, c: u8) {
+            buf[*at] = c;
+            *at += 1;
+        }
         let secs = self.0.div_euclid(1_000_000_000);
-        let nanos = self.0.rem_euclid(1_000_000_000) as u32;
-        let dt = match time::OffsetDateTime::from_unix_timestamp(secs) {
-            Ok(dt) => dt,
-            Err(_) => return format!("{}.{:09}", secs, nanos),
+        let nanos = self.0.rem_euclid(1_000_000_000) as u64;
+        let mut at = 0;
+        let Ok(dt) = time::OffsetDateTime::from_unix_timestamp(secs) else {
+            // Out of the calendar's range: plain seconds.
+            let s = format!("{secs}.{nanos:09}");
+            let n = s.len().min(buf.len());
+            buf[..n].copy_from_slice(&s.as_bytes()[..n]);
+            return n;
         };
-        let d = dt.date();
-        let t = dt.time();
-        let frac = if nanos % 1000 == 0 {
-            format!("{:06}", nanos / 1000)
+        let (d, t) = (dt.date(), dt.time());
+        put(buf, &mut at, d.year().max(0) as u64, 4);
+        lit(buf, &mut at, b'-');
+        put(buf, &mut at, u8::from(d.month()) as u64, 2);
+        lit(buf, &mut at, b'-');
+        put(buf, &mut at, d.day() as u64, 2);
+        lit(buf, &mut at, b'T');
+        put(buf, &mut at, t.hour() as u64, 2);
+        lit(buf, &mut at, b':');
+        put(buf, &mut at, t.minute() as u64, 2);
+        lit(buf, &mut at, b':');
+        put(buf, &mut at, t.second() as u64, 2);
+        lit(buf, &mut at, b'.');
+        if nanos % 1000 == 0 {
+            put(buf, &mut at, nanos / 1000, 6);
         } else {
-            format!("{:09}", nanos)
-        };
-        format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{}Z",
-            d.year(),
-            u8::from(d.month()),
-            d.day(),
-            t.hour(),
-            t.minute(),
-            t.second(),
-            frac
-        )
+            put(buf, &mut at, nanos, 9);
+        }
+        lit(buf, &mut at, b'Z');
+        at
     }
 }
 
@@ -96,7 +123,10 @@ impl fmt::Display for Duration {
 /// Timestamps serialize as RFC 3339 strings (see docs/output.md).
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.rfc3339())
+        let mut buf = [0u8; 40];
+        let n = self.write_rfc3339(&mut buf);
+        // Only ASCII digits and separators were written.
+        s.serialize_str(std::str::from_utf8(&buf[..n]).unwrap_or(""))
     }
 }
 

@@ -669,9 +669,13 @@ impl HttpInspector {
         };
         self.outstanding += 1;
         self.max_depth = self.max_depth.max(self.outstanding + bonus);
-        let label = ex.label(idx);
-        for issue in &h.issues {
-            self.warn(format!("client->server: {label}: {issue}"));
+        // Labels are built only for warnings: formatting them for every
+        // exchange was a measurable share of the whole pipeline.
+        if !h.issues.is_empty() {
+            let label = ex.label(idx);
+            for issue in &h.issues {
+                self.warn(format!("client->server: {label}: {issue}"));
+            }
         }
         let framing = request_framing(&h);
         ex.host = h.host;
@@ -686,6 +690,7 @@ impl HttpInspector {
         match framing {
             Ok(Framing::Chunked) => {
                 if h.content_length != ContentLength::Absent {
+                    let label = self.exchanges[idx].label(idx);
                     self.warn(format!(
                         "client->server: {label}: both Transfer-Encoding and Content-Length; Content-Length ignored"
                     ));
@@ -706,6 +711,7 @@ impl HttpInspector {
             },
             Ok(_) => self.request_done(idx, end_ts),
             Err(why) => {
+                let label = self.exchanges[idx].label(idx);
                 let msg = format!(
                     "client->server: {label}: {why}; cannot frame the request body, lost sync"
                 );
@@ -781,9 +787,11 @@ impl HttpInspector {
                 idx
             }
         };
-        let label = self.exchanges[idx].label(idx);
-        for issue in &h.issues {
-            self.warn(format!("server->client: response to {label}: {issue}"));
+        if !h.issues.is_empty() {
+            let label = self.exchanges[idx].label(idx);
+            for issue in &h.issues {
+                self.warn(format!("server->client: response to {label}: {issue}"));
+            }
         }
         let version = rh.line.version;
         let e = &mut self.exchanges[idx];
@@ -822,11 +830,13 @@ impl HttpInspector {
             self.response_done(idx, end_ts);
         } else if has_te {
             if cl != ContentLength::Absent {
+                let label = self.exchanges[idx].label(idx);
                 self.warn(format!(
                     "server->client: response to {label}: both Transfer-Encoding and Content-Length; Content-Length ignored"
                 ));
             }
             if version == HttpVersion::Http10 {
+                let label = self.exchanges[idx].label(idx);
                 self.warn(format!(
                     "server->client: response to {label}: Transfer-Encoding in an HTTP/1.0 response"
                 ));
@@ -839,6 +849,7 @@ impl HttpInspector {
                     .transfer_encoding
                     .clone()
                     .unwrap_or_default();
+                let label = self.exchanges[idx].label(idx);
                 self.warn(format!(
                     "server->client: response to {label}: Transfer-Encoding \"{te}\" does not end in chunked; body delimited by connection close"
                 ));
@@ -869,6 +880,7 @@ impl HttpInspector {
                 }
                 ContentLength::Invalid | ContentLength::Conflicting => {
                     self.abandon_response(idx);
+                    let label = self.exchanges[idx].label(idx);
                     let msg = format!(
                         "server->client: response to {label}: invalid Content-Length \"{}\"; cannot frame the body, lost sync",
                         cl_raw.unwrap_or_default()
