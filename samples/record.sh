@@ -576,7 +576,28 @@ s22() {
     note $f "http2:$P" s22 "h2c: nginx 'listen ... http2' cleartext, nghttp (prior knowledge) 3 URLs: 1 connection, 3 request streams"
 }
 
-ALL=(s01 s02 s03 s04 s05 s07 s08 s09 s10 s11 s12 s13 s14 s15 s16 s17 s18 s19 s20 s21 s22)
+s23() { # Python over HTTPS: the TLS exchange estimate for a non-curl client
+    local P=18448 f=tls13-python-3-requests.pcap
+    nginx_start s23 $P "$(tls_srv $P '')"
+    cap_start $f lo "tcp port $P"
+    python3 - $P <<'EOF'
+import http.client, ssl, sys
+port = int(sys.argv[1])
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+c = http.client.HTTPSConnection("localhost", port, context=ctx)
+for path in ("/a", "/b", "/big300k"):
+    c.request("GET", path)
+    r = c.getresponse()
+    print(path, r.status, len(r.read()))
+c.close()
+EOF
+    cap_stop "$CAP_PID"; stop_pid "$NGINX_PID"
+    note $f "tls:$P" s23 "TLS 1.3 (SNI localhost), Python http.client: 3 sequential GETs (one 300 KB) on one connection: 3 exchanges"
+}
+
+ALL=(s01 s02 s03 s04 s05 s07 s08 s09 s10 s11 s12 s13 s14 s15 s16 s17 s18 s19 s20 s21 s22 s23)
 if [ $# -gt 0 ]; then RUN=("$@"); else RUN=("${ALL[@]}"); fi
 for s in "${RUN[@]}"; do
     [ "$s" = s06 ] && s=s01   # s06 (format copies) is produced by s01

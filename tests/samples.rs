@@ -408,6 +408,13 @@ fn https_exchanges_resumption_and_alpn() {
     let t = t13[0].tls.as_ref().unwrap();
     assert_eq!((t.version.as_deref(), t.exchanges), (Some("1.3"), 2));
 
+    // A Python client (http.client over ssl), TLS 1.3: three sequential GETs,
+    // one of them 300 KB (many records), on one connection.
+    let py = conns("tls13-python-3-requests.pcap");
+    let t = py[0].tls.as_ref().unwrap();
+    assert_eq!((t.version.as_deref(), t.exchanges, t.handshakes), (Some("1.3"), 3, 1));
+    assert_eq!(py[0].verdict.as_str(), "reused");
+
     let res = conns("tls12-resumption.pcap");
     let (a, b) = (res[0].tls.as_ref().unwrap(), res[1].tls.as_ref().unwrap());
     assert!(!a.resumed && a.certificate_seen && a.full_handshakes == 1);
