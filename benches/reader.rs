@@ -43,7 +43,11 @@ fn readers(c: &mut Criterion) {
         eprintln!("no input capture: set KEEPWATCH_BENCH_FILE");
         return;
     };
-    assert_eq!(libpcap(&p), mmap_parser(&p), "both readers see the same packets");
+    assert_eq!(
+        libpcap(&p),
+        mmap_parser(&p),
+        "both readers see the same packets"
+    );
     let mut g = c.benchmark_group("reader");
     g.sample_size(10);
     g.throughput(Throughput::Bytes(std::fs::metadata(&p).unwrap().len()));

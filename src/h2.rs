@@ -7,6 +7,7 @@
 //! reads (SETTINGS, GOAWAY). Works over arbitrary splits and never panics.
 
 use crate::time::Timestamp;
+use crate::warnings::Warnings;
 use crate::Direction;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
@@ -156,8 +157,7 @@ fn plausible_frame(h: &[u8], max_len: usize) -> Option<usize> {
 #[derive(Debug)]
 pub struct H2Inspector {
     info: H2Info,
-    warnings: Vec<String>,
-    warnings_dropped: u64,
+    warnings: Warnings,
     state: [State; 2],
     /// Largest frame each direction may send (the peer's SETTINGS_MAX_FRAME_SIZE).
     max_frame: [usize; 2],
@@ -178,8 +178,7 @@ impl H2Inspector {
     pub fn new() -> Self {
         H2Inspector {
             info: H2Info::default(),
-            warnings: Vec::new(),
-            warnings_dropped: 0,
+            warnings: Warnings::new(MAX_WARNINGS, "HTTP/2"),
             state: [State::Preface { n: 0 }, State::default()],
             max_frame: [DEFAULT_MAX_FRAME; 2],
             last_client_stream: 0,
@@ -206,15 +205,11 @@ impl H2Inspector {
     }
 
     pub fn warnings(&self) -> &[String] {
-        &self.warnings
+        self.warnings.as_slice()
     }
 
     fn warn(&mut self, msg: String) {
-        if self.warnings.len() < MAX_WARNINGS {
-            self.warnings.push(msg);
-        } else {
-            self.warnings_dropped += 1;
-        }
+        self.warnings.push(msg);
     }
 
     pub fn on_data(&mut self, dir: Direction, ts: Timestamp, data: &[u8]) {
@@ -272,12 +267,6 @@ impl H2Inspector {
             if partial {
                 self.warn(format!("{dir:?}: stream ended inside an HTTP/2 frame"));
             }
-        }
-        if self.warnings_dropped > 0 {
-            let n = self.warnings_dropped;
-            self.warnings_dropped = 0;
-            self.warnings
-                .push(format!("{n} further HTTP/2 warnings suppressed"));
         }
     }
 

@@ -16,6 +16,7 @@ pub mod tcp;
 pub mod time;
 pub mod tls;
 pub mod tui;
+pub mod warnings;
 
 pub use tcp::Direction;
 pub use time::{Duration, Timestamp};

@@ -412,7 +412,10 @@ fn https_exchanges_resumption_and_alpn() {
     // one of them 300 KB (many records), on one connection.
     let py = conns("tls13-python-3-requests.pcap");
     let t = py[0].tls.as_ref().unwrap();
-    assert_eq!((t.version.as_deref(), t.exchanges, t.handshakes), (Some("1.3"), 3, 1));
+    assert_eq!(
+        (t.version.as_deref(), t.exchanges, t.handshakes),
+        (Some("1.3"), 3, 1)
+    );
     assert_eq!(py[0].verdict.as_str(), "reused");
 
     let res = conns("tls12-resumption.pcap");

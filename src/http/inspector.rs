@@ -13,6 +13,7 @@ use super::parser::{
     ResponseHead,
 };
 use crate::time::Timestamp;
+use crate::warnings::Warnings;
 use crate::Direction;
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -337,8 +338,7 @@ pub struct HttpInspector {
     finished: bool,
     /// While replaying held client bytes: the exchange whose response released them.
     replaying: Option<usize>,
-    warnings: Vec<String>,
-    suppressed: u64,
+    warnings: Warnings,
 }
 
 impl Default for HttpInspector {
@@ -364,8 +364,7 @@ impl HttpInspector {
             saw_http: false,
             finished: false,
             replaying: None,
-            warnings: Vec::new(),
-            suppressed: 0,
+            warnings: Warnings::new(MAX_WARNINGS, ""),
         }
     }
 
@@ -441,21 +440,11 @@ impl HttpInspector {
         self.saw_http
     }
     pub fn warnings(&self) -> &[String] {
-        &self.warnings
+        self.warnings.as_slice()
     }
 
     fn warn(&mut self, msg: String) {
-        if self.warnings.len() < MAX_WARNINGS {
-            self.warnings.push(msg);
-        } else {
-            self.suppressed += 1;
-            let text = format!("{} further warnings suppressed", self.suppressed);
-            if self.warnings.len() == MAX_WARNINGS {
-                self.warnings.push(text);
-            } else if let Some(last) = self.warnings.last_mut() {
-                *last = text;
-            }
-        }
+        self.warnings.push(msg);
     }
 
     /// In-order bytes of one direction.

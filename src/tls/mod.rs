@@ -15,6 +15,7 @@ mod tests;
 pub use parse::{is_grease, version_name, HRR_RANDOM};
 
 use crate::time::Timestamp;
+use crate::warnings::Warnings;
 use crate::Direction;
 use serde::Serialize;
 
@@ -180,8 +181,7 @@ struct Hs {
 #[derive(Debug, Default)]
 pub struct TlsInspector {
     info: TlsInfo,
-    warnings: Vec<String>,
-    warnings_dropped: u64,
+    warnings: Warnings,
     dirs: [DirState; 2],
     hs: Hs,
     /// TLS 1.3 negotiated (ServerHello or HelloRetryRequest).
@@ -252,7 +252,10 @@ fn plausible_header(h: &[u8], strict: bool) -> Option<usize> {
 
 impl TlsInspector {
     pub fn new() -> Self {
-        Self::default()
+        TlsInspector {
+            warnings: Warnings::new(MAX_WARNINGS, "TLS"),
+            ..Self::default()
+        }
     }
 
     pub fn info(&self) -> &TlsInfo {
@@ -260,15 +263,11 @@ impl TlsInspector {
     }
 
     pub fn warnings(&self) -> &[String] {
-        &self.warnings
+        self.warnings.as_slice()
     }
 
     fn warn(&mut self, msg: String) {
-        if self.warnings.len() < MAX_WARNINGS {
-            self.warnings.push(msg);
-        } else {
-            self.warnings_dropped += 1;
-        }
+        self.warnings.push(msg);
     }
 
     /// Feeds in-order stream bytes of one direction.
@@ -317,12 +316,6 @@ impl TlsInspector {
             if partial || !d.hs_buf.is_empty() {
                 self.warn(format!("{dir:?}: stream ended inside a TLS record"));
             }
-        }
-        if self.warnings_dropped > 0 {
-            let n = self.warnings_dropped;
-            self.warnings_dropped = 0;
-            self.warnings
-                .push(format!("{n} further TLS warnings suppressed"));
         }
     }
 
