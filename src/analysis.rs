@@ -123,6 +123,9 @@ pub struct ConnectionRecord {
     pub exchanges_omitted: usize,
     pub tls: Option<TlsInfo>,
     pub http2: Option<H2Info>,
+    /// The HTTP/1 connection switched protocols (101 Upgrade, or CONNECT):
+    /// `kind`, `protocol`, `at`, `exchange`, `target`; null otherwise.
+    pub protocol_switch: Option<crate::http::Switch>,
     pub tcp: TcpDetail,
     pub warnings: Vec<String>,
     /// Source file (set when several files are reported together).
@@ -136,6 +139,9 @@ impl ConnectionRecord {
     /// Handshakes this connection spared: its uses beyond the first, not
     /// counting stale requests (they failed and were retried elsewhere).
     pub fn handshakes_saved(&self) -> u64 {
+        if matches!(self.verdict, Verdict::NoHttp | Verdict::Unanswered) {
+            return 0;
+        }
         self.uses().saturating_sub(1 + self.stale_requests) as u64
     }
 
@@ -186,7 +192,10 @@ pub fn record(c: &Connection<AppInspector>, with_exchanges: bool) -> ConnectionR
         .iter()
         .filter_map(|e| e.response_end.or(e.response_time))
         .max();
-    let idle_before_close = match (c.close.first_time(), last_response_end) {
+    // After a protocol switch the tunnel's own traffic is what goes idle.
+    let switched = http.is_some_and(|h| h.switched().is_some());
+    let last_activity = if switched { c.last_data_ts } else { last_response_end };
+    let idle_before_close = match (c.close.first_time(), last_activity) {
         (Some(close), Some(r)) if close >= r => Some(close.since(r)),
         _ => None,
     };
@@ -237,6 +246,7 @@ pub fn record(c: &Connection<AppInspector>, with_exchanges: bool) -> ConnectionR
         exchanges_omitted: http.map_or(0, |h| h.exchanges_omitted()),
         tls,
         http2,
+        protocol_switch: http.and_then(|h| h.switched().cloned()),
         tcp: TcpDetail {
             handshake_detail: c.handshake.detail(&c.close),
             syn: c.handshake.syn,
@@ -295,6 +305,22 @@ fn close_reason(
         req10 || resp10
     });
     if ex.is_empty() {
+        // TLS without HTTP in sight: a client close_notify (an alert record
+        // after the handshake, TLS <= 1.2) says the client ended the session.
+        let tls_client_closed = c
+            .app
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.info().encrypted_alerts[0] > 0);
+        return if by_server && !tls_client_closed {
+            CloseReason::Unknown
+        } else {
+            CloseReason::ClientFinished
+        };
+    }
+    // A tunnel (CONNECT, or 101 to WebSocket/h2c): HTTP/1 says nothing about
+    // why it ended.
+    if c.app.http.as_ref().is_some_and(|h| h.switched().is_some()) {
         return if by_server {
             CloseReason::Unknown
         } else {
@@ -326,7 +352,14 @@ fn close_reason(
     if http10 {
         return CloseReason::Http10Default;
     }
-    if resp_close {
+    // A response without a length is delimited by the close: the server
+    // had to close (RFC 9112 §6.3 rule 8), just as if it had said so.
+    let until_close = ex
+        .iter()
+        .rev()
+        .find(|e| e.status.is_some())
+        .is_some_and(|e| e.framing == Some(crate::http::Framing::UntilClose));
+    if resp_close || (by_server && until_close) {
         return CloseReason::ConnectionCloseResponse;
     }
     if by_server {
@@ -362,6 +395,10 @@ fn verdict(r: &ConnectionRecord) -> Verdict {
     if uses >= 2 {
         return Verdict::Reused;
     }
+    // Switched to a tunnel (WebSocket, CONNECT): the connection lived on.
+    if r.protocol_switch.is_some() {
+        return Verdict::SingleRequestKeptOpen;
+    }
     match r.close_reason {
         CloseReason::IdleTimeout
         | CloseReason::ClientFinished
@@ -375,6 +412,8 @@ fn verdict(r: &ConnectionRecord) -> Verdict {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct GroupStats {
     pub connections: u64,
+    /// Connections that carried at least one HTTP request (the base of the mean).
+    pub http_connections: u64,
     pub handshakes: u64,
     pub requests: u64,
     pub responses: u64,
@@ -396,6 +435,9 @@ impl GroupStats {
         }
         self.requests += r.requests as u64;
         self.responses += r.responses as u64;
+        if r.requests > 0 {
+            self.http_connections += 1;
+        }
         if r.verdict == Verdict::Reused {
             self.reused_connections += 1;
         }
@@ -409,9 +451,8 @@ impl GroupStats {
         *self.verdicts.entry(r.verdict.as_str()).or_default() += 1;
     }
     fn finish(&mut self) {
-        let http_conns = self.connections - self.verdicts.get("no-http").copied().unwrap_or(0);
-        self.requests_per_connection_mean = if http_conns > 0 {
-            (self.requests as f64 / http_conns as f64 * 100.0).round() / 100.0
+        self.requests_per_connection_mean = if self.http_connections > 0 {
+            (self.requests as f64 / self.http_connections as f64 * 100.0).round() / 100.0
         } else {
             0.0
         };
@@ -492,11 +533,11 @@ impl SummaryBuilder {
         if let Some(h) = &r.host {
             s.per_host.entry(h.clone()).or_default().add(r);
         }
-        if r.verdict != Verdict::NoHttp {
+        if r.requests > 0 {
             *s.requests_per_connection.entry(r.requests).or_default() += 1;
         }
         *s.closed_by.entry(r.closed_by.as_str()).or_default() += 1;
-        if r.requests > 0 {
+        if r.requests > 0 || r.responses > 0 {
             self.http_conns += 1;
             self.http_saved += r.handshakes_saved();
             self.not_all_http10_closed |=
@@ -582,7 +623,7 @@ impl SummaryBuilder {
             let n = self.tls_conns;
             let saved = self.tls_exchanges.saturating_sub(n);
             parts.push(format!(
-                "{} over {}: {saved} TCP and {saved} TLS handshakes saved",
+                "~{} over {}: {saved} TCP and {saved} TLS handshakes saved (estimated from TLS records)",
                 plural(self.tls_exchanges, "HTTPS exchange", "HTTPS exchanges"),
                 plural(n, "connection", "connections"),
             ));

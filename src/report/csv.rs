@@ -37,6 +37,7 @@ pub const HEADER: &[&str] = &[
 ];
 
 fn field(s: &str) -> String {
+    let s = &*super::printable(s);
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {

@@ -1,6 +1,7 @@
 //! The readable report: one row per connection and a summary that tells the
 //! reuse story in words. Coloured when asked (or when stdout is a terminal).
 
+use super::printable;
 use crate::analysis::{ConnectionRecord, Verdict};
 use crate::engine::Report;
 use crate::tcp::ClosedBy;
@@ -53,18 +54,26 @@ pub fn fmt_duration(secs: f64) -> String {
     }
 }
 
-/// Column widths for the endpoint columns (IPv4 `a.b.c.d:port` fits in 21).
+/// Column widths of the connection table, fitted to the rows so a typical
+/// IPv4 report stays within 100–120 columns.
 #[derive(Clone, Copy)]
 pub struct Widths {
+    pub id: usize,
     pub client: usize,
     pub server: usize,
+    pub reason: usize,
+    pub verdict: usize,
 }
 
 impl Default for Widths {
+    /// For rows printed one at a time (live), before their contents are known.
     fn default() -> Self {
         Widths {
+            id: 4,
             client: 21,
             server: 21,
+            reason: 25,
+            verdict: 24,
         }
     }
 }
@@ -72,63 +81,68 @@ impl Default for Widths {
 impl Widths {
     pub fn fit(rows: &[ConnectionRecord]) -> Self {
         let mut w = Widths {
+            id: 1,
             client: 6,
             server: 6,
+            reason: 12,
+            verdict: 7,
         };
         for r in rows {
+            w.id = w.id.max(r.id.to_string().len());
             w.client = w.client.max(r.client.len());
             w.server = w.server.max(r.server.len());
+            w.reason = w.reason.max(r.close_reason.as_str().len());
+            w.verdict = w.verdict.max(r.verdict.as_str().len());
         }
         w
     }
 }
 
-pub fn table_header(w: Widths) -> String {
+#[allow(clippy::too_many_arguments)]
+fn columns(w: Widths, id: &str, client: &str, server: &str, hs: &str, req: &str, resp: &str, closed: &str, reason: &str, verdict: &str, dur: &str) -> String {
     format!(
-        "{:>5} {:<cw$} {:<sw$} {:<9} {:>4} {:>4} {:<12} {:<26} {:<24} {:>8}",
-        "#",
-        "client",
-        "server",
-        "handshake",
-        "req",
-        "resp",
-        "closed by",
-        "close reason",
-        "verdict",
-        "duration",
+        "{id:>iw$} {client:<cw$} {server:<sw$} {hs:<9} {req:>4} {resp:>4} {closed:<12} {reason:<rw$} {verdict:<vw$} {dur:>8}",
+        iw = w.id,
         cw = w.client,
-        sw = w.server
+        sw = w.server,
+        rw = w.reason,
+        vw = w.verdict
     )
 }
 
+pub fn table_header(w: Widths) -> String {
+    columns(w, "#", "client", "server", "handshake", "req", "resp", "closed by", "close reason", "verdict", "duration")
+}
+
 pub fn row(r: &ConnectionRecord, st: Style, w: Widths) -> String {
-    let line = format!(
-        "{:>5} {:<cw$} {:<sw$} {:<9} {:>4} {:>4} {:<12} {:<26} {:<24} {:>8}",
-        r.id,
-        r.client,
-        r.server,
+    let line = columns(
+        w,
+        &r.id.to_string(),
+        &r.client,
+        &r.server,
         r.handshake.as_str(),
-        r.requests,
-        r.responses,
+        &r.requests.to_string(),
+        &r.responses.to_string(),
         r.closed_by.as_str(),
         r.close_reason.as_str(),
         r.verdict.as_str(),
-        fmt_duration(r.duration.as_secs_f64()),
-        cw = w.client,
-        sw = w.server
+        &fmt_duration(r.duration.as_secs_f64()),
     );
     let mut out = st.paint(verdict_color(r), &line);
     let mut notes = Vec::new();
     if let Some(h) = &r.host {
-        notes.push(format!("host {h}"));
+        notes.push(format!("host {}", printable(h)));
     }
-    if let Some(v) = r.http_version {
-        notes.push(format!("HTTP/{v}"));
+    match r.http_version {
+        _ if r.http2.is_some() => {}
+        Some("mixed") => notes.push("HTTP/1.0 and 1.1 mixed".into()),
+        Some(v) => notes.push(format!("HTTP/{v}")),
+        None => {}
     }
     if let Some(t) = &r.tls {
         let mut s = format!("TLS {}", t.version.as_deref().unwrap_or("?"));
         if let Some(a) = &t.alpn {
-            s.push_str(&format!(" alpn {a}"));
+            s.push_str(&format!(" alpn {}", printable(a)));
         }
         if t.resumed {
             s.push_str(" resumed");
@@ -189,6 +203,13 @@ pub fn row(r: &ConnectionRecord, st: Style, w: Widths) -> String {
             )
         ));
     }
+    // The connection's own protocol warnings (JSON has all of them).
+    for warn in r.warnings.iter().take(3) {
+        out.push_str(&format!("\n      {} {}", st.paint("33", "!"), printable(warn)));
+    }
+    if r.warnings.len() > 3 {
+        out.push_str(&format!("\n      {} … {} more warnings (see --format json)", st.paint("33", "!"), r.warnings.len() - 3));
+    }
     out
 }
 
@@ -215,7 +236,7 @@ pub fn write_report<W: Write>(
             f.packets
         )?;
     }
-    if with_rows {
+    if with_rows && !rep.connections.is_empty() {
         let widths = Widths::fit(&rep.connections);
         writeln!(w)?;
         writeln!(w, "{}", st.bold(&table_header(widths)))?;
@@ -256,9 +277,11 @@ pub fn write_summary<W: Write>(w: &mut W, rep: &Report, st: Style) -> io::Result
             .collect::<Vec<_>>()
             .join(", ")
     };
-    writeln!(w, "  closed by: {}", kv(&s.closed_by))?;
-    writeln!(w, "  close reasons: {}", kv(&s.close_reasons))?;
-    writeln!(w, "  verdicts: {}", kv(&s.verdicts))?;
+    if s.connections > 0 {
+        writeln!(w, "  closed by: {}", kv(&s.closed_by))?;
+        writeln!(w, "  close reasons: {}", kv(&s.close_reasons))?;
+        writeln!(w, "  verdicts: {}", kv(&s.verdicts))?;
+    }
     if s.stale_requests > 0 {
         writeln!(
             w,
@@ -285,8 +308,15 @@ pub fn write_summary<W: Write>(w: &mut W, rep: &Report, st: Style) -> io::Result
             t.handshakes_per_exchange
         )?;
         if !t.sni.is_empty() {
-            let sni: Vec<String> = t.sni.iter().map(|(k, v)| format!("{k} {v}")).collect();
-            writeln!(w, "  TLS server names: {}", sni.join(", "))?;
+            let sni: Vec<String> = t
+                .sni
+                .iter()
+                .take(GROUPS_SHOWN)
+                .map(|(k, v)| format!("{} {v}", printable(k)))
+                .collect();
+            let more = t.sni.len().saturating_sub(GROUPS_SHOWN);
+            let more = if more > 0 { format!(" … and {more} more (see --format json)") } else { String::new() };
+            writeln!(w, "  TLS server names: {}{more}", sni.join(", "))?;
         }
     }
     if s.per_server.len() > 1 || s.per_host.len() > 1 {
@@ -334,7 +364,11 @@ fn write_groups<W: Write>(
     groups: &std::collections::BTreeMap<String, crate::analysis::GroupStats>,
 ) -> io::Result<()> {
     writeln!(w, "  {title}:")?;
-    for (k, g) in groups {
+    // The busiest first; the full lists are in the JSON summary.
+    let mut order: Vec<(&String, &crate::analysis::GroupStats)> = groups.iter().collect();
+    order.sort_by(|a, b| b.1.connections.cmp(&a.1.connections).then(a.0.cmp(b.0)));
+    for (k, g) in order.iter().take(GROUPS_SHOWN) {
+        let k = printable(k);
         let reasons: Vec<String> = g
             .close_reasons
             .iter()
@@ -350,5 +384,11 @@ fn write_groups<W: Write>(
             reasons.join(", ")
         )?;
     }
+    if groups.len() > GROUPS_SHOWN {
+        writeln!(w, "    … and {} more (see --format json)", groups.len() - GROUPS_SHOWN)?;
+    }
     Ok(())
 }
+
+/// How many servers, hosts or server names the text summary lists.
+const GROUPS_SHOWN: usize = 20;

@@ -184,6 +184,8 @@ pub struct Connection<H> {
     /// Data seen after this side's FIN or after a RST (the other side's view of
     /// a half-closed connection).
     pub data_after_close: [u64; 2],
+    /// The last packet that carried payload (either direction).
+    pub last_data_ts: Option<Timestamp>,
     pub app: H,
 }
 

@@ -223,6 +223,7 @@ fn new_connection<H: Default>(
         half: Default::default(),
         end_cause: EndCause::CaptureEnded,
         data_after_close: [0, 0],
+        last_data_ts: None,
         app: H::default(),
     })
 }
@@ -257,6 +258,9 @@ fn segment<H: StreamHandler>(
         Direction::ServerToClient
     };
     c.last_ts = ts;
+    if s.payload_len > 0 {
+        c.last_data_ts = Some(ts);
+    }
     let syn = s.has(flags::SYN);
     let ack = s.has(flags::ACK);
     let fin = s.has(flags::FIN);
