@@ -194,7 +194,11 @@ pub fn record(c: &Connection<AppInspector>, with_exchanges: bool) -> ConnectionR
         .max();
     // After a protocol switch the tunnel's own traffic is what goes idle.
     let switched = http.is_some_and(|h| h.switched().is_some());
-    let last_activity = if switched { c.last_data_ts } else { last_response_end };
+    let last_activity = if switched {
+        c.last_data_ts
+    } else {
+        last_response_end
+    };
     let idle_before_close = match (c.close.first_time(), last_activity) {
         (Some(close), Some(r)) if close >= r => Some(close.since(r)),
         _ => None,

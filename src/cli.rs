@@ -48,7 +48,7 @@ struct Common {
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
     /// Seconds without a packet after which a connection is reported (as open) and freed
-    #[arg(long, value_name = "SECS", default_value_t = 300.0)]
+    #[arg(long, value_name = "SECS", default_value_t = 300.0, value_parser = positive_secs)]
     idle_timeout: f64,
     /// Colour the text report
     #[arg(long, value_enum, default_value = "auto")]
@@ -118,6 +118,13 @@ enum Cmd {
         #[arg(long, value_name = "SECS", default_value_t = 300.0)]
         idle_timeout: f64,
     },
+}
+
+fn positive_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("'{s}' is not a positive number of seconds")),
+    }
 }
 
 pub fn main() -> i32 {
@@ -192,7 +199,7 @@ fn options(c: &Common, slim: bool) -> Options {
     Options {
         filter: c.filter.clone(),
         table: TableConfig {
-            idle_timeout: Duration((c.idle_timeout.max(0.001) * 1e9) as i64),
+            idle_timeout: Duration((c.idle_timeout * 1e9) as i64),
             ..TableConfig::default()
         },
         slim_records: slim,
@@ -218,7 +225,18 @@ fn report_cmd(
 ) -> Result<i32> {
     // Open every file first so a typo fails before any output.
     let mut caps = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut dup_warnings = Vec::new();
     for f in files {
+        let canon = std::fs::canonicalize(f).unwrap_or_else(|_| f.clone());
+        if !seen.insert(canon) {
+            let w = format!(
+                "{} was given more than once: its packets are counted each time",
+                f.display()
+            );
+            eprintln!("keepwatch: warning: {w}");
+            dup_warnings.push(w);
+        }
         caps.push(CaptureFile::open(f)?);
     }
     let stdout = io::stdout();
@@ -238,6 +256,9 @@ fn report_cmd(
         let fmt = common.format;
         let streaming = matches!(fmt, Format::Jsonl | Format::Csv);
         let mut an = Analyzer::new(options(common, streaming)).map_err(anyhow::Error::msg)?;
+        for w in &dup_warnings {
+            an.add_warning(w.clone());
+        }
         let mut write_err: Option<io::Error> = None;
         let mut on_conn = |r: &keepwatch::analysis::ConnectionRecord| {
             if write_err.is_none() {
@@ -252,7 +273,7 @@ fn report_cmd(
             }
         };
         for cap in group {
-            if group.len() > 1 {
+            if group.len() > 1 || per_file {
                 an.set_current_file(Some(cap.path().display().to_string()));
             }
             let summary = cap.for_each(|p| an.packet(&p, &mut on_conn))?;
@@ -291,6 +312,14 @@ fn report_cmd(
                     writeln!(out, "\n────────")?;
                 }
                 text::write_report(&mut out, &rep, style(common), !summary_only)?
+            }
+            // --per-file JSON: one array of reports, still one document.
+            Format::Json if per_file => {
+                write!(out, "{}", if gi == 0 { "[\n" } else { ",\n" })?;
+                serde_json::to_writer_pretty(&mut out, &rep)?;
+                if gi + 1 == groups.len() {
+                    writeln!(out, "\n]")?;
+                }
             }
             Format::Json => report::write_json(&mut out, &rep)?,
             Format::Jsonl => report::write_jsonl_summary(&mut out, &rep)?,

@@ -59,6 +59,10 @@ pub struct Analyzer {
     files: Vec<FileSummary>,
     extra_warnings: Vec<String>,
     current_file: Option<String>,
+    /// Packets stamped earlier than one read before them.
+    out_of_time_order: u64,
+    /// Connection id → the file its first packet came from (several files).
+    file_of: rustc_hash::FxHashMap<u64, String>,
 }
 
 impl Analyzer {
@@ -81,6 +85,8 @@ impl Analyzer {
             files: Vec::new(),
             extra_warnings: Vec::new(),
             current_file: None,
+            file_of: Default::default(),
+            out_of_time_order: 0,
         })
     }
 
@@ -124,6 +130,9 @@ impl Analyzer {
     pub fn packet<F: FnMut(&ConnectionRecord)>(&mut self, p: &RawPacket<'_>, on_conn: &mut F) {
         self.packets += 1;
         self.bytes += p.orig_len as u64;
+        if self.last.is_some_and(|l| p.ts < l) {
+            self.out_of_time_order += 1;
+        }
         self.first = Some(self.first.map_or(p.ts, |f| f.min(p.ts)));
         self.last = Some(self.last.map_or(p.ts, |l| l.max(p.ts)));
         if let Some(f) = self.filter.as_mut() {
@@ -140,11 +149,18 @@ impl Analyzer {
                     sums,
                     opts,
                     current_file,
+                    file_of,
                     ..
                 } = self;
+                let before = table.stats.connections;
                 table.process(p.ts, &seg, &mut |c| {
-                    push(records, sums, c, opts, current_file, on_conn)
+                    push(records, sums, c, opts, file_of, on_conn)
                 });
+                if let Some(f) = current_file {
+                    for id in before..table.stats.connections {
+                        file_of.insert(id, f.clone());
+                    }
+                }
             }
             Err(Skip::NotIp) => self.skipped.not_ip += 1,
             Err(Skip::NotTcp) => self.skipped.not_tcp += 1,
@@ -175,12 +191,10 @@ impl Analyzer {
             records,
             sums,
             opts,
-            current_file,
+            file_of,
             ..
         } = self;
-        table.sweep(now, &mut |c| {
-            push(records, sums, c, opts, current_file, on_conn)
-        });
+        table.sweep(now, &mut |c| push(records, sums, c, opts, file_of, on_conn));
     }
 
     /// Finalises every connection still open and builds the report.
@@ -192,12 +206,10 @@ impl Analyzer {
                 records,
                 sums,
                 opts,
-                current_file,
+                file_of,
                 ..
             } = &mut self;
-            table.finish(end, &mut |c| {
-                push(records, sums, c, opts, current_file, on_conn)
-            });
+            table.finish(end, &mut |c| push(records, sums, c, opts, file_of, on_conn));
         }
         self.records.sort_by_key(|r| r.id);
         let mut summary = std::mem::take(&mut self.sums.summary).finish();
@@ -277,6 +289,12 @@ impl Analyzer {
                 ids(&t.framing_ids, t.framing)
             ));
         }
+        if self.out_of_time_order > 0 {
+            w.push(format!(
+                "{} packets are stamped earlier than packets read before them (a merged, reordered or multi-file capture): handshakes and connection boundaries may be off",
+                self.out_of_time_order
+            ));
+        }
         if self.table.stats.idle_evictions > 0 {
             w.push(format!(
                 "{} connections went idle longer than the idle timeout and were reported as open",
@@ -331,11 +349,11 @@ fn push<F: FnMut(&ConnectionRecord)>(
     sums: &mut Tally,
     c: Connection<AppInspector>,
     opts: &Options,
-    file: &Option<String>,
+    file_of: &mut rustc_hash::FxHashMap<u64, String>,
     on_conn: &mut F,
 ) {
     let mut r = record(&c, !opts.drop_exchanges);
-    r.file = file.clone();
+    r.file = file_of.remove(&r.id);
     on_conn(&r);
     sums.add(&r);
     if !opts.slim_records {

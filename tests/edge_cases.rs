@@ -236,3 +236,48 @@ fn a_long_keep_alive_connection_keeps_counts_exact_and_details_bounded() {
     );
     assert_eq!(c.max_pipeline_depth, 1);
 }
+
+/// A real capture with its packets shuffled in windows of five (as a SPAN
+/// port or a careless merge delivers them): data before its SYN, ACKs before
+/// the data they acknowledge. Still one connection with both exchanges, and
+/// a warning that the file is out of time order.
+#[test]
+fn shuffled_capture_keeps_connections_and_data() {
+    let orig =
+        std::fs::read(common::samples_dir().join("captures/curl-http11-reuse.pcap")).unwrap();
+    let mut recs = Vec::new();
+    let mut o = 24;
+    while o < orig.len() {
+        let cl = u32::from_le_bytes(orig[o + 8..o + 12].try_into().unwrap()) as usize;
+        recs.push(orig[o..o + 16 + cl].to_vec());
+        o += 16 + cl;
+    }
+    let mut shuffled = orig[..24].to_vec();
+    for w in recs.chunks(5) {
+        // A fixed permutation per window: last first, then the rest in order.
+        let mut w: Vec<&Vec<u8>> = w.iter().collect();
+        w.rotate_right(1);
+        for r in w {
+            shuffled.extend_from_slice(r);
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("shuffled.pcap");
+    std::fs::write(&p, &shuffled).unwrap();
+    let r = common::analyze(&[&p]);
+    assert_eq!(r.connections.len(), 1);
+    let c = &r.connections[0];
+    assert_eq!((c.requests, c.responses), (2, 2));
+    assert_eq!(
+        c.tcp.client_to_server.missing_bytes + c.tcp.server_to_client.missing_bytes,
+        0
+    );
+    assert!(
+        r.summary
+            .warnings
+            .iter()
+            .any(|w| w.contains("stamped earlier")),
+        "{:?}",
+        r.summary.warnings
+    );
+}

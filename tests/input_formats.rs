@@ -300,6 +300,20 @@ fn several_files_one_report_or_one_per_file() {
     assert_eq!(summaries.len(), 2);
     assert_eq!(summaries[0]["summary"]["connections"], 1);
     assert_eq!(summaries[1]["summary"]["connections"], 2);
+    // JSON per file: one document, an array of reports.
+    let (code, out, _) = run(&["report", "--per-file", "--format", "json", a, b]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("one JSON document");
+    assert_eq!(v.as_array().unwrap().len(), 2);
+    assert_eq!(v[1]["summary"]["connections"], 2);
+    // CSV per file: every row says which file it belongs to.
+    let (_, out, _) = run(&["report", "--per-file", "--format", "csv", a, b]);
+    let rows: Vec<&str> = out.lines().skip(1).collect();
+    assert_eq!(rows.len(), 3);
+    assert!(
+        rows[0].ends_with("curl-http11-reuse.pcap") && rows[2].ends_with("curl-http10-close.pcap"),
+        "{out}"
+    );
 }
 
 #[test]

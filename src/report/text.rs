@@ -99,7 +99,19 @@ impl Widths {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn columns(w: Widths, id: &str, client: &str, server: &str, hs: &str, req: &str, resp: &str, closed: &str, reason: &str, verdict: &str, dur: &str) -> String {
+fn columns(
+    w: Widths,
+    id: &str,
+    client: &str,
+    server: &str,
+    hs: &str,
+    req: &str,
+    resp: &str,
+    closed: &str,
+    reason: &str,
+    verdict: &str,
+    dur: &str,
+) -> String {
     format!(
         "{id:>iw$} {client:<cw$} {server:<sw$} {hs:<9} {req:>4} {resp:>4} {closed:<12} {reason:<rw$} {verdict:<vw$} {dur:>8}",
         iw = w.id,
@@ -111,7 +123,19 @@ fn columns(w: Widths, id: &str, client: &str, server: &str, hs: &str, req: &str,
 }
 
 pub fn table_header(w: Widths) -> String {
-    columns(w, "#", "client", "server", "handshake", "req", "resp", "closed by", "close reason", "verdict", "duration")
+    columns(
+        w,
+        "#",
+        "client",
+        "server",
+        "handshake",
+        "req",
+        "resp",
+        "closed by",
+        "close reason",
+        "verdict",
+        "duration",
+    )
 }
 
 pub fn row(r: &ConnectionRecord, st: Style, w: Widths) -> String {
@@ -205,10 +229,18 @@ pub fn row(r: &ConnectionRecord, st: Style, w: Widths) -> String {
     }
     // The connection's own protocol warnings (JSON has all of them).
     for warn in r.warnings.iter().take(3) {
-        out.push_str(&format!("\n      {} {}", st.paint("33", "!"), printable(warn)));
+        out.push_str(&format!(
+            "\n      {} {}",
+            st.paint("33", "!"),
+            printable(warn)
+        ));
     }
     if r.warnings.len() > 3 {
-        out.push_str(&format!("\n      {} … {} more warnings (see --format json)", st.paint("33", "!"), r.warnings.len() - 3));
+        out.push_str(&format!(
+            "\n      {} … {} more warnings (see --format json)",
+            st.paint("33", "!"),
+            r.warnings.len() - 3
+        ));
     }
     out
 }
@@ -315,7 +347,11 @@ pub fn write_summary<W: Write>(w: &mut W, rep: &Report, st: Style) -> io::Result
                 .map(|(k, v)| format!("{} {v}", printable(k)))
                 .collect();
             let more = t.sni.len().saturating_sub(GROUPS_SHOWN);
-            let more = if more > 0 { format!(" … and {more} more (see --format json)") } else { String::new() };
+            let more = if more > 0 {
+                format!(" … and {more} more (see --format json)")
+            } else {
+                String::new()
+            };
             writeln!(w, "  TLS server names: {}{more}", sni.join(", "))?;
         }
     }
@@ -385,7 +421,11 @@ fn write_groups<W: Write>(
         )?;
     }
     if groups.len() > GROUPS_SHOWN {
-        writeln!(w, "    … and {} more (see --format json)", groups.len() - GROUPS_SHOWN)?;
+        writeln!(
+            w,
+            "    … and {} more (see --format json)",
+            groups.len() - GROUPS_SHOWN
+        )?;
     }
     Ok(())
 }

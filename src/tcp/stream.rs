@@ -44,8 +44,16 @@ pub struct HalfStream {
     /// Stream offset of this direction's FIN, once seen.
     fin_at: Option<u64>,
     fin_delivered: bool,
+    /// Acknowledgements (counted) that covered the current hole so far.
+    hole_acks: u32,
     pub stats: StreamStats,
 }
+
+/// ACKs past a hole before it is declared lost. One is proof enough on a
+/// capture taken at the receiver, but a capture taken elsewhere (a SPAN port,
+/// a merged or reordered file) can show the ACK a little before the data it
+/// acknowledges; waiting a few ACKs keeps such data instead of dropping it.
+const HOLE_ACKS: u32 = 3;
 
 /// Limits that keep memory bounded.
 #[derive(Debug, Clone, Copy)]
@@ -75,6 +83,13 @@ impl HalfStream {
 
     pub fn started(&self) -> bool {
         self.started
+    }
+
+    /// Sequence number of stream offset 0 (the first byte this direction's
+    /// stream began at), once it has started.
+    pub fn start_seq(&self) -> Option<u32> {
+        self.started
+            .then(|| self.next_seq.wrapping_sub(self.offset as u32))
     }
 
     pub fn fin_delivered(&self) -> bool {
@@ -172,6 +187,14 @@ impl HalfStream {
             return;
         }
         let a = self.abs(ack);
+        if let Some((&first, _)) = self.ooo.iter().next() {
+            if a >= first as i64 && first > self.offset {
+                self.hole_acks += 1;
+            }
+        }
+        if self.hole_acks < HOLE_ACKS {
+            return;
+        }
         while let Some((&first, _)) = self.ooo.iter().next() {
             if a >= first as i64 && first > self.offset {
                 self.gap(dir, ts, first - self.offset, h);
@@ -227,6 +250,7 @@ impl HalfStream {
 
     #[inline]
     fn advance(&mut self, n: u64) {
+        self.hole_acks = 0;
         self.offset += n;
         self.next_seq = self.next_seq.wrapping_add(n as u32);
     }

@@ -279,6 +279,7 @@ fn segment<H: StreamHandler>(
                 hs.syn = Some(ts);
                 hs.client_isn = Some(s.seq);
                 c.half[i].syn(s.seq);
+                c.roles_guessed = false;
             }
         } else if dir == Direction::ServerToClient && ack {
             hs.syn_ack_packets += 1;
@@ -349,8 +350,18 @@ fn starts_new_connection<H>(c: &Connection<H>, src: SocketAddr, seq: u32) -> boo
         // Same ISN: a retransmission (or a duplicated frame).
         Some(isn) => isn != seq || src != c.client,
         // Only the SYN-ACK seen so far (reordered capture): this SYN is its
-        // partner. Otherwise the connection was picked up mid-stream, and a SYN
-        // now starts a new one.
-        None => !(c.handshake.server_isn.is_some() && c.half[0].stats.packets == 0),
+        // partner.
+        None if c.handshake.server_isn.is_some() && c.half[0].stats.packets == 0 => false,
+        // Data came before its SYN (a reordered or merged capture): the SYN of
+        // the client we already know, still open, whose ISN sits just before
+        // where that client's stream began, is this connection's own.
+        None if src == c.client && !c.close.is_closed() => match c.half[0].start_seq() {
+            Some(start) => start.wrapping_sub(seq.wrapping_add(1)) > 65_536,
+            // Nothing from the client yet (a stray server ACK came first).
+            None => false,
+        },
+        // Otherwise the connection was picked up mid-stream, and a SYN now
+        // starts a new one.
+        None => true,
     }
 }

@@ -361,3 +361,33 @@ fn closed_connection_is_handed_out_after_linger_and_idle_ones_after_timeout() {
     assert_eq!(out[1].end_cause, EndCause::IdleTimeout);
     assert_eq!(t.open_connections(), 1);
 }
+
+#[test]
+fn syn_after_its_data_in_a_reordered_capture_is_one_connection() {
+    // The capture's order: the request, then the handshake, then the rest.
+    let s = vec![
+        seg(true, CISN + 1, SISN + 1, F::ACK | F::PSH, b"GET"),
+        seg(true, CISN, 0, F::SYN, b""),
+        seg(false, SISN, CISN + 1, F::SYN | F::ACK, b""),
+        seg(true, CISN + 1, SISN + 1, F::ACK, b""),
+        seg(false, SISN + 1, CISN + 4, F::ACK | F::PSH, b"200"),
+        seg(true, CISN + 4, SISN + 4, F::ACK | F::FIN, b""),
+    ];
+    let out = run(&s);
+    assert_eq!(out.len(), 1, "one connection, not two");
+    let c = &out[0];
+    assert_eq!(c.app.data[0], b"GET");
+    assert_eq!(c.app.data[1], b"200");
+    assert!(c.handshake.syn.is_some() && c.handshake.syn_ack.is_some());
+    assert!(!c.roles_guessed);
+    assert_eq!(c.close.closed_by(), ClosedBy::Client);
+}
+
+#[test]
+fn syn_far_from_the_stream_start_is_still_a_new_connection() {
+    let s = vec![
+        seg(true, CISN + 1, SISN + 1, F::ACK | F::PSH, b"GET"),
+        seg(true, CISN + 500_000, 0, F::SYN, b""),
+    ];
+    assert_eq!(run(&s).len(), 2);
+}
