@@ -599,6 +599,7 @@ impl SummaryBuilder {
     fn headline(&self) -> String {
         let s = &self.s;
         let mut parts = Vec::new();
+        let mut stale_told = false;
         if self.http_conns > 0 {
             let n = self.http_conns;
             let saved = self.http_saved;
@@ -608,9 +609,11 @@ impl SummaryBuilder {
                 parts.push(format!(
                     "{reqs} over {conns}: HTTP/1.0 without keep-alive, every request paid a new handshake"
                 ));
-            } else if saved == 0 && n > 1 && s.reused_connections > 0 {
+            } else if saved == 0 && n > 1 && s.reused_connections > 0 && s.stale_requests > 0 {
+                stale_told = true;
                 parts.push(format!(
-                    "{reqs} over {conns}: no handshake saved, the reuse attempts met connections the server had closed"
+                    "{reqs} over {conns}: no handshake saved, every reuse attempt met a connection the server had already closed ({})",
+                    plural(s.stale_requests, "stale request", "stale requests")
                 ));
             } else if saved == 0 && n > 1 {
                 parts.push(format!(
@@ -638,7 +641,7 @@ impl SummaryBuilder {
                 s.tls.resumed_connections, s.tls.connections
             ));
         }
-        if s.stale_requests > 0 {
+        if s.stale_requests > 0 && !stale_told {
             parts.push(format!(
                 "{} sent on connections the server had already closed",
                 plural(s.stale_requests, "stale request", "stale requests")
