@@ -88,6 +88,11 @@ fn detect(dir: Direction, b: &[u8]) -> Option<Proto> {
         None => undecided = true,
         Some(false) => {}
     }
+    // Picked up mid-stream: any plausible TLS record header (application
+    // data, alert, change cipher spec) starts a TLS connection too.
+    if b.len() >= 5 && tls::looks_like_tls_record(b) == Some(true) {
+        return Some(Proto::Tls);
+    }
     let http = match dir {
         Direction::ClientToServer => http::looks_like_http_request(b),
         Direction::ServerToClient => http::looks_like_http_response(b),

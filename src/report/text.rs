@@ -164,7 +164,11 @@ pub fn row(r: &ConnectionRecord, st: Style, w: Widths) -> String {
         None => {}
     }
     if let Some(t) = &r.tls {
-        let mut s = format!("TLS {}", t.version.as_deref().unwrap_or("?"));
+        let mut s = match (&t.version, t.client_hellos) {
+            (Some(v), _) => format!("TLS {v}"),
+            (None, 0) => "TLS (picked up after the handshake)".to_string(),
+            (None, _) => "TLS (no ServerHello seen)".to_string(),
+        };
         if let Some(a) = &t.alpn {
             s.push_str(&format!(" alpn {}", printable(a)));
         }
