@@ -188,7 +188,11 @@ fn step(cur: usize, by: i64, n: usize) -> usize {
 fn move_by(m: &mut Model, by: i64) {
     match m.view {
         View::Connections if m.detail => {
-            let max = super::view::detail_line_count(m).saturating_sub(1) as i64;
+            // The pane shows the terminal's height less the tabs, stats,
+            // sparkline and footer rows and its own top border (6 rows): End
+            // stops at the last full page, not at the last line alone.
+            let visible = (m.size.1 as usize).saturating_sub(6).max(1);
+            let max = super::view::detail_line_count(m).saturating_sub(visible) as i64;
             m.detail_scroll = (m.detail_scroll as i64)
                 .saturating_add(by)
                 .clamp(0, max.max(0)) as u16;
