@@ -1747,3 +1747,5 @@ fn request_framing(h: &MessageHeaders) -> Result<Framing, String> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod cut_tests;
