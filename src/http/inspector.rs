@@ -623,9 +623,7 @@ impl HttpInspector {
                 Err(_) => self.bad_head(dir, end_ts, head),
             },
             Direction::ServerToClient => match parser::response_head(head) {
-                Ok((_, rh)) => {
-                    self.on_response_head(rh, head.len() as u64, start_ts, end_ts, None)
-                }
+                Ok((_, rh)) => self.on_response_head(rh, head.len() as u64, start_ts, end_ts, None),
                 Err(_) => self.bad_head(dir, end_ts, head),
             },
         }
@@ -1746,6 +1744,6 @@ fn request_framing(h: &MessageHeaders) -> Result<Framing, String> {
 }
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod cut_tests;
+#[cfg(test)]
+mod tests;

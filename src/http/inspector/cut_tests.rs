@@ -42,7 +42,11 @@ fn cut(i: &mut HttpInspector, dir: Direction, ts: i64, m: &[u8], n: usize) {
 }
 
 const TARGETS: [&str; 3] = ["/a", "/bb", "/ccc"];
-const STATUSES: [(&str, u16); 3] = [("200 OK", 200), ("404 Not Found", 404), ("201 Created", 201)];
+const STATUSES: [(&str, u16); 3] = [
+    ("200 OK", 200),
+    ("404 Not Found", 404),
+    ("201 Created", 201),
+];
 const BODY: &[u8] = b"hello world!"; // 12 bytes: "Content-Length: 1" can be cut mid-value
 
 /// Sequential keep-alive; `cut_req` / `cut_resp`: cut each request / response after that many bytes.
@@ -52,8 +56,20 @@ fn sequential(cut_req: Option<usize>, cut_resp: Option<usize>) -> HttpInspector 
         let q = req("GET", TARGETS[k]);
         let r = resp(STATUSES[k].0, BODY);
         let ts = 2 * k as i64;
-        cut(&mut i, C, ts, &q, cut_req.map_or(q.len(), |n| n.min(q.len())));
-        cut(&mut i, S, ts + 1, &r, cut_resp.map_or(r.len(), |n| n.min(r.len())));
+        cut(
+            &mut i,
+            C,
+            ts,
+            &q,
+            cut_req.map_or(q.len(), |n| n.min(q.len())),
+        );
+        cut(
+            &mut i,
+            S,
+            ts + 1,
+            &r,
+            cut_resp.map_or(r.len(), |n| n.min(r.len())),
+        );
     }
     i.finish(t(10));
     i
@@ -63,7 +79,12 @@ fn check_fifo(i: &HttpInspector) {
     let ex = i.exchanges();
     assert_eq!(ex.len(), 3, "{:#?}", i.warnings());
     for k in 0..3 {
-        assert_eq!(ex[k].target.as_deref(), Some(TARGETS[k]), "{:#?}", i.warnings());
+        assert_eq!(
+            ex[k].target.as_deref(),
+            Some(TARGETS[k]),
+            "{:#?}",
+            i.warnings()
+        );
         assert_eq!(ex[k].status, Some(STATUSES[k].1), "{:#?}", i.warnings());
     }
     assert!(!i.warnings().iter().any(|w| w.contains("never answered")));
@@ -84,7 +105,9 @@ fn sequential_requests_cut_after_every_length() {
         if counted == 3 {
             check_fifo(&i);
             let ex = i.exchanges();
-            assert!(ex.iter().all(|e| !e.request_complete && e.response_complete));
+            assert!(ex
+                .iter()
+                .all(|e| !e.request_complete && e.response_complete));
             assert_eq!(ex[0].request_gap_bytes, (full - n) as u64);
             assert_eq!(ex[0].request_version, Some(HttpVersion::Http11));
             let host_end = line_len(&req("GET", "/a")) + "Host: example.com\r\n".len();
@@ -314,7 +337,10 @@ fn cut_response_whose_body_goes_on_past_the_gap_resyncs() {
     assert!(ex[2].response_complete);
     let w = i.warnings().join("\n");
     assert!(w.contains("3000-byte body goes on past the gap"), "{w}");
-    assert!(w.contains("resynchronized at \"HTTP/1.1 404 Not Found\""), "{w}");
+    assert!(
+        w.contains("resynchronized at \"HTTP/1.1 404 Not Found\""),
+        "{w}"
+    );
 }
 
 #[test]
