@@ -242,6 +242,17 @@ enum Phase {
     Closed,
 }
 
+/// A message head cut by a capture gap after its start line.
+#[derive(Debug, Clone, Copy)]
+struct Cut {
+    /// Bytes of the gap (the rest of the head, then maybe body and more).
+    missing: u64,
+    /// Fewest bytes the rest of the head can take.
+    min_missing: u64,
+    /// Bytes of the head captured before the gap.
+    captured: u64,
+}
+
 #[derive(Debug, Clone, Copy)]
 enum HoldSeg {
     Data {
@@ -608,11 +619,11 @@ impl HttpInspector {
     fn handle_head(&mut self, dir: Direction, head: &[u8], start_ts: Timestamp, end_ts: Timestamp) {
         match dir {
             Direction::ClientToServer => match parser::request_head(head) {
-                Ok((_, rh)) => self.on_request_head(rh, start_ts, end_ts),
+                Ok((_, rh)) => self.on_request_head(rh, start_ts, end_ts, None),
                 Err(_) => self.bad_head(dir, end_ts, head),
             },
             Direction::ServerToClient => match parser::response_head(head) {
-                Ok((_, rh)) => self.on_response_head(rh, head.len() as u64, start_ts, end_ts),
+                Ok((_, rh)) => self.on_response_head(rh, head.len() as u64, start_ts, end_ts, None),
                 Err(_) => self.bad_head(dir, end_ts, head),
             },
         }
@@ -635,7 +646,13 @@ impl HttpInspector {
         };
     }
 
-    fn on_request_head(&mut self, rh: RequestHead<'_>, start_ts: Timestamp, end_ts: Timestamp) {
+    fn on_request_head(
+        &mut self,
+        rh: RequestHead<'_>,
+        start_ts: Timestamp,
+        end_ts: Timestamp,
+        cut: Option<Cut>,
+    ) {
         self.saw_http = true;
         self.requests += 1;
         self.note_version(rh.line.version);
@@ -676,6 +693,22 @@ impl HttpInspector {
         self.exchanges.push(ex);
         self.pending.push_back(idx);
         self.compact();
+        if let Some(cut) = cut {
+            let body = match framing {
+                Ok(Framing::None) => Some(0),
+                Ok(Framing::ContentLength) => match h.content_length {
+                    ContentLength::Valid(n) => Some(n),
+                    _ => None,
+                },
+                _ => None,
+            };
+            let e = &self.exchanges[idx];
+            // A CONNECT/Upgrade request may be followed by tunnel bytes: never assume sync.
+            let may_switch = e.method.as_deref() == Some("CONNECT") || e.upgrade.is_some();
+            let body = body.filter(|_| !may_switch);
+            self.cut_message(C2S, idx, h.field_count, body, cut, end_ts);
+            return;
+        }
         match framing {
             Ok(Framing::Chunked) => {
                 if h.content_length != ContentLength::Absent {
@@ -740,6 +773,7 @@ impl HttpInspector {
         head_len: u64,
         start_ts: Timestamp,
         end_ts: Timestamp,
+        cut: Option<Cut>,
     ) {
         self.saw_http = true;
         self.note_version(rh.line.version);
@@ -760,6 +794,9 @@ impl HttpInspector {
                 self.warn(format!(
                     "server->client: interim response {status}: {issue}"
                 ));
+            }
+            if let Some(cut) = cut {
+                self.cut_interim(status, h.field_count, cut, end_ts);
             }
             return;
         }
@@ -801,6 +838,52 @@ impl HttpInspector {
         e.transfer_encoding = h.transfer_encoding;
         e.content_encoding = h.content_encoding;
 
+        if let Some(cut) = cut {
+            let fields = h.field_count;
+            let switch = if status == 101 {
+                Some(("upgrade", h.upgrade.or_else(|| e.upgrade.clone())))
+            } else if method == Some("CONNECT") && (200..300).contains(&status) {
+                Some(("connect", None))
+            } else {
+                None
+            };
+            let bodyless = method == Some("HEAD") || status == 204 || status == 304;
+            // Only what the captured header lines say: a lost line may hold
+            // more, so a response without framing headers is not until-close.
+            let (framing, body) = if switch.is_some() || bodyless {
+                (Some(Framing::None), Some(0))
+            } else if has_te {
+                let f = if chunked {
+                    Framing::Chunked
+                } else {
+                    Framing::UntilClose
+                };
+                (Some(f), None)
+            } else {
+                match cl {
+                    ContentLength::Valid(n) => (Some(Framing::ContentLength), Some(n)),
+                    _ => (None, None),
+                }
+            };
+            e.framing = framing;
+            match switch {
+                Some((kind, protocol)) => {
+                    e.response_gap_bytes += cut.missing;
+                    self.abandon_response(idx);
+                    let label = self.exchanges[idx].label(idx);
+                    self.warn(format!(
+                        "server->client: response to {label}: {status} head cut by {} missing bytes after {} captured ({fields} header fields); counted, marked incomplete; protocol switched, tunnel bytes may be among the missing ones",
+                        cut.missing, cut.captured
+                    ));
+                    self.do_switch(idx, kind, protocol, end_ts);
+                }
+                None => self.cut_message(S2C, idx, fields, body, cut, end_ts),
+            }
+            if matches!(self.sides[0].phase, Phase::Hold { ex } if ex == idx) {
+                self.release_hold();
+            }
+            return;
+        }
         if status == 101 {
             let protocol = h.upgrade.or_else(|| e.upgrade.clone());
             e.framing = Some(Framing::None);
@@ -882,6 +965,95 @@ impl HttpInspector {
         // after a CONNECT/Upgrade request are HTTP after all.
         if matches!(self.sides[0].phase, Phase::Hold { ex } if ex == idx) {
             self.release_hold();
+        }
+    }
+
+    /// A message head of exchange `ex` was cut by a capture gap after its start
+    /// line: it is counted (by the caller) but incomplete. `body`: the body
+    /// length the captured headers announce, if they frame it. If the gap can
+    /// hold the rest of the head and that body, the next byte is expected to
+    /// start the next message; otherwise scan for it.
+    fn cut_message(
+        &mut self,
+        dir: Direction,
+        ex: usize,
+        fields: u32,
+        body: Option<u64>,
+        cut: Cut,
+        ts: Timestamp,
+    ) {
+        let word = msg_word(dir);
+        let e = &mut self.exchanges[ex];
+        match dir {
+            Direction::ClientToServer => e.request_gap_bytes += cut.missing,
+            Direction::ServerToClient => e.response_gap_bytes += cut.missing,
+        }
+        let label = e.label(ex);
+        let mut msg = format!(
+            "{}: {}{label}: {word} head cut by {} missing bytes after {} captured; counted from its {} and {fields} captured header fields, marked incomplete",
+            dir_label(dir),
+            if dir == S2C { "response to " } else { "" },
+            cut.missing,
+            cut.captured,
+            if dir == C2S { "request line" } else { "status line" },
+        );
+        if dir == S2C {
+            self.abandon_response(ex);
+        }
+        match body {
+            Some(n) if cut.missing >= n.saturating_add(cut.min_missing) => {
+                let e = &mut self.exchanges[ex];
+                match dir {
+                    Direction::ClientToServer => e.request_body_bytes = n,
+                    Direction::ServerToClient => {
+                        e.response_body_bytes = n;
+                        e.response_wire_bytes += cut.missing;
+                    }
+                }
+                msg.push_str(&format!(
+                    "; the gap can hold the rest of the head and the {n}-byte body: still in sync"
+                ));
+                self.warn(msg);
+                let side = &mut self.sides[dir.index()];
+                side.phase = Phase::Head;
+                side.buf.clear();
+                side.scan_from = 0;
+                side.head_plausible = false;
+            }
+            Some(n) => {
+                msg.push_str(&format!(
+                    "; the {n}-byte body goes on past the gap at an unknown offset: lost sync, scanning for the next message"
+                ));
+                self.lose_sync(dir, ts, msg, false);
+                self.sides[dir.index()].line_start = true;
+            }
+            None => {
+                msg.push_str(
+                    "; the captured headers do not frame the body: lost sync, scanning for the next message",
+                );
+                self.lose_sync(dir, ts, msg, false);
+                self.sides[dir.index()].line_start = true;
+            }
+        }
+    }
+
+    /// An interim (1xx) response head cut after its status line: it has no body.
+    fn cut_interim(&mut self, status: u16, fields: u32, cut: Cut, ts: Timestamp) {
+        let mut msg = format!(
+            "server->client: interim response {status}: head cut by {} missing bytes after {} captured ({fields} header fields); counted",
+            cut.missing, cut.captured
+        );
+        if cut.missing >= cut.min_missing {
+            msg.push_str("; the gap can hold the rest of the head: still in sync");
+            self.warn(msg);
+            let side = &mut self.sides[1];
+            side.buf.clear();
+            side.scan_from = 0;
+            side.head_plausible = false;
+        } else {
+            msg.push_str("; lost sync, scanning for the next message");
+            self.lose_sync(S2C, ts, msg, false);
+            self.sides[1].line_start = true;
         }
     }
 
@@ -1283,6 +1455,9 @@ impl HttpInspector {
         match &mut self.sides[d].phase {
             Phase::Head => {
                 let buf = std::mem::take(&mut self.sides[d].buf);
+                if self.cut_head(dir, &buf, ts, missing) {
+                    return;
+                }
                 let msg = if buf.is_empty() {
                     format!(
                         "{label_dir}: gap of {missing} bytes where a {} head was expected; lost sync, scanning for the next message",
@@ -1295,21 +1470,8 @@ impl HttpInspector {
                         escape(&buf, 40)
                     )
                 };
+                // The start line was cut (or malformed): the message is lost.
                 self.lose_sync(dir, ts, msg, true);
-                if dir == C2S {
-                    // Fill the placeholder with what the partial head tells.
-                    if let (Ok((_, line)), Some(&idx)) =
-                        (parser::request_line(&buf), self.pending.back())
-                    {
-                        let e = &mut self.exchanges[idx];
-                        if e.method.is_none() && e.request_time.is_none() {
-                            e.method = Some(String::from_utf8_lossy(line.method).into_owned());
-                            e.target = Some(String::from_utf8_lossy(line.target).into_owned());
-                            e.request_version = Some(line.version);
-                            e.request_time = Some(self.sides[d].buf_ts);
-                        }
-                    }
-                }
                 self.sides[d].line_start = true;
             }
             Phase::Body { ex, kind } => {
@@ -1391,6 +1553,50 @@ impl HttpInspector {
             }
             Phase::Closed => {}
         }
+    }
+
+    /// A gap of `missing` bytes right after `buf`, the unfinished head of
+    /// `dir`: if its start line is complete, the message is counted from what
+    /// was captured (true); otherwise nothing is done (false).
+    fn cut_head(&mut self, dir: Direction, buf: &[u8], ts: Timestamp, missing: u64) -> bool {
+        let d = dir.index();
+        let start_ts = self.sides[d].buf_ts;
+        let captured = buf.len() as u64;
+        match dir {
+            Direction::ClientToServer => {
+                let Ok((rest, line)) = parser::request_line(buf) else {
+                    return false;
+                };
+                let c = parser::cut_header_section(rest);
+                let cut = Cut {
+                    missing,
+                    min_missing: c.min_missing,
+                    captured,
+                };
+                let rh = RequestHead {
+                    line,
+                    headers: c.headers,
+                };
+                self.on_request_head(rh, start_ts, ts, Some(cut));
+            }
+            Direction::ServerToClient => {
+                let Ok((rest, line)) = parser::status_line(buf) else {
+                    return false;
+                };
+                let c = parser::cut_header_section(rest);
+                let cut = Cut {
+                    missing,
+                    min_missing: c.min_missing,
+                    captured,
+                };
+                let rh = ResponseHead {
+                    line,
+                    headers: c.headers,
+                };
+                self.on_response_head(rh, captured, start_ts, ts, Some(cut));
+            }
+        }
+        true
     }
 
     fn add_gap(&mut self, dir: Direction, ex: usize, n: u64, ts: Timestamp) {
@@ -1537,5 +1743,7 @@ fn request_framing(h: &MessageHeaders) -> Result<Framing, String> {
     }
 }
 
+#[cfg(test)]
+mod cut_tests;
 #[cfg(test)]
 mod tests;

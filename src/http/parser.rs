@@ -255,23 +255,24 @@ pub fn header_line(i: &[u8]) -> IResult<&[u8], HeaderLine<'_>> {
         }
     }
     let (line, rest) = i.split_at(end);
-    let content = strip_eol(line);
+    Ok((rest, field_line(strip_eol(line))))
+}
+
+/// One logical header line without its line ending: a field or a malformed line.
+fn field_line(content: &[u8]) -> HeaderLine<'_> {
     let name_len = content.iter().take_while(|&&c| is_tchar(c)).count();
     if name_len == 0 {
-        return Ok((rest, HeaderLine::Malformed(content)));
+        return HeaderLine::Malformed(content);
     }
     let (name, after_name) = content.split_at(name_len);
     let ws = after_name.iter().take_while(|&&c| is_ws(c)).count();
     match after_name.get(ws) {
-        Some(b':') => Ok((
-            rest,
-            HeaderLine::Field {
-                name,
-                value: &after_name[ws + 1..],
-                space_before_colon: ws > 0,
-            },
-        )),
-        _ => Ok((rest, HeaderLine::Malformed(content))),
+        Some(b':') => HeaderLine::Field {
+            name,
+            value: &after_name[ws + 1..],
+            space_before_colon: ws > 0,
+        },
+        _ => HeaderLine::Malformed(content),
     }
 }
 
@@ -448,26 +449,86 @@ pub fn header_section(mut i: &[u8]) -> IResult<&[u8], MessageHeaders> {
     loop {
         let (rest, line) = header_line(i)?;
         i = rest;
-        match line {
-            HeaderLine::End => return Ok((i, h)),
-            HeaderLine::Malformed(l) => h.issues.push(format!(
-                "ignored malformed header line \"{}\"",
-                escape(l, 60)
-            )),
-            HeaderLine::Field {
-                name,
-                value,
-                space_before_colon,
-            } => {
-                if space_before_colon {
-                    h.issues.push(format!(
-                        "whitespace between header name \"{}\" and colon (accepted)",
-                        escape(name, 40)
-                    ));
-                }
-                h.add(name, value);
-            }
+        if let HeaderLine::End = line {
+            return Ok((i, h));
         }
+        collect_line(&mut h, line);
+    }
+}
+
+/// Collects one header line into `h` (shared by complete and cut sections).
+fn collect_line(h: &mut MessageHeaders, line: HeaderLine<'_>) {
+    match line {
+        HeaderLine::End => {}
+        HeaderLine::Malformed(l) => h.issues.push(format!(
+            "ignored malformed header line \"{}\"",
+            escape(l, 60)
+        )),
+        HeaderLine::Field {
+            name,
+            value,
+            space_before_colon,
+        } => {
+            if space_before_colon {
+                h.issues.push(format!(
+                    "whitespace between header name \"{}\" and colon (accepted)",
+                    escape(name, 40)
+                ));
+            }
+            h.add(name, value);
+        }
+    }
+}
+
+/// What a header section cut short (by a capture gap) still tells.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CutHeaders {
+    /// Fields of every header line whose line ending was captured. The last
+    /// one is taken as it is, though an obs-fold continuation may have been lost.
+    pub headers: MessageHeaders,
+    /// The empty line ending the section was captured (the head was whole).
+    pub ended: bool,
+    /// Fewest bytes that can still be missing from the head: its line ending
+    /// and the empty line (bare LF line endings assumed possible).
+    pub min_missing: u64,
+}
+
+/// Parses the header section of a head whose capture stopped after `i`
+/// (the bytes after the start line): complete lines are kept, a trailing
+/// partial line is dropped.
+pub fn cut_header_section(mut i: &[u8]) -> CutHeaders {
+    let mut h = MessageHeaders::default();
+    loop {
+        match header_line(i) {
+            Ok((_, HeaderLine::End)) => {
+                return CutHeaders {
+                    headers: h,
+                    ended: true,
+                    min_missing: 0,
+                }
+            }
+            Ok((rest, line)) => {
+                collect_line(&mut h, line);
+                i = rest;
+            }
+            Err(_) => break,
+        }
+    }
+    // `i` is the unfinished last line (possibly with obs-fold continuations).
+    let min_missing = match i {
+        [] => 1,
+        [b'\r'] => 1,
+        [.., b'\n'] => {
+            collect_line(&mut h, field_line(strip_eol(i)));
+            1
+        }
+        [.., b'\r'] => 2,
+        _ => 2,
+    };
+    CutHeaders {
+        headers: h,
+        ended: false,
+        min_missing,
     }
 }
 

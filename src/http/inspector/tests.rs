@@ -690,9 +690,9 @@ fn gap_inside_response_head_resyncs() {
     i.on_data(C, t(0), &curl("GET", "/1", &[], b""));
     i.on_data(S, t(1), &nginx("200 OK", &[], b"body1"));
     i.on_data(C, t(2), &curl("GET", "/2", &[], b""));
-    i.on_data(S, t(3), &resp2[..30]);
+    i.on_data(S, t(3), &resp2[..10]); // inside the status line
     i.on_gap(S, t(4), 20);
-    i.on_data(S, t(5), &resp2[50..]);
+    i.on_data(S, t(5), &resp2[30..]);
     i.on_data(C, t(6), &curl("GET", "/3", &[], b""));
     i.on_data(S, t(7), &nginx("404 Not Found", &[], b"nope"));
     i.finish(t(8));
@@ -719,19 +719,15 @@ fn gap_inside_request_head_keeps_fifo_with_placeholder() {
     let mut i = HttpInspector::new();
     i.on_data(C, t(0), &curl("GET", "/one", &[], b""));
     i.on_data(S, t(1), &nginx("200 OK", &[], b"1"));
-    i.on_data(C, t(2), &req2[..25]);
+    i.on_data(C, t(2), &req2[..12]); // inside the request line
     i.on_gap(C, t(3), 10);
-    i.on_data(C, t(4), &req2[35..]);
+    i.on_data(C, t(4), &req2[22..]);
     i.on_data(S, t(5), &nginx("200 OK", &[], b"2"));
     i.on_data(C, t(6), &curl("GET", "/three", &[], b""));
     i.on_data(S, t(7), &nginx("200 OK", &[], b"3"));
     let ex = i.exchanges();
     assert_eq!(ex.len(), 3);
-    assert_eq!(
-        ex[1].target.as_deref(),
-        Some("/two"),
-        "filled from the partial head"
-    );
+    assert_eq!(ex[1].method, None, "placeholder: the request line was cut");
     assert_eq!(ex[1].response_body_bytes, 1);
     assert_eq!(ex[2].target.as_deref(), Some("/three"));
     assert_eq!(ex[2].response_body_bytes, 1);
