@@ -281,3 +281,45 @@ fn shuffled_capture_keeps_connections_and_data() {
         r.summary.warnings
     );
 }
+
+/// A real capture cut to a small snaplen, as `tcpdump -s 120` writes it: every
+/// record keeps its first 120 bytes and its true length. Request and status
+/// lines survive the cut, so every message is still counted.
+#[test]
+fn snaplen_cut_capture_still_counts_messages() {
+    let orig =
+        std::fs::read(common::samples_dir().join("captures/nginx-keepalive-requests-3.pcap"))
+            .unwrap();
+    let snap = 120usize;
+    let mut cut = orig[..24].to_vec();
+    cut[16..20].copy_from_slice(&(snap as u32).to_le_bytes());
+    let mut o = 24;
+    while o < orig.len() {
+        let cl = u32::from_le_bytes(orig[o + 8..o + 12].try_into().unwrap()) as usize;
+        let keep = cl.min(snap);
+        cut.extend_from_slice(&orig[o..o + 8]);
+        cut.extend_from_slice(&(keep as u32).to_le_bytes());
+        cut.extend_from_slice(&orig[o + 12..o + 16]);
+        cut.extend_from_slice(&orig[o + 16..o + 16 + keep]);
+        o += 16 + cl;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("cut.pcap");
+    std::fs::write(&p, &cut).unwrap();
+    let r = common::analyze(&[&p]);
+    let counts: Vec<(u32, u32)> = r
+        .connections
+        .iter()
+        .map(|c| (c.requests, c.responses))
+        .collect();
+    assert_eq!(counts, vec![(3, 3), (2, 2)]);
+    assert!(r
+        .connections
+        .iter()
+        .all(|c| c.handshake == keepwatch::tcp::HandshakeState::Complete));
+    assert!(
+        r.summary.warnings.iter().any(|w| w.contains("missed")),
+        "{:?}",
+        r.summary.warnings
+    );
+}
