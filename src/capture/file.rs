@@ -34,12 +34,14 @@ const MAX_RECORD: u32 = 16 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
-    #[error("{path}: cannot open: {source}")]
-    Open {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The OS error is part of the message, not a separate `source`, so an
+    /// error chain printer (anyhow's `{:#}`) does not repeat it.
+    #[error("{path}: cannot open: {error}")]
+    Open { path: String, error: std::io::Error },
+    #[error("{path}: is a directory, not a capture file")]
+    IsDirectory { path: String },
+    #[error("{path}: not a regular file (a pipe, socket or device); give a capture file")]
+    NotRegular { path: String },
     #[error("{path}: empty file (0 bytes), not a capture")]
     Empty { path: String },
     #[error("{path}: not a pcap or pcapng capture (first bytes: {magic})")]
@@ -82,17 +84,21 @@ pub struct CaptureFile {
 impl CaptureFile {
     pub fn open(path: &Path) -> Result<Self, CaptureError> {
         let disp = path.display().to_string();
-        let f = File::open(path).map_err(|e| CaptureError::Open {
+        // Looked at before opening: opening a FIFO would block for a writer,
+        // and mapping a directory fails with a baffling "No such device".
+        let open_err = |e| CaptureError::Open {
             path: disp.clone(),
-            source: e,
-        })?;
-        let len = f
-            .metadata()
-            .map_err(|e| CaptureError::Open {
-                path: disp.clone(),
-                source: e,
-            })?
-            .len();
+            error: e,
+        };
+        let meta = std::fs::metadata(path).map_err(open_err)?;
+        if meta.is_dir() {
+            return Err(CaptureError::IsDirectory { path: disp });
+        }
+        if !meta.is_file() {
+            return Err(CaptureError::NotRegular { path: disp });
+        }
+        let f = File::open(path).map_err(open_err)?;
+        let len = f.metadata().map_err(open_err)?.len();
         if len == 0 {
             return Err(CaptureError::Empty { path: disp });
         }
@@ -101,7 +107,7 @@ impl CaptureFile {
         // mmap-based pcap tool (libpcap included, when it maps) accepts.
         let map = unsafe { Mmap::map(&f) }.map_err(|e| CaptureError::Open {
             path: disp.clone(),
-            source: e,
+            error: e,
         })?;
         let format = sniff(&map).ok_or_else(|| CaptureError::NotCapture {
             path: disp.clone(),
