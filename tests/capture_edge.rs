@@ -34,3 +34,234 @@ fn directory_is_not_a_capture_file() {
     assert!(err.contains("is a directory, not a capture file"), "{err}");
     assert!(!err.contains("os error"), "{err}");
 }
+
+// ---------------------------------------------------------------------------
+// BPF filters per link type
+
+const T0: i64 = 1_700_000_000_000_000_000;
+
+/// One HTTP connection over IPv4 and one over IPv6 (`::1`), 8 packets each.
+fn both_families() -> Vec<(i64, Vec<u8>)> {
+    let mut v = http_conversation("10.0.0.1", 40000, "10.0.0.2", 1, T0);
+    v.extend(http_conversation("::1", 40001, "::1", 1, T0 + 100_000_000));
+    v
+}
+
+fn is_v6(ip: &[u8]) -> bool {
+    ip[0] >> 4 == 6
+}
+
+/// A BSD loopback header: the address family as a 32-bit word.
+fn loopback(ip: &[u8], af6: u32, big_endian: bool) -> Vec<u8> {
+    let af: u32 = if is_v6(ip) { af6 } else { 2 };
+    let mut f = if big_endian {
+        af.to_be_bytes().to_vec()
+    } else {
+        af.to_le_bytes().to_vec()
+    };
+    f.extend_from_slice(ip);
+    f
+}
+
+fn ethertype(ip: &[u8]) -> [u8; 2] {
+    if is_v6(ip) {
+        [0x86, 0xdd]
+    } else {
+        [0x08, 0x00]
+    }
+}
+
+fn sll(ip: &[u8]) -> Vec<u8> {
+    let mut f = vec![0, 0, 3, 4, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0];
+    f.extend_from_slice(&ethertype(ip));
+    f.extend_from_slice(ip);
+    f
+}
+
+fn sll2(ip: &[u8]) -> Vec<u8> {
+    let mut f = ethertype(ip).to_vec();
+    f.extend_from_slice(&[0, 0, 0, 0, 0, 1, 3, 4, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0]);
+    f.extend_from_slice(ip);
+    f
+}
+
+type Frames = Vec<(i64, Vec<u8>)>;
+
+/// (name, link type, big-endian file, frames) for every link type decoded.
+fn link_type_files() -> Vec<(String, u32, bool, Frames)> {
+    let ips = both_families();
+    let wrap =
+        |f: &dyn Fn(&[u8]) -> Vec<u8>| -> Frames { ips.iter().map(|(t, p)| (*t, f(p))).collect() };
+    let mut v = vec![
+        ("ethernet".to_string(), 1, false, wrap(&|p| ethernet(p))),
+        ("raw".into(), 101, false, wrap(&|p| p.to_vec())),
+        ("raw12".into(), 12, false, wrap(&|p| p.to_vec())),
+        ("sll".into(), 113, false, wrap(&sll)),
+        ("sll2".into(), 276, false, wrap(&sll2)),
+    ];
+    for af6 in [24, 28, 30] {
+        v.push((
+            format!("null-af{af6}"),
+            0,
+            false,
+            wrap(&|p| loopback(p, af6, false)),
+        ));
+        // Written on a big-endian machine: the word and the file both swapped.
+        v.push((
+            format!("null-be-af{af6}"),
+            0,
+            true,
+            wrap(&|p| loopback(p, af6, true)),
+        ));
+        v.push((
+            format!("loop-af{af6}"),
+            108,
+            false,
+            wrap(&|p| loopback(p, af6, true)),
+        ));
+    }
+    let v4: Vec<_> = ips.iter().filter(|(_, p)| !is_v6(p)).cloned().collect();
+    let v6: Vec<_> = ips.iter().filter(|(_, p)| is_v6(p)).cloned().collect();
+    v.push(("ipv4".into(), 228, false, v4));
+    v.push(("ipv6".into(), 229, false, v6));
+    v
+}
+
+fn write_files(dir: &std::path::Path) -> Vec<(String, std::path::PathBuf, usize, usize)> {
+    link_type_files()
+        .into_iter()
+        .map(|(name, lt, be, frames)| {
+            let p = dir.join(format!("{name}.pcap"));
+            std::fs::write(&p, pcap(lt, be, false, &frames)).unwrap();
+            let v6 = frames
+                .iter()
+                .filter(|(_, f)| {
+                    let ip_at = match lt {
+                        1 => 14,
+                        0 | 108 => 4,
+                        113 => 16,
+                        276 => 20,
+                        _ => 0,
+                    };
+                    is_v6(&f[ip_at..])
+                })
+                .count();
+            (name, p, frames.len(), v6)
+        })
+        .collect()
+}
+
+fn filtered(path: &std::path::Path, expr: &str) -> keepwatch::engine::Report {
+    let opts = keepwatch::engine::Options {
+        filter: Some(expr.to_string()),
+        ..Default::default()
+    };
+    common::analyze_with(&[path], opts)
+}
+
+/// The counts tcpdump gives on the same files (checked by
+/// `filter_matches_tcpdump` where tcpdump is installed).
+#[test]
+fn filter_passes_what_tcpdump_passes_on_every_link_type() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, path, total, v6) in write_files(dir.path()) {
+        let v4 = total - v6;
+        for (expr, want) in [
+            ("tcp", total),
+            ("tcp port 80", total),
+            ("ip6", v6),
+            ("host ::1", v6),
+            ("ip", v4),
+            ("host 10.0.0.1", v4),
+            ("udp", 0),
+        ] {
+            let r = filtered(&path, expr);
+            assert!(r.skipped.unfilterable.is_empty(), "{name} '{expr}'");
+            let passed = r.summary.packets - r.skipped.filtered_out;
+            assert_eq!(passed, want as u64, "{name} '{expr}'");
+            assert_eq!(r.summary.tcp_packets, want as u64, "{name} '{expr}'");
+            assert_eq!(r.summary.handshakes, want as u64 / 8, "{name} '{expr}'");
+        }
+    }
+}
+
+/// Same files, same expressions, against tcpdump itself when it is installed.
+#[test]
+fn filter_matches_tcpdump() {
+    if Command::new("tcpdump").arg("--version").output().is_err() {
+        common::skip("tcpdump not installed: filter_matches_tcpdump");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for (name, path, _, _) in write_files(dir.path()) {
+        if name == "raw12" {
+            continue; // tcpdump reads LINKTYPE 12 only where DLT_RAW is 12
+        }
+        for expr in [
+            "tcp",
+            "ip6",
+            "tcp port 80",
+            "host ::1",
+            "greater 80",
+            "not tcp",
+        ] {
+            let out = Command::new("tcpdump")
+                .args(["-nr", path.to_str().unwrap(), expr])
+                .output()
+                .unwrap();
+            let tcpdump = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter(|l| l.as_bytes().first().is_some_and(u8::is_ascii_digit))
+                .count() as u64;
+            let r = filtered(&path, expr);
+            assert!(r.skipped.unfilterable.is_empty(), "{name} '{expr}'");
+            assert_eq!(
+                r.summary.packets - r.skipped.filtered_out,
+                tcpdump,
+                "{name} '{expr}'"
+            );
+        }
+    }
+}
+
+#[test]
+fn expression_that_cannot_compile_for_a_link_type_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = write_files(dir.path());
+    let (_, raw, total, _) = files.iter().find(|f| f.0 == "raw").unwrap();
+    let r = filtered(raw, "ether host 00:11:22:33:44:55");
+    assert_eq!(r.skipped.filtered_out, 0);
+    assert_eq!(r.skipped.unfilterable.get(&101), Some(&(*total as u64)));
+    let w = r
+        .summary
+        .warnings
+        .iter()
+        .find(|w| w.contains("could not be filtered"))
+        .unwrap_or_else(|| panic!("{:?}", r.summary.warnings));
+    assert!(
+        w.starts_with(&format!("{total} packets on link type 101 (RAW)")),
+        "{w}"
+    );
+    assert!(
+        w.contains("ethernet addresses") && w.ends_with("they were left out"),
+        "{w}"
+    );
+    // A pcapng mixing Ethernet and raw IP: the Ethernet frames are filtered.
+    let ips = both_families();
+    let mut pkts: Vec<(u32, i64, Vec<u8>)> = Vec::new();
+    for (t, p) in &ips {
+        pkts.push((0, *t, ethernet(p)));
+        pkts.push((1, *t, p.clone()));
+    }
+    let ng = dir.path().join("mixed.pcapng");
+    std::fs::write(&ng, pcapng(&[1, 101], &pkts)).unwrap();
+    let r = filtered(&ng, "ether src 02:00:00:00:00:01 and ip6");
+    assert_eq!(r.skipped.unfilterable.get(&101), Some(&(ips.len() as u64)));
+    assert_eq!(r.summary.packets, 2 * ips.len() as u64);
+    assert_eq!(
+        r.summary.packets - r.skipped.filtered_out - ips.len() as u64,
+        ips.len() as u64 / 2,
+        "{:?}",
+        r.skipped
+    );
+}
