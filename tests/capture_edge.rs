@@ -265,3 +265,106 @@ fn expression_that_cannot_compile_for_a_link_type_is_reported() {
         r.skipped
     );
 }
+
+// ---------------------------------------------------------------------------
+// Small snaplen: TCP headers with options cut inside the options
+
+/// Gives the TCP header of an IP packet (built by `ip_tcp`, 20-byte header)
+/// 12 bytes of options (NOP, NOP, timestamps), fixing the lengths.
+fn with_tcp_options(ip: &[u8]) -> Vec<u8> {
+    let ihl = if is_v6(ip) { 40 } else { 20 };
+    let mut p = ip[..ihl + 20].to_vec();
+    p[ihl + 12] = 0x80; // data offset 8 words = 32 bytes
+    p.extend_from_slice(&[1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2]);
+    p.extend_from_slice(&ip[ihl + 20..]);
+    if is_v6(ip) {
+        let l = (p.len() - 40) as u16;
+        p[4..6].copy_from_slice(&l.to_be_bytes());
+    } else {
+        let l = p.len() as u16;
+        p[2..4].copy_from_slice(&l.to_be_bytes());
+    }
+    p
+}
+
+/// Classic pcap (little-endian, µs) whose records keep only `snaplen` bytes
+/// of each frame, as `editcap -s` or `tcpdump -s` write them.
+fn pcap_snaplen(linktype: u32, snaplen: usize, packets: &[(i64, Vec<u8>)]) -> Vec<u8> {
+    let mut f = Vec::new();
+    for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, snaplen as u32, linktype] {
+        f.extend_from_slice(&v.to_le_bytes());
+    }
+    for (t, data) in packets {
+        let cap = data.len().min(snaplen);
+        for v in [
+            (t / 1_000_000_000) as u32,
+            ((t % 1_000_000_000) / 1000) as u32,
+            cap as u32,
+            data.len() as u32,
+        ] {
+            f.extend_from_slice(&v.to_le_bytes());
+        }
+        f.extend_from_slice(&data[..cap]);
+    }
+    f
+}
+
+fn snaplen_report(client: &str, server: &str, snaplen: usize) -> keepwatch::engine::Report {
+    let frames: Frames = http_conversation(client, 40000, server, 2, T0)
+        .into_iter()
+        .map(|(t, p)| (t, ethernet(&with_tcp_options(&p))))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("cut.pcap");
+    std::fs::write(&p, pcap_snaplen(1, snaplen, &frames)).unwrap();
+    common::analyze(&[&p])
+}
+
+#[test]
+fn snaplen_inside_tcp_options_keeps_the_connection() {
+    // Ethernet + IPv4 = 34 bytes: 54 leaves exactly the fixed TCP header,
+    // 60 and 64 part of the options, 66 all of it (the etherparse path).
+    for (client, server, ip_hdr) in [("10.0.0.1", "10.0.0.2", 20), ("fd00::1", "fd00::2", 40)] {
+        for cut in [20, 26, 30, 32] {
+            let r = snaplen_report(client, server, 14 + ip_hdr + cut);
+            let what = format!("{client} TCP bytes captured: {cut}");
+            assert_eq!(r.skipped.malformed, 0, "{what}");
+            assert_eq!(r.summary.tcp_packets, 10, "{what}");
+            assert_eq!(r.summary.connections, 1, "{what}");
+            assert_eq!(r.summary.handshakes, 1, "{what}");
+            let c = &r.connections[0];
+            assert_eq!(serde_json::json!(c.handshake), "complete", "{what}");
+            assert_eq!(serde_json::json!(c.closed_by), "client", "{what}");
+            assert!(c.client.ends_with(":40000"), "{what}: {}", c.client);
+            assert!(c.server.ends_with(":80"), "{what}: {}", c.server);
+            // Every payload byte is on the wire but not in the capture: gaps.
+            let (req, resp) = (2 * REQ.len() as u64, 2 * RESP.len() as u64);
+            assert_eq!(c.tcp.client_to_server.missing_bytes, req, "{what}");
+            assert_eq!(c.tcp.server_to_client.missing_bytes, resp, "{what}");
+            assert!(
+                r.summary
+                    .warnings
+                    .iter()
+                    .any(|w| w.contains("bytes the capture missed")),
+                "{what}: {:?}",
+                r.summary.warnings
+            );
+        }
+    }
+}
+
+#[test]
+fn snaplen_inside_the_fixed_tcp_header_is_malformed_not_lost() {
+    let r = snaplen_report("10.0.0.1", "10.0.0.2", 14 + 20 + 19);
+    assert_eq!(r.summary.packets, 10);
+    assert_eq!(r.skipped.malformed, 10);
+    assert_eq!(r.summary.tcp_packets, 0);
+    assert!(
+        r.summary
+            .warnings
+            .iter()
+            .any(|w| w.contains("10 malformed or cut-short")),
+        "{:?}",
+        r.summary.warnings
+    );
+}
