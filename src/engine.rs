@@ -234,6 +234,7 @@ impl Analyzer {
             if let Some(d) = &f.damage {
                 w.push(format!("{}: {}", f.path, d));
             }
+            w.extend(f.notes.iter().map(|n| format!("{}: {n}", f.path)));
             if let Some(d) = f.interface_drops.filter(|&d| d > 0) {
                 w.push(format!(
                     "{}: the capturing interface dropped {d} packets",

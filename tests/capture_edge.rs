@@ -368,3 +368,87 @@ fn snaplen_inside_the_fixed_tcp_header_is_malformed_not_lost() {
         r.summary.warnings
     );
 }
+
+// ---------------------------------------------------------------------------
+// pcapng oddities
+
+fn eth_frames() -> Vec<(u32, i64, Vec<u8>)> {
+    http_conversation("10.0.0.1", 40000, "10.0.0.2", 1, T0)
+        .into_iter()
+        .map(|(t, p)| (0, t, ethernet(&p)))
+        .collect()
+}
+
+fn analyze_bytes(name: &str, bytes: &[u8]) -> keepwatch::engine::Report {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join(name);
+    std::fs::write(&p, bytes).unwrap();
+    common::analyze(&[&p])
+}
+
+#[test]
+fn pcapng_without_interface_description_says_so() {
+    let r = analyze_bytes("noidb.pcapng", &pcapng(&[], &eth_frames()));
+    let f = &r.files[0];
+    assert!(f.linktypes.is_empty());
+    let d = f.damage.as_deref().unwrap_or_default();
+    assert!(
+        d.starts_with("no interface description block: 8 packet blocks could not be decoded"),
+        "{d}"
+    );
+    assert!(
+        r.summary
+            .warnings
+            .iter()
+            .any(|w| w.contains("no interface description block")),
+        "{:?}",
+        r.summary.warnings
+    );
+}
+
+#[test]
+fn pcapng_corrupt_block_message_is_in_words() {
+    let mut b = pcapng(&[1], &eth_frames());
+    // The last block's trailing length no longer matches its leading one.
+    let n = b.len();
+    b[n - 4] ^= 0x40;
+    let r = analyze_bytes("corrupt.pcapng", &b);
+    let d = r.files[0].damage.as_deref().unwrap_or_default();
+    assert!(d.starts_with("corrupt block at offset "), "{d}");
+    assert!(d.contains("length fields disagree"), "{d}");
+    assert!(!d.contains("Verify") && !d.contains('('), "{d}");
+    assert!(d.ends_with("7 packets read before it"), "{d}");
+}
+
+#[test]
+fn pcapng_simple_packet_blocks_get_a_note() {
+    let mut b = pcapng(&[1], &eth_frames()[..1]);
+    for (_, _, frame) in &eth_frames()[1..] {
+        // Simple Packet Block: type 3, original length, the frame, padding.
+        let mut body = (frame.len() as u32).to_le_bytes().to_vec();
+        body.extend_from_slice(frame);
+        while body.len() % 4 != 0 {
+            body.push(0);
+        }
+        let len = (12 + body.len()) as u32;
+        b.extend_from_slice(&3u32.to_le_bytes());
+        b.extend_from_slice(&len.to_le_bytes());
+        b.extend_from_slice(&body);
+        b.extend_from_slice(&len.to_le_bytes());
+    }
+    let r = analyze_bytes("spb.pcapng", &b);
+    let f = &r.files[0];
+    assert_eq!(f.packets, 8);
+    assert!(f.damage.is_none(), "{:?}", f.damage);
+    assert_eq!(f.notes.len(), 1, "{:?}", f.notes);
+    assert!(f.notes[0].starts_with("7 simple packet blocks carry no timestamp"));
+    assert!(
+        r.summary
+            .warnings
+            .iter()
+            .any(|w| w.contains("simple packet blocks")),
+        "{:?}",
+        r.summary.warnings
+    );
+    assert_eq!(r.summary.tcp_packets, 8);
+}

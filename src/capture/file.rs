@@ -73,6 +73,9 @@ pub struct FileSummary {
     pub damage: Option<String>,
     /// Packets the capturing interface dropped, from pcapng statistics blocks.
     pub interface_drops: Option<u64>,
+    /// Facts about the file worth a warning that are not damage (e.g. pcapng
+    /// simple packet blocks, which carry no timestamp).
+    pub notes: Vec<String>,
 }
 
 pub struct CaptureFile {
@@ -243,6 +246,7 @@ fn summary(path: &str, format: FileFormat) -> FileSummary {
         linktypes: Vec::new(),
         damage: None,
         interface_drops: None,
+        notes: Vec::new(),
     }
 }
 
@@ -363,6 +367,7 @@ fn read_pcapng<F: FnMut(RawPacket<'_>)>(
     let mut unknown_iface = 0u64;
     let mut drops: Option<u64> = None;
     let mut first = true;
+    let mut simple = 0u64;
     while !rest.is_empty() {
         let offset = data.len() - rest.len();
         pager.at(offset);
@@ -420,13 +425,16 @@ fn read_pcapng<F: FnMut(RawPacket<'_>)>(
                 break;
             }
             Err(e) => {
+                // In words, not the parser's internal error kinds.
                 let detail = match e {
-                    nom::Err::Error(PcapError::NomError(_, k))
-                    | nom::Err::Failure(PcapError::NomError(_, k)) => format!(" ({k:?})"),
-                    _ => String::new(),
+                    nom::Err::Error(PcapError::NomError(_, nom::error::ErrorKind::Verify))
+                    | nom::Err::Failure(PcapError::NomError(_, nom::error::ErrorKind::Verify)) => {
+                        "its length fields disagree or are impossible"
+                    }
+                    _ => "its contents do not parse as the block type says",
                 };
                 sum.damage = Some(format!(
-                    "corrupt block at offset {offset}{detail}; {} packets read before it",
+                    "corrupt block at offset {offset}: {detail}; {} packets read before it",
                     sum.packets
                 ));
                 break;
@@ -484,6 +492,7 @@ fn read_pcapng<F: FnMut(RawPacket<'_>)>(
                     (spb.origlen as usize).min(ifc.snaplen as usize)
                 }
                 .min(spb.data.len());
+                simple += 1;
                 sum.packets += 1;
                 sum.bytes += cap as u64;
                 f(RawPacket {
@@ -501,8 +510,17 @@ fn read_pcapng<F: FnMut(RawPacket<'_>)>(
             _ => {}
         }
     }
+    if simple > 0 {
+        sum.notes.push(format!(
+            "{simple} simple packet blocks carry no timestamp: each was given the time of the packet before it"
+        ));
+    }
     if unknown_iface > 0 {
-        let note = format!("{unknown_iface} packet blocks name an interface that was never described and were skipped");
+        let note = if sum.linktypes.is_empty() {
+            format!("no interface description block: {unknown_iface} packet blocks could not be decoded (their link type is unknown) and were skipped")
+        } else {
+            format!("{unknown_iface} packet blocks name an interface that was never described and were skipped")
+        };
         sum.damage = Some(match sum.damage.take() {
             Some(d) => format!("{d}; {note}"),
             None => note,
