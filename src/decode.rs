@@ -124,12 +124,10 @@ pub fn decode<'a>(p: &RawPacket<'a>) -> Result<TcpSegment<'a>, Skip> {
     }
     let tcp = match &sliced.transport {
         Some(TransportSlice::Tcp(t)) => t,
+        _ if ip_payload.fragmented => return Err(Skip::Fragment),
         _ => {
-            return Err(if ip_payload.fragmented {
-                Skip::Fragment
-            } else {
-                Skip::Malformed
-            })
+            let declared = ip_payload_declared_len(&sliced);
+            return cut_tcp_header(src, dst, ip_payload.payload, declared);
         }
     };
     if ip_payload.fragmented {
@@ -156,6 +154,43 @@ pub fn decode<'a>(p: &RawPacket<'a>) -> Result<TcpSegment<'a>, Skip> {
         flags: tcp.slice()[13],
         window: tcp.window_size(),
         payload,
+        payload_len: payload_len as u32,
+    })
+}
+
+/// A TCP header the snaplen cut inside its options (e.g. `editcap -s 60`:
+/// Ethernet + IPv4 leave 26 bytes of a 32- or 40-byte header), which etherparse
+/// refuses. The fixed 20 bytes hold everything the analysis needs, so they are
+/// read by hand; no payload was captured, and its length on the wire comes from
+/// the IP header (the reassembly reports it as a gap). Anything shorter than the
+/// fixed header, or a header whose data offset is impossible or fully captured
+/// (then etherparse had another reason to refuse it), is malformed.
+fn cut_tcp_header<'a>(
+    src: IpAddr,
+    dst: IpAddr,
+    b: &'a [u8],
+    ip_declared: Option<usize>,
+) -> Result<TcpSegment<'a>, Skip> {
+    if b.len() < 20 {
+        return Err(Skip::Malformed);
+    }
+    let hdr_len = (b[12] >> 4) as usize * 4;
+    if hdr_len < 20 || b.len() >= hdr_len {
+        return Err(Skip::Malformed);
+    }
+    let be16 = |i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
+    let be32 = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    let payload_len = ip_declared.map_or(0, |l| l.saturating_sub(hdr_len));
+    Ok(TcpSegment {
+        src,
+        dst,
+        sport: be16(0),
+        dport: be16(2),
+        seq: be32(4),
+        ack: be32(8),
+        flags: b[13],
+        window: be16(14),
+        payload: &b[b.len()..],
         payload_len: payload_len as u32,
     })
 }

@@ -34,6 +34,9 @@ pub struct Skipped {
     pub ip_fragments: u64,
     pub malformed: u64,
     pub unsupported_link_type: BTreeMap<u32, u64>,
+    /// Link type → frames the BPF expression cannot be compiled for (e.g.
+    /// `ether host` on raw IP): left out, and a warning says why.
+    pub unfilterable: BTreeMap<u32, u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -136,9 +139,18 @@ impl Analyzer {
         self.first = Some(self.first.map_or(p.ts, |f| f.min(p.ts)));
         self.last = Some(self.last.map_or(p.ts, |l| l.max(p.ts)));
         if let Some(f) = self.filter.as_mut() {
-            if !f.matches(p.linktype, p.data) {
-                self.skipped.filtered_out += 1;
-                return;
+            match f.matches(p.linktype, p.data) {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.skipped.filtered_out += 1;
+                    return;
+                }
+                // An unsupported link type is reported as such by decode.
+                Err(_) if !linktype::is_supported(p.linktype) => {}
+                Err(_) => {
+                    *self.skipped.unfilterable.entry(p.linktype).or_default() += 1;
+                    return;
+                }
             }
         }
         match decode(p) {
@@ -234,6 +246,7 @@ impl Analyzer {
             if let Some(d) = &f.damage {
                 w.push(format!("{}: {}", f.path, d));
             }
+            w.extend(f.notes.iter().map(|n| format!("{}: {n}", f.path)));
             if let Some(d) = f.interface_drops.filter(|&d| d > 0) {
                 w.push(format!(
                     "{}: the capturing interface dropped {d} packets",
@@ -245,6 +258,17 @@ impl Analyzer {
         for (lt, n) in &self.skipped.unsupported_link_type {
             w.push(format!(
                 "{n} packets with unsupported link type {lt} ({}) were skipped",
+                linktype::name(*lt)
+            ));
+        }
+        for (lt, n) in &self.skipped.unfilterable {
+            let why = self
+                .filter
+                .as_ref()
+                .and_then(|f| f.error(*lt))
+                .unwrap_or("the expression does not compile for it");
+            w.push(format!(
+                "{n} packets on link type {lt} ({}) could not be filtered: {why}; they were left out",
                 linktype::name(*lt)
             ));
         }

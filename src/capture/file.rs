@@ -34,12 +34,14 @@ const MAX_RECORD: u32 = 16 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
-    #[error("{path}: cannot open: {source}")]
-    Open {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The OS error is part of the message, not a separate `source`, so an
+    /// error chain printer (anyhow's `{:#}`) does not repeat it.
+    #[error("{path}: cannot open: {error}")]
+    Open { path: String, error: std::io::Error },
+    #[error("{path}: is a directory, not a capture file")]
+    IsDirectory { path: String },
+    #[error("{path}: not a regular file (a pipe, socket or device); give a capture file")]
+    NotRegular { path: String },
     #[error("{path}: empty file (0 bytes), not a capture")]
     Empty { path: String },
     #[error("{path}: not a pcap or pcapng capture (first bytes: {magic})")]
@@ -71,6 +73,9 @@ pub struct FileSummary {
     pub damage: Option<String>,
     /// Packets the capturing interface dropped, from pcapng statistics blocks.
     pub interface_drops: Option<u64>,
+    /// Facts about the file worth a warning that are not damage (e.g. pcapng
+    /// simple packet blocks, which carry no timestamp).
+    pub notes: Vec<String>,
 }
 
 pub struct CaptureFile {
@@ -82,17 +87,21 @@ pub struct CaptureFile {
 impl CaptureFile {
     pub fn open(path: &Path) -> Result<Self, CaptureError> {
         let disp = path.display().to_string();
-        let f = File::open(path).map_err(|e| CaptureError::Open {
+        // Looked at before opening: opening a FIFO would block for a writer,
+        // and mapping a directory fails with a baffling "No such device".
+        let open_err = |e| CaptureError::Open {
             path: disp.clone(),
-            source: e,
-        })?;
-        let len = f
-            .metadata()
-            .map_err(|e| CaptureError::Open {
-                path: disp.clone(),
-                source: e,
-            })?
-            .len();
+            error: e,
+        };
+        let meta = std::fs::metadata(path).map_err(open_err)?;
+        if meta.is_dir() {
+            return Err(CaptureError::IsDirectory { path: disp });
+        }
+        if !meta.is_file() {
+            return Err(CaptureError::NotRegular { path: disp });
+        }
+        let f = File::open(path).map_err(open_err)?;
+        let len = f.metadata().map_err(open_err)?.len();
         if len == 0 {
             return Err(CaptureError::Empty { path: disp });
         }
@@ -101,7 +110,7 @@ impl CaptureFile {
         // mmap-based pcap tool (libpcap included, when it maps) accepts.
         let map = unsafe { Mmap::map(&f) }.map_err(|e| CaptureError::Open {
             path: disp.clone(),
-            source: e,
+            error: e,
         })?;
         let format = sniff(&map).ok_or_else(|| CaptureError::NotCapture {
             path: disp.clone(),
@@ -237,6 +246,7 @@ fn summary(path: &str, format: FileFormat) -> FileSummary {
         linktypes: Vec::new(),
         damage: None,
         interface_drops: None,
+        notes: Vec::new(),
     }
 }
 
@@ -357,6 +367,7 @@ fn read_pcapng<F: FnMut(RawPacket<'_>)>(
     let mut unknown_iface = 0u64;
     let mut drops: Option<u64> = None;
     let mut first = true;
+    let mut simple = 0u64;
     while !rest.is_empty() {
         let offset = data.len() - rest.len();
         pager.at(offset);
@@ -414,13 +425,16 @@ fn read_pcapng<F: FnMut(RawPacket<'_>)>(
                 break;
             }
             Err(e) => {
+                // In words, not the parser's internal error kinds.
                 let detail = match e {
-                    nom::Err::Error(PcapError::NomError(_, k))
-                    | nom::Err::Failure(PcapError::NomError(_, k)) => format!(" ({k:?})"),
-                    _ => String::new(),
+                    nom::Err::Error(PcapError::NomError(_, nom::error::ErrorKind::Verify))
+                    | nom::Err::Failure(PcapError::NomError(_, nom::error::ErrorKind::Verify)) => {
+                        "its length fields disagree or are impossible"
+                    }
+                    _ => "its contents do not parse as the block type says",
                 };
                 sum.damage = Some(format!(
-                    "corrupt block at offset {offset}{detail}; {} packets read before it",
+                    "corrupt block at offset {offset}: {detail}; {} packets read before it",
                     sum.packets
                 ));
                 break;
@@ -478,6 +492,7 @@ fn read_pcapng<F: FnMut(RawPacket<'_>)>(
                     (spb.origlen as usize).min(ifc.snaplen as usize)
                 }
                 .min(spb.data.len());
+                simple += 1;
                 sum.packets += 1;
                 sum.bytes += cap as u64;
                 f(RawPacket {
@@ -495,8 +510,17 @@ fn read_pcapng<F: FnMut(RawPacket<'_>)>(
             _ => {}
         }
     }
+    if simple > 0 {
+        sum.notes.push(format!(
+            "{simple} simple packet blocks carry no timestamp: each was given the time of the packet before it"
+        ));
+    }
     if unknown_iface > 0 {
-        let note = format!("{unknown_iface} packet blocks name an interface that was never described and were skipped");
+        let note = if sum.linktypes.is_empty() {
+            format!("no interface description block: {unknown_iface} packet blocks could not be decoded (their link type is unknown) and were skipped")
+        } else {
+            format!("{unknown_iface} packet blocks name an interface that was never described and were skipped")
+        };
         sum.damage = Some(match sum.damage.take() {
             Some(d) => format!("{d}; {note}"),
             None => note,
