@@ -139,7 +139,7 @@ impl Analyzer {
         self.first = Some(self.first.map_or(p.ts, |f| f.min(p.ts)));
         self.last = Some(self.last.map_or(p.ts, |l| l.max(p.ts)));
         if let Some(f) = self.filter.as_mut() {
-            match f.matches(p.linktype, p.data) {
+            match f.matches(p.linktype, p.data, p.orig_len) {
                 Ok(true) => {}
                 Ok(false) => {
                     self.skipped.filtered_out += 1;

@@ -54,7 +54,14 @@ impl PacketFilter {
     /// Whether the frame passes. `Err` when the expression cannot compile for
     /// this link type: the caller counts those frames and says so, rather than
     /// counting them as filtered out.
-    pub fn matches(&mut self, linktype: u32, frame: &[u8]) -> Result<bool, CannotFilter<'_>> {
+    /// `wire_len` is the frame's length on the wire: `greater`, `less` and
+    /// `len` test it, as tcpdump does, even when the snaplen cut the frame.
+    pub fn matches(
+        &mut self,
+        linktype: u32,
+        frame: &[u8],
+        wire_len: u32,
+    ) -> Result<bool, CannotFilter<'_>> {
         let idx = match self.programs.iter().position(|(l, _)| *l == linktype) {
             Some(i) => i,
             None => {
@@ -71,7 +78,7 @@ impl PacketFilter {
             let af = match frame[4] >> 4 {
                 4 => libc::AF_INET as u32,
                 6 => libc::AF_INET6 as u32,
-                _ => return Ok(prog.filter(frame)),
+                _ => return Ok(run(prog, frame, wire_len)),
             };
             // NULL: the writer's (here: the host's) byte order; LOOP: network.
             let word = if linktype == lt::NULL {
@@ -83,10 +90,10 @@ impl PacketFilter {
                 self.scratch.clear();
                 self.scratch.extend_from_slice(&word);
                 self.scratch.extend_from_slice(&frame[4..]);
-                return Ok(prog.filter(&self.scratch));
+                return Ok(run(prog, &self.scratch, wire_len));
             }
         }
-        Ok(prog.filter(frame))
+        Ok(run(prog, frame, wire_len))
     }
 
     /// libpcap's reason the expression cannot compile for `linktype`, if it
@@ -126,6 +133,47 @@ fn compile(expr: &str, linktype: u32) -> Result<BpfProgram, String> {
     }
 }
 
+/// libpcap's own `pcap_offline_filter`, called with the real wire length. The
+/// `pcap` crate's `BpfProgram::filter` sets the length to the captured length,
+/// which makes `greater`/`less`/`len` wrong on snaplen-cut captures.
+fn run(prog: &BpfProgram, frame: &[u8], wire_len: u32) -> bool {
+    #[repr(C)]
+    struct RawProgram {
+        bf_len: libc::c_uint,
+        bf_insns: *const libc::c_void,
+    }
+    #[repr(C)]
+    struct RawHeader {
+        ts: libc::timeval,
+        caplen: u32,
+        len: u32,
+    }
+    extern "C" {
+        fn pcap_offline_filter(
+            prog: *const RawProgram,
+            h: *const RawHeader,
+            pkt: *const u8,
+        ) -> libc::c_int;
+    }
+    let insns = prog.get_instructions();
+    let raw = RawProgram {
+        bf_len: insns.len() as libc::c_uint,
+        // BpfInstruction is #[repr(transparent)] over libpcap's bpf_insn.
+        bf_insns: insns.as_ptr() as *const libc::c_void,
+    };
+    let hdr = RawHeader {
+        ts: libc::timeval {
+            tv_sec: 0,
+            tv_usec: 0,
+        },
+        caplen: frame.len() as u32,
+        len: wire_len.max(frame.len() as u32),
+    };
+    // SAFETY: `raw` points at the program's instructions, alive for the
+    // call; the header and the frame are valid for reads of the lengths given.
+    unsafe { pcap_offline_filter(&raw, &hdr, frame.as_ptr()) > 0 }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,17 +190,21 @@ mod tests {
         ]);
         ip.extend_from_slice(&[0, 0, 0, 0]);
         for l in [lt::RAW, lt::RAW_OPENBSD, lt::RAW_BSDI, lt::IPV4] {
-            assert_eq!(f.matches(l, &ip), Ok(true), "link type {l}");
+            assert_eq!(f.matches(l, &ip, 40), Ok(true), "link type {l}");
         }
         // Proven false for a whole link type: a rejection, not an error.
         let mut f = PacketFilter::new("ip6").unwrap();
-        assert_eq!(f.matches(lt::IPV4, &ip), Ok(false));
+        assert_eq!(f.matches(lt::IPV4, &ip, 40), Ok(false));
+        // `greater` tests the length on the wire, not what the snaplen kept.
+        let mut f = PacketFilter::new("greater 1000").unwrap();
+        assert_eq!(f.matches(lt::RAW, &ip, 1500), Ok(true));
+        assert_eq!(f.matches(lt::RAW, &ip, 40), Ok(false));
     }
 
     #[test]
     fn expression_impossible_on_a_link_type_is_not_a_rejection() {
         let mut f = PacketFilter::new("ether host 00:11:22:33:44:55").unwrap();
-        let r = f.matches(lt::RAW, &[0x45; 40]);
+        let r = f.matches(lt::RAW, &[0x45; 40], 40);
         assert!(PacketFilter::new("ip and ip6").is_err());
         assert!(r.is_err(), "{r:?}");
         assert!(f.error(lt::RAW).is_some());
