@@ -335,7 +335,7 @@ pub fn write_summary<W: Write>(w: &mut W, rep: &Report, st: Style) -> io::Result
         let t = &s.tls;
         writeln!(
             w,
-            "  TLS: {} connections, {} handshakes ({} full, {} resumed connections), ~{} exchanges, {:.2} handshakes per exchange",
+            "  TLS: {} connections, {} handshakes ({} full, {} resumed connections), ~{} exchanges, {:.3} handshakes per exchange",
             t.connections,
             t.handshakes,
             t.full_handshakes,
