@@ -16,13 +16,23 @@ struct Session {
 impl Drop for Session {
     fn drop(&mut self) {
         let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.name])
+            .args(["kill-session", "-t", &self.exact()])
             .output();
         let _ = std::fs::remove_file(&self.status);
     }
 }
 
 impl Session {
+    /// tmux matches session names by prefix unless told otherwise; `=` asks
+    /// for this session exactly, whatever else runs on the machine.
+    fn exact(&self) -> String {
+        format!("={}", self.name)
+    }
+
+    fn pane_target(&self) -> String {
+        format!("={}:", self.name)
+    }
+
     fn start(tag: &str, cmd: &str) -> Session {
         let name = format!("keepwatch-tui-{tag}-{}", std::process::id());
         let status = std::env::temp_dir().join(format!("{name}.status"));
@@ -47,7 +57,7 @@ impl Session {
         assert!(out.status.success(), "tmux new-session: {out:?}");
         // Some tmux versions size a detached session by the default-size option.
         let _ = Command::new("tmux")
-            .args(["resize-window", "-t", &s.name, "-x", "120", "-y", "40"])
+            .args(["resize-window", "-t", &s.exact(), "-x", "120", "-y", "40"])
             .output();
         s
     }
@@ -55,7 +65,7 @@ impl Session {
     fn keys(&self, keys: &[&str]) {
         for k in keys {
             let out = Command::new("tmux")
-                .args(["send-keys", "-t", &self.name, k])
+                .args(["send-keys", "-t", &self.pane_target(), k])
                 .output()
                 .expect("send-keys");
             assert!(out.status.success());
@@ -66,14 +76,14 @@ impl Session {
     /// Literal text (no key-name lookup).
     fn type_text(&self, text: &str) {
         Command::new("tmux")
-            .args(["send-keys", "-l", "-t", &self.name, text])
+            .args(["send-keys", "-l", "-t", &self.pane_target(), text])
             .output()
             .expect("send-keys");
     }
 
     fn pane(&self) -> String {
         let out = Command::new("tmux")
-            .args(["capture-pane", "-p", "-t", &self.name])
+            .args(["capture-pane", "-p", "-t", &self.pane_target()])
             .output()
             .expect("capture-pane");
         String::from_utf8_lossy(&out.stdout).into_owned()
@@ -100,7 +110,13 @@ impl Session {
 
     fn alternate_screen(&self) -> bool {
         let out = Command::new("tmux")
-            .args(["display-message", "-p", "-t", &self.name, "#{alternate_on}"])
+            .args([
+                "display-message",
+                "-p",
+                "-t",
+                &self.pane_target(),
+                "#{alternate_on}",
+            ])
             .output()
             .expect("display-message");
         String::from_utf8_lossy(&out.stdout).trim() == "1"
