@@ -257,18 +257,7 @@ fn live_nginx_keepalive_http10_and_replay() {
 
     // The -w file was complete when the summary was printed: the replay
     // gives the same connections, requests and closes, to the nanosecond.
-    let out = Command::new(common::bin())
-        .args(["report", "--format", "json"])
-        .arg(&pcap)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "report of the -w file: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rep: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rep = replay(&pcap);
     let replayed = rep["connections"].as_array().unwrap();
     assert_eq!(comparable(replayed), comparable(&conns));
     assert_eq!(rep["summary"]["requests"], sm["requests"]);
@@ -366,13 +355,7 @@ fn live_count_stops_after_n_packets() {
     assert_eq!(s(&conns[0], "handshake"), "complete");
     assert_eq!(s(&conns[0], "closed_by"), "open");
     assert_eq!(s(&conns[0], "close_reason"), "capture-ended");
-    let out = Command::new(common::bin())
-        .args(["report", "--format", "json"])
-        .arg(&pcap)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let rep: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rep = replay(&pcap);
     assert_eq!(rep["summary"]["packets"], 4);
 }
 
@@ -581,13 +564,7 @@ fn live_user_drops_privileges() {
         uid,
         "file owned by nobody"
     );
-    let out = Command::new(common::bin())
-        .args(["report", "--format", "json"])
-        .arg(&pcap)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let rep: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rep = replay(&pcap);
     assert_eq!(rep["summary"]["connections"], 1);
 }
 
@@ -605,4 +582,19 @@ fn interfaces_lists_loopback() {
         .unwrap_or_else(|| panic!("no lo in {text}"));
     assert!(lo.contains("loopback"), "{lo}");
     assert!(lo.contains("127.0.0.1"), "{lo}");
+}
+
+/// `keepwatch report --format json` on a file `-w` wrote.
+fn replay(pcap: &std::path::Path) -> Value {
+    let out = Command::new(common::bin())
+        .args(["report", "--format", "json"])
+        .arg(pcap)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }
