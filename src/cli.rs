@@ -115,7 +115,7 @@ enum Cmd {
         #[arg(short = 'f', long = "filter", value_name = "BPF")]
         filter: Option<String>,
         /// Seconds without a packet after which a connection is reported (as open) and freed
-        #[arg(long, value_name = "SECS", default_value_t = 300.0)]
+        #[arg(long, value_name = "SECS", default_value_t = 300.0, value_parser = positive_secs)]
         idle_timeout: f64,
     },
 }
