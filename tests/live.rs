@@ -93,10 +93,7 @@ fn by_client<'a>(conns: &'a [Value], client: &str) -> &'a Value {
 fn live_nginx_keepalive_http10_and_replay() {
     require_capture!();
     if support::which("curl").is_none() {
-        let _ = std::io::Write::write_fmt(
-            &mut std::io::stderr(),
-            format_args!("SKIPPED: curl not installed\n"),
-        );
+        common::skip("curl not installed");
         return;
     }
     let v6 = support::ipv6_loopback();
@@ -106,8 +103,7 @@ fn live_nginx_keepalive_http10_and_replay() {
     let nginx = match Nginx::start(v6) {
         Ok(n) => n,
         Err(why) => {
-            let _ =
-                std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("SKIPPED: {why}\n"));
+            common::skip(&why);
             return;
         }
     };
@@ -420,17 +416,11 @@ fn live_bad_filter_gives_libpcaps_message() {
 fn live_without_permission_explains() {
     // SAFETY: geteuid cannot fail.
     if unsafe { libc::geteuid() } != 0 {
-        let _ = std::io::Write::write_fmt(
-            &mut std::io::stderr(),
-            format_args!("SKIPPED: needs root to run keepwatch as an unprivileged user\n"),
-        );
+        common::skip("needs root to run keepwatch as an unprivileged user");
         return;
     }
     let Some((uid, gid)) = support::user_ids("nobody") else {
-        let _ = std::io::Write::write_fmt(
-            &mut std::io::stderr(),
-            format_args!("SKIPPED: no user 'nobody'\n"),
-        );
+        common::skip("no user 'nobody'");
         return;
     };
     let out = match Command::new(common::bin())
@@ -441,10 +431,7 @@ fn live_without_permission_explains() {
     {
         Ok(o) => o,
         Err(e) => {
-            let _ = std::io::Write::write_fmt(
-                &mut std::io::stderr(),
-                format_args!("SKIPPED: 'nobody' cannot run the test binary: {e}\n"),
-            );
+            common::skip(&format!("'nobody' cannot run the test binary: {e}"));
             return;
         }
     };
@@ -475,17 +462,11 @@ fn live_user_drops_privileges() {
     require_capture!();
     // SAFETY: geteuid cannot fail.
     if unsafe { libc::geteuid() } != 0 {
-        let _ = std::io::Write::write_fmt(
-            &mut std::io::stderr(),
-            format_args!("SKIPPED: --user needs root\n"),
-        );
+        common::skip("--user needs root");
         return;
     }
     let Some((uid, gid)) = support::user_ids("nobody") else {
-        let _ = std::io::Write::write_fmt(
-            &mut std::io::stderr(),
-            format_args!("SKIPPED: no user 'nobody'\n"),
-        );
+        common::skip("no user 'nobody'");
         return;
     };
     // 1. A directory only root may write to: the file cannot be created,

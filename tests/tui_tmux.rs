@@ -142,10 +142,7 @@ fn quote(p: &Path) -> String {
 #[test]
 fn tui_in_tmux() {
     if !tmux_available() {
-        let _ = std::io::Write::write_fmt(
-            &mut std::io::stderr(),
-            format_args!("SKIPPED: tmux not installed\n"),
-        );
+        common::skip("tmux not installed");
         return;
     }
     let Some(cap) = capture() else { return };
@@ -251,10 +248,7 @@ fn tui_in_tmux() {
 #[test]
 fn tui_ctrl_c_restores_terminal() {
     if !tmux_available() {
-        let _ = std::io::Write::write_fmt(
-            &mut std::io::stderr(),
-            format_args!("SKIPPED: tmux not installed\n"),
-        );
+        common::skip("tmux not installed");
         return;
     }
     let Some(cap) = capture() else { return };

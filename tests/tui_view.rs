@@ -205,10 +205,7 @@ fn tiny_and_resized_terminals_do_not_panic() {
 fn bundled_curl_reuse_sample() {
     let p = common::samples_dir().join("captures/curl-http11-reuse.pcap");
     if !p.is_file() {
-        let _ = std::io::Write::write_fmt(
-            &mut std::io::stderr(),
-            format_args!("SKIPPED: {} not present\n", p.display()),
-        );
+        common::skip(&format!("{} not present", p.display()));
         return;
     }
     let rep = common::analyze(&[&p]);
