@@ -163,11 +163,11 @@ impl ConnectionRecord {
 /// always look at every exchange kept; `with_exchanges` only decides whether
 /// the record carries a copy of the list.
 pub fn record(c: &Connection<AppInspector>, with_exchanges: bool) -> ConnectionRecord {
-    let http = c.app.http.as_ref();
+    let http = c.app.http();
     let all: &[Exchange] = http.map(|h| h.exchanges()).unwrap_or(&[]);
     // Cleartext HTTP/2 (prior knowledge or Upgrade: h2c): each client stream
     // is a request, each answered stream a response.
-    let h2 = c.app.h2.as_ref().map(|h| h.info());
+    let h2 = c.app.h2().map(|h| h.info());
     // After `Upgrade: h2c` the upgrading HTTP/1.1 request is also HTTP/2
     // stream 1 (RFC 7540 §3.2), and its 101 is that stream's answer: count once.
     let upgraded = h2.is_some_and(|i| i.upgraded) as u32;
@@ -204,8 +204,8 @@ pub fn record(c: &Connection<AppInspector>, with_exchanges: bool) -> ConnectionR
         _ => None,
     };
     let keep_alive = http.and_then(|h| h.keep_alive());
-    let tls = c.app.tls.as_ref().map(|t| t.info().clone());
-    let http2 = c.app.h2.as_ref().map(|h| h.info().clone());
+    let tls = c.app.tls().map(|t| t.info().clone());
+    let http2 = c.app.h2().map(|h| h.info().clone());
     let close_reason = close_reason(c, all, requests, keep_alive.as_ref());
     let mut rec = ConnectionRecord {
         id: c.id,
@@ -220,15 +220,14 @@ pub fn record(c: &Connection<AppInspector>, with_exchanges: bool) -> ConnectionR
         responses,
         verdict: Verdict::NoHttp,
         close_reason,
-        protocol: c.app.proto.as_str(),
+        protocol: c.app.proto().as_str(),
         host: all
             .iter()
             .find_map(|e| e.host.clone())
             .or_else(|| tls.as_ref().and_then(|t| t.sni.clone())),
         http_version: if h2.is_some_and(|i| i.streams > 0)
             || c.app
-                .tls
-                .as_ref()
+                .tls()
                 .is_some_and(|t| t.info().alpn.as_deref() == Some("h2"))
         {
             Some("2")
@@ -313,8 +312,7 @@ fn close_reason(
         // after the handshake, TLS <= 1.2) says the client ended the session.
         let tls_client_closed = c
             .app
-            .tls
-            .as_ref()
+            .tls()
             .is_some_and(|t| t.info().encrypted_alerts[0] > 0);
         return if by_server && !tls_client_closed {
             CloseReason::Unknown
@@ -324,7 +322,7 @@ fn close_reason(
     }
     // A tunnel (CONNECT, or 101 to WebSocket/h2c): HTTP/1 says nothing about
     // why it ended.
-    if c.app.http.as_ref().is_some_and(|h| h.switched().is_some()) {
+    if c.app.http().is_some_and(|h| h.switched().is_some()) {
         return if by_server {
             CloseReason::Unknown
         } else {
