@@ -12,6 +12,7 @@ use keepwatch::capture::CaptureFile;
 use keepwatch::engine::{Analyzer, Options, Report};
 use keepwatch::report::{self, text, Format};
 use keepwatch::tcp::TableConfig;
+use keepwatch::tls::KeyStore;
 use keepwatch::time::Duration;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
@@ -53,6 +54,10 @@ struct Common {
     /// Colour the text report
     #[arg(long, value_enum, default_value = "auto")]
     color: Color,
+    /// TLS key log (NSS format, as SSLKEYLOGFILE writes it): decrypt TLS where it
+    /// has the secrets. Repeatable. `live` reads new lines as the file grows.
+    #[arg(long = "keylog", value_name = "FILE")]
+    keylog: Vec<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -117,6 +122,9 @@ enum Cmd {
         /// Seconds without a packet after which a connection is reported (as open) and freed
         #[arg(long, value_name = "SECS", default_value_t = 300.0, value_parser = positive_secs)]
         idle_timeout: f64,
+        /// TLS key log (NSS format, SSLKEYLOGFILE): decrypt TLS with it. Repeatable.
+        #[arg(long = "keylog", value_name = "FILE")]
+        keylog: Vec<PathBuf>,
     },
 }
 
@@ -170,6 +178,7 @@ pub fn main() -> i32 {
             interface,
             filter,
             idle_timeout,
+            keylog,
         } => tui_cmd(
             &files,
             interface,
@@ -178,6 +187,7 @@ pub fn main() -> i32 {
                 format: Format::Text,
                 idle_timeout,
                 color: Color::Auto,
+                keylog,
             },
         ),
     };
@@ -195,6 +205,32 @@ pub fn main() -> i32 {
     }
 }
 
+/// The TLS secrets of `--keylog` files, read now (`growing`: followed as they
+/// grow, live capture). A store is made even without `--keylog`: pcapng
+/// Decryption Secrets Blocks add to it.
+fn key_store(c: &Common, growing: bool) -> Result<std::sync::Arc<KeyStore>> {
+    let ks = if growing {
+        KeyStore::new_growing()
+    } else {
+        KeyStore::new()
+    };
+    for p in &c.keylog {
+        if let Err(e) = ks.add_file(p) {
+            if !growing {
+                anyhow::bail!("key log {}: {e}", p.display());
+            }
+            eprintln!(
+                "keepwatch: warning: key log {}: {e}; read again as it appears",
+                p.display()
+            );
+        }
+    }
+    if !growing {
+        ks.finish_files();
+    }
+    Ok(ks)
+}
+
 fn options(c: &Common, slim: bool) -> Options {
     Options {
         filter: c.filter.clone(),
@@ -205,6 +241,7 @@ fn options(c: &Common, slim: bool) -> Options {
         slim_records: slim,
         // Text and CSV print no exchange lists.
         drop_exchanges: matches!(c.format, Format::Text | Format::Csv),
+        keys: None,
     }
 }
 
@@ -255,7 +292,9 @@ fn report_cmd(
         // nothing but the summary: memory stays flat on any capture length.
         let fmt = common.format;
         let streaming = matches!(fmt, Format::Jsonl | Format::Csv);
-        let mut an = Analyzer::new(options(common, streaming)).map_err(anyhow::Error::msg)?;
+        let mut opts = options(common, streaming);
+        opts.keys = Some(key_store(common, false)?);
+        let mut an = Analyzer::new(opts).map_err(anyhow::Error::msg)?;
         for w in &dup_warnings {
             an.add_warning(w.clone());
         }
@@ -276,7 +315,15 @@ fn report_cmd(
             if group.len() > 1 || per_file {
                 an.set_current_file(Some(cap.path().display().to_string()));
             }
-            let summary = cap.for_each(|p| an.packet(&p, &mut on_conn))?;
+            let keys = an.keys().cloned();
+            let summary = cap.for_each_with_secrets(
+                |p| an.packet(&p, &mut on_conn),
+                |typ, data| {
+                    if let Some(k) = &keys {
+                        k.add_dsb(typ, data);
+                    }
+                },
+            )?;
             if summary.damage.is_some() {
                 damaged = true;
                 eprintln!(
@@ -371,6 +418,9 @@ fn live_cmd(cfg: LiveConfig, common: &Common, duration: Option<f64>) -> Result<i
     // The filter is compiled by libpcap on the device itself.
     let mut opts = options(common, common.format != Format::Json);
     opts.filter = None;
+    if !common.keylog.is_empty() {
+        opts.keys = Some(key_store(common, true)?);
+    }
     let mut an = Analyzer::new(opts).map_err(anyhow::Error::msg)?;
     let cap = LiveCapture::start(cfg).map_err(anyhow::Error::msg)?;
     // SIGINT, SIGTERM, SIGHUP: stop cleanly (the summary follows). A second
@@ -455,6 +505,11 @@ fn live_cmd(cfg: LiveConfig, common: &Common, duration: Option<f64>) -> Result<i
         }
         match cap.next(wait) {
             Some(Event::Packets(batch)) => {
+                // A growing key log: read its new lines before the packets
+                // that may need them (held records wait for them otherwise).
+                if let Some(k) = an.keys() {
+                    k.poll();
+                }
                 for p in batch.packets() {
                     an.packet(&p, &mut |r| {
                         if let Err(e) = on_conn(r, &mut out) {
@@ -596,6 +651,9 @@ fn tui_cmd(files: &[PathBuf], interface: Option<String>, common: &Common) -> Res
         let mut opts = options(common, false);
         opts.filter = None;
         opts.drop_exchanges = false; // the detail pane shows them
+        if !common.keylog.is_empty() {
+            opts.keys = Some(key_store(common, true)?);
+        }
         let mut feed = tui::LiveFeed::start(cap, opts, std::time::Duration::from_millis(250))
             .map_err(anyhow::Error::msg)?;
         let mut model = tui::Model::new_live(format!("live {iface}{filter_note}"));
@@ -608,13 +666,22 @@ fn tui_cmd(files: &[PathBuf], interface: Option<String>, common: &Common) -> Res
     }
     let mut opts = options(common, false);
     opts.drop_exchanges = false; // the detail pane shows them
+    opts.keys = Some(key_store(common, false)?);
     let mut an = Analyzer::new(opts).map_err(anyhow::Error::msg)?;
     let mut damaged = false;
     for cap in &caps {
         if caps.len() > 1 {
             an.set_current_file(Some(cap.path().display().to_string()));
         }
-        let summary = cap.for_each(|p| an.packet(&p, &mut |_| {}))?;
+        let keys = an.keys().cloned();
+        let summary = cap.for_each_with_secrets(
+            |p| an.packet(&p, &mut |_| {}),
+            |typ, data| {
+                if let Some(k) = &keys {
+                    k.add_dsb(typ, data);
+                }
+            },
+        )?;
         damaged |= summary.damage.is_some();
         an.add_file(summary);
     }

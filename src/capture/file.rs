@@ -141,6 +141,23 @@ impl CaptureFile {
         self.for_each_windowed(WINDOW, f)
     }
 
+    /// Like [`CaptureFile::for_each`], and `secrets(type, data)` for each
+    /// pcapng Decryption Secrets Block, in file order (before the packets it
+    /// precedes).
+    pub fn for_each_with_secrets<F: FnMut(RawPacket<'_>), S: FnMut(u32, &[u8])>(
+        &self,
+        f: F,
+        mut secrets: S,
+    ) -> Result<FileSummary, CaptureError> {
+        let data: &[u8] = self.map.as_deref().unwrap_or(&[]);
+        let disp = self.path.display().to_string();
+        let pager = Pager::new(self.map.as_ref(), WINDOW);
+        match self.format {
+            FileFormat::Pcap => read_pcap(data, &disp, pager, f),
+            FileFormat::Pcapng => read_pcapng_dsb(data, &disp, pager, f, &mut secrets),
+        }
+    }
+
     fn for_each_windowed<F: FnMut(RawPacket<'_>)>(
         &self,
         window: usize,
@@ -151,7 +168,7 @@ impl CaptureFile {
         let pager = Pager::new(self.map.as_ref(), window);
         match self.format {
             FileFormat::Pcap => read_pcap(data, &disp, pager, f),
-            FileFormat::Pcapng => read_pcapng(data, &disp, pager, f),
+            FileFormat::Pcapng => read_pcapng_dsb(data, &disp, pager, f, &mut |_, _| {}),
         }
     }
 }
@@ -353,11 +370,12 @@ struct Iface {
     snaplen: u32,
 }
 
-fn read_pcapng<F: FnMut(RawPacket<'_>)>(
+fn read_pcapng_dsb<F: FnMut(RawPacket<'_>)>(
     data: &[u8],
     path: &str,
     mut pager: Pager<'_>,
     mut f: F,
+    secrets: &mut dyn FnMut(u32, &[u8]),
 ) -> Result<FileSummary, CaptureError> {
     let mut sum = summary(path, FileFormat::Pcapng);
     let mut rest = data;
@@ -441,6 +459,8 @@ fn read_pcapng<F: FnMut(RawPacket<'_>)>(
             }
         };
         match block {
+            // TLS key logs embedded by `editcap --inject-secrets` (keepwatch's tls module).
+            Block::DecryptionSecrets(dsb) => secrets(dsb.secrets_type.0, dsb.data),
             Block::InterfaceDescription(idb) => {
                 let units = idb.ts_resolution().unwrap_or(1_000_000);
                 if units != 1_000_000 {

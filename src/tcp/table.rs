@@ -59,7 +59,12 @@ pub struct FlowTable<H> {
     ooo_total: usize,
     last_sweep: Timestamp,
     pub stats: TableStats,
+    /// Builds each new connection's handler (default: `H::default()`).
+    make: Option<Factory<H>>,
 }
+
+/// A shared constructor for connection handlers (e.g. one holding the key log).
+pub type Factory<H> = std::sync::Arc<dyn Fn() -> H + Send + Sync>;
 
 impl<H: StreamHandler + Default> FlowTable<H> {
     pub fn new(cfg: TableConfig) -> Self {
@@ -70,6 +75,15 @@ impl<H: StreamHandler + Default> FlowTable<H> {
             ooo_total: 0,
             last_sweep: Timestamp::default(),
             stats: TableStats::default(),
+            make: None,
+        }
+    }
+
+    /// A table whose connections get their handler from `make`.
+    pub fn with_factory(cfg: TableConfig, make: Factory<H>) -> Self {
+        FlowTable {
+            make: Some(make),
+            ..Self::new(cfg)
         }
     }
 
@@ -104,6 +118,7 @@ impl<H: StreamHandler + Default> FlowTable<H> {
             cfg,
             ooo_total,
             stats,
+            make,
             ..
         } = self;
         let conn: &mut Connection<H> = match map.entry(key) {
@@ -111,13 +126,13 @@ impl<H: StreamHandler + Default> FlowTable<H> {
                 let c = e.into_mut();
                 if syn_only && starts_new_connection(c, src, s.seq) {
                     stats.port_reuses += 1;
-                    let mut old = std::mem::replace(c, new_connection(next_id, stats, ts, s));
+                    let mut old = std::mem::replace(c, new_connection(next_id, stats, ts, s, make));
                     finalize(&mut old, ts, EndCause::PortReused, ooo_total);
                     done(*old);
                 }
                 c
             }
-            Entry::Vacant(e) => e.insert(new_connection(next_id, stats, ts, s)),
+            Entry::Vacant(e) => e.insert(new_connection(next_id, stats, ts, s, make)),
         };
         segment(conn, ts, s, src, &cfg.limits, ooo_total);
         let open = map.len() as u64;
@@ -193,6 +208,7 @@ fn new_connection<H: Default>(
     stats: &mut TableStats,
     ts: Timestamp,
     s: &TcpSegment<'_>,
+    make: &Option<Factory<H>>,
 ) -> Box<Connection<H>> {
     let src = SocketAddr::new(s.src, s.sport);
     let dst = SocketAddr::new(s.dst, s.dport);
@@ -224,7 +240,7 @@ fn new_connection<H: Default>(
         end_cause: EndCause::CaptureEnded,
         data_after_close: [0, 0],
         last_data_ts: None,
-        app: H::default(),
+        app: make.as_ref().map_or_else(H::default, |m| m()),
     })
 }
 

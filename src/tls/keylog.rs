@@ -163,6 +163,27 @@ impl KeyStore {
         self.growing
     }
 
+    /// Key log files were given (`--keylog`), even if they held no secret.
+    pub fn requested(&self) -> bool {
+        self.tails.lock().is_ok_and(|t| !t.is_empty())
+    }
+
+    /// A pcapng Decryption Secrets Block: TLS key logs (type `TLSK`) are read,
+    /// other secret types are noted and skipped.
+    pub fn add_dsb(&self, secrets_type: u32, data: &[u8]) {
+        const TLS_KEY_LOG: u32 = 0x544c_534b;
+        if secrets_type == TLS_KEY_LOG {
+            self.add_text("in pcapng Decryption Secrets Block", data, 1);
+        } else if let Ok(mut i) = self.inner.write() {
+            let msg = format!(
+                "pcapng Decryption Secrets Block of type 0x{secrets_type:08x} (not a TLS key log) skipped"
+            );
+            if !i.warnings.contains(&msg) {
+                Self::warn(&mut i, msg);
+            }
+        }
+    }
+
     /// Bumped whenever new secrets are added.
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Relaxed)
@@ -182,15 +203,14 @@ impl KeyStore {
         self.inner.read().ok()?.map.get(&cr).cloned()
     }
 
-    /// Warnings so far (malformed lines, unreadable files), then cleared.
-    pub fn take_warnings(&self) -> Vec<String> {
-        let Ok(mut i) = self.inner.write() else {
+    /// Warnings so far (malformed lines, unreadable files).
+    pub fn warnings(&self) -> Vec<String> {
+        let Ok(i) = self.inner.read() else {
             return Vec::new();
         };
-        let mut w = std::mem::take(&mut i.warnings);
+        let mut w = i.warnings.clone();
         if i.suppressed > 0 {
             w.push(format!("{} further key log warnings suppressed", i.suppressed));
-            i.suppressed = 0;
         }
         w
     }
@@ -253,11 +273,12 @@ impl KeyStore {
             offset: 0,
             lines: 0,
         };
-        let n = self.read_tail(&mut tail)?;
+        // Kept even when it cannot be read yet: a live client creates it later.
+        let n = self.read_tail(&mut tail);
         if let Ok(mut t) = self.tails.lock() {
             t.push(tail);
         }
-        Ok(n)
+        n
     }
 
     /// Reads what the key log files gained since the last read (complete lines
@@ -351,7 +372,7 @@ mod tests {
         assert_eq!(s.master.as_deref(), Some(&[0xab; 48][..]));
         assert_eq!(s.server_traffic.as_deref(), Some(&[0xcd; 32][..]));
         assert_eq!(s.client_traffic, None);
-        let w = ks.take_warnings();
+        let w = ks.warnings();
         assert_eq!(w.len(), 4, "{w:?}");
         assert!(w[0].contains("line 5"), "{w:?}");
         assert!(w[1].contains("line 6") && w[1].contains("2 bytes"), "{w:?}");
@@ -367,7 +388,7 @@ mod tests {
         }
         let ks = KeyStore::new();
         assert_eq!(ks.add_text("bad", &text, 1), 0);
-        let w = ks.take_warnings();
+        let w = ks.warnings();
         assert_eq!(w.len(), MAX_KEYLOG_WARNINGS + 1);
         assert!(w.last().unwrap().contains("1980 further"));
     }
@@ -390,6 +411,6 @@ mod tests {
         assert_eq!(ks.poll(), 1);
         assert!(ks.generation() > g);
         assert!(ks.get(&[0x11; 32]).unwrap().master.is_some());
-        assert!(ks.take_warnings()[0].contains("line 2"));
+        assert!(ks.warnings()[0].contains("line 2"));
     }
 }

@@ -252,6 +252,10 @@ impl LiveFeed {
                     }
                     match cap.next(Duration::from_millis(50)) {
                         Some(CapEvent::Packets(b)) => {
+                            // A growing key log (--keylog): new secrets first.
+                            if let Some(k) = an.keys() {
+                                k.poll();
+                            }
                             for p in b.packets() {
                                 an.packet(&p, &mut |_| {});
                             }
