@@ -319,9 +319,7 @@ impl H2Inspector {
                 *remaining -= missing as usize;
                 return;
             }
-            State::Payload {
-                remaining, typ, ..
-            } if missing == *remaining as u64 => {
+            State::Payload { remaining, typ, .. } if missing == *remaining as u64 => {
                 // Lost exactly the rest of the frame: the frame is lost, sync is not.
                 if matches!(*typ, HEADERS | CONTINUATION | PUSH_PROMISE) {
                     self.hpack_broken(dir, "bytes of a header block missing from capture");
@@ -590,7 +588,15 @@ impl H2Inspector {
 
     /// A HEADERS, PUSH_PROMISE or CONTINUATION payload: assemble the header
     /// block and decode it at END_HEADERS.
-    fn header_fragment(&mut self, dir: Direction, ts: Timestamp, typ: u8, flags: u8, sid: u32, p: &[u8]) {
+    fn header_fragment(
+        &mut self,
+        dir: Direction,
+        ts: Timestamp,
+        typ: u8,
+        flags: u8,
+        sid: u32,
+        p: &[u8],
+    ) {
         let d = dir.index();
         if self.hpack[d].broken {
             return;
@@ -700,7 +706,15 @@ impl H2Inspector {
         }
     }
 
-    fn frame_end(&mut self, dir: Direction, ts: Timestamp, typ: u8, flags: u8, sid: u32, payload: &[u8]) {
+    fn frame_end(
+        &mut self,
+        dir: Direction,
+        ts: Timestamp,
+        typ: u8,
+        flags: u8,
+        sid: u32,
+        payload: &[u8],
+    ) {
         let d = dir.index();
         match typ {
             HEADERS | CONTINUATION | PUSH_PROMISE => {

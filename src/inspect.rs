@@ -511,7 +511,11 @@ mod tests {
     #[test]
     fn connect_tunnel_nests_tls() {
         let mut a = AppInspector::default();
-        a.on_data(C, ts(0), b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n");
+        a.on_data(
+            C,
+            ts(0),
+            b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+        );
         a.on_data(S, ts(1), b"HTTP/1.1 200 Connection established\r\n\r\n");
         // A ClientHello record header and type byte.
         a.on_data(C, ts(2), &[22, 3, 1, 0, 4, 1, 0, 0, 0]);

@@ -405,16 +405,22 @@ mod tests {
         ] {
             let k13 = RecordKey::tls13(aead, HashAlg::Sha256, &[7u8; 32]);
             let sealed = k13.seal_at(5, &hdr, b"hello", [0; 8]);
-            assert_eq!(k13.open_at(5, &hdr, &sealed).as_deref(), Some(&b"hello"[..]));
+            assert_eq!(
+                k13.open_at(5, &hdr, &sealed).as_deref(),
+                Some(&b"hello"[..])
+            );
             assert_eq!(k13.open_at(4, &hdr, &sealed), None, "wrong sequence number");
             let other = RecordKey::tls13(aead, HashAlg::Sha256, &[8u8; 32]);
             assert_eq!(other.open_at(5, &hdr, &sealed), None, "wrong key");
 
-            let (c, s) =
-                RecordKey::tls12_pair(aead, HashAlg::Sha384, &[1; 48], &[2; 32], &[3; 32]);
+            let (c, s) = RecordKey::tls12_pair(aead, HashAlg::Sha384, &[1; 48], &[2; 32], &[3; 32]);
             let sealed = c.seal_at(0, &hdr, b"GET /", [9; 8]);
             assert_eq!(c.open_at(0, &hdr, &sealed).as_deref(), Some(&b"GET /"[..]));
-            assert_eq!(s.open_at(0, &hdr, &sealed), None, "server key on client record");
+            assert_eq!(
+                s.open_at(0, &hdr, &sealed),
+                None,
+                "server key on client record"
+            );
             assert_eq!(c.overhead() + 5, sealed.len());
             // Too short to hold a tag: rejected, not a panic.
             assert_eq!(c.open_at(0, &hdr, &sealed[..10]), None);

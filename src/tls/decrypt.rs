@@ -376,10 +376,12 @@ impl Decryptor {
 
     /// A record of `dir` was lost in a capture gap (its header was seen).
     pub fn lost_record(&mut self, dir: Direction, ts: Timestamp, body_len: usize) {
+        // TLS 1.3: the inner content type byte (padding is assumed absent).
+        let inner = self.tls13 as usize;
         let d = &mut self.dirs[dir.index()];
         if let Some(k) = d.key.as_mut() {
             k.seq += 1;
-            let plain = body_len.saturating_sub(k.overhead()) as u64;
+            let plain = body_len.saturating_sub(k.overhead() + inner) as u64;
             d.failed += 1;
             if d.phase == Phase::App {
                 self.out.push(Plain::Gap(dir, ts, plain));
@@ -458,7 +460,8 @@ impl Decryptor {
                     body.len()
                 ));
                 if st.phase == Phase::App {
-                    let n = body.len().saturating_sub(16) as u64;
+                    let overhead = st.key.as_ref().map_or(16, |k| k.overhead());
+                    let n = body.len().saturating_sub(overhead + self.tls13 as usize) as u64;
                     self.out.push(Plain::Gap(dir, ts, n));
                 }
             }

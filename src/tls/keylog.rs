@@ -210,7 +210,10 @@ impl KeyStore {
         };
         let mut w = i.warnings.clone();
         if i.suppressed > 0 {
-            w.push(format!("{} further key log warnings suppressed", i.suppressed));
+            w.push(format!(
+                "{} further key log warnings suppressed",
+                i.suppressed
+            ));
         }
         w
     }
