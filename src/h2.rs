@@ -784,7 +784,10 @@ mod tests {
             HEADERS,
             flags | 0x4,
             sid,
-            &[0x82, 0x86, 0x84, 0x41, 0x8a, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+            &[
+                0x82, 0x86, 0x84, 0x41, 0x0a, b'e', b'x', b'a', b'm', b'p', b'l', b'e', b'.', b'i',
+                b'o',
+            ],
         )
     }
 
@@ -966,7 +969,9 @@ mod tests {
         h.on_data(C, ts(3), &hdrs(3, FLAG_END_STREAM));
         h.on_data(S, ts(4), &hdrs(3, FLAG_END_STREAM));
         let i = h.info();
-        assert_eq!(h.warnings().len(), 1, "{:?}", h.warnings());
+        // The resync warning, and: the server's HPACK table is lost with the gap.
+        assert_eq!(h.warnings().len(), 2, "{:?}", h.warnings());
+        assert!(h.warnings()[1].contains("HPACK"));
         assert_eq!((i.streams, i.responses), (2, 2));
         assert_eq!(i.data_bytes[1], 5000 + 50 + 3);
     }
@@ -1012,5 +1017,110 @@ mod tests {
             h.finish(ts(1));
             assert!(h.warnings().len() <= MAX_WARNINGS + 1);
         }
+    }
+
+    fn unhex(s: &str) -> Vec<u8> {
+        let s: String = s.split_whitespace().collect();
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// RFC 7541 Appendix C.3: three requests whose header blocks share one
+    /// dynamic table (the 2nd and 3rd refer to entries the 1st added), sent
+    /// as HEADERS on streams 1, 3, 5 (the 3rd padded and with priority).
+    #[test]
+    fn hpack_rfc7541_c3_requests_become_exchanges() {
+        let c1 = unhex("8286 8441 0f77 7777 2e65 7861 6d70 6c65 2e63 6f6d");
+        let c2 = unhex("8286 84be 5808 6e6f 2d63 6163 6865");
+        let c3 = unhex("8287 85bf 400a 6375 7374 6f6d 2d6b 6579 0c63 7573 746f 6d2d 7661 6c75 65");
+        let mut padded = vec![3u8]; // pad length
+        padded.extend([0, 0, 0, 1, 16]); // priority: depends on 1, weight 16
+        padded.extend(&c3);
+        padded.extend([0, 0, 0]);
+        let client = [
+            PREFACE.to_vec(),
+            settings(&[]),
+            frame(HEADERS, FLAG_END_STREAM | FLAG_END_HEADERS, 1, &c1),
+            // Split across HEADERS + CONTINUATION.
+            frame(HEADERS, FLAG_END_STREAM, 3, &c2[..3]),
+            frame(CONTINUATION, FLAG_END_HEADERS, 3, &c2[3..]),
+            frame(
+                HEADERS,
+                FLAG_END_STREAM | FLAG_END_HEADERS | FLAG_PADDED | FLAG_PRIORITY,
+                5,
+                &padded,
+            ),
+        ]
+        .concat();
+        // :status 200 (static index 8), then :status 404 (static index 13).
+        let server = [
+            settings(&[]),
+            frame(HEADERS, FLAG_END_HEADERS, 1, &[0x88]),
+            frame(DATA, FLAG_END_STREAM, 1, b"hello"),
+            frame(HEADERS, FLAG_END_HEADERS | FLAG_END_STREAM, 3, &[0x8d]),
+        ]
+        .concat();
+        let mut h = H2Inspector::new();
+        for b in client.iter() {
+            h.on_data(C, ts(0), std::slice::from_ref(b));
+        }
+        h.on_data(S, ts(1), &server);
+        h.finish(ts(2));
+        assert!(h.warnings().is_empty(), "{:?}", h.warnings());
+        let x = h.exchanges();
+        assert_eq!(x.len(), 3);
+        let got: Vec<_> = x
+            .iter()
+            .map(|e| {
+                (
+                    e.method.as_deref(),
+                    e.target.as_deref(),
+                    e.host.as_deref(),
+                    e.status,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Some("GET"), Some("/"), Some("www.example.com"), Some(200)),
+                (Some("GET"), Some("/"), Some("www.example.com"), Some(404)),
+                (
+                    Some("GET"),
+                    Some("/index.html"),
+                    Some("www.example.com"),
+                    None
+                ),
+            ]
+        );
+        assert_eq!(x[0].response_body_bytes, 5);
+        assert!(x[0].response_complete && x[1].response_complete && !x[2].response_complete);
+    }
+
+    #[test]
+    fn hpack_garbage_stops_decoding_but_streams_still_count() {
+        let client = [
+            PREFACE.to_vec(),
+            frame(
+                HEADERS,
+                FLAG_END_STREAM | FLAG_END_HEADERS,
+                1,
+                &[0xff, 0xff, 0xff, 0xff, 0xff, 0x7f],
+            ),
+            frame(HEADERS, FLAG_END_STREAM | FLAG_END_HEADERS, 3, &[0x82]),
+        ]
+        .concat();
+        let mut h = H2Inspector::new();
+        h.on_data(C, ts(0), &client);
+        h.finish(ts(1));
+        assert_eq!(h.info().streams, 2);
+        assert!(h.exchanges().iter().all(|e| e.method.is_none()));
+        assert!(
+            h.warnings().iter().any(|w| w.contains("HPACK")),
+            "{:?}",
+            h.warnings()
+        );
     }
 }

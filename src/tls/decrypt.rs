@@ -266,8 +266,8 @@ impl Decryptor {
                 } else {
                     (sec.server_handshake, sec.server_traffic)
                 };
-                let hs = hs.filter(|s| s.len() == hash.len());
-                let app = app.filter(|s| s.len() == hash.len());
+                let hs = hs.filter(|s| s.len() == hash.out_len());
+                let app = app.filter(|s| s.len() == hash.out_len());
                 if hs.is_none() && app.is_none() {
                     self.why[d] = Some(Why::NoKey);
                     return;
@@ -483,11 +483,7 @@ impl Decryptor {
             hdr[0]
         };
         match ctype {
-            23 => {
-                if !p.is_empty() {
-                    self.out.push(Plain::Data(dir, ts, p));
-                }
-            }
+            23 if !p.is_empty() => self.out.push(Plain::Data(dir, ts, p)),
             21 if p.len() >= 2 => self.found.alerts.push((dir, p[0], p[1])),
             22 if self.tls13 => self.handshake13(dir, &p),
             _ => {}
@@ -542,7 +538,13 @@ impl Decryptor {
                 return;
             }
             let Some(cur) = &st.app_secret else { return };
-            st.app_secret = Some(hkdf_expand_label(hash, cur, "traffic upd", &[], hash.len()));
+            st.app_secret = Some(hkdf_expand_label(
+                hash,
+                cur,
+                "traffic upd",
+                &[],
+                hash.out_len(),
+            ));
         } else if st.phase != Phase::Handshake {
             return;
         }

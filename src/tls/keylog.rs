@@ -344,11 +344,13 @@ impl KeyStore {
                 continue;
             };
             let mut rest = Vec::new();
-            if f.seek(SeekFrom::Start(t.offset)).is_ok() && f.read_to_end(&mut rest).is_ok() {
-                if !rest.is_empty() && !rest.contains(&b'\n') {
-                    let source = t.path.display().to_string();
-                    self.add_text(&source, &rest, t.lines + 1);
-                }
+            if f.seek(SeekFrom::Start(t.offset)).is_ok()
+                && f.read_to_end(&mut rest).is_ok()
+                && !rest.is_empty()
+                && !rest.contains(&b'\n')
+            {
+                let source = t.path.display().to_string();
+                self.add_text(&source, &rest, t.lines + 1);
             }
         }
     }
