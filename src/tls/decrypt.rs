@@ -25,6 +25,9 @@ use std::sync::Arc;
 pub const MAX_HELD_BYTES: usize = 1 << 20;
 /// Sequence numbers tried ahead after a lost record.
 const SEQ_WINDOW: u64 = 64;
+/// Records in a row that fail to authenticate after earlier ones did before
+/// a direction is given up (bounds the work on a hostile or broken stream).
+const MAX_FAILURES_IN_A_ROW: u32 = 16;
 
 /// Decrypted application data (or its loss), for the layer above TLS.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +80,7 @@ struct Dir {
     hs_buf: Vec<u8>,
     ok: u64,
     failed: u64,
+    failed_in_a_row: u32,
     /// A gap broke record sync: try sequence numbers ahead.
     resync: bool,
     /// TLS 1.2: this side sent ChangeCipherSpec.
@@ -92,6 +96,7 @@ impl Default for Dir {
             hs_buf: Vec::new(),
             ok: 0,
             failed: 0,
+            failed_in_a_row: 0,
             resync: false,
             ccs: false,
         }
@@ -443,6 +448,7 @@ impl Decryptor {
         let st = &mut self.dirs[d];
         let Some(mut p) = plain else {
             st.failed += 1;
+            st.failed_in_a_row += 1;
             if st.phase == Phase::Handshake && st.key.is_none() {
                 // No handshake secret: its records cannot open, the application
                 // key will be tried on the next record.
@@ -453,6 +459,12 @@ impl Decryptor {
                 self.why[d] = Some(Why::BadKey);
                 self.warnings.push(format!(
                     "{dir:?}: TLS record does not authenticate under the logged key; this direction stays opaque"
+                ));
+            } else if st.failed_in_a_row >= MAX_FAILURES_IN_A_ROW {
+                st.phase = Phase::Dead;
+                self.why[d] = Some(Why::BadKey);
+                self.warnings.push(format!(
+                    "{dir:?}: {MAX_FAILURES_IN_A_ROW} TLS records in a row do not authenticate; decryption of this direction stopped"
                 ));
             } else {
                 self.warnings.push(format!(
@@ -468,6 +480,7 @@ impl Decryptor {
             return;
         };
         st.ok += 1;
+        st.failed_in_a_row = 0;
         st.resync = false;
         let ctype = if self.tls13 {
             // TLSInnerPlaintext: content, content type, zero padding.

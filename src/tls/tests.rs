@@ -1065,4 +1065,27 @@ mod decryption {
             .iter()
             .any(|w| w == "not decrypted: unsupported suite TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA"));
     }
+
+    #[test]
+    fn garbage_records_after_good_ones_are_bounded() {
+        let (mut flights, _) = connection();
+        // Replace the close_notify with 40 records that never authenticate.
+        let junk: Vec<u8> = (0..40).flat_map(|_| record(23, &[0x33; 2000])).collect();
+        flights[3].extend(junk);
+        let mut a = inspector();
+        feed(&mut a, &flights);
+        a.on_finish(ts(9));
+        let t = a.tls().unwrap().info();
+        assert_eq!(a.http().unwrap().requests(), 2);
+        assert!(!t.decrypted.server, "given up: {t:?}");
+        assert_eq!(
+            t.not_decrypted.as_deref(),
+            Some("server: key does not authenticate")
+        );
+        let w = a.warnings();
+        assert!(
+            w.iter().any(|w| w.contains("16 TLS records in a row")),
+            "{w:?}"
+        );
+    }
 }
