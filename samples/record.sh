@@ -710,7 +710,31 @@ s28() { # Two connections, only the first client wrote its keys
     note $g "tls:$KP" s28 "tls-keylog-one-of-two.pcap with its key log in a pcapng Decryption Secrets Block (editcap --inject-secrets)"
 }
 
-ALL=(s01 s02 s03 s04 s05 s07 s08 s09 s10 s11 s12 s13 s14 s15 s16 s17 s18 s19 s20 s21 s22 s23 s24 s25 s26 s27 s28)
+s29() { # Node https: --tls-keylog, three requests on one keep-alive connection
+    local KP=18455 f=tls-keylog-node.pcap
+    command -v node >/dev/null || die "missing tool: node"
+    nginx_start s29 $KP "$(tls_srv $KP '')"
+    cap_start $f lo "tcp port $KP"
+    rm -f "$OUT/${f%.pcap}.keys"
+    node --tls-keylog="$OUT/${f%.pcap}.keys" - $KP <<'JSEOF'
+const https = require("https");
+const port = Number(process.argv[2]);
+const agent = new https.Agent({ keepAlive: true, maxSockets: 1, rejectUnauthorized: false });
+const get = (p) => new Promise((ok, bad) => {
+  https.get({ host: "127.0.0.1", port, path: p, servername: "localhost", agent }, (r) => {
+    let n = 0; r.on("data", (d) => (n += d.length)); r.on("end", () => ok([p, r.statusCode, n]));
+  }).on("error", bad);
+});
+(async () => {
+  for (const p of ["/a", "/b", "/c"]) console.log(await get(p));
+  agent.destroy();
+})();
+JSEOF
+    cap_stop "$CAP_PID"; stop_pid "$NGINX_PID"
+    note $f "tls:$KP" s29 "Node https (--tls-keylog), keep-alive agent, 3 sequential GETs on one TLS 1.3 connection: $(access_count s29) requests (nginx access log)"
+}
+
+ALL=(s01 s02 s03 s04 s05 s07 s08 s09 s10 s11 s12 s13 s14 s15 s16 s17 s18 s19 s20 s21 s22 s23 s24 s25 s26 s27 s28 s29)
 if [ $# -gt 0 ]; then RUN=("$@"); else RUN=("${ALL[@]}"); fi
 for s in "${RUN[@]}"; do
     [ "$s" = s06 ] && s=s01   # s06 (format copies) is produced by s01

@@ -1,4 +1,4 @@
-//! TLS decryption with the clients' own key logs (samples s24-s28), checked
+//! TLS decryption with the clients' own key logs (samples s24-s29), checked
 //! against what tshark decrypts with the same key logs (`decrypted_with_keys`
 //! in samples/expected.json) and against nginx's access log (the scenario
 //! descriptions). Also: wrong keys, key logs that match nothing, records
@@ -332,4 +332,18 @@ fn malformed_key_log_lines_are_warned_and_skipped() {
     let w = &rep.summary.warnings;
     assert!(w.iter().any(|w| w.contains("line 2")), "{w:?}");
     assert!(w.iter().any(|w| w.contains("secret of 2 bytes")), "{w:?}");
+}
+
+#[test]
+fn node_tls_keylog_three_requests_on_one_connection() {
+    let rep = keyed("tls-keylog-node.pcap");
+    let c = &rep.connections[0];
+    assert_eq!((c.requests, c.responses), (3, 3), "nginx access log: 3");
+    assert_eq!(c.verdict, Verdict::Reused);
+    let targets: Vec<_> = c
+        .exchanges
+        .iter()
+        .map(|e| e.target.clone().unwrap())
+        .collect();
+    assert_eq!(targets, ["/a", "/b", "/c"]);
 }

@@ -1088,4 +1088,17 @@ mod decryption {
             "{w:?}"
         );
     }
+
+    #[test]
+    fn tls_inside_a_connect_tunnel_is_decrypted() {
+        let (flights, _) = connection();
+        let mut a = inspector();
+        a.on_data(C, ts(0), b"CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n");
+        a.on_data(S, ts(1), b"HTTP/1.1 200 Connection established\r\n\r\n");
+        feed(&mut a, &flights);
+        a.on_finish(ts(9));
+        let layers: Vec<u32> = a.http_layers().map(|h| h.requests()).collect();
+        assert_eq!(layers, [1, 2], "the CONNECT, then the two requests inside");
+        assert!(a.tls().unwrap().info().fully_decrypted());
+    }
 }
