@@ -2,8 +2,8 @@
 //!
 //! * `decrypt/<aead>` — one 16 KiB TLS 1.3 application-data record opened
 //!   (AEAD tag checked) per iteration, in bytes/s of ciphertext on one core:
-//!   the raw speed of the record layer (RustCrypto `aes-gcm`,
-//!   `chacha20poly1305`).
+//!   the raw speed of the record layer (`ring`; docs/performance.md has the
+//!   comparison with RustCrypto `aes-gcm` / `chacha20poly1305`).
 //! * `report/<file>/{without,with}-keylog` — everything `keepwatch report`
 //!   does on a capture, without and with its key log (`NAME.keys` beside
 //!   `NAME.pcap`). Inputs: the key-log samples (s24-s28) and, when set,
