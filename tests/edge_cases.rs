@@ -323,3 +323,15 @@ fn snaplen_cut_capture_still_counts_messages() {
         r.summary.warnings
     );
 }
+
+#[test]
+fn server_close_right_after_a_response_is_not_an_idle_timeout() {
+    // HTTP/1.1, no `Connection: close`, and the server's FIN rides on the
+    // response itself (a proxy that closes at once): no keep-alive timer ran.
+    let req: &[u8] = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+    let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    let pkts = conversation(&[(true, req, PSH), (false, ok, PSH | FIN), (true, b"", FIN)]);
+    let c = &analyze(&pkts).connections[0];
+    assert_eq!(c.close_reason.as_str(), "server-closed-after-response");
+    assert_eq!(c.verdict.as_str(), "single-request-closed");
+}

@@ -39,6 +39,7 @@ fn rec(
         responses: requests,
         verdict,
         close_reason: reason,
+        close_detail: None,
         protocol: "http",
         host: host.map(String::from),
         http_version: Some("1.1"),

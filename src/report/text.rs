@@ -37,7 +37,7 @@ fn verdict_color(r: &ConnectionRecord) -> &'static str {
         Verdict::Reused => "32",
         Verdict::SingleRequestClosed => "33",
         Verdict::SingleRequestKeptOpen => "36",
-        Verdict::Unanswered => "31",
+        Verdict::Unanswered | Verdict::ReuseFailed => "31",
         Verdict::NoHttp => "2",
     }
 }
@@ -201,6 +201,9 @@ pub fn row(r: &ConnectionRecord, st: Style, w: Widths) -> String {
         ));
     }
     if let Some(d) = &r.tcp.handshake_detail {
+        notes.push(d.clone());
+    }
+    if let Some(d) = &r.close_detail {
         notes.push(d.clone());
     }
     let missing = r.tcp.client_to_server.missing_bytes + r.tcp.server_to_client.missing_bytes;

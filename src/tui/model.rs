@@ -181,7 +181,7 @@ pub fn tone(r: &ConnectionRecord) -> Tone {
         Verdict::Reused => Tone::Good,
         Verdict::SingleRequestClosed => Tone::Warn,
         Verdict::SingleRequestKeptOpen => Tone::Kept,
-        Verdict::Unanswered => Tone::Bad,
+        Verdict::Unanswered | Verdict::ReuseFailed => Tone::Bad,
         Verdict::NoHttp => Tone::Dim,
     }
 }
