@@ -82,6 +82,13 @@ impl Verdict {
     }
 }
 
+/// HTTP/1 versions spoken by each side of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct HttpVersions {
+    pub client: Option<&'static str>,
+    pub server: Option<&'static str>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct TcpDetail {
     pub handshake_detail: Option<String>,
@@ -127,6 +134,10 @@ pub struct ConnectionRecord {
     pub protocol: &'static str,
     pub host: Option<String>,
     pub http_version: Option<&'static str>,
+    /// HTTP/1 versions per side: the client's requests and the server's
+    /// responses (`1.0`, `1.1`, `mixed`); null without HTTP/1 heads. Says
+    /// which side spoke which when `http_version` is `mixed`.
+    pub http_versions: Option<HttpVersions>,
     pub max_pipeline_depth: u32,
     pub keep_alive: Option<KeepAliveParams>,
     pub idle_before_close: Option<Duration>,
@@ -254,6 +265,16 @@ pub fn record(c: &Connection<AppInspector>, with_exchanges: bool) -> ConnectionR
         } else {
             http.and_then(|h| h.http_version())
         },
+        http_versions: http.and_then(|h| {
+            let (c, s) = (
+                h.side_version(Direction::ClientToServer),
+                h.side_version(Direction::ServerToClient),
+            );
+            (c.is_some() || s.is_some()).then_some(HttpVersions {
+                client: c,
+                server: s,
+            })
+        }),
         max_pipeline_depth: http.map_or(0, |h| h.max_pipeline_depth()),
         keep_alive,
         idle_before_close,
@@ -420,7 +441,7 @@ fn tls_close_notify_first(t: &TlsInfo, close: Option<Timestamp>) -> Option<Direc
         [None, Some(s)] => (Direction::ServerToClient, s),
         [None, None] => return None,
     };
-    close.is_none_or(|f| at <= f).then_some(d)
+    close.map_or(true, |f| at <= f).then_some(d)
 }
 
 /// The close sequence in words, where the close reason alone would hide it.
@@ -635,6 +656,8 @@ pub struct Summary {
     pub tls: TlsSummary,
     /// In words, for people: the reuse story of this capture.
     pub headline: String,
+    /// Why connections were not reused, per server (docs/findings.md).
+    pub findings: Vec<crate::findings::Finding>,
 }
 
 /// Builds the summary one record at a time, so a streaming report (JSONL,
@@ -650,6 +673,7 @@ pub struct SummaryBuilder {
     not_all_http10_closed: bool,
     tls_conns: u64,
     tls_exchanges: u64,
+    findings: crate::findings::FindingsBuilder,
 }
 
 impl SummaryBuilder {
@@ -661,6 +685,7 @@ impl SummaryBuilder {
         let s = &mut self.s;
         self.records += 1;
         self.all.add(r);
+        self.findings.add(r);
         s.per_server.entry(r.server.clone()).or_default().add(r);
         if let Some(h) = &r.host {
             s.per_host.entry(h.clone()).or_default().add(r);
@@ -721,6 +746,7 @@ impl SummaryBuilder {
         s.close_reasons = all.close_reasons;
         s.verdicts = all.verdicts;
         self.s.headline = self.headline();
+        self.s.findings = self.findings.findings();
         self.s
     }
 

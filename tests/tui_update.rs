@@ -43,6 +43,7 @@ fn rec(
         protocol: "http",
         host: host.map(String::from),
         http_version: Some("1.1"),
+        http_versions: None,
         max_pipeline_depth: 1,
         keep_alive: None,
         idle_before_close: None,

@@ -159,7 +159,14 @@ pub fn row(r: &ConnectionRecord, st: Style, w: Widths) -> String {
     }
     match r.http_version {
         _ if r.http2.is_some() => {}
-        Some("mixed") => notes.push("HTTP/1.0 and 1.1 mixed".into()),
+        Some("mixed") => notes.push(match r.http_versions {
+            Some(v) => format!(
+                "HTTP mixed: requests {}, responses {}",
+                v.client.unwrap_or("-"),
+                v.server.unwrap_or("-")
+            ),
+            None => "HTTP/1.0 and 1.1 mixed".into(),
+        }),
         Some(v) => notes.push(format!("HTTP/{v}")),
         None => {}
     }
@@ -397,6 +404,41 @@ pub fn write_summary<W: Write>(w: &mut W, rep: &Report, st: Style) -> io::Result
     }
     for warn in &s.warnings {
         writeln!(w, "  {} {warn}", st.paint("33", "warning:"))?;
+    }
+    write_findings(w, &s.findings, st)
+}
+
+/// The "Findings" section: one block per finding, with its evidence and
+/// advice (docs/findings.md). Nothing when there is none.
+pub fn write_findings<W: Write>(
+    w: &mut W,
+    findings: &[crate::findings::Finding],
+    st: Style,
+) -> io::Result<()> {
+    if findings.is_empty() {
+        return Ok(());
+    }
+    writeln!(w)?;
+    writeln!(w, "{}", st.bold("Findings"))?;
+    for f in findings {
+        let mut head = format!("{} · server {}", f.kind.as_str(), printable(&f.server));
+        if let Some(c) = &f.client {
+            head.push_str(&format!(" · client {}", printable(c)));
+        }
+        head.push_str(&format!(
+            " · {} connection{}",
+            f.connections,
+            if f.connections == 1 { "" } else { "s" }
+        ));
+        if let Some(v) = f.value {
+            head.push_str(&format!(" · value {v}"));
+        }
+        writeln!(w, "  {}", st.paint("1;35", &head))?;
+        for (i, e) in f.evidence.iter().enumerate() {
+            let lead = if i == 0 { "evidence:" } else { "  e.g." };
+            writeln!(w, "    {lead} {}", printable(e))?;
+        }
+        writeln!(w, "    advice: {}", printable(&f.advice))?;
     }
     Ok(())
 }
