@@ -601,9 +601,9 @@ EOF
 # One scenario per finding kind (docs/findings.md), each from the client or
 # server that shows it. Ports 18030-18040.
 
-f01() { # Python requests without and with a Session
-    local P=18030 Q=18031 f1=python-requests-no-session.pcap f2=python-requests-session.pcap
-    nginx_start f01 $P "$(srv $P)$(srv $Q)"
+f01() { # Python requests without and with a Session: before and after, same server
+    local P=18030 f1=python-requests-no-session.pcap f2=python-requests-session.pcap
+    nginx_start f01 $P "$(srv $P)"
     cap_start $f1 lo "tcp port $P"
     python3 - $P <<'EOF'
 import requests, sys
@@ -613,8 +613,8 @@ for path in ("/a", "/b", "/c"):
     print(path, r.status_code, len(r.content))
 EOF
     cap_stop "$CAP_PID"
-    cap_start $f2 lo "tcp port $Q"
-    python3 - $Q <<'EOF'
+    cap_start $f2 lo "tcp port $P"
+    python3 - $P <<'EOF'
 import requests, sys
 port = int(sys.argv[1])
 with requests.Session() as s:
@@ -624,7 +624,7 @@ with requests.Session() as s:
 EOF
     cap_stop "$CAP_PID"; stop_pid "$NGINX_PID"
     note $f1 "http:$P" f01 "python requests.get three times without a Session: a new connection per request, the client closes each"
-    note $f2 "http:$Q" f01 "python requests Session, three GETs: one connection reused"
+    note $f2 "http:$P" f01 "python requests Session, three GETs: one connection reused (same server as python-requests-no-session.pcap: a before/after pair for keepwatch diff)"
 }
 
 f02() { # a client idle past a 1 s server keep-alive timeout

@@ -39,6 +39,12 @@ enum Color {
     Never,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum DiffFormat {
+    Text,
+    Json,
+}
+
 #[derive(clap::Args, Clone)]
 struct Common {
     /// BPF filter, as tcpdump takes it (e.g. 'tcp port 80')
@@ -96,6 +102,33 @@ enum Cmd {
         /// Put the interface in promiscuous mode
         #[arg(long)]
         promisc: bool,
+    },
+    /// Compare two captures (before and after a fix): reuse per server
+    ///
+    /// `keepwatch diff BEFORE AFTER`, or with several files per side
+    /// `keepwatch diff --before A.pcap B.pcap --after C.pcap`.
+    Diff {
+        /// BEFORE and AFTER capture, one file each
+        #[arg(value_name = "FILE", num_args = 0..=2, conflicts_with_all = ["before", "after"])]
+        files: Vec<PathBuf>,
+        /// Capture files of the "before" side, analysed together
+        #[arg(long, num_args = 1.., value_name = "FILE", requires = "after")]
+        before: Vec<PathBuf>,
+        /// Capture files of the "after" side, analysed together
+        #[arg(long, num_args = 1.., value_name = "FILE", requires = "before")]
+        after: Vec<PathBuf>,
+        /// BPF filter applied to both sides, as tcpdump takes it
+        #[arg(short = 'f', long = "filter", value_name = "BPF")]
+        filter: Option<String>,
+        /// Output format
+        #[arg(long, value_enum, default_value = "text")]
+        format: DiffFormat,
+        /// Seconds without a packet after which a connection is reported (as open) and freed
+        #[arg(long, value_name = "SECS", default_value_t = 300.0, value_parser = positive_secs)]
+        idle_timeout: f64,
+        /// Colour the text report
+        #[arg(long, value_enum, default_value = "auto")]
+        color: Color,
     },
     /// List the capture devices
     Interfaces,
@@ -165,6 +198,26 @@ pub fn main() -> i32 {
             duration,
         ),
         Cmd::Interfaces => interfaces_cmd(),
+        Cmd::Diff {
+            files,
+            before,
+            after,
+            filter,
+            format,
+            idle_timeout,
+            color,
+        } => diff_cmd(
+            files,
+            before,
+            after,
+            format,
+            &Common {
+                filter,
+                format: Format::Json,
+                idle_timeout,
+                color,
+            },
+        ),
         Cmd::Tui {
             files,
             interface,
@@ -328,6 +381,73 @@ fn report_cmd(
         out.flush().context("writing the report")?;
     }
     Ok(if damaged { EXIT_DAMAGED } else { EXIT_OK })
+}
+
+/// Analyses files together as one capture; the report and whether any file
+/// was damaged.
+fn analyze_files(files: &[PathBuf], common: &Common) -> Result<(Report, bool)> {
+    let mut caps = Vec::new();
+    for f in files {
+        caps.push(CaptureFile::open(f)?);
+    }
+    // Only the summary is needed: records are folded, not kept.
+    let mut opts = options(common, true);
+    opts.drop_exchanges = true;
+    let mut an = Analyzer::new(opts).map_err(anyhow::Error::msg)?;
+    let mut damaged = false;
+    for cap in &caps {
+        if caps.len() > 1 {
+            an.set_current_file(Some(cap.path().display().to_string()));
+        }
+        let summary = cap.for_each(|p| an.packet(&p, &mut |_| {}))?;
+        if let Some(d) = &summary.damage {
+            damaged = true;
+            eprintln!("keepwatch: warning: {}: {d}", summary.path);
+        }
+        an.add_file(summary);
+    }
+    Ok((an.finish(&mut |_| {}), damaged))
+}
+
+fn diff_cmd(
+    files: Vec<PathBuf>,
+    before: Vec<PathBuf>,
+    after: Vec<PathBuf>,
+    format: DiffFormat,
+    common: &Common,
+) -> Result<i32> {
+    let (before, after) = match files.len() {
+        0 if !before.is_empty() => (before, after),
+        2 => (vec![files[0].clone()], vec![files[1].clone()]),
+        _ => {
+            eprintln!(
+                "keepwatch: error: diff needs BEFORE and AFTER: `keepwatch diff BEFORE AFTER` or `keepwatch diff --before FILE... --after FILE...`"
+            );
+            return Ok(2);
+        }
+    };
+    let names = |f: &[PathBuf]| {
+        f.iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (b, bd) = analyze_files(&before, common)?;
+    let (a, ad) = analyze_files(&after, common)?;
+    let d = keepwatch::diff::diff(b.summary, a.summary);
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    match format {
+        DiffFormat::Text => {
+            report::diff::write_text(&mut out, &d, &names(&before), &names(&after), style(common))?
+        }
+        DiffFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &d)?;
+            writeln!(out)?;
+        }
+    }
+    out.flush().context("writing the diff")?;
+    Ok(if bd || ad { EXIT_DAMAGED } else { EXIT_OK })
 }
 
 fn interfaces_cmd() -> Result<i32> {
