@@ -511,8 +511,9 @@ fn server_findings(server: &str, s: &ServerAcc, out: &mut Vec<Finding>) {
                 &idle_back,
                 Some(*t),
                 format!(
-                    "the client let {} sit idle until the server closed them ({how}) and then needed the server again (a new connection or a stale request)",
-                    plural(idle_back.conns, "connection", "connections")
+                    "the client let {} sit idle until the server closed {} ({how}) and then needed the server again (a new connection or a stale request)",
+                    plural(idle_back.conns, "connection", "connections"),
+                    if idle_back.conns == 1 { "it" } else { "them" }
                 ),
                 format!(
                     "Set the client pool's idle timeout below the server's {t} s (e.g. {:.2} s), so the client closes idle connections before the server does; or raise the server's keep-alive timeout above the client's.",
