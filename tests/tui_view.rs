@@ -247,3 +247,39 @@ fn findings_view_and_verdict_at_80x24() {
     update(&mut m, Msg::ShowFindings);
     assert!(screen(&mut m, 80, 24).contains("no findings"));
 }
+
+/// While a live capture runs, a connection still open has no close reason
+/// yet: never `capture-ended`.
+#[test]
+fn live_open_connection_is_not_capture_ended() {
+    use keepwatch::tui::LiveUpdate;
+    let p = common::samples_dir().join("captures/curl-http11-reuse.pcap");
+    let mut r = common::analyze(&[&p]).connections.remove(0);
+    r.closed_by = keepwatch::tcp::ClosedBy::Open;
+    r.close_reason = keepwatch::analysis::CloseReason::CaptureEnded;
+    r.tcp.end_cause = keepwatch::tcp::EndCause::CaptureEnded;
+    let mut m = Model::new_live("live lo");
+    update(
+        &mut m,
+        Msg::Live(LiveUpdate {
+            open: vec![r.clone()],
+            ..Default::default()
+        }),
+    );
+    let s = screen(&mut m, 120, 40);
+    assert!(
+        s.contains("(still open)") && !s.contains("capture-ended"),
+        "{s}"
+    );
+    // Once the capture has ended, it is what it is.
+    update(
+        &mut m,
+        Msg::Live(LiveUpdate {
+            open: vec![r],
+            ended: Some(None),
+            ..Default::default()
+        }),
+    );
+    let s = screen(&mut m, 120, 40);
+    assert!(s.contains("capture-ended"), "{s}");
+}

@@ -408,6 +408,21 @@ const COLS: &[Col] = &[
     },
 ];
 
+/// The close reason as shown: while a live capture runs, a connection that
+/// is still open has none yet (its record says `capture-ended` only because
+/// it is built before its end).
+pub fn close_reason_text(m: &Model, r: &ConnectionRecord) -> &'static str {
+    if m.live
+        && m.ended.is_none()
+        && r.closed_by == crate::tcp::ClosedBy::Open
+        && r.tcp.end_cause == crate::tcp::EndCause::CaptureEnded
+    {
+        "(still open)"
+    } else {
+        r.close_reason.as_str()
+    }
+}
+
 /// The HTTP version; `mixed` says which side spoke which: `1.0/1.1` is
 /// HTTP/1.0 requests answered in HTTP/1.1.
 pub fn http_text(r: &ConnectionRecord) -> String {
@@ -476,7 +491,17 @@ fn connections(m: &Model, f: &mut Frame, area: Rect) {
     let rows: Vec<&ConnectionRecord> = m.visible().skip(m.offset).take(page).collect();
     let cells: Vec<Vec<String>> = rows
         .iter()
-        .map(|r| COLS.iter().map(|c| (c.cell)(r)).collect())
+        .map(|r| {
+            COLS.iter()
+                .map(|c| {
+                    if c.sort == Some(ConnSort::CloseReason) {
+                        close_reason_text(m, r).into()
+                    } else {
+                        (c.cell)(r)
+                    }
+                })
+                .collect()
+        })
         .collect();
     let natural: Vec<usize> = COLS
         .iter()
@@ -898,7 +923,7 @@ pub fn detail_lines(m: &Model, width: u16) -> Vec<Line<'static>> {
         Span::styled("state ", dim()),
         Span::styled(state_text(r), Style::new().fg(color)),
         Span::styled(" · close reason ", dim()),
-        Span::raw(r.close_reason.as_str()),
+        Span::raw(close_reason_text(m, r)),
         Span::styled(" · idle before close ", dim()),
         Span::raw(dur(r.idle_before_close)),
         Span::styled(" · duration ", dim()),
