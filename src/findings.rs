@@ -366,6 +366,15 @@ impl FindingsBuilder {
         }
     }
 
+    /// How much is tracked: (servers, client addresses over all servers).
+    /// Bounded by [`MAX_SERVERS`] and [`MAX_CLIENTS_PER_SERVER`].
+    pub fn tracked(&self) -> (usize, usize) {
+        (
+            self.servers.len(),
+            self.servers.values().map(|s| s.clients.len()).sum(),
+        )
+    }
+
     /// The findings so far (the builder stays usable: live views call this
     /// repeatedly). Sorted by connections (most first), then kind and server.
     pub fn findings(&self) -> Vec<Finding> {

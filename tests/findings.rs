@@ -312,3 +312,39 @@ fn findings_in_json_text_and_counts() {
     assert_eq!(counts["server-request-limit"], 1);
     assert_eq!(counts["stale-reuse"], 0);
 }
+
+#[test]
+fn memory_stays_bounded_with_many_clients() {
+    use keepwatch::findings::{FindingsBuilder, MAX_CLIENTS_PER_SERVER};
+    // 2000 clients, each closing one-request connections to one server,
+    // twice: a pattern per client, but only so many clients are tracked.
+    let base = report("python-requests-no-session.pcap").connections;
+    let mut b = FindingsBuilder::new();
+    let mut id = 0;
+    for c in 0..2000u32 {
+        for r in &base[..2] {
+            let mut r = r.clone();
+            r.id = id;
+            id += 1;
+            r.client = format!("10.{}.{}.{}:40000", c >> 16, (c >> 8) & 255, c & 255);
+            b.add(&r);
+        }
+    }
+    assert_eq!(b.tracked(), (1, MAX_CLIENTS_PER_SERVER));
+    let f = b.findings();
+    // One finding per tracked client, plus one for the shared bucket that
+    // names no client.
+    assert_eq!(f.len(), MAX_CLIENTS_PER_SERVER + 1);
+    assert!(f
+        .iter()
+        .all(|f| f.kind.as_str() == "client-closes-after-each-response"));
+    assert!(f
+        .iter()
+        .all(|f| f.example_connections.len() <= MAX_EXAMPLES));
+    let shared = f.iter().find(|f| f.client.is_none()).unwrap();
+    assert_eq!(
+        shared.connections,
+        2 * (2000 - MAX_CLIENTS_PER_SERVER as u64)
+    );
+    assert_eq!(f.iter().map(|f| f.connections).sum::<u64>(), 4000);
+}
