@@ -139,6 +139,16 @@ fn idle_timeout_with_announced_timeout() {
     assert_eq!(c.keep_alive.as_ref().unwrap().timeout, Some(5));
     let idle = c.idle_before_close.unwrap().as_secs_f64();
     assert!((5.0..5.01).contains(&idle), "{idle}");
+    // The text row ties the idle time to the announced timeout.
+    let row = keepwatch::report::text::row(
+        c,
+        keepwatch::report::text::Style { color: false },
+        keepwatch::report::text::Widths::default(),
+    );
+    assert!(
+        row.contains("idle 5.00s before close: the Keep-Alive timeout=5 the server announced"),
+        "{row}"
+    );
 }
 
 #[test]

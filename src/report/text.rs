@@ -202,10 +202,18 @@ pub fn row(r: &ConnectionRecord, st: Style, w: Widths) -> String {
         notes.push(s);
     }
     if let Some(i) = r.idle_before_close {
-        notes.push(format!(
-            "idle {} before close",
-            fmt_duration(i.as_secs_f64())
-        ));
+        // Tie a server's idle close to the timeout it announced.
+        let announced = r.keep_alive.and_then(|k| k.timeout).filter(|&t| {
+            r.close_reason == crate::analysis::CloseReason::IdleTimeout
+                && (i.as_secs_f64() - t as f64).abs() <= 1.0
+        });
+        notes.push(match announced {
+            Some(t) => format!(
+                "idle {} before close: the Keep-Alive timeout={t} the server announced",
+                fmt_duration(i.as_secs_f64())
+            ),
+            None => format!("idle {} before close", fmt_duration(i.as_secs_f64())),
+        });
     }
     if let Some(d) = &r.tcp.handshake_detail {
         notes.push(d.clone());
