@@ -169,7 +169,7 @@ fn tls12_each_aead_http11_exact_requests() {
         // curl's close_notify is decrypted (TLS 1.2: an encrypted alert record).
         let t = c.tls.as_ref().unwrap();
         if c.closed_by.as_str() == "client" {
-            assert!(t.close_notify[0], "{t:?}");
+            assert!(t.close_notify_decrypted[0], "{t:?}");
         }
     }
     assert_eq!(rep.summary.requests, 6);

@@ -935,7 +935,7 @@ mod decryption {
         );
         assert!(t.fully_decrypted());
         assert_eq!(t.key_updates, 1);
-        assert_eq!(t.close_notify, [false, true]);
+        assert_eq!(t.close_notify_decrypted, [false, true]);
         assert!(a.warnings().is_empty(), "{:?}", a.warnings());
     }
 
@@ -953,7 +953,7 @@ mod decryption {
         let t = a.tls().unwrap().info();
         assert!(t.fully_decrypted(), "{t:?}");
         assert_eq!(t.key_updates, 1, "records after the gap still decrypted");
-        assert!(t.close_notify[1]);
+        assert!(t.close_notify_decrypted[1]);
         let h = a.http().unwrap();
         assert_eq!(h.requests(), 2);
         // The second response (after the KeyUpdate) was parsed.
