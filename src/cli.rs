@@ -134,6 +134,9 @@ enum Cmd {
         /// Colour the text report
         #[arg(long, value_enum, default_value = "auto")]
         color: Color,
+        /// TLS key log (NSS format, SSLKEYLOGFILE) for both sides. Repeatable.
+        #[arg(long = "keylog", value_name = "FILE")]
+        keylog: Vec<PathBuf>,
     },
     /// List the capture devices
     Interfaces,
@@ -214,6 +217,7 @@ pub fn main() -> i32 {
             format,
             idle_timeout,
             color,
+            keylog,
         } => diff_cmd(
             files,
             before,
@@ -224,7 +228,7 @@ pub fn main() -> i32 {
                 format: Format::Json,
                 idle_timeout,
                 color,
-                keylog: Vec::new(),
+                keylog,
             },
         ),
         Cmd::Tui {
@@ -441,13 +445,22 @@ fn analyze_files(files: &[PathBuf], common: &Common) -> Result<(Report, bool)> {
     // Only the summary is needed: records are folded, not kept.
     let mut opts = options(common, true);
     opts.drop_exchanges = true;
+    opts.keys = Some(key_store(common, false)?);
     let mut an = Analyzer::new(opts).map_err(anyhow::Error::msg)?;
     let mut damaged = false;
     for cap in &caps {
         if caps.len() > 1 {
             an.set_current_file(Some(cap.path().display().to_string()));
         }
-        let summary = cap.for_each(|p| an.packet(&p, &mut |_| {}))?;
+        let keys = an.keys().cloned();
+        let summary = cap.for_each_with_secrets(
+            |p| an.packet(&p, &mut |_| {}),
+            |typ, data| {
+                if let Some(k) = &keys {
+                    k.add_dsb(typ, data);
+                }
+            },
+        )?;
         if let Some(d) = &summary.damage {
             damaged = true;
             eprintln!("keepwatch: warning: {}: {d}", summary.path);

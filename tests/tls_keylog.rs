@@ -347,3 +347,58 @@ fn node_tls_keylog_three_requests_on_one_connection() {
         .collect();
     assert_eq!(targets, ["/a", "/b", "/c"]);
 }
+
+/// The command line: `report --keylog` (repeatable), a missing key log is a
+/// clear error, `diff --keylog` uses the secrets on both sides.
+#[test]
+fn cli_keylog_report_errors_and_diff() {
+    let run = |args: &[&str]| {
+        std::process::Command::new(common::bin())
+            .args(args)
+            .output()
+            .expect("run keepwatch")
+    };
+    let pcap = cap("tls-keylog-one-of-two.pcap");
+    let keys = cap("tls-keylog-one-of-two.keys");
+    let other = cap("tls13-keylog-curl-aeads.keys");
+    let (p, k, o) = (
+        pcap.to_str().unwrap(),
+        keys.to_str().unwrap(),
+        other.to_str().unwrap(),
+    );
+    let out = run(&[
+        "report", "--format", "json", "--keylog", o, "--keylog", k, p,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["connections"][0]["requests"], 2);
+    assert_eq!(v["connections"][0]["tls"]["decrypted"]["server"], true);
+    assert_eq!(v["summary"]["tls"]["decrypted"], 1);
+    // Text: exact for the decrypted connection, `~1` for the other.
+    let out = run(&["report", "--color", "never", "--keylog", k, p]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(", decrypted"), "{text}");
+    assert!(
+        text.contains("not decrypted: no key for this client random"),
+        "{text}"
+    );
+    assert!(text.lines().any(|l| l.contains(" ~1 ")), "{text}");
+
+    let out = run(&["report", "--keylog", "/nonexistent/keys.log", p]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("key log /nonexistent/keys.log"), "{err}");
+
+    let out = run(&["diff", "--format", "json", "--keylog", k, p, p]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v.to_string().contains("\"requests\":2"), "{v}");
+}
