@@ -345,7 +345,8 @@ fn close_reason(
             answered += 1;
             if let Some(m) = e.keep_alive.as_ref().and_then(|k| k.max) {
                 // After the i-th response, max=m more (or m including it).
-                let (a, b) = (answered + m, answered - 1 + m);
+                // `m` comes from a header: saturate, never wrap.
+                let (a, b) = (answered.saturating_add(m), (answered - 1).saturating_add(m));
                 budget_met |= served == a || served == b || served >= m && m <= answered;
             }
         }

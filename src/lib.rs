@@ -8,6 +8,7 @@ pub mod analysis;
 pub mod capture;
 pub mod decode;
 pub mod engine;
+pub mod escape;
 pub mod h2;
 pub mod http;
 pub mod inspect;

@@ -1002,24 +1002,10 @@ pub fn embedded_response_start(
     None
 }
 
-/// Bytes as a short printable string for warnings.
+/// Bytes as a short printable string for warnings (the project's one
+/// escaping policy: [`crate::escape::snippet`]).
 pub fn escape(b: &[u8], max: usize) -> String {
-    let mut s = String::new();
-    for &c in b.iter().take(max) {
-        match c {
-            b'\r' => s.push_str("\\r"),
-            b'\n' => s.push_str("\\n"),
-            b'\t' => s.push_str("\\t"),
-            b'"' => s.push_str("\\\""),
-            b'\\' => s.push_str("\\\\"),
-            0x20..=0x7e => s.push(c as char),
-            _ => s.push_str(&format!("\\x{:02x}", c)),
-        }
-    }
-    if b.len() > max {
-        s.push('…');
-    }
-    s
+    crate::escape::snippet(b, max)
 }
 
 #[cfg(test)]
