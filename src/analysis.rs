@@ -115,6 +115,9 @@ pub struct ConnectionRecord {
     pub idle_before_close: Option<Duration>,
     pub stale_requests: u32,
     pub interim_responses: u32,
+    /// HTTP/1 messages that broke the grammar, counted (control bytes in a
+    /// request target) or skipped (malformed head); each one is warned.
+    pub malformed_messages: u32,
     pub packets: u64,
     pub bytes: u64,
     pub exchanges: Vec<Exchange>,
@@ -240,6 +243,7 @@ pub fn record(c: &Connection<AppInspector>, with_exchanges: bool) -> ConnectionR
         idle_before_close,
         stale_requests,
         interim_responses: http.map_or(0, |h| h.interim_responses()),
+        malformed_messages: http.map_or(0, |h| h.malformed_messages()),
         packets: c.half[0].stats.packets + c.half[1].stats.packets,
         bytes: c.half[0].stats.bytes + c.half[1].stats.bytes,
         exchanges: if with_exchanges {

@@ -333,3 +333,37 @@ fn hostile_names_are_escaped_in_every_tui_view() {
     assert!(all.contains("\\x1b[2J\\x1b[H\\x1b[31mEVIL"), "host: {all}");
     assert!(all.contains("a\\u{202e}b\\u{200b}c\\r\\nd\\te"), "SNI: {all}");
 }
+
+// ------------------------------------- messages the inspectors cannot parse
+
+/// Three requests, the middle one with a control byte in its target; every
+/// request answered. Nothing may vanish: either counted, or warned with the
+/// exchange number.
+#[test]
+fn request_line_with_a_control_byte_is_counted_and_warned() {
+    for bad in [&b"GET /a\x1bb HTTP/1.1\r\nHost: h\r\n\r\n"[..], b"GET /\x01 HTTP/1.1\r\nHost: h\r\n\r\n"] {
+        let good: &[u8] = b"GET /ok HTTP/1.1\r\nHost: h\r\n\r\n";
+        let resp: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+        let pkts = conversation(&[
+            (true, good, PSH),
+            (false, resp, PSH),
+            (true, bad, PSH),
+            (false, resp, PSH),
+            (true, good, PSH),
+            (false, resp, PSH),
+            (true, b"", FIN),
+            (false, b"", FIN),
+        ]);
+        let r = analyze(&pkts);
+        let c = &r.connections[0];
+        assert_eq!((c.requests, c.responses), (3, 3), "{:?}", c.warnings);
+        assert!(
+            c.warnings.iter().any(|w| w.contains("exchange #2") && w.contains("malformed request line")),
+            "{:?}",
+            c.warnings
+        );
+        assert_eq!(c.malformed_messages, 1);
+        assert_eq!(c.exchanges[1].status, Some(200), "the response matched #2");
+        assert_eq!(c.verdict.as_str(), "reused");
+    }
+}

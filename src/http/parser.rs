@@ -158,6 +158,19 @@ fn is_target_char(c: u8) -> bool {
     c > 0x20 && c != 0x7f
 }
 
+/// Request-target bytes as the request line is parsed: anything but
+/// whitespace and line ends. Control bytes (`GET /a\x1bb HTTP/1.1`) make
+/// the request malformed, but its framing can still be followed: it is
+/// counted, and the inspector warns ([`has_control`]).
+fn is_lax_target_char(c: u8) -> bool {
+    !matches!(c, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// Does `b` hold a control byte (C0 or DEL)?
+pub fn has_control(b: &[u8]) -> bool {
+    b.iter().any(|&c| c < 0x20 || c == 0x7f)
+}
+
 fn fail<I, T>(i: I, kind: ErrorKind) -> IResult<I, T> {
     Err(Err::Error(Error::new(i, kind)))
 }
@@ -178,7 +191,7 @@ pub fn http_version(i: &[u8]) -> IResult<&[u8], HttpVersion> {
 pub fn request_line(i: &[u8]) -> IResult<&[u8], RequestLine<'_>> {
     let (i, method) = take_while1(is_tchar)(i)?;
     let (i, _) = take_while1(is_ws)(i)?;
-    let (i, target) = take_while1(is_target_char)(i)?;
+    let (i, target) = take_while1(is_lax_target_char)(i)?;
     let (i, _) = take_while1(is_ws)(i)?;
     let (i, version) = http_version(i)?;
     let (i, _) = take_while(is_ws)(i)?;
