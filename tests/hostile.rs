@@ -367,3 +367,34 @@ fn request_line_with_a_control_byte_is_counted_and_warned() {
         assert_eq!(c.verdict.as_str(), "reused");
     }
 }
+
+// ------------------------------------------------------------ minor cases
+
+#[test]
+fn zero_length_tls_records_before_the_client_hello_are_still_tls() {
+    let empty = [0x16u8, 3, 1, 0, 0];
+    let ch = client_hello(b"example.com");
+    // All in one segment, and spread over several (200 records each).
+    let mut one = empty.repeat(1000);
+    one.extend(&ch);
+    let chunk = empty.repeat(200);
+    let split: Vec<(bool, &[u8], u8)> = (0..5)
+        .map(|_| (true, &chunk[..], PSH))
+        .chain([(true, &ch[..], PSH)])
+        .collect();
+    for steps in [vec![(true, &one[..], PSH)], split] {
+        let r = analyze(&conversation(&steps));
+        let c = &r.connections[0];
+        assert_eq!(c.protocol, "tls", "{:?}", c.warnings);
+        let t = c.tls.as_ref().unwrap();
+        assert_eq!(t.sni.as_deref(), Some("example.com"));
+        assert_eq!(t.client_hellos, 1);
+        assert!(
+            c.warnings
+                .iter()
+                .any(|w| w.contains("1000 zero-length TLS handshake records")),
+            "{:?}",
+            c.warnings
+        );
+    }
+}
