@@ -274,7 +274,21 @@ pub fn record(c: &Connection<AppInspector>, with_exchanges: bool) -> ConnectionR
             client_to_server: c.half[Direction::ClientToServer.index()].stats.clone(),
             server_to_client: c.half[Direction::ServerToClient.index()].stats.clone(),
         },
-        warnings: c.app.warnings(),
+        warnings: {
+            let mut w = c.app.warnings();
+            for (d, name) in [
+                (Direction::ClientToServer, "client->server"),
+                (Direction::ServerToClient, "server->client"),
+            ] {
+                let n = c.half[d.index()].stats.conflicting_bytes;
+                if n > 0 {
+                    w.push(format!(
+                        "{name}: {n} bytes retransmitted with different contents (conflicting retransmission); the first copy was kept"
+                    ));
+                }
+            }
+            w
+        },
         file: None,
     };
     rec.verdict = verdict(&rec);

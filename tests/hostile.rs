@@ -398,3 +398,88 @@ fn zero_length_tls_records_before_the_client_hello_are_still_tls() {
         );
     }
 }
+
+// ------------------------------------------------ conflicting retransmissions
+
+/// Handshake, then client segments at stream offsets (offset, bytes), then
+/// a response and both FINs.
+fn client_segments(segs: &[(u32, &[u8])], total: u32) -> Vec<(i64, Vec<u8>)> {
+    let (cs, ss) = (5001u32, 7001u32);
+    let mut t = T0;
+    let mut v = vec![];
+    let mut push = |p: Vec<u8>| {
+        t += 1_000_000;
+        v.push((t, ethernet(&p)));
+    };
+    push(ip_tcp(C, CP, S, 80, cs - 1, 0, SYN, b""));
+    push(ip_tcp(S, 80, C, CP, ss - 1, cs, SYN | ACK, b""));
+    push(ip_tcp(C, CP, S, 80, cs, ss, ACK, b""));
+    for (off, data) in segs {
+        push(ip_tcp(C, CP, S, 80, cs + off, ss, ACK | PSH, data));
+    }
+    let resp: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    push(ip_tcp(S, 80, C, CP, ss, cs + total, ACK | PSH, resp));
+    let ss2 = ss + resp.len() as u32;
+    push(ip_tcp(C, CP, S, 80, cs + total, ss2, ACK | FIN, b""));
+    push(ip_tcp(S, 80, C, CP, ss2, cs + total + 1, ACK | FIN, b""));
+    v
+}
+
+#[test]
+fn conflicting_retransmissions_keep_the_first_copy_and_are_warned() {
+    let first: &[u8] = b"GET /aaaaaaaa HTTP/1.1\r\nHost: h\r\n\r\n";
+    let other: &[u8] = b"GET /bbbbbbbb HTTP/1.1\r\nHost: h\r\n\r\n";
+    let n = first.len() as u32;
+    // (a) The tail twice out of order (different bytes), then the head.
+    // (b) The tail out of order, then the whole request in order carrying
+    //     other bytes where the tail was.
+    // (c) An identical retransmission: no conflict.
+    let cases: [(Vec<(u32, &[u8])>, u64); 3] = [
+        (vec![(5, &first[5..]), (5, &other[5..]), (0, &first[..5])], 8),
+        (vec![(5, &first[5..]), (0, other)], 8),
+        (vec![(5, &first[5..]), (5, &first[5..]), (0, first)], 0),
+    ];
+    for (segs, conflicting) in cases {
+        let r = analyze(&client_segments(&segs, n));
+        let c = &r.connections[0];
+        assert_eq!(c.requests, 1, "{:?}", c.warnings);
+        assert_eq!(c.exchanges[0].target.as_deref(), Some("/aaaaaaaa"), "first copy wins");
+        let st = &c.tcp.client_to_server;
+        assert_eq!(st.conflicting_bytes, conflicting, "{segs:?}");
+        assert_eq!(st.stream_bytes, n as u64);
+        assert_eq!(st.missing_bytes, 0);
+        let warned = c.warnings.iter().any(|w| {
+            w.contains("client->server: 8 bytes retransmitted with different contents")
+                && w.contains("first copy was kept")
+        });
+        assert_eq!(warned, conflicting > 0, "{:?}", c.warnings);
+    }
+}
+
+#[test]
+fn snaplen_cut_bytes_are_counted_as_gaps() {
+    let req: &[u8] = b"GET / HTTP/1.1\r\nHost: h\r\nX-Pad: 0123456789\r\n\r\n";
+    let resp: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    let mut pkts = conversation(&[(true, req, PSH), (false, resp, PSH), (true, b"", FIN)]);
+    // Cut the request frame by 10 bytes, as a snaplen would (the IP and
+    // record lengths still say the whole frame).
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("cut.pcap");
+    let frame = &mut pkts[3].1;
+    let orig = frame.len() as u32;
+    frame.truncate(frame.len() - 10);
+    let mut bytes = pcap(1, false, false, &pkts);
+    // Patch the 4th record's orig_len (records follow the 24-byte header).
+    let mut at = 24;
+    for (i, (_, f)) in pkts.iter().enumerate() {
+        if i == 3 {
+            bytes[at + 12..at + 16].copy_from_slice(&orig.to_le_bytes());
+        }
+        at += 16 + f.len();
+    }
+    std::fs::write(&p, bytes).unwrap();
+    let r = common::analyze(&[&p]);
+    let st = &r.connections[0].tcp.client_to_server;
+    assert_eq!(st.missing_bytes, 10);
+    assert_eq!(st.gaps, 1);
+}

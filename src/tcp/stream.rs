@@ -29,6 +29,24 @@ pub struct StreamStats {
     pub missing_bytes: u64,
     pub gaps: u64,
     pub keepalive_probes: u64,
+    /// Bytes sent twice with different contents (a conflicting
+    /// retransmission: evasion, or a broken middlebox). The copy keepwatch
+    /// got first is kept; compared only where both copies are in hand (see
+    /// docs/ARCHITECTURE.md, "Conflicting retransmissions").
+    pub conflicting_bytes: u64,
+}
+
+/// Bytes that differ between two copies of the same stream range: `a` at
+/// stream offset `a_at`, `b` at `b_at`, compared over their intersection.
+fn differing(a_at: u64, a: &[u8], b_at: u64, b: &[u8]) -> u64 {
+    let lo = a_at.max(b_at);
+    let hi = (a_at + a.len() as u64).min(b_at + b.len() as u64);
+    if lo >= hi {
+        return 0;
+    }
+    let a = &a[(lo - a_at) as usize..(hi - a_at) as usize];
+    let b = &b[(lo - b_at) as usize..(hi - b_at) as usize];
+    a.iter().zip(b).filter(|(x, y)| x != y).count() as u64
 }
 
 #[derive(Debug, Default)]
@@ -143,24 +161,36 @@ impl HalfStream {
                     self.stats.retransmissions += 1;
                 }
                 let skip = (self.offset as i64 - start) as usize;
-                self.deliver(dir, ts, data, wire_len, skip, h);
-                self.drain(dir, ts, ooo_total, h);
+                if self.ooo.is_empty() {
+                    // The in-order path: nothing buffered, nothing to compare.
+                    self.deliver(dir, ts, data, wire_len, skip, h);
+                } else {
+                    self.fill_hole(dir, ts, start as u64, data, wire_len, ooo_total, h);
+                }
             } else {
                 self.stats.out_of_order += 1;
                 let key = start as u64;
-                let keep = match self.ooo.get(&key) {
-                    Some((_, l)) => *l < wire_len,
-                    None => true,
-                };
-                if keep {
-                    if let Some((old, _)) = self.ooo.insert(key, (data.to_vec(), wire_len)) {
-                        self.ooo_bytes -= old.len();
-                        *ooo_total -= old.len();
+                match self.ooo.get_mut(&key) {
+                    None => {
+                        self.ooo.insert(key, (data.to_vec(), wire_len));
+                        self.ooo_bytes += data.len();
+                        *ooo_total += data.len();
                     }
-                    self.ooo_bytes += data.len();
-                    *ooo_total += data.len();
-                } else {
-                    self.stats.retransmissions += 1;
+                    Some((old, old_len)) => {
+                        // The same range again: the first copy wins; a longer
+                        // copy adds only its tail.
+                        self.stats.retransmissions += 1;
+                        self.stats.conflicting_bytes += differing(key, old, key, data);
+                        // (Bytes the snaplen cut from the first copy were
+                        // never in hand: the new copy supplies them.)
+                        let had = old.len();
+                        if data.len() > had {
+                            old.extend_from_slice(&data[had..]);
+                            self.ooo_bytes += data.len() - had;
+                            *ooo_total += data.len() - had;
+                        }
+                        *old_len = (*old_len).max(wire_len);
+                    }
                 }
                 if self.ooo_bytes > limits.max_ooo_per_stream || *ooo_total > limits.max_ooo_total {
                     self.skip_to_first_pending(dir, ts, ooo_total, h);
@@ -278,9 +308,49 @@ impl HalfStream {
         let captured_end = data.len().max(skip);
         if wire_len > captured_end {
             let cut = (wire_len - captured_end) as u64;
+            // Bytes the snaplen cut off: a gap like any other.
+            self.stats.gaps += 1;
             self.stats.missing_bytes += cut;
             self.advance(cut);
             h.on_gap(dir, ts, cut);
+        }
+    }
+
+    /// An in-order segment (stream offset `at`) while segments are buffered:
+    /// bytes buffered earlier win over the same range in this segment (first
+    /// copy wins), and the two copies are compared where they overlap.
+    #[allow(clippy::too_many_arguments)]
+    fn fill_hole<H: StreamHandler>(
+        &mut self,
+        dir: Direction,
+        ts: Timestamp,
+        at: u64,
+        data: &[u8],
+        wire_len: u32,
+        ooo_total: &mut usize,
+        h: &mut H,
+    ) {
+        let end = at + wire_len as u64;
+        loop {
+            // This segment's bytes up to the next buffered segment.
+            let upto = match self.ooo.first_key_value() {
+                Some((&k, _)) if k < end => k.max(self.offset),
+                _ => end,
+            };
+            if upto > self.offset {
+                let lim = (upto - at) as usize;
+                let skip = (self.offset - at) as usize;
+                self.deliver(dir, ts, &data[..lim.min(data.len())], lim as u32, skip, h);
+            }
+            self.drain_against(dir, ts, ooo_total, h, Some((at, data)));
+            if self.offset >= end || self.ooo.first_key_value().is_none_or(|(&k, _)| k >= end)
+            {
+                if self.offset < end {
+                    let skip = (self.offset - at) as usize;
+                    self.deliver(dir, ts, data, wire_len, skip, h);
+                }
+                return;
+            }
         }
     }
 
@@ -292,6 +362,21 @@ impl HalfStream {
         ooo_total: &mut usize,
         h: &mut H,
     ) {
+        self.drain_against(dir, ts, ooo_total, h, None);
+    }
+
+    /// Like [`Self::drain`]; each buffered segment is also compared with
+    /// `other` (an in-order segment at its stream offset) and with the
+    /// buffered segment before it, where they overlap.
+    fn drain_against<H: StreamHandler>(
+        &mut self,
+        dir: Direction,
+        ts: Timestamp,
+        ooo_total: &mut usize,
+        h: &mut H,
+        other: Option<(u64, &[u8])>,
+    ) {
+        let mut prev: Option<(u64, Vec<u8>)> = None;
         while let Some(entry) = self.ooo.first_entry() {
             let key = *entry.key();
             if key > self.offset {
@@ -300,12 +385,18 @@ impl HalfStream {
             let (data, wire_len) = entry.remove();
             self.ooo_bytes -= data.len();
             *ooo_total -= data.len();
-            let end = key + wire_len as u64;
-            if end <= self.offset {
-                continue;
+            if let Some((at, o)) = other {
+                self.stats.conflicting_bytes += differing(at, o, key, &data);
             }
-            let skip = (self.offset - key) as usize;
-            self.deliver(dir, ts, &data, wire_len, skip, h);
+            if let Some((at, p)) = &prev {
+                self.stats.conflicting_bytes += differing(*at, p, key, &data);
+            }
+            let end = key + wire_len as u64;
+            if end > self.offset {
+                let skip = (self.offset - key) as usize;
+                self.deliver(dir, ts, &data, wire_len, skip, h);
+            }
+            prev = Some((key, data));
         }
     }
 
