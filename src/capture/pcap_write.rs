@@ -175,6 +175,16 @@ mod tests {
     }
 
     #[test]
+    fn a_pipe_whose_reader_left_is_epipe() {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let mut w = PcapWriter::new(Path::new("fifo"), writer, 1, 65535, false).unwrap();
+        w.write(1, 0, 4, b"abcd");
+        let e = w.flush().unwrap_err();
+        assert!(e.starts_with("cannot write fifo: ") && e.contains("Broken pipe"), "{e}");
+    }
+
+    #[test]
     fn dev_full_fails_on_the_first_flush() {
         let p = Path::new("/dev/full");
         if !p.exists() {
