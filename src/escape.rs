@@ -115,8 +115,18 @@ mod tests {
         assert_eq!(text("evil\u{202e}gpj.exe"), "evil\\u{202e}gpj.exe");
         assert_eq!(text("a\u{200b}b\u{feff}"), "a\\u{200b}b\\u{feff}");
         for c in [
-            '\u{61c}', '\u{200e}', '\u{200f}', '\u{202a}', '\u{202d}', '\u{2066}', '\u{2069}',
-            '\u{200c}', '\u{200d}', '\u{2060}', '\u{2028}', '\u{e0041}',
+            '\u{61c}',
+            '\u{200e}',
+            '\u{200f}',
+            '\u{202a}',
+            '\u{202d}',
+            '\u{2066}',
+            '\u{2069}',
+            '\u{200c}',
+            '\u{200d}',
+            '\u{2060}',
+            '\u{2028}',
+            '\u{e0041}',
         ] {
             let s = text(&c.to_string()).into_owned();
             assert!(s.starts_with("\\u{") && s.is_ascii(), "{c:?} -> {s}");

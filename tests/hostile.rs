@@ -151,7 +151,10 @@ fn live_duration_too_large_for_a_duration_is_a_usage_error() {
     for d in ["1e19", "1e300", "18446744073709551616"] {
         let (code, out, err) = run(&["live", "-i", "lo", "--duration", d]);
         assert_eq!(code, 2, "--duration {d}: {out}{err}");
-        assert!(err.contains("--duration") && err.contains("too long"), "{err}");
+        assert!(
+            err.contains("--duration") && err.contains("too long"),
+            "{err}"
+        );
         assert!(!err.contains("panicked"), "{err}");
     }
     for d in ["0", "-1", "nan", "inf"] {
@@ -167,7 +170,10 @@ fn live_snaplen_zero_negative_or_too_large_is_a_usage_error() {
         let (code, _, err) = run(&["live", "-i", "lo", "--snaplen", v]);
         assert_eq!(code, 2, "--snaplen {v}: {err}");
         assert!(err.contains("--snaplen"), "{err}");
-        assert!(err.contains("snapshot length") || err.contains("number of bytes"), "{err}");
+        assert!(
+            err.contains("snapshot length") || err.contains("number of bytes"),
+            "{err}"
+        );
     }
 }
 
@@ -255,9 +261,18 @@ fn hostile_names_are_escaped_in_text_csv_and_stderr_and_json_stays_exact() {
     assert_eq!(code, 0, "{err}");
     assert_clean("text stdout", &out);
     assert_clean("text stderr", &err);
-    assert!(out.contains("h\\x1b[2J\\x1b[H\\x1b[31mEVIL\\x07\\u{202e}txt.exe\\u{200b}\\x9b31m"), "{out}");
-    assert!(out.contains("cap\\x1b]0;pwned\\x07\\x1b[31m\\u{202e}.pcap"), "file name: {out}");
-    assert!(out.contains("a\\u{202e}b\\u{200b}c\\r\\nd\\te\\u{2066}\\u{feff}.example"), "SNI: {out}");
+    assert!(
+        out.contains("h\\x1b[2J\\x1b[H\\x1b[31mEVIL\\x07\\u{202e}txt.exe\\u{200b}\\x9b31m"),
+        "{out}"
+    );
+    assert!(
+        out.contains("cap\\x1b]0;pwned\\x07\\x1b[31m\\u{202e}.pcap"),
+        "file name: {out}"
+    );
+    assert!(
+        out.contains("a\\u{202e}b\\u{200b}c\\r\\nd\\te\\u{2066}\\u{feff}.example"),
+        "SNI: {out}"
+    );
 
     // The same file twice: the warning on stderr names it, escaped.
     let (code, out, err) = run(&["report", "--color", "never", f, f]);
@@ -331,7 +346,10 @@ fn hostile_names_are_escaped_in_every_tui_view() {
     let all = screens.concat();
     assert!(all.contains("cap\\x1b]0;pwned"), "the source line: {all}");
     assert!(all.contains("\\x1b[2J\\x1b[H\\x1b[31mEVIL"), "host: {all}");
-    assert!(all.contains("a\\u{202e}b\\u{200b}c\\r\\nd\\te"), "SNI: {all}");
+    assert!(
+        all.contains("a\\u{202e}b\\u{200b}c\\r\\nd\\te"),
+        "SNI: {all}"
+    );
 }
 
 // ------------------------------------- messages the inspectors cannot parse
@@ -341,7 +359,10 @@ fn hostile_names_are_escaped_in_every_tui_view() {
 /// exchange number.
 #[test]
 fn request_line_with_a_control_byte_is_counted_and_warned() {
-    for bad in [&b"GET /a\x1bb HTTP/1.1\r\nHost: h\r\n\r\n"[..], b"GET /\x01 HTTP/1.1\r\nHost: h\r\n\r\n"] {
+    for bad in [
+        &b"GET /a\x1bb HTTP/1.1\r\nHost: h\r\n\r\n"[..],
+        b"GET /\x01 HTTP/1.1\r\nHost: h\r\n\r\n",
+    ] {
         let good: &[u8] = b"GET /ok HTTP/1.1\r\nHost: h\r\n\r\n";
         let resp: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
         let pkts = conversation(&[
@@ -358,7 +379,9 @@ fn request_line_with_a_control_byte_is_counted_and_warned() {
         let c = &r.connections[0];
         assert_eq!((c.requests, c.responses), (3, 3), "{:?}", c.warnings);
         assert!(
-            c.warnings.iter().any(|w| w.contains("exchange #2") && w.contains("malformed request line")),
+            c.warnings
+                .iter()
+                .any(|w| w.contains("exchange #2") && w.contains("malformed request line")),
             "{:?}",
             c.warnings
         );
@@ -434,8 +457,12 @@ fn conflicting_retransmissions_keep_the_first_copy_and_are_warned() {
     // (b) The tail out of order, then the whole request in order carrying
     //     other bytes where the tail was.
     // (c) An identical retransmission: no conflict.
-    let cases: [(Vec<(u32, &[u8])>, u64); 3] = [
-        (vec![(5, &first[5..]), (5, &other[5..]), (0, &first[..5])], 8),
+    type Segs<'a> = Vec<(u32, &'a [u8])>;
+    let cases: [(Segs, u64); 3] = [
+        (
+            vec![(5, &first[5..]), (5, &other[5..]), (0, &first[..5])],
+            8,
+        ),
         (vec![(5, &first[5..]), (0, other)], 8),
         (vec![(5, &first[5..]), (5, &first[5..]), (0, first)], 0),
     ];
@@ -443,7 +470,11 @@ fn conflicting_retransmissions_keep_the_first_copy_and_are_warned() {
         let r = analyze(&client_segments(&segs, n));
         let c = &r.connections[0];
         assert_eq!(c.requests, 1, "{:?}", c.warnings);
-        assert_eq!(c.exchanges[0].target.as_deref(), Some("/aaaaaaaa"), "first copy wins");
+        assert_eq!(
+            c.exchanges[0].target.as_deref(),
+            Some("/aaaaaaaa"),
+            "first copy wins"
+        );
         let st = &c.tcp.client_to_server;
         assert_eq!(st.conflicting_bytes, conflicting, "{segs:?}");
         assert_eq!(st.stream_bytes, n as u64);

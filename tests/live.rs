@@ -372,7 +372,15 @@ fn live_write_error_is_reported_and_the_analysis_goes_on() {
     let mut live = Live::spawn(
         &common::bin(),
         &[
-            "live", "-i", "lo", "-f", &filter, "--format", "jsonl", "-w", "/dev/full",
+            "live",
+            "-i",
+            "lo",
+            "-f",
+            &filter,
+            "--format",
+            "jsonl",
+            "-w",
+            "/dev/full",
         ],
         dir.path(),
     );
@@ -384,7 +392,10 @@ fn live_write_error_is_reported_and_the_analysis_goes_on() {
             .contains("cannot write /dev/full")
             .then_some(())
     });
-    assert!(live.guard.child.try_wait().unwrap().is_none(), "still capturing");
+    assert!(
+        live.guard.child.try_wait().unwrap().is_none(),
+        "still capturing"
+    );
     // Traffic after the error is still analysed.
     exchange(&listener);
     std::thread::sleep(Duration::from_millis(300));
@@ -392,7 +403,11 @@ fn live_write_error_is_reported_and_the_analysis_goes_on() {
     let stderr = live.stderr_text();
     assert_eq!(status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("No space left on device"), "{stderr}");
-    assert_eq!(stderr.matches("cannot write /dev/full").count(), 1, "{stderr}");
+    assert_eq!(
+        stderr.matches("cannot write /dev/full").count(),
+        1,
+        "{stderr}"
+    );
     assert!(!stderr.contains("wrote /dev/full"), "{stderr}");
     let (conns, summary) = support::parse_jsonl(&live.stdout_text());
     assert_eq!(conns.len(), 2, "both connections analysed");

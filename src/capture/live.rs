@@ -276,9 +276,8 @@ impl LiveCapture {
         }
         let save = match &cfg.write {
             Some(p) => Some(
-                PcapWriter::create(p, linktype, cfg.snaplen.max(1) as u32, nanosecond).map_err(
-                    |e| format!("cannot write {}: {e}", crate::escape::path(p)),
-                )?,
+                PcapWriter::create(p, linktype, cfg.snaplen.max(1) as u32, nanosecond)
+                    .map_err(|e| format!("cannot write {}: {e}", crate::escape::path(p)))?,
             ),
             None => None,
         };

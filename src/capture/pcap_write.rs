@@ -146,7 +146,10 @@ mod tests {
         assert_eq!(v.len(), 24 + 16 + 4);
         assert_eq!(u32::from_ne_bytes(v[0..4].try_into().unwrap()), 0xa1b2_3c4d);
         assert_eq!(u32::from_ne_bytes(v[20..24].try_into().unwrap()), 1);
-        assert_eq!(u32::from_ne_bytes(v[28..32].try_into().unwrap()), 999_999_999);
+        assert_eq!(
+            u32::from_ne_bytes(v[28..32].try_into().unwrap()),
+            999_999_999
+        );
         assert_eq!(u32::from_ne_bytes(v[32..36].try_into().unwrap()), 4);
         assert_eq!(u32::from_ne_bytes(v[36..40].try_into().unwrap()), 60);
         assert_eq!(&v[40..], b"abcd");
@@ -176,12 +179,15 @@ mod tests {
 
     #[test]
     fn a_pipe_whose_reader_left_is_epipe() {
-        let (reader, writer) = std::io::pipe().unwrap();
+        let (reader, writer) = std::os::unix::net::UnixStream::pair().unwrap();
         drop(reader);
         let mut w = PcapWriter::new(Path::new("fifo"), writer, 1, 65535, false).unwrap();
         w.write(1, 0, 4, b"abcd");
         let e = w.flush().unwrap_err();
-        assert!(e.starts_with("cannot write fifo: ") && e.contains("Broken pipe"), "{e}");
+        assert!(
+            e.starts_with("cannot write fifo: ") && e.contains("Broken pipe"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -193,6 +199,9 @@ mod tests {
         let mut w = PcapWriter::create(p, 1, 65535, false).unwrap();
         w.write(1, 0, 4, b"abcd");
         let e = w.flush().unwrap_err();
-        assert!(e.contains("/dev/full") && e.contains("No space left on device"), "{e}");
+        assert!(
+            e.contains("/dev/full") && e.contains("No space left on device"),
+            "{e}"
+        );
     }
 }

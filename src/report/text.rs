@@ -393,12 +393,7 @@ pub fn write_summary<W: Write>(w: &mut W, rep: &Report, st: Style) -> io::Result
         )?;
     }
     for warn in &s.warnings {
-        writeln!(
-            w,
-            "  {} {}",
-            st.paint("33", "warning:"),
-            printable(warn)
-        )?;
+        writeln!(w, "  {} {}", st.paint("33", "warning:"), printable(warn))?;
     }
     Ok(())
 }

@@ -235,7 +235,10 @@ fn looks_like_tls_cases() {
     let mut two = [0x16, 3, 1, 0, 0].repeat(2);
     two.extend(&ch);
     assert_eq!(looks_like_tls(&two), Some(true));
-    assert_eq!(looks_like_tls(b"\x16\x03\x01\x00\x00GET / HTTP/1.1"), Some(false));
+    assert_eq!(
+        looks_like_tls(b"\x16\x03\x01\x00\x00GET / HTTP/1.1"),
+        Some(false)
+    );
     assert_eq!(looks_like_tls(&[0x16, 3, 1, 0x48, 0, 1]), Some(false));
     assert_eq!(looks_like_tls(&[0x16, 3, 9]), Some(false));
     assert_eq!(looks_like_tls(&[0x16, 3, 1, 2, 0, 2]), Some(false));
