@@ -412,6 +412,7 @@ fn zero_length_tls_records_before_the_client_hello_are_still_tls() {
         let t = c.tls.as_ref().unwrap();
         assert_eq!(t.sni.as_deref(), Some("example.com"));
         assert_eq!(t.client_hellos, 1);
+        assert_eq!(t.malformed_messages, 1000);
         assert!(
             c.warnings
                 .iter()

@@ -109,6 +109,10 @@ pub struct TlsInfo {
     /// When the first handshake completed: the later of both Finished records
     /// (TLS ≤ 1.2) or the client Finished (TLS 1.3).
     pub handshake_done_time: Option<Timestamp>,
+    /// Records and handshake messages skipped because they could not be
+    /// parsed (invalid record header, malformed or oversized handshake
+    /// message, zero-length handshake record); each kind is warned.
+    pub malformed_messages: u32,
 }
 
 #[derive(Debug)]
@@ -364,6 +368,7 @@ impl TlsInspector {
                     let hdr = *buf;
                     self.dirs[d].rec = RecState::default();
                     let Some(len) = plausible_header(&hdr, false) else {
+                        self.info.malformed_messages += 1;
                         self.warn(format!(
                             "{dir:?}: invalid TLS record header {:02x?}; resynchronising",
                             hdr
@@ -448,6 +453,7 @@ impl TlsInspector {
         let d = dir.index();
         if typ == CT_HANDSHAKE && len == 0 {
             self.empty_handshake_records[d] += 1;
+            self.info.malformed_messages += 1;
             return;
         }
         let encrypted = self.dirs[d].encrypted;
@@ -613,6 +619,7 @@ impl TlsInspector {
                     st.hs_buf.clear();
                     st.hs_skip = len;
                     if wanted {
+                        self.info.malformed_messages += 1;
                         self.warn(format!(
                             "{dir:?}: handshake message type {typ} of {len} bytes exceeds {MAX_HANDSHAKE_MSG}; skipped"
                         ));
@@ -684,6 +691,7 @@ impl TlsInspector {
             }
         }
         let Some(ch) = body.and_then(|b| parse::client_hello(b).ok()) else {
+            self.info.malformed_messages += 1;
             self.warn("malformed or oversized ClientHello".to_string());
             return;
         };
@@ -713,6 +721,7 @@ impl TlsInspector {
 
     fn server_hello(&mut self, body: Option<&[u8]>) {
         let Some(sh) = body.and_then(|b| parse::server_hello(b).ok()) else {
+            self.info.malformed_messages += 1;
             self.warn("malformed ServerHello".to_string());
             return;
         };
