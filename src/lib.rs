@@ -7,8 +7,10 @@
 pub mod analysis;
 pub mod capture;
 pub mod decode;
+pub mod diff;
 pub mod engine;
 pub mod escape;
+pub mod findings;
 pub mod h2;
 pub mod http;
 pub mod inspect;
