@@ -165,7 +165,11 @@ impl HalfStream {
                     // The in-order path: nothing buffered, nothing to compare.
                     self.deliver(dir, ts, data, wire_len, skip, h);
                 } else {
-                    self.fill_hole(dir, ts, start as u64, data, wire_len, ooo_total, h);
+                    // From the next expected byte on (`start` may even lie
+                    // before the stream's offset 0).
+                    let data = &data[skip.min(data.len())..];
+                    let wire = wire_len - skip as u32;
+                    self.fill_hole(dir, ts, self.offset, data, wire, ooo_total, h);
                 }
             } else {
                 self.stats.out_of_order += 1;
@@ -439,6 +443,34 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             (self.0 >> 33) % n
         }
+    }
+
+    /// A segment that fills the hole while bytes wait out of order and that
+    /// starts before the stream's first byte (found by the flow_table fuzz
+    /// target: `start as u64` overflowed).
+    #[test]
+    fn hole_filled_by_a_segment_starting_before_offset_zero() {
+        let mut s = HalfStream::default();
+        s.syn(1000);
+        let (mut sink, mut total, lim) = (Sink::default(), 0usize, Limits::default());
+        let mut feed = |s: &mut HalfStream, seq: u32, d: &[u8]| {
+            s.segment(
+                Direction::ClientToServer,
+                Timestamp(0),
+                seq,
+                d,
+                d.len() as u32,
+                false,
+                &lim,
+                &mut total,
+                &mut sink,
+            )
+        };
+        feed(&mut s, 1001 + 5, b"FGHIJ");
+        feed(&mut s, 1001 - 3, b"xyzABCDEfghij");
+        assert_eq!(sink.data, b"ABCDEFGHIJ", "first copy of 5..10 kept");
+        assert_eq!(s.stats.conflicting_bytes, 5);
+        assert_eq!(total, 0);
     }
 
     /// Random pieces of a 300-byte stream (overlapping, repeated, in any
