@@ -12,8 +12,10 @@
 //!   U+2064, U+FEFF, U+00AD, U+034F, U+180E, U+206A–U+206F, U+FFF9–U+FFFB,
 //!   tag characters U+E0000–U+E007F), line/paragraph separators U+2028/9:
 //!   `\u{202e}`;
-//! - the backslash itself as `\\`, so an escape in the output always means
-//!   an escaped character and never a literal one in the packet.
+//!
+//! A backslash is left as it is, so that escaping is idempotent: warnings
+//! that already quote packet bytes escaped (`"/a\x1bb"`) are not escaped a
+//! second time on their way out. (JSON has the exact bytes when it matters.)
 //!
 //! Bytes that are not valid UTF-8 are shown as `\xNN` by [`bytes`].
 
@@ -23,7 +25,7 @@ use std::fmt::Write as _;
 /// Whether `c` is shown escaped (see the module doc).
 pub fn needs_escape(c: char) -> bool {
     matches!(c,
-        '\0'..='\x1f' | '\x7f'..='\u{9f}' | '\\'
+        '\0'..='\x1f' | '\x7f'..='\u{9f}'
         | '\u{ad}' | '\u{34f}' | '\u{61c}' | '\u{180e}'
         | '\u{200b}'..='\u{200f}'
         | '\u{2028}'..='\u{202e}'
@@ -37,7 +39,6 @@ fn push_escaped(out: &mut String, c: char) {
         '\t' => out.push_str("\\t"),
         '\n' => out.push_str("\\n"),
         '\r' => out.push_str("\\r"),
-        '\\' => out.push_str("\\\\"),
         c if (c as u32) < 0x100 => {
             let _ = write!(out, "\\x{:02x}", c as u32);
         }
@@ -86,7 +87,8 @@ pub fn snippet(b: &[u8], max: usize) -> String {
     for &c in b.iter().take(max) {
         match c {
             b'"' => s.push_str("\\\""),
-            b' '..=b'~' if c != b'\\' => s.push(c as char),
+            b'\\' => s.push_str("\\\\"),
+            b' '..=b'~' => s.push(c as char),
             _ => push_escaped(&mut s, c as char),
         }
     }
@@ -131,7 +133,10 @@ mod tests {
             let s = text(&c.to_string()).into_owned();
             assert!(s.starts_with("\\u{") && s.is_ascii(), "{c:?} -> {s}");
         }
-        assert_eq!(text("a\\x1b"), "a\\\\x1b");
+        // Idempotent: what is already escaped stays as it is.
+        assert_eq!(text("a\\x1b"), "a\\x1b");
+        let once = text("\x1b[2J\u{202e}").into_owned();
+        assert_eq!(text(&once), once);
         // Printable non-ASCII stays readable.
         assert_eq!(text("bücher.example ✓"), "bücher.example ✓");
     }
