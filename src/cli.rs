@@ -58,6 +58,7 @@ struct Common {
 #[derive(Subcommand)]
 enum Cmd {
     /// Analyse capture files (pcap or pcapng) and print a report
+    #[command(after_help = REPORT_HELP)]
     Report {
         /// Capture files; several are analysed together as one capture
         #[arg(required = true, value_name = "FILE")]
@@ -102,11 +103,7 @@ enum Cmd {
     /// Interactive dashboard over capture files or a live interface
     Tui {
         /// Capture files, analysed together as one capture
-        #[arg(
-            value_name = "FILE",
-            required_unless_present = "interface",
-            conflicts_with = "interface"
-        )]
+        #[arg(value_name = "FILE", conflicts_with = "interface")]
         files: Vec<PathBuf>,
         /// Capture live from this interface instead
         #[arg(short = 'i', long = "interface", value_name = "IFACE")]
@@ -119,6 +116,24 @@ enum Cmd {
         idle_timeout: f64,
     },
 }
+
+/// `keepwatch report --help`, after the options: the words a reader of the
+/// output needs. docs/output.md is the full contract.
+const REPORT_HELP: &str = "\
+Formats (--format):
+  text   a table of connections, then a summary (--summary-only: the summary alone)
+  json   one document: connections, summary, files, skipped frames
+  jsonl  one connection per line as each ends, then one summary line
+  csv    one row per connection, with a header row
+
+Verdicts: reused, single-request-kept-open, single-request-closed, unanswered, no-http
+Close reasons: connection-close-request, connection-close-response, http10-default,
+  keep-alive-max, idle-timeout, client-finished, reset, capture-ended, unknown
+
+Exit codes: 0 success; 1 error, nothing analysed; 2 usage error;
+  3 report printed but an input file was cut short or corrupt
+
+Every field, verdict and close reason is explained in docs/output.md.";
 
 fn positive_secs(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
@@ -165,6 +180,23 @@ pub fn main() -> i32 {
             duration,
         ),
         Cmd::Interfaces => interfaces_cmd(),
+        Cmd::Tui {
+            files,
+            interface: None,
+            ..
+        } if files.is_empty() => {
+            use clap::CommandFactory;
+            let mut root = Cli::command();
+            root.build();
+            let tui = root.find_subcommand_mut("tui").expect("the tui subcommand");
+            let e = tui.error(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "keepwatch tui needs capture files (`keepwatch tui FILE...`) \
+                 or a live interface (`keepwatch tui -i IFACE`, e.g. `-i lo`)",
+            );
+            let _ = e.print();
+            return 2;
+        }
         Cmd::Tui {
             files,
             interface,
@@ -273,7 +305,9 @@ fn report_cmd(
             }
         };
         for cap in group {
-            if group.len() > 1 || per_file {
+            // CSV always fills its `file` column; JSON names the file only
+            // when there are several (docs/output.md).
+            if group.len() > 1 || per_file || fmt == Format::Csv {
                 an.set_current_file(Some(cap.path().display().to_string()));
             }
             let summary = cap.for_each(|p| an.packet(&p, &mut on_conn))?;
@@ -332,26 +366,49 @@ fn report_cmd(
 
 fn interfaces_cmd() -> Result<i32> {
     let list = keepwatch::capture::live::interfaces().map_err(anyhow::Error::msg)?;
+    let rows: Vec<[String; 4]> = list
+        .into_iter()
+        .map(|i| {
+            let mut flags = vec![if i.up { "up" } else { "down" }];
+            if i.running {
+                flags.push("running");
+            }
+            if i.loopback {
+                flags.push("loopback");
+            }
+            let addrs = if i.addresses.is_empty() {
+                "-".to_string()
+            } else {
+                i.addresses.join(" ")
+            };
+            [
+                i.name,
+                flags.join(","),
+                addrs,
+                i.description.unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let head = ["NAME", "FLAGS", "ADDRESSES", "DESCRIPTION"];
+    let mut w = head.map(str::len);
+    for r in &rows {
+        for (wi, c) in w.iter_mut().zip(r) {
+            *wi = (*wi).max(c.chars().count());
+        }
+    }
     let mut out = io::stdout().lock();
-    for i in list {
-        let mut flags = Vec::new();
-        flags.push(if i.up { "up" } else { "down" });
-        if i.running {
-            flags.push("running");
-        }
-        if i.loopback {
-            flags.push("loopback");
-        }
-        writeln!(
-            out,
-            "{:<16} {:<22} {}{}",
-            i.name,
-            flags.join(","),
-            i.addresses.join(" "),
-            i.description
-                .map(|d| format!("  ({d})"))
-                .unwrap_or_default()
-        )?;
+    for r in std::iter::once(head.map(String::from)).chain(rows) {
+        let line = format!(
+            "{:<w0$}  {:<w1$}  {:<w2$}  {}",
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            w0 = w[0],
+            w1 = w[1],
+            w2 = w[2]
+        );
+        writeln!(out, "{}", line.trim_end())?;
     }
     Ok(EXIT_OK)
 }

@@ -201,8 +201,13 @@ fn explain(e: pcap::Error, iface: &str) -> String {
     let msg = e.to_string();
     let lower = msg.to_lowercase();
     if lower.contains("permission") || lower.contains("not permitted") {
+        // The real path of this binary: `$(command -v keepwatch)` expands to
+        // nothing when keepwatch is not on PATH (e.g. run from target/release).
+        let exe = std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "keepwatch".into());
         format!(
-            "cannot capture on {iface}: {msg}. Run as root, or give the binary the capabilities: sudo setcap cap_net_raw,cap_net_admin=eip $(command -v keepwatch)"
+            "cannot capture on {iface}: {msg}. Run as root, or give the binary the capabilities (as root: setcap cap_net_raw,cap_net_admin=eip {exe}; as a user: sudo setcap cap_net_raw,cap_net_admin=eip {exe})"
         )
     } else if lower.contains("no such device") || lower.contains("doesn't exist") {
         format!(
