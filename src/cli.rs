@@ -97,6 +97,12 @@ enum Cmd {
         /// Put the interface in promiscuous mode
         #[arg(long)]
         promisc: bool,
+        /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9898)
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<String>,
+        /// Servers with a label of their own in the metrics; later ones are counted as server="other"
+        #[arg(long, value_name = "N", default_value_t = keepwatch::metrics::DEFAULT_MAX_SERVERS)]
+        metrics_servers: usize,
     },
     /// List the capture devices
     Interfaces,
@@ -166,6 +172,8 @@ pub fn main() -> i32 {
             write,
             user,
             promisc,
+            metrics,
+            metrics_servers,
         } => live_cmd(
             LiveConfig {
                 interface,
@@ -178,6 +186,7 @@ pub fn main() -> i32 {
             },
             &common,
             duration,
+            metrics.map(|a| (a, metrics_servers)),
         ),
         Cmd::Interfaces => interfaces_cmd(),
         Cmd::Tui {
@@ -413,7 +422,12 @@ fn interfaces_cmd() -> Result<i32> {
     Ok(EXIT_OK)
 }
 
-fn live_cmd(cfg: LiveConfig, common: &Common, duration: Option<f64>) -> Result<i32> {
+fn live_cmd(
+    cfg: LiveConfig,
+    common: &Common,
+    duration: Option<f64>,
+    metrics: Option<(String, usize)>,
+) -> Result<i32> {
     use keepwatch::analysis::{ConnectionRecord, Verdict};
     use keepwatch::time::Timestamp;
     use std::time::Instant;
@@ -429,7 +443,26 @@ fn live_cmd(cfg: LiveConfig, common: &Common, duration: Option<f64>) -> Result<i
     let mut opts = options(common, common.format != Format::Json);
     opts.filter = None;
     let mut an = Analyzer::new(opts).map_err(anyhow::Error::msg)?;
+    // The metrics port is bound before the device is opened (and before
+    // --user drops root), so a port below 1024 works as root.
+    let (metrics, _metrics_server) = match metrics {
+        Some((addr, servers)) => {
+            let m = keepwatch::metrics::Metrics::new(servers);
+            let srv = keepwatch::metrics::MetricsServer::start(&addr, m.registry())
+                .map_err(anyhow::Error::msg)?;
+            eprintln!("keepwatch: metrics at http://{}/metrics", srv.addr);
+            (Some(std::cell::RefCell::new(m)), Some(srv))
+        }
+        None => (None, None),
+    };
     let cap = LiveCapture::start(cfg).map_err(anyhow::Error::msg)?;
+    let capture_counts =
+        |c: &keepwatch::capture::live::LiveCounters| keepwatch::metrics::CaptureCounts {
+            captured: c.captured.load(Ordering::Relaxed),
+            kernel_dropped: c.kernel_dropped.load(Ordering::Relaxed),
+            interface_dropped: c.interface_dropped.load(Ordering::Relaxed),
+            keepwatch_dropped: c.dropped_by_keepwatch.load(Ordering::Relaxed),
+        };
     // SIGINT, SIGTERM, SIGHUP: stop cleanly (the summary follows). A second
     // one means "now": exit at once, as tcpdump users expect.
     let stopper = cap.stopper();
@@ -457,6 +490,7 @@ fn live_cmd(cfg: LiveConfig, common: &Common, duration: Option<f64>) -> Result<i
     let status_shown = std::cell::Cell::new(false);
     let started = Instant::now();
     let mut last_status = Instant::now();
+    let mut last_metrics = Instant::now();
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let fmt = common.format;
@@ -469,6 +503,9 @@ fn live_cmd(cfg: LiveConfig, common: &Common, duration: Option<f64>) -> Result<i
         requests.set(requests.get() + r.requests as u64);
         if r.verdict == Verdict::Reused {
             reused.set(reused.get() + 1);
+        }
+        if let Some(m) = &metrics {
+            m.borrow_mut().record(r);
         }
         if status_shown.replace(false) {
             eprint!("\r\x1b[2K");
@@ -551,6 +588,14 @@ fn live_cmd(cfg: LiveConfig, common: &Common, duration: Option<f64>) -> Result<i
             }
             return Err(e.into());
         }
+        if let Some(m) = &metrics {
+            if last_metrics.elapsed().as_millis() >= 500 {
+                last_metrics = Instant::now();
+                let mut m = m.borrow_mut();
+                m.open_connections(an.open_connection_servers());
+                m.capture(capture_counts(&cap.counters));
+            }
+        }
         if status && last_status.elapsed().as_millis() >= 500 {
             last_status = Instant::now();
             let c = &cap.counters;
@@ -604,6 +649,11 @@ fn live_cmd(cfg: LiveConfig, common: &Common, duration: Option<f64>) -> Result<i
             write_err.get_or_insert(e);
         }
     });
+    if let Some(m) = &metrics {
+        let mut m = m.borrow_mut();
+        m.open_connections(std::iter::empty());
+        m.capture(capture_counts(&cap.counters));
+    }
     if let Some(e) = write_err.take() {
         if e.kind() == io::ErrorKind::BrokenPipe {
             return Ok(EXIT_OK);
