@@ -16,9 +16,9 @@
 
 use super::RawPacket;
 use crate::time::Timestamp;
-use pcap::{Active, Capture, Device, Precision};
 use nix::poll::{poll, PollFd, PollFlags};
 use nix::sys::eventfd::{EfdFlags, EventFd};
+use pcap::{Active, Capture, Device, Precision};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
@@ -124,9 +124,8 @@ struct StopInner {
 
 impl Stopper {
     fn new() -> Result<Self, String> {
-        let wake = EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK).map_err(
-            |e| format!("cannot create an eventfd: {}", std::io::Error::from(e)),
-        )?;
+        let wake = EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
+            .map_err(|e| format!("cannot create an eventfd: {}", std::io::Error::from(e)))?;
         Ok(Stopper(Arc::new(StopInner {
             flag: AtomicBool::new(false),
             wake,
