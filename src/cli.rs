@@ -100,7 +100,7 @@ enum Cmd {
         /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9898)
         #[arg(long, value_name = "ADDR")]
         metrics: Option<String>,
-        /// Servers with a label of their own in the metrics; later ones are counted as server="other"
+        /// Servers with a label of their own in the metrics (the busiest); the rest count as server="other"
         #[arg(long, value_name = "N", default_value_t = keepwatch::metrics::DEFAULT_MAX_SERVERS)]
         metrics_servers: usize,
     },

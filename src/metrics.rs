@@ -8,10 +8,11 @@
 //! [`MetricsServer`] serves the registry over HTTP (tiny_http) at `/metrics`
 //! in the Prometheus text format (0.0.4), encoded by `prometheus-client`.
 //!
-//! Label cardinality is bounded: the first `max_servers` distinct servers
-//! (`ip:port`) get a `server` label of their own, every later one is counted
-//! under `server="other"`. A series, once created, is never moved or removed,
-//! so every counter stays monotonic.
+//! Label cardinality is bounded: at most `max_servers` servers (`ip:port`)
+//! have a `server` label of their own, the busiest by connections; the rest
+//! are counted under `server="other"` ([`ServerLabels`]). Every series is
+//! monotonic: a server that loses its label has its series removed, never
+//! moved into another.
 //!
 //! Adding a metric family per finished connection (e.g. the findings helper's
 //! `keepwatch_findings_total{kind,server}`): add a `Family<…, Counter>` field,
@@ -67,12 +68,83 @@ pub struct CaptureCounts {
 
 type PerServer = Family<ServerLabel, Counter>;
 
+/// Which servers have a label of their own: the first `max` seen, then the
+/// busiest. A server counted under `other` takes the label of the least busy
+/// labelled server once it has had more than twice that server's connections
+/// (the margin keeps two similar servers from trading the label back and
+/// forth). Connection counts are kept for the labelled servers and for up to
+/// `10 × max` (at least 1000) others; beyond that the least busy other is
+/// forgotten.
+struct ServerLabels {
+    max: usize,
+    labelled: HashMap<String, u64>,
+    folded: HashMap<String, u64>,
+}
+
+impl ServerLabels {
+    fn new(max: usize) -> Self {
+        ServerLabels {
+            max,
+            labelled: HashMap::new(),
+            folded: HashMap::new(),
+        }
+    }
+
+    fn has_label(&self, server: &str) -> bool {
+        self.labelled.contains_key(server)
+    }
+
+    /// Counts one connection of `server`. Returns the server that lost its
+    /// label to it, if one did.
+    fn count(&mut self, server: &str) -> Option<String> {
+        if let Some(n) = self.labelled.get_mut(server) {
+            *n += 1;
+            return None;
+        }
+        if self.labelled.len() < self.max {
+            self.labelled.insert(server.to_string(), 1);
+            return None;
+        }
+        let n = {
+            let e = self.folded.entry(server.to_string()).or_insert(0);
+            *e += 1;
+            *e
+        };
+        if self.folded.len() > (10 * self.max).max(1000) {
+            let least = self
+                .folded
+                .iter()
+                .filter(|(s, _)| s.as_str() != server)
+                .min_by_key(|(_, n)| **n)
+                .map(|(s, _)| s.clone());
+            if let Some(least) = least {
+                self.folded.remove(&least);
+            }
+        }
+        let (least, least_n) = self
+            .labelled
+            .iter()
+            .min_by_key(|(_, n)| **n)
+            .map(|(s, n)| (s.clone(), *n))?;
+        if n <= 2 * least_n {
+            return None;
+        }
+        self.labelled.remove(&least);
+        self.folded.remove(server);
+        self.labelled.insert(server.to_string(), n);
+        self.folded.insert(least.clone(), least_n);
+        Some(least)
+    }
+}
+
 pub struct Metrics {
     registry: Arc<Registry>,
-    max_servers: usize,
-    labelled: HashSet<String>,
-    /// Connections counted as opened and not finished yet → their label.
-    open_ids: HashMap<u64, String>,
+    labels: ServerLabels,
+    /// Connections counted as opened and not finished yet.
+    open_ids: HashSet<u64>,
+    /// The close reasons and verdicts seen (to remove a server's series).
+    reasons_seen: HashSet<&'static str>,
+    verdicts_seen: HashSet<&'static str>,
     opened: PerServer,
     closed: PerServer,
     requests: PerServer,
@@ -160,9 +232,10 @@ impl Metrics {
         }
         Metrics {
             registry: Arc::new(reg),
-            max_servers,
-            labelled: HashSet::new(),
-            open_ids: HashMap::new(),
+            labels: ServerLabels::new(max_servers),
+            open_ids: HashSet::new(),
+            reasons_seen: HashSet::new(),
+            verdicts_seen: HashSet::new(),
             opened,
             closed,
             requests,
@@ -185,28 +258,58 @@ impl Metrics {
         self.registry.clone()
     }
 
-    /// The `server` label for a server: its own address while fewer than
-    /// `max_servers` have one, else [`OTHER`]. A server keeps its label.
-    fn label(&mut self, server: &str) -> String {
-        if self.labelled.contains(server) {
-            return server.to_string();
+    /// The `server` label of a server right now.
+    fn label(&self, server: &str) -> String {
+        if self.labels.has_label(server) {
+            server.to_string()
+        } else {
+            OTHER.to_string()
         }
-        if self.labelled.len() < self.max_servers {
-            self.labelled.insert(server.to_string());
-            return server.to_string();
-        }
-        OTHER.to_string()
     }
 
+    /// Counts a connection as opened, once; a server that lost its label to
+    /// make room has its series removed.
     fn count_opened(&mut self, id: u64, server: &str) {
-        if !self.open_ids.contains_key(&id) {
-            let label = self.label(server);
-            self.opened
-                .get_or_create(&ServerLabel {
-                    server: label.clone(),
-                })
-                .inc();
-            self.open_ids.insert(id, label);
+        if !self.open_ids.insert(id) {
+            return;
+        }
+        if let Some(gone) = self.labels.count(server) {
+            self.remove_server(&gone);
+        }
+        self.opened
+            .get_or_create(&ServerLabel {
+                server: self.label(server),
+            })
+            .inc();
+    }
+
+    fn remove_server(&self, server: &str) {
+        let s = ServerLabel {
+            server: server.to_string(),
+        };
+        for f in [
+            &self.opened,
+            &self.closed,
+            &self.requests,
+            &self.responses,
+            &self.reused,
+            &self.stale,
+            &self.handshakes,
+            &self.handshakes_saved,
+        ] {
+            f.remove(&s);
+        }
+        for reason in &self.reasons_seen {
+            self.close_reasons.remove(&ReasonLabel {
+                server: server.to_string(),
+                reason: reason.to_string(),
+            });
+        }
+        for verdict in &self.verdicts_seen {
+            self.verdicts.remove(&VerdictLabel {
+                server: server.to_string(),
+                verdict: verdict.to_string(),
+            });
         }
     }
 
@@ -216,7 +319,7 @@ impl Metrics {
         let mut n = 0i64;
         for (id, server) in conns {
             n += 1;
-            if !self.open_ids.contains_key(&id) {
+            if !self.open_ids.contains(&id) {
                 self.count_opened(id, &server.to_string());
             }
         }
@@ -228,7 +331,10 @@ impl Metrics {
         // A connection that opened and ended between two looks at the table
         // is counted as opened now.
         self.count_opened(r.id, &r.server);
-        let label = self.open_ids.remove(&r.id).unwrap_or_else(|| OTHER.into());
+        self.open_ids.remove(&r.id);
+        self.reasons_seen.insert(r.close_reason.as_str());
+        self.verdicts_seen.insert(r.verdict.as_str());
+        let label = self.label(&r.server);
         let s = ServerLabel {
             server: label.clone(),
         };
@@ -467,6 +573,47 @@ mod tests {
         assert!(labels.iter().any(|l| l.contains("server=\"other\"")));
         let total: f64 = labels.iter().map(|l| got[l]).sum();
         assert_eq!(total, rep.summary.connections as f64);
+    }
+
+    #[test]
+    fn a_busier_server_takes_the_label_of_the_least_busy() {
+        let (_, rep) = metrics_of(&["curl-http11-reuse.pcap"], 1);
+        let base = rep.connections[0].clone();
+        let mut m = Metrics::new(2);
+        let mut next_id = 0;
+        let mut conn = |m: &mut Metrics, server: &str| {
+            next_id += 1;
+            let mut r = base.clone();
+            r.id = next_id;
+            r.server = server.into();
+            m.record(&r);
+        };
+        let closed = |m: &Metrics, server: &str| {
+            samples(&m.encode())
+                .get(&format!(
+                    "keepwatch_connections_closed_total{{server=\"{server}\"}}"
+                ))
+                .copied()
+        };
+        conn(&mut m, "a:1");
+        conn(&mut m, "a:1");
+        conn(&mut m, "b:1");
+        conn(&mut m, "c:1");
+        conn(&mut m, "c:1");
+        // c has 2 connections, b (the least busy labelled) 1: not yet more than twice.
+        assert_eq!(closed(&m, "a:1"), Some(2.0));
+        assert_eq!(closed(&m, "b:1"), Some(1.0));
+        assert_eq!(closed(&m, OTHER), Some(2.0));
+        assert_eq!(closed(&m, "c:1"), None);
+        conn(&mut m, "c:1");
+        // Now c takes b's label: b's series are gone, c starts its own.
+        assert_eq!(closed(&m, "c:1"), Some(1.0));
+        assert_eq!(closed(&m, "b:1"), None);
+        assert!(!m.encode().contains("b:1"), "{}", m.encode());
+        assert_eq!(closed(&m, OTHER), Some(2.0));
+        conn(&mut m, "b:1");
+        assert_eq!(closed(&m, OTHER), Some(3.0));
+        assert_eq!(closed(&m, "a:1"), Some(2.0));
     }
 
     #[test]
