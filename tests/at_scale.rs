@@ -66,8 +66,9 @@ fn duckdb_query_of_the_docs_matches_keepwatch_summaries() {
         .args(&files)
         .output()
         .unwrap();
+    // 3: a sample cut short on purpose is still reported.
     assert!(
-        out.status.success(),
+        matches!(out.status.code(), Some(0 | 3)),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
