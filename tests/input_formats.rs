@@ -384,6 +384,8 @@ fn report_help_names_formats_verdicts_reasons_and_exit_codes() {
         "single-request-kept-open",
         "single-request-closed",
         "unanswered",
+        "reuse-failed",
+        "server-closed-after-response",
         "no-http",
         "connection-close-request",
         "connection-close-response",
