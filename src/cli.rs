@@ -737,6 +737,7 @@ fn live_cmd(
                 let mut m = m.borrow_mut();
                 m.open_connections(an.open_connection_servers());
                 m.capture(capture_counts(&cap.counters));
+                m.refresh_findings();
             }
         }
         if status && last_status.elapsed().as_millis() >= 500 {
@@ -796,6 +797,7 @@ fn live_cmd(
         let mut m = m.borrow_mut();
         m.open_connections(std::iter::empty());
         m.capture(capture_counts(&cap.counters));
+        m.refresh_findings();
     }
     if let Some(e) = write_err.take() {
         if e.kind() == io::ErrorKind::BrokenPipe {

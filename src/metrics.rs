@@ -14,12 +14,18 @@
 //! monotonic: a server that loses its label has its series removed, never
 //! moved into another.
 //!
-//! Adding a metric family per finished connection (e.g. the findings helper's
-//! `keepwatch_findings_total{kind,server}`): add a `Family<…, Counter>` field,
-//! register it in [`Metrics::new`], and increment it in [`Metrics::record`]
-//! from the record's fields, using the `server` label that function computes.
+//! Findings (docs/findings.md) are derived from all connections so far and can
+//! appear or go away as more arrive, so they are a gauge,
+//! `keepwatch_finding_connections{kind,server}`, recomputed by
+//! [`Metrics::refresh_findings`] from a [`FindingsBuilder`] fed by `record`.
+//!
+//! Adding a metric family per finished connection: add a `Family<…, Counter>`
+//! field, register it in [`Metrics::new`], and increment it in
+//! [`Metrics::record`] from the record's fields, using the `server` label that
+//! function computes.
 
 use crate::analysis::{ConnectionRecord, Verdict};
+use crate::findings::FindingsBuilder;
 use crate::tcp::HandshakeState;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -50,6 +56,12 @@ struct ReasonLabel {
 struct VerdictLabel {
     server: String,
     verdict: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FindingLabel {
+    kind: String,
+    server: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -156,6 +168,10 @@ pub struct Metrics {
     close_reasons: Family<ReasonLabel, Counter>,
     verdicts: Family<VerdictLabel, Counter>,
     open: Gauge,
+    findings: FindingsBuilder,
+    findings_stale: bool,
+    finding_conns: Family<FindingLabel, Gauge>,
+    finding_series: HashSet<FindingLabel>,
     packets: Counter,
     drops: Family<DropLabel, Counter>,
     last_capture: CaptureCounts,
@@ -213,6 +229,12 @@ impl Metrics {
             "Connections in keepwatch's table right now",
             open.clone(),
         );
+        let finding_conns = Family::<FindingLabel, Gauge>::default();
+        reg.register(
+            "finding_connections",
+            "Connections showing a finding (docs/findings.md), by kind and server, over the connections that ended so far",
+            finding_conns.clone(),
+        );
         let packets = Counter::default();
         reg.register(
             "capture_packets",
@@ -247,6 +269,10 @@ impl Metrics {
             close_reasons,
             verdicts,
             open,
+            findings: FindingsBuilder::new(),
+            findings_stale: false,
+            finding_conns,
+            finding_series: HashSet::new(),
             packets,
             drops,
             last_capture: CaptureCounts::default(),
@@ -332,6 +358,8 @@ impl Metrics {
         // is counted as opened now.
         self.count_opened(r.id, &r.server);
         self.open_ids.remove(&r.id);
+        self.findings.add(r);
+        self.findings_stale = true;
         self.reasons_seen.insert(r.close_reason.as_str());
         self.verdicts_seen.insert(r.verdict.as_str());
         let label = self.label(&r.server);
@@ -369,6 +397,31 @@ impl Metrics {
                 verdict: r.verdict.as_str().into(),
             })
             .inc();
+    }
+
+    /// Recomputes the findings gauge from the connections recorded so far
+    /// (cheap when nothing was recorded since the last call). Servers without
+    /// a label of their own are summed under `other`; series of findings that
+    /// went away are removed.
+    pub fn refresh_findings(&mut self) {
+        if !std::mem::take(&mut self.findings_stale) {
+            return;
+        }
+        let mut now: HashMap<FindingLabel, i64> = HashMap::new();
+        for f in self.findings.findings() {
+            let key = FindingLabel {
+                kind: f.kind.as_str().to_string(),
+                server: self.label(&f.server),
+            };
+            *now.entry(key).or_default() += f.connections as i64;
+        }
+        for gone in self.finding_series.iter().filter(|k| !now.contains_key(*k)) {
+            self.finding_conns.remove(gone);
+        }
+        for (k, n) in &now {
+            self.finding_conns.get_or_create(k).set(*n);
+        }
+        self.finding_series = now.into_keys().collect();
     }
 
     /// The capture counters (totals since the start; they only grow).
@@ -614,6 +667,50 @@ mod tests {
         conn(&mut m, "b:1");
         assert_eq!(closed(&m, OTHER), Some(3.0));
         assert_eq!(closed(&m, "a:1"), Some(2.0));
+    }
+
+    #[test]
+    fn findings_gauge_matches_the_report() {
+        let files = [
+            "stale-keepalive-timeout-retry.pcap",
+            "python-requests-no-session.pcap",
+            "curl-http10-close.pcap",
+        ];
+        let findings_of = |text: &str| -> HashMap<String, f64> {
+            samples(text)
+                .into_iter()
+                .filter(|(k, _)| k.starts_with("keepwatch_finding_connections{"))
+                .collect()
+        };
+        let (mut m, rep) = metrics_of(&files, 50);
+        assert!(findings_of(&m.encode()).is_empty(), "not refreshed yet");
+        m.refresh_findings();
+        assert!(
+            rep.summary.findings.len() >= 3,
+            "{:?}",
+            rep.summary.findings
+        );
+        let mut want: HashMap<String, f64> = HashMap::new();
+        let mut want_other: HashMap<String, f64> = HashMap::new();
+        for f in &rep.summary.findings {
+            let kind = f.kind.as_str();
+            *want
+                .entry(format!(
+                    "keepwatch_finding_connections{{kind=\"{kind}\",server=\"{}\"}}",
+                    f.server
+                ))
+                .or_default() += f.connections as f64;
+            *want_other
+                .entry(format!(
+                    "keepwatch_finding_connections{{kind=\"{kind}\",server=\"other\"}}"
+                ))
+                .or_default() += f.connections as f64;
+        }
+        assert_eq!(findings_of(&m.encode()), want);
+        // No labels to give: every finding is summed under `other`.
+        let (mut m, _) = metrics_of(&files, 0);
+        m.refresh_findings();
+        assert_eq!(findings_of(&m.encode()), want_other);
     }
 
     #[test]
