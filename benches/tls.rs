@@ -5,10 +5,10 @@
 //!   the raw speed of the record layer (`ring`; docs/performance.md has the
 //!   comparison with RustCrypto `aes-gcm` / `chacha20poly1305`).
 //! * `report/<file>/{without,with}-keylog` — everything `keepwatch report`
-//!   does on a capture, without and with its key log (`NAME.keys` beside
-//!   `NAME.pcap`). Inputs: the key-log samples (s24-s28) and, when set,
-//!   `$KEEPWATCH_BENCH_TLS` (a larger capture with its `.keys`, e.g. recorded
-//!   as described in docs/performance.md).
+//!   does on a capture, without and with its key log
+//!   (`samples/keylogs/NAME.keys`, or `NAME.keys` beside `NAME.pcap`).
+//!   Inputs: two key-log samples and, when set, `$KEEPWATCH_BENCH_TLS` (a
+//!   larger capture with its `.keys`, recorded as docs/performance.md says).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use keepwatch::capture::CaptureFile;
@@ -58,8 +58,20 @@ fn inputs() -> Vec<PathBuf> {
     .collect();
     v.extend(std::env::var_os("KEEPWATCH_BENCH_TLS").map(PathBuf::from));
     v.into_iter()
-        .filter(|p| p.is_file() && p.with_extension("keys").is_file())
+        .filter(|p| p.is_file() && keys_of(p).is_file())
         .collect()
+}
+
+/// The key log of a capture: beside it, else in samples/keylogs/.
+fn keys_of(p: &Path) -> PathBuf {
+    let beside = p.with_extension("keys");
+    if beside.is_file() {
+        return beside;
+    }
+    let name = p.with_extension("keys");
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("samples/keylogs")
+        .join(name.file_name().unwrap())
 }
 
 fn run(path: &Path, keys: Option<&Path>) -> u64 {
@@ -88,7 +100,7 @@ fn report(c: &mut Criterion) {
     for path in inputs() {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let bytes = std::fs::metadata(&path).unwrap().len();
-        let keys = path.with_extension("keys");
+        let keys = keys_of(&path);
         assert!(
             run(&path, Some(&keys)) > run(&path, None),
             "{name}: keys decrypt"

@@ -113,8 +113,8 @@ def reassemble(segs, isn):
 
 
 def keylog_of(fname):
-    """captures/NAME.keys: the key log the clients of NAME.pcap wrote (record.sh s24-s28)."""
-    k = os.path.join(CAPS, os.path.splitext(fname)[0] + ".keys")
+    """keylogs/NAME.keys: the key log the clients of NAME.pcap wrote (record.sh s24-s29)."""
+    k = os.path.join(HERE, "keylogs", os.path.splitext(fname)[0] + ".keys")
     return k if os.path.exists(k) else None
 
 

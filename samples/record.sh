@@ -14,8 +14,9 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 OUT="$HERE/captures"
+KEYLOGS="$HERE/keylogs"   # TLS key logs the clients wrote (s24-s29), beside not in captures/
 MANIFEST="$HERE/manifest.tsv"
-mkdir -p "$OUT"
+mkdir -p "$OUT" "$KEYLOGS"
 TMP="$(mktemp -d /tmp/keepwatch-rec.XXXXXX)"
 chmod 755 "$TMP"
 DOC="$TMP/doc"
@@ -598,7 +599,7 @@ EOF
 }
 
 # ------------------------------------------------ TLS with the clients' key logs ---
-# Each capture NAME.pcap gets NAME.keys: the key log its clients wrote
+# Each capture NAME.pcap gets keylogs/NAME.keys: the key log its clients wrote
 # (SSLKEYLOGFILE, honoured by curl and Python). These are throw-away session
 # secrets of loopback test traffic to a self-signed server, not secrets.
 
@@ -615,9 +616,9 @@ s24() { # TLS 1.3, each AEAD suite, HTTP/1.1, two URLs per connection
     local KP=18450 f=tls13-keylog-curl-aeads.pcap c
     nginx_start s24 $KP "$(tls_srv $KP '')"
     cap_start $f lo "tcp port $KP"
-    rm -f "$OUT/${f%.pcap}.keys"
+    rm -f "$KEYLOGS/${f%.pcap}.keys"
     for c in TLS_AES_128_GCM_SHA256 TLS_AES_256_GCM_SHA384 TLS_CHACHA20_POLY1305_SHA256; do
-        keylog_curl "$OUT/${f%.pcap}.keys" --http1.1 --tlsv1.3 --tls13-ciphers $c \
+        keylog_curl "$KEYLOGS/${f%.pcap}.keys" --http1.1 --tlsv1.3 --tls13-ciphers $c \
             "https://localhost:$KP/a" "https://localhost:$KP/b"
     done
     cap_stop "$CAP_PID"; stop_pid "$NGINX_PID"
@@ -628,9 +629,9 @@ s25() { # TLS 1.2, each AEAD suite (ECDHE-RSA), HTTP/1.1, two URLs per connectio
     local KP=18451 f=tls12-keylog-curl-aeads.pcap c
     nginx_start s25 $KP "$(tls_srv $KP '')"
     cap_start $f lo "tcp port $KP"
-    rm -f "$OUT/${f%.pcap}.keys"
+    rm -f "$KEYLOGS/${f%.pcap}.keys"
     for c in ECDHE-RSA-AES128-GCM-SHA256 ECDHE-RSA-AES256-GCM-SHA384 ECDHE-RSA-CHACHA20-POLY1305; do
-        keylog_curl "$OUT/${f%.pcap}.keys" --http1.1 --tlsv1.2 --tls-max 1.2 --ciphers $c \
+        keylog_curl "$KEYLOGS/${f%.pcap}.keys" --http1.1 --tlsv1.2 --tls-max 1.2 --ciphers $c \
             "https://localhost:$KP/a" "https://localhost:$KP/b"
     done
     cap_stop "$CAP_PID"; stop_pid "$NGINX_PID"
@@ -641,10 +642,10 @@ s26() { # HTTP/2 inside TLS 1.3 and 1.2: several streams on one connection
     local KP=18452 f=tls-keylog-curl-h2.pcap
     nginx_start s26 $KP "$(tls_srv $KP 'http2')"
     cap_start $f lo "tcp port $KP"
-    rm -f "$OUT/${f%.pcap}.keys"
-    keylog_curl "$OUT/${f%.pcap}.keys" --http2 --tlsv1.3 \
+    rm -f "$KEYLOGS/${f%.pcap}.keys"
+    keylog_curl "$KEYLOGS/${f%.pcap}.keys" --http2 --tlsv1.3 \
         "https://localhost:$KP/a" "https://localhost:$KP/b" "https://localhost:$KP/c"
-    keylog_curl "$OUT/${f%.pcap}.keys" --http2 --tls-max 1.2 \
+    keylog_curl "$KEYLOGS/${f%.pcap}.keys" --http2 --tls-max 1.2 \
         "https://localhost:$KP/d" "https://localhost:$KP/e"
     cap_stop "$CAP_PID"; stop_pid "$NGINX_PID"
     note $f "tls:$KP" s26 "h2 inside TLS with key log: curl --http2 TLS 1.3 three URLs, then TLS 1.2 two URLs: 2 connections, $(access_count s26) streams (nginx access log)"
@@ -654,8 +655,8 @@ s27() { # Python: resumed sessions (TLS 1.3 PSK, TLS 1.2) and a pipelined pair i
     local KP=18453 f=tls-keylog-python-resumed.pcap
     nginx_start s27 $KP "$(tls_srv $KP '')"
     cap_start $f lo "tcp port $KP"
-    rm -f "$OUT/${f%.pcap}.keys"
-    SSLKEYLOGFILE="$OUT/${f%.pcap}.keys" python3 - $KP <<'PYEOF'
+    rm -f "$KEYLOGS/${f%.pcap}.keys"
+    SSLKEYLOGFILE="$KEYLOGS/${f%.pcap}.keys" python3 - $KP <<'PYEOF'
 import socket, ssl, sys
 port = int(sys.argv[1])
 
@@ -700,13 +701,13 @@ s28() { # Two connections, only the first client wrote its keys
     local KP=18454 f=tls-keylog-one-of-two.pcap g=tls-keylog-dsb.pcapng
     nginx_start s28 $KP "$(tls_srv $KP '')"
     cap_start $f lo "tcp port $KP"
-    rm -f "$OUT/${f%.pcap}.keys"
-    keylog_curl "$OUT/${f%.pcap}.keys" --http1.1 "https://localhost:$KP/a" "https://localhost:$KP/b"
+    rm -f "$KEYLOGS/${f%.pcap}.keys"
+    keylog_curl "$KEYLOGS/${f%.pcap}.keys" --http1.1 "https://localhost:$KP/a" "https://localhost:$KP/b"
     curlq -k --resolve "localhost:$KP:127.0.0.1" --http1.1 "https://localhost:$KP/c"
     cap_stop "$CAP_PID"; stop_pid "$NGINX_PID"
     note $f "tls:$KP" s28 "TLS 1.3, two curl connections, only the first with SSLKEYLOGFILE: 1 decrypted (2 requests), 1 opaque; $(access_count s28) requests (nginx access log)"
     # The same traffic with its key log embedded: one file carries both.
-    editcap --inject-secrets "tls,$OUT/${f%.pcap}.keys" "$OUT/$f" "$OUT/$g"
+    editcap --inject-secrets "tls,$KEYLOGS/${f%.pcap}.keys" "$OUT/$f" "$OUT/$g"
     note $g "tls:$KP" s28 "tls-keylog-one-of-two.pcap with its key log in a pcapng Decryption Secrets Block (editcap --inject-secrets)"
 }
 
@@ -715,8 +716,8 @@ s29() { # Node https: --tls-keylog, three requests on one keep-alive connection
     command -v node >/dev/null || die "missing tool: node"
     nginx_start s29 $KP "$(tls_srv $KP '')"
     cap_start $f lo "tcp port $KP"
-    rm -f "$OUT/${f%.pcap}.keys"
-    node --tls-keylog="$OUT/${f%.pcap}.keys" - $KP <<'JSEOF'
+    rm -f "$KEYLOGS/${f%.pcap}.keys"
+    node --tls-keylog="$KEYLOGS/${f%.pcap}.keys" - $KP <<'JSEOF'
 const https = require("https");
 const port = Number(process.argv[2]);
 const agent = new https.Agent({ keepAlive: true, maxSockets: 1, rejectUnauthorized: false });

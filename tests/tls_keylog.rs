@@ -17,6 +17,14 @@ fn cap(name: &str) -> PathBuf {
     common::samples_dir().join("captures").join(name)
 }
 
+/// samples/keylogs/NAME.keys: the key log the clients of NAME.pcap wrote.
+fn keylog(name: &str) -> PathBuf {
+    let stem = Path::new(name).file_stem().unwrap().to_str().unwrap();
+    common::samples_dir()
+        .join("keylogs")
+        .join(format!("{stem}.keys"))
+}
+
 fn keys_from(files: &[&Path]) -> Arc<KeyStore> {
     let ks = KeyStore::new();
     for f in files {
@@ -37,7 +45,7 @@ fn with_keys(name: &str, keys: Arc<KeyStore>) -> Report {
 }
 
 fn keyed(name: &str) -> Report {
-    let k = cap(name).with_extension("keys");
+    let k = keylog(name);
     with_keys(name, keys_from(&[&k]))
 }
 
@@ -253,7 +261,7 @@ fn one_connection_of_two_without_keys_and_the_same_from_a_dsb() {
 
 #[test]
 fn key_log_of_another_capture_matches_nothing() {
-    let other = cap("tls13-keylog-curl-aeads.keys");
+    let other = keylog("tls13-keylog-curl-aeads");
     let rep = with_keys("tls-keylog-curl-h2.pcap", keys_from(&[&other]));
     for c in &rep.connections {
         let t = c.tls.as_ref().unwrap();
@@ -271,7 +279,7 @@ fn key_log_of_another_capture_matches_nothing() {
 #[test]
 fn wrong_secrets_do_not_authenticate() {
     for name in ["tls13-keylog-curl-aeads", "tls12-keylog-curl-aeads"] {
-        let text = std::fs::read_to_string(cap(&format!("{name}.keys"))).unwrap();
+        let text = std::fs::read_to_string(keylog(name)).unwrap();
         let flipped: String = text
             .lines()
             .map(|l| {
@@ -317,7 +325,7 @@ fn wrong_secrets_do_not_authenticate() {
 #[test]
 fn malformed_key_log_lines_are_warned_and_skipped() {
     let dir = tempfile::tempdir().unwrap();
-    let good = std::fs::read_to_string(cap("tls-keylog-one-of-two.keys")).unwrap();
+    let good = std::fs::read_to_string(keylog("tls-keylog-one-of-two")).unwrap();
     let p = dir.path().join("k.log");
     std::fs::write(
         &p,
@@ -359,8 +367,8 @@ fn cli_keylog_report_errors_and_diff() {
             .expect("run keepwatch")
     };
     let pcap = cap("tls-keylog-one-of-two.pcap");
-    let keys = cap("tls-keylog-one-of-two.keys");
-    let other = cap("tls13-keylog-curl-aeads.keys");
+    let keys = keylog("tls-keylog-one-of-two");
+    let other = keylog("tls13-keylog-curl-aeads");
     let (p, k, o) = (
         pcap.to_str().unwrap(),
         keys.to_str().unwrap(),

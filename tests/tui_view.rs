@@ -225,7 +225,7 @@ fn bundled_curl_reuse_sample() {
 fn keylog_decrypted_exact_vs_estimated_120x40() {
     let caps = common::samples_dir().join("captures");
     let ks = keepwatch::tls::KeyStore::new();
-    ks.add_file(&caps.join("tls-keylog-one-of-two.keys"))
+    ks.add_file(&common::samples_dir().join("keylogs/tls-keylog-one-of-two.keys"))
         .unwrap();
     ks.finish_files();
     let rep = common::analyze_with(
