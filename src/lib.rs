@@ -11,6 +11,7 @@ pub mod engine;
 pub mod h2;
 pub mod http;
 pub mod inspect;
+pub mod memory;
 pub mod report;
 pub mod tcp;
 pub mod time;
