@@ -122,6 +122,10 @@ pub struct ConnectionRecord {
     /// Exchanges counted but not listed in `exchanges` (a connection keeps the
     /// details of its first 500 and last 500 exchanges, to bound memory).
     pub exchanges_omitted: usize,
+    /// Of `exchanges_omitted`, requests dropped while still awaiting a
+    /// response (more than 1500 awaited one at once: a direction that went
+    /// unanswered); they are counted in `requests` all the same.
+    pub exchanges_omitted_unanswered: usize,
     pub tls: Option<TlsInfo>,
     pub http2: Option<H2Info>,
     /// The HTTP/1 connection switched protocols (101 Upgrade, or CONNECT):
@@ -249,6 +253,7 @@ pub fn record(c: &Connection<AppInspector>, with_exchanges: bool) -> ConnectionR
             Vec::new()
         },
         exchanges_omitted: http.map_or(0, |h| h.exchanges_omitted()),
+        exchanges_omitted_unanswered: http.map_or(0, |h| h.exchanges_omitted_unanswered()),
         tls,
         http2,
         protocol_switch: http.and_then(|h| h.switched().cloned()),

@@ -471,6 +471,7 @@ impl Tally {
         self.summary.add(r);
         self.ooo_limit_hits +=
             r.tcp.client_to_server.ooo_limit_hits + r.tcp.server_to_client.ooo_limit_hits;
+        self.unanswered_folded += r.exchanges_omitted_unanswered as u64;
         let missing = r.tcp.client_to_server.missing_bytes + r.tcp.server_to_client.missing_bytes;
         if missing > 0 {
             self.gappy += 1;
