@@ -276,13 +276,13 @@ impl<H: StreamHandler + Default> FlowTable<H> {
     }
 
     /// What the table holds, estimated in bytes: the connections (each box
-    /// and its hash-table slot), the half-open table at its capacity, and
-    /// the out-of-order buffers as accounted (segment overhead included).
+    /// and its hash-table slot), the half-open entries (two slots each: a
+    /// hash table is at most half empty after it grows), and the
+    /// out-of-order buffers as accounted (segment overhead included).
+    /// Inspector buffers are bounded per connection and not counted.
     pub fn memory_estimate(&self) -> usize {
         self.map.len() * conn_cost::<H>()
-            + self.map.capacity().saturating_sub(self.map.len())
-                * (std::mem::size_of::<(FlowKey, usize)>() + 1)
-            + self.half_open.capacity() * HALF_OPEN_SLOT
+            + self.half_open.len() * 2 * HALF_OPEN_SLOT
             + self.ooo_total
     }
 
@@ -388,9 +388,10 @@ impl<H: StreamHandler + Default> FlowTable<H> {
     }
 
     /// Over the memory limit: half-open connections go first (oldest first),
-    /// then the connections idle the longest, until the table is back under
-    /// seven eighths of the limit. Each one is finalised (`end_cause`
-    /// `evicted`) and handed to `done`, so nothing disappears unreported.
+    /// then closed ones still lingering, then the open connections idle the
+    /// longest, until the table is back under seven eighths of the limit.
+    /// Each one is finalised (`end_cause` `evicted`, or `closed` for a
+    /// closed one) and handed to `done`, so nothing disappears unreported.
     fn check_memory<F: FnMut(Connection<H>)>(&mut self, now: Timestamp, done: &mut F) {
         let est = self.memory_estimate();
         if est as u64 > self.stats.peak_memory {
@@ -401,35 +402,37 @@ impl<H: StreamHandler + Default> FlowTable<H> {
         }
         let target = self.cfg.memory_limit / 8 * 7;
         if !self.half_open.is_empty() {
-            // Dropping entries does not shrink the hash table's capacity:
-            // count the entries' share only.
             let over = est.saturating_sub(target);
-            let n = (over / HALF_OPEN_SLOT + 1).min(self.half_open.len());
+            let n = (over / (2 * HALF_OPEN_SLOT) + 1).min(self.half_open.len());
             self.evict_half_open(now, n, done);
-            if self.half_open.is_empty() {
-                self.half_open.shrink_to_fit();
-            }
         }
         let est = self.memory_estimate();
         if est > target && !self.map.is_empty() {
+            // Closed connections lingering for late packets go first (their
+            // records lose nothing), then the open ones idle the longest.
             let n = ((est - target) / conn_cost::<H>() + 1).min(self.map.len());
-            let mut by_age: Vec<(Timestamp, u64, FlowKey)> = self
+            let mut by_age: Vec<(bool, Timestamp, u64, FlowKey)> = self
                 .map
                 .iter()
-                .map(|(k, c)| (c.last_ts, c.id, *k))
+                .map(|(k, c)| (!c.close.is_closed(), c.last_ts, c.id, *k))
                 .collect();
             if n < by_age.len() {
-                by_age.select_nth_unstable_by_key(n, |&(t, id, _)| (t, id));
+                by_age.select_nth_unstable_by_key(n, |&(open, t, id, _)| (open, t, id));
                 by_age.truncate(n);
             }
             let mut gone: Vec<Box<Connection<H>>> = by_age
                 .iter()
-                .filter_map(|(_, _, k)| self.map.remove(k))
+                .filter_map(|(_, _, _, k)| self.map.remove(k))
                 .collect();
             gone.sort_by_key(|c| c.id);
             for mut c in gone {
-                self.stats.memory_evictions += 1;
-                finalize(&mut c, now, EndCause::Evicted, &mut self.ooo_total);
+                let cause = if c.close.is_closed() {
+                    EndCause::Closed
+                } else {
+                    self.stats.memory_evictions += 1;
+                    EndCause::Evicted
+                };
+                finalize(&mut c, now, cause, &mut self.ooo_total);
                 done(*c);
             }
         }
