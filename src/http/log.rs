@@ -37,10 +37,16 @@ pub struct ExchangeLog {
     /// Absolute indices (ranges) of dropped unanswered HEAD requests: their
     /// responses have no body.
     omitted_heads: VecDeque<(usize, usize)>,
-    /// Stands in for a dropped exchange a late response is matched to.
-    scratch: Exchange,
-    scratch_abs: usize,
-    blank: Exchange,
+    /// Stands in for the dropped exchange a late response is matched to
+    /// (its absolute index, and the stand-in); boxed, so an inspector that
+    /// never needs one (nearly all) costs one pointer.
+    scratch: Option<Box<(usize, Exchange)>>,
+}
+
+/// What a dropped exchange reads as before its stand-in is written to.
+fn blank() -> &'static Exchange {
+    static BLANK: std::sync::OnceLock<Exchange> = std::sync::OnceLock::new();
+    BLANK.get_or_init(Exchange::default)
 }
 
 /// Indices of the requests awaiting a response, oldest first: increasing,
@@ -193,10 +199,9 @@ impl Index<usize> for ExchangeLog {
         if self.is_omitted(abs) {
             // A dropped request a late response is matched to: its stand-in
             // once written to, a blank one before.
-            return if self.scratch_abs == abs {
-                &self.scratch
-            } else {
-                &self.blank
+            return match &self.scratch {
+                Some(s) if s.0 == abs => &s.1,
+                _ => blank(),
             };
         }
         &self.items[self.pos(abs)]
@@ -206,19 +211,22 @@ impl Index<usize> for ExchangeLog {
 impl IndexMut<usize> for ExchangeLog {
     fn index_mut(&mut self, abs: usize) -> &mut Exchange {
         if self.is_omitted(abs) {
-            if self.scratch_abs != abs {
+            if !matches!(&self.scratch, Some(s) if s.0 == abs) {
                 let head = self.omitted_was_head(abs);
                 while self.omitted_heads.front().is_some_and(|&(_, b)| b <= abs) {
                     self.omitted_heads.pop_front();
                 }
-                self.scratch = Exchange {
+                let e = Exchange {
                     method: head.then(|| "HEAD".to_string()),
                     outstanding: true,
                     ..Exchange::default()
                 };
-                self.scratch_abs = abs;
+                match &mut self.scratch {
+                    Some(s) => **s = (abs, e),
+                    None => self.scratch = Some(Box::new((abs, e))),
+                }
             }
-            return &mut self.scratch;
+            return &mut self.scratch.as_mut().expect("just set").1;
         }
         let p = self.pos(abs);
         &mut self.items[p]

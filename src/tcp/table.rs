@@ -463,19 +463,16 @@ impl<H: StreamHandler + Default> FlowTable<H> {
 
     /// End of input: finalise everything, in order of first packet.
     pub fn finish<F: FnMut(Connection<H>)>(&mut self, ts: Timestamp, done: &mut F) {
-        let mut all: Vec<Box<Connection<H>>> = self.map.drain().map(|(_, c)| c).collect();
-        self.stats.half_open_ended += self.half_open.len() as u64;
-        all.extend(self.half_open.drain().map(|(k, h)| h.into_connection(&k)));
-        all.sort_by_key(|c| c.id);
-        for mut c in all {
-            let cause = if c.close.is_closed() {
+        let full: Vec<Box<Connection<H>>> = self.map.drain().map(|(_, c)| c).collect();
+        let half: Vec<(FlowKey, HalfOpen)> = self.half_open.drain().collect();
+        self.stats.half_open_ended += half.len() as u64;
+        self.emit(full, half, ts, done, |c, _| {
+            if c.close.is_closed() {
                 EndCause::Closed
             } else {
                 EndCause::CaptureEnded
-            };
-            finalize(&mut c, ts, cause, &mut self.ooo_total);
-            done(*c);
-        }
+            }
+        });
     }
 
     /// Finalises connections that are closed and quiet or idle too long.
@@ -491,7 +488,7 @@ impl<H: StreamHandler + Default> FlowTable<H> {
             })
             .map(|(k, _)| *k)
             .collect();
-        let mut gone: Vec<Box<Connection<H>>> =
+        let full: Vec<Box<Connection<H>>> =
             expired.iter().filter_map(|k| self.map.remove(k)).collect();
         let idle = cfg.idle_timeout;
         let expired: Vec<FlowKey> = self
@@ -500,21 +497,49 @@ impl<H: StreamHandler + Default> FlowTable<H> {
             .filter(|(_, h)| now.since(Timestamp(h.last_ts)) >= idle)
             .map(|(k, _)| *k)
             .collect();
-        for k in expired {
-            if let Some(h) = self.half_open.remove(&k) {
-                self.stats.half_open_ended += 1;
-                gone.push(h.into_connection(&k));
-            }
-        }
-        gone.sort_by_key(|c| c.id);
-        for mut c in gone {
-            let cause = if c.close.is_closed() {
+        let half: Vec<(FlowKey, HalfOpen)> = expired
+            .into_iter()
+            .filter_map(|k| self.half_open.remove(&k).map(|h| (k, h)))
+            .collect();
+        self.stats.half_open_ended += half.len() as u64;
+        self.emit(full, half, now, done, |c, stats| {
+            if c.close.is_closed() {
                 EndCause::Closed
             } else {
-                self.stats.idle_evictions += 1;
+                stats.idle_evictions += 1;
                 EndCause::IdleTimeout
+            }
+        });
+    }
+
+    /// Finalises and hands out connections in id order (first packet). A
+    /// half-open one is rebuilt as a full connection only when its turn
+    /// comes, so a million of them never become full connections at once.
+    fn emit<F: FnMut(Connection<H>)>(
+        &mut self,
+        mut full: Vec<Box<Connection<H>>>,
+        mut half: Vec<(FlowKey, HalfOpen)>,
+        ts: Timestamp,
+        done: &mut F,
+        cause: impl Fn(&Connection<H>, &mut TableStats) -> EndCause,
+    ) {
+        full.sort_unstable_by_key(|c| std::cmp::Reverse(c.id));
+        half.sort_unstable_by_key(|(_, h)| std::cmp::Reverse(h.id));
+        loop {
+            let take_full = match (full.last(), half.last()) {
+                (Some(c), Some((_, h))) => c.id < h.id,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
             };
-            finalize(&mut c, now, cause, &mut self.ooo_total);
+            let mut c = if take_full {
+                full.pop().expect("checked")
+            } else {
+                let (k, h) = half.pop().expect("checked");
+                h.into_connection(&k)
+            };
+            let why = cause(&c, &mut self.stats);
+            finalize(&mut c, ts, why, &mut self.ooo_total);
             done(*c);
         }
     }

@@ -213,6 +213,11 @@ fn syn_flood<W: Write>(p: &mut Pcap<W>, n: u64) -> io::Result<()> {
     Ok(())
 }
 
+/// Packet spacing of the connection cases: 100,000 packets/s, a busy link
+/// (12,500 short connections/s; the 5 s linger of closed connections then
+/// holds ~62,500 of them).
+pub const BUSY_LINK_STEP_US: u64 = 10;
+
 fn short_conns<W: Write>(p: &mut Pcap<W>, n: u64, distinct: bool) -> io::Result<()> {
     for i in 0..n {
         let c = client(i);
@@ -226,14 +231,46 @@ fn short_conns<W: Write>(p: &mut Pcap<W>, n: u64, distinct: bool) -> io::Result<
         let req = format!("GET /x HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
         let resp = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
         let (rq, rs) = (req.len() as u32, resp.len() as u32);
-        p.tcp(c, s, ci, 0, SYN, b"", 1)?;
-        p.tcp(s, c, si, ci + 1, SYN | ACK, b"", 1)?;
-        p.tcp(c, s, ci + 1, si + 1, ACK, b"", 1)?;
-        p.tcp(c, s, ci + 1, si + 1, ACK | PSH, req.as_bytes(), 1)?;
-        p.tcp(s, c, si + 1, ci + 1 + rq, ACK | PSH, resp, 1)?;
-        p.tcp(s, c, si + 1 + rs, ci + 1 + rq, ACK | FIN, b"", 1)?;
-        p.tcp(c, s, ci + 1 + rq, si + 2 + rs, ACK | FIN, b"", 1)?;
-        p.tcp(s, c, si + 2 + rs, ci + 2 + rq, ACK, b"", 1)?;
+        p.tcp(c, s, ci, 0, SYN, b"", BUSY_LINK_STEP_US)?;
+        p.tcp(s, c, si, ci + 1, SYN | ACK, b"", BUSY_LINK_STEP_US)?;
+        p.tcp(c, s, ci + 1, si + 1, ACK, b"", BUSY_LINK_STEP_US)?;
+        p.tcp(
+            c,
+            s,
+            ci + 1,
+            si + 1,
+            ACK | PSH,
+            req.as_bytes(),
+            BUSY_LINK_STEP_US,
+        )?;
+        p.tcp(
+            s,
+            c,
+            si + 1,
+            ci + 1 + rq,
+            ACK | PSH,
+            resp,
+            BUSY_LINK_STEP_US,
+        )?;
+        p.tcp(
+            s,
+            c,
+            si + 1 + rs,
+            ci + 1 + rq,
+            ACK | FIN,
+            b"",
+            BUSY_LINK_STEP_US,
+        )?;
+        p.tcp(
+            c,
+            s,
+            ci + 1 + rq,
+            si + 2 + rs,
+            ACK | FIN,
+            b"",
+            BUSY_LINK_STEP_US,
+        )?;
+        p.tcp(s, c, si + 2 + rs, ci + 2 + rq, ACK, b"", BUSY_LINK_STEP_US)?;
     }
     Ok(())
 }
