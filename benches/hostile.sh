@@ -25,14 +25,17 @@ cargo build --release --quiet --bin keepwatch --example hostile
 AFTER="$HERE/target/release/keepwatch"
 GEN="$HERE/target/release/examples/hostile"
 
-# case  N  formats
+# case  N  formats  [extra keepwatch arguments, the new binary only]
 PLAN=(
     "syn-flood 1000000 text,json,jsonl,csv"
     "short-conns 1000000 text,jsonl"
+    "short-conns 1000000 jsonl --memory-limit=128M"
     "distinct-hosts 1000000 jsonl"
     "half-duplex 1000000 jsonl"
     "ooo-segments 4000000 jsonl"
     "ooo-bytes 15000000 text"
+    "open-conns 1000000 jsonl"
+    "open-conns 1000000 jsonl --memory-limit=256M"
 )
 
 bins=("after:$AFTER")
@@ -41,7 +44,7 @@ if [ -n "${BEFORE:-}" ]; then bins=("before:$BEFORE" "${bins[@]}"); fi
 echo "| case | N | format | binary | peak RSS (MB) | wall (s) | exit | summary.memory (after) |"
 echo "|---|---|---|---|---|---|---|---|"
 for line in "${PLAN[@]}"; do
-    read -r case n formats <<<"$line"
+    read -r case n formats extra <<<"$line"
     if [ -n "${CASES:-}" ] && [[ " $CASES " != *" $case "* ]]; then continue; fi
     n=$((n / SCALE))
     pcap="$OUT/$case-$n.pcap"
@@ -50,9 +53,14 @@ for line in "${PLAN[@]}"; do
     for fmt in ${formats//,/ }; do
         for b in "${bins[@]}"; do
             name="${b%%:*}"; bin="${b#*:}"
+            args=()
+            if [ -n "${extra:-}" ]; then
+                [ "$name" = after ] || continue
+                read -r -a args <<<"$extra"
+            fi
             log="$OUT/time-$case-$fmt-$name.txt"
             rc=0
-            /usr/bin/time -v "$bin" report --format "$fmt" "$pcap" >"$OUT/out-$fmt" 2>"$log" || rc=$?
+            /usr/bin/time -v "$bin" report --format "$fmt" "${args[@]}" "$pcap" >"$OUT/out-$fmt" 2>"$log" || rc=$?
             kb=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
             wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$log" |
                 awk -F: '{ if (NF == 3) print $1*3600 + $2*60 + $3; else print $1*60 + $2 }')
@@ -66,13 +74,13 @@ try:
 except ValueError:
     d = json.load(open(sys.argv[1]))
 m = d["summary"]["memory"]
-keys = ["half_open_seen", "half_open_evicted", "memory_evictions", "records_folded",
+keys = ["peak_table_bytes", "half_open_seen", "half_open_evicted", "memory_evictions", "records_folded",
         "ooo_limit_hits", "unanswered_requests_folded", "per_server_folded", "per_host_folded"]
 print(", ".join(f"{k} {m[k]}" for k in keys if m[k]) or "nothing hit")
 ' "$OUT/out-$fmt" 2>/dev/null || echo "?")
             fi
             printf '| %s | %s | %s | %s | %.0f | %.1f | %s | %s |\n' \
-                "$case" "$n" "$fmt" "$name" "$(echo "$kb / 1000" | bc -l)" "$wall" "$rc" "$mem"
+                "$case" "$n" "$fmt${extra:+ $extra}" "$name" "$(echo "$kb / 1000" | bc -l)" "$wall" "$rc" "$mem"
         done
     done
     rm -f "$OUT/out-"*

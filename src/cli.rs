@@ -396,7 +396,7 @@ fn large_capture_hint(f: Format) -> bool {
         Format::Jsonl | Format::Csv => return false,
     };
     eprintln!(
-        "keepwatch: hint: a large capture: --format {name} keeps every connection in memory until the end (about 1 KB each); --format jsonl or csv streams them in flat memory"
+        "keepwatch: hint: a large capture: --format {name} keeps every connection in memory until the end (about 1.5 KB each); --format jsonl or csv streams them in flat memory"
     );
     true
 }

@@ -202,3 +202,72 @@ fn many_one_byte_segments_cannot_cost_more_than_the_cap() {
         N as usize - (64 << 10) / seg_cost(1)
     );
 }
+
+/// Random conversations between two endpoints (SYN, SYN-ACK, ACK, data,
+/// FIN, RST, retransmissions, a few ISNs, time going back now and then):
+/// the records are the same whether half-open connections are kept compact
+/// or as full connections from their first packet.
+#[test]
+fn compact_half_open_gives_the_same_records_as_full_connections() {
+    use crate::analysis::record;
+    use crate::inspect::AppInspector;
+    // SplitMix64.
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move |n: u64| {
+        rng = rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (z ^ (z >> 31)) % n
+    };
+    let payloads: [&[u8]; 4] = [
+        b"",
+        b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+        b"x",
+    ];
+    let flag_sets = [
+        F::SYN,
+        F::SYN | F::ACK,
+        F::ACK,
+        F::ACK | F::PSH,
+        F::ACK | F::FIN,
+        F::RST,
+        F::SYN | F::FIN,
+        F::SYN | F::RST,
+    ];
+    for round in 0..3000 {
+        let mut segs = Vec::new();
+        let mut ts = 0i64;
+        for _ in 0..(1 + next(12)) {
+            let from_client = next(2) == 0;
+            // Few values, so retransmissions and port reuse both happen.
+            let isn_base = [100u32, 5000][next(2) as usize];
+            let seq = isn_base.wrapping_add(next(2) as u32);
+            let ack = [0u32, 101, 901, 5001][next(4) as usize];
+            let flags = flag_sets[next(flag_sets.len() as u64) as usize];
+            let payload = payloads[next(4) as usize];
+            ts += next(3) as i64 * 1_000_000_000 - 500_000_000;
+            let port = 1000 + next(2) as u16;
+            segs.push((Timestamp(ts), port, from_client, seq, ack, flags, payload));
+        }
+        let run = |compact: bool| -> Vec<String> {
+            let cfg = TableConfig {
+                compact_half_open: compact,
+                idle_timeout: crate::time::Duration::from_secs(3),
+                ..Default::default()
+            };
+            let mut t: FlowTable<AppInspector> = FlowTable::new(cfg);
+            let mut out = Vec::new();
+            let mut done = |c: Connection<AppInspector>| {
+                out.push(serde_json::to_string(&record(&c, true)).unwrap())
+            };
+            for (ts, port, fc, seq, ack, flags, p) in &segs {
+                t.process(*ts, &seg(*port, *fc, *seq, *ack, *flags, p), &mut done);
+            }
+            t.finish(Timestamp(ts + 1), &mut done);
+            out
+        };
+        assert_eq!(run(true), run(false), "round {round}: {segs:?}");
+    }
+}

@@ -45,6 +45,9 @@ pub struct TableConfig {
     pub memory_limit: usize,
     /// Half-open connections kept at most (see [`TableConfig::with_memory_limit`]).
     pub max_half_open: usize,
+    /// Keep half-open connections as compact entries (the default; off only
+    /// to check that both ways give the same records).
+    pub compact_half_open: bool,
 }
 
 /// The default `--memory-limit`: 1 GiB.
@@ -58,6 +61,7 @@ impl Default for TableConfig {
             limits: Limits::default(),
             memory_limit: 0,
             max_half_open: 0,
+            compact_half_open: true,
         }
         .with_memory_limit(DEFAULT_MEMORY_LIMIT)
     }
@@ -324,8 +328,11 @@ impl<H: StreamHandler + Default> FlowTable<H> {
             stats,
             ..
         } = self;
-        let handshake_only =
-            s.has(flags::SYN) && s.payload_len == 0 && !s.has(flags::FIN) && !s.has(flags::RST);
+        let handshake_only = cfg.compact_half_open
+            && s.has(flags::SYN)
+            && s.payload_len == 0
+            && !s.has(flags::FIN)
+            && !s.has(flags::RST);
         let conn: &mut Connection<H> = match map.entry(key) {
             Entry::Occupied(e) => {
                 let c = e.into_mut();
