@@ -238,9 +238,10 @@ mod tests {
     use super::*;
 
     fn ex(n: usize) -> Exchange {
-        let mut e = Exchange::default();
-        e.target = Some(format!("/{n}"));
-        e
+        Exchange {
+            target: Some(format!("/{n}")),
+            ..Exchange::default()
+        }
     }
 
     #[test]
