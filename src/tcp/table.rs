@@ -280,6 +280,13 @@ impl<H: StreamHandler + Default> FlowTable<H> {
         &self.cfg
     }
 
+    /// The connections past the handshake's first packets. Half-open ones
+    /// (only SYN / SYN-ACK seen: never closed, nothing delivered) are not
+    /// included; [`FlowTable::for_each_connection`] visits those too.
+    pub fn connections(&self) -> impl Iterator<Item = &Connection<H>> {
+        self.map.values().map(|b| &**b)
+    }
+
     /// Calls `f` on every connection still in the table (half-open ones
     /// rebuilt as full connections for the call).
     pub fn for_each_connection(&self, mut f: impl FnMut(&Connection<H>)) {
