@@ -67,6 +67,7 @@ struct Common {
 #[derive(Subcommand)]
 enum Cmd {
     /// Analyse capture files (pcap or pcapng) and print a report
+    #[command(after_help = REPORT_HELP)]
     Report {
         /// Capture files; several are analysed together as one capture
         #[arg(required = true, value_name = "FILE")]
@@ -87,11 +88,11 @@ enum Cmd {
         interface: String,
         #[command(flatten)]
         common: Common,
-        /// Bytes to capture per packet
-        #[arg(long, default_value_t = 262144)]
+        /// Bytes to capture per packet (1 to 262144)
+        #[arg(long, default_value_t = 262144, value_parser = snaplen_arg, allow_hyphen_values = true)]
         snaplen: i32,
         /// Stop after this many seconds
-        #[arg(long, value_name = "SECS")]
+        #[arg(long, value_name = "SECS", value_parser = duration_secs, allow_hyphen_values = true)]
         duration: Option<f64>,
         /// Stop after this many packets
         #[arg(long, value_name = "N")]
@@ -105,6 +106,12 @@ enum Cmd {
         /// Put the interface in promiscuous mode
         #[arg(long)]
         promisc: bool,
+        /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9898)
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<String>,
+        /// Servers with a label of their own in the metrics (the busiest); the rest count as server="other"
+        #[arg(long, value_name = "N", default_value_t = keepwatch::metrics::DEFAULT_MAX_SERVERS)]
+        metrics_servers: usize,
     },
     /// Compare two captures (before and after a fix): reuse per server
     ///
@@ -141,11 +148,7 @@ enum Cmd {
     /// Interactive dashboard over capture files or a live interface
     Tui {
         /// Capture files, analysed together as one capture
-        #[arg(
-            value_name = "FILE",
-            required_unless_present = "interface",
-            conflicts_with = "interface"
-        )]
+        #[arg(value_name = "FILE", conflicts_with = "interface")]
         files: Vec<PathBuf>,
         /// Capture live from this interface instead
         #[arg(short = 'i', long = "interface", value_name = "IFACE")]
@@ -193,11 +196,68 @@ fn memory_size(s: &str) -> Result<usize, String> {
     Ok(bytes as usize)
 }
 
+/// `keepwatch report --help`, after the options: the words a reader of the
+/// output needs. docs/output.md is the full contract.
+const REPORT_HELP: &str = "\
+Formats (--format):
+  text   a table of connections, then a summary (--summary-only: the summary alone)
+  json   one document: connections, summary, files, skipped frames
+  jsonl  one connection per line as each ends, then one summary line
+  csv    one row per connection, with a header row
+
+Verdicts: reused, reuse-failed, single-request-kept-open, single-request-closed,
+  unanswered, no-http
+Close reasons: connection-close-request, connection-close-response, http10-default,
+  keep-alive-max, idle-timeout, server-closed-after-response, client-finished, reset,
+  capture-ended, unknown
+
+Exit codes: 0 success; 1 error, nothing analysed; 2 usage error;
+  3 report printed but an input file was cut short or corrupt
+
+Every field, verdict and close reason is explained in docs/output.md.";
+
 fn positive_secs(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
         _ => Err(format!("'{s}' is not a positive number of seconds")),
     }
+}
+
+/// Longest `--duration`: 10^9 s (about 31 years). Larger values cannot be
+/// added to a clock reading (`Instant + 1e19 s` overflows and panics).
+const MAX_DURATION_SECS: f64 = 1e9;
+
+/// `--duration`: positive, finite, at most [`MAX_DURATION_SECS`].
+fn duration_secs(s: &str) -> Result<f64, String> {
+    let v = positive_secs(s)?;
+    if v <= MAX_DURATION_SECS {
+        Ok(v)
+    } else {
+        Err(format!(
+            "'{s}' seconds is too long a duration (at most {MAX_DURATION_SECS:e})"
+        ))
+    }
+}
+
+/// Largest snapshot length accepted, as tcpdump's maximum (`MAXIMUM_SNAPLEN`).
+const MAX_SNAPLEN: i32 = 262144;
+
+/// `--snaplen`: 1 to 262144 bytes. (libpcap quietly turns 0 and negative
+/// values into its default; keepwatch says so instead.)
+fn snaplen_arg(s: &str) -> Result<i32, String> {
+    match s.parse::<i64>() {
+        Ok(v) if (1..=MAX_SNAPLEN as i64).contains(&v) => Ok(v as i32),
+        Ok(_) => Err(format!(
+            "'{s}' is not a snapshot length from 1 to {MAX_SNAPLEN} bytes"
+        )),
+        Err(_) => Err(format!("'{s}' is not a number of bytes")),
+    }
+}
+
+/// What goes to stderr holds file names and packet bytes: the one escaping
+/// policy (docs/output.md, "Escaping") applies.
+fn safe(s: &str) -> std::borrow::Cow<'_, str> {
+    keepwatch::escape::text(s)
 }
 
 pub fn main() -> i32 {
@@ -224,6 +284,8 @@ pub fn main() -> i32 {
             write,
             user,
             promisc,
+            metrics,
+            metrics_servers,
         } => live_cmd(
             LiveConfig {
                 interface,
@@ -236,6 +298,7 @@ pub fn main() -> i32 {
             },
             &common,
             duration,
+            metrics.map(|a| (a, metrics_servers)),
         ),
         Cmd::Interfaces => interfaces_cmd(),
         Cmd::Diff {
@@ -262,6 +325,23 @@ pub fn main() -> i32 {
         ),
         Cmd::Tui {
             files,
+            interface: None,
+            ..
+        } if files.is_empty() => {
+            use clap::CommandFactory;
+            let mut root = Cli::command();
+            root.build();
+            let tui = root.find_subcommand_mut("tui").expect("the tui subcommand");
+            let e = tui.error(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "keepwatch tui needs capture files (`keepwatch tui FILE...`) \
+                 or a live interface (`keepwatch tui -i IFACE`, e.g. `-i lo`)",
+            );
+            let _ = e.print();
+            return 2;
+        }
+        Cmd::Tui {
+            files,
             interface,
             filter,
             idle_timeout,
@@ -286,7 +366,7 @@ pub fn main() -> i32 {
             {
                 return EXIT_OK;
             }
-            eprintln!("keepwatch: error: {e:#}");
+            eprintln!("keepwatch: error: {}", safe(&format!("{e:#}")));
             EXIT_ERROR
         }
     }
@@ -333,7 +413,7 @@ fn report_cmd(
                 "{} was given more than once: its packets are counted each time",
                 f.display()
             );
-            eprintln!("keepwatch: warning: {w}");
+            eprintln!("keepwatch: warning: {}", safe(&w));
             dup_warnings.push(w);
         }
         caps.push(CaptureFile::open(f)?);
@@ -381,7 +461,9 @@ fn report_cmd(
             }
         };
         for cap in group {
-            if group.len() > 1 || per_file {
+            // CSV always fills its `file` column; JSON names the file only
+            // when there are several (docs/output.md).
+            if group.len() > 1 || per_file || fmt == Format::Csv {
                 an.set_current_file(Some(cap.path().display().to_string()));
             }
             let summary = cap.for_each(|p| an.packet(&p, &mut on_conn))?;
@@ -389,8 +471,8 @@ fn report_cmd(
                 damaged = true;
                 eprintln!(
                     "keepwatch: warning: {}: {}",
-                    summary.path,
-                    summary.damage.as_deref().unwrap_or("")
+                    safe(&summary.path),
+                    safe(summary.damage.as_deref().unwrap_or(""))
                 );
             }
             an.add_file(summary);
@@ -478,7 +560,7 @@ fn analyze_files(files: &[PathBuf], common: &Common) -> Result<(Report, bool)> {
         let summary = cap.for_each(|p| an.packet(&p, &mut |_| {}))?;
         if let Some(d) = &summary.damage {
             damaged = true;
-            eprintln!("keepwatch: warning: {}: {d}", summary.path);
+            eprintln!("keepwatch: warning: {}: {}", safe(&summary.path), safe(d));
         }
         an.add_file(summary);
     }
@@ -528,31 +610,59 @@ fn diff_cmd(
 
 fn interfaces_cmd() -> Result<i32> {
     let list = keepwatch::capture::live::interfaces().map_err(anyhow::Error::msg)?;
+    let rows: Vec<[String; 4]> = list
+        .into_iter()
+        .map(|i| {
+            let mut flags = vec![if i.up { "up" } else { "down" }];
+            if i.running {
+                flags.push("running");
+            }
+            if i.loopback {
+                flags.push("loopback");
+            }
+            let addrs = if i.addresses.is_empty() {
+                "-".to_string()
+            } else {
+                i.addresses.join(" ")
+            };
+            [
+                i.name,
+                flags.join(","),
+                addrs,
+                i.description.unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let head = ["NAME", "FLAGS", "ADDRESSES", "DESCRIPTION"];
+    let mut w = head.map(str::len);
+    for r in &rows {
+        for (wi, c) in w.iter_mut().zip(r) {
+            *wi = (*wi).max(c.chars().count());
+        }
+    }
     let mut out = io::stdout().lock();
-    for i in list {
-        let mut flags = Vec::new();
-        flags.push(if i.up { "up" } else { "down" });
-        if i.running {
-            flags.push("running");
-        }
-        if i.loopback {
-            flags.push("loopback");
-        }
-        writeln!(
-            out,
-            "{:<16} {:<22} {}{}",
-            i.name,
-            flags.join(","),
-            i.addresses.join(" "),
-            i.description
-                .map(|d| format!("  ({d})"))
-                .unwrap_or_default()
-        )?;
+    for r in std::iter::once(head.map(String::from)).chain(rows) {
+        let line = format!(
+            "{:<w0$}  {:<w1$}  {:<w2$}  {}",
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            w0 = w[0],
+            w1 = w[1],
+            w2 = w[2]
+        );
+        writeln!(out, "{}", line.trim_end())?;
     }
     Ok(EXIT_OK)
 }
 
-fn live_cmd(cfg: LiveConfig, common: &Common, duration: Option<f64>) -> Result<i32> {
+fn live_cmd(
+    cfg: LiveConfig,
+    common: &Common,
+    duration: Option<f64>,
+    metrics: Option<(String, usize)>,
+) -> Result<i32> {
     use keepwatch::analysis::{ConnectionRecord, Verdict};
     use keepwatch::time::Timestamp;
     use std::time::Instant;
@@ -568,7 +678,26 @@ fn live_cmd(cfg: LiveConfig, common: &Common, duration: Option<f64>) -> Result<i
     let mut opts = options(common, common.format != Format::Json);
     opts.filter = None;
     let mut an = Analyzer::new(opts).map_err(anyhow::Error::msg)?;
+    // The metrics port is bound before the device is opened (and before
+    // --user drops root), so a port below 1024 works as root.
+    let (metrics, _metrics_server) = match metrics {
+        Some((addr, servers)) => {
+            let m = keepwatch::metrics::Metrics::new(servers);
+            let srv = keepwatch::metrics::MetricsServer::start(&addr, m.registry())
+                .map_err(anyhow::Error::msg)?;
+            eprintln!("keepwatch: metrics at http://{}/metrics", srv.addr);
+            (Some(std::cell::RefCell::new(m)), Some(srv))
+        }
+        None => (None, None),
+    };
     let cap = LiveCapture::start(cfg).map_err(anyhow::Error::msg)?;
+    let capture_counts =
+        |c: &keepwatch::capture::live::LiveCounters| keepwatch::metrics::CaptureCounts {
+            captured: c.captured.load(Ordering::Relaxed),
+            kernel_dropped: c.kernel_dropped.load(Ordering::Relaxed),
+            interface_dropped: c.interface_dropped.load(Ordering::Relaxed),
+            keepwatch_dropped: c.dropped_by_keepwatch.load(Ordering::Relaxed),
+        };
     // SIGINT, SIGTERM, SIGHUP: stop cleanly (the summary follows). A second
     // one means "now": exit at once, as tcpdump users expect.
     let stopper = cap.stopper();
@@ -582,13 +711,14 @@ fn live_cmd(cfg: LiveConfig, common: &Common, duration: Option<f64>) -> Result<i
     })
     .context("installing the signal handler")?;
     eprintln!(
-        "keepwatch: listening on {iface} (link type {} {}){}",
+        "keepwatch: listening on {} (link type {} {}){}",
+        safe(&iface),
         cap.linktype,
         keepwatch::capture::linktype::name(cap.linktype),
         common
             .filter
             .as_deref()
-            .map(|f| format!(", filter '{f}'"))
+            .map(|f| format!(", filter '{}'", safe(f)))
             .unwrap_or_default()
     );
     let st = style(common);
@@ -596,6 +726,7 @@ fn live_cmd(cfg: LiveConfig, common: &Common, duration: Option<f64>) -> Result<i
     let status_shown = std::cell::Cell::new(false);
     let started = Instant::now();
     let mut last_status = Instant::now();
+    let mut last_metrics = Instant::now();
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let fmt = common.format;
@@ -623,6 +754,11 @@ fn live_cmd(cfg: LiveConfig, common: &Common, duration: Option<f64>) -> Result<i
     };
     // A finished connection (after its linger, or at the end).
     let on_conn = |r: &ConnectionRecord, out: &mut io::StdoutLock<'_>| -> io::Result<()> {
+        // Metrics count final records only: counters cannot take back what
+        // a record printed at its close said, if a late packet amends it.
+        if let Some(m) = &metrics {
+            m.borrow_mut().record(r);
+        }
         match printed.borrow_mut().remove(&r.id) {
             Some(k) if k == LiveKey::of(r) => Ok(()),
             Some(k) => {
@@ -653,6 +789,7 @@ fn live_cmd(cfg: LiveConfig, common: &Common, duration: Option<f64>) -> Result<i
     let mut last_advance = Instant::now();
     let end_msg;
     let mut write_err: Option<io::Error> = None;
+    let mut write_failed_said = false;
     loop {
         let mut wait = std::time::Duration::from_millis(100);
         if let Some(d) = duration {
@@ -702,12 +839,28 @@ fn live_cmd(cfg: LiveConfig, common: &Common, duration: Option<f64>) -> Result<i
                 }
             }
         }
+        if !write_failed_said {
+            if let Some(m) = cap.counters.write_error() {
+                // Said at once; the capture and the analysis go on.
+                eprintln!("keepwatch: error: {}", safe(&m));
+                write_failed_said = true;
+            }
+        }
         if let Some(e) = write_err.take() {
             cap.request_stop();
             if e.kind() == io::ErrorKind::BrokenPipe {
                 return Ok(EXIT_OK);
             }
             return Err(e.into());
+        }
+        if let Some(m) = &metrics {
+            if last_metrics.elapsed().as_millis() >= 500 {
+                last_metrics = Instant::now();
+                let mut m = m.borrow_mut();
+                m.open_connections(an.open_connection_servers());
+                m.capture(capture_counts(&cap.counters));
+                m.refresh_findings();
+            }
         }
         if status && last_status.elapsed().as_millis() >= 500 {
             last_status = Instant::now();
@@ -757,11 +910,26 @@ fn live_cmd(cfg: LiveConfig, common: &Common, duration: Option<f64>) -> Result<i
     if let Some(m) = &end_msg {
         an.add_warning(m.clone());
     }
+    // A `-w` write error: said on stderr when it happened (again here if it
+    // came with the last flush), a warning in the report, exit status 3.
+    let save_err = c.write_error();
+    if let Some(m) = &save_err {
+        if !write_failed_said {
+            eprintln!("keepwatch: error: {}", safe(m));
+        }
+        an.add_warning(m.clone());
+    }
     let rep = an.finish(&mut |r| {
         if let Err(e) = on_conn(r, &mut out) {
             write_err.get_or_insert(e);
         }
     });
+    if let Some(m) = &metrics {
+        let mut m = m.borrow_mut();
+        m.open_connections(std::iter::empty());
+        m.capture(capture_counts(&cap.counters));
+        m.refresh_findings();
+    }
     if let Some(e) = write_err.take() {
         if e.kind() == io::ErrorKind::BrokenPipe {
             return Ok(EXIT_OK);
@@ -775,11 +943,11 @@ fn live_cmd(cfg: LiveConfig, common: &Common, duration: Option<f64>) -> Result<i
         Format::Csv => {}
     }
     out.flush()?;
-    if let Some(p) = write {
-        eprintln!("keepwatch: wrote {}", p.display());
+    if let Some(p) = write.filter(|_| save_err.is_none()) {
+        eprintln!("keepwatch: wrote {}", keepwatch::escape::path(&p));
     }
     drop(cap);
-    Ok(if end_msg.is_some() {
+    Ok(if end_msg.is_some() || save_err.is_some() {
         EXIT_DAMAGED
     } else {
         EXIT_OK

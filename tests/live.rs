@@ -355,6 +355,66 @@ fn live_count_stops_after_n_packets() {
     assert_eq!(rep["summary"]["packets"], 4);
 }
 
+/// `-w /dev/full` (ENOSPC on the first write): said on stderr within moments,
+/// with the path; the capture and the analysis go on; the report is printed
+/// with the error as a warning; exit status 3; no "wrote" line.
+#[test]
+fn live_write_error_is_reported_and_the_analysis_goes_on() {
+    require_capture!();
+    if !std::path::Path::new("/dev/full").exists() {
+        common::skip("no /dev/full");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let filter = format!("tcp port {port}");
+    let mut live = Live::spawn(
+        &common::bin(),
+        &[
+            "live",
+            "-i",
+            "lo",
+            "-f",
+            &filter,
+            "--format",
+            "jsonl",
+            "-w",
+            "/dev/full",
+        ],
+        dir.path(),
+    );
+    live.wait_listening();
+    exchange(&listener);
+    // Detected promptly, while still capturing.
+    wait_for("the write error on stderr", Duration::from_secs(5), || {
+        live.stderr_text()
+            .contains("cannot write /dev/full")
+            .then_some(())
+    });
+    assert!(
+        live.guard.child.try_wait().unwrap().is_none(),
+        "still capturing"
+    );
+    // Traffic after the error is still analysed.
+    exchange(&listener);
+    std::thread::sleep(Duration::from_millis(300));
+    let status = live.interrupt();
+    let stderr = live.stderr_text();
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    assert_eq!(
+        stderr.matches("cannot write /dev/full").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(!stderr.contains("wrote /dev/full"), "{stderr}");
+    let (conns, summary) = support::parse_jsonl(&live.stdout_text());
+    assert_eq!(conns.len(), 2, "both connections analysed");
+    let warnings = summary.unwrap()["summary"]["warnings"].to_string();
+    assert!(warnings.contains("cannot write /dev/full"), "{warnings}");
+}
+
 /// `-i any`: Linux cooked capture decodes like Ethernet.
 #[test]
 fn live_any_interface() {
@@ -438,10 +498,17 @@ fn live_without_permission_explains() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("Run as root"), "{err}");
+    // The hint names this very binary, not `$(command -v keepwatch)` (which
+    // is empty when keepwatch is not on PATH).
+    let exe = std::fs::canonicalize(common::bin()).unwrap();
     assert!(
-        err.contains("setcap cap_net_raw,cap_net_admin=eip"),
+        err.contains(&format!(
+            "setcap cap_net_raw,cap_net_admin=eip {}",
+            exe.display()
+        )),
         "{err}"
     );
+    assert!(!err.contains("command -v"), "{err}");
 }
 
 fn status_ids(pid: i32, field: &str) -> Vec<u32> {
@@ -563,6 +630,21 @@ fn interfaces_lists_loopback() {
         .unwrap_or_else(|| panic!("no lo in {text}"));
     assert!(lo.contains("loopback"), "{lo}");
     assert!(lo.contains("127.0.0.1"), "{lo}");
+    // A header row, and every column starts where its header does.
+    let header = text.lines().next().unwrap();
+    assert!(header.starts_with("NAME "), "{text}");
+    let starts: Vec<usize> = ["FLAGS", "ADDRESSES"]
+        .iter()
+        .map(|h| header.find(h).unwrap_or_else(|| panic!("{h} in {header}")))
+        .collect();
+    for line in text.lines().skip(1) {
+        for &at in &starts {
+            assert!(
+                line.len() > at && &line[at - 2..at] == "  " && line.as_bytes()[at] != b' ',
+                "column at {at} not aligned in {line:?}:\n{text}"
+            );
+        }
+    }
 }
 
 /// `keepwatch report --format json` on a file `-w` wrote.

@@ -158,6 +158,19 @@ fn is_target_char(c: u8) -> bool {
     c > 0x20 && c != 0x7f
 }
 
+/// Request-target bytes as the request line is parsed: anything but
+/// whitespace and line ends. Control bytes (`GET /a\x1bb HTTP/1.1`) make
+/// the request malformed, but its framing can still be followed: it is
+/// counted, and the inspector warns ([`has_control`]).
+fn is_lax_target_char(c: u8) -> bool {
+    !matches!(c, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// Does `b` hold a control byte (C0 or DEL)?
+pub fn has_control(b: &[u8]) -> bool {
+    b.iter().any(|&c| c < 0x20 || c == 0x7f)
+}
+
 fn fail<I, T>(i: I, kind: ErrorKind) -> IResult<I, T> {
     Err(Err::Error(Error::new(i, kind)))
 }
@@ -178,7 +191,7 @@ pub fn http_version(i: &[u8]) -> IResult<&[u8], HttpVersion> {
 pub fn request_line(i: &[u8]) -> IResult<&[u8], RequestLine<'_>> {
     let (i, method) = take_while1(is_tchar)(i)?;
     let (i, _) = take_while1(is_ws)(i)?;
-    let (i, target) = take_while1(is_target_char)(i)?;
+    let (i, target) = take_while1(is_lax_target_char)(i)?;
     let (i, _) = take_while1(is_ws)(i)?;
     let (i, version) = http_version(i)?;
     let (i, _) = take_while(is_ws)(i)?;
@@ -564,7 +577,7 @@ pub fn response_head(i: &[u8]) -> IResult<&[u8], ResponseHead<'_>> {
 /// are appended, so buffered heads are never rescanned from the start.
 pub fn find_head_end(buf: &[u8], from: usize) -> Result<usize, usize> {
     let mut k = from.min(buf.len());
-    while let Some(p) = buf[k..].iter().position(|&c| c == b'\n') {
+    while let Some(p) = memchr::memchr(b'\n', &buf[k..]) {
         let nl = k + p;
         match buf.get(nl + 1) {
             None => return Err(nl),
@@ -923,24 +936,12 @@ pub fn request_start_strict(b: &[u8]) -> Option<bool> {
     }
 }
 
-/// Position of `needle` in `hay`.
+/// Position of `needle` in `hay` (None for an empty needle).
 pub fn find_subslice(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() || hay.len() < needle.len() {
+    if needle.is_empty() {
         return None;
     }
-    let first = needle[0];
-    let mut k = 0;
-    while let Some(p) = hay[k..=hay.len() - needle.len()]
-        .iter()
-        .position(|&c| c == first)
-    {
-        let at = k + p;
-        if &hay[at..at + needle.len()] == needle {
-            return Some(at);
-        }
-        k = at + 1;
-    }
-    None
+    memchr::memmem::find(hay, needle)
 }
 
 /// A request line starting mid-line inside `data[from..end]` (e.g. right after
@@ -1002,24 +1003,10 @@ pub fn embedded_response_start(
     None
 }
 
-/// Bytes as a short printable string for warnings.
+/// Bytes as a short printable string for warnings (the project's one
+/// escaping policy: [`crate::escape::snippet`]).
 pub fn escape(b: &[u8], max: usize) -> String {
-    let mut s = String::new();
-    for &c in b.iter().take(max) {
-        match c {
-            b'\r' => s.push_str("\\r"),
-            b'\n' => s.push_str("\\n"),
-            b'\t' => s.push_str("\\t"),
-            b'"' => s.push_str("\\\""),
-            b'\\' => s.push_str("\\\\"),
-            0x20..=0x7e => s.push(c as char),
-            _ => s.push_str(&format!("\\x{:02x}", c)),
-        }
-    }
-    if b.len() > max {
-        s.push('…');
-    }
-    s
+    crate::escape::snippet(b, max)
 }
 
 #[cfg(test)]
