@@ -223,7 +223,11 @@ fn tui_in_tmux() {
 
     // Help overlay.
     s.keys(&["?"]);
-    let p = s.wait_text("Help: keys");
+    // The overlay is drawn in one frame, but tmux can be read mid-draw: wait
+    // for its last key line, then check the rest.
+    let p = s.wait_for("the whole help overlay", |p| {
+        p.contains("Help: keys") && p.contains("q  Ctrl-C")
+    });
     for k in ["filter", "pause", "sort", "quit"] {
         assert!(p.contains(k), "help lacks {k}:\n{p}");
     }
