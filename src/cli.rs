@@ -57,10 +57,11 @@ struct Common {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Analyse capture files (pcap or pcapng) and print a report
+    /// Analyse capture files (pcap or pcapng, plain or gzip/zstd/xz) and print a report
     Report {
-        /// Capture files; several are analysed together as one capture
-        #[arg(required = true, value_name = "FILE")]
+        /// Capture files; several are analysed together as one capture. `-`
+        /// (or none, when standard input is a pipe) reads standard input
+        #[arg(value_name = "FILE")]
         files: Vec<PathBuf>,
         #[command(flatten)]
         common: Common,
@@ -101,12 +102,9 @@ enum Cmd {
     Interfaces,
     /// Interactive dashboard over capture files or a live interface
     Tui {
-        /// Capture files, analysed together as one capture
-        #[arg(
-            value_name = "FILE",
-            required_unless_present = "interface",
-            conflicts_with = "interface"
-        )]
+        /// Capture files, analysed together as one capture (`-`, or none when
+        /// standard input is a pipe: standard input)
+        #[arg(value_name = "FILE", conflicts_with = "interface")]
         files: Vec<PathBuf>,
         /// Capture live from this interface instead
         #[arg(short = 'i', long = "interface", value_name = "IFACE")]
@@ -136,12 +134,29 @@ pub fn main() -> i32 {
         }
     };
     let r = match cli.cmd {
+        Cmd::Report { ref files, .. } | Cmd::Tui { ref files, interface: None, .. }
+            if files.is_empty() && !keepwatch::capture::file::stdin_is_data() =>
+        {
+            let sub = if matches!(cli.cmd, Cmd::Report { .. }) {
+                "report"
+            } else {
+                "tui"
+            };
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            cmd.build();
+            let e = cmd.find_subcommand_mut(sub).expect("subcommand").error(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                format!("keepwatch {sub} needs a capture FILE (or `-`, or a pipe on standard input){}", if sub == "tui" { ", or -i IFACE for a live capture" } else { "" }),
+            );
+            let _ = e.print();
+            return 2;
+        }
         Cmd::Report {
             files,
             common,
             per_file,
             summary_only,
-        } => report_cmd(&files, &common, per_file, summary_only),
+        } => report_cmd(&or_stdin(files), &common, per_file, summary_only),
         Cmd::Live {
             interface,
             common,
@@ -171,7 +186,7 @@ pub fn main() -> i32 {
             filter,
             idle_timeout,
         } => tui_cmd(
-            &files,
+            &or_stdin(files),
             interface,
             &Common {
                 filter,
@@ -192,6 +207,15 @@ pub fn main() -> i32 {
             eprintln!("keepwatch: error: {e:#}");
             EXIT_ERROR
         }
+    }
+}
+
+/// No file named (and standard input is data, checked before): read `-`.
+fn or_stdin(files: Vec<PathBuf>) -> Vec<PathBuf> {
+    if files.is_empty() {
+        vec![PathBuf::from("-")]
+    } else {
+        files
     }
 }
 
@@ -227,6 +251,9 @@ fn report_cmd(
     let mut caps = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let mut dup_warnings = Vec::new();
+    if files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
+        anyhow::bail!("`-` (standard input) can be given only once");
+    }
     for f in files {
         let canon = std::fs::canonicalize(f).unwrap_or_else(|_| f.clone());
         if !seen.insert(canon) {
@@ -274,7 +301,7 @@ fn report_cmd(
         };
         for cap in group {
             if group.len() > 1 || per_file {
-                an.set_current_file(Some(cap.path().display().to_string()));
+                an.set_current_file(Some(cap.name().to_string()));
             }
             let summary = cap.for_each(|p| an.packet(&p, &mut on_conn))?;
             if summary.damage.is_some() {
@@ -296,10 +323,7 @@ fn report_cmd(
             && rep.skipped.filtered_out == 0
         {
             let (lt, _) = rep.skipped.unsupported_link_type.iter().next().unwrap();
-            let names: Vec<String> = group
-                .iter()
-                .map(|c| c.path().display().to_string())
-                .collect();
+            let names: Vec<String> = group.iter().map(|c| c.name().to_string()).collect();
             anyhow::bail!(
                 "unsupported link type {lt} ({}) in {}: nothing could be decoded",
                 keepwatch::capture::linktype::name(*lt),
@@ -603,6 +627,9 @@ fn tui_cmd(files: &[PathBuf], interface: Option<String>, common: &Common) -> Res
         return Ok(EXIT_OK);
     }
     let mut caps = Vec::new();
+    if files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
+        anyhow::bail!("`-` (standard input) can be given only once");
+    }
     for f in files {
         caps.push(CaptureFile::open(f)?);
     }
@@ -612,7 +639,7 @@ fn tui_cmd(files: &[PathBuf], interface: Option<String>, common: &Common) -> Res
     let mut damaged = false;
     for cap in &caps {
         if caps.len() > 1 {
-            an.set_current_file(Some(cap.path().display().to_string()));
+            an.set_current_file(Some(cap.name().to_string()));
         }
         let summary = cap.for_each(|p| an.packet(&p, &mut |_| {}))?;
         damaged |= summary.damage.is_some();
@@ -620,6 +647,9 @@ fn tui_cmd(files: &[PathBuf], interface: Option<String>, common: &Common) -> Res
     }
     let rep = an.finish(&mut |_| {});
     let name = |p: &PathBuf| {
+        if p.as_os_str() == "-" {
+            return "standard input".to_string();
+        }
         p.file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| p.display().to_string())

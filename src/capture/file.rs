@@ -126,6 +126,21 @@ pub struct FileSummary {
     pub notes: Vec<String>,
 }
 
+/// Whether standard input carries data to read (a pipe, a socket or a
+/// redirected file) rather than a terminal or nothing (`/dev/null`): then
+/// `report` and `tui` without a file read it, as tcpdump `-r -` would.
+pub fn stdin_is_data() -> bool {
+    // SAFETY: fstat writes only into the struct it is given.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(libc::STDIN_FILENO, &mut st) } != 0 {
+        return false;
+    }
+    matches!(
+        st.st_mode & libc::S_IFMT,
+        libc::S_IFIFO | libc::S_IFSOCK | libc::S_IFREG
+    )
+}
+
 type Stream<'a> = Box<dyn Read + Send + 'a>;
 
 enum Origin {
@@ -275,10 +290,7 @@ impl CaptureFile {
                     .unwrap_or_else(|p| p.into_inner())
                     .take()
                     .ok_or_else(|| CaptureError::AlreadyRead { path: name.into() })?;
-                let stream = match self.compression {
-                    None => stream,
-                    Some(c) => decoder(c, stream),
-                };
+                // Already decompressed (see from_stream).
                 read_capture(
                     Input::new(stream, buffer, self.compression),
                     self.format,
