@@ -134,9 +134,12 @@ pub fn main() -> i32 {
         }
     };
     let r = match cli.cmd {
-        Cmd::Report { ref files, .. } | Cmd::Tui { ref files, interface: None, .. }
-            if files.is_empty() && !keepwatch::capture::file::stdin_is_data() =>
-        {
+        Cmd::Report { ref files, .. }
+        | Cmd::Tui {
+            ref files,
+            interface: None,
+            ..
+        } if files.is_empty() && !keepwatch::capture::file::stdin_is_data() => {
             let sub = if matches!(cli.cmd, Cmd::Report { .. }) {
                 "report"
             } else {
@@ -146,7 +149,14 @@ pub fn main() -> i32 {
             cmd.build();
             let e = cmd.find_subcommand_mut(sub).expect("subcommand").error(
                 clap::error::ErrorKind::MissingRequiredArgument,
-                format!("keepwatch {sub} needs a capture FILE (or `-`, or a pipe on standard input){}", if sub == "tui" { ", or -i IFACE for a live capture" } else { "" }),
+                format!(
+                    "keepwatch {sub} needs a capture FILE (or `-`, or a pipe on standard input){}",
+                    if sub == "tui" {
+                        ", or -i IFACE for a live capture"
+                    } else {
+                        ""
+                    }
+                ),
             );
             let _ = e.print();
             return 2;

@@ -115,14 +115,62 @@ fn stdin_and_compressed_captures_give_the_same_report_as_the_file() {
         let xzf = write(dir.path(), &format!("xz-{name}"), &xz(&bytes));
         // (label, arguments, standard input, compression in the report, path in the report)
         let cases: Vec<(&str, Vec<&str>, Option<Vec<u8>>, Option<&str>, String)> = vec![
-            ("cat F | report -", vec!["-"], Some(bytes.clone()), None, "(standard input)".into()),
-            ("cat F | report", vec![], Some(bytes.clone()), None, "(standard input)".into()),
-            ("report F.gz", vec![gz.to_str().unwrap()], None, Some("gzip"), gz.display().to_string()),
-            ("report F.zst", vec![zst.to_str().unwrap()], None, Some("zstd"), zst.display().to_string()),
-            ("report xz-F", vec![xzf.to_str().unwrap()], None, Some("xz"), xzf.display().to_string()),
-            ("cat F.gz | report -", vec!["-"], Some(gzip(&bytes)), Some("gzip"), "(standard input)".into()),
-            ("cat F.zst | report", vec![], Some(zstd(&bytes)), Some("zstd"), "(standard input)".into()),
-            ("cat F.xz | report -", vec!["-"], Some(xz(&bytes)), Some("xz"), "(standard input)".into()),
+            (
+                "cat F | report -",
+                vec!["-"],
+                Some(bytes.clone()),
+                None,
+                "(standard input)".into(),
+            ),
+            (
+                "cat F | report",
+                vec![],
+                Some(bytes.clone()),
+                None,
+                "(standard input)".into(),
+            ),
+            (
+                "report F.gz",
+                vec![gz.to_str().unwrap()],
+                None,
+                Some("gzip"),
+                gz.display().to_string(),
+            ),
+            (
+                "report F.zst",
+                vec![zst.to_str().unwrap()],
+                None,
+                Some("zstd"),
+                zst.display().to_string(),
+            ),
+            (
+                "report xz-F",
+                vec![xzf.to_str().unwrap()],
+                None,
+                Some("xz"),
+                xzf.display().to_string(),
+            ),
+            (
+                "cat F.gz | report -",
+                vec!["-"],
+                Some(gzip(&bytes)),
+                Some("gzip"),
+                "(standard input)".into(),
+            ),
+            (
+                "cat F.zst | report",
+                vec![],
+                Some(zstd(&bytes)),
+                Some("zstd"),
+                "(standard input)".into(),
+            ),
+            (
+                "cat F.xz | report -",
+                vec!["-"],
+                Some(xz(&bytes)),
+                Some("xz"),
+                "(standard input)".into(),
+            ),
         ];
         for (label, files, input, compression, shown) in cases {
             let mut args = vec!["report", "--color", "never"];
@@ -155,24 +203,37 @@ fn truncated_compressed_capture_reports_what_was_read_and_exits_3() {
     let (_, full, _) = run(&["report", "--format", "json", path.to_str().unwrap()]);
     let full: serde_json::Value = serde_json::from_str(&full).unwrap();
     let all = full["summary"]["packets"].as_u64().unwrap();
-    for (kind, packed) in [("gzip", gzip(&bytes)), ("xz", xz(&bytes)), ("zstd", zstd(&bytes))] {
+    for (kind, packed) in [
+        ("gzip", gzip(&bytes)),
+        ("xz", xz(&bytes)),
+        ("zstd", zstd(&bytes)),
+    ] {
         let cut = &packed[..packed.len() * 2 / 3];
         let f = write(dir.path(), &format!("cut.{kind}"), cut);
         for (label, args, input) in [
-            ("file", vec!["report", "--format", "json", f.to_str().unwrap()], None),
-            ("stdin", vec!["report", "--format", "json", "-"], Some(cut.to_vec())),
+            (
+                "file",
+                vec!["report", "--format", "json", f.to_str().unwrap()],
+                None,
+            ),
+            (
+                "stdin",
+                vec!["report", "--format", "json", "-"],
+                Some(cut.to_vec()),
+            ),
         ] {
             let (code, out, err) = run_stdin(&args, input);
             assert_eq!(code, 3, "{kind} {label}: {err}");
             assert!(
-                err.contains(&format!("the {kind} stream"))
-                    && err.contains("packets read before"),
+                err.contains(&format!("the {kind} stream")) && err.contains("packets read before"),
                 "{kind} {label}: {err}"
             );
             let v: serde_json::Value = serde_json::from_str(&out).unwrap();
             let got = v["summary"]["packets"].as_u64().unwrap();
             assert!(got > 0 && got < all, "{kind} {label}: {got} of {all}");
-            assert!(v["summary"]["warnings"].to_string().contains(&format!("{kind} stream")));
+            assert!(v["summary"]["warnings"]
+                .to_string()
+                .contains(&format!("{kind} stream")));
         }
     }
 }
@@ -213,7 +274,13 @@ fn many_connections(n: usize) -> (Vec<u8>, Vec<usize>) {
     let mut first_packet = Vec::new();
     for i in 0..n {
         let client = format!("10.{}.{}.1", (i >> 8) & 0xff, i & 0xff);
-        let conv = http_conversation(&client, 40000 + (i % 20000) as u16, "10.200.0.2", 1, T0 + i as i64 * 20_000_000);
+        let conv = http_conversation(
+            &client,
+            40000 + (i % 20000) as u16,
+            "10.200.0.2",
+            1,
+            T0 + i as i64 * 20_000_000,
+        );
         first_packet.push(pkts.len());
         pkts.extend(conv.into_iter().map(|(t, ip)| (t, ethernet(&ip))));
     }
@@ -266,8 +333,14 @@ fn file_shrinking_while_read_is_reported_not_a_crash() {
     let mut stable = 0;
     let limit = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while stable < 10 {
-        assert!(std::time::Instant::now() < limit, "keepwatch never filled its stdout pipe");
-        assert!(child.try_wait().unwrap().is_none(), "keepwatch ended before the pipe filled");
+        assert!(
+            std::time::Instant::now() < limit,
+            "keepwatch never filled its stdout pipe"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "keepwatch ended before the pipe filled"
+        );
         std::thread::sleep(std::time::Duration::from_millis(30));
         let now = pipe_bytes_queued(fd);
         if now > 0 && now == last {
@@ -287,13 +360,24 @@ fn file_shrinking_while_read_is_reported_not_a_crash() {
     let mut out = Vec::new();
     stdout.read_to_end(&mut out).unwrap();
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     let status = child.wait().unwrap();
     use std::os::unix::process::ExitStatusExt;
-    assert_eq!(status.signal(), None, "killed by a signal (SIGBUS is 7): {err}");
+    assert_eq!(
+        status.signal(),
+        None,
+        "killed by a signal (SIGBUS is 7): {err}"
+    );
     assert_eq!(status.code(), Some(3), "{err}");
     assert!(
-        err.contains(&format!("shrank from {total} to {cut} bytes while being read")),
+        err.contains(&format!(
+            "shrank from {total} to {cut} bytes while being read"
+        )),
         "{err}"
     );
     // JSONL intact: every line is JSON, the summary is last.
@@ -307,11 +391,18 @@ fn file_shrinking_while_read_is_reported_not_a_crash() {
     // Everything before the cut was read (what the reader had buffered
     // beyond it may be reported too), and not the whole file.
     let whole_before_cut = starts.iter().filter(|&&e| e as u64 <= cut).count();
-    assert!(conns.len() >= whole_before_cut - 1, "{} < {whole_before_cut}", conns.len());
+    assert!(
+        conns.len() >= whole_before_cut - 1,
+        "{} < {whole_before_cut}",
+        conns.len()
+    );
     assert!(conns.len() < starts.len());
     // Each connection seen (its first record read) is reported once.
     let seen = conns.len();
-    assert_eq!(summary["summary"]["connections"].as_u64().unwrap(), seen as u64);
+    assert_eq!(
+        summary["summary"]["connections"].as_u64().unwrap(),
+        seen as u64
+    );
     assert!(packets < N as u64 * 9);
     let w = summary["summary"]["warnings"].to_string();
     assert!(w.contains("shrank from"), "{w}");
@@ -383,8 +474,20 @@ fn microsecond_fraction_of_a_million_or_more_is_counted() {
 /// (ifindex, protocol, pkt_type, pad after the usual 16). It read as corrupt
 /// after the first packet.
 fn modified_pcap(big: bool, packets: &[(i64, Vec<u8>)]) -> Vec<u8> {
-    let u32b = |v: u32| if big { v.to_be_bytes() } else { v.to_le_bytes() };
-    let u16b = |v: u16| if big { v.to_be_bytes() } else { v.to_le_bytes() };
+    let u32b = |v: u32| {
+        if big {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
+    };
+    let u16b = |v: u16| {
+        if big {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
+    };
     let mut f = Vec::new();
     f.extend_from_slice(&u32b(0xa1b2_cd34));
     f.extend_from_slice(&u16b(2));
@@ -409,7 +512,11 @@ fn modified_pcap(big: bool, packets: &[(i64, Vec<u8>)]) -> Vec<u8> {
 #[test]
 fn modified_kuznetzov_pcap_reads_like_the_plain_one() {
     let dir = tempfile::tempdir().unwrap();
-    let plain = write(dir.path(), "plain.pcap", &pcap(1, false, false, &eth_conv(3)));
+    let plain = write(
+        dir.path(),
+        "plain.pcap",
+        &pcap(1, false, false, &eth_conv(3)),
+    );
     let (code, want, err) = json_of(&plain);
     assert_eq!(code, 0, "{err}");
     assert_eq!(want["summary"]["requests"], 3);
@@ -492,7 +599,8 @@ fn raw_times(units: u64) -> Vec<(u64, Vec<u8>)> {
         .into_iter()
         .map(|(t, d)| {
             let t = t as u128;
-            let raw = (t / 1_000_000_000) * units as u128 + (t % 1_000_000_000) * units as u128 / 1_000_000_000;
+            let raw = (t / 1_000_000_000) * units as u128
+                + (t % 1_000_000_000) * units as u128 / 1_000_000_000;
             (raw as u64, d)
         })
         .collect()
@@ -505,25 +613,46 @@ fn pcapng_timestamp_resolutions_binary_and_absurd() {
     let (code, want, err) = json_of(&write(dir.path(), "us.pcapng", &micro));
     assert_eq!(code, 0, "{err}");
     // 2^-20 s: read, not taken for microseconds.
-    let bin = [shb(1, 0), idb(Some(0x80 | 20), None), epbs(&raw_times(1 << 20))].concat();
+    let bin = [
+        shb(1, 0),
+        idb(Some(0x80 | 20), None),
+        epbs(&raw_times(1 << 20)),
+    ]
+    .concat();
     let (code, got, err) = json_of(&write(dir.path(), "bin.pcapng", &bin));
     assert_eq!(code, 0, "{err}");
     // 1 ms is 1048.576 units, stored as 1048: 999.45 µs (as microseconds
     // the raw value would read 1.048 ms).
-    assert_eq!(want["summary"]["first_packet"], "2023-11-14T22:13:20.001000Z");
-    assert_eq!(got["summary"]["first_packet"], "2023-11-14T22:13:20.000999450Z");
+    assert_eq!(
+        want["summary"]["first_packet"],
+        "2023-11-14T22:13:20.001000Z"
+    );
+    assert_eq!(
+        got["summary"]["first_packet"],
+        "2023-11-14T22:13:20.000999450Z"
+    );
     assert_eq!(got["summary"]["requests"], 2);
     // 10^-25 and 2^-100 do not fit: warned, read as microseconds.
     for (resol, shown) in [(25u8, "10^-25"), (0x80 | 100, "2^-100")] {
-        let bad = [shb(1, 0), idb(Some(resol), None), epbs(&raw_times(1_000_000))].concat();
+        let bad = [
+            shb(1, 0),
+            idb(Some(resol), None),
+            epbs(&raw_times(1_000_000)),
+        ]
+        .concat();
         let (code, got, err) = json_of(&write(dir.path(), "bad.pcapng", &bad));
         assert_eq!(code, 0, "{err}");
         let w = got["summary"]["warnings"].to_string();
         assert!(
-            w.contains(&format!("timestamp resolution (if_tsresol) {shown} is impossible")),
+            w.contains(&format!(
+                "timestamp resolution (if_tsresol) {shown} is impossible"
+            )),
             "{w}"
         );
-        assert_eq!(got["summary"]["first_packet"], want["summary"]["first_packet"]);
+        assert_eq!(
+            got["summary"]["first_packet"],
+            want["summary"]["first_packet"]
+        );
         assert_eq!(got["summary"]["requests"], 2);
     }
 }
@@ -542,12 +671,20 @@ fn pcapng_absurd_tsoffset_is_clamped_and_warned_not_a_panic() {
         let w = v["summary"]["warnings"].to_string();
         assert!(w.contains("is more than a century"), "{off}: {w}");
         assert!(
-            w.contains(&format!("{} packets have a timestamp outside the years 1677-2262", eth_conv(2).len())),
+            w.contains(&format!(
+                "{} packets have a timestamp outside the years 1677-2262",
+                eth_conv(2).len()
+            )),
             "{off}: {w}"
         );
     }
     // A plausible offset (one hour) shifts the timestamps, no warning.
-    let b = [shb(1, 0), idb(None, Some(3600)), epbs(&raw_times(1_000_000))].concat();
+    let b = [
+        shb(1, 0),
+        idb(None, Some(3600)),
+        epbs(&raw_times(1_000_000)),
+    ]
+    .concat();
     let (code, v, err) = json_of(&write(dir.path(), "hour.pcapng", &b));
     assert_eq!(code, 0, "{err}");
     assert_eq!(v["summary"]["warnings"], serde_json::json!([]));
@@ -564,9 +701,20 @@ fn pcapng_major_version_2_is_refused() {
     let f = write(dir.path(), "v2.pcapng", &v2);
     let (code, _, err) = run(&["report", f.to_str().unwrap()]);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("says version 2.0; only version 1 is defined"), "{err}");
+    assert!(
+        err.contains("says version 2.0; only version 1 is defined"),
+        "{err}"
+    );
     // A later section of version 2: what came before is reported, exit 3.
-    let later = [shb(1, 0), idb(None, None), pkts.clone(), shb(2, 0), idb(None, None), pkts].concat();
+    let later = [
+        shb(1, 0),
+        idb(None, None),
+        pkts.clone(),
+        shb(2, 0),
+        idb(None, None),
+        pkts,
+    ]
+    .concat();
     let (code, v, err) = json_of(&write(dir.path(), "later.pcapng", &later));
     assert_eq!(code, 3, "{err}");
     assert_eq!(v["summary"]["packets"], eth_conv(2).len());

@@ -165,8 +165,7 @@ impl CaptureFile {
     /// stream, which can be read once.
     pub fn open(path: &Path) -> Result<Self, CaptureError> {
         if path.as_os_str() == "-" {
-            return Self::from_stream(STDIN_NAME, Box::new(io::stdin()))
-                .map(|c| c.with_path(path));
+            return Self::from_stream(STDIN_NAME, Box::new(io::stdin())).map(|c| c.with_path(path));
         }
         let disp = path.display().to_string();
         let open_err = |e| CaptureError::Open {
@@ -250,7 +249,10 @@ impl CaptureFile {
         self.for_each_buffered(BUFFER, f)
     }
 
-    fn for_each_buffered<F: FnMut(RawPacket<'_>)>(
+    /// [`CaptureFile::for_each`] with a read buffer of `buffer` bytes (grown
+    /// when a record is larger): what is read never depends on it. For tests
+    /// and the fuzz target, which use small buffers to refill often.
+    pub fn for_each_buffered<F: FnMut(RawPacket<'_>)>(
         &self,
         buffer: usize,
         f: F,
@@ -397,7 +399,10 @@ fn sniff_owned<'a>(
     let mut d = decoder(c, raw_stream);
     let head = read_up_to(&mut d, 4).map_err(|e| CaptureError::BadHeader {
         path: name.into(),
-        msg: format!("{}-compressed, but it cannot be decompressed: {e}", c.name()),
+        msg: format!(
+            "{}-compressed, but it cannot be decompressed: {e}",
+            c.name()
+        ),
     })?;
     if head.is_empty() {
         return Err(CaptureError::BadHeader {
@@ -808,10 +813,7 @@ fn read_pcapng<R: Read, F: FnMut(RawPacket<'_>)>(
                                 msg,
                             });
                         }
-                        sum.damage = Some(format!(
-                            "{msg}; {} packets read before it",
-                            sum.packets
-                        ));
+                        sum.damage = Some(format!("{msg}; {} packets read before it", sum.packets));
                         break;
                     }
                     if !matches!(shb.minor_version, 0 | 2) {
@@ -838,11 +840,15 @@ fn read_pcapng<R: Read, F: FnMut(RawPacket<'_>)>(
                     if first {
                         return Err(CaptureError::BadHeader {
                             path: path.into(),
-                            msg: why.unwrap_or_else(|| format!("pcapng: {what} at offset {offset}")),
+                            msg: why
+                                .unwrap_or_else(|| format!("pcapng: {what} at offset {offset}")),
                         });
                     }
                     sum.damage = Some(why.unwrap_or_else(|| {
-                        format!("{what} at offset {offset}; {} packets read before it", sum.packets)
+                        format!(
+                            "{what} at offset {offset}; {} packets read before it",
+                            sum.packets
+                        )
                     }));
                     break;
                 }
@@ -922,21 +928,18 @@ fn read_pcapng<R: Read, F: FnMut(RawPacket<'_>)>(
                 if let Some(ifc) = ifaces.get(epb.if_id as usize) {
                     let raw = ((epb.ts_high as u64) << 32) | epb.ts_low as u64;
                     let secs = (raw / ifc.units) as i128 + ifc.offset as i128;
-                    let ts = match Timestamp::checked_from_secs_frac(
-                        secs,
-                        raw % ifc.units,
-                        ifc.units,
-                    ) {
-                        Some(t) => t,
-                        None => {
-                            out_of_range += 1;
-                            Timestamp::from_secs_frac(
-                                secs.clamp(i64::MIN as i128, i64::MAX as i128) as i64,
-                                0,
-                                1,
-                            )
-                        }
-                    };
+                    let ts =
+                        match Timestamp::checked_from_secs_frac(secs, raw % ifc.units, ifc.units) {
+                            Some(t) => t,
+                            None => {
+                                out_of_range += 1;
+                                Timestamp::from_secs_frac(
+                                    secs.clamp(i64::MIN as i128, i64::MAX as i128) as i64,
+                                    0,
+                                    1,
+                                )
+                            }
+                        };
                     last_ts = ts;
                     let cap = (epb.caplen as usize).min(epb.data.len());
                     let pkt = &epb.data[..cap];
