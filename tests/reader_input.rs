@@ -88,6 +88,9 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     p
 }
 
+/// (label, arguments, standard input, compression in the report, path in the report)
+type Case<'a> = (&'a str, Vec<&'a str>, Option<Vec<u8>>, Option<&'a str>, String);
+
 #[test]
 fn stdin_and_compressed_captures_give_the_same_report_as_the_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -113,8 +116,7 @@ fn stdin_and_compressed_captures_give_the_same_report_as_the_file() {
         let zst = write(dir.path(), &format!("{name}.zst"), &zstd(&bytes));
         // Content, not the name, decides: an xz file named .pcap.
         let xzf = write(dir.path(), &format!("xz-{name}"), &xz(&bytes));
-        // (label, arguments, standard input, compression in the report, path in the report)
-        let cases: Vec<(&str, Vec<&str>, Option<Vec<u8>>, Option<&str>, String)> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "cat F | report -",
                 vec!["-"],
