@@ -89,7 +89,13 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
 }
 
 /// (label, arguments, standard input, compression in the report, path in the report)
-type Case<'a> = (&'a str, Vec<&'a str>, Option<Vec<u8>>, Option<&'a str>, String);
+type Case<'a> = (
+    &'a str,
+    Vec<&'a str>,
+    Option<Vec<u8>>,
+    Option<&'a str>,
+    String,
+);
 
 #[test]
 fn stdin_and_compressed_captures_give_the_same_report_as_the_file() {
