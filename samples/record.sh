@@ -597,7 +597,165 @@ EOF
     note $f "tls:$P" s23 "TLS 1.3 (SNI localhost), Python http.client: 3 sequential GETs (one 300 KB) on one connection: 3 exchanges"
 }
 
-ALL=(s01 s02 s03 s04 s05 s07 s08 s09 s10 s11 s12 s13 s14 s15 s16 s17 s18 s19 s20 s21 s22 s23)
+# ------------------------------------------------ findings (f01-f08) ---
+# One scenario per finding kind (docs/findings.md), each from the client or
+# server that shows it. Ports 18030-18040.
+
+f01() { # Python requests without and with a Session: before and after, same server
+    local P=18030 f1=python-requests-no-session.pcap f2=python-requests-session.pcap
+    nginx_start f01 $P "$(srv $P)"
+    cap_start $f1 lo "tcp port $P"
+    python3 - $P <<'EOF'
+import requests, sys
+port = int(sys.argv[1])
+for path in ("/a", "/b", "/c"):
+    r = requests.get(f"http://127.0.0.1:{port}{path}")   # a new pool per call
+    print(path, r.status_code, len(r.content))
+EOF
+    cap_stop "$CAP_PID"
+    cap_start $f2 lo "tcp port $P"
+    python3 - $P <<'EOF'
+import requests, sys
+port = int(sys.argv[1])
+with requests.Session() as s:
+    for path in ("/a", "/b", "/c"):
+        r = s.get(f"http://127.0.0.1:{port}{path}")      # one pooled connection
+        print(path, r.status_code, len(r.content))
+EOF
+    cap_stop "$CAP_PID"; stop_pid "$NGINX_PID"
+    note $f1 "http:$P" f01 "python requests.get three times without a Session: a new connection per request, the client closes each"
+    note $f2 "http:$P" f01 "python requests Session, three GETs: one connection reused (same server as python-requests-no-session.pcap: a before/after pair for keepwatch diff)"
+}
+
+f02() { # a client idle past a 1 s server keep-alive timeout
+    local P=18032 f=python-requests-idle-past-server-timeout.pcap
+    nginx_start f02 $P "    keepalive_timeout 1s;
+$(srv $P)"
+    cap_start $f lo "tcp port $P"
+    python3 - $P <<'EOF'
+import requests, sys, time
+port = int(sys.argv[1])
+with requests.Session() as s:
+    print(s.get(f"http://127.0.0.1:{port}/a").status_code)
+    time.sleep(2.0)     # nginx closes the idle pooled connection after 1 s
+    print(s.get(f"http://127.0.0.1:{port}/b").status_code)   # urllib3 sees it dropped: new connection
+EOF
+    cap_stop "$CAP_PID"; stop_pid "$NGINX_PID"
+    note $f "http:$P" f02 "nginx keepalive_timeout 1s; python requests Session: GET, 2 s idle (nginx closes), GET on a new connection"
+}
+
+f03() { # nginx keepalive_requests: the per-connection request limit
+    local P=18033 f=nginx-keepalive-requests-limit.pcap
+    nginx_start f03 $P "    keepalive_requests 3;
+$(srv $P)"
+    cap_start $f lo "tcp port $P"
+    curlq --http1.1 $(for i in 1 2 3 4 5 6 7 8; do printf 'http://127.0.0.1:%s/a?%s ' $P $i; done)
+    cap_stop "$CAP_PID"; stop_pid "$NGINX_PID"
+    note $f "http:$P" f03 "nginx keepalive_requests 3, curl 8 URLs: connections of 3, 3 and 2 requests"
+}
+
+f04() { # Node http.get with agent: false
+    local P=18034 f=node-agent-false.pcap
+    command -v node >/dev/null || die "missing tool: node"
+    nginx_start f04 $P "$(srv $P)"
+    cap_start $f lo "tcp port $P"
+    node - $P <<'EOF'
+const http = require("http");
+const port = Number(process.argv[2]);
+function get(path) {
+  return new Promise((resolve, reject) => {
+    http.get({ host: "127.0.0.1", port, path, agent: false }, (res) => {
+      res.resume();
+      res.on("end", () => resolve(res.statusCode));
+    }).on("error", reject);
+  });
+}
+(async () => {
+  for (const p of ["/a", "/b", "/c"]) console.log(p, await get(p));
+})();
+EOF
+    cap_stop "$CAP_PID"; stop_pid "$NGINX_PID"
+    note $f "http:$P" f04 "node http.get with agent: false, three sequential GETs: Connection: close on each, three connections"
+}
+
+f05() { # Go's client with a response body it does not read
+    local P=18035 f=go-unread-body.pcap
+    command -v go >/dev/null || die "missing tool: go (apt-get install golang-go)"
+    mkdir -p "$TMP/gounread"
+    cat > "$TMP/gounread/main.go" <<'EOF'
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+)
+
+func main() {
+	url := "http://127.0.0.1:" + os.Args[1] + "/big300k"
+	for i := 0; i < 3; i++ {
+		resp, err := http.Get(url)
+		if err != nil {
+			panic(err)
+		}
+		fmt.Println(i, resp.Status)
+		resp.Body.Close() // body not read to EOF: Go closes the connection
+	}
+}
+EOF
+    (cd "$TMP/gounread" && GOCACHE="$TMP/gocache" GOPATH="$TMP/gopath" GO111MODULE=off \
+        go build -o gounread main.go)
+    nginx_start f05 $P "$(srv $P)"
+    cap_start $f lo "tcp port $P"
+    "$TMP/gounread/gounread" $P
+    cap_stop "$CAP_PID"; stop_pid "$NGINX_PID"
+    note $f "http:$P" f05 "go net/http, three GET /big300k closing the body unread: the client resets each connection"
+}
+
+f06() { # a forward proxy that closes right after each response, without notice
+    local P=18036 Q=18037 f=forward-proxy-closes-without-notice.pcap
+    nginx_start f06 $Q "$(srv $Q)"
+    python3 "$HERE/close_proxy.py" $P >"$TMP/close_proxy.log" 2>&1 &
+    local ppid=$!; PIDS+=("$ppid")
+    wait_listen $P
+    cap_start $f lo "tcp port $P"
+    python3 - $P $Q <<'EOF'
+import requests, sys, time
+proxy, origin = sys.argv[1], sys.argv[2]
+with requests.Session() as s:
+    s.proxies = {"http": f"http://127.0.0.1:{proxy}"}
+    for path in ("/a", "/b", "/c"):
+        print(path, s.get(f"http://127.0.0.1:{origin}{path}").status_code)
+        time.sleep(0.3)   # the proxy's FIN arrives; urllib3 sees the dead connection
+EOF
+    cap_stop "$CAP_PID"; stop_pid "$ppid"; stop_pid "$NGINX_PID"
+    note $f "http:$P" f06 "python requests Session through samples/close_proxy.py, a forward proxy that closes right after each HTTP/1.1 response without Connection: close"
+}
+
+f07() { # nginx as a reverse proxy in front of nginx (default proxy_http_version 1.0)
+    local P=18038 Q=18039 f=nginx-reverse-proxy-http10-upstream.pcap
+    nginx_start f07 $P "$(srv $Q)
+    server {
+        listen 127.0.0.1:$P;
+        location / { proxy_pass http://127.0.0.1:$Q; }
+    }"
+    cap_start $f lo "tcp port $P or tcp port $Q"
+    curlq --http1.1 "http://127.0.0.1:$P/a" "http://127.0.0.1:$P/b" "http://127.0.0.1:$P/c"
+    cap_stop "$CAP_PID"; stop_pid "$NGINX_PID"
+    note $f "http:$P,http:$Q" f07 "nginx reverse proxy (proxy_pass, default HTTP/1.0 upstream) in front of nginx; curl 3 URLs: 1 client connection reused, 3 upstream connections"
+}
+
+f08() { # nginx with keep-alive switched off
+    local P=18040 f=nginx-keepalive-timeout-0.pcap
+    nginx_start f08 $P "    keepalive_timeout 0;
+$(srv $P)"
+    cap_start $f lo "tcp port $P"
+    curlq --http1.1 "http://127.0.0.1:$P/a" "http://127.0.0.1:$P/b" "http://127.0.0.1:$P/c"
+    cap_stop "$CAP_PID"; stop_pid "$NGINX_PID"
+    note $f "http:$P" f08 "nginx keepalive_timeout 0, curl --http1.1 3 URLs: Connection: close on every response, 3 connections"
+}
+
+ALL=(s01 s02 s03 s04 s05 s07 s08 s09 s10 s11 s12 s13 s14 s15 s16 s17 s18 s19 s20 s21 s22 s23 f01 f02 f03 f04 f05 f06 f07 f08)
 if [ $# -gt 0 ]; then RUN=("$@"); else RUN=("${ALL[@]}"); fi
 for s in "${RUN[@]}"; do
     [ "$s" = s06 ] && s=s01   # s06 (format copies) is produced by s01

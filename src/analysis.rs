@@ -28,7 +28,15 @@ pub enum CloseReason {
     Reset,
     CaptureEnded,
     Unknown,
+    /// The server closed right after a response (within
+    /// [`CLOSED_AFTER_RESPONSE`]) with every request answered and no header
+    /// announcing it: not a keep-alive timer.
+    ServerClosedAfterResponse,
 }
+
+/// A server close this soon after the end of its last response is part of
+/// answering, not a keep-alive timer running out.
+pub const CLOSED_AFTER_RESPONSE: Duration = Duration(100_000_000);
 
 impl CloseReason {
     pub fn as_str(self) -> &'static str {
@@ -42,6 +50,7 @@ impl CloseReason {
             CloseReason::Reset => "reset",
             CloseReason::CaptureEnded => "capture-ended",
             CloseReason::Unknown => "unknown",
+            CloseReason::ServerClosedAfterResponse => "server-closed-after-response",
         }
     }
 }
@@ -55,6 +64,9 @@ pub enum Verdict {
     SingleRequestKeptOpen,
     NoHttp,
     Unanswered,
+    /// Two or more requests, but every request after the first was stale
+    /// (sent after the server had closed): the reuse was attempted and failed.
+    ReuseFailed,
 }
 
 impl Verdict {
@@ -65,8 +77,16 @@ impl Verdict {
             Verdict::SingleRequestKeptOpen => "single-request-kept-open",
             Verdict::NoHttp => "no-http",
             Verdict::Unanswered => "unanswered",
+            Verdict::ReuseFailed => "reuse-failed",
         }
     }
+}
+
+/// HTTP/1 versions spoken by each side of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct HttpVersions {
+    pub client: Option<&'static str>,
+    pub server: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -106,10 +126,18 @@ pub struct ConnectionRecord {
     pub responses: u32,
     pub verdict: Verdict,
     pub close_reason: CloseReason,
+    /// How the connection ended, in words, where the close reason alone would
+    /// hide it (e.g. `client close_notify, then server FIN`; `server FIN, then
+    /// a late request answered by RST`); null otherwise.
+    pub close_detail: Option<String>,
     /// What the connection carried: `http`, `tls`, `h2c`, `unknown` or `none`.
     pub protocol: &'static str,
     pub host: Option<String>,
     pub http_version: Option<&'static str>,
+    /// HTTP/1 versions per side: the client's requests and the server's
+    /// responses (`1.0`, `1.1`, `mixed`); null without HTTP/1 heads. Says
+    /// which side spoke which when `http_version` is `mixed`.
+    pub http_versions: Option<HttpVersions>,
     pub max_pipeline_depth: u32,
     pub keep_alive: Option<KeepAliveParams>,
     pub idle_before_close: Option<Duration>,
@@ -206,7 +234,8 @@ pub fn record(c: &Connection<AppInspector>, with_exchanges: bool) -> ConnectionR
     let keep_alive = http.and_then(|h| h.keep_alive());
     let tls = c.app.tls.as_ref().map(|t| t.info().clone());
     let http2 = c.app.h2.as_ref().map(|h| h.info().clone());
-    let close_reason = close_reason(c, all, requests, keep_alive.as_ref());
+    let close_reason = close_reason(c, all, requests, keep_alive.as_ref(), idle_before_close);
+    let close_detail = close_detail(c, all, server_gone);
     let mut rec = ConnectionRecord {
         id: c.id,
         client: c.client.to_string(),
@@ -220,6 +249,7 @@ pub fn record(c: &Connection<AppInspector>, with_exchanges: bool) -> ConnectionR
         responses,
         verdict: Verdict::NoHttp,
         close_reason,
+        close_detail,
         protocol: c.app.proto.as_str(),
         host: all
             .iter()
@@ -235,6 +265,16 @@ pub fn record(c: &Connection<AppInspector>, with_exchanges: bool) -> ConnectionR
         } else {
             http.and_then(|h| h.http_version())
         },
+        http_versions: http.and_then(|h| {
+            let (c, s) = (
+                h.side_version(Direction::ClientToServer),
+                h.side_version(Direction::ServerToClient),
+            );
+            (c.is_some() || s.is_some()).then_some(HttpVersions {
+                client: c,
+                server: s,
+            })
+        }),
         max_pipeline_depth: http.map_or(0, |h| h.max_pipeline_depth()),
         keep_alive,
         idle_before_close,
@@ -283,6 +323,7 @@ fn close_reason(
     ex: &[Exchange],
     requests: u32,
     ka: Option<&KeepAliveParams>,
+    idle: Option<Duration>,
 ) -> CloseReason {
     let first = match c.close.first {
         None => return CloseReason::CaptureEnded,
@@ -309,14 +350,16 @@ fn close_reason(
         req10 || resp10
     });
     if ex.is_empty() {
-        // TLS without HTTP in sight: a client close_notify (an alert record
-        // after the handshake, TLS <= 1.2) says the client ended the session.
-        let tls_client_closed = c
+        // TLS without HTTP in sight: whoever sent the first close_notify
+        // (before the other's and before the first FIN/RST) ended the
+        // session, in TLS 1.2 and 1.3 alike; without one, the first FIN.
+        let tls_closer = c
             .app
             .tls
             .as_ref()
-            .is_some_and(|t| t.info().encrypted_alerts[0] > 0);
-        return if by_server && !tls_client_closed {
+            .and_then(|t| tls_close_notify_first(t.info(), c.close.first_time()));
+        let by_server = tls_closer.map_or(by_server, |d| d == Direction::ServerToClient);
+        return if by_server {
             CloseReason::Unknown
         } else {
             CloseReason::ClientFinished
@@ -377,12 +420,115 @@ fn close_reason(
             e.method.is_some()
                 && matches!((e.request_time, c.close.fin[1]), (Some(r), Some(f)) if r > f)
         });
+        let right_after = idle.is_some_and(|i| i < CLOSED_AFTER_RESPONSE);
+        if all_answered && !stale && right_after {
+            return CloseReason::ServerClosedAfterResponse;
+        }
         if all_answered || stale {
             return CloseReason::IdleTimeout;
         }
         return CloseReason::Unknown;
     }
     CloseReason::ClientFinished
+}
+
+/// The side whose close_notify came first, if it also came no later than
+/// the first FIN/RST (`close`).
+fn tls_close_notify_first(t: &TlsInfo, close: Option<Timestamp>) -> Option<Direction> {
+    let (d, at) = match t.close_notify {
+        [Some(c), Some(s)] if s < c => (Direction::ServerToClient, s),
+        [Some(c), _] => (Direction::ClientToServer, c),
+        [None, Some(s)] => (Direction::ServerToClient, s),
+        [None, None] => return None,
+    };
+    close.map_or(true, |f| at <= f).then_some(d)
+}
+
+/// The close sequence in words, where the close reason alone would hide it.
+fn close_detail(
+    c: &Connection<AppInspector>,
+    ex: &[Exchange],
+    server_gone: Option<Timestamp>,
+) -> Option<String> {
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(t) = c.app.tls.as_ref().map(|t| t.info()) {
+        let fin = |d: usize| match (c.close.fin[d], c.close.rst[d]) {
+            (Some(_), _) => "FIN",
+            (None, Some(_)) => "RST",
+            _ => "",
+        };
+        let first = c.close.first.map(|f| f.1);
+        let closer = |d: Direction| match d {
+            Direction::ClientToServer => "client",
+            Direction::ServerToClient => "server",
+        };
+        match (t.close_notify, first) {
+            ([Some(cn), sn], Some(d)) => {
+                let who = if sn.is_some_and(|s| s < cn) {
+                    "server"
+                } else {
+                    "client"
+                };
+                parts.push(format!(
+                    "{who} close_notify, then {} {}",
+                    closer(d),
+                    fin(d.index())
+                ));
+            }
+            ([None, Some(_)], Some(d)) => {
+                parts.push(format!(
+                    "server close_notify, then {} {}",
+                    closer(d),
+                    fin(d.index())
+                ));
+            }
+            _ => {}
+        }
+    }
+    if let Some(gone) = server_gone {
+        let late = ex
+            .iter()
+            .filter(|e| e.method.is_some() && e.request_time.is_some_and(|rt| rt > gone))
+            .filter_map(|e| e.request_time)
+            .min();
+        if let Some(late) = late {
+            let what = if c.close.fin[1].is_some_and(|f| f <= late) {
+                "server FIN"
+            } else {
+                "server RST"
+            };
+            match c.close.rst[1].filter(|&r| r >= late) {
+                Some(rst) => parts.push(format!(
+                    "{what}, then a late request {} after it, answered by RST {} later",
+                    human(late.since(gone)),
+                    human(rst.since(late)),
+                )),
+                None => parts.push(format!(
+                    "{what}, then a late request {} after it",
+                    human(late.since(gone))
+                )),
+            }
+        }
+    }
+    if parts.is_empty() {
+        None
+    } else {
+        Some(parts.join("; "))
+    }
+}
+
+/// A duration for people: `8µs`, `12.3ms`, `1.00s`, `2.5m`.
+pub fn human(d: Duration) -> String {
+    let secs = d.as_secs_f64();
+    if secs < 1e-3 {
+        format!("{:.0}µs", secs * 1e6)
+    } else if secs < 1.0 {
+        format!("{:.1}ms", secs * 1e3)
+    } else if secs < 120.0 {
+        format!("{secs:.2}s")
+    } else {
+        format!("{:.1}m", secs / 60.0)
+    }
 }
 
 fn verdict(r: &ConnectionRecord) -> Verdict {
@@ -395,6 +541,9 @@ fn verdict(r: &ConnectionRecord) -> Verdict {
     }
     if !answered {
         return Verdict::Unanswered;
+    }
+    if uses >= 2 && r.stale_requests >= uses - 1 {
+        return Verdict::ReuseFailed;
     }
     if uses >= 2 {
         return Verdict::Reused;
@@ -507,6 +656,8 @@ pub struct Summary {
     pub tls: TlsSummary,
     /// In words, for people: the reuse story of this capture.
     pub headline: String,
+    /// Why connections were not reused, per server (docs/findings.md).
+    pub findings: Vec<crate::findings::Finding>,
 }
 
 /// Builds the summary one record at a time, so a streaming report (JSONL,
@@ -522,6 +673,7 @@ pub struct SummaryBuilder {
     not_all_http10_closed: bool,
     tls_conns: u64,
     tls_exchanges: u64,
+    findings: crate::findings::FindingsBuilder,
 }
 
 impl SummaryBuilder {
@@ -533,6 +685,7 @@ impl SummaryBuilder {
         let s = &mut self.s;
         self.records += 1;
         self.all.add(r);
+        self.findings.add(r);
         s.per_server.entry(r.server.clone()).or_default().add(r);
         if let Some(h) = &r.host {
             s.per_host.entry(h.clone()).or_default().add(r);
@@ -593,6 +746,7 @@ impl SummaryBuilder {
         s.close_reasons = all.close_reasons;
         s.verdicts = all.verdicts;
         self.s.headline = self.headline();
+        self.s.findings = self.findings.findings();
         self.s
     }
 
@@ -609,7 +763,11 @@ impl SummaryBuilder {
                 parts.push(format!(
                     "{reqs} over {conns}: HTTP/1.0 without keep-alive, every request paid a new handshake"
                 ));
-            } else if saved == 0 && n > 1 && s.reused_connections > 0 && s.stale_requests > 0 {
+            } else if saved == 0
+                && n > 1
+                && s.stale_requests > 0
+                && (s.reused_connections > 0 || s.verdicts.contains_key("reuse-failed"))
+            {
                 stale_told = true;
                 parts.push(format!(
                     "{reqs} over {conns}: no handshake saved, every reuse attempt met a connection the server had already closed ({})",

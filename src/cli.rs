@@ -39,6 +39,12 @@ enum Color {
     Never,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum DiffFormat {
+    Text,
+    Json,
+}
+
 #[derive(clap::Args, Clone)]
 struct Common {
     /// BPF filter, as tcpdump takes it (e.g. 'tcp port 80')
@@ -97,6 +103,33 @@ enum Cmd {
         /// Put the interface in promiscuous mode
         #[arg(long)]
         promisc: bool,
+    },
+    /// Compare two captures (before and after a fix): reuse per server
+    ///
+    /// `keepwatch diff BEFORE AFTER`, or with several files per side
+    /// `keepwatch diff --before A.pcap B.pcap --after C.pcap`.
+    Diff {
+        /// BEFORE and AFTER capture, one file each
+        #[arg(value_name = "FILE", num_args = 0..=2, conflicts_with_all = ["before", "after"])]
+        files: Vec<PathBuf>,
+        /// Capture files of the "before" side, analysed together
+        #[arg(long, num_args = 1.., value_name = "FILE", requires = "after")]
+        before: Vec<PathBuf>,
+        /// Capture files of the "after" side, analysed together
+        #[arg(long, num_args = 1.., value_name = "FILE", requires = "before")]
+        after: Vec<PathBuf>,
+        /// BPF filter applied to both sides, as tcpdump takes it
+        #[arg(short = 'f', long = "filter", value_name = "BPF")]
+        filter: Option<String>,
+        /// Output format
+        #[arg(long, value_enum, default_value = "text")]
+        format: DiffFormat,
+        /// Seconds without a packet after which a connection is reported (as open) and freed
+        #[arg(long, value_name = "SECS", default_value_t = 300.0, value_parser = positive_secs)]
+        idle_timeout: f64,
+        /// Colour the text report
+        #[arg(long, value_enum, default_value = "auto")]
+        color: Color,
     },
     /// List the capture devices
     Interfaces,
@@ -190,6 +223,26 @@ pub fn main() -> i32 {
             duration,
         ),
         Cmd::Interfaces => interfaces_cmd(),
+        Cmd::Diff {
+            files,
+            before,
+            after,
+            filter,
+            format,
+            idle_timeout,
+            color,
+        } => diff_cmd(
+            files,
+            before,
+            after,
+            format,
+            &Common {
+                filter,
+                format: Format::Json,
+                idle_timeout,
+                color,
+            },
+        ),
         Cmd::Tui {
             files,
             interface,
@@ -364,6 +417,73 @@ fn report_cmd(
     Ok(if damaged { EXIT_DAMAGED } else { EXIT_OK })
 }
 
+/// Analyses files together as one capture; the report and whether any file
+/// was damaged.
+fn analyze_files(files: &[PathBuf], common: &Common) -> Result<(Report, bool)> {
+    let mut caps = Vec::new();
+    for f in files {
+        caps.push(CaptureFile::open(f)?);
+    }
+    // Only the summary is needed: records are folded, not kept.
+    let mut opts = options(common, true);
+    opts.drop_exchanges = true;
+    let mut an = Analyzer::new(opts).map_err(anyhow::Error::msg)?;
+    let mut damaged = false;
+    for cap in &caps {
+        if caps.len() > 1 {
+            an.set_current_file(Some(cap.name().to_string()));
+        }
+        let summary = cap.for_each(|p| an.packet(&p, &mut |_| {}))?;
+        if let Some(d) = &summary.damage {
+            damaged = true;
+            eprintln!("keepwatch: warning: {}: {d}", summary.path);
+        }
+        an.add_file(summary);
+    }
+    Ok((an.finish(&mut |_| {}), damaged))
+}
+
+fn diff_cmd(
+    files: Vec<PathBuf>,
+    before: Vec<PathBuf>,
+    after: Vec<PathBuf>,
+    format: DiffFormat,
+    common: &Common,
+) -> Result<i32> {
+    let (before, after) = match files.len() {
+        0 if !before.is_empty() => (before, after),
+        2 => (vec![files[0].clone()], vec![files[1].clone()]),
+        _ => {
+            eprintln!(
+                "keepwatch: error: diff needs BEFORE and AFTER: `keepwatch diff BEFORE AFTER` or `keepwatch diff --before FILE... --after FILE...`"
+            );
+            return Ok(2);
+        }
+    };
+    let names = |f: &[PathBuf]| {
+        f.iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (b, bd) = analyze_files(&before, common)?;
+    let (a, ad) = analyze_files(&after, common)?;
+    let d = keepwatch::diff::diff(b.summary, a.summary);
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    match format {
+        DiffFormat::Text => {
+            report::diff::write_text(&mut out, &d, &names(&before), &names(&after), style(common))?
+        }
+        DiffFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &d)?;
+            writeln!(out)?;
+        }
+    }
+    out.flush().context("writing the diff")?;
+    Ok(if bd || ad { EXIT_DAMAGED } else { EXIT_OK })
+}
+
 fn interfaces_cmd() -> Result<i32> {
     let list = keepwatch::capture::live::interfaces().map_err(anyhow::Error::msg)?;
     let mut out = io::stdout().lock();
@@ -437,38 +557,52 @@ fn live_cmd(cfg: LiveConfig, common: &Common, duration: Option<f64>) -> Result<i
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let fmt = common.format;
-    let mut header_done = false;
+    let header_done = std::cell::Cell::new(false);
     let requests = std::cell::Cell::new(0u64);
     let conns = std::cell::Cell::new(0u64);
     let reused = std::cell::Cell::new(0u64);
-    let mut on_conn = |r: &ConnectionRecord, out: &mut io::StdoutLock<'_>| -> io::Result<()> {
-        conns.set(conns.get() + 1);
-        requests.set(requests.get() + r.requests as u64);
-        if r.verdict == Verdict::Reused {
-            reused.set(reused.get() + 1);
-        }
+    // Connections printed at their close (before the linger ran out), with
+    // what was printed: the final record is printed again only if a late
+    // packet changed it.
+    let printed: std::cell::RefCell<std::collections::HashMap<u64, LiveKey>> = Default::default();
+    let count = |r: &ConnectionRecord, sign: i64| {
+        let add = |c: &std::cell::Cell<u64>, n: u64| {
+            c.set((c.get() as i64 + sign * n as i64).max(0) as u64)
+        };
+        add(&conns, 1);
+        add(&requests, r.requests as u64);
+        add(&reused, u64::from(r.verdict == Verdict::Reused));
+    };
+    let emit = |r: &ConnectionRecord, out: &mut io::StdoutLock<'_>, amended: bool| {
         if status_shown.replace(false) {
             eprint!("\r\x1b[2K");
         }
-        match fmt {
-            Format::Jsonl => report::write_jsonl_connection(out, r)?,
-            Format::Text => {
-                if !header_done {
-                    writeln!(out, "{}", text::table_header(text::Widths::default()))?;
-                    header_done = true;
-                }
-                writeln!(out, "{}", text::row(r, st, text::Widths::default()))?
+        live_row(out, r, fmt, st, &header_done, amended)
+    };
+    // A finished connection (after its linger, or at the end).
+    let on_conn = |r: &ConnectionRecord, out: &mut io::StdoutLock<'_>| -> io::Result<()> {
+        match printed.borrow_mut().remove(&r.id) {
+            Some(k) if k == LiveKey::of(r) => Ok(()),
+            Some(k) => {
+                count(&k.record, -1);
+                count(r, 1);
+                emit(r, out, true)
             }
-            Format::Csv => {
-                if !header_done {
-                    report::csv::write_header(out)?;
-                    header_done = true;
-                }
-                report::csv::write_row(out, r)?
+            None => {
+                count(r, 1);
+                emit(r, out, false)
             }
-            Format::Json => {}
         }
-        out.flush()
+    };
+    // Connections that closed since the last look: printed now.
+    let on_close = |an: &Analyzer, out: &mut io::StdoutLock<'_>| -> io::Result<()> {
+        let fresh = an.closed_records(|id| printed.borrow().contains_key(&id));
+        for r in fresh {
+            count(&r, 1);
+            emit(&r, out, false)?;
+            printed.borrow_mut().insert(r.id, LiveKey::of(&r));
+        }
+        Ok(())
     };
     // Capture time while the wire is quiet: the last packet's timestamp plus
     // the (monotonic) time since it was analysed. Lets closed connections be
@@ -497,6 +631,11 @@ fn live_cmd(cfg: LiveConfig, common: &Common, duration: Option<f64>) -> Result<i
                     });
                     if last_seen.map_or(true, |(t, _)| p.ts > t) {
                         last_seen = Some((p.ts, Instant::now()));
+                    }
+                }
+                if fmt != Format::Json {
+                    if let Err(e) = on_close(&an, &mut out) {
+                        write_err.get_or_insert(e);
                     }
                 }
             }
@@ -603,6 +742,80 @@ fn live_cmd(cfg: LiveConfig, common: &Common, duration: Option<f64>) -> Result<i
     } else {
         EXIT_OK
     })
+}
+
+/// What a live row showed of a connection printed at its close: if the
+/// final record differs, it is printed again, marked as amended.
+struct LiveKey {
+    record: keepwatch::analysis::ConnectionRecord,
+}
+
+impl LiveKey {
+    fn of(r: &keepwatch::analysis::ConnectionRecord) -> LiveKey {
+        let mut record = r.clone();
+        record.exchanges = Vec::new(); // not compared: keep the copy small
+        LiveKey { record }
+    }
+}
+
+impl PartialEq for LiveKey {
+    fn eq(&self, o: &LiveKey) -> bool {
+        let (a, b) = (&self.record, &o.record);
+        (
+            a.requests,
+            a.responses,
+            a.verdict,
+            a.close_reason,
+            a.closed_by,
+            a.stale_requests,
+            a.uses(),
+            &a.close_detail,
+        ) == (
+            b.requests,
+            b.responses,
+            b.verdict,
+            b.close_reason,
+            b.closed_by,
+            b.stale_requests,
+            b.uses(),
+            &b.close_detail,
+        )
+    }
+}
+
+/// One connection of `live`'s output (text row, JSONL line or CSV row).
+fn live_row(
+    out: &mut io::StdoutLock<'_>,
+    r: &keepwatch::analysis::ConnectionRecord,
+    fmt: Format,
+    st: text::Style,
+    header_done: &std::cell::Cell<bool>,
+    amended: bool,
+) -> io::Result<()> {
+    match fmt {
+        Format::Jsonl => report::write_jsonl_connection(out, r)?,
+        Format::Text => {
+            if !header_done.replace(true) {
+                writeln!(out, "{}", text::table_header(text::Widths::default()))?;
+            }
+            writeln!(out, "{}", text::row(r, st, text::Widths::default()))?;
+            if amended {
+                writeln!(
+                    out,
+                    "      (amended: packets after its close changed connection #{}; this row replaces the earlier one)",
+                    r.id
+                )?;
+            }
+        }
+        Format::Csv => {
+            if !header_done.replace(true) {
+                report::csv::write_header(out)?;
+            }
+            report::csv::write_row(out, r)?
+        }
+        Format::Json => {}
+    }
+    out.flush()
 }
 
 fn tui_cmd(files: &[PathBuf], interface: Option<String>, common: &Common) -> Result<i32> {

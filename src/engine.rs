@@ -121,6 +121,26 @@ impl Analyzer {
         v
     }
 
+    /// Live output: records of connections that are closed (both FINs, or a
+    /// RST) but still lingering in the table for late packets, skipping the
+    /// ids `skip` says were reported already. Built as they stand now, so they
+    /// can be printed at once instead of after the linger.
+    pub fn closed_records(&self, skip: impl Fn(u64) -> bool) -> Vec<ConnectionRecord> {
+        let mut v: Vec<ConnectionRecord> = self
+            .table
+            .connections()
+            .filter(|c| c.close.is_closed() && !skip(c.id))
+            .map(|c| {
+                let mut r = record(c, !self.opts.drop_exchanges);
+                r.tcp.end_cause = crate::tcp::EndCause::Closed;
+                r.file = self.file_of.get(&r.id).cloned();
+                r
+            })
+            .collect();
+        v.sort_by_key(|r| r.id);
+        v
+    }
+
     pub fn add_warning(&mut self, w: String) {
         self.extra_warnings.push(w);
     }

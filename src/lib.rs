@@ -7,7 +7,9 @@
 pub mod analysis;
 pub mod capture;
 pub mod decode;
+pub mod diff;
 pub mod engine;
+pub mod findings;
 pub mod h2;
 pub mod http;
 pub mod inspect;

@@ -139,6 +139,16 @@ fn idle_timeout_with_announced_timeout() {
     assert_eq!(c.keep_alive.as_ref().unwrap().timeout, Some(5));
     let idle = c.idle_before_close.unwrap().as_secs_f64();
     assert!((5.0..5.01).contains(&idle), "{idle}");
+    // The text row ties the idle time to the announced timeout.
+    let row = keepwatch::report::text::row(
+        c,
+        keepwatch::report::text::Style { color: false },
+        keepwatch::report::text::Widths::default(),
+    );
+    assert!(
+        row.contains("idle 5.00s before close: the Keep-Alive timeout=5 the server announced"),
+        "{row}"
+    );
 }
 
 #[test]
@@ -322,4 +332,16 @@ fn snaplen_cut_capture_still_counts_messages() {
         "{:?}",
         r.summary.warnings
     );
+}
+
+#[test]
+fn server_close_right_after_a_response_is_not_an_idle_timeout() {
+    // HTTP/1.1, no `Connection: close`, and the server's FIN rides on the
+    // response itself (a proxy that closes at once): no keep-alive timer ran.
+    let req: &[u8] = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+    let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    let pkts = conversation(&[(true, req, PSH), (false, ok, PSH | FIN), (true, b"", FIN)]);
+    let c = &analyze(&pkts).connections[0];
+    assert_eq!(c.close_reason.as_str(), "server-closed-after-response");
+    assert_eq!(c.verdict.as_str(), "single-request-closed");
 }

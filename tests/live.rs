@@ -579,3 +579,82 @@ fn replay(pcap: &std::path::Path) -> Value {
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+/// A connection is printed when it closes, not after the 5 s linger, and
+/// only once (the final record, unchanged, is not printed again).
+#[test]
+fn live_prints_a_connection_at_its_close() {
+    require_capture!();
+    let dir = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let filter = format!("tcp port {port}");
+    let mut live = Live::spawn(
+        &common::bin(),
+        &["live", "-i", "lo", "-f", &filter, "--format", "jsonl"],
+        dir.path(),
+    );
+    live.wait_listening();
+    exchange(&listener);
+    let closed = Instant::now();
+    // The linger is 5 s: a row that shows up well before it was printed at
+    // the close.
+    wait_for("the connection's line", Duration::from_secs(3), || {
+        live.stdout_text().contains("\"id\":0").then_some(())
+    });
+    assert!(closed.elapsed() < Duration::from_secs(3));
+    // Past the linger, then stop: still one line for the connection.
+    std::thread::sleep(Duration::from_millis(5500));
+    let status = live.interrupt();
+    assert!(status.success(), "{}", live.stderr_text());
+    let (conns, summary) = support::parse_jsonl(&live.stdout_text());
+    assert_eq!(conns.len(), 1, "{}", live.stdout_text());
+    assert_eq!(s(&conns[0], "closed_by"), "client");
+    assert_eq!(s(&conns[0]["tcp"], "end_cause"), "closed");
+    assert_eq!(n(&summary.unwrap()["summary"], "connections"), 1);
+}
+
+/// `tui -i`'s feed finishes closed connections while the wire is quiet, as
+/// `live` does: no later packet is needed to move them out of the table.
+#[test]
+fn tui_live_feed_finishes_closed_connections_on_a_quiet_wire() {
+    use keepwatch::capture::live::{LiveCapture, LiveConfig};
+    use keepwatch::tui::{Feed, LiveFeed, Msg};
+    require_capture!();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let cap = LiveCapture::start(LiveConfig {
+        interface: "lo".into(),
+        filter: Some(format!("tcp port {port}")),
+        snaplen: 65535,
+        promisc: false,
+        write: None,
+        count: None,
+        user: None,
+    })
+    .unwrap();
+    let mut feed = LiveFeed::start(
+        cap,
+        keepwatch::engine::Options::default(),
+        Duration::from_millis(100),
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    exchange(&listener);
+    let mut open_seen_closed = false;
+    let finished = wait_for("a finished connection", Duration::from_secs(12), || {
+        while let Some(m) = feed.poll() {
+            if let Msg::Live(u) = m {
+                open_seen_closed |= u.open.iter().any(|r| r.closed_by.as_str() == "client");
+                if let Some(r) = u.new_finished.first() {
+                    return Some(r.clone());
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        None
+    });
+    assert_eq!(finished.closed_by.as_str(), "client");
+    assert_eq!(finished.tcp.end_cause, keepwatch::tcp::EndCause::Closed);
+    assert!(open_seen_closed, "shown as closed while it lingered");
+}

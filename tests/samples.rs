@@ -20,6 +20,18 @@ fn report(name: &str) -> Report {
     common::analyze(&[&common::samples_dir().join("captures").join(name)])
 }
 
+fn text(name: &str) -> String {
+    let mut out = Vec::new();
+    keepwatch::report::text::write_report(
+        &mut out,
+        &report(name),
+        keepwatch::report::text::Style { color: false },
+        true,
+    )
+    .unwrap();
+    String::from_utf8(out).unwrap()
+}
+
 fn conns(name: &str) -> Vec<ConnectionRecord> {
     report(name).connections
 }
@@ -295,6 +307,18 @@ fn stale_request_after_idle_timeout_is_flagged() {
     assert_eq!(c[0].stale_requests, 1);
     assert_eq!(c[0].close_reason.as_str(), "idle-timeout");
     assert_eq!(c[0].closed_by.as_str(), "server");
+    // Two requests, but the only reuse was stale: the reuse failed (and
+    // saved no handshake), it is not `reused`.
+    assert_eq!(c[0].verdict.as_str(), "reuse-failed");
+    assert_eq!(r.summary.reused_connections, 0);
+    let detail = c[0].close_detail.as_deref().unwrap();
+    assert!(
+        detail.starts_with("server FIN, then a late request 1.5")
+            && detail.contains("answered by RST"),
+        "{detail}"
+    );
+    let text = text("stale-keepalive-timeout-retry.pcap");
+    assert!(text.contains("answered by RST"), "{text}");
     assert!(
         c[0].tcp.reset_after_fin,
         "nginx answers the stale request with RST"
@@ -407,6 +431,16 @@ fn https_exchanges_resumption_and_alpn() {
     let t13 = conns("tls13-curl-http11-reuse.pcap");
     let t = t13[0].tls.as_ref().unwrap();
     assert_eq!((t.version.as_deref(), t.exchanges), (Some("1.3"), 2));
+    // curl ends both sessions the same way (close_notify, then nginx's FIN):
+    // TLS 1.2 and 1.3 get the same close reason, and the words say who did what.
+    for c in [&r.connections[0], &t13[0]] {
+        assert_eq!(c.closed_by.as_str(), "server");
+        assert_eq!(c.close_reason.as_str(), "client-finished");
+        assert_eq!(
+            c.close_detail.as_deref(),
+            Some("client close_notify, then server FIN")
+        );
+    }
 
     // A Python client (http.client over ssl), TLS 1.3: three sequential GETs,
     // one of them 300 KB (many records), on one connection.
@@ -427,6 +461,14 @@ fn https_exchanges_resumption_and_alpn() {
     let psk = conns("tls13-psk-resumption.pcap");
     let b = psk[1].tls.as_ref().unwrap();
     assert_eq!((b.resumed, b.resumption.as_deref()), (true, Some("psk")));
+    // s_client sends `Connection: close`: nginx sends close_notify first on
+    // every one of these four connections, whoever's FIN then wins the race.
+    for c in res.iter().chain(&psk) {
+        assert_eq!(c.close_reason.as_str(), "unknown", "#{}", c.id);
+        let d = c.close_detail.as_deref().unwrap();
+        assert!(d.starts_with("server close_notify, then "), "{d}");
+    }
+    assert_eq!(psk[1].closed_by.as_str(), "client");
 
     let alpn = conns("tls-alpn-h2-vs-http11.pcap");
     assert_eq!(alpn[0].tls.as_ref().unwrap().alpn.as_deref(), Some("h2"));

@@ -5,7 +5,7 @@ use keepwatch::analysis::{CloseReason, ConnectionRecord, TcpDetail, Verdict};
 use keepwatch::tcp::stream::StreamStats;
 use keepwatch::tcp::{ClosedBy, EndCause, HandshakeState};
 use keepwatch::time::{Duration, Timestamp};
-use keepwatch::tui::model::ConnSort;
+use keepwatch::tui::model::{ConnSort, GroupSort};
 use keepwatch::tui::{update, LiveUpdate, Model, Msg, View};
 
 fn rec(
@@ -39,9 +39,11 @@ fn rec(
         responses: requests,
         verdict,
         close_reason: reason,
+        close_detail: None,
         protocol: "http",
         host: host.map(String::from),
         http_version: Some("1.1"),
+        http_versions: None,
         max_pipeline_depth: 1,
         keep_alive: None,
         idle_before_close: None,
@@ -208,10 +210,16 @@ fn filter_applies_on_enter_and_cancels_on_esc() {
         assert!(m.visible_len() > 0, "{f}");
         assert!(m.visible().all(check), "{f}");
     }
+    // `/` starts a new filter (the applied one stays until Enter);
     // Backspace edits; an empty filter shows everything.
     update(&mut m, Msg::FilterStart);
+    assert_eq!(m.filter_edit.as_deref(), Some(""));
+    assert_eq!(m.filter, ":40007");
+    for c in ":4001".chars() {
+        update(&mut m, Msg::FilterChar(c));
+    }
     update(&mut m, Msg::FilterBackspace);
-    assert_eq!(m.filter_edit.as_deref(), Some(":4000"));
+    assert_eq!(m.filter_edit.as_deref(), Some(":400"));
     update(&mut m, Msg::FilterClear);
     update(&mut m, Msg::FilterApply);
     assert_eq!(m.visible_len(), 1000);
@@ -256,9 +264,52 @@ fn views_switch_and_server_enter_filters_connections() {
     update(&mut m, Msg::NextView);
     assert_eq!(m.view, View::Histogram);
     update(&mut m, Msg::NextView);
+    assert_eq!(m.view, View::Findings);
+    update(&mut m, Msg::NextView);
     assert_eq!(m.view, View::Connections);
     update(&mut m, Msg::PrevView);
+    assert_eq!(m.view, View::Findings);
+    update(&mut m, Msg::PrevView);
     assert_eq!(m.view, View::Histogram);
+    // `f` jumps to the findings from anywhere.
+    update(&mut m, Msg::PrevView);
+    update(&mut m, Msg::ShowFindings);
+    assert_eq!(m.view, View::Findings);
+}
+
+#[test]
+fn digits_sort_by_a_column_directly() {
+    let mut m = many();
+    // 0 is the 10th sortable column: verdict; again reverses it.
+    update(&mut m, Msg::SortBy(9));
+    assert_eq!((m.sort, m.sort_desc), (ConnSort::Verdict, false));
+    let v: Vec<&str> = m.visible().map(|r| r.verdict.as_str()).collect();
+    assert!(v.windows(2).all(|w| w[0] <= w[1]));
+    update(&mut m, Msg::SortBy(9));
+    assert_eq!((m.sort, m.sort_desc), (ConnSort::Verdict, true));
+    let v: Vec<&str> = m.visible().map(|r| r.verdict.as_str()).collect();
+    assert!(v.windows(2).all(|w| w[0] >= w[1]));
+    // 5: requests, ascending on a new column.
+    update(&mut m, Msg::SortBy(4));
+    assert_eq!((m.sort, m.sort_desc), (ConnSort::Requests, false));
+    let v: Vec<u32> = m.visible().map(|r| r.requests).collect();
+    assert!(v.windows(2).all(|w| w[0] <= w[1]));
+    // Servers view (sorted by connections): 3 is requests, largest first;
+    // again: smallest first.
+    update(&mut m, Msg::NextView);
+    update(&mut m, Msg::SortBy(2));
+    assert_eq!(
+        (m.group_sort, m.group_sort_desc),
+        (GroupSort::Requests, true)
+    );
+    let v: Vec<u64> = m
+        .groups(View::Servers)
+        .iter()
+        .map(|g| g.1.requests)
+        .collect();
+    assert!(v.windows(2).all(|w| w[0] >= w[1]));
+    update(&mut m, Msg::SortBy(2));
+    assert!(!m.group_sort_desc);
 }
 
 #[test]

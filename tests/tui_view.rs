@@ -134,6 +134,7 @@ fn desync_servers_80x24() {
 fn desync_histogram_80x24() {
     let Some(mut m) = model(DESYNC) else { return };
     update(&mut m, Msg::PrevView);
+    update(&mut m, Msg::PrevView);
     assert_eq!(m.view, View::Histogram);
     insta::assert_snapshot!("desync_histogram_80x24", screen(&mut m, 80, 24));
 }
@@ -216,4 +217,69 @@ fn bundled_curl_reuse_sample() {
         "{s}"
     );
     assert!(m.summary.reused_connections >= 1, "{s}");
+}
+
+/// The findings view (key `f`) on a bundled capture: the stale request
+/// after nginx's 1 s timeout; and the verdict column kept at 80×24.
+#[test]
+fn findings_view_and_verdict_at_80x24() {
+    let p = common::samples_dir().join("captures/stale-keepalive-timeout-retry.pcap");
+    let rep = common::analyze(&[&p]);
+    let mut m = Model::from_report("file stale-keepalive-timeout-retry.pcap", &rep);
+    let s = screen(&mut m, 80, 24);
+    assert!(s.contains("verdict") && s.contains("reuse-failed"), "{s}");
+    assert!(!s.contains("p pause"), "a file cannot be paused: {s}");
+    update(&mut m, Msg::ShowFindings);
+    insta::assert_snapshot!("stale_findings_80x24", screen(&mut m, 80, 24));
+    let s = screen(&mut m, 80, 24);
+    assert!(s.contains("Findings 3"), "{s}");
+    assert!(s.contains("stale-reuse"), "{s}");
+    assert!(s.contains("client-idle-exceeds-server-timeout"), "{s}");
+    assert!(s.contains("advice"), "{s}");
+    // Scrolls down to the last finding.
+    update(&mut m, Msg::Bottom);
+    let s = screen(&mut m, 80, 24);
+    assert!(s.contains("server-idle-timeout"), "{s}");
+    assert!(m.findings_scroll > 0);
+    // Healthy traffic: nothing to say.
+    let p = common::samples_dir().join("captures/python-requests-session.pcap");
+    let mut m = Model::from_report("f", &common::analyze(&[&p]));
+    update(&mut m, Msg::ShowFindings);
+    assert!(screen(&mut m, 80, 24).contains("no findings"));
+}
+
+/// While a live capture runs, a connection still open has no close reason
+/// yet: never `capture-ended`.
+#[test]
+fn live_open_connection_is_not_capture_ended() {
+    use keepwatch::tui::LiveUpdate;
+    let p = common::samples_dir().join("captures/curl-http11-reuse.pcap");
+    let mut r = common::analyze(&[&p]).connections.remove(0);
+    r.closed_by = keepwatch::tcp::ClosedBy::Open;
+    r.close_reason = keepwatch::analysis::CloseReason::CaptureEnded;
+    r.tcp.end_cause = keepwatch::tcp::EndCause::CaptureEnded;
+    let mut m = Model::new_live("live lo");
+    update(
+        &mut m,
+        Msg::Live(LiveUpdate {
+            open: vec![r.clone()],
+            ..Default::default()
+        }),
+    );
+    let s = screen(&mut m, 120, 40);
+    assert!(
+        s.contains("(still open)") && !s.contains("capture-ended"),
+        "{s}"
+    );
+    // Once the capture has ended, it is what it is.
+    update(
+        &mut m,
+        Msg::Live(LiveUpdate {
+            open: vec![r],
+            ended: Some(None),
+            ..Default::default()
+        }),
+    );
+    let s = screen(&mut m, 120, 40);
+    assert!(s.contains("capture-ended"), "{s}");
 }

@@ -343,6 +343,8 @@ pub struct HttpInspector {
     interim: u32,
     /// bit 0: HTTP/1.0 seen, bit 1: HTTP/1.1 seen.
     versions: u8,
+    /// The same bits per side, `[requests, responses]`.
+    side_versions: [u8; 2],
     keep_alive: Option<KeepAliveParams>,
     switched: Option<Switch>,
     saw_http: bool,
@@ -370,6 +372,7 @@ impl HttpInspector {
             responses: 0,
             interim: 0,
             versions: 0,
+            side_versions: [0; 2],
             keep_alive: None,
             switched: None,
             saw_http: false,
@@ -429,6 +432,16 @@ impl HttpInspector {
     /// "1.0", "1.1" or "mixed" over all message heads seen.
     pub fn http_version(&self) -> Option<&'static str> {
         match self.versions {
+            0 => None,
+            1 => Some("1.0"),
+            2 => Some("1.1"),
+            _ => Some("mixed"),
+        }
+    }
+    /// The version the client's requests (`ClientToServer`) or the server's
+    /// responses spoke: "1.0", "1.1" or "mixed".
+    pub fn side_version(&self, dir: Direction) -> Option<&'static str> {
+        match self.side_versions[dir.index()] {
             0 => None,
             1 => Some("1.0"),
             2 => Some("1.1"),
@@ -639,11 +652,13 @@ impl HttpInspector {
         self.lose_sync(dir, ts, msg, true);
     }
 
-    fn note_version(&mut self, v: HttpVersion) {
-        self.versions |= match v {
+    fn note_version(&mut self, dir: Direction, v: HttpVersion) {
+        let bit = match v {
             HttpVersion::Http10 => 1,
             HttpVersion::Http11 => 2,
         };
+        self.versions |= bit;
+        self.side_versions[dir.index()] |= bit;
     }
 
     fn on_request_head(
@@ -655,7 +670,7 @@ impl HttpInspector {
     ) {
         self.saw_http = true;
         self.requests += 1;
-        self.note_version(rh.line.version);
+        self.note_version(Direction::ClientToServer, rh.line.version);
         let idx = self.exchanges.len();
         let h = rh.headers;
         // Replayed held bytes were sent while the held-for exchange was still
@@ -776,7 +791,7 @@ impl HttpInspector {
         cut: Option<Cut>,
     ) {
         self.saw_http = true;
-        self.note_version(rh.line.version);
+        self.note_version(Direction::ServerToClient, rh.line.version);
         let status = rh.line.status;
         let h = rh.headers;
         if let Some(ka) = &h.keep_alive {

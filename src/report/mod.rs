@@ -3,6 +3,7 @@
 //! The field names are a public contract (docs/output.md).
 
 pub mod csv;
+pub mod diff;
 pub mod text;
 
 use crate::analysis::ConnectionRecord;

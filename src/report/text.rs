@@ -37,7 +37,7 @@ fn verdict_color(r: &ConnectionRecord) -> &'static str {
         Verdict::Reused => "32",
         Verdict::SingleRequestClosed => "33",
         Verdict::SingleRequestKeptOpen => "36",
-        Verdict::Unanswered => "31",
+        Verdict::Unanswered | Verdict::ReuseFailed => "31",
         Verdict::NoHttp => "2",
     }
 }
@@ -159,7 +159,14 @@ pub fn row(r: &ConnectionRecord, st: Style, w: Widths) -> String {
     }
     match r.http_version {
         _ if r.http2.is_some() => {}
-        Some("mixed") => notes.push("HTTP/1.0 and 1.1 mixed".into()),
+        Some("mixed") => notes.push(match r.http_versions {
+            Some(v) => format!(
+                "HTTP mixed: requests {}, responses {}",
+                v.client.unwrap_or("-"),
+                v.server.unwrap_or("-")
+            ),
+            None => "HTTP/1.0 and 1.1 mixed".into(),
+        }),
         Some(v) => notes.push(format!("HTTP/{v}")),
         None => {}
     }
@@ -195,12 +202,23 @@ pub fn row(r: &ConnectionRecord, st: Style, w: Widths) -> String {
         notes.push(s);
     }
     if let Some(i) = r.idle_before_close {
-        notes.push(format!(
-            "idle {} before close",
-            fmt_duration(i.as_secs_f64())
-        ));
+        // Tie a server's idle close to the timeout it announced.
+        let announced = r.keep_alive.and_then(|k| k.timeout).filter(|&t| {
+            r.close_reason == crate::analysis::CloseReason::IdleTimeout
+                && (i.as_secs_f64() - t as f64).abs() <= 1.0
+        });
+        notes.push(match announced {
+            Some(t) => format!(
+                "idle {} before close: the Keep-Alive timeout={t} the server announced",
+                fmt_duration(i.as_secs_f64())
+            ),
+            None => format!("idle {} before close", fmt_duration(i.as_secs_f64())),
+        });
     }
     if let Some(d) = &r.tcp.handshake_detail {
+        notes.push(d.clone());
+    }
+    if let Some(d) = &r.close_detail {
         notes.push(d.clone());
     }
     let missing = r.tcp.client_to_server.missing_bytes + r.tcp.server_to_client.missing_bytes;
@@ -394,6 +412,41 @@ pub fn write_summary<W: Write>(w: &mut W, rep: &Report, st: Style) -> io::Result
     }
     for warn in &s.warnings {
         writeln!(w, "  {} {warn}", st.paint("33", "warning:"))?;
+    }
+    write_findings(w, &s.findings, st)
+}
+
+/// The "Findings" section: one block per finding, with its evidence and
+/// advice (docs/findings.md). Nothing when there is none.
+pub fn write_findings<W: Write>(
+    w: &mut W,
+    findings: &[crate::findings::Finding],
+    st: Style,
+) -> io::Result<()> {
+    if findings.is_empty() {
+        return Ok(());
+    }
+    writeln!(w)?;
+    writeln!(w, "{}", st.bold("Findings"))?;
+    for f in findings {
+        let mut head = format!("{} · server {}", f.kind.as_str(), printable(&f.server));
+        if let Some(c) = &f.client {
+            head.push_str(&format!(" · client {}", printable(c)));
+        }
+        head.push_str(&format!(
+            " · {} connection{}",
+            f.connections,
+            if f.connections == 1 { "" } else { "s" }
+        ));
+        if let Some(v) = f.value {
+            head.push_str(&format!(" · value {v}"));
+        }
+        writeln!(w, "  {}", st.paint("1;35", &head))?;
+        for (i, e) in f.evidence.iter().enumerate() {
+            let lead = if i == 0 { "evidence:" } else { "  e.g." };
+            writeln!(w, "    {lead} {}", printable(e))?;
+        }
+        writeln!(w, "    advice: {}", printable(&f.advice))?;
     }
     Ok(())
 }

@@ -98,6 +98,10 @@ pub struct TlsInfo {
     /// Encrypted alert records (TLS ≤ 1.2, content type 21 after ChangeCipherSpec),
     /// `[client, server]`; normally close_notify.
     pub encrypted_alerts: [u32; 2],
+    /// When each side (`[client, server]`) probably sent its close_notify: the first
+    /// encrypted alert record (TLS ≤ 1.2), or a TLS 1.3 application-data record of at
+    /// most 24 bytes that stayed that side's last one. Null when none was seen.
+    pub close_notify: [Option<Timestamp>; 2],
     /// TLS ≤ 1.2: more encrypted handshake records after both Finished messages, i.e. an
     /// (encrypted) renegotiation or HelloRequest. Not counted in `handshakes`.
     pub encrypted_renegotiation: bool,
@@ -430,6 +434,9 @@ impl TlsInspector {
             }
             CT_ALERT if encrypted || len != 2 => {
                 self.info.encrypted_alerts[d] += 1;
+                if encrypted && self.info.close_notify[d].is_none() {
+                    self.info.close_notify[d] = Some(ts);
+                }
                 false
             }
             CT_HEARTBEAT => false,
@@ -541,8 +548,14 @@ impl TlsInspector {
             Direction::ClientToServer => self.info.client_app_bytes += len as u64,
             Direction::ServerToClient => self.info.server_app_bytes += len as u64,
         }
-        if self.tls13 && len <= TLS13_TINY_RECORD {
-            return;
+        if self.tls13 {
+            if len <= TLS13_TINY_RECORD {
+                // An encrypted alert (close_notify) or KeyUpdate: if nothing
+                // larger follows from this side, it was the close_notify.
+                self.info.close_notify[d].get_or_insert(ts);
+                return;
+            }
+            self.info.close_notify[d] = None;
         }
         if dir == Direction::ServerToClient && self.last_app_dir == Some(Direction::ClientToServer)
         {

@@ -246,6 +246,11 @@ impl LiveFeed {
                 let mut last = Instant::now();
                 let mut ended: Option<Option<String>> = None;
                 let mut changed = true;
+                // Capture time while the wire is quiet (as `live` does): the
+                // last packet's time plus the monotonic time since, so closed
+                // connections finish after their linger without more traffic.
+                let mut last_seen: Option<(crate::time::Timestamp, Instant)> = None;
+                let mut last_advance = Instant::now();
                 loop {
                     if stop2.load(Ordering::Relaxed) {
                         cap.request_stop();
@@ -254,11 +259,28 @@ impl LiveFeed {
                         Some(CapEvent::Packets(b)) => {
                             for p in b.packets() {
                                 an.packet(&p, &mut |_| {});
+                                if last_seen.map_or(true, |(t, _)| p.ts > t) {
+                                    last_seen = Some((p.ts, Instant::now()));
+                                }
                             }
                             changed = true;
                         }
                         Some(CapEvent::Ended(msg)) => ended = Some(msg),
-                        None => {}
+                        None => {
+                            if let Some((ts, at)) = last_seen {
+                                if last_advance.elapsed() >= Duration::from_millis(500) {
+                                    last_advance = Instant::now();
+                                    let now = crate::time::Timestamp::from_nanos(
+                                        ts.as_nanos().saturating_add(
+                                            at.elapsed().as_nanos().min(i64::MAX as u128) as i64,
+                                        ),
+                                    );
+                                    let before = an.finished_records().len();
+                                    an.advance(now, &mut |_| {});
+                                    changed |= an.finished_records().len() != before;
+                                }
+                            }
+                        }
                     }
                     if ended.is_some() || (changed && last.elapsed() >= refresh) {
                         last = Instant::now();

@@ -65,6 +65,9 @@ fn key_msg(m: &Model, k: &KeyEvent) -> Option<Msg> {
         KeyCode::Char('S') => Msg::ReverseSort,
         KeyCode::Char('/') => Msg::FilterStart,
         KeyCode::Char('p') => Msg::TogglePause,
+        KeyCode::Char('f') => Msg::ShowFindings,
+        KeyCode::Char(c @ '1'..='9') => Msg::SortBy(c as usize - '1' as usize),
+        KeyCode::Char('0') => Msg::SortBy(9),
         KeyCode::Char('?') => Msg::ToggleHelp,
         _ => return None,
     })

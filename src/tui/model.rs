@@ -14,14 +14,17 @@ pub enum View {
     Servers,
     Hosts,
     Histogram,
+    /// Why connections were not reused (docs/findings.md).
+    Findings,
 }
 
 impl View {
-    pub const ALL: [View; 4] = [
+    pub const ALL: [View; 5] = [
         View::Connections,
         View::Servers,
         View::Hosts,
         View::Histogram,
+        View::Findings,
     ];
     pub fn title(self) -> &'static str {
         match self {
@@ -29,6 +32,7 @@ impl View {
             View::Servers => "Servers",
             View::Hosts => "Hosts",
             View::Histogram => "Requests/conn",
+            View::Findings => "Findings",
         }
     }
     pub fn next(self) -> View {
@@ -181,7 +185,7 @@ pub fn tone(r: &ConnectionRecord) -> Tone {
         Verdict::Reused => Tone::Good,
         Verdict::SingleRequestClosed => Tone::Warn,
         Verdict::SingleRequestKeptOpen => Tone::Kept,
-        Verdict::Unanswered => Tone::Bad,
+        Verdict::Unanswered | Verdict::ReuseFailed => Tone::Bad,
         Verdict::NoHttp => Tone::Dim,
     }
 }
@@ -254,6 +258,8 @@ pub struct Model {
     pub group_selected: [usize; 2],
     pub group_offset: [usize; 2],
     pub detail_scroll: u16,
+    /// First line shown in the findings view.
+    pub findings_scroll: u16,
     /// Terminal size (columns, rows).
     pub size: (u16, u16),
     pub quit: bool,
@@ -296,6 +302,7 @@ impl Model {
             group_selected: [0; 2],
             group_offset: [0; 2],
             detail_scroll: 0,
+            findings_scroll: 0,
             size: (80, 24),
             quit: false,
             status: None,

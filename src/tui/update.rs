@@ -22,6 +22,11 @@ pub enum Msg {
     PrevView,
     CycleSort,
     ReverseSort,
+    /// Sort by the n-th sortable column (0-based; the digit keys 1…9, 0):
+    /// again on the same column reverses it.
+    SortBy(usize),
+    /// Jump to the findings view.
+    ShowFindings,
     FilterStart,
     FilterChar(char),
     FilterBackspace,
@@ -66,7 +71,40 @@ pub fn update(m: &mut Model, msg: Msg) {
                 }
             }
         }
-        Msg::FilterStart => m.filter_edit = Some(m.filter.clone()),
+        // A new filter each time (Enter on an empty one clears it).
+        Msg::FilterStart => m.filter_edit = Some(String::new()),
+        Msg::ShowFindings => {
+            m.view = View::Findings;
+            m.detail = false;
+        }
+        Msg::SortBy(n) => match m.view {
+            View::Connections => {
+                if let Some(&s) = super::model::ConnSort::ALL.get(n) {
+                    if m.sort == s {
+                        m.sort_desc = !m.sort_desc;
+                    } else {
+                        m.sort = s;
+                        m.sort_desc = false;
+                    }
+                    let keep = m.selected_record().map(|r| r.id);
+                    m.refilter(keep);
+                }
+            }
+            View::Servers | View::Hosts => {
+                if let Some(&s) = super::model::GroupSort::ALL.get(n) {
+                    if m.group_sort == s {
+                        m.group_sort_desc = !m.group_sort_desc;
+                    } else {
+                        m.group_sort = s;
+                        // Names ascending, numbers largest first.
+                        m.group_sort_desc = s != super::model::GroupSort::Name;
+                    }
+                    m.rebuild_groups();
+                    m.clamp_selection();
+                }
+            }
+            _ => {}
+        },
         Msg::FilterChar(c) => {
             if let Some(f) = &mut m.filter_edit {
                 f.push(c);
@@ -128,7 +166,7 @@ pub fn update(m: &mut Model, msg: Msg) {
                     m.rebuild_groups();
                     m.clamp_selection();
                 }
-                View::Histogram => {}
+                View::Histogram | View::Findings => {}
             }
         }
         Msg::Enter => match m.view {
@@ -149,7 +187,7 @@ pub fn update(m: &mut Model, msg: Msg) {
                     set_filter(m, name);
                 }
             }
-            View::Histogram => {}
+            View::Histogram | View::Findings => {}
         },
         Msg::Up => move_by(m, -1),
         Msg::Down => move_by(m, 1),
@@ -205,6 +243,14 @@ fn move_by(m: &mut Model, by: i64) {
             let i = group_index(m.view);
             m.group_selected[i] = step(m.group_selected[i], by, m.groups(m.view).len());
             m.clamp_selection();
+        }
+        View::Findings => {
+            let max = super::view::findings_line_count(m)
+                .saturating_sub((m.size.1 as usize).saturating_sub(6).max(1))
+                as i64;
+            m.findings_scroll = (m.findings_scroll as i64)
+                .saturating_add(by)
+                .clamp(0, max.max(0)) as u16;
         }
         View::Histogram => {}
     }

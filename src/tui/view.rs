@@ -74,6 +74,7 @@ pub fn view(m: &Model, f: &mut Frame) {
         View::Connections => connections(m, f, a.main),
         View::Servers | View::Hosts => groups(m, f, a.main),
         View::Histogram => histogram(m, f, a.main),
+        View::Findings => findings(m, f, a.main),
     }
     footer(m, f, a.footer);
     if m.help {
@@ -321,13 +322,13 @@ const COLS: &[Col] = &[
         prio: 9,
         right: false,
         squeeze: 0,
-        cap: 4,
+        cap: 7,
         sort: None,
         cell: |r| {
             if r.http2.is_some() {
                 "2".into()
             } else {
-                r.http_version.unwrap_or("").into()
+                http_text(r)
             }
         },
     },
@@ -396,7 +397,9 @@ const COLS: &[Col] = &[
     },
     Col {
         title: "verdict",
-        prio: 12,
+        // Right after the request count: the column the table is about
+        // stays at 80 columns, others are dropped or shortened first.
+        prio: 2,
         right: false,
         squeeze: 0,
         cap: 24,
@@ -404,6 +407,32 @@ const COLS: &[Col] = &[
         cell: |r| r.verdict.as_str().into(),
     },
 ];
+
+/// The close reason as shown: while a live capture runs, a connection that
+/// is still open has none yet (its record says `capture-ended` only because
+/// it is built before its end).
+pub fn close_reason_text(m: &Model, r: &ConnectionRecord) -> &'static str {
+    if m.live
+        && m.ended.is_none()
+        && r.closed_by == crate::tcp::ClosedBy::Open
+        && r.tcp.end_cause == crate::tcp::EndCause::CaptureEnded
+    {
+        "(still open)"
+    } else {
+        r.close_reason.as_str()
+    }
+}
+
+/// The HTTP version; `mixed` says which side spoke which: `1.0/1.1` is
+/// HTTP/1.0 requests answered in HTTP/1.1.
+pub fn http_text(r: &ConnectionRecord) -> String {
+    match (r.http_version, r.http_versions) {
+        (Some("mixed"), Some(v)) => {
+            format!("{}/{}", v.client.unwrap_or("-"), v.server.unwrap_or("-"))
+        }
+        (v, _) => v.unwrap_or("").into(),
+    }
+}
 
 fn sort_arrow(desc: bool) -> &'static str {
     if desc {
@@ -462,7 +491,17 @@ fn connections(m: &Model, f: &mut Frame, area: Rect) {
     let rows: Vec<&ConnectionRecord> = m.visible().skip(m.offset).take(page).collect();
     let cells: Vec<Vec<String>> = rows
         .iter()
-        .map(|r| COLS.iter().map(|c| (c.cell)(r)).collect())
+        .map(|r| {
+            COLS.iter()
+                .map(|c| {
+                    if c.sort == Some(ConnSort::CloseReason) {
+                        close_reason_text(m, r).into()
+                    } else {
+                        (c.cell)(r)
+                    }
+                })
+                .collect()
+        })
         .collect();
     let natural: Vec<usize> = COLS
         .iter()
@@ -867,8 +906,14 @@ pub fn detail_lines(m: &Model, width: u16) -> Vec<Line<'static>> {
     if let Some(h) = &r.host {
         facts.push(format!("host {h}"));
     }
-    if let Some(v) = r.http_version {
-        facts.push(format!("HTTP/{v}"));
+    match (r.http_version, r.http_versions) {
+        (Some("mixed"), Some(v)) => facts.push(format!(
+            "HTTP requests {} / responses {}",
+            v.client.unwrap_or("-"),
+            v.server.unwrap_or("-")
+        )),
+        (Some(v), _) => facts.push(format!("HTTP/{v}")),
+        _ => {}
     }
     facts.push(format!("protocol {}", r.protocol));
     facts.push(format!("{} packets, {}", r.packets, fmt_bytes(r.bytes)));
@@ -878,7 +923,7 @@ pub fn detail_lines(m: &Model, width: u16) -> Vec<Line<'static>> {
         Span::styled("state ", dim()),
         Span::styled(state_text(r), Style::new().fg(color)),
         Span::styled(" · close reason ", dim()),
-        Span::raw(r.close_reason.as_str()),
+        Span::raw(close_reason_text(m, r)),
         Span::styled(" · idle before close ", dim()),
         Span::raw(dur(r.idle_before_close)),
         Span::styled(" · duration ", dim()),
@@ -1127,6 +1172,70 @@ pub fn detail_lines(m: &Model, width: u16) -> Vec<Line<'static>> {
 }
 
 /// Lines in the detail pane (scroll bound).
+/// The findings view's lines (docs/findings.md): each finding's head,
+/// evidence and advice.
+pub fn findings_lines(m: &Model) -> Vec<Line<'static>> {
+    let fs = &m.summary.findings;
+    if fs.is_empty() {
+        return vec![Line::styled(
+            "no findings: nothing in these connections points to a reuse problem",
+            dim(),
+        )];
+    }
+    let mut out = Vec::new();
+    for f in fs {
+        let mut head = vec![
+            Span::styled(f.kind.as_str(), bold().fg(Color::Magenta)),
+            Span::raw(format!("  server {}", f.server)),
+        ];
+        if let Some(c) = &f.client {
+            head.push(Span::raw(format!(" · client {c}")));
+        }
+        head.push(Span::raw(format!(
+            " · {} conn{}",
+            f.connections,
+            if f.connections == 1 { "" } else { "s" }
+        )));
+        if let Some(v) = f.value {
+            head.push(Span::styled(format!(" · value {v}"), bold()));
+        }
+        out.push(Line::from(head));
+        for (i, e) in f.evidence.iter().enumerate() {
+            let lead = if i == 0 { "  " } else { "    e.g. " };
+            out.push(Line::raw(format!("{lead}{e}")));
+        }
+        out.push(Line::from(vec![
+            Span::styled("  advice ", Style::new().fg(Color::Green)),
+            Span::raw(f.advice.clone()),
+        ]));
+        out.push(Line::raw(""));
+    }
+    out
+}
+
+/// Rows the findings view needs at the terminal's width (lines wrap).
+pub fn findings_line_count(m: &Model) -> usize {
+    let w = (m.size.0 as usize).max(1);
+    findings_lines(m)
+        .iter()
+        .map(|l| l.width().div_ceil(w).max(1))
+        .sum()
+}
+
+fn findings(m: &Model, f: &mut Frame, area: Rect) {
+    let block = Block::new().borders(Borders::TOP).title(Line::from(vec![
+        Span::styled(format!(" Findings {} ", m.summary.findings.len()), bold()),
+        Span::styled("· why connections were not reused · ↑↓ scroll ", dim()),
+    ]));
+    f.render_widget(
+        Paragraph::new(findings_lines(m))
+            .block(block)
+            .wrap(Wrap { trim: false })
+            .scroll((m.findings_scroll, 0)),
+        area,
+    );
+}
+
 pub fn detail_line_count(m: &Model) -> usize {
     detail_lines(m, m.size.0).len()
 }
@@ -1167,13 +1276,24 @@ fn footer(m: &Model, f: &mut Frame, area: Rect) {
                 ("?", "help"),
                 ("q", "quit"),
             ],
-            View::Connections => &[
+            View::Connections if m.live => &[
                 ("↑↓", "move"),
                 ("Enter", "detail"),
                 ("Tab", "view"),
                 ("s/S", "sort"),
                 ("/", "filter"),
                 ("p", "pause"),
+                ("?", "help"),
+                ("q", "quit"),
+            ],
+            // A file cannot be paused: `p` is not offered.
+            View::Connections => &[
+                ("↑↓", "move"),
+                ("Enter", "detail"),
+                ("Tab", "view"),
+                ("s/S", "sort"),
+                ("/", "filter"),
+                ("f", "findings"),
                 ("?", "help"),
                 ("q", "quit"),
             ],
@@ -1185,7 +1305,18 @@ fn footer(m: &Model, f: &mut Frame, area: Rect) {
                 ("?", "help"),
                 ("q", "quit"),
             ],
-            View::Histogram => &[("Tab", "view"), ("?", "help"), ("q", "quit")],
+            View::Histogram => &[
+                ("Tab", "view"),
+                ("f", "findings"),
+                ("?", "help"),
+                ("q", "quit"),
+            ],
+            View::Findings => &[
+                ("↑↓", "scroll"),
+                ("Tab", "view"),
+                ("?", "help"),
+                ("q", "quit"),
+            ],
         };
         let mut spans = Vec::new();
         for (k, what) in keys {
@@ -1208,8 +1339,11 @@ pub const HELP: &[(&str, &str)] = &[
     ("Tab  Shift-Tab", "next / previous view"),
     ("s", "sort by the next column"),
     ("S", "reverse the sort"),
-    ("/", "filter: words matched in address, port, host,"),
+    ("1…9 0", "sort by column: # client server host req state"),
+    ("", "close-reason idle duration verdict (again: reverse)"),
+    ("/", "new filter: words matched in address, port, host,"),
     ("", "verdict, close reason, state (Enter apply, Esc cancel)"),
+    ("f", "findings: why connections were not reused"),
     ("p", "pause / resume a live view"),
     ("?", "this help"),
     ("q  Ctrl-C", "quit"),
