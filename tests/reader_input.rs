@@ -310,23 +310,11 @@ fn pipe_bytes_queued(fd: i32) -> usize {
     n.max(0) as usize
 }
 
-/// Issue 15: a capture truncated by another process while keepwatch reads it
-/// (a tcpdump ring rewriting its oldest file, `> file`). The mapped reader
-/// died of SIGBUS with its JSONL cut mid-line; now the report says how much
-/// the file shrank, reports every connection read before the cut, and exits 3.
-///
-/// Deterministic without timing: keepwatch's stdout is a pipe nobody reads,
-/// so it blocks once the pipe is full, early in the file; the test truncates
-/// the file then, and only then drains the pipe.
-#[test]
-fn file_shrinking_while_read_is_reported_not_a_crash() {
+/// Starts `keepwatch report --format jsonl FILE` with a stdout pipe that
+/// nobody reads, and returns once keepwatch has filled it and is blocked in a
+/// write, early in the file.
+fn start_blocked(f: &Path) -> (std::process::Child, std::process::ChildStdout) {
     use std::os::unix::io::AsRawFd;
-    let dir = tempfile::tempdir().unwrap();
-    let (bytes, starts) = many_connections(N);
-    let total = bytes.len() as u64;
-    assert!(total > 10_000_000, "{total}");
-    let f = write(dir.path(), "copy.pcap", &bytes);
-    drop(bytes);
     let mut child = Command::new(common::bin())
         .args(["report", "--format", "jsonl", f.to_str().unwrap()])
         .stdin(Stdio::null())
@@ -334,9 +322,8 @@ fn file_shrinking_while_read_is_reported_not_a_crash() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stdout = child.stdout.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
     let fd = stdout.as_raw_fd();
-    // Wait until keepwatch has filled the pipe and stopped writing.
     let mut last = 0;
     let mut stable = 0;
     let limit = std::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -358,6 +345,62 @@ fn file_shrinking_while_read_is_reported_not_a_crash() {
         }
         last = now;
     }
+    (child, stdout)
+}
+
+/// A capture replaced (renamed over) or deleted while keepwatch reads it is
+/// read to its end: the open descriptor still refers to the file opened.
+#[test]
+fn file_replaced_or_deleted_while_read_is_read_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bytes, starts) = many_connections(N / 2);
+    let f = write(dir.path(), "ring.pcap", &bytes);
+    for how in ["replaced", "deleted"] {
+        std::fs::write(&f, &bytes).unwrap();
+        let (mut child, mut stdout) = start_blocked(&f);
+        if how == "replaced" {
+            let other = write(dir.path(), "new.pcap", &pcap(1, false, false, &eth_conv(1)));
+            std::fs::rename(&other, &f).unwrap();
+        } else {
+            std::fs::remove_file(&f).unwrap();
+        }
+        let mut out = String::new();
+        stdout.read_to_string(&mut out).unwrap();
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(0), "{how}: {err}");
+        let (conns, summary) = common_jsonl(&out);
+        assert_eq!(conns.len(), starts.len(), "{how}");
+        assert_eq!(
+            summary.unwrap()["summary"]["warnings"],
+            serde_json::json!([])
+        );
+    }
+}
+
+/// Issue 15: a capture truncated by another process while keepwatch reads it
+/// (a tcpdump ring rewriting its oldest file, `> file`). The mapped reader
+/// died of SIGBUS with its JSONL cut mid-line; now the report says how much
+/// the file shrank, reports every connection read before the cut, and exits 3.
+///
+/// Deterministic without timing: keepwatch's stdout is a pipe nobody reads,
+/// so it blocks once the pipe is full, early in the file; the test truncates
+/// the file then, and only then drains the pipe.
+#[test]
+fn file_shrinking_while_read_is_reported_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bytes, starts) = many_connections(N);
+    let total = bytes.len() as u64;
+    assert!(total > 10_000_000, "{total}");
+    let f = write(dir.path(), "copy.pcap", &bytes);
+    drop(bytes);
+    let (mut child, mut stdout) = start_blocked(&f);
     let cut = 1_000_000u64;
     std::fs::OpenOptions::new()
         .write(true)
