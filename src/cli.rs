@@ -64,6 +64,7 @@ struct Common {
 #[derive(Subcommand)]
 enum Cmd {
     /// Analyse capture files (pcap or pcapng, plain or gzip/zstd/xz) and print a report
+    #[command(after_help = REPORT_HELP)]
     Report {
         /// Capture files; several are analysed together as one capture. `-`
         /// (or none, when standard input is a pipe) reads standard input
@@ -103,6 +104,12 @@ enum Cmd {
         /// Put the interface in promiscuous mode
         #[arg(long)]
         promisc: bool,
+        /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9898)
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<String>,
+        /// Servers with a label of their own in the metrics (the busiest); the rest count as server="other"
+        #[arg(long, value_name = "N", default_value_t = keepwatch::metrics::DEFAULT_MAX_SERVERS)]
+        metrics_servers: usize,
     },
     /// Compare two captures (before and after a fix): reuse per server
     ///
@@ -151,6 +158,26 @@ enum Cmd {
     },
 }
 
+/// `keepwatch report --help`, after the options: the words a reader of the
+/// output needs. docs/output.md is the full contract.
+const REPORT_HELP: &str = "\
+Formats (--format):
+  text   a table of connections, then a summary (--summary-only: the summary alone)
+  json   one document: connections, summary, files, skipped frames
+  jsonl  one connection per line as each ends, then one summary line
+  csv    one row per connection, with a header row
+
+Verdicts: reused, reuse-failed, single-request-kept-open, single-request-closed,
+  unanswered, no-http
+Close reasons: connection-close-request, connection-close-response, http10-default,
+  keep-alive-max, idle-timeout, server-closed-after-response, client-finished, reset,
+  capture-ended, unknown
+
+Exit codes: 0 success; 1 error, nothing analysed; 2 usage error;
+  3 report printed but an input file was cut short or corrupt
+
+Every field, verdict and close reason is explained in docs/output.md.";
+
 fn positive_secs(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
@@ -168,29 +195,17 @@ pub fn main() -> i32 {
     };
     let r = match cli.cmd {
         Cmd::Report { ref files, .. }
-        | Cmd::Tui {
-            ref files,
-            interface: None,
-            ..
-        } if files.is_empty() && !keepwatch::capture::file::stdin_is_data() => {
-            let sub = if matches!(cli.cmd, Cmd::Report { .. }) {
-                "report"
-            } else {
-                "tui"
-            };
+            if files.is_empty() && !keepwatch::capture::file::stdin_is_data() =>
+        {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             cmd.build();
-            let e = cmd.find_subcommand_mut(sub).expect("subcommand").error(
-                clap::error::ErrorKind::MissingRequiredArgument,
-                format!(
-                    "keepwatch {sub} needs a capture FILE (or `-`, or a pipe on standard input){}",
-                    if sub == "tui" {
-                        ", or -i IFACE for a live capture"
-                    } else {
-                        ""
-                    }
-                ),
-            );
+            let e = cmd
+                .find_subcommand_mut("report")
+                .expect("subcommand")
+                .error(
+                    clap::error::ErrorKind::MissingRequiredArgument,
+                    "keepwatch report needs a capture FILE (or `-`, or a pipe on standard input)",
+                );
             let _ = e.print();
             return 2;
         }
@@ -209,6 +224,8 @@ pub fn main() -> i32 {
             write,
             user,
             promisc,
+            metrics,
+            metrics_servers,
         } => live_cmd(
             LiveConfig {
                 interface,
@@ -221,6 +238,7 @@ pub fn main() -> i32 {
             },
             &common,
             duration,
+            metrics.map(|a| (a, metrics_servers)),
         ),
         Cmd::Interfaces => interfaces_cmd(),
         Cmd::Diff {
@@ -243,6 +261,24 @@ pub fn main() -> i32 {
                 color,
             },
         ),
+        Cmd::Tui {
+            files,
+            interface: None,
+            ..
+        } if files.is_empty() && !keepwatch::capture::file::stdin_is_data() => {
+            use clap::CommandFactory;
+            let mut root = Cli::command();
+            root.build();
+            let tui = root.find_subcommand_mut("tui").expect("the tui subcommand");
+            let e = tui.error(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "keepwatch tui needs capture files (`keepwatch tui FILE...`, \
+                 `-` or a pipe for standard input) \
+                 or a live interface (`keepwatch tui -i IFACE`, e.g. `-i lo`)",
+            );
+            let _ = e.print();
+            return 2;
+        }
         Cmd::Tui {
             files,
             interface,
@@ -363,7 +399,9 @@ fn report_cmd(
             }
         };
         for cap in group {
-            if group.len() > 1 || per_file {
+            // CSV always fills its `file` column; JSON names the file only
+            // when there are several (docs/output.md).
+            if group.len() > 1 || per_file || fmt == Format::Csv {
                 an.set_current_file(Some(cap.name().to_string()));
             }
             let summary = cap.for_each(|p| an.packet(&p, &mut on_conn))?;
@@ -486,31 +524,59 @@ fn diff_cmd(
 
 fn interfaces_cmd() -> Result<i32> {
     let list = keepwatch::capture::live::interfaces().map_err(anyhow::Error::msg)?;
+    let rows: Vec<[String; 4]> = list
+        .into_iter()
+        .map(|i| {
+            let mut flags = vec![if i.up { "up" } else { "down" }];
+            if i.running {
+                flags.push("running");
+            }
+            if i.loopback {
+                flags.push("loopback");
+            }
+            let addrs = if i.addresses.is_empty() {
+                "-".to_string()
+            } else {
+                i.addresses.join(" ")
+            };
+            [
+                i.name,
+                flags.join(","),
+                addrs,
+                i.description.unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let head = ["NAME", "FLAGS", "ADDRESSES", "DESCRIPTION"];
+    let mut w = head.map(str::len);
+    for r in &rows {
+        for (wi, c) in w.iter_mut().zip(r) {
+            *wi = (*wi).max(c.chars().count());
+        }
+    }
     let mut out = io::stdout().lock();
-    for i in list {
-        let mut flags = Vec::new();
-        flags.push(if i.up { "up" } else { "down" });
-        if i.running {
-            flags.push("running");
-        }
-        if i.loopback {
-            flags.push("loopback");
-        }
-        writeln!(
-            out,
-            "{:<16} {:<22} {}{}",
-            i.name,
-            flags.join(","),
-            i.addresses.join(" "),
-            i.description
-                .map(|d| format!("  ({d})"))
-                .unwrap_or_default()
-        )?;
+    for r in std::iter::once(head.map(String::from)).chain(rows) {
+        let line = format!(
+            "{:<w0$}  {:<w1$}  {:<w2$}  {}",
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            w0 = w[0],
+            w1 = w[1],
+            w2 = w[2]
+        );
+        writeln!(out, "{}", line.trim_end())?;
     }
     Ok(EXIT_OK)
 }
 
-fn live_cmd(cfg: LiveConfig, common: &Common, duration: Option<f64>) -> Result<i32> {
+fn live_cmd(
+    cfg: LiveConfig,
+    common: &Common,
+    duration: Option<f64>,
+    metrics: Option<(String, usize)>,
+) -> Result<i32> {
     use keepwatch::analysis::{ConnectionRecord, Verdict};
     use keepwatch::time::Timestamp;
     use std::time::Instant;
@@ -526,7 +592,26 @@ fn live_cmd(cfg: LiveConfig, common: &Common, duration: Option<f64>) -> Result<i
     let mut opts = options(common, common.format != Format::Json);
     opts.filter = None;
     let mut an = Analyzer::new(opts).map_err(anyhow::Error::msg)?;
+    // The metrics port is bound before the device is opened (and before
+    // --user drops root), so a port below 1024 works as root.
+    let (metrics, _metrics_server) = match metrics {
+        Some((addr, servers)) => {
+            let m = keepwatch::metrics::Metrics::new(servers);
+            let srv = keepwatch::metrics::MetricsServer::start(&addr, m.registry())
+                .map_err(anyhow::Error::msg)?;
+            eprintln!("keepwatch: metrics at http://{}/metrics", srv.addr);
+            (Some(std::cell::RefCell::new(m)), Some(srv))
+        }
+        None => (None, None),
+    };
     let cap = LiveCapture::start(cfg).map_err(anyhow::Error::msg)?;
+    let capture_counts =
+        |c: &keepwatch::capture::live::LiveCounters| keepwatch::metrics::CaptureCounts {
+            captured: c.captured.load(Ordering::Relaxed),
+            kernel_dropped: c.kernel_dropped.load(Ordering::Relaxed),
+            interface_dropped: c.interface_dropped.load(Ordering::Relaxed),
+            keepwatch_dropped: c.dropped_by_keepwatch.load(Ordering::Relaxed),
+        };
     // SIGINT, SIGTERM, SIGHUP: stop cleanly (the summary follows). A second
     // one means "now": exit at once, as tcpdump users expect.
     let stopper = cap.stopper();
@@ -554,6 +639,7 @@ fn live_cmd(cfg: LiveConfig, common: &Common, duration: Option<f64>) -> Result<i
     let status_shown = std::cell::Cell::new(false);
     let started = Instant::now();
     let mut last_status = Instant::now();
+    let mut last_metrics = Instant::now();
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let fmt = common.format;
@@ -581,6 +667,11 @@ fn live_cmd(cfg: LiveConfig, common: &Common, duration: Option<f64>) -> Result<i
     };
     // A finished connection (after its linger, or at the end).
     let on_conn = |r: &ConnectionRecord, out: &mut io::StdoutLock<'_>| -> io::Result<()> {
+        // Metrics count final records only: counters cannot take back what
+        // a record printed at its close said, if a late packet amends it.
+        if let Some(m) = &metrics {
+            m.borrow_mut().record(r);
+        }
         match printed.borrow_mut().remove(&r.id) {
             Some(k) if k == LiveKey::of(r) => Ok(()),
             Some(k) => {
@@ -667,6 +758,15 @@ fn live_cmd(cfg: LiveConfig, common: &Common, duration: Option<f64>) -> Result<i
             }
             return Err(e.into());
         }
+        if let Some(m) = &metrics {
+            if last_metrics.elapsed().as_millis() >= 500 {
+                last_metrics = Instant::now();
+                let mut m = m.borrow_mut();
+                m.open_connections(an.open_connection_servers());
+                m.capture(capture_counts(&cap.counters));
+                m.refresh_findings();
+            }
+        }
         if status && last_status.elapsed().as_millis() >= 500 {
             last_status = Instant::now();
             let c = &cap.counters;
@@ -720,6 +820,12 @@ fn live_cmd(cfg: LiveConfig, common: &Common, duration: Option<f64>) -> Result<i
             write_err.get_or_insert(e);
         }
     });
+    if let Some(m) = &metrics {
+        let mut m = m.borrow_mut();
+        m.open_connections(std::iter::empty());
+        m.capture(capture_counts(&cap.counters));
+        m.refresh_findings();
+    }
     if let Some(e) = write_err.take() {
         if e.kind() == io::ErrorKind::BrokenPipe {
             return Ok(EXIT_OK);

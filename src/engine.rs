@@ -106,6 +106,13 @@ impl Analyzer {
         self.table.open_connections()
     }
 
+    /// The connections in the table right now: (id, server address).
+    pub fn open_connection_servers(
+        &self,
+    ) -> impl Iterator<Item = (u64, std::net::SocketAddr)> + '_ {
+        self.table.connections().map(|c| (c.id, c.server))
+    }
+
     pub fn finished_records(&self) -> &[ConnectionRecord] {
         &self.records
     }

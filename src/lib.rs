@@ -13,6 +13,7 @@ pub mod findings;
 pub mod h2;
 pub mod http;
 pub mod inspect;
+pub mod metrics;
 pub mod report;
 pub mod tcp;
 pub mod time;

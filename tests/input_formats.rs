@@ -344,3 +344,69 @@ fn streaming_formats_give_the_same_summary_and_connections() {
         assert_eq!(csv.lines().count(), want.len() + 1, "{name}");
     }
 }
+
+#[test]
+fn csv_file_column_is_filled_for_one_file_too() {
+    let f = common::samples_dir()
+        .join("captures")
+        .join("curl-http11-reuse.pcap");
+    let p = f.to_str().unwrap();
+    let (code, out, err) = run(&["report", "--format", "csv", p]);
+    assert_eq!(code, 0, "{err}");
+    let mut lines = out.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = header
+        .iter()
+        .position(|h| *h == "file")
+        .expect("file column");
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert!(!rows.is_empty());
+    for r in &rows {
+        assert_eq!(r.len(), header.len(), "{out}");
+        assert_eq!(r[col], p, "{out}");
+    }
+    // JSON keeps its contract: `file` only when several files are reported.
+    let (_, v, _) = json(&[p]);
+    assert!(v["connections"][0].get("file").is_none(), "{v}");
+}
+
+#[test]
+fn report_help_names_formats_verdicts_reasons_and_exit_codes() {
+    let (code, out, _) = run(&["report", "--help"]);
+    assert_eq!(code, 0);
+    for word in [
+        "text",
+        "json",
+        "jsonl",
+        "csv",
+        "--summary-only",
+        "reused",
+        "single-request-kept-open",
+        "single-request-closed",
+        "unanswered",
+        "reuse-failed",
+        "server-closed-after-response",
+        "no-http",
+        "connection-close-request",
+        "connection-close-response",
+        "http10-default",
+        "keep-alive-max",
+        "idle-timeout",
+        "client-finished",
+        "reset",
+        "capture-ended",
+        "Exit codes",
+        "docs/output.md",
+    ] {
+        assert!(out.contains(word), "report --help lacks {word:?}:\n{out}");
+    }
+}
+
+#[test]
+fn tui_without_arguments_names_both_ways() {
+    let (code, _, err) = run(&["tui"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("keepwatch tui FILE"), "{err}");
+    assert!(err.contains("-i IFACE"), "{err}");
+    assert!(err.contains("Usage: keepwatch tui"), "{err}");
+}

@@ -438,10 +438,17 @@ fn live_without_permission_explains() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("Run as root"), "{err}");
+    // The hint names this very binary, not `$(command -v keepwatch)` (which
+    // is empty when keepwatch is not on PATH).
+    let exe = std::fs::canonicalize(common::bin()).unwrap();
     assert!(
-        err.contains("setcap cap_net_raw,cap_net_admin=eip"),
+        err.contains(&format!(
+            "setcap cap_net_raw,cap_net_admin=eip {}",
+            exe.display()
+        )),
         "{err}"
     );
+    assert!(!err.contains("command -v"), "{err}");
 }
 
 fn status_ids(pid: i32, field: &str) -> Vec<u32> {
@@ -563,6 +570,21 @@ fn interfaces_lists_loopback() {
         .unwrap_or_else(|| panic!("no lo in {text}"));
     assert!(lo.contains("loopback"), "{lo}");
     assert!(lo.contains("127.0.0.1"), "{lo}");
+    // A header row, and every column starts where its header does.
+    let header = text.lines().next().unwrap();
+    assert!(header.starts_with("NAME "), "{text}");
+    let starts: Vec<usize> = ["FLAGS", "ADDRESSES"]
+        .iter()
+        .map(|h| header.find(h).unwrap_or_else(|| panic!("{h} in {header}")))
+        .collect();
+    for line in text.lines().skip(1) {
+        for &at in &starts {
+            assert!(
+                line.len() > at && &line[at - 2..at] == "  " && line.as_bytes()[at] != b' ',
+                "column at {at} not aligned in {line:?}:\n{text}"
+            );
+        }
+    }
 }
 
 /// `keepwatch report --format json` on a file `-w` wrote.

@@ -16,8 +16,10 @@
 
 use super::RawPacket;
 use crate::time::Timestamp;
+use nix::poll::{poll, PollFd, PollFlags};
+use nix::sys::eventfd::{EfdFlags, EventFd};
 use pcap::{Active, Capture, Device, Precision};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
@@ -53,7 +55,7 @@ const READ_BURST: usize = 4096;
 const FINAL_DRAIN: std::time::Duration = std::time::Duration::from_millis(250);
 /// How long the capture thread sleeps in poll() when nothing happens (it
 /// refreshes the pcap statistics this often).
-const POLL_MS: i32 = 200;
+const POLL_MS: u16 = 200;
 
 /// Packets copied out of libpcap's buffer, handed over in one piece.
 pub struct Batch {
@@ -117,37 +119,23 @@ pub struct Stopper(Arc<StopInner>);
 
 struct StopInner {
     flag: AtomicBool,
-    wake: OwnedFd,
+    wake: EventFd,
 }
 
 impl Stopper {
     fn new() -> Result<Self, String> {
-        // SAFETY: plain syscall; the descriptor is owned from here on.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        if fd < 0 {
-            return Err(format!(
-                "cannot create an eventfd: {}",
-                std::io::Error::last_os_error()
-            ));
-        }
+        let wake = EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
+            .map_err(|e| format!("cannot create an eventfd: {}", std::io::Error::from(e)))?;
         Ok(Stopper(Arc::new(StopInner {
             flag: AtomicBool::new(false),
-            // SAFETY: fd is a fresh, valid descriptor nobody else owns.
-            wake: unsafe { OwnedFd::from_raw_fd(fd) },
+            wake,
         })))
     }
 
     pub fn stop(&self) {
         if !self.0.flag.swap(true, Ordering::SeqCst) {
-            let one: u64 = 1;
-            // SAFETY: writes 8 bytes from a valid u64 to our own eventfd.
-            unsafe {
-                libc::write(
-                    self.0.wake.as_raw_fd(),
-                    (&one as *const u64).cast(),
-                    std::mem::size_of::<u64>(),
-                )
-            };
+            // Cannot fail short of a counter overflow, which one write never reaches.
+            let _ = self.0.wake.write(1);
         }
     }
 
@@ -201,8 +189,13 @@ fn explain(e: pcap::Error, iface: &str) -> String {
     let msg = e.to_string();
     let lower = msg.to_lowercase();
     if lower.contains("permission") || lower.contains("not permitted") {
+        // The real path of this binary: `$(command -v keepwatch)` expands to
+        // nothing when keepwatch is not on PATH (e.g. run from target/release).
+        let exe = std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "keepwatch".into());
         format!(
-            "cannot capture on {iface}: {msg}. Run as root, or give the binary the capabilities: sudo setcap cap_net_raw,cap_net_admin=eip $(command -v keepwatch)"
+            "cannot capture on {iface}: {msg}. Run as root, or give the binary the capabilities (as root: setcap cap_net_raw,cap_net_admin=eip {exe}; as a user: sudo setcap cap_net_raw,cap_net_admin=eip {exe})"
         )
     } else if lower.contains("no such device") || lower.contains("doesn't exist") {
         format!(
@@ -480,29 +473,19 @@ impl Worker {
 
     /// Sleeps until a packet, a stop request, or the poll interval.
     fn wait(&mut self) -> Result<(), String> {
+        // SAFETY: the pcap descriptor stays open as long as `self.cap`, which
+        // outlives this call.
+        let pcap_fd = unsafe { BorrowedFd::borrow_raw(self.cap.as_raw_fd()) };
         let mut fds = [
-            libc::pollfd {
-                fd: self.cap.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: self.stopper.0.wake.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
+            PollFd::new(pcap_fd, PollFlags::POLLIN),
+            PollFd::new(self.stopper.0.wake.as_fd(), PollFlags::POLLIN),
         ];
-        // SAFETY: fds is a valid array of 2 pollfd for the duration of the call.
         // A batch held back by a full channel is offered again soon.
         let ms = if self.batch.is_empty() { POLL_MS } else { 10 };
-        let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
-        if r < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() != std::io::ErrorKind::Interrupted {
-                return Err(format!("capture error: poll: {e}"));
-            }
+        match poll(&mut fds, ms) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => Ok(()),
+            Err(e) => Err(format!("capture error: poll: {}", std::io::Error::from(e))),
         }
-        Ok(())
     }
 
     fn refresh_stats(&mut self, now: bool) {
@@ -526,29 +509,23 @@ impl Worker {
 
 /// Like `tcpdump -Z`: give up root once the device is open.
 fn drop_privileges(user: &str) -> Result<(), String> {
-    let cname = std::ffi::CString::new(user).map_err(|_| format!("bad user name '{user}'"))?;
-    // SAFETY: getpwnam returns a pointer to static storage or null; we copy
-    // the ids out before any other call that could overwrite it.
-    let (uid, gid) = unsafe {
-        let pw = libc::getpwnam(cname.as_ptr());
-        if pw.is_null() {
-            return Err(format!("no such user '{user}' (for --user)"));
-        }
-        ((*pw).pw_uid, (*pw).pw_gid)
-    };
-    // SAFETY: plain syscalls with checked return values; order matters
-    // (supplementary groups and gid before uid).
-    unsafe {
-        if libc::setgroups(1, &gid) != 0 || libc::setgid(gid) != 0 || libc::setuid(uid) != 0 {
-            return Err(format!(
+    use nix::unistd::{setgid, setgroups, setuid, Uid, User};
+    let pw = User::from_name(user)
+        .map_err(|e| format!("cannot look up user '{user}': {}", std::io::Error::from(e)))?
+        .ok_or_else(|| format!("no such user '{user}' (for --user)"))?;
+    // Order matters: supplementary groups and gid before uid.
+    setgroups(&[pw.gid])
+        .and_then(|()| setgid(pw.gid))
+        .and_then(|()| setuid(pw.uid))
+        .map_err(|e| {
+            format!(
                 "cannot drop privileges to '{user}': {}",
-                std::io::Error::last_os_error()
-            ));
-        }
-        // Make sure it cannot be undone.
-        if uid != 0 && libc::setuid(0) == 0 {
-            return Err(format!("dropping privileges to '{user}' did not stick"));
-        }
+                std::io::Error::from(e)
+            )
+        })?;
+    // Make sure it cannot be undone.
+    if !pw.uid.is_root() && setuid(Uid::from_raw(0)).is_ok() {
+        return Err(format!("dropping privileges to '{user}' did not stick"));
     }
     Ok(())
 }

@@ -564,7 +564,7 @@ pub fn response_head(i: &[u8]) -> IResult<&[u8], ResponseHead<'_>> {
 /// are appended, so buffered heads are never rescanned from the start.
 pub fn find_head_end(buf: &[u8], from: usize) -> Result<usize, usize> {
     let mut k = from.min(buf.len());
-    while let Some(p) = buf[k..].iter().position(|&c| c == b'\n') {
+    while let Some(p) = memchr::memchr(b'\n', &buf[k..]) {
         let nl = k + p;
         match buf.get(nl + 1) {
             None => return Err(nl),
@@ -923,24 +923,12 @@ pub fn request_start_strict(b: &[u8]) -> Option<bool> {
     }
 }
 
-/// Position of `needle` in `hay`.
+/// Position of `needle` in `hay` (None for an empty needle).
 pub fn find_subslice(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() || hay.len() < needle.len() {
+    if needle.is_empty() {
         return None;
     }
-    let first = needle[0];
-    let mut k = 0;
-    while let Some(p) = hay[k..=hay.len() - needle.len()]
-        .iter()
-        .position(|&c| c == first)
-    {
-        let at = k + p;
-        if &hay[at..at + needle.len()] == needle {
-            return Some(at);
-        }
-        k = at + 1;
-    }
-    None
+    memchr::memmem::find(hay, needle)
 }
 
 /// A request line starting mid-line inside `data[from..end]` (e.g. right after

@@ -1,4 +1,5 @@
-//! CSV: one row per connection, RFC 4180 quoting.
+//! CSV: one row per connection, RFC 4180 quoting (the `csv` crate, quoting
+//! only fields that need it).
 
 use crate::analysis::ConnectionRecord;
 use std::io::{self, Write};
@@ -36,17 +37,17 @@ pub const HEADER: &[&str] = &[
     "file",
 ];
 
-fn field(s: &str) -> String {
-    let s = &*super::printable(s);
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
+/// One record, quoted as needed, then `\n`. Built in memory first: a
+/// `csv::Writer` over `w` itself would flush `w` on every row.
+fn write_record<W: Write, T: AsRef<[u8]>>(w: &mut W, fields: &[T]) -> io::Result<()> {
+    let mut c = csv::Writer::from_writer(Vec::with_capacity(512));
+    c.write_record(fields)?;
+    let line = c.into_inner().map_err(|e| e.into_error())?;
+    w.write_all(&line)
 }
 
 pub fn write_header<W: Write>(w: &mut W) -> io::Result<()> {
-    writeln!(w, "{}", HEADER.join(","))
+    write_record(w, HEADER)
 }
 
 pub fn write_row<W: Write>(w: &mut W, r: &ConnectionRecord) -> io::Result<()> {
@@ -88,6 +89,33 @@ pub fn write_row<W: Write>(w: &mut W, r: &ConnectionRecord) -> io::Result<()> {
             .to_string(),
         opt(r.file.clone()),
     ];
-    let line: Vec<String> = cols.iter().map(|c| field(c)).collect();
-    writeln!(w, "{}", line.join(","))
+    let cols: Vec<_> = cols.iter().map(|c| super::printable(c)).collect();
+    let cols: Vec<&str> = cols.iter().map(|c| c.as_ref()).collect();
+    write_record(w, &cols)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_quoted_only_when_needed() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("samples/captures/curl-http11-reuse.pcap");
+        let cap = crate::capture::CaptureFile::open(&path).unwrap();
+        let mut an = crate::engine::Analyzer::new(Default::default()).unwrap();
+        cap.for_each(|p| an.packet(&p, &mut |_| {})).unwrap();
+        let mut r = an.finish(&mut |_| {}).connections.remove(0);
+        r.host = Some("a,b \"c\"".into());
+        r.file = Some("plain".into());
+        let mut out = Vec::new();
+        write_header(&mut out).unwrap();
+        write_row(&mut out, &r).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let (header, row) = text.split_once('\n').unwrap();
+        assert_eq!(header, HEADER.join(","));
+        assert!(row.ends_with(",plain\n"), "{row}");
+        assert!(row.contains(",\"a,b \"\"c\"\"\","), "{row}");
+        assert!(!row.contains("\"plain\""), "{row}");
+    }
 }

@@ -319,14 +319,6 @@ pub fn parse_jsonl(text: &str) -> (Vec<serde_json::Value>, Option<serde_json::Va
 
 /// uid and gid of a user, if it exists.
 pub fn user_ids(name: &str) -> Option<(u32, u32)> {
-    let c = std::ffi::CString::new(name).ok()?;
-    // SAFETY: getpwnam returns static storage or null; copied out at once.
-    unsafe {
-        let pw = libc::getpwnam(c.as_ptr());
-        if pw.is_null() {
-            None
-        } else {
-            Some(((*pw).pw_uid, (*pw).pw_gid))
-        }
-    }
+    let u = nix::unistd::User::from_name(name).ok()??;
+    Some((u.uid.as_raw(), u.gid.as_raw()))
 }
