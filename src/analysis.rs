@@ -143,6 +143,9 @@ pub struct ConnectionRecord {
     pub idle_before_close: Option<Duration>,
     pub stale_requests: u32,
     pub interim_responses: u32,
+    /// HTTP/1 messages that broke the grammar, counted (control bytes in a
+    /// request target) or skipped (malformed head); each one is warned.
+    pub malformed_messages: u32,
     pub packets: u64,
     pub bytes: u64,
     pub exchanges: Vec<Exchange>,
@@ -280,6 +283,7 @@ pub fn record(c: &Connection<AppInspector>, with_exchanges: bool) -> ConnectionR
         idle_before_close,
         stale_requests,
         interim_responses: http.map_or(0, |h| h.interim_responses()),
+        malformed_messages: http.map_or(0, |h| h.malformed_messages()),
         packets: c.half[0].stats.packets + c.half[1].stats.packets,
         bytes: c.half[0].stats.bytes + c.half[1].stats.bytes,
         exchanges: if with_exchanges {
@@ -310,7 +314,21 @@ pub fn record(c: &Connection<AppInspector>, with_exchanges: bool) -> ConnectionR
             client_to_server: c.half[Direction::ClientToServer.index()].stats.clone(),
             server_to_client: c.half[Direction::ServerToClient.index()].stats.clone(),
         },
-        warnings: c.app.warnings(),
+        warnings: {
+            let mut w = c.app.warnings();
+            for (d, name) in [
+                (Direction::ClientToServer, "client->server"),
+                (Direction::ServerToClient, "server->client"),
+            ] {
+                let n = c.half[d.index()].stats.conflicting_bytes;
+                if n > 0 {
+                    w.push(format!(
+                        "{name}: {n} bytes retransmitted with different contents (conflicting retransmission); the first copy was kept"
+                    ));
+                }
+            }
+            w
+        },
         file: None,
     };
     rec.verdict = verdict(&rec);
@@ -388,7 +406,8 @@ fn close_reason(
             answered += 1;
             if let Some(m) = e.keep_alive.as_ref().and_then(|k| k.max) {
                 // After the i-th response, max=m more (or m including it).
-                let (a, b) = (answered + m, answered - 1 + m);
+                // `m` comes from a header: saturate, never wrap.
+                let (a, b) = (answered.saturating_add(m), (answered - 1).saturating_add(m));
                 budget_met |= served == a || served == b || served >= m && m <= answered;
             }
         }

@@ -86,11 +86,11 @@ enum Cmd {
         interface: String,
         #[command(flatten)]
         common: Common,
-        /// Bytes to capture per packet
-        #[arg(long, default_value_t = 262144)]
+        /// Bytes to capture per packet (1 to 262144)
+        #[arg(long, default_value_t = 262144, value_parser = snaplen_arg, allow_hyphen_values = true)]
         snaplen: i32,
         /// Stop after this many seconds
-        #[arg(long, value_name = "SECS")]
+        #[arg(long, value_name = "SECS", value_parser = duration_secs, allow_hyphen_values = true)]
         duration: Option<f64>,
         /// Stop after this many packets
         #[arg(long, value_name = "N")]
@@ -183,6 +183,43 @@ fn positive_secs(s: &str) -> Result<f64, String> {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
         _ => Err(format!("'{s}' is not a positive number of seconds")),
     }
+}
+
+/// Longest `--duration`: 10^9 s (about 31 years). Larger values cannot be
+/// added to a clock reading (`Instant + 1e19 s` overflows and panics).
+const MAX_DURATION_SECS: f64 = 1e9;
+
+/// `--duration`: positive, finite, at most [`MAX_DURATION_SECS`].
+fn duration_secs(s: &str) -> Result<f64, String> {
+    let v = positive_secs(s)?;
+    if v <= MAX_DURATION_SECS {
+        Ok(v)
+    } else {
+        Err(format!(
+            "'{s}' seconds is too long a duration (at most {MAX_DURATION_SECS:e})"
+        ))
+    }
+}
+
+/// Largest snapshot length accepted, as tcpdump's maximum (`MAXIMUM_SNAPLEN`).
+const MAX_SNAPLEN: i32 = 262144;
+
+/// `--snaplen`: 1 to 262144 bytes. (libpcap quietly turns 0 and negative
+/// values into its default; keepwatch says so instead.)
+fn snaplen_arg(s: &str) -> Result<i32, String> {
+    match s.parse::<i64>() {
+        Ok(v) if (1..=MAX_SNAPLEN as i64).contains(&v) => Ok(v as i32),
+        Ok(_) => Err(format!(
+            "'{s}' is not a snapshot length from 1 to {MAX_SNAPLEN} bytes"
+        )),
+        Err(_) => Err(format!("'{s}' is not a number of bytes")),
+    }
+}
+
+/// What goes to stderr holds file names and packet bytes: the one escaping
+/// policy (docs/output.md, "Escaping") applies.
+fn safe(s: &str) -> std::borrow::Cow<'_, str> {
+    keepwatch::escape::text(s)
 }
 
 pub fn main() -> i32 {
@@ -303,7 +340,7 @@ pub fn main() -> i32 {
             {
                 return EXIT_OK;
             }
-            eprintln!("keepwatch: error: {e:#}");
+            eprintln!("keepwatch: error: {}", safe(&format!("{e:#}")));
             EXIT_ERROR
         }
     }
@@ -360,7 +397,7 @@ fn report_cmd(
                 "{} was given more than once: its packets are counted each time",
                 f.display()
             );
-            eprintln!("keepwatch: warning: {w}");
+            eprintln!("keepwatch: warning: {}", safe(&w));
             dup_warnings.push(w);
         }
         caps.push(CaptureFile::open(f)?);
@@ -409,8 +446,8 @@ fn report_cmd(
                 damaged = true;
                 eprintln!(
                     "keepwatch: warning: {}: {}",
-                    summary.path,
-                    summary.damage.as_deref().unwrap_or("")
+                    safe(&summary.path),
+                    safe(summary.damage.as_deref().unwrap_or(""))
                 );
             }
             an.add_file(summary);
@@ -474,7 +511,7 @@ fn analyze_files(files: &[PathBuf], common: &Common) -> Result<(Report, bool)> {
         let summary = cap.for_each(|p| an.packet(&p, &mut |_| {}))?;
         if let Some(d) = &summary.damage {
             damaged = true;
-            eprintln!("keepwatch: warning: {}: {d}", summary.path);
+            eprintln!("keepwatch: warning: {}: {}", safe(&summary.path), safe(d));
         }
         an.add_file(summary);
     }
@@ -625,13 +662,14 @@ fn live_cmd(
     })
     .context("installing the signal handler")?;
     eprintln!(
-        "keepwatch: listening on {iface} (link type {} {}){}",
+        "keepwatch: listening on {} (link type {} {}){}",
+        safe(&iface),
         cap.linktype,
         keepwatch::capture::linktype::name(cap.linktype),
         common
             .filter
             .as_deref()
-            .map(|f| format!(", filter '{f}'"))
+            .map(|f| format!(", filter '{}'", safe(f)))
             .unwrap_or_default()
     );
     let st = style(common);
@@ -702,6 +740,7 @@ fn live_cmd(
     let mut last_advance = Instant::now();
     let end_msg;
     let mut write_err: Option<io::Error> = None;
+    let mut write_failed_said = false;
     loop {
         let mut wait = std::time::Duration::from_millis(100);
         if let Some(d) = duration {
@@ -749,6 +788,13 @@ fn live_cmd(
                         });
                     }
                 }
+            }
+        }
+        if !write_failed_said {
+            if let Some(m) = cap.counters.write_error() {
+                // Said at once; the capture and the analysis go on.
+                eprintln!("keepwatch: error: {}", safe(&m));
+                write_failed_said = true;
             }
         }
         if let Some(e) = write_err.take() {
@@ -815,6 +861,15 @@ fn live_cmd(
     if let Some(m) = &end_msg {
         an.add_warning(m.clone());
     }
+    // A `-w` write error: said on stderr when it happened (again here if it
+    // came with the last flush), a warning in the report, exit status 3.
+    let save_err = c.write_error();
+    if let Some(m) = &save_err {
+        if !write_failed_said {
+            eprintln!("keepwatch: error: {}", safe(m));
+        }
+        an.add_warning(m.clone());
+    }
     let rep = an.finish(&mut |r| {
         if let Err(e) = on_conn(r, &mut out) {
             write_err.get_or_insert(e);
@@ -839,11 +894,11 @@ fn live_cmd(
         Format::Csv => {}
     }
     out.flush()?;
-    if let Some(p) = write {
-        eprintln!("keepwatch: wrote {}", p.display());
+    if let Some(p) = write.filter(|_| save_err.is_none()) {
+        eprintln!("keepwatch: wrote {}", keepwatch::escape::path(&p));
     }
     drop(cap);
-    Ok(if end_msg.is_some() {
+    Ok(if end_msg.is_some() || save_err.is_some() {
         EXIT_DAMAGED
     } else {
         EXIT_OK

@@ -74,6 +74,9 @@ pub struct H2Info {
     pub goaway_error: Option<u32>,
     /// RST_STREAM frames (both directions).
     pub rst_streams: u32,
+    /// Frames (or a missing preface) that could not be followed and were
+    /// skipped; each is warned.
+    pub malformed_messages: u32,
     /// PUSH_PROMISE frames (server push).
     pub push_promises: u32,
     /// When the first / last client stream was opened.
@@ -279,6 +282,7 @@ impl H2Inspector {
                     let k = (PREFACE.len() - *n).min(data.len());
                     if data[..k] != PREFACE[*n..*n + k] {
                         self.state[d] = State::Dead;
+                        self.info.malformed_messages += 1;
                         self.warn(format!(
                             "{dir:?}: no HTTP/2 client preface; ignoring this direction"
                         ));
@@ -302,6 +306,7 @@ impl H2Inspector {
                     let raw = *buf;
                     let f = frame_header(&raw);
                     if f.len > self.max_frame[d] {
+                        self.info.malformed_messages += 1;
                         self.warn(format!(
                             "{dir:?}: HTTP/2 frame of {} bytes exceeds the maximum frame size {}; resynchronising",
                             f.len, self.max_frame[d]

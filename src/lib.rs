@@ -9,6 +9,7 @@ pub mod capture;
 pub mod decode;
 pub mod diff;
 pub mod engine;
+pub mod escape;
 pub mod findings;
 pub mod h2;
 pub mod http;

@@ -355,6 +355,66 @@ fn live_count_stops_after_n_packets() {
     assert_eq!(rep["summary"]["packets"], 4);
 }
 
+/// `-w /dev/full` (ENOSPC on the first write): said on stderr within moments,
+/// with the path; the capture and the analysis go on; the report is printed
+/// with the error as a warning; exit status 3; no "wrote" line.
+#[test]
+fn live_write_error_is_reported_and_the_analysis_goes_on() {
+    require_capture!();
+    if !std::path::Path::new("/dev/full").exists() {
+        common::skip("no /dev/full");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let filter = format!("tcp port {port}");
+    let mut live = Live::spawn(
+        &common::bin(),
+        &[
+            "live",
+            "-i",
+            "lo",
+            "-f",
+            &filter,
+            "--format",
+            "jsonl",
+            "-w",
+            "/dev/full",
+        ],
+        dir.path(),
+    );
+    live.wait_listening();
+    exchange(&listener);
+    // Detected promptly, while still capturing.
+    wait_for("the write error on stderr", Duration::from_secs(5), || {
+        live.stderr_text()
+            .contains("cannot write /dev/full")
+            .then_some(())
+    });
+    assert!(
+        live.guard.child.try_wait().unwrap().is_none(),
+        "still capturing"
+    );
+    // Traffic after the error is still analysed.
+    exchange(&listener);
+    std::thread::sleep(Duration::from_millis(300));
+    let status = live.interrupt();
+    let stderr = live.stderr_text();
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    assert_eq!(
+        stderr.matches("cannot write /dev/full").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(!stderr.contains("wrote /dev/full"), "{stderr}");
+    let (conns, summary) = support::parse_jsonl(&live.stdout_text());
+    assert_eq!(conns.len(), 2, "both connections analysed");
+    let warnings = summary.unwrap()["summary"]["warnings"].to_string();
+    assert!(warnings.contains("cannot write /dev/full"), "{warnings}");
+}
+
 /// `-i any`: Linux cooked capture decodes like Ethernet.
 #[test]
 fn live_any_interface() {

@@ -49,6 +49,7 @@ fn rec(
         idle_before_close: None,
         stale_requests: 0,
         interim_responses: 0,
+        malformed_messages: 0,
         packets: 10,
         bytes: 1000,
         exchanges: Vec::new(),

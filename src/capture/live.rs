@@ -14,6 +14,7 @@
 //! seen.) On stop, the packets already in the kernel ring are read and handed
 //! over, the `-w` file is flushed and closed, and only then is `Ended` sent.
 
+use super::pcap_write::PcapWriter;
 use super::RawPacket;
 use crate::time::Timestamp;
 use nix::poll::{poll, PollFd, PollFlags};
@@ -103,6 +104,16 @@ pub struct LiveCounters {
     pub kernel_received: AtomicU64,
     pub kernel_dropped: AtomicU64,
     pub interface_dropped: AtomicU64,
+    /// The `-w` file could not be written (the message names the path and
+    /// the error); capture continues without writing.
+    pub write_error: std::sync::Mutex<Option<String>>,
+}
+
+impl LiveCounters {
+    /// The `-w` write error, if one happened.
+    pub fn write_error(&self) -> Option<String> {
+        self.write_error.lock().ok().and_then(|e| e.clone())
+    }
 }
 
 pub enum Event {
@@ -258,8 +269,8 @@ impl LiveCapture {
         }
         let save = match &cfg.write {
             Some(p) => Some(
-                cap.savefile(p)
-                    .map_err(|e| format!("cannot write {}: {e}", p.display()))?,
+                PcapWriter::create(p, linktype, cfg.snaplen.max(1) as u32, nanosecond)
+                    .map_err(|e| format!("cannot write {}: {e}", crate::escape::path(p)))?,
             ),
             None => None,
         };
@@ -332,7 +343,7 @@ impl Drop for LiveCapture {
 /// The capture thread's state.
 struct Worker {
     cap: Capture<Active>,
-    save: Option<pcap::Savefile>,
+    save: Option<PcapWriter>,
     tx: SyncSender<Event>,
     stopper: Stopper,
     ctr: Arc<LiveCounters>,
@@ -405,12 +416,9 @@ impl Worker {
             let _ = self.tx.send(Event::Packets(b));
         }
         self.refresh_stats(true);
-        if let Some(mut s) = self.save.take() {
-            if let Err(e) = s.flush() {
-                end_msg.get_or_insert(format!("writing the capture file: {e}"));
-            }
-            // Dropping the Savefile closes it (pcap_dump_close).
-        }
+        self.flush_save();
+        // Dropping the writer closes the file.
+        self.save = None;
         let _ = self.tx.send(Event::Ended(end_msg));
     }
 
@@ -426,10 +434,10 @@ impl Worker {
             }
             match self.cap.next_packet() {
                 Ok(p) => {
-                    if let Some(s) = self.save.as_mut() {
-                        s.write(&p);
-                    }
                     let h = p.header;
+                    if let Some(s) = self.save.as_mut() {
+                        s.write(h.ts.tv_sec as u32, h.ts.tv_usec as u32, h.len, p.data);
+                    }
                     let ts =
                         Timestamp::from_secs_frac(h.ts.tv_sec, h.ts.tv_usec as u64, self.units);
                     let off = self.batch.data.len() as u32;
@@ -452,6 +460,7 @@ impl Worker {
     /// Hands the current batch to the analysis without waiting. If the channel
     /// is full the batch is kept and grows; past the backlog caps it is dropped.
     fn hand_over(&mut self) {
+        self.flush_save();
         let b = std::mem::replace(&mut self.batch, Batch::new(self.linktype));
         match self.tx.try_send(Event::Packets(b)) {
             Ok(()) => {}
@@ -467,6 +476,20 @@ impl Worker {
             Err(_) => {
                 // The receiver is gone: nobody wants the packets any more.
                 self.stopper.stop();
+            }
+        }
+    }
+
+    /// Pushes the `-w` buffer to the file. On a write error (ENOSPC, EIO,
+    /// EPIPE) the message goes to the caller and writing stops; the capture
+    /// and the analysis go on.
+    fn flush_save(&mut self) {
+        if let Some(s) = self.save.as_mut() {
+            if let Err(m) = s.flush() {
+                if let Ok(mut e) = self.ctr.write_error.lock() {
+                    e.get_or_insert(m);
+                }
+                self.save = None;
             }
         }
     }

@@ -6,6 +6,7 @@ pub mod file;
 pub mod filter;
 pub mod linktype;
 pub mod live;
+pub mod pcap_write;
 
 use crate::time::Timestamp;
 

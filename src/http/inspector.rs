@@ -351,6 +351,10 @@ pub struct HttpInspector {
     finished: bool,
     /// While replaying held client bytes: the exchange whose response released them.
     replaying: Option<usize>,
+    /// Messages that broke the HTTP/1 grammar: counted ones (a control byte
+    /// in the request target) and skipped ones (malformed or oversized head,
+    /// bytes that are not a message start). Each has a warning.
+    malformed: u32,
     warnings: Warnings,
 }
 
@@ -378,6 +382,7 @@ impl HttpInspector {
             saw_http: false,
             finished: false,
             replaying: None,
+            malformed: 0,
             warnings: Warnings::new(MAX_WARNINGS, ""),
         }
     }
@@ -422,6 +427,11 @@ impl HttpInspector {
         self.responses
     }
     /// Interim 1xx heads seen (101 excluded).
+    /// Malformed messages, counted or skipped (each also warned).
+    pub fn malformed_messages(&self) -> u32 {
+        self.malformed
+    }
+
     pub fn interim_responses(&self) -> u32 {
         self.interim
     }
@@ -527,6 +537,7 @@ impl HttpInspector {
     }
 
     fn not_http(&mut self, dir: Direction, ts: Timestamp, b: &[u8]) {
+        self.malformed += 1;
         let expected = match dir {
             Direction::ClientToServer => "a request line",
             Direction::ServerToClient => "a status line",
@@ -619,6 +630,7 @@ impl HttpInspector {
     }
 
     fn head_too_long(&mut self, dir: Direction, ts: Timestamp, b: &[u8]) {
+        self.malformed += 1;
         let msg = format!(
             "{}: {} head starting \"{}\" exceeds {} KiB without an empty line; lost sync, scanning for the next message",
             dir_label(dir),
@@ -643,6 +655,7 @@ impl HttpInspector {
     }
 
     fn bad_head(&mut self, dir: Direction, ts: Timestamp, head: &[u8]) {
+        self.malformed += 1;
         let msg = format!(
             "{}: malformed {} head \"{}\"; skipped, lost sync",
             dir_label(dir),
@@ -697,6 +710,14 @@ impl HttpInspector {
             for issue in &h.issues {
                 self.warn(format!("client->server: {label}: {issue}"));
             }
+        }
+        if parser::has_control(rh.line.target) {
+            self.malformed += 1;
+            self.warn(format!(
+                "client->server: exchange #{}: malformed request line \"{}\": control bytes in the target; counted as a request",
+                idx + 1,
+                escape(rh.line.target, 60)
+            ));
         }
         let framing = request_framing(&h);
         ex.host = h.host;

@@ -158,6 +158,19 @@ fn is_target_char(c: u8) -> bool {
     c > 0x20 && c != 0x7f
 }
 
+/// Request-target bytes as the request line is parsed: anything but
+/// whitespace and line ends. Control bytes (`GET /a\x1bb HTTP/1.1`) make
+/// the request malformed, but its framing can still be followed: it is
+/// counted, and the inspector warns ([`has_control`]).
+fn is_lax_target_char(c: u8) -> bool {
+    !matches!(c, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// Does `b` hold a control byte (C0 or DEL)?
+pub fn has_control(b: &[u8]) -> bool {
+    b.iter().any(|&c| c < 0x20 || c == 0x7f)
+}
+
 fn fail<I, T>(i: I, kind: ErrorKind) -> IResult<I, T> {
     Err(Err::Error(Error::new(i, kind)))
 }
@@ -178,7 +191,7 @@ pub fn http_version(i: &[u8]) -> IResult<&[u8], HttpVersion> {
 pub fn request_line(i: &[u8]) -> IResult<&[u8], RequestLine<'_>> {
     let (i, method) = take_while1(is_tchar)(i)?;
     let (i, _) = take_while1(is_ws)(i)?;
-    let (i, target) = take_while1(is_target_char)(i)?;
+    let (i, target) = take_while1(is_lax_target_char)(i)?;
     let (i, _) = take_while1(is_ws)(i)?;
     let (i, version) = http_version(i)?;
     let (i, _) = take_while(is_ws)(i)?;
@@ -990,24 +1003,10 @@ pub fn embedded_response_start(
     None
 }
 
-/// Bytes as a short printable string for warnings.
+/// Bytes as a short printable string for warnings (the project's one
+/// escaping policy: [`crate::escape::snippet`]).
 pub fn escape(b: &[u8], max: usize) -> String {
-    let mut s = String::new();
-    for &c in b.iter().take(max) {
-        match c {
-            b'\r' => s.push_str("\\r"),
-            b'\n' => s.push_str("\\n"),
-            b'\t' => s.push_str("\\t"),
-            b'"' => s.push_str("\\\""),
-            b'\\' => s.push_str("\\\\"),
-            0x20..=0x7e => s.push(c as char),
-            _ => s.push_str(&format!("\\x{:02x}", c)),
-        }
-    }
-    if b.len() > max {
-        s.push('…');
-    }
-    s
+    crate::escape::snippet(b, max)
 }
 
 #[cfg(test)]

@@ -18,27 +18,12 @@ pub enum Format {
     Csv,
 }
 
-/// Text for a terminal or a spreadsheet: control characters from the capture
-/// (ESC, BEL, CR, C1 codes) are shown as `\xNN`, so packet contents can never
-/// drive the terminal that reads the report. JSON escapes them itself.
+/// Text for a terminal or a spreadsheet: the project's one escaping policy
+/// ([`crate::escape::text`]): controls, bidi and zero-width characters from
+/// the capture are shown escaped (`\x1b`, `\u{202e}`), so packet contents
+/// can never drive or disguise what the reader sees. JSON escapes for itself.
 pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
-    if !s.chars().any(is_control) {
-        return std::borrow::Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        if is_control(c) {
-            out.push_str(&format!("\\x{:02x}", c as u32));
-        } else {
-            out.push(c);
-        }
-    }
-    std::borrow::Cow::Owned(out)
-}
-
-fn is_control(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    crate::escape::text(s)
 }
 
 pub fn write_json<W: Write>(w: &mut W, r: &Report) -> io::Result<()> {

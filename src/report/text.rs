@@ -172,7 +172,7 @@ pub fn row(r: &ConnectionRecord, st: Style, w: Widths) -> String {
     }
     if let Some(t) = &r.tls {
         let mut s = match (&t.version, t.client_hellos) {
-            (Some(v), _) => format!("TLS {v}"),
+            (Some(v), _) => format!("TLS {}", printable(v)),
             (None, 0) => "TLS (picked up after the handshake)".to_string(),
             (None, _) => "TLS (no ServerHello seen)".to_string(),
         };
@@ -216,7 +216,7 @@ pub fn row(r: &ConnectionRecord, st: Style, w: Widths) -> String {
         });
     }
     if let Some(d) = &r.tcp.handshake_detail {
-        notes.push(d.clone());
+        notes.push(printable(d).into_owned());
     }
     if let Some(d) = &r.close_detail {
         notes.push(d.clone());
@@ -283,7 +283,7 @@ pub fn write_report<W: Write>(
             w,
             "{} {} ({:?}{}, {}, {} packets)",
             st.bold("file"),
-            f.path,
+            printable(&f.path),
             f.format,
             if f.nanosecond { ", ns" } else { "" },
             lts.join(", "),
@@ -305,7 +305,7 @@ pub fn write_summary<W: Write>(w: &mut W, rep: &Report, st: Style) -> io::Result
     let s = &rep.summary;
     writeln!(w)?;
     writeln!(w, "{}", st.bold("Summary"))?;
-    writeln!(w, "  {}", st.bold(&s.headline))?;
+    writeln!(w, "  {}", st.bold(&printable(&s.headline)))?;
     writeln!(
         w,
         "  connections {} · completed handshakes {} · requests {} · responses {} · reused connections {} · handshakes saved {}",
@@ -411,7 +411,7 @@ pub fn write_summary<W: Write>(w: &mut W, rep: &Report, st: Style) -> io::Result
         )?;
     }
     for warn in &s.warnings {
-        writeln!(w, "  {} {warn}", st.paint("33", "warning:"))?;
+        writeln!(w, "  {} {}", st.paint("33", "warning:"), printable(warn))?;
     }
     write_findings(w, &s.findings, st)
 }

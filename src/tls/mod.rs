@@ -113,6 +113,10 @@ pub struct TlsInfo {
     /// When the first handshake completed: the later of both Finished records
     /// (TLS ≤ 1.2) or the client Finished (TLS 1.3).
     pub handshake_done_time: Option<Timestamp>,
+    /// Records and handshake messages skipped because they could not be
+    /// parsed (invalid record header, malformed or oversized handshake
+    /// message, zero-length handshake record); each kind is warned.
+    pub malformed_messages: u32,
 }
 
 #[derive(Debug)]
@@ -195,13 +199,34 @@ pub struct TlsInspector {
     /// TLS 1.3: the client Finished (first client type 23 record after ServerHello) seen.
     tls13_client_finished: bool,
     last_app_dir: Option<Direction>,
+    /// Zero-length handshake records per direction (not allowed by RFC 8446
+    /// §5.1, carry nothing): skipped, counted, warned once at the end.
+    empty_handshake_records: [u64; 2],
+}
+
+/// A zero-length handshake record header: `16 03 0x 00 00`.
+fn is_empty_handshake_record(b: &[u8]) -> bool {
+    b.len() >= 5 && b[0] == CT_HANDSHAKE && b[1] == 3 && b[2] <= 4 && b[3] == 0 && b[4] == 0
 }
 
 /// `Some(true)` if these first client bytes start a TLS handshake record (content type
 /// 0x16, version 0x03 0x00..=0x04, length 1..=16384, and, when the 6th byte is there, a
 /// ClientHello), `Some(false)` if not, `None` if there are too few bytes to tell.
 pub fn looks_like_tls(first_bytes: &[u8]) -> Option<bool> {
-    let b = first_bytes;
+    // Zero-length handshake records before the ClientHello carry nothing
+    // but say "TLS" as clearly as a ClientHello header does.
+    let mut b = first_bytes;
+    let mut empty = false;
+    while is_empty_handshake_record(b) {
+        b = &b[5..];
+        empty = true;
+    }
+    if empty {
+        return match looks_like_tls(b) {
+            Some(false) => Some(false),
+            _ => Some(true),
+        };
+    }
     type Check = (usize, fn(&[u8]) -> bool);
     let checks: [Check; 4] = [
         (1, |b| b[0] == CT_HANDSHAKE),
@@ -250,7 +275,8 @@ fn plausible_header(h: &[u8], strict: bool) -> Option<usize> {
     } else {
         (CT_CCS..=CT_HEARTBEAT).contains(&typ)
     };
-    let len_ok = len <= MAX_RECORD_LEN && (len > 0 || (!strict && typ == CT_APP_DATA));
+    let len_ok = len <= MAX_RECORD_LEN
+        && (len > 0 || (!strict && (typ == CT_APP_DATA || typ == CT_HANDSHAKE)));
     (type_ok && h[1] == 3 && h[2] <= 4 && len_ok).then_some(len)
 }
 
@@ -320,6 +346,12 @@ impl TlsInspector {
             if partial || !d.hs_buf.is_empty() {
                 self.warn(format!("{dir:?}: stream ended inside a TLS record"));
             }
+            let n = self.empty_handshake_records[dir.index()];
+            if n > 0 {
+                self.warn(format!(
+                    "{dir:?}: {n} zero-length TLS handshake records (not allowed by RFC 8446 §5.1) skipped"
+                ));
+            }
         }
     }
 
@@ -340,6 +372,7 @@ impl TlsInspector {
                     let hdr = *buf;
                     self.dirs[d].rec = RecState::default();
                     let Some(len) = plausible_header(&hdr, false) else {
+                        self.info.malformed_messages += 1;
                         self.warn(format!(
                             "{dir:?}: invalid TLS record header {:02x?}; resynchronising",
                             hdr
@@ -422,6 +455,11 @@ impl TlsInspector {
         data: &mut &[u8],
     ) {
         let d = dir.index();
+        if typ == CT_HANDSHAKE && len == 0 {
+            self.empty_handshake_records[d] += 1;
+            self.info.malformed_messages += 1;
+            return;
+        }
         let encrypted = self.dirs[d].encrypted;
         let parse = match typ {
             CT_APP_DATA => {
@@ -594,6 +632,7 @@ impl TlsInspector {
                     st.hs_buf.clear();
                     st.hs_skip = len;
                     if wanted {
+                        self.info.malformed_messages += 1;
                         self.warn(format!(
                             "{dir:?}: handshake message type {typ} of {len} bytes exceeds {MAX_HANDSHAKE_MSG}; skipped"
                         ));
@@ -665,6 +704,7 @@ impl TlsInspector {
             }
         }
         let Some(ch) = body.and_then(|b| parse::client_hello(b).ok()) else {
+            self.info.malformed_messages += 1;
             self.warn("malformed or oversized ClientHello".to_string());
             return;
         };
@@ -694,6 +734,7 @@ impl TlsInspector {
 
     fn server_hello(&mut self, body: Option<&[u8]>) {
         let Some(sh) = body.and_then(|b| parse::server_hello(b).ok()) else {
+            self.info.malformed_messages += 1;
             self.warn("malformed ServerHello".to_string());
             return;
         };

@@ -229,7 +229,16 @@ fn looks_like_tls_cases() {
     assert_eq!(looks_like_tls(&ch[..2]), None);
     assert_eq!(looks_like_tls(&[]), None);
     assert_eq!(looks_like_tls(b"GET / HTTP/1.1\r\n"), Some(false));
-    assert_eq!(looks_like_tls(&[0x16, 3, 1, 0, 0]), Some(false));
+    // Zero-length handshake records (issue 15): TLS, whatever follows that
+    // could be TLS; not when what follows is not.
+    assert_eq!(looks_like_tls(&[0x16, 3, 1, 0, 0]), Some(true));
+    let mut two = [0x16, 3, 1, 0, 0].repeat(2);
+    two.extend(&ch);
+    assert_eq!(looks_like_tls(&two), Some(true));
+    assert_eq!(
+        looks_like_tls(b"\x16\x03\x01\x00\x00GET / HTTP/1.1"),
+        Some(false)
+    );
     assert_eq!(looks_like_tls(&[0x16, 3, 1, 0x48, 0, 1]), Some(false));
     assert_eq!(looks_like_tls(&[0x16, 3, 9]), Some(false));
     assert_eq!(looks_like_tls(&[0x16, 3, 1, 2, 0, 2]), Some(false));

@@ -192,6 +192,65 @@ pub fn tone(r: &ConnectionRecord) -> Tone {
 
 /// Text the filter matches against: addresses and ports, host, verdict,
 /// close reason, state, protocol, HTTP version.
+/// Everything the dashboard shows comes through here once, on its way into
+/// the model: every string that came from a packet or a file name under the
+/// one escaping policy ([`crate::escape`]), so no control, bidi or
+/// zero-width character from the capture reaches the terminal.
+pub fn terminal_safe(mut r: ConnectionRecord) -> ConnectionRecord {
+    fn s(v: &mut String) {
+        if let std::borrow::Cow::Owned(e) = crate::escape::text(v) {
+            *v = e;
+        }
+    }
+    fn o(v: &mut Option<String>) {
+        if let Some(v) = v {
+            s(v);
+        }
+    }
+    s(&mut r.client);
+    s(&mut r.server);
+    o(&mut r.host);
+    o(&mut r.file);
+    o(&mut r.tcp.handshake_detail);
+    r.warnings.iter_mut().for_each(s);
+    for e in &mut r.exchanges {
+        for f in [
+            &mut e.method,
+            &mut e.target,
+            &mut e.host,
+            &mut e.reason,
+            &mut e.request_connection,
+            &mut e.response_connection,
+            &mut e.request_keep_alive,
+            &mut e.response_keep_alive,
+            &mut e.transfer_encoding,
+            &mut e.content_encoding,
+            &mut e.upgrade,
+            &mut e.expect,
+        ] {
+            o(f);
+        }
+    }
+    if let Some(t) = &mut r.tls {
+        for f in [
+            &mut t.version,
+            &mut t.sni,
+            &mut t.alpn,
+            &mut t.resumption,
+            &mut t.alert,
+        ] {
+            o(f);
+        }
+        t.alpn_offered.iter_mut().for_each(s);
+        t.versions_offered.iter_mut().for_each(s);
+    }
+    if let Some(sw) = &mut r.protocol_switch {
+        o(&mut sw.protocol);
+        o(&mut sw.target);
+    }
+    r
+}
+
 fn haystack(r: &ConnectionRecord) -> String {
     format!(
         "#{} {} {} {} {} {} {} {} http/{}",
@@ -272,7 +331,7 @@ pub struct Model {
 impl Model {
     fn empty(source: String, live: bool) -> Model {
         Model {
-            source,
+            source: crate::escape::text(&source).into_owned(),
             live,
             paused: false,
             ended: None,
@@ -315,15 +374,22 @@ impl Model {
         let mut m = Model::empty(source.into(), false);
         m.packets = rep.summary.packets;
         m.drops = rep.files.iter().filter_map(|f| f.interface_drops).sum();
-        m.warnings = rep.summary.warnings.clone();
-        m.set_records(rep.connections.clone(), usize::MAX, None);
+        m.warnings = rep
+            .summary
+            .warnings
+            .iter()
+            .map(|w| crate::escape::text(w).into_owned())
+            .collect();
+        let recs = rep.connections.iter().cloned().map(terminal_safe).collect();
+        m.set_records(recs, usize::MAX, None);
         m
     }
 
     /// A model over records alone (tests, or any other source).
     pub fn from_records(source: impl Into<String>, records: Vec<ConnectionRecord>) -> Model {
         let mut m = Model::empty(source.into(), false);
-        m.set_records(records, usize::MAX, None);
+        let recs = records.into_iter().map(terminal_safe).collect();
+        m.set_records(recs, usize::MAX, None);
         m
     }
 
@@ -370,16 +436,16 @@ impl Model {
     pub fn apply_live(&mut self, u: LiveUpdate) {
         self.packets = u.packets;
         self.drops = u.drops;
-        if u.ended.is_some() {
-            self.ended = u.ended;
+        if let Some(end) = u.ended {
+            self.ended = Some(end.map(|m| crate::escape::text(&m).into_owned()));
         }
         let keep = self.selected_record().map(|r| r.id);
         self.visible.clear();
         let mut recs = std::mem::take(&mut self.records);
         recs.truncate(self.finished);
-        recs.extend(u.new_finished);
+        recs.extend(u.new_finished.into_iter().map(terminal_safe));
         let finished = recs.len();
-        recs.extend(u.open);
+        recs.extend(u.open.into_iter().map(terminal_safe));
         self.set_records(recs, finished, keep);
     }
 

@@ -842,18 +842,21 @@ fn fmt_bytes(n: u64) -> String {
 /// `▒` handshake, `█`/`▓` request→response (alternating per exchange),
 /// `·` idle, `|` FIN, `X` RST.
 pub fn timeline(r: &ConnectionRecord, width: usize) -> Vec<(char, Color)> {
-    let t0 = r.start.as_nanos();
-    let t1 = r.end.as_nanos().max(t0 + 1);
+    // i128: timestamps come from the capture and may sit anywhere in i64.
+    let t0 = r.start.as_nanos() as i128;
+    let t1 = (r.end.as_nanos() as i128).max(t0 + 1);
     let cell = |t: Timestamp| -> usize {
-        (((t.as_nanos() - t0).max(0) as i128 * width as i128 / (t1 - t0) as i128) as usize)
-            .min(width.saturating_sub(1))
+        let off = (t.as_nanos() as i128 - t0).clamp(0, t1 - t0);
+        ((off * width as i128 / (t1 - t0)) as usize).min(width.saturating_sub(1))
     };
     let mut v = vec![('·', Color::DarkGray); width];
     if width == 0 {
         return v;
     }
     if let (Some(a), Some(b)) = (r.tcp.syn, r.tcp.ack.or(r.tcp.syn_ack)) {
-        for c in &mut v[cell(a)..=cell(b)] {
+        // A capture out of time order can stamp the SYN after the ACK.
+        let (a, b) = (cell(a.min(b)), cell(a.max(b)));
+        for c in &mut v[a..=b] {
             *c = ('▒', Color::Blue);
         }
     }
