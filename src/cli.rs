@@ -59,6 +59,9 @@ struct Common {
     /// Colour the text report
     #[arg(long, value_enum, default_value = "auto")]
     color: Color,
+    /// Memory the flow table may hold (e.g. 512M, 2G); past it the connections idle longest are finalised early, with a warning
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = memory_size)]
+    memory_limit: usize,
 }
 
 #[derive(Subcommand)]
@@ -137,6 +140,9 @@ enum Cmd {
         /// Colour the text report
         #[arg(long, value_enum, default_value = "auto")]
         color: Color,
+        /// Memory the flow table may hold, per side (e.g. 512M, 2G)
+        #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = memory_size)]
+        memory_limit: usize,
     },
     /// List the capture devices
     Interfaces,
@@ -155,7 +161,41 @@ enum Cmd {
         /// Seconds without a packet after which a connection is reported (as open) and freed
         #[arg(long, value_name = "SECS", default_value_t = 300.0, value_parser = positive_secs)]
         idle_timeout: f64,
+        /// Memory the flow table may hold (e.g. 512M, 2G)
+        #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = memory_size)]
+        memory_limit: usize,
     },
+}
+
+/// `1073741824`, `512K`, `512M`, `2G`, `1.5G`, `64MiB`, `2GB` (binary units;
+/// at least 1 MiB, so the table can hold a few connections).
+fn memory_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" | "kib" => 1024.0,
+        "m" | "mb" | "mib" => 1024.0 * 1024.0,
+        "g" | "gb" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        "t" | "tb" | "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(format!("'{s}' is not a size (e.g. 512M, 2G)")),
+    };
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size (e.g. 512M, 2G)"))?;
+    let bytes = v * mult;
+    if !bytes.is_finite() || bytes >= usize::MAX as f64 {
+        return Err(format!("'{s}' is too large"));
+    }
+    if bytes < (1 << 20) as f64 {
+        return Err(format!(
+            "'{s}' is too small: the memory limit is at least 1M"
+        ));
+    }
+    Ok(bytes as usize)
 }
 
 /// `keepwatch report --help`, after the options: the words a reader of the
@@ -286,6 +326,7 @@ pub fn main() -> i32 {
             format,
             idle_timeout,
             color,
+            memory_limit,
         } => diff_cmd(
             files,
             before,
@@ -296,6 +337,7 @@ pub fn main() -> i32 {
                 format: Format::Json,
                 idle_timeout,
                 color,
+                memory_limit,
             },
         ),
         Cmd::Tui {
@@ -321,6 +363,7 @@ pub fn main() -> i32 {
             interface,
             filter,
             idle_timeout,
+            memory_limit,
         } => tui_cmd(
             &or_stdin(files),
             interface,
@@ -329,6 +372,7 @@ pub fn main() -> i32 {
                 format: Format::Text,
                 idle_timeout,
                 color: Color::Auto,
+                memory_limit,
             },
         ),
     };
@@ -361,10 +405,12 @@ fn options(c: &Common, slim: bool) -> Options {
         table: TableConfig {
             idle_timeout: Duration((c.idle_timeout * 1e9) as i64),
             ..TableConfig::default()
-        },
+        }
+        .with_memory_limit(c.memory_limit),
         slim_records: slim,
         // Text and CSV print no exchange lists.
         drop_exchanges: matches!(c.format, Format::Text | Format::Csv),
+        ..Options::default()
     }
 }
 
@@ -401,6 +447,15 @@ fn report_cmd(
             dup_warnings.push(w);
         }
         caps.push(CaptureFile::open(f)?);
+    }
+    let mut hinted = false;
+    let input_bytes: u64 = files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
+    if input_bytes >= LARGE_INPUT_BYTES {
+        hinted = large_capture_hint(common.format);
     }
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
@@ -456,6 +511,9 @@ fn report_cmd(
         if let Some(e) = write_err {
             return Err(e.into());
         }
+        if !hinted && rep.connections.len() >= LARGE_RECORD_COUNT {
+            hinted = large_capture_hint(common.format);
+        }
         if rep.summary.tcp_packets == 0
             && !rep.skipped.unsupported_link_type.is_empty()
             && rep.skipped.filtered_out == 0
@@ -490,6 +548,24 @@ fn report_cmd(
         out.flush().context("writing the report")?;
     }
     Ok(if damaged { EXIT_DAMAGED } else { EXIT_OK })
+}
+
+/// Input size and kept-record count past which `report` suggests a
+/// streaming format (text and JSON keep every connection until the end).
+const LARGE_INPUT_BYTES: u64 = 1 << 30;
+const LARGE_RECORD_COUNT: usize = 200_000;
+
+/// One line on stderr for text/JSON on a large capture; true if printed.
+fn large_capture_hint(f: Format) -> bool {
+    let name = match f {
+        Format::Text => "text",
+        Format::Json => "json",
+        Format::Jsonl | Format::Csv => return false,
+    };
+    eprintln!(
+        "keepwatch: hint: a large capture: --format {name} keeps every connection in memory until the end (about 1.5 KB each); --format jsonl or csv streams them in flat memory"
+    );
+    true
 }
 
 /// Analyses files together as one capture; the report and whether any file
