@@ -1,6 +1,6 @@
 //! Hostile-input captures (issue 11), written packet by packet to any
 //! `Write` as classic pcap (Ethernet, microseconds). Used at full size by
-//! `examples/hostile.rs` + `benches/hostile.sh` (peak RSS) and at small scale
+//! `benches/hostile_gen.rs` + `benches/hostile.sh` (peak RSS) and at small scale
 //! by `tests/hostile_memory.rs` (bounds and counters).
 //!
 //! Every packet is built field by field: Ethernet II, IPv4 (checksummed), TCP
