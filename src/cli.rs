@@ -66,11 +66,12 @@ struct Common {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Analyse capture files (pcap or pcapng) and print a report
+    /// Analyse capture files (pcap or pcapng, plain or gzip/zstd/xz) and print a report
     #[command(after_help = REPORT_HELP)]
     Report {
-        /// Capture files; several are analysed together as one capture
-        #[arg(required = true, value_name = "FILE")]
+        /// Capture files; several are analysed together as one capture. `-`
+        /// (or none, when standard input is a pipe) reads standard input
+        #[arg(value_name = "FILE")]
         files: Vec<PathBuf>,
         #[command(flatten)]
         common: Common,
@@ -147,7 +148,8 @@ enum Cmd {
     Interfaces,
     /// Interactive dashboard over capture files or a live interface
     Tui {
-        /// Capture files, analysed together as one capture
+        /// Capture files, analysed together as one capture (`-`, or none when
+        /// standard input is a pipe: standard input)
         #[arg(value_name = "FILE", conflicts_with = "interface")]
         files: Vec<PathBuf>,
         /// Capture live from this interface instead
@@ -269,12 +271,27 @@ pub fn main() -> i32 {
         }
     };
     let r = match cli.cmd {
+        Cmd::Report { ref files, .. }
+            if files.is_empty() && !keepwatch::capture::file::stdin_is_data() =>
+        {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            cmd.build();
+            let e = cmd
+                .find_subcommand_mut("report")
+                .expect("subcommand")
+                .error(
+                    clap::error::ErrorKind::MissingRequiredArgument,
+                    "keepwatch report needs a capture FILE (or `-`, or a pipe on standard input)",
+                );
+            let _ = e.print();
+            return 2;
+        }
         Cmd::Report {
             files,
             common,
             per_file,
             summary_only,
-        } => report_cmd(&files, &common, per_file, summary_only),
+        } => report_cmd(&or_stdin(files), &common, per_file, summary_only),
         Cmd::Live {
             interface,
             common,
@@ -327,14 +344,15 @@ pub fn main() -> i32 {
             files,
             interface: None,
             ..
-        } if files.is_empty() => {
+        } if files.is_empty() && !keepwatch::capture::file::stdin_is_data() => {
             use clap::CommandFactory;
             let mut root = Cli::command();
             root.build();
             let tui = root.find_subcommand_mut("tui").expect("the tui subcommand");
             let e = tui.error(
                 clap::error::ErrorKind::MissingRequiredArgument,
-                "keepwatch tui needs capture files (`keepwatch tui FILE...`) \
+                "keepwatch tui needs capture files (`keepwatch tui FILE...`, \
+                 `-` or a pipe for standard input) \
                  or a live interface (`keepwatch tui -i IFACE`, e.g. `-i lo`)",
             );
             let _ = e.print();
@@ -347,7 +365,7 @@ pub fn main() -> i32 {
             idle_timeout,
             memory_limit,
         } => tui_cmd(
-            &files,
+            &or_stdin(files),
             interface,
             &Common {
                 filter,
@@ -369,6 +387,15 @@ pub fn main() -> i32 {
             eprintln!("keepwatch: error: {}", safe(&format!("{e:#}")));
             EXIT_ERROR
         }
+    }
+}
+
+/// No file named (and standard input is data, checked before): read `-`.
+fn or_stdin(files: Vec<PathBuf>) -> Vec<PathBuf> {
+    if files.is_empty() {
+        vec![PathBuf::from("-")]
+    } else {
+        files
     }
 }
 
@@ -406,6 +433,9 @@ fn report_cmd(
     let mut caps = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let mut dup_warnings = Vec::new();
+    if files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
+        anyhow::bail!("`-` (standard input) can be given only once");
+    }
     for f in files {
         let canon = std::fs::canonicalize(f).unwrap_or_else(|_| f.clone());
         if !seen.insert(canon) {
@@ -464,7 +494,7 @@ fn report_cmd(
             // CSV always fills its `file` column; JSON names the file only
             // when there are several (docs/output.md).
             if group.len() > 1 || per_file || fmt == Format::Csv {
-                an.set_current_file(Some(cap.path().display().to_string()));
+                an.set_current_file(Some(cap.name().to_string()));
             }
             let summary = cap.for_each(|p| an.packet(&p, &mut on_conn))?;
             if summary.damage.is_some() {
@@ -489,10 +519,7 @@ fn report_cmd(
             && rep.skipped.filtered_out == 0
         {
             let (lt, _) = rep.skipped.unsupported_link_type.iter().next().unwrap();
-            let names: Vec<String> = group
-                .iter()
-                .map(|c| c.path().display().to_string())
-                .collect();
+            let names: Vec<String> = group.iter().map(|c| c.name().to_string()).collect();
             anyhow::bail!(
                 "unsupported link type {lt} ({}) in {}: nothing could be decoded",
                 keepwatch::capture::linktype::name(*lt),
@@ -555,7 +582,7 @@ fn analyze_files(files: &[PathBuf], common: &Common) -> Result<(Report, bool)> {
     let mut damaged = false;
     for cap in &caps {
         if caps.len() > 1 {
-            an.set_current_file(Some(cap.path().display().to_string()));
+            an.set_current_file(Some(cap.name().to_string()));
         }
         let summary = cap.for_each(|p| an.packet(&p, &mut |_| {}))?;
         if let Some(d) = &summary.damage {
@@ -1060,6 +1087,9 @@ fn tui_cmd(files: &[PathBuf], interface: Option<String>, common: &Common) -> Res
         return Ok(EXIT_OK);
     }
     let mut caps = Vec::new();
+    if files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
+        anyhow::bail!("`-` (standard input) can be given only once");
+    }
     for f in files {
         caps.push(CaptureFile::open(f)?);
     }
@@ -1069,7 +1099,7 @@ fn tui_cmd(files: &[PathBuf], interface: Option<String>, common: &Common) -> Res
     let mut damaged = false;
     for cap in &caps {
         if caps.len() > 1 {
-            an.set_current_file(Some(cap.path().display().to_string()));
+            an.set_current_file(Some(cap.name().to_string()));
         }
         let summary = cap.for_each(|p| an.packet(&p, &mut |_| {}))?;
         damaged |= summary.damage.is_some();
@@ -1077,6 +1107,9 @@ fn tui_cmd(files: &[PathBuf], interface: Option<String>, common: &Common) -> Res
     }
     let rep = an.finish(&mut |_| {});
     let name = |p: &PathBuf| {
+        if p.as_os_str() == "-" {
+            return "standard input".to_string();
+        }
         p.file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| p.display().to_string())
