@@ -500,9 +500,10 @@ impl H2Inspector {
                     self.info.streams += 1;
                     if self.exchanges.len() < MAX_STREAM_EXCHANGES {
                         self.index.insert(f.sid, self.exchanges.len());
-                        let mut e = Exchange::default();
-                        e.request_time = Some(ts);
-                        self.exchanges.push(e);
+                        self.exchanges.push(Exchange {
+                            request_time: Some(ts),
+                            ..Default::default()
+                        });
                     } else {
                         self.exchanges_omitted += 1;
                     }
