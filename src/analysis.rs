@@ -706,6 +706,10 @@ pub struct TlsSummary {
     pub sni_other: u64,
     pub alpn_other: u64,
     pub versions_other: u64,
+    /// Connections whose cipher suite / not-decrypted reason was folded out of
+    /// `ciphers` / `not_decrypted` (each bounded like `sni`).
+    pub ciphers_other: u64,
+    pub not_decrypted_other: u64,
 }
 
 /// The `summary` object (see docs/output.md).
@@ -765,6 +769,8 @@ pub struct SummaryBuilder {
     sni: TopN<u64>,
     alpn: TopN<u64>,
     versions: TopN<u64>,
+    ciphers: TopN<u64>,
+    not_decrypted: TopN<u64>,
 }
 
 impl SummaryBuilder {
@@ -812,7 +818,7 @@ impl SummaryBuilder {
                 *self.versions.entry(v) += 1;
             }
             if let Some(c) = &t.cipher {
-                *ts.ciphers.entry(c.clone()).or_default() += 1;
+                *self.ciphers.entry(c) += 1;
             }
             match (t.decrypted.client, t.decrypted.server) {
                 (true, true) => ts.decrypted += 1,
@@ -820,7 +826,7 @@ impl SummaryBuilder {
                 _ => ts.partly_decrypted += 1,
             }
             if let Some(why) = &t.not_decrypted {
-                *ts.not_decrypted.entry(why.clone()).or_default() += 1;
+                *self.not_decrypted.entry(why) += 1;
             }
         }
     }
@@ -844,6 +850,13 @@ impl SummaryBuilder {
         let versions_other;
         (s.tls.versions, versions_other) = std::mem::take(&mut self.versions).into_parts();
         s.tls.versions_other = versions_other.unwrap_or(0);
+        let ciphers_other;
+        (s.tls.ciphers, ciphers_other) = std::mem::take(&mut self.ciphers).into_parts();
+        s.tls.ciphers_other = ciphers_other.unwrap_or(0);
+        let not_decrypted_other;
+        (s.tls.not_decrypted, not_decrypted_other) =
+            std::mem::take(&mut self.not_decrypted).into_parts();
+        s.tls.not_decrypted_other = not_decrypted_other.unwrap_or(0);
         if s.tls.exchanges > 0 {
             s.tls.handshakes_per_exchange =
                 (s.tls.handshakes as f64 / s.tls.exchanges as f64 * 1000.0).round() / 1000.0;

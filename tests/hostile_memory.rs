@@ -277,3 +277,44 @@ fn memory_limit_flag_takes_units_and_rejects_nonsense() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("--memory-limit"));
     }
 }
+
+/// `tls.ciphers` and `tls.not_decrypted` take their keys from the capture
+/// (an unknown suite is named `0xNNNN`, a reason may name it): bounded like
+/// `tls.sni`, the folded connections counted, nothing lost.
+#[test]
+fn distinct_ciphers_and_not_decrypted_reasons_are_bounded() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("samples/captures/tls13-curl-http11-reuse.pcap");
+    let mut an = Analyzer::new(Options::default()).unwrap();
+    let cap = keepwatch::capture::CaptureFile::open(&path).unwrap();
+    let mut seen = Vec::new();
+    let s = cap
+        .for_each(|p| an.packet(&p, &mut |r| seen.push(r.clone())))
+        .unwrap();
+    an.add_file(s);
+    an.finish(&mut |r| seen.push(r.clone()));
+    let tls_rec = seen
+        .into_iter()
+        .find(|r| r.tls.as_ref().is_some_and(|t| t.cipher.is_some()))
+        .expect("a TLS connection with a cipher suite");
+    const N: u64 = 5_000;
+    let mut b = keepwatch::analysis::SummaryBuilder::new();
+    for i in 0..N {
+        let mut r = tls_rec.clone();
+        let t = r.tls.as_mut().unwrap();
+        t.cipher = Some(format!("0x{i:04X}"));
+        t.not_decrypted = Some(format!("unsupported suite 0x{i:04X}"));
+        b.add(&r);
+    }
+    let s = b.finish();
+    let kept = s.memory.group_keys_kept as usize;
+    assert_eq!(s.tls.connections, N);
+    assert!(s.tls.ciphers.len() <= kept, "{}", s.tls.ciphers.len());
+    assert!(s.tls.not_decrypted.len() <= kept);
+    assert_eq!(s.tls.ciphers.values().sum::<u64>() + s.tls.ciphers_other, N);
+    assert_eq!(
+        s.tls.not_decrypted.values().sum::<u64>() + s.tls.not_decrypted_other,
+        N
+    );
+    assert!(s.tls.ciphers_other >= N - kept as u64);
+}
