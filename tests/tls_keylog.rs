@@ -410,3 +410,52 @@ fn cli_keylog_report_errors_and_diff() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v.to_string().contains("\"requests\":2"), "{v}");
 }
+
+/// CSV carries what JSON says about decryption: the suite, each direction
+/// decrypted or not, and why not (columns appended after `file`).
+#[test]
+fn csv_has_the_tls_decryption_columns() {
+    let pcap = cap("tls-keylog-one-of-two.pcap");
+    let keys = keylog("tls-keylog-one-of-two");
+    let run = |format: &str| {
+        let out = std::process::Command::new(common::bin())
+            .args(["report", "--format", format, "--keylog"])
+            .arg(&keys)
+            .arg(&pcap)
+            .output()
+            .expect("run keepwatch");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let json: Value = serde_json::from_slice(&run("json")).unwrap();
+    let csv_out = run("csv");
+    let mut rd = csv::Reader::from_reader(&csv_out[..]);
+    let header: Vec<String> = rd.headers().unwrap().iter().map(String::from).collect();
+    let at = |name: &str| header.iter().position(|h| h == name).unwrap();
+    // New columns only at the end, after the old last one.
+    assert!(at("file") < at("tls_cipher"));
+    let rows: Vec<csv::StringRecord> = rd.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 2);
+    for (row, c) in rows.iter().zip(json["connections"].as_array().unwrap()) {
+        let t = &c["tls"];
+        assert_eq!(&row[at("tls_cipher")], t["cipher"].as_str().unwrap());
+        assert!(row[at("tls_cipher")].starts_with("TLS_"), "{row:?}");
+        for dir in ["client", "server"] {
+            let col = &row[at(&format!("tls_decrypted_{dir}"))];
+            assert_eq!(col, t["decrypted"][dir].as_bool().unwrap().to_string());
+        }
+        assert_eq!(
+            &row[at("tls_not_decrypted")],
+            t["not_decrypted"].as_str().unwrap_or("")
+        );
+    }
+    assert_eq!(&rows[0][at("tls_decrypted_client")], "true");
+    assert_eq!(
+        &rows[1][at("tls_not_decrypted")],
+        "no key for this client random"
+    );
+}

@@ -35,6 +35,10 @@ pub const HEADER: &[&str] = &[
     "missing_bytes",
     "retransmissions",
     "file",
+    "tls_cipher",
+    "tls_decrypted_client",
+    "tls_decrypted_server",
+    "tls_not_decrypted",
 ];
 
 /// One record, quoted as needed, then `\n`. Built in memory first: a
@@ -88,6 +92,10 @@ pub fn write_row<W: Write>(w: &mut W, r: &ConnectionRecord) -> io::Result<()> {
         (r.tcp.client_to_server.retransmissions + r.tcp.server_to_client.retransmissions)
             .to_string(),
         opt(r.file.clone()),
+        opt(tls.and_then(|t| t.cipher.clone())),
+        opt(tls.map(|t| t.decrypted.client.to_string())),
+        opt(tls.map(|t| t.decrypted.server.to_string())),
+        opt(tls.and_then(|t| t.not_decrypted.clone())),
     ];
     let cols: Vec<_> = cols.iter().map(|c| super::printable(c)).collect();
     let cols: Vec<&str> = cols.iter().map(|c| c.as_ref()).collect();
@@ -114,7 +122,7 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         let (header, row) = text.split_once('\n').unwrap();
         assert_eq!(header, HEADER.join(","));
-        assert!(row.ends_with(",plain\n"), "{row}");
+        assert!(row.ends_with(",plain,,,,\n"), "{row}");
         assert!(row.contains(",\"a,b \"\"c\"\"\","), "{row}");
         assert!(!row.contains("\"plain\""), "{row}");
     }
