@@ -373,7 +373,16 @@ fn close_reason(
     if first.0 == CloseKind::Rst {
         return CloseReason::Reset;
     }
-    let by_server = first.1 == Direction::ServerToClient;
+    // On TLS, whoever sent the first close_notify (before the other's and
+    // before the first FIN/RST) ended the session, in TLS 1.2 and 1.3 alike,
+    // with HTTP seen (decrypted) or not; without one, the first FIN.
+    let tls_closer = c
+        .app
+        .tls()
+        .and_then(|t| tls_close_notify_first(t.info(), c.close.first_time()));
+    let by_server = tls_closer.map_or(first.1 == Direction::ServerToClient, |d| {
+        d == Direction::ServerToClient
+    });
     let req_close = ex
         .iter()
         .any(|e| e.method.is_some() && e.request_wants_close());
@@ -391,14 +400,6 @@ fn close_reason(
         req10 || resp10
     });
     if ex.is_empty() {
-        // TLS without HTTP in sight: whoever sent the first close_notify
-        // (before the other's and before the first FIN/RST) ended the
-        // session, in TLS 1.2 and 1.3 alike; without one, the first FIN.
-        let tls_closer = c
-            .app
-            .tls()
-            .and_then(|t| tls_close_notify_first(t.info(), c.close.first_time()));
-        let by_server = tls_closer.map_or(by_server, |d| d == Direction::ServerToClient);
         return if by_server {
             CloseReason::Unknown
         } else {

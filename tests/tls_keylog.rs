@@ -459,3 +459,35 @@ fn csv_has_the_tls_decryption_columns() {
         "no key for this client random"
     );
 }
+
+/// curl ends each connection with its close_notify and nginx answers with
+/// its FIN: decrypted or not, the client finished it. Decryption must not
+/// turn that into the server closing after a response (and a
+/// `server-closes-without-notice` finding against nginx).
+#[test]
+fn client_close_notify_ends_decrypted_connections_too() {
+    use keepwatch::analysis::CloseReason;
+    for name in ["tls13-keylog-curl-aeads.pcap", "tls-keylog-one-of-two.pcap"] {
+        let with = keyed(name);
+        let without = common::analyze(&[&cap(name)]);
+        for (a, b) in with.connections.iter().zip(&without.connections) {
+            assert!(a
+                .close_detail
+                .as_deref()
+                .unwrap()
+                .starts_with("client close_notify"));
+            assert_eq!(
+                a.close_reason,
+                CloseReason::ClientFinished,
+                "{name} #{}",
+                a.id
+            );
+            assert_eq!(a.close_reason, b.close_reason, "{name} #{}", a.id);
+        }
+        assert!(
+            with.summary.findings.is_empty(),
+            "{name}: {:?}",
+            with.summary.findings
+        );
+    }
+}
