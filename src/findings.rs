@@ -327,13 +327,15 @@ impl FindingsBuilder {
         if r.close_reason == CloseReason::ServerClosedAfterResponse {
             s.no_notice.add(r, || {
                 format!(
-                    "server {} {} after its response, no Connection: close",
+                    "server {}{} after its response, no Connection: close",
                     if r.closed_by == ClosedBy::Server {
                         "FIN"
                     } else {
                         "close"
                     },
-                    r.idle_before_close.map(human).unwrap_or_default()
+                    r.idle_before_close
+                        .map(|d| format!(" {}", human(d)))
+                        .unwrap_or_default()
                 )
             });
         }
@@ -345,8 +347,10 @@ impl FindingsBuilder {
         {
             c.closes_after_each.add(r, || {
                 format!(
-                    "one request, then the client's FIN {} after the response",
-                    r.idle_before_close.map(human).unwrap_or_default()
+                    "one request, then the client's FIN{} after the response",
+                    r.idle_before_close
+                        .map(|d| format!(" {}", human(d)))
+                        .unwrap_or_default()
                 )
             });
         }

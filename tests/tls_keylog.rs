@@ -491,3 +491,27 @@ fn client_close_notify_ends_decrypted_connections_too() {
         );
     }
 }
+
+/// Without keys a TLS connection has no `idle_before_close` (the last
+/// response's end is not known): the findings' example lines must not
+/// keep a hole for it.
+#[test]
+fn finding_examples_without_an_idle_time_read_cleanly() {
+    let rep = common::analyze(&[&cap("tls-keylog-python-resumed.pcap")]);
+    let f = rep
+        .summary
+        .findings
+        .iter()
+        .find(|f| f.kind.as_str() == "client-closes-after-each-response")
+        .expect("finding");
+    for e in &f.evidence {
+        assert!(!e.contains("  "), "{e:?}");
+    }
+    assert!(
+        f.evidence
+            .iter()
+            .any(|e| e.contains("the client's FIN after the response")),
+        "{:?}",
+        f.evidence
+    );
+}
