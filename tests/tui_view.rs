@@ -325,3 +325,19 @@ fn live_open_connection_is_not_capture_ended() {
     let s = screen(&mut m, 120, 40);
     assert!(s.contains("capture-ended"), "{s}");
 }
+
+/// TLS without keys has no idle time before the close: the detail pane says
+/// so with a dash, as for the other missing values, not with an empty gap.
+#[test]
+fn detail_without_idle_time_shows_a_dash_at_80x24() {
+    let cap = common::samples_dir().join("captures/tls-keylog-one-of-two.pcap");
+    let rep = common::analyze(&[&cap]);
+    assert!(rep.connections[1].idle_before_close.is_none());
+    let mut m = Model::from_report("file tls-keylog-one-of-two.pcap", &rep);
+    update(&mut m, Msg::Down);
+    update(&mut m, Msg::Enter);
+    let s = screen(&mut m, 80, 24);
+    assert!(s.contains("Connection #1"), "{s}");
+    assert!(s.contains("idle before close —"), "{s}");
+    assert!(!s.contains("idle before close  "), "{s}");
+}

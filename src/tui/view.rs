@@ -939,7 +939,10 @@ pub fn detail_lines(m: &Model, width: u16) -> Vec<Line<'static>> {
         Span::styled(" · close reason ", dim()),
         Span::raw(close_reason_text(m, r)),
         Span::styled(" · idle before close ", dim()),
-        Span::raw(dur(r.idle_before_close)),
+        Span::raw(
+            r.idle_before_close
+                .map_or_else(|| "—".into(), |d| dur(Some(d))),
+        ),
         Span::styled(" · duration ", dim()),
         Span::raw(fmt_duration(r.duration.as_secs_f64())),
     ];
