@@ -308,10 +308,21 @@ fn several_files_one_report_or_one_per_file() {
     assert_eq!(v[1]["summary"]["connections"], 2);
     // CSV per file: every row says which file it belongs to.
     let (_, out, _) = run(&["report", "--per-file", "--format", "csv", a, b]);
-    let rows: Vec<&str> = out.lines().skip(1).collect();
-    assert_eq!(rows.len(), 3);
+    let mut rd = csv::Reader::from_reader(out.as_bytes());
+    let file_col = rd
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "file")
+        .unwrap();
+    let files: Vec<String> = rd
+        .records()
+        .map(|r| r.unwrap()[file_col].to_string())
+        .collect();
+    assert_eq!(files.len(), 3);
     assert!(
-        rows[0].ends_with("curl-http11-reuse.pcap") && rows[2].ends_with("curl-http10-close.pcap"),
+        files[0].ends_with("curl-http11-reuse.pcap")
+            && files[2].ends_with("curl-http10-close.pcap"),
         "{out}"
     );
 }
