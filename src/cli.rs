@@ -1075,6 +1075,7 @@ impl PartialEq for LiveKey {
             a.stale_requests,
             a.uses(),
             &a.close_detail,
+            &a.warnings,
         ) == (
             b.requests,
             b.responses,
@@ -1084,6 +1085,7 @@ impl PartialEq for LiveKey {
             b.stale_requests,
             b.uses(),
             &b.close_detail,
+            &b.warnings,
         )
     }
 }

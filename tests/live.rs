@@ -773,6 +773,87 @@ fn live_keylog_decrypts_https_as_the_key_log_grows() {
     assert_eq!(targets, ["/c", "/d", "/e"]);
 }
 
+/// `live --keylog` and a connection whose key never comes: its records are
+/// held back for the key, and given up with a warning when the connection is
+/// finished, after it was printed at its close. The summary counts that
+/// warning, so the connection's last printed line must carry it too.
+#[test]
+fn live_keylog_connection_without_key_prints_its_final_warnings() {
+    require_capture!();
+    if support::which("curl").is_none() {
+        common::skip("curl not installed");
+        return;
+    }
+    let nginx = match Nginx::start_tls() {
+        Ok(n) => n,
+        Err(why) => {
+            common::skip(&why);
+            return;
+        }
+    };
+    let port = nginx.port;
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.log");
+    let filter = format!("tcp port {port}");
+    let mut live = Live::spawn(
+        &common::bin(),
+        &[
+            "live",
+            "-i",
+            "lo",
+            "-f",
+            &filter,
+            "--format",
+            "jsonl",
+            "--keylog",
+            keys.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    live.wait_listening();
+    let resolve = format!("localhost:{port}:127.0.0.1");
+    // No SSLKEYLOGFILE: the key log stays empty.
+    let out = Command::new(support::which("curl").unwrap())
+        .env_remove("SSLKEYLOGFILE")
+        .args([
+            "-sSk",
+            "--max-time",
+            "20",
+            "--http1.1",
+            "--resolve",
+            &resolve,
+        ])
+        .args(["-o", "/dev/null", &format!("https://localhost:{port}/a")])
+        .output()
+        .expect("curl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for("the connection printed", Duration::from_secs(30), || {
+        let (c, _) = support::parse_jsonl(&live.stdout_text());
+        (!c.is_empty()).then_some(())
+    });
+    live.interrupt();
+    let (conns, summary) = support::parse_jsonl(&live.stdout_text());
+    let summary = summary.expect("summary line");
+    let last = conns.last().unwrap();
+    assert_eq!(last["tls"]["decrypted"]["client"], false, "{last}");
+    let warned = summary["summary"]["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|w| w.as_str().unwrap().contains("have protocol warnings"));
+    let printed = !last["warnings"].as_array().unwrap().is_empty();
+    assert_eq!(
+        warned,
+        printed,
+        "summary: {summary}\nlast line: {last}\nstderr: {}",
+        live.stderr_text()
+    );
+}
+
 /// A connection is printed when it closes, not after the 5 s linger, and
 /// only once (the final record, unchanged, is not printed again).
 #[test]
