@@ -154,4 +154,33 @@ fn duckdb_query_of_the_docs_matches_keepwatch_summaries() {
         .map(|r| r["connections"].as_u64().unwrap())
         .collect();
     assert!(counts.windows(2).all(|w| w[0] >= w[1]), "{counts:?}");
+    // The first rows the doc shows are the query's first rows.
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/at-scale.md"),
+    )
+    .unwrap();
+    let shown: Vec<Vec<String>> = doc
+        .lines()
+        .filter(|l| l.starts_with("│ 127.") || l.starts_with("│ ["))
+        .map(|l| {
+            l.trim_matches('│')
+                .split('│')
+                .map(|c| c.trim().to_string())
+                .collect()
+        })
+        .collect();
+    assert!(shown.len() >= 3, "the doc's result table not found");
+    for (doc_row, r) in shown.iter().zip(&rows) {
+        let real: Vec<String> = [
+            r["server"].as_str().unwrap().to_string(),
+            r["files"].to_string(),
+            r["connections"].to_string(),
+            r["requests"].to_string(),
+            r["reused_connections"].to_string(),
+            format!("{:.1}", r["reused_pct"].as_f64().unwrap()),
+            r["stale_requests"].to_string(),
+        ]
+        .into();
+        assert_eq!(doc_row, &real, "docs/at-scale.md's table drifted");
+    }
 }
