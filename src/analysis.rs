@@ -239,8 +239,10 @@ pub fn record(c: &Connection<AppInspector>, with_exchanges: bool) -> ConnectionR
             .count() as u32,
         None => 0,
     };
+    // HTTP/2 streams (h2c, or h2 decrypted from TLS) end responses too.
     let last_response_end = all
         .iter()
+        .chain(c.app.h2().map_or(&[][..], |h| h.exchanges()))
         .filter_map(|e| e.response_end.or(e.response_time))
         .max();
     // After a protocol switch the tunnel's own traffic is what goes idle.

@@ -515,3 +515,37 @@ fn finding_examples_without_an_idle_time_read_cleanly() {
         f.evidence
     );
 }
+
+/// HTTP/2 (h2c, and h2 decrypted from TLS) has an idle time before the
+/// close like HTTP/1.1: from the end of the last stream's response to the
+/// first FIN.
+#[test]
+fn http2_connections_have_an_idle_time_before_close() {
+    let reports = [
+        (
+            "h2c",
+            common::analyze(&[&cap("h2c-prior-knowledge-3-streams.pcap")]),
+        ),
+        ("h2 in TLS", keyed("tls-keylog-curl-h2.pcap")),
+    ];
+    for (what, rep) in reports {
+        for c in &rep.connections {
+            assert_eq!(c.http_version, Some("2"), "{what}");
+            let last = c
+                .exchanges
+                .iter()
+                .filter_map(|e| e.response_end)
+                .max()
+                .expect("answered streams");
+            let close = [c.tcp.fin_client, c.tcp.fin_server]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap();
+            let idle = c
+                .idle_before_close
+                .unwrap_or_else(|| panic!("{what} #{}: no idle_before_close", c.id));
+            assert_eq!(idle, close.since(last), "{what} #{}", c.id);
+        }
+    }
+}
