@@ -341,3 +341,31 @@ fn detail_without_idle_time_shows_a_dash_at_80x24() {
     assert!(s.contains("idle before close —"), "{s}");
     assert!(!s.contains("idle before close  "), "{s}");
 }
+
+/// An HTTP/2 connection (here h2 decrypted from TLS) is not told HTTP/1's
+/// persistence rules in the detail pane.
+#[test]
+fn http2_detail_does_not_explain_http1_persistence() {
+    let dir = common::samples_dir();
+    let ks = keepwatch::tls::KeyStore::new();
+    ks.add_file(&dir.join("keylogs/tls-keylog-curl-h2.keys"))
+        .unwrap();
+    ks.finish_files();
+    let rep = common::analyze_with(
+        &[&dir.join("captures/tls-keylog-curl-h2.pcap")],
+        keepwatch::engine::Options {
+            keys: Some(ks),
+            ..Default::default()
+        },
+    );
+    assert_eq!(rep.connections[0].http_version, Some("2"));
+    let mut m = Model::from_report("file tls-keylog-curl-h2.pcap", &rep);
+    update(&mut m, Msg::Enter);
+    let s = keepwatch::tui::view::detail_lines(&m, 120)
+        .iter()
+        .map(|l| l.to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(s.contains("HTTP/2 has no Connection header"), "{s}");
+    assert!(!s.contains("HTTP/1.1 connections persist"), "{s}");
+}

@@ -1110,7 +1110,11 @@ pub fn detail_lines(m: &Model, width: u16) -> Vec<Line<'static>> {
     }
     if !any {
         out.push(Line::styled(
-            "  none (HTTP/1.1 connections persist by default; HTTP/1.0 ones close)",
+            if r.http_version == Some("2") {
+                "  none (HTTP/2 has no Connection header: a connection ends with GOAWAY or a close)"
+            } else {
+                "  none (HTTP/1.1 connections persist by default; HTTP/1.0 ones close)"
+            },
             dim(),
         ));
     }
