@@ -339,8 +339,17 @@ fn tui_live_on_loopback_shows_connections_as_they_happen() {
     assert!(ok.success());
     // Three connections to our port: one reused (2 requests), two HTTP/1.0.
     let server = format!("127.0.0.1:{port}");
-    let pane = s.wait_for("three connections to the nginx port", |p| {
-        p.lines().filter(|l| l.contains(&server)).count() >= 3
+    // Rows appear as connections open and change as they close: wait for
+    // the closed state (reading the pane at the first 3 rows raced it).
+    let pane = s.wait_for("three closed connections to the nginx port", |p| {
+        let rows: Vec<&str> = p.lines().filter(|l| l.contains(&server)).collect();
+        rows.len() >= 3
+            && rows
+                .iter()
+                .filter(|r| r.contains("http10-default") && r.contains("single-request-closed"))
+                .count()
+                == 2
+            && rows.iter().any(|r| r.contains("reused"))
     });
     let rows: Vec<&str> = pane.lines().filter(|l| l.contains(&server)).collect();
     // (The verdict column stays; at 120 columns it pushes out http.)
