@@ -10,6 +10,7 @@
 //! Bodies are never parsed into memory: [`ChunkedDecoder`] is an incremental
 //! state machine that skips chunked framing over arbitrary split points.
 
+use compact_str::CompactString;
 use nom::bytes::streaming::{tag, take_till, take_while, take_while1, take_while_m_n};
 use nom::character::streaming::line_ending;
 use nom::error::{Error, ErrorKind};
@@ -352,19 +353,22 @@ pub enum ContentLength {
 }
 
 /// The header fields the inspector keeps, collected from a header section.
-/// Repeated fields (Connection, Keep-Alive, ...) are comma-joined.
+/// Repeated fields (Connection, Keep-Alive, ...) are comma-joined. Values are
+/// [`CompactString`]s: one of up to 24 bytes (nearly every Connection,
+/// Keep-Alive, Host...) is stored inline, so collecting a head allocates
+/// nothing (issue 14).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MessageHeaders {
-    pub host: Option<String>,
-    pub connection: Option<String>,
-    pub keep_alive: Option<String>,
-    pub transfer_encoding: Option<String>,
-    pub content_encoding: Option<String>,
-    pub upgrade: Option<String>,
-    pub expect: Option<String>,
+    pub host: Option<CompactString>,
+    pub connection: Option<CompactString>,
+    pub keep_alive: Option<CompactString>,
+    pub transfer_encoding: Option<CompactString>,
+    pub content_encoding: Option<CompactString>,
+    pub upgrade: Option<CompactString>,
+    pub expect: Option<CompactString>,
     pub content_length: ContentLength,
     /// Raw Content-Length value(s), for warnings.
-    pub content_length_raw: Option<String>,
+    pub content_length_raw: Option<CompactString>,
     pub field_count: u32,
     /// Human-readable problems found (malformed lines, whitespace before colon...).
     pub issues: Vec<String>,
@@ -395,13 +399,13 @@ impl MessageHeaders {
     }
 
     fn add(&mut self, name: &[u8], raw: &[u8]) {
-        fn join(slot: &mut Option<String>, v: &str) {
+        fn join(slot: &mut Option<CompactString>, v: &str) {
             match slot {
                 Some(s) => {
                     s.push_str(", ");
                     s.push_str(v);
                 }
-                None => *slot = Some(v.to_owned()),
+                None => *slot = Some(CompactString::from(v)),
             }
         }
         self.field_count += 1;
