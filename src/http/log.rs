@@ -90,7 +90,7 @@ mod tests {
 
     fn ex(n: usize) -> Exchange {
         let mut e = Exchange::default();
-        e.target = Some(format!("/{n}"));
+        e.target = Some(format!("/{n}").into());
         e
     }
 
