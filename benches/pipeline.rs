@@ -1,11 +1,11 @@
 //! Pipeline throughput on real captures, stage by stage, reported in bytes/s
 //! and packets (elements)/s. Run: `cargo bench --bench pipeline`.
 //!
-//! Every iteration opens (maps) the file afresh, as `keepwatch report` does,
-//! so the page-table work of mapping the file is part of every stage. Each
+//! Every iteration opens the file afresh and reads it through the reader's
+//! buffer, as `keepwatch report` does, so reading is part of every stage. Each
 //! stage includes the ones before it, so the difference between two stages is
 //! the cost of the later one:
-//! * `read`   — walk the memory-mapped file, record by record (capture/file.rs);
+//! * `read`   — read the file, record by record (capture/file.rs);
 //! * `decode` — + link/IP/TCP decoding of every frame (decode.rs);
 //! * `tcp`    — + flow table and reassembly, into a handler that only counts
 //!   bytes (tcp/);
@@ -15,7 +15,7 @@
 //! And one stage alone: `table` — the flow table and reassembly (into the byte
 //! counter) over frames copied to memory beforehand and decoded in the loop,
 //! minus nothing: compare it with `decode-mem` (the same frames, decoded only)
-//! to get the cost of tcp/ without the page-table noise of mapping the file.
+//! to get the cost of tcp/ without the noise of reading the file.
 //!
 //! Inputs: the bundled samples and, when present, the public corpus beside the
 //! repository (`../shared/corpus/public`) and `$KEEPWATCH_BENCH_FILE` (a large

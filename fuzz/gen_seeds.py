@@ -205,8 +205,46 @@ flow["reuse"] = c2.out
 # Snaplen cut payload.
 flow["cut"] = Conn().handshake().seg(0, PSH | ACK, GET[:20], cut=True).send(1, RESP).out
 
+# --- capture files (capture_reader) ---------------------------------------
+# First byte: buffer size selector (0: 64 B, 1: 4 KiB, 2: 1 MiB); then the file.
+import gzip as _gzip
+SAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "samples", "captures")
+capture = {}
+for name in ["curl-any-sll.pcap", "curl-any-sll2.pcap", "curl-http11-reuse.pcap",
+             "curl-http11-reuse-nsec.pcap", "curl-http11-reuse.pcapng",
+             "curl-http11-ipv6.pcap"]:
+    with open(os.path.join(SAMPLES, name), "rb") as f:
+        b = f.read()
+    capture[name + "-64"] = bytes([0]) + b
+    capture[name + "-4k"] = bytes([1]) + b
+plain = open(os.path.join(SAMPLES, "curl-http11-reuse.pcap"), "rb").read()
+capture["gzip"] = bytes([0]) + _gzip.compress(plain)
+capture["cut"] = bytes([0]) + plain[:len(plain) - 30]
+
+
+def pcap_records(b):
+    """(header, data) of each record of a little-endian classic pcap."""
+    at, out = 24, []
+    while at + 16 <= len(b):
+        n = struct.unpack_from("<I", b, at + 8)[0]
+        out.append((b[at:at + 16], b[at + 16:at + 16 + n]))
+        at += 16 + n
+    return out
+
+
+# Big-endian and Kuznetzov (modified, 24-byte record headers) variants.
+hdr = plain[:24]
+be = struct.pack(">IHHiIII", *struct.unpack("<IHHiIII", hdr))
+kuz = struct.pack("<IHHiIII", 0xa1b2cd34, *struct.unpack("<IHHiIII", hdr)[1:])
+for h, d in pcap_records(plain):
+    be += struct.pack(">IIII", *struct.unpack("<IIII", h)) + d
+    kuz += h + struct.pack("<IHBB", 1, 0x0800, 0, 0) + d
+capture["be"] = bytes([1]) + be
+capture["kuznetzov"] = bytes([0]) + kuz
+
 for target, seeds in [("http_inspector", http), ("tls_inspector", tls),
-                      ("h2_inspector", h2), ("flow_table", flow)]:
+                      ("h2_inspector", h2), ("flow_table", flow),
+                      ("capture_reader", capture)]:
     d = os.path.join(ROOT, target)
     os.makedirs(d, exist_ok=True)
     for name, b in seeds.items():

@@ -7,6 +7,7 @@
 use crate::h2::H2Info;
 use crate::http::{Exchange, HttpVersion, KeepAliveParams};
 use crate::inspect::AppInspector;
+use crate::memory::TopN;
 use crate::tcp::conn::{CloseKind, Connection};
 use crate::tcp::stream::StreamStats;
 use crate::tcp::{ClosedBy, Direction, EndCause, HandshakeState};
@@ -152,6 +153,10 @@ pub struct ConnectionRecord {
     /// Exchanges counted but not listed in `exchanges` (a connection keeps the
     /// details of its first 500 and last 500 exchanges, to bound memory).
     pub exchanges_omitted: usize,
+    /// Of `exchanges_omitted`, requests dropped while still awaiting a
+    /// response (more than 1500 awaited one at once: a direction that went
+    /// unanswered); they are counted in `requests` all the same.
+    pub exchanges_omitted_unanswered: usize,
     pub tls: Option<TlsInfo>,
     pub http2: Option<H2Info>,
     /// The HTTP/1 connection switched protocols (101 Upgrade, or CONNECT):
@@ -292,6 +297,7 @@ pub fn record(c: &Connection<AppInspector>, with_exchanges: bool) -> ConnectionR
             Vec::new()
         },
         exchanges_omitted: http.map_or(0, |h| h.exchanges_omitted()),
+        exchanges_omitted_unanswered: http.map_or(0, |h| h.exchanges_omitted_unanswered()),
         tls,
         http2,
         protocol_switch: http.and_then(|h| h.switched().cloned()),
@@ -622,12 +628,37 @@ impl GroupStats {
             .or_default() += 1;
         *self.verdicts.entry(r.verdict.as_str()).or_default() += 1;
     }
-    fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         self.requests_per_connection_mean = if self.http_connections > 0 {
             (self.requests as f64 / self.http_connections as f64 * 100.0).round() / 100.0
         } else {
             0.0
         };
+    }
+}
+
+impl crate::memory::Fold for GroupStats {
+    fn weight(&self) -> u64 {
+        self.connections
+    }
+    fn fold_into(&self, o: &mut Self) {
+        o.connections += self.connections;
+        o.http_connections += self.http_connections;
+        o.handshakes += self.handshakes;
+        o.requests += self.requests;
+        o.responses += self.responses;
+        o.reused_connections += self.reused_connections;
+        o.handshakes_saved += self.handshakes_saved;
+        o.stale_requests += self.stale_requests;
+        o.requests_per_connection_max = o
+            .requests_per_connection_max
+            .max(self.requests_per_connection_max);
+        for (k, v) in &self.close_reasons {
+            *o.close_reasons.entry(k).or_default() += v;
+        }
+        for (k, v) in &self.verdicts {
+            *o.verdicts.entry(k).or_default() += v;
+        }
     }
 }
 
@@ -645,6 +676,11 @@ pub struct TlsSummary {
     pub sni: BTreeMap<String, u64>,
     pub alpn: BTreeMap<String, u64>,
     pub versions: BTreeMap<String, u64>,
+    /// Connections whose SNI / ALPN / version was folded out of the maps above
+    /// (each keeps at most `memory.group_keys_kept` keys; see `summary.memory`).
+    pub sni_other: u64,
+    pub alpn_other: u64,
+    pub versions_other: u64,
 }
 
 /// The `summary` object (see docs/output.md).
@@ -672,7 +708,13 @@ pub struct Summary {
     pub closed_by: BTreeMap<&'static str, u64>,
     pub per_server: BTreeMap<String, GroupStats>,
     pub per_host: BTreeMap<String, GroupStats>,
+    /// The servers / hosts folded out of `per_server` / `per_host` (each keeps
+    /// at most `memory.group_keys_kept` keys), merged; null if none was.
+    pub per_server_other: Option<GroupStats>,
+    pub per_host_other: Option<GroupStats>,
     pub tls: TlsSummary,
+    /// The memory bounds and what each one cost (docs/robustness.md).
+    pub memory: crate::memory::MemoryReport,
     /// In words, for people: the reuse story of this capture.
     pub headline: String,
     /// Why connections were not reused, per server (docs/findings.md).
@@ -693,6 +735,11 @@ pub struct SummaryBuilder {
     tls_conns: u64,
     tls_exchanges: u64,
     findings: crate::findings::FindingsBuilder,
+    per_server: TopN<GroupStats>,
+    per_host: TopN<GroupStats>,
+    sni: TopN<u64>,
+    alpn: TopN<u64>,
+    versions: TopN<u64>,
 }
 
 impl SummaryBuilder {
@@ -705,9 +752,9 @@ impl SummaryBuilder {
         self.records += 1;
         self.all.add(r);
         self.findings.add(r);
-        s.per_server.entry(r.server.clone()).or_default().add(r);
+        self.per_server.entry(&r.server).add(r);
         if let Some(h) = &r.host {
-            s.per_host.entry(h.clone()).or_default().add(r);
+            self.per_host.entry(h).add(r);
         }
         if r.requests > 0 {
             *s.requests_per_connection.entry(r.requests).or_default() += 1;
@@ -731,13 +778,13 @@ impl SummaryBuilder {
             ts.exchanges += t.exchanges as u64;
             ts.tls_handshakes_saved += t.exchanges.saturating_sub(1) as u64;
             if let Some(n) = &t.sni {
-                *ts.sni.entry(n.clone()).or_default() += 1;
+                *self.sni.entry(n) += 1;
             }
             if let Some(a) = &t.alpn {
-                *ts.alpn.entry(a.clone()).or_default() += 1;
+                *self.alpn.entry(a) += 1;
             }
             if let Some(v) = &t.version {
-                *ts.versions.entry(v.clone()).or_default() += 1;
+                *self.versions.entry(v) += 1;
             }
         }
     }
@@ -746,11 +793,32 @@ impl SummaryBuilder {
         let mut all = std::mem::take(&mut self.all);
         all.finish();
         let s = &mut self.s;
+        s.memory.per_server_folded = self.per_server.folded();
+        s.memory.per_host_folded = self.per_host.folded();
+        s.memory.sni_folded = self.sni.folded();
+        s.memory.group_keys_kept = crate::memory::MAX_GROUP_KEYS as u64;
+        (s.per_server, s.per_server_other) = std::mem::take(&mut self.per_server).into_parts();
+        (s.per_host, s.per_host_other) = std::mem::take(&mut self.per_host).into_parts();
+        let sni_other;
+        (s.tls.sni, sni_other) = std::mem::take(&mut self.sni).into_parts();
+        s.tls.sni_other = sni_other.unwrap_or(0);
+        let alpn_other;
+        (s.tls.alpn, alpn_other) = std::mem::take(&mut self.alpn).into_parts();
+        s.tls.alpn_other = alpn_other.unwrap_or(0);
+        let versions_other;
+        (s.tls.versions, versions_other) = std::mem::take(&mut self.versions).into_parts();
+        s.tls.versions_other = versions_other.unwrap_or(0);
         if s.tls.exchanges > 0 {
             s.tls.handshakes_per_exchange =
                 (s.tls.handshakes as f64 / s.tls.exchanges as f64 * 1000.0).round() / 1000.0;
         }
-        for g in s.per_server.values_mut().chain(s.per_host.values_mut()) {
+        for g in s
+            .per_server
+            .values_mut()
+            .chain(s.per_host.values_mut())
+            .chain(s.per_server_other.iter_mut())
+            .chain(s.per_host_other.iter_mut())
+        {
             g.finish();
         }
         s.connections = all.connections;

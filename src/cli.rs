@@ -59,15 +59,19 @@ struct Common {
     /// Colour the text report
     #[arg(long, value_enum, default_value = "auto")]
     color: Color,
+    /// Memory the flow table may hold (e.g. 512M, 2G); past it the connections idle longest are finalised early, with a warning
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = memory_size)]
+    memory_limit: usize,
 }
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Analyse capture files (pcap or pcapng) and print a report
+    /// Analyse capture files (pcap or pcapng, plain or gzip/zstd/xz) and print a report
     #[command(after_help = REPORT_HELP)]
     Report {
-        /// Capture files; several are analysed together as one capture
-        #[arg(required = true, value_name = "FILE")]
+        /// Capture files; several are analysed together as one capture. `-`
+        /// (or none, when standard input is a pipe) reads standard input
+        #[arg(value_name = "FILE")]
         files: Vec<PathBuf>,
         #[command(flatten)]
         common: Common,
@@ -136,12 +140,16 @@ enum Cmd {
         /// Colour the text report
         #[arg(long, value_enum, default_value = "auto")]
         color: Color,
+        /// Memory the flow table may hold, per side (e.g. 512M, 2G)
+        #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = memory_size)]
+        memory_limit: usize,
     },
     /// List the capture devices
     Interfaces,
     /// Interactive dashboard over capture files or a live interface
     Tui {
-        /// Capture files, analysed together as one capture
+        /// Capture files, analysed together as one capture (`-`, or none when
+        /// standard input is a pipe: standard input)
         #[arg(value_name = "FILE", conflicts_with = "interface")]
         files: Vec<PathBuf>,
         /// Capture live from this interface instead
@@ -153,7 +161,41 @@ enum Cmd {
         /// Seconds without a packet after which a connection is reported (as open) and freed
         #[arg(long, value_name = "SECS", default_value_t = 300.0, value_parser = positive_secs)]
         idle_timeout: f64,
+        /// Memory the flow table may hold (e.g. 512M, 2G)
+        #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = memory_size)]
+        memory_limit: usize,
     },
+}
+
+/// `1073741824`, `512K`, `512M`, `2G`, `1.5G`, `64MiB`, `2GB` (binary units;
+/// at least 1 MiB, so the table can hold a few connections).
+fn memory_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" | "kib" => 1024.0,
+        "m" | "mb" | "mib" => 1024.0 * 1024.0,
+        "g" | "gb" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        "t" | "tb" | "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(format!("'{s}' is not a size (e.g. 512M, 2G)")),
+    };
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size (e.g. 512M, 2G)"))?;
+    let bytes = v * mult;
+    if !bytes.is_finite() || bytes >= usize::MAX as f64 {
+        return Err(format!("'{s}' is too large"));
+    }
+    if bytes < (1 << 20) as f64 {
+        return Err(format!(
+            "'{s}' is too small: the memory limit is at least 1M"
+        ));
+    }
+    Ok(bytes as usize)
 }
 
 /// `keepwatch report --help`, after the options: the words a reader of the
@@ -229,12 +271,27 @@ pub fn main() -> i32 {
         }
     };
     let r = match cli.cmd {
+        Cmd::Report { ref files, .. }
+            if files.is_empty() && !keepwatch::capture::file::stdin_is_data() =>
+        {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            cmd.build();
+            let e = cmd
+                .find_subcommand_mut("report")
+                .expect("subcommand")
+                .error(
+                    clap::error::ErrorKind::MissingRequiredArgument,
+                    "keepwatch report needs a capture FILE (or `-`, or a pipe on standard input)",
+                );
+            let _ = e.print();
+            return 2;
+        }
         Cmd::Report {
             files,
             common,
             per_file,
             summary_only,
-        } => report_cmd(&files, &common, per_file, summary_only),
+        } => report_cmd(&or_stdin(files), &common, per_file, summary_only),
         Cmd::Live {
             interface,
             common,
@@ -269,6 +326,7 @@ pub fn main() -> i32 {
             format,
             idle_timeout,
             color,
+            memory_limit,
         } => diff_cmd(
             files,
             before,
@@ -279,20 +337,22 @@ pub fn main() -> i32 {
                 format: Format::Json,
                 idle_timeout,
                 color,
+                memory_limit,
             },
         ),
         Cmd::Tui {
             files,
             interface: None,
             ..
-        } if files.is_empty() => {
+        } if files.is_empty() && !keepwatch::capture::file::stdin_is_data() => {
             use clap::CommandFactory;
             let mut root = Cli::command();
             root.build();
             let tui = root.find_subcommand_mut("tui").expect("the tui subcommand");
             let e = tui.error(
                 clap::error::ErrorKind::MissingRequiredArgument,
-                "keepwatch tui needs capture files (`keepwatch tui FILE...`) \
+                "keepwatch tui needs capture files (`keepwatch tui FILE...`, \
+                 `-` or a pipe for standard input) \
                  or a live interface (`keepwatch tui -i IFACE`, e.g. `-i lo`)",
             );
             let _ = e.print();
@@ -303,14 +363,16 @@ pub fn main() -> i32 {
             interface,
             filter,
             idle_timeout,
+            memory_limit,
         } => tui_cmd(
-            &files,
+            &or_stdin(files),
             interface,
             &Common {
                 filter,
                 format: Format::Text,
                 idle_timeout,
                 color: Color::Auto,
+                memory_limit,
             },
         ),
     };
@@ -328,16 +390,27 @@ pub fn main() -> i32 {
     }
 }
 
+/// No file named (and standard input is data, checked before): read `-`.
+fn or_stdin(files: Vec<PathBuf>) -> Vec<PathBuf> {
+    if files.is_empty() {
+        vec![PathBuf::from("-")]
+    } else {
+        files
+    }
+}
+
 fn options(c: &Common, slim: bool) -> Options {
     Options {
         filter: c.filter.clone(),
         table: TableConfig {
             idle_timeout: Duration((c.idle_timeout * 1e9) as i64),
             ..TableConfig::default()
-        },
+        }
+        .with_memory_limit(c.memory_limit),
         slim_records: slim,
         // Text and CSV print no exchange lists.
         drop_exchanges: matches!(c.format, Format::Text | Format::Csv),
+        ..Options::default()
     }
 }
 
@@ -360,6 +433,9 @@ fn report_cmd(
     let mut caps = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let mut dup_warnings = Vec::new();
+    if files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
+        anyhow::bail!("`-` (standard input) can be given only once");
+    }
     for f in files {
         let canon = std::fs::canonicalize(f).unwrap_or_else(|_| f.clone());
         if !seen.insert(canon) {
@@ -371,6 +447,15 @@ fn report_cmd(
             dup_warnings.push(w);
         }
         caps.push(CaptureFile::open(f)?);
+    }
+    let mut hinted = false;
+    let input_bytes: u64 = files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
+    if input_bytes >= LARGE_INPUT_BYTES {
+        hinted = large_capture_hint(common.format);
     }
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
@@ -409,7 +494,7 @@ fn report_cmd(
             // CSV always fills its `file` column; JSON names the file only
             // when there are several (docs/output.md).
             if group.len() > 1 || per_file || fmt == Format::Csv {
-                an.set_current_file(Some(cap.path().display().to_string()));
+                an.set_current_file(Some(cap.name().to_string()));
             }
             let summary = cap.for_each(|p| an.packet(&p, &mut on_conn))?;
             if summary.damage.is_some() {
@@ -426,15 +511,15 @@ fn report_cmd(
         if let Some(e) = write_err {
             return Err(e.into());
         }
+        if !hinted && rep.connections.len() >= LARGE_RECORD_COUNT {
+            hinted = large_capture_hint(common.format);
+        }
         if rep.summary.tcp_packets == 0
             && !rep.skipped.unsupported_link_type.is_empty()
             && rep.skipped.filtered_out == 0
         {
             let (lt, _) = rep.skipped.unsupported_link_type.iter().next().unwrap();
-            let names: Vec<String> = group
-                .iter()
-                .map(|c| c.path().display().to_string())
-                .collect();
+            let names: Vec<String> = group.iter().map(|c| c.name().to_string()).collect();
             anyhow::bail!(
                 "unsupported link type {lt} ({}) in {}: nothing could be decoded",
                 keepwatch::capture::linktype::name(*lt),
@@ -465,6 +550,24 @@ fn report_cmd(
     Ok(if damaged { EXIT_DAMAGED } else { EXIT_OK })
 }
 
+/// Input size and kept-record count past which `report` suggests a
+/// streaming format (text and JSON keep every connection until the end).
+const LARGE_INPUT_BYTES: u64 = 1 << 30;
+const LARGE_RECORD_COUNT: usize = 200_000;
+
+/// One line on stderr for text/JSON on a large capture; true if printed.
+fn large_capture_hint(f: Format) -> bool {
+    let name = match f {
+        Format::Text => "text",
+        Format::Json => "json",
+        Format::Jsonl | Format::Csv => return false,
+    };
+    eprintln!(
+        "keepwatch: hint: a large capture: --format {name} keeps every connection in memory until the end (about 1.5 KB each); --format jsonl or csv streams them in flat memory"
+    );
+    true
+}
+
 /// Analyses files together as one capture; the report and whether any file
 /// was damaged.
 fn analyze_files(files: &[PathBuf], common: &Common) -> Result<(Report, bool)> {
@@ -479,7 +582,7 @@ fn analyze_files(files: &[PathBuf], common: &Common) -> Result<(Report, bool)> {
     let mut damaged = false;
     for cap in &caps {
         if caps.len() > 1 {
-            an.set_current_file(Some(cap.path().display().to_string()));
+            an.set_current_file(Some(cap.name().to_string()));
         }
         let summary = cap.for_each(|p| an.packet(&p, &mut |_| {}))?;
         if let Some(d) = &summary.damage {
@@ -984,6 +1087,9 @@ fn tui_cmd(files: &[PathBuf], interface: Option<String>, common: &Common) -> Res
         return Ok(EXIT_OK);
     }
     let mut caps = Vec::new();
+    if files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
+        anyhow::bail!("`-` (standard input) can be given only once");
+    }
     for f in files {
         caps.push(CaptureFile::open(f)?);
     }
@@ -993,7 +1099,7 @@ fn tui_cmd(files: &[PathBuf], interface: Option<String>, common: &Common) -> Res
     let mut damaged = false;
     for cap in &caps {
         if caps.len() > 1 {
-            an.set_current_file(Some(cap.path().display().to_string()));
+            an.set_current_file(Some(cap.name().to_string()));
         }
         let summary = cap.for_each(|p| an.packet(&p, &mut |_| {}))?;
         damaged |= summary.damage.is_some();
@@ -1001,6 +1107,9 @@ fn tui_cmd(files: &[PathBuf], interface: Option<String>, common: &Common) -> Res
     }
     let rep = an.finish(&mut |_| {});
     let name = |p: &PathBuf| {
+        if p.as_os_str() == "-" {
+            return "standard input".to_string();
+        }
         p.file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| p.display().to_string())

@@ -11,7 +11,7 @@ use crate::time::Timestamp;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Options {
     pub filter: Option<String>,
     pub table: TableConfig,
@@ -23,6 +23,26 @@ pub struct Options {
     /// Build records without their exchange lists (the text and CSV reports do
     /// not print them): the largest part of a record, and a copy saved.
     pub drop_exchanges: bool,
+    /// Text and JSON keep every record until the end: past this many, the
+    /// records of connections whose handshake never completed and that
+    /// carried no data (SYN floods, scans) are only counted in the summary
+    /// (`summary.memory.records_folded`), not kept in `connections`.
+    pub max_failed_handshake_records: usize,
+}
+
+/// Default of [`Options::max_failed_handshake_records`].
+pub const FAILED_HANDSHAKE_RECORDS_KEPT: usize = 10_000;
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            filter: None,
+            table: TableConfig::default(),
+            slim_records: false,
+            drop_exchanges: false,
+            max_failed_handshake_records: FAILED_HANDSHAKE_RECORDS_KEPT,
+        }
+    }
 }
 
 /// Frames that yielded no TCP segment, by reason (nothing is dropped silently).
@@ -119,11 +139,9 @@ impl Analyzer {
 
     /// Live views: the connections still in the table, as records.
     pub fn open_records(&self) -> Vec<ConnectionRecord> {
-        let mut v: Vec<ConnectionRecord> = self
-            .table
-            .connections()
-            .map(|c| record(c, !self.opts.drop_exchanges))
-            .collect();
+        let mut v: Vec<ConnectionRecord> = Vec::new();
+        self.table
+            .for_each_connection(|c| v.push(record(c, !self.opts.drop_exchanges)));
         v.sort_by_key(|r| r.id);
         v
     }
@@ -257,7 +275,9 @@ impl Analyzer {
         summary.first_packet = self.first;
         summary.last_packet = self.last;
         summary.tcp_packets = self.table.stats.tcp_packets;
+        self.memory_report(&mut summary.memory);
         summary.warnings = self.warnings();
+        summary.warnings.extend(memory_warnings(&summary));
         Report {
             keepwatch_version: env!("CARGO_PKG_VERSION"),
             files: self.files,
@@ -356,6 +376,99 @@ impl Analyzer {
     }
 }
 
+impl Analyzer {
+    fn memory_report(&self, m: &mut crate::memory::MemoryReport) {
+        let st = &self.table.stats;
+        let cfg = self.table.config();
+        m.memory_limit = cfg.memory_limit as u64;
+        m.peak_table_bytes = st.peak_memory;
+        m.half_open_seen = st.half_open_ended;
+        m.half_open_evicted = st.half_open_evicted;
+        m.half_open_limit = cfg.max_half_open as u64;
+        m.memory_evictions = st.memory_evictions;
+        m.records_folded = self.sums.records_folded;
+        m.failed_handshake_records_kept = self.opts.max_failed_handshake_records as u64;
+        m.ooo_limit_hits = self.sums.ooo_limit_hits;
+        m.unanswered_requests_folded = self.sums.unanswered_folded;
+    }
+}
+
+/// One warning per memory bound that was hit, with what it cost.
+fn memory_warnings(s: &Summary) -> Vec<String> {
+    let m = &s.memory;
+    let mut w = Vec::new();
+    if m.half_open_evicted > 0 {
+        w.push(format!(
+            "{} of {} half-open connections (SYN / SYN-ACK only) were finalised early: more than {} were open at once or the table reached --memory-limit (end_cause \"evicted\")",
+            m.half_open_evicted, m.half_open_seen, m.half_open_limit
+        ));
+    }
+    if m.memory_evictions > 0 {
+        w.push(format!(
+            "{} connections were finalised early, idle-longest first, to keep the flow table under --memory-limit {} (end_cause \"evicted\"; later packets start new connections picked up mid-stream)",
+            m.memory_evictions,
+            human_bytes(m.memory_limit)
+        ));
+    }
+    if m.records_folded > 0 {
+        w.push(format!(
+            "{} connections whose handshake never completed and that carried no data are counted in the summary but not listed (only the first {} are; --format jsonl or csv lists every one)",
+            m.records_folded, m.failed_handshake_records_kept
+        ));
+    }
+    if m.ooo_limit_hits > 0 {
+        w.push(format!(
+            "the out-of-order reassembly buffer reached its memory cap {} times: the holes before the buffered data were given up (counted in missing_bytes)",
+            m.ooo_limit_hits
+        ));
+    }
+    if m.unanswered_requests_folded > 0 {
+        w.push(format!(
+            "{} HTTP requests that were still awaiting a response past the per-connection bound are counted but not itemised in exchanges[]",
+            m.unanswered_requests_folded
+        ));
+    }
+    for (what, n, other) in [
+        (
+            "servers",
+            m.per_server_folded,
+            s.per_server_other.as_ref().map(|g| g.connections),
+        ),
+        (
+            "hosts",
+            m.per_host_folded,
+            s.per_host_other.as_ref().map(|g| g.connections),
+        ),
+        ("TLS server names", m.sni_folded, Some(s.tls.sni_other)),
+    ] {
+        if n > 0 {
+            w.push(format!(
+                "more than {} distinct {what}: {n} were folded into \"other\" ({} connections); the {} busiest are listed",
+                m.group_keys_kept,
+                other.unwrap_or(0),
+                m.group_keys_kept
+            ));
+        }
+    }
+    w
+}
+
+/// `1 GiB`, `512 MiB`, `300 KiB` or bytes.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+    for (u, name) in UNITS {
+        if n >= u {
+            let v = n as f64 / u as f64;
+            return if n % u == 0 {
+                format!("{} {name}", n / u)
+            } else {
+                format!("{v:.1} {name}")
+            };
+        }
+    }
+    format!("{n} B")
+}
+
 fn ids(first: &[u64], n: u64) -> String {
     let mut s: Vec<String> = first.iter().map(|i| i.to_string()).collect();
     if n > first.len() as u64 {
@@ -373,11 +486,19 @@ struct Tally {
     gappy_ids: Vec<u64>,
     framing: u64,
     framing_ids: Vec<u64>,
+    /// Failed-handshake records kept / only counted (text and JSON).
+    failed_kept: u64,
+    records_folded: u64,
+    ooo_limit_hits: u64,
+    unanswered_folded: u64,
 }
 
 impl Tally {
     fn add(&mut self, r: &ConnectionRecord) {
         self.summary.add(r);
+        self.ooo_limit_hits +=
+            r.tcp.client_to_server.ooo_limit_hits + r.tcp.server_to_client.ooo_limit_hits;
+        self.unanswered_folded += r.exchanges_omitted_unanswered as u64;
         let missing = r.tcp.client_to_server.missing_bytes + r.tcp.server_to_client.missing_bytes;
         if missing > 0 {
             self.gappy += 1;
@@ -407,7 +528,16 @@ fn push<F: FnMut(&ConnectionRecord)>(
     r.file = file_of.remove(&r.id);
     on_conn(&r);
     sums.add(&r);
-    if !opts.slim_records {
-        records.push(r);
+    if opts.slim_records {
+        return;
     }
+    // A SYN flood must not fill the kept list with SYN-only records.
+    if r.handshake == crate::tcp::HandshakeState::Partial && r.bytes == 0 {
+        if sums.failed_kept >= opts.max_failed_handshake_records as u64 {
+            sums.records_folded += 1;
+            return;
+        }
+        sums.failed_kept += 1;
+    }
+    records.push(r);
 }

@@ -14,6 +14,7 @@ pub mod findings;
 pub mod h2;
 pub mod http;
 pub mod inspect;
+pub mod memory;
 pub mod metrics;
 pub mod report;
 pub mod tcp;

@@ -17,14 +17,28 @@ impl Timestamp {
     pub const fn from_nanos(ns: i64) -> Self {
         Timestamp(ns)
     }
+    /// Saturates at the ends of the representable range (years 1677 and
+    /// 2262); [`Timestamp::checked_from_secs_frac`] says when it would.
     pub fn from_secs_frac(secs: i64, frac: u64, units_per_sec: u64) -> Self {
-        // Compute in i128 so odd resolutions (pcapng if_tsresol) cannot overflow.
+        let ns = Self::nanos_i128(secs as i128, frac, units_per_sec);
+        Timestamp(ns.clamp(i64::MIN as i128, i64::MAX as i128) as i64)
+    }
+    /// `secs` seconds plus `frac` units of `1/units_per_sec` s, or None when
+    /// that instant is outside what a `Timestamp` can hold.
+    pub fn checked_from_secs_frac(secs: i128, frac: u64, units_per_sec: u64) -> Option<Self> {
+        i64::try_from(Self::nanos_i128(secs, frac, units_per_sec))
+            .ok()
+            .map(Timestamp)
+    }
+    fn nanos_i128(secs: i128, frac: u64, units_per_sec: u64) -> i128 {
+        // In i128 so odd resolutions (pcapng if_tsresol) cannot overflow; the
+        // seconds are clamped far outside the i64 range first.
         let ns = if units_per_sec == 0 {
             0
         } else {
             (frac as i128 * 1_000_000_000i128) / units_per_sec as i128
         };
-        Timestamp((secs as i128 * 1_000_000_000 + ns) as i64)
+        secs.clamp(-(1i128 << 80), 1i128 << 80) * 1_000_000_000 + ns
     }
     pub const fn as_nanos(self) -> i64 {
         self.0
@@ -179,5 +193,21 @@ mod tests {
             1_500_000_000
         );
         assert_eq!(Timestamp::from_secs_frac(0, 7, 0).as_nanos(), 0);
+    }
+    /// Issue 11: seconds far out of range (pcapng if_tsoffset near i64::MAX)
+    /// saturate instead of wrapping, and the checked form says so.
+    #[test]
+    fn out_of_range_saturates() {
+        assert_eq!(Timestamp::from_secs_frac(i64::MAX, 5, 10).0, i64::MAX);
+        assert_eq!(Timestamp::from_secs_frac(i64::MIN, 0, 1).0, i64::MIN);
+        assert_eq!(
+            Timestamp::checked_from_secs_frac(i64::MAX as i128 * 2, 0, 1),
+            None
+        );
+        assert_eq!(Timestamp::checked_from_secs_frac(9_223_372_037, 0, 1), None);
+        assert_eq!(
+            Timestamp::checked_from_secs_frac(9_223_372_036, 854_775_807, 1_000_000_000),
+            Some(Timestamp(i64::MAX))
+        );
     }
 }

@@ -223,7 +223,11 @@ fn tui_in_tmux() {
 
     // Help overlay.
     s.keys(&["?"]);
-    let p = s.wait_text("Help: keys");
+    // The overlay is drawn in one frame, but tmux can be read mid-draw: wait
+    // for its last key line, then check the rest.
+    let p = s.wait_for("the whole help overlay", |p| {
+        p.contains("Help: keys") && p.contains("q  Ctrl-C")
+    });
     for k in ["filter", "pause", "sort", "quit"] {
         assert!(p.contains(k), "help lacks {k}:\n{p}");
     }
@@ -360,4 +364,37 @@ fn tui_live_on_loopback_shows_connections_as_they_happen() {
     let status = std::fs::read_to_string(&s.status).unwrap_or_default();
     assert_eq!(status.trim(), "EXIT=0", "pane:\n{}", s.pane());
     assert!(!s.alternate_screen(), "terminal restored after quitting");
+}
+
+/// Issue 12: the dashboard over a capture piped in (compressed, too); the
+/// keys still come from the terminal.
+#[test]
+fn tui_reads_a_capture_from_a_pipe() {
+    if !tmux_available() {
+        common::skip("tmux not installed");
+        return;
+    }
+    let cap = common::samples_dir().join("captures/python-pipelined-3.pcap");
+    let bin = env!("CARGO_BIN_EXE_keepwatch");
+    for (tag, cmd) in [
+        ("stdin", format!("cat {} | '{bin}' tui -", quote(&cap))),
+        ("gzpipe", format!("gzip -c {} | '{bin}' tui", quote(&cap))),
+    ] {
+        let s = Session::start(tag, &cmd);
+        let p = s.wait_text("Connections 1/1");
+        assert!(p.contains("standard input"), "{p}");
+        assert!(p.contains("requests 3"), "{p}");
+        s.keys(&["q"]);
+        let start = Instant::now();
+        while !s.status.exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "no exit:\n{}",
+                s.pane()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(std::fs::read_to_string(&s.status).unwrap().trim(), "EXIT=0");
+        assert!(!s.alternate_screen());
+    }
 }

@@ -54,6 +54,7 @@ fn rec(
         bytes: 1000,
         exchanges: Vec::new(),
         exchanges_omitted: 0,
+        exchanges_omitted_unanswered: 0,
         protocol_switch: None,
         tls: None,
         http2: None,

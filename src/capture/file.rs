@@ -1,36 +1,58 @@
-//! Capture files: classic pcap (both byte orders, micro- and nanosecond
-//! timestamps, the "modified" Kuznetzov variant) and pcapng (several sections,
-//! interfaces and link types in one file).
+//! Capture files and streams: classic pcap (both byte orders, micro- and
+//! nanosecond timestamps, the "modified" Kuznetzov variant) and pcapng
+//! (several sections, interfaces and link types in one file), plain or
+//! compressed with gzip, zstd or xz (recognised by their magic bytes, never by
+//! the file name), from a file or from standard input (`-`).
 //!
-//! The file is memory-mapped and parsed with `pcap-parser`'s low-level
-//! record parsers, so every packet handed on is a slice of the map: no copy and,
-//! for classic pcap, no allocation per packet. A file cut in the middle of a
-//! record or holding a corrupt block yields every packet before the damage and a
-//! description of the damage in [`FileSummary::damage`]; it is not an error.
+//! One reader serves every source: records are parsed out of a refillable
+//! buffer ([`Input`]) that a regular file fills with `pread`, and a pipe or a
+//! decompressor with `read`. Every packet handed on is a slice of that buffer:
+//! no copy beyond the one from the kernel and no allocation per packet. The
+//! buffer holds a megabyte and is reused, so memory stays flat on any capture
+//! length and nothing is spilled to disk.
 //!
-//! Pages well behind the reader are released with `madvise(MADV_DONTNEED)`
-//! ([`Pager`]), so the file's resident share of the process stays at a few
-//! megabytes however large the capture (the page cache keeps the data; a later
-//! touch would simply fault it in again). Populating ahead with
-//! `MADV_POPULATE_READ` was tried and was slower than the kernel's own
-//! fault-around (benches/pipeline.rs `read`: 95 ms against 77 ms on 535 MB).
+//! Files used to be memory-mapped; a file that another process truncated
+//! while it was read (a `tcpdump -C/-W` ring rewriting its oldest file, `>
+//! file`, log rotation) then killed the process with SIGBUS on the next page.
+//! Reading with `pread` cannot fault: a shrunk file just ends early, and
+//! [`CaptureFile::for_each`] reports it ("the file shrank from X to Y bytes
+//! while being read") as damage, with every packet before the cut. A file
+//! replaced (renamed over, deleted) while it is read is read to its end, as the
+//! open descriptor still refers to it. The mapped reader was not faster either:
+//! docs/performance.md has the figures.
+//!
+//! A file cut in the middle of a record, a corrupt block, a compressed stream
+//! that ends early or fails to decompress: every packet before the damage is
+//! read and the damage is described in [`FileSummary::damage`]; it is not an
+//! error.
 
 use super::RawPacket;
 use crate::time::Timestamp;
-use memmap2::{Mmap, UncheckedAdvice};
 use pcap_parser::pcapng::Block;
-use pcap_parser::{
-    parse_block_be, parse_block_le, parse_pcap_frame, parse_pcap_frame_be,
-    parse_pcap_frame_modified, parse_pcap_header, parse_sectionheaderblock, PcapError,
-};
+use pcap_parser::{parse_block_be, parse_block_le, parse_sectionheaderblock, PcapError};
 use serde::Serialize;
 use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 /// Largest captured length a classic pcap record may claim before we call it
 /// corrupt (libpcap's own MAXIMUM_SNAPLEN is 262144; allow headroom for
 /// odd writers).
 const MAX_RECORD: u32 = 16 * 1024 * 1024;
+
+/// Largest pcapng block we accept (libpcap's limit is 16 MiB).
+const MAX_BLOCK: usize = 32 * 1024 * 1024;
+
+/// Size of the read buffer. One read fills what is free of it; a record
+/// larger than it grows it.
+const BUFFER: usize = 1 << 20;
+
+/// What `-` stands for, in messages and in the report's file list (as grep
+/// says it).
+pub const STDIN_NAME: &str = "(standard input)";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
@@ -48,6 +70,10 @@ pub enum CaptureError {
     NotCapture { path: String, magic: String },
     #[error("{path}: {msg}")]
     BadHeader { path: String, msg: String },
+    #[error("{path}: cannot read: {error}")]
+    Read { path: String, error: std::io::Error },
+    #[error("{path}: a stream can be read only once")]
+    AlreadyRead { path: String },
     #[error("live capture: {0}")]
     Live(String),
 }
@@ -59,11 +85,33 @@ pub enum FileFormat {
     Pcapng,
 }
 
+/// Compression around a capture, recognised by its magic bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    Gzip,
+    Zstd,
+    Xz,
+}
+
+impl Compression {
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+            Compression::Xz => "xz",
+        }
+    }
+}
+
 /// What a file held, for the report and its warnings.
 #[derive(Debug, Clone, Serialize)]
 pub struct FileSummary {
     pub path: String,
     pub format: FileFormat,
+    /// The capture was compressed (absent from JSON when it was not).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compression: Option<Compression>,
     pub nanosecond: bool,
     pub packets: u64,
     pub bytes: u64,
@@ -78,17 +126,48 @@ pub struct FileSummary {
     pub notes: Vec<String>,
 }
 
+/// Whether standard input carries data to read (a pipe, a socket or a
+/// redirected file) rather than a terminal or nothing (`/dev/null`): then
+/// `report` and `tui` without a file read it, as tcpdump `-r -` would.
+pub fn stdin_is_data() -> bool {
+    // SAFETY: fstat writes only into the struct it is given.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(libc::STDIN_FILENO, &mut st) } != 0 {
+        return false;
+    }
+    matches!(
+        st.st_mode & libc::S_IFMT,
+        libc::S_IFIFO | libc::S_IFSOCK | libc::S_IFREG
+    )
+}
+
+type Stream<'a> = Box<dyn Read + Send + 'a>;
+
+enum Origin {
+    /// A regular file: read with `pread` from offset 0 on every pass.
+    File { file: File, len: u64 },
+    /// Standard input, a FIFO or a device: read once. The bytes looked at to
+    /// recognise it are chained back in front.
+    Stream(Mutex<Option<Stream<'static>>>),
+}
+
 pub struct CaptureFile {
     path: PathBuf,
-    map: Option<Mmap>,
+    name: String,
     format: FileFormat,
+    compression: Option<Compression>,
+    origin: Origin,
 }
 
 impl CaptureFile {
+    /// Opens a capture file, or standard input for `-`. Regular files are
+    /// read with `pread`; anything else (a FIFO, `/dev/stdin`, a device) as a
+    /// stream, which can be read once.
     pub fn open(path: &Path) -> Result<Self, CaptureError> {
+        if path.as_os_str() == "-" {
+            return Self::from_stream(STDIN_NAME, Box::new(io::stdin())).map(|c| c.with_path(path));
+        }
         let disp = path.display().to_string();
-        // Looked at before opening: opening a FIFO would block for a writer,
-        // and mapping a directory fails with a baffling "No such device".
         let open_err = |e| CaptureError::Open {
             path: disp.clone(),
             error: e,
@@ -97,126 +176,277 @@ impl CaptureFile {
         if meta.is_dir() {
             return Err(CaptureError::IsDirectory { path: disp });
         }
-        if !meta.is_file() {
-            return Err(CaptureError::NotRegular { path: disp });
-        }
         let f = File::open(path).map_err(open_err)?;
-        let len = f.metadata().map_err(open_err)?.len();
+        let meta = f.metadata().map_err(open_err)?;
+        if !meta.is_file() {
+            // A FIFO (process substitution, `mkfifo`), a character device:
+            // read it as a stream, as tcpdump and tshark do.
+            return Self::from_stream(&disp, Box::new(f)).map(|c| c.with_path(path));
+        }
+        let len = meta.len();
         if len == 0 {
             return Err(CaptureError::Empty { path: disp });
         }
-        // SAFETY: the map is read-only; a capture file truncated by another
-        // process while we read it could fault, which is the same risk every
-        // mmap-based pcap tool (libpcap included, when it maps) accepts.
-        let map = unsafe { Mmap::map(&f) }.map_err(|e| CaptureError::Open {
-            path: disp.clone(),
-            error: e,
-        })?;
-        let format = sniff(&map).ok_or_else(|| CaptureError::NotCapture {
-            path: disp.clone(),
-            magic: map
-                .iter()
-                .take(4)
-                .map(|b| format!("{b:02x}"))
-                .collect::<Vec<_>>()
-                .join(" "),
-        })?;
+        let pos = AtomicU64::new(0);
+        let (compression, head) = sniff_stream(
+            &disp,
+            Box::new(PreadReader {
+                file: &f,
+                pos: &pos,
+            }),
+        )?;
+        let format = sniff_format(&disp, compression, &head)?;
         Ok(CaptureFile {
             path: path.to_path_buf(),
-            map: Some(map),
+            name: disp,
             format,
+            compression,
+            origin: Origin::File { file: f, len },
         })
+    }
+
+    /// A capture read from any byte stream (standard input, a socket, bytes
+    /// in memory), compressed or not. `name` stands for it in messages.
+    pub fn from_stream(name: &str, stream: Stream<'static>) -> Result<Self, CaptureError> {
+        let (compression, head, rest) = sniff_owned(name, stream)?;
+        let format = sniff_format(name, compression, &head)?;
+        let stream: Stream<'static> = Box::new(io::Cursor::new(head).chain(rest));
+        Ok(CaptureFile {
+            path: PathBuf::from(name),
+            name: name.to_string(),
+            format,
+            compression,
+            origin: Origin::Stream(Mutex::new(Some(stream))),
+        })
+    }
+
+    fn with_path(mut self, path: &Path) -> Self {
+        self.path = path.to_path_buf();
+        self
     }
 
     pub fn format(&self) -> FileFormat {
         self.format
     }
 
+    pub fn compression(&self) -> Option<Compression> {
+        self.compression
+    }
+
+    /// The path as given (`-` for standard input).
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Calls `f` for every packet in file order.
-    pub fn for_each<F: FnMut(RawPacket<'_>)>(&self, f: F) -> Result<FileSummary, CaptureError> {
-        self.for_each_windowed(WINDOW, f)
+    /// The name messages and the report use (`(standard input)` for `-`).
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
-    fn for_each_windowed<F: FnMut(RawPacket<'_>)>(
+    /// Calls `f` for every packet in file order. A regular file can be read
+    /// again; a stream only once ([`CaptureError::AlreadyRead`] after).
+    pub fn for_each<F: FnMut(RawPacket<'_>)>(&self, f: F) -> Result<FileSummary, CaptureError> {
+        self.for_each_buffered(BUFFER, f)
+    }
+
+    /// [`CaptureFile::for_each`] with a read buffer of `buffer` bytes (grown
+    /// when a record is larger): what is read never depends on it. For tests
+    /// and the fuzz target, which use small buffers to refill often.
+    pub fn for_each_buffered<F: FnMut(RawPacket<'_>)>(
         &self,
-        window: usize,
+        buffer: usize,
         f: F,
     ) -> Result<FileSummary, CaptureError> {
-        let data: &[u8] = self.map.as_deref().unwrap_or(&[]);
-        let disp = self.path.display().to_string();
-        let pager = Pager::new(self.map.as_ref(), window);
-        match self.format {
-            FileFormat::Pcap => read_pcap(data, &disp, pager, f),
-            FileFormat::Pcapng => read_pcapng(data, &disp, pager, f),
+        let name = self.name.as_str();
+        match &self.origin {
+            Origin::File { file, len } => {
+                let pos = AtomicU64::new(0);
+                let raw = PreadReader { file, pos: &pos };
+                let mut sum = match self.compression {
+                    None => read_capture(Input::new(raw, buffer, None), self.format, name, f)?,
+                    Some(c) => read_capture(
+                        Input::new(decoder(c, raw), buffer, Some(c)),
+                        self.format,
+                        name,
+                        f,
+                    )?,
+                };
+                // Reading stopped before the size the file had when it was
+                // opened, and the file is smaller now: another process
+                // truncated it. Say so rather than "cut short".
+                if pos.load(Ordering::Relaxed) < *len {
+                    if let Ok(now) = file.metadata().map(|m| m.len()) {
+                        if now < *len {
+                            sum.damage = Some(format!(
+                                "the file shrank from {len} to {now} bytes while being read (another process truncated or rewrote it); {} packets read before the cut are reported",
+                                sum.packets
+                            ));
+                        }
+                    }
+                }
+                Ok(sum)
+            }
+            Origin::Stream(m) => {
+                let stream = m
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .take()
+                    .ok_or_else(|| CaptureError::AlreadyRead { path: name.into() })?;
+                // Already decompressed (see from_stream).
+                read_capture(
+                    Input::new(stream, buffer, self.compression),
+                    self.format,
+                    name,
+                    f,
+                )
+            }
         }
     }
 }
 
-/// Bytes of the map kept mapped behind the reader (at least; up to twice).
-const WINDOW: usize = 8 << 20;
-
-/// Keeps the mapped file's resident set to one or two windows behind the read
-/// position plus what the kernel's fault-around maps ahead (see the module
-/// documentation). Advice the kernel refuses is ignored: it only changes
-/// residency, never what is read.
-struct Pager<'m> {
-    map: Option<&'m Mmap>,
-    window: usize,
-    /// Released up to here.
-    released: usize,
+/// `Read` over a regular file with `pread`: no shared file position, and a
+/// file that shrinks just ends (no signal, unlike a mapping). `pos` is left
+/// where reading stopped, to tell a shrink from the end.
+struct PreadReader<'a> {
+    file: &'a File,
+    pos: &'a AtomicU64,
 }
 
-impl<'m> Pager<'m> {
-    fn new(map: Option<&'m Mmap>, window: usize) -> Self {
-        let page = page_size();
-        Pager {
-            map,
-            window: window.max(page) / page * page,
-            released: 0,
-        }
-    }
-
-    /// The reader is at byte `pos` of the file.
-    #[inline]
-    fn at(&mut self, pos: usize) {
-        if pos >= self.released + 2 * self.window {
-            self.release(pos);
-        }
-    }
-
-    #[cold]
-    fn release(&mut self, pos: usize) {
-        let Some(map) = self.map else { return };
-        // Page-aligned, and a whole window behind the record being read.
-        let upto = (pos - self.window) / self.window * self.window;
-        // SAFETY: the map is a read-only shared mapping of a file:
-        // MADV_DONTNEED only drops our page-table entries, and a later access
-        // faults the same bytes in again from the page cache. Nothing behind
-        // the read position is borrowed any more anyway (packets are lent to
-        // the callback one at a time).
-        let _ = unsafe {
-            map.unchecked_advise_range(
-                UncheckedAdvice::DontNeed,
-                self.released,
-                upto - self.released,
-            )
-        };
-        self.released = upto;
+impl Read for PreadReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let at = self.pos.load(Ordering::Relaxed);
+        let n = self.file.read_at(buf, at)?;
+        self.pos.store(at + n as u64, Ordering::Relaxed);
+        Ok(n)
     }
 }
 
-fn page_size() -> usize {
-    // SAFETY: sysconf has no preconditions.
-    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if p > 0 {
-        p as usize
+fn decoder<'a, R: Read + Send + 'a>(c: Compression, r: R) -> Box<dyn Read + Send + 'a> {
+    match c {
+        // Several members one after the other are one stream, as for zcat.
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(r)),
+        Compression::Zstd => match zstd::stream::read::Decoder::new(r) {
+            Ok(d) => Box::new(d),
+            Err(e) => Box::new(FailingReader(Some(e))),
+        },
+        Compression::Xz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(r)),
+    }
+}
+
+/// A reader that fails once with the error given (a decoder that could not
+/// be set up), then reads as empty.
+struct FailingReader(Option<io::Error>);
+
+impl Read for FailingReader {
+    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+        match self.0.take() {
+            Some(e) => Err(e),
+            None => Ok(0),
+        }
+    }
+}
+
+/// Reads up to `n` bytes (fewer only at the end of the stream).
+fn read_up_to<R: Read + ?Sized>(r: &mut R, n: usize) -> io::Result<Vec<u8>> {
+    let mut v = Vec::with_capacity(n);
+    r.take(n as u64).read_to_end(&mut v)?;
+    Ok(v)
+}
+
+fn compression_of(head: &[u8]) -> Option<Compression> {
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Some(Compression::Gzip)
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Some(Compression::Zstd)
+    } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
+        Some(Compression::Xz)
     } else {
-        4096
+        None
     }
+}
+
+/// Looks at the first bytes of a stream it consumes (used on files, which are
+/// read again from the start): the compression, and the first four bytes of
+/// the (decompressed) content.
+fn sniff_stream(
+    name: &str,
+    stream: Stream<'_>,
+) -> Result<(Option<Compression>, Vec<u8>), CaptureError> {
+    sniff_owned(name, stream).map(|(c, head, _)| (c, head))
+}
+
+/// As [`sniff_stream`], and hands back the (decompressed) rest of the stream
+/// after the bytes returned.
+fn sniff_owned<'a>(
+    name: &str,
+    mut stream: Stream<'a>,
+) -> Result<(Option<Compression>, Vec<u8>, Stream<'a>), CaptureError> {
+    let read_err = |e| CaptureError::Read {
+        path: name.into(),
+        error: e,
+    };
+    let raw = read_up_to(&mut stream, 6).map_err(read_err)?;
+    if raw.is_empty() {
+        return Err(CaptureError::Empty { path: name.into() });
+    }
+    let compression = compression_of(&raw);
+    let raw_stream: Stream<'a> = Box::new(io::Cursor::new(raw).chain(stream));
+    let Some(c) = compression else {
+        let mut s = raw_stream;
+        let head = read_up_to(&mut s, 4).map_err(read_err)?;
+        return Ok((None, head, s));
+    };
+    let mut d = decoder(c, raw_stream);
+    let head = read_up_to(&mut d, 4).map_err(|e| CaptureError::BadHeader {
+        path: name.into(),
+        msg: format!(
+            "{}-compressed, but it cannot be decompressed: {e}",
+            c.name()
+        ),
+    })?;
+    if head.is_empty() {
+        return Err(CaptureError::BadHeader {
+            path: name.into(),
+            msg: format!(
+                "{}-compressed, and empty once decompressed: not a capture",
+                c.name()
+            ),
+        });
+    }
+    Ok((Some(c), head, d))
+}
+
+fn sniff_format(
+    name: &str,
+    compression: Option<Compression>,
+    head: &[u8],
+) -> Result<FileFormat, CaptureError> {
+    if let Some(f) = sniff(head) {
+        return Ok(f);
+    }
+    let hex = head
+        .iter()
+        .take(4)
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    Err(match compression {
+        Some(c) => CaptureError::BadHeader {
+            path: name.into(),
+            msg: format!(
+                "{}-compressed, but the content is not a pcap or pcapng capture (first bytes: {hex})",
+                c.name()
+            ),
+        },
+        None if head.starts_with(b"BZh") => CaptureError::BadHeader {
+            path: name.into(),
+            msg: "bzip2-compressed, which keepwatch does not read: decompress it first (bunzip2), or recompress with gzip, zstd or xz".into(),
+        },
+        None => CaptureError::NotCapture {
+            path: name.into(),
+            magic: hex,
+        },
+    })
 }
 
 fn sniff(data: &[u8]) -> Option<FileFormat> {
@@ -236,10 +466,115 @@ fn sniff(data: &[u8]) -> Option<FileFormat> {
     }
 }
 
-fn summary(path: &str, format: FileFormat) -> FileSummary {
+/// A refillable window on a byte stream. The parsers ask for the bytes of the
+/// next record ([`Input::fill`]), borrow them ([`Input::data`]) and move on
+/// ([`Input::consume`]); a record never spans a refill.
+struct Input<R> {
+    src: R,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Stream offset of `buf[0]`.
+    base: u64,
+    eof: bool,
+    /// The read error that ended the stream, if one did.
+    err: Option<io::Error>,
+    compression: Option<Compression>,
+}
+
+impl<R: Read> Input<R> {
+    fn new(src: R, size: usize, compression: Option<Compression>) -> Self {
+        Input {
+            src,
+            buf: vec![0; size.max(64)],
+            start: 0,
+            end: 0,
+            base: 0,
+            eof: false,
+            err: None,
+            compression,
+        }
+    }
+
+    /// Makes `n` bytes available and returns how many are: fewer than `n`
+    /// only at the end of the stream or after a read error.
+    #[inline]
+    fn fill(&mut self, n: usize) -> usize {
+        let avail = self.end - self.start;
+        if avail >= n || self.eof {
+            return avail;
+        }
+        self.refill(n)
+    }
+
+    #[cold]
+    fn refill(&mut self, n: usize) -> usize {
+        if self.start + n > self.buf.len() {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.base += self.start as u64;
+            self.end -= self.start;
+            self.start = 0;
+            if n > self.buf.len() {
+                self.buf.resize(n, 0);
+            }
+        }
+        while self.end - self.start < n {
+            match self.src.read(&mut self.buf[self.end..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(k) => self.end += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.err = Some(e);
+                    self.eof = true;
+                    break;
+                }
+            }
+        }
+        self.end - self.start
+    }
+
+    #[inline]
+    fn data(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    #[inline]
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+    }
+
+    /// Offset in the (decompressed) stream of the next byte.
+    #[inline]
+    fn offset(&self) -> u64 {
+        self.base + self.start as u64
+    }
+
+    /// Why reading stopped at `offset`, when it was a read error rather than
+    /// the end of the data; `packets` were read before it.
+    fn stop_reason(&mut self, offset: u64, packets: u64) -> Option<String> {
+        let e = self.err.take()?;
+        Some(match self.compression {
+            Some(c) if e.kind() == io::ErrorKind::UnexpectedEof => format!(
+                "the {} stream is cut short (the compressed file is truncated): it ends {offset} bytes into the capture; {packets} packets read before the cut",
+                c.name()
+            ),
+            Some(c) => format!(
+                "the {} stream cannot be decompressed past {offset} bytes of capture: {e}; {packets} packets read before it",
+                c.name()
+            ),
+            None => format!("read error at offset {offset}: {e}; {packets} packets read before it"),
+        })
+    }
+}
+
+fn summary(path: &str, format: FileFormat, compression: Option<Compression>) -> FileSummary {
     FileSummary {
         path: path.to_string(),
         format,
+        compression,
         nanosecond: false,
         packets: 0,
         bytes: 0,
@@ -250,49 +585,85 @@ fn summary(path: &str, format: FileFormat) -> FileSummary {
     }
 }
 
-fn read_pcap<F: FnMut(RawPacket<'_>)>(
-    data: &[u8],
+fn read_capture<R: Read, F: FnMut(RawPacket<'_>)>(
+    mut inp: Input<R>,
+    format: FileFormat,
+    name: &str,
+    f: F,
+) -> Result<FileSummary, CaptureError> {
+    match format {
+        FileFormat::Pcap => read_pcap(&mut inp, name, f),
+        FileFormat::Pcapng => read_pcapng(&mut inp, name, f),
+    }
+}
+
+#[inline]
+fn u32_at(d: &[u8], at: usize, big: bool) -> u32 {
+    let b = [d[at], d[at + 1], d[at + 2], d[at + 3]];
+    if big {
+        u32::from_be_bytes(b)
+    } else {
+        u32::from_le_bytes(b)
+    }
+}
+
+fn read_pcap<R: Read, F: FnMut(RawPacket<'_>)>(
+    inp: &mut Input<R>,
     path: &str,
-    mut pager: Pager<'_>,
     mut f: F,
 ) -> Result<FileSummary, CaptureError> {
-    let mut sum = summary(path, FileFormat::Pcap);
-    let (mut rest, hdr) = match parse_pcap_header(data) {
-        Ok(v) => v,
-        Err(_) => {
-            return Err(CaptureError::BadHeader {
-                path: path.into(),
-                msg: format!(
-                    "pcap file header is cut short ({} bytes, 24 needed)",
-                    data.len()
-                ),
-            })
-        }
+    let mut sum = summary(path, FileFormat::Pcap, inp.compression);
+    let got = inp.fill(24);
+    if got < 24 {
+        let why = inp
+            .stop_reason(0, 0)
+            .unwrap_or_else(|| format!("pcap file header is cut short ({got} bytes, 24 needed)"));
+        return Err(CaptureError::BadHeader {
+            path: path.into(),
+            msg: why,
+        });
+    }
+    let d = inp.data();
+    // The magic, read little-endian, says the byte order and the variant.
+    let magic = u32::from_le_bytes([d[0], d[1], d[2], d[3]]);
+    let (big, nanos, modified) = match magic {
+        0xa1b2_c3d4 => (false, false, false),
+        0xd4c3_b2a1 => (true, false, false),
+        0xa1b2_3c4d => (false, true, false),
+        0x4d3c_b2a1 => (true, true, false),
+        // Alexey Kuznetzov's patched libpcap: microseconds, and 8 more bytes
+        // in every record header (interface index, protocol, packet type),
+        // as libpcap's sf-pcap.c reads it.
+        0xa1b2_cd34 => (false, false, true),
+        0x34cd_b2a1 => (true, false, true),
+        _ => unreachable!("sniffed as pcap"),
     };
-    let linktype = hdr.network.0 as u32;
-    let nanos = hdr.is_nanosecond_precision();
-    let big = hdr.is_bigendian();
-    let modified = hdr.is_modified_format();
+    let linktype = u32_at(d, 20, big);
+    inp.consume(24);
     sum.nanosecond = nanos;
     sum.linktypes.push(linktype);
-    let units = if nanos { 1_000_000_000 } else { 1_000_000 };
+    let units: u32 = if nanos { 1_000_000_000 } else { 1_000_000 };
     let rec_hdr = if modified { 24 } else { 16 };
-    while !rest.is_empty() {
-        let offset = data.len() - rest.len();
-        pager.at(offset);
-        if rest.len() < rec_hdr {
-            sum.damage = Some(format!(
-                "cut short: {} stray bytes at offset {offset}, less than a record header; {} packets read before the cut",
-                rest.len(),
-                sum.packets
-            ));
+    let mut bad_fraction = 0u64;
+    loop {
+        let offset = inp.offset();
+        let avail = inp.fill(rec_hdr);
+        if avail < rec_hdr {
+            if let Some(why) = inp.stop_reason(offset, sum.packets) {
+                sum.damage = Some(why);
+            } else if avail > 0 {
+                sum.damage = Some(format!(
+                    "cut short: {avail} stray bytes at offset {offset}, less than a record header; {} packets read before the cut",
+                    sum.packets
+                ));
+            }
             break;
         }
-        let caplen = if big {
-            u32::from_be_bytes([rest[8], rest[9], rest[10], rest[11]])
-        } else {
-            u32::from_le_bytes([rest[8], rest[9], rest[10], rest[11]])
-        };
+        let d = inp.data();
+        let ts_sec = u32_at(d, 0, big);
+        let ts_frac = u32_at(d, 4, big);
+        let caplen = u32_at(d, 8, big);
+        let origlen = u32_at(d, 12, big);
         if caplen > MAX_RECORD {
             sum.damage = Some(format!(
                 "corrupt record at offset {offset}: captured length {caplen} is impossible; {} packets read before it",
@@ -300,48 +671,43 @@ fn read_pcap<F: FnMut(RawPacket<'_>)>(
             ));
             break;
         }
-        let parsed = if modified {
-            parse_pcap_frame_modified(rest)
-        } else if big {
-            parse_pcap_frame_be(rest)
-        } else {
-            parse_pcap_frame(rest)
-        };
-        match parsed {
-            Ok((r, block)) => {
-                rest = r;
-                let frac = if block.ts_usec as u64 >= units {
-                    // Out-of-range fraction: keep the packet, clamp the fraction.
-                    units - 1
-                } else {
-                    block.ts_usec as u64
-                };
-                let ts = Timestamp::from_secs_frac(block.ts_sec as i64, frac, units);
-                sum.packets += 1;
-                sum.bytes += block.data.len() as u64;
-                f(RawPacket {
-                    ts,
-                    linktype,
-                    data: block.data,
-                    orig_len: block.origlen.max(block.caplen),
-                });
-            }
-            Err(nom::Err::Incomplete(_)) => {
-                sum.damage = Some(format!(
-                    "cut short in the middle of a record at offset {offset} (record claims {caplen} bytes, {} present); {} packets read before the cut",
-                    rest.len().saturating_sub(rec_hdr),
-                    sum.packets
-                ));
-                break;
-            }
-            Err(_) => {
-                sum.damage = Some(format!(
-                    "corrupt record at offset {offset}; {} packets read before it",
-                    sum.packets
-                ));
-                break;
-            }
+        let need = rec_hdr + caplen as usize;
+        let avail = inp.fill(need);
+        if avail < need {
+            sum.damage = Some(inp.stop_reason(offset, sum.packets).unwrap_or_else(|| format!(
+                "cut short in the middle of a record at offset {offset} (record claims {caplen} bytes, {} present); {} packets read before the cut",
+                avail - rec_hdr,
+                sum.packets
+            )));
+            break;
         }
+        let frac = if ts_frac >= units {
+            // Out of range: keep the packet, clamp the fraction, count it.
+            bad_fraction += 1;
+            units - 1
+        } else {
+            ts_frac
+        };
+        let ts = Timestamp::from_secs_frac(ts_sec as i64, frac as u64, units as u64);
+        sum.packets += 1;
+        sum.bytes += caplen as u64;
+        f(RawPacket {
+            ts,
+            linktype,
+            data: &inp.data()[rec_hdr..need],
+            orig_len: origlen.max(caplen),
+        });
+        inp.consume(need);
+    }
+    if bad_fraction > 0 {
+        let (max, unit) = if nanos {
+            ("1,000,000,000", "ns")
+        } else {
+            ("1,000,000", "µs")
+        };
+        sum.notes.push(format!(
+            "{bad_fraction} records have a fraction of a second of {max} {unit} or more, which the format does not allow: each was clamped to the end of its second"
+        ));
     }
     Ok(sum)
 }
@@ -353,50 +719,137 @@ struct Iface {
     snaplen: u32,
 }
 
-fn read_pcapng<F: FnMut(RawPacket<'_>)>(
-    data: &[u8],
+/// Units per second of a pcapng `if_tsresol` byte (10^-n, or 2^-n with the
+/// top bit set); None when it does not fit in 64 bits (libpcap refuses such a
+/// file).
+fn ts_units(resol: u8) -> Option<u64> {
+    if resol & 0x80 == 0 {
+        10u64.checked_pow(resol as u32)
+    } else {
+        1u64.checked_shl((resol & 0x7f) as u32)
+            .filter(|_| resol & 0x7f < 64)
+    }
+}
+
+fn describe_resol(resol: u8) -> String {
+    if resol & 0x80 == 0 {
+        format!("10^-{resol}")
+    } else {
+        format!("2^-{}", resol & 0x7f)
+    }
+}
+
+/// Seconds in 100 years: an `if_tsoffset` beyond it is worth a word.
+const CENTURY: i64 = 100 * 365 * 86_400;
+
+fn read_pcapng<R: Read, F: FnMut(RawPacket<'_>)>(
+    inp: &mut Input<R>,
     path: &str,
-    mut pager: Pager<'_>,
     mut f: F,
 ) -> Result<FileSummary, CaptureError> {
-    let mut sum = summary(path, FileFormat::Pcapng);
-    let mut rest = data;
+    let mut sum = summary(path, FileFormat::Pcapng, inp.compression);
     let mut big = false;
     let mut ifaces: Vec<Iface> = Vec::new();
+    let mut iface_seen = 0usize;
     let mut last_ts = Timestamp::default();
     let mut unknown_iface = 0u64;
     let mut drops: Option<u64> = None;
     let mut first = true;
     let mut simple = 0u64;
-    while !rest.is_empty() {
-        let offset = data.len() - rest.len();
-        pager.at(offset);
-        let is_shb = rest.len() >= 4 && rest[..4] == [0x0a, 0x0d, 0x0d, 0x0a];
+    let mut out_of_range = 0u64;
+    let mut odd_minor: Option<(u16, u16)> = None;
+    loop {
+        let offset = inp.offset();
+        let avail = inp.fill(12);
+        if avail == 0 {
+            if let Some(why) = inp.stop_reason(offset, sum.packets) {
+                if first {
+                    return Err(CaptureError::BadHeader {
+                        path: path.into(),
+                        msg: why,
+                    });
+                }
+                sum.damage = Some(why);
+            }
+            break;
+        }
+        let d = inp.data();
+        let is_shb = avail >= 4 && d[..4] == [0x0a, 0x0d, 0x0d, 0x0a];
+        // The block's length, to have all of it in the buffer at once.
+        let len = if avail >= 12 {
+            let be = if is_shb {
+                d[8..12] == [0x1a, 0x2b, 0x3c, 0x4d]
+            } else {
+                big
+            };
+            u32_at(d, 4, be) as usize
+        } else {
+            0
+        };
+        let avail = inp.fill(len.clamp(12, MAX_BLOCK + 1));
+        if len > MAX_BLOCK && avail > MAX_BLOCK {
+            sum.damage = Some(format!(
+                "corrupt block at offset {offset}: it claims {len} bytes, more than any capture block; {} packets read before it",
+                sum.packets
+            ));
+            break;
+        }
+        let d = &inp.data()[..avail.min(len.max(12))];
         if is_shb {
-            match parse_sectionheaderblock(rest) {
+            match parse_sectionheaderblock(d) {
                 Ok((r, shb)) => {
+                    let used = d.len() - r.len();
+                    // libpcap and Wireshark read version 1.0 (and 1.2, which
+                    // some writers put) and refuse any other major version:
+                    // its blocks may not mean what version 1's do.
+                    if shb.major_version != 1 {
+                        let msg = format!(
+                            "pcapng section header at offset {offset} says version {}.{}; only version 1 is defined, and libpcap and Wireshark refuse it too",
+                            shb.major_version, shb.minor_version
+                        );
+                        if first {
+                            return Err(CaptureError::BadHeader {
+                                path: path.into(),
+                                msg,
+                            });
+                        }
+                        sum.damage = Some(format!("{msg}; {} packets read before it", sum.packets));
+                        break;
+                    }
+                    if !matches!(shb.minor_version, 0 | 2) {
+                        odd_minor = Some((shb.major_version, shb.minor_version));
+                    }
                     big = shb.big_endian();
                     ifaces.clear();
-                    rest = r;
                     first = false;
+                    inp.consume(used);
                     continue;
                 }
                 Err(e) => {
-                    let what = if matches!(e, nom::Err::Incomplete(_)) {
+                    let incomplete = matches!(e, nom::Err::Incomplete(_));
+                    let what = if incomplete {
                         "cut short in a section header block"
                     } else {
                         "corrupt section header block"
                     };
+                    let why = if incomplete {
+                        inp.stop_reason(offset, sum.packets)
+                    } else {
+                        None
+                    };
                     if first {
                         return Err(CaptureError::BadHeader {
                             path: path.into(),
-                            msg: format!("pcapng: {what} at offset {offset}"),
+                            msg: why
+                                .unwrap_or_else(|| format!("pcapng: {what} at offset {offset}")),
                         });
                     }
-                    sum.damage = Some(format!(
-                        "{what} at offset {offset}; {} packets read before it",
-                        sum.packets
-                    ));
+                    sum.damage = Some(why.unwrap_or_else(|| {
+                        format!(
+                            "{what} at offset {offset}; {} packets read before it",
+                            sum.packets
+                        )
+                    }));
                     break;
                 }
             }
@@ -408,20 +861,17 @@ fn read_pcapng<F: FnMut(RawPacket<'_>)>(
             });
         }
         let parsed = if big {
-            parse_block_be(rest)
+            parse_block_be(d)
         } else {
-            parse_block_le(rest)
+            parse_block_le(d)
         };
-        let block = match parsed {
-            Ok((r, b)) => {
-                rest = r;
-                b
-            }
+        let (used, block) = match parsed {
+            Ok((r, b)) => (d.len() - r.len(), b),
             Err(nom::Err::Incomplete(_)) => {
-                sum.damage = Some(format!(
-                    "cut short in the middle of a block at offset {offset}; {} packets read before the cut",
-                    sum.packets
-                ));
+                let packets = sum.packets;
+                sum.damage = Some(inp.stop_reason(offset, packets).unwrap_or_else(|| format!(
+                    "cut short in the middle of a block at offset {offset}; {packets} packets read before the cut"
+                )));
                 break;
             }
             Err(e) => {
@@ -442,9 +892,26 @@ fn read_pcapng<F: FnMut(RawPacket<'_>)>(
         };
         match block {
             Block::InterfaceDescription(idb) => {
-                let units = idb.ts_resolution().unwrap_or(1_000_000);
+                let n = iface_seen;
+                iface_seen += 1;
+                let units = match ts_units(idb.if_tsresol) {
+                    Some(u) => u,
+                    None => {
+                        sum.notes.push(format!(
+                            "interface {n}: timestamp resolution (if_tsresol) {} is impossible (libpcap refuses it): its timestamps were read as microseconds",
+                            describe_resol(idb.if_tsresol)
+                        ));
+                        1_000_000
+                    }
+                };
                 if units != 1_000_000 {
                     sum.nanosecond = true;
+                }
+                if idb.if_tsoffset.unsigned_abs() > CENTURY as u64 {
+                    sum.notes.push(format!(
+                        "interface {n}: timestamp offset (if_tsoffset) of {} s is more than a century: its timestamps are shifted by it",
+                        idb.if_tsoffset
+                    ));
                 }
                 let lt = idb.linktype.0 as u32;
                 if !sum.linktypes.contains(&lt) {
@@ -458,57 +925,76 @@ fn read_pcapng<F: FnMut(RawPacket<'_>)>(
                 });
             }
             Block::EnhancedPacket(epb) => {
-                let Some(ifc) = ifaces.get(epb.if_id as usize) else {
+                if let Some(ifc) = ifaces.get(epb.if_id as usize) {
+                    let raw = ((epb.ts_high as u64) << 32) | epb.ts_low as u64;
+                    let secs = (raw / ifc.units) as i128 + ifc.offset as i128;
+                    let ts =
+                        match Timestamp::checked_from_secs_frac(secs, raw % ifc.units, ifc.units) {
+                            Some(t) => t,
+                            None => {
+                                out_of_range += 1;
+                                Timestamp::from_secs_frac(
+                                    secs.clamp(i64::MIN as i128, i64::MAX as i128) as i64,
+                                    0,
+                                    1,
+                                )
+                            }
+                        };
+                    last_ts = ts;
+                    let cap = (epb.caplen as usize).min(epb.data.len());
+                    let pkt = &epb.data[..cap];
+                    sum.packets += 1;
+                    sum.bytes += pkt.len() as u64;
+                    f(RawPacket {
+                        ts,
+                        linktype: ifc.linktype,
+                        data: pkt,
+                        orig_len: epb.origlen.max(epb.caplen),
+                    });
+                } else {
                     unknown_iface += 1;
-                    continue;
-                };
-                let raw = ((epb.ts_high as u64) << 32) | epb.ts_low as u64;
-                let ts = Timestamp::from_secs_frac(
-                    (raw / ifc.units) as i64 + ifc.offset,
-                    raw % ifc.units,
-                    ifc.units,
-                );
-                last_ts = ts;
-                let cap = (epb.caplen as usize).min(epb.data.len());
-                let pkt = &epb.data[..cap];
-                sum.packets += 1;
-                sum.bytes += pkt.len() as u64;
-                f(RawPacket {
-                    ts,
-                    linktype: ifc.linktype,
-                    data: pkt,
-                    orig_len: epb.origlen.max(epb.caplen),
-                });
+                }
             }
             Block::SimplePacket(spb) => {
                 // Simple packet blocks carry no timestamp and belong to interface 0.
-                let Some(ifc) = ifaces.first() else {
-                    unknown_iface += 1;
-                    continue;
-                };
-                let cap = if ifc.snaplen == 0 {
-                    spb.origlen as usize
+                if let Some(ifc) = ifaces.first() {
+                    let cap = if ifc.snaplen == 0 {
+                        spb.origlen as usize
+                    } else {
+                        (spb.origlen as usize).min(ifc.snaplen as usize)
+                    }
+                    .min(spb.data.len());
+                    simple += 1;
+                    sum.packets += 1;
+                    sum.bytes += cap as u64;
+                    f(RawPacket {
+                        ts: last_ts,
+                        linktype: ifc.linktype,
+                        data: &spb.data[..cap],
+                        orig_len: spb.origlen,
+                    });
                 } else {
-                    (spb.origlen as usize).min(ifc.snaplen as usize)
+                    unknown_iface += 1;
                 }
-                .min(spb.data.len());
-                simple += 1;
-                sum.packets += 1;
-                sum.bytes += cap as u64;
-                f(RawPacket {
-                    ts: last_ts,
-                    linktype: ifc.linktype,
-                    data: &spb.data[..cap],
-                    orig_len: spb.origlen,
-                });
             }
             Block::InterfaceStatistics(isb) => {
                 if let Some(Ok(d)) = isb.isb_ifdrop() {
-                    *drops.get_or_insert(0) += d;
+                    *drops.get_or_insert(0) = drops.unwrap_or(0).saturating_add(d);
                 }
             }
             _ => {}
         }
+        inp.consume(used);
+    }
+    if let Some((major, minor)) = odd_minor {
+        sum.notes.push(format!(
+            "pcapng version {major}.{minor}: only 1.0 (and 1.2, which some writers put) exist; read as 1.0"
+        ));
+    }
+    if out_of_range > 0 {
+        sum.notes.push(format!(
+            "{out_of_range} packets have a timestamp outside the years 1677-2262 (an absurd if_tsoffset or raw timestamp): each was clamped to that range"
+        ));
     }
     if simple > 0 {
         sum.notes.push(format!(
@@ -534,28 +1020,49 @@ fn read_pcapng<F: FnMut(RawPacket<'_>)>(
 mod tests {
     use super::*;
 
-    /// The sliding window (populate ahead, release behind) never changes what
-    /// is read: a one-page window, sliding on almost every record, yields the
-    /// same packets as reading the plain map.
+    /// The size of the read buffer never changes what is read: a tiny buffer,
+    /// refilled (and grown) on almost every record, yields the same packets as
+    /// one that holds the whole file; and a regular file reads the same as the
+    /// same bytes given as a stream.
     #[test]
-    fn windowed_reading_is_transparent() {
+    fn buffer_size_and_origin_are_transparent() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/captures");
         for name in [
             "netns-impaired-loss-dup-reorder.pcap",
             "curl-http11-reuse.pcapng",
         ] {
-            let cap = CaptureFile::open(&dir.join(name)).unwrap();
-            let collect = |window: usize| {
+            let path = dir.join(name);
+            let cap = CaptureFile::open(&path).unwrap();
+            let collect = |cap: &CaptureFile, buffer: usize| {
                 let mut v: Vec<(i64, u32, Vec<u8>)> = Vec::new();
                 let s = cap
-                    .for_each_windowed(window, |p| v.push((p.ts.0, p.orig_len, p.data.to_vec())))
+                    .for_each_buffered(buffer, |p| v.push((p.ts.0, p.orig_len, p.data.to_vec())))
                     .unwrap();
                 (s.packets, s.bytes, s.damage, v)
             };
-            let plain = collect(usize::MAX / 4);
+            let plain = collect(&cap, 1 << 30);
             assert!(plain.0 > 0, "{name}");
-            assert_eq!(collect(1), plain, "{name}");
-            assert_eq!(collect(3 * page_size()), plain, "{name}");
+            assert_eq!(collect(&cap, 1), plain, "{name}");
+            assert_eq!(collect(&cap, 4096), plain, "{name}");
+            let bytes = std::fs::read(&path).unwrap();
+            let stream = CaptureFile::from_stream("mem", Box::new(io::Cursor::new(bytes))).unwrap();
+            assert_eq!(collect(&stream, 100), plain, "{name}");
+            assert!(matches!(
+                stream.for_each(|_| {}),
+                Err(CaptureError::AlreadyRead { .. })
+            ));
         }
+    }
+
+    #[test]
+    fn timestamp_resolutions() {
+        assert_eq!(ts_units(6), Some(1_000_000));
+        assert_eq!(ts_units(9), Some(1_000_000_000));
+        assert_eq!(ts_units(19), Some(10u64.pow(19)));
+        assert_eq!(ts_units(20), None);
+        assert_eq!(ts_units(0x80 | 10), Some(1024));
+        assert_eq!(ts_units(0x80 | 63), Some(1 << 63));
+        assert_eq!(ts_units(0x80 | 64), None);
+        assert_eq!(ts_units(0xff), None);
     }
 }

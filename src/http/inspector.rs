@@ -6,7 +6,7 @@
 //! bodies are counted and skipped. A head that arrives whole in one `on_data`
 //! slice is parsed in place. Strings are allocated per message, never per packet.
 
-use super::log::ExchangeLog;
+use super::log::{ExchangeLog, PendingQueue, UNANSWERED_KEPT};
 pub use super::parser::HttpVersion;
 use super::parser::{
     self, escape, ChunkStatus, ChunkedDecoder, ContentLength, MessageHeaders, RequestHead,
@@ -17,7 +17,6 @@ use crate::warnings::Warnings;
 use crate::Direction;
 use compact_str::CompactString;
 use serde::Serialize;
-use std::collections::VecDeque;
 
 /// Largest message head (start line + header section) buffered across packets.
 pub const MAX_HEAD: usize = 64 * 1024;
@@ -154,7 +153,7 @@ pub struct Exchange {
     pub response_gap_bytes: u64,
     /// Counted in the inspector's outstanding-request tally.
     #[serde(skip)]
-    outstanding: bool,
+    pub(crate) outstanding: bool,
 }
 
 /// Is `token` one of the comma-separated tokens of a Connection-like header
@@ -336,7 +335,7 @@ pub struct HttpInspector {
     sides: [Side; 2],
     exchanges: ExchangeLog,
     /// Exchanges awaiting their final response, oldest first.
-    pending: VecDeque<usize>,
+    pending: PendingQueue,
     outstanding: u32,
     max_depth: u32,
     requests: u32,
@@ -370,7 +369,7 @@ impl HttpInspector {
         HttpInspector {
             sides: [Side::new(), Side::new()],
             exchanges: ExchangeLog::default(),
-            pending: VecDeque::new(),
+            pending: PendingQueue::default(),
             outstanding: 0,
             max_depth: 0,
             requests: 0,
@@ -398,10 +397,22 @@ impl HttpInspector {
     pub fn exchanges_omitted(&self) -> usize {
         self.exchanges.omitted()
     }
+    /// Of those, requests dropped while still awaiting a response (a
+    /// direction that went unanswered past [`UNANSWERED_KEPT`] requests).
+    pub fn exchanges_omitted_unanswered(&self) -> usize {
+        self.exchanges.unanswered_omitted()
+    }
     /// The oldest exchange still in use (pending, held, or with a body in
     /// progress): nothing from it on may be dropped.
     fn busy_floor(&self) -> usize {
-        let mut floor = self.pending.front().copied().unwrap_or(usize::MAX);
+        self.pending
+            .front()
+            .unwrap_or(usize::MAX)
+            .min(self.busy_floor_but_pending())
+    }
+    /// The same, leaving out requests that only await their response.
+    fn busy_floor_but_pending(&self) -> usize {
+        let mut floor = usize::MAX;
         if let Some(r) = self.replaying {
             floor = floor.min(r);
         }
@@ -418,6 +429,10 @@ impl HttpInspector {
     fn compact(&mut self) {
         let floor = self.busy_floor();
         self.exchanges.compact(floor);
+        if self.pending.len() > UNANSWERED_KEPT {
+            let floor = self.busy_floor_but_pending();
+            self.exchanges.compact_unanswered(floor);
+        }
     }
     /// Request heads seen (pipelined requests counted individually).
     pub fn requests(&self) -> u32 {
@@ -822,7 +837,7 @@ impl HttpInspector {
         if (100..200).contains(&status) && status != 101 {
             self.interim += 1;
             match self.pending.front() {
-                Some(&ex) => self.exchanges[ex].interim_statuses.push(status),
+                Some(ex) => self.exchanges[ex].interim_statuses.push(status),
                 None => self.warn(format!(
                     "server->client: interim response {status} without an outstanding request"
                 )),
@@ -1750,7 +1765,17 @@ impl HttpInspector {
         self.close_side(C2S, ts, "end of connection");
         self.close_side(S2C, ts, "end of connection");
         self.finished = true;
-        let pending: Vec<usize> = self.pending.iter().copied().collect();
+        let pending: Vec<usize> = self
+            .pending
+            .iter()
+            .filter(|&ex| !self.exchanges.is_omitted(ex))
+            .collect();
+        let dropped = self.pending.len() - pending.len();
+        if dropped > 0 {
+            self.warn(format!(
+                "{dropped} more requests were never answered (counted; their details were not kept: more than {UNANSWERED_KEPT} awaited a response at once)"
+            ));
+        }
         for ex in pending {
             let e = &self.exchanges[ex];
             if e.method.is_none() && e.request_time.is_none() {
@@ -1787,3 +1812,5 @@ fn request_framing(h: &MessageHeaders) -> Result<Framing, String> {
 mod cut_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod unanswered_tests;

@@ -6,17 +6,91 @@
 //! the most recent [`KEEP_TAIL`] exchanges, and the middle is dropped in
 //! chunks once it is finished, counted in [`ExchangeLog::omitted`]. Indices
 //! stay absolute (exchange #n is always `log[n]`) for every exchange kept.
+//!
+//! A direction that never gets an answer (a client pipelining a million
+//! requests at a server that does not reply, or a capture that sees only the
+//! client's side) would keep every request busy forever: past
+//! [`UNANSWERED_KEPT`] requests awaiting a response, the middle ones are
+//! dropped too ([`ExchangeLog::compact_unanswered`]) and only counted
+//! ([`ExchangeLog::unanswered_omitted`]). What a late response still needs of
+//! its request (was it a HEAD?) is kept as ranges of indices, and the
+//! [`PendingQueue`] of requests awaiting a response holds ranges too, so such
+//! a direction costs a few counters, not a record per request.
 
 use super::Exchange;
+use std::collections::VecDeque;
 use std::ops::{Index, IndexMut};
 
 pub const KEEP_HEAD: usize = 500;
 pub const KEEP_TAIL: usize = 500;
 
+/// Requests awaiting a response kept in detail at most (the rest of the
+/// unanswered middle is counted only).
+pub const UNANSWERED_KEPT: usize = KEEP_HEAD + 2 * KEEP_TAIL;
+
 #[derive(Debug, Default)]
 pub struct ExchangeLog {
     items: Vec<Exchange>,
     omitted: usize,
+    /// Of `omitted`, exchanges dropped while still awaiting their response.
+    unanswered_omitted: usize,
+    /// Absolute indices (ranges) of dropped unanswered HEAD requests: their
+    /// responses have no body.
+    omitted_heads: VecDeque<(usize, usize)>,
+    /// Stands in for the dropped exchange a late response is matched to
+    /// (its absolute index, and the stand-in); boxed, so an inspector that
+    /// never needs one (nearly all) costs one pointer.
+    scratch: Option<Box<(usize, Exchange)>>,
+}
+
+/// What a dropped exchange reads as before its stand-in is written to.
+fn blank() -> &'static Exchange {
+    static BLANK: std::sync::OnceLock<Exchange> = std::sync::OnceLock::new();
+    BLANK.get_or_init(Exchange::default)
+}
+
+/// Indices of the requests awaiting a response, oldest first: increasing,
+/// and stored as ranges (a pipeline of a million requests is one range).
+#[derive(Debug, Default)]
+pub struct PendingQueue {
+    ranges: VecDeque<(usize, usize)>,
+    len: usize,
+}
+
+impl PendingQueue {
+    pub fn push_back(&mut self, idx: usize) {
+        match self.ranges.back_mut() {
+            Some((_, end)) if *end == idx => *end += 1,
+            _ => self.ranges.push_back((idx, idx + 1)),
+        }
+        self.len += 1;
+    }
+    pub fn front(&self) -> Option<usize> {
+        self.ranges.front().map(|r| r.0)
+    }
+    pub fn pop_front(&mut self) -> Option<usize> {
+        let r = self.ranges.front_mut()?;
+        let idx = r.0;
+        r.0 += 1;
+        if r.0 == r.1 {
+            self.ranges.pop_front();
+        }
+        self.len -= 1;
+        Some(idx)
+    }
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    /// Ranges stored (memory is per run of consecutive indices).
+    pub fn runs(&self) -> usize {
+        self.ranges.len()
+    }
+    pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.ranges.iter().flat_map(|&(a, b)| a..b)
+    }
 }
 
 impl ExchangeLog {
@@ -41,6 +115,55 @@ impl ExchangeLog {
 
     pub fn omitted(&self) -> usize {
         self.omitted
+    }
+
+    /// Exchanges dropped while still awaiting their response.
+    pub fn unanswered_omitted(&self) -> usize {
+        self.unanswered_omitted
+    }
+
+    /// Was `abs` dropped (it may still await its response)?
+    #[inline]
+    pub fn is_omitted(&self, abs: usize) -> bool {
+        abs >= KEEP_HEAD && abs < KEEP_HEAD + self.omitted
+    }
+
+    /// Drops the middle even though requests there still await their
+    /// responses (their count and whether each was a HEAD are kept).
+    /// `floor` is the oldest exchange busy for any other reason (a body in
+    /// progress, held bytes, a protocol switch): nothing from it on is dropped.
+    pub fn compact_unanswered(&mut self, floor: usize) {
+        if self.items.len() < KEEP_HEAD + 2 * KEEP_TAIL {
+            return;
+        }
+        let end = self.items.len() - KEEP_TAIL;
+        if end + self.omitted > floor {
+            return;
+        }
+        for (p, e) in self.items[KEEP_HEAD..end].iter().enumerate() {
+            if !e.outstanding {
+                continue;
+            }
+            self.unanswered_omitted += 1;
+            if e.method.as_deref() == Some("HEAD") {
+                let abs = KEEP_HEAD + self.omitted + p;
+                match self.omitted_heads.back_mut() {
+                    Some((_, b)) if *b == abs => *b += 1,
+                    _ => self.omitted_heads.push_back((abs, abs + 1)),
+                }
+            }
+        }
+        self.items.drain(KEEP_HEAD..end);
+        self.omitted += end - KEEP_HEAD;
+    }
+
+    fn omitted_was_head(&self, abs: usize) -> bool {
+        // Sorted, and answered ranges are dropped from the front: the match
+        // (if any) is at the front.
+        self.omitted_heads
+            .iter()
+            .take_while(|&&(a, _)| a <= abs)
+            .any(|&(_, b)| abs < b)
     }
 
     #[inline]
@@ -73,12 +196,38 @@ impl ExchangeLog {
 impl Index<usize> for ExchangeLog {
     type Output = Exchange;
     fn index(&self, abs: usize) -> &Exchange {
+        if self.is_omitted(abs) {
+            // A dropped request a late response is matched to: its stand-in
+            // once written to, a blank one before.
+            return match &self.scratch {
+                Some(s) if s.0 == abs => &s.1,
+                _ => blank(),
+            };
+        }
         &self.items[self.pos(abs)]
     }
 }
 
 impl IndexMut<usize> for ExchangeLog {
     fn index_mut(&mut self, abs: usize) -> &mut Exchange {
+        if self.is_omitted(abs) {
+            if !matches!(&self.scratch, Some(s) if s.0 == abs) {
+                let head = self.omitted_was_head(abs);
+                while self.omitted_heads.front().is_some_and(|&(_, b)| b <= abs) {
+                    self.omitted_heads.pop_front();
+                }
+                let e = Exchange {
+                    method: head.then(|| "HEAD".into()),
+                    outstanding: true,
+                    ..Exchange::default()
+                };
+                match &mut self.scratch {
+                    Some(s) => **s = (abs, e),
+                    None => self.scratch = Some(Box::new((abs, e))),
+                }
+            }
+            return &mut self.scratch.as_mut().expect("just set").1;
+        }
         let p = self.pos(abs);
         &mut self.items[p]
     }
@@ -89,9 +238,10 @@ mod tests {
     use super::*;
 
     fn ex(n: usize) -> Exchange {
-        let mut e = Exchange::default();
-        e.target = Some(format!("/{n}").into());
-        e
+        Exchange {
+            target: Some(format!("/{n}").into()),
+            ..Exchange::default()
+        }
     }
 
     #[test]

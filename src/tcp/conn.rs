@@ -62,6 +62,9 @@ pub enum EndCause {
     PortReused,
     /// The capture ended with the connection still there.
     CaptureEnded,
+    /// Finalised early to bound memory: a half-open connection past the
+    /// half-open cap, or the table over `--memory-limit` (oldest idle first).
+    Evicted,
 }
 
 #[derive(Debug, Default, Clone, Serialize)]

@@ -43,6 +43,24 @@ impl FlowKey {
     }
 }
 
+impl FlowKey {
+    /// The two endpoints, lower first (as normalised). `v4`: the addresses
+    /// were IPv4 (stored v4-mapped).
+    pub fn endpoints(&self, v4: bool) -> (SocketAddr, SocketAddr) {
+        let ip = |b: [u8; 16]| -> IpAddr {
+            let v6 = std::net::Ipv6Addr::from(b);
+            match v6.to_ipv4_mapped() {
+                Some(a) if v4 => IpAddr::V4(a),
+                _ => IpAddr::V6(v6),
+            }
+        };
+        (
+            SocketAddr::new(ip(self.lo), self.lo_port),
+            SocketAddr::new(ip(self.hi), self.hi_port),
+        )
+    }
+}
+
 /// `ip:port`, IPv6 as `[addr]:port` (the JSON contract).
 pub fn endpoint_string(a: &SocketAddr) -> String {
     a.to_string()
@@ -57,6 +75,17 @@ mod tests {
         let b: IpAddr = "::1".parse().unwrap();
         assert_eq!(FlowKey::new(a, 1, b, 2), FlowKey::new(b, 2, a, 1));
         assert_ne!(FlowKey::new(a, 1, b, 2), FlowKey::new(a, 2, b, 1));
+        let (lo, hi) = FlowKey::new(b, 2, a, 1).endpoints(false);
+        assert_eq!(
+            (lo.to_string(), hi.to_string()),
+            ("[::1]:2".into(), "[::ffff:127.0.0.1]:1".into())
+        );
+        let c: IpAddr = "10.0.0.9".parse().unwrap();
+        let (lo, hi) = FlowKey::new(c, 9, a, 1).endpoints(true);
+        assert_eq!(
+            (lo.to_string(), hi.to_string()),
+            ("10.0.0.9:9".into(), "127.0.0.1:1".into())
+        );
         let s: SocketAddr = "[::1]:80".parse().unwrap();
         assert_eq!(endpoint_string(&s), "[::1]:80");
     }

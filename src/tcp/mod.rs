@@ -37,4 +37,6 @@ pub trait StreamHandler {
 }
 
 #[cfg(test)]
+mod memory_tests;
+#[cfg(test)]
 mod tests;

@@ -9,6 +9,16 @@
 //! well-known ports; clients use ephemeral ones), the destination of the first
 //! packet on a tie; the guess is corrected by the first payload if it is
 //! recognisably a request (or a response) from the other side.
+//!
+//! Memory is bounded by design (docs/robustness.md):
+//! - a connection that has shown only its SYN and/or SYN-ACK is *half-open* and
+//!   kept in a compact 64-byte entry ([`HalfOpen`]), not a full
+//!   [`Connection`] (~2 KB); its next packet of any other kind promotes it. At
+//!   most [`TableConfig::max_half_open`] are kept: past that the oldest are
+//!   finalised early (`end_cause` `evicted`) and counted;
+//! - the whole table (connections, half-open entries, out-of-order buffers) is
+//!   kept under [`TableConfig::memory_limit`]: over it, half-open connections
+//!   go first, then the connections idle the longest, all counted.
 
 use super::conn::{CloseKind, Connection, EndCause};
 use super::flow::FlowKey;
@@ -30,7 +40,18 @@ pub struct TableConfig {
     /// quiet, so late ACKs and retransmitted FINs still land on it.
     pub closed_linger: Duration,
     pub limits: Limits,
+    /// Estimated bytes the table may hold (connections, half-open entries,
+    /// hash tables, out-of-order buffers); `--memory-limit`.
+    pub memory_limit: usize,
+    /// Half-open connections kept at most (see [`TableConfig::with_memory_limit`]).
+    pub max_half_open: usize,
+    /// Keep half-open connections as compact entries (the default; off only
+    /// to check that both ways give the same records).
+    pub compact_half_open: bool,
 }
+
+/// The default `--memory-limit`: 1 GiB.
+pub const DEFAULT_MEMORY_LIMIT: usize = 1 << 30;
 
 impl Default for TableConfig {
     fn default() -> Self {
@@ -38,7 +59,25 @@ impl Default for TableConfig {
             idle_timeout: Duration::from_secs(300),
             closed_linger: Duration::from_secs(5),
             limits: Limits::default(),
+            memory_limit: 0,
+            max_half_open: 0,
+            compact_half_open: true,
         }
+        .with_memory_limit(DEFAULT_MEMORY_LIMIT)
+    }
+}
+
+impl TableConfig {
+    /// Sets the memory budget and the bounds derived from it: half-open
+    /// connections may take an eighth of it (~640,000 at 1 GiB), out-of-order
+    /// buffers a quarter in all (at most 256 MiB) and a sixty-fourth per
+    /// stream (at most 4 MiB).
+    pub fn with_memory_limit(mut self, bytes: usize) -> Self {
+        self.memory_limit = bytes;
+        self.max_half_open = (bytes / 8 / (2 * HALF_OPEN_SLOT)).max(16);
+        self.limits.max_ooo_total = (bytes / 4).clamp(4 << 10, 256 << 20);
+        self.limits.max_ooo_per_stream = (bytes / 64).clamp(4 << 10, 4 << 20);
+        self
     }
 }
 
@@ -50,10 +89,169 @@ pub struct TableStats {
     pub idle_evictions: u64,
     pub peak_open: u64,
     pub peak_ooo_bytes: u64,
+    /// Connections that ended having shown nothing but SYN and/or SYN-ACK.
+    pub half_open_ended: u64,
+    /// Of those, finalised early: past `max_half_open` or the memory limit.
+    pub half_open_evicted: u64,
+    /// Connections past the handshake finalised early by the memory limit.
+    pub memory_evictions: u64,
+    /// Highest memory estimate of the table (bytes).
+    pub peak_memory: u64,
+}
+
+/// A connection that has shown nothing but its SYN and/or SYN-ACK
+/// (retransmissions included), kept compact: a SYN flood makes millions.
+/// Any other packet on its 4-tuple promotes it to a full [`Connection`],
+/// rebuilt exactly as if it had been one all along.
+#[derive(Clone, Copy, Debug)]
+struct HalfOpen {
+    id: u64,
+    first_ts: i64,
+    last_ts: i64,
+    /// `NONE` until seen.
+    syn_ts: i64,
+    syn_ack_ts: i64,
+    client_isn: u32,
+    server_isn: u32,
+    /// The SYN-ACK's acknowledgement number (where the client's stream starts).
+    syn_ack_ack: u32,
+    syn_packets: u32,
+    syn_ack_packets: u32,
+    /// `CLIENT_LO` | `V4`.
+    bits: u8,
+}
+
+const NONE: i64 = i64::MIN;
+const CLIENT_LO: u8 = 1;
+const V4: u8 = 2;
+/// One half-open entry in its hash table, with the control byte.
+const HALF_OPEN_SLOT: usize = std::mem::size_of::<(FlowKey, HalfOpen)>() + 1;
+
+/// What a packet does to a half-open connection.
+enum Absorb {
+    /// Updated in place (a SYN, SYN-ACK or a retransmission of one).
+    Kept,
+    /// A SYN with another ISN: the 4-tuple was reused.
+    Reused,
+    /// Anything else: it becomes a full connection.
+    Promote,
+}
+
+impl HalfOpen {
+    fn new(id: u64, ts: Timestamp, key: &FlowKey, s: &TcpSegment<'_>) -> HalfOpen {
+        let v4 = s.src.is_ipv4();
+        let client = if s.has(flags::ACK) {
+            SocketAddr::new(s.dst, s.dport)
+        } else {
+            SocketAddr::new(s.src, s.sport)
+        };
+        let (lo, _) = key.endpoints(v4);
+        let mut h = HalfOpen {
+            id,
+            first_ts: ts.0,
+            last_ts: ts.0,
+            syn_ts: NONE,
+            syn_ack_ts: NONE,
+            client_isn: 0,
+            server_isn: 0,
+            syn_ack_ack: 0,
+            syn_packets: 0,
+            syn_ack_packets: 0,
+            bits: if v4 { V4 } else { 0 } | if lo == client { CLIENT_LO } else { 0 },
+        };
+        let kept = h.absorb(ts, s, key);
+        debug_assert!(matches!(kept, Absorb::Kept));
+        h
+    }
+
+    fn client_server(&self, key: &FlowKey) -> (SocketAddr, SocketAddr) {
+        let (lo, hi) = key.endpoints(self.bits & V4 != 0);
+        if self.bits & CLIENT_LO != 0 {
+            (lo, hi)
+        } else {
+            (hi, lo)
+        }
+    }
+
+    /// Only SYN / SYN-ACK without payload, FIN or RST may reach here.
+    fn absorb(&mut self, ts: Timestamp, s: &TcpSegment<'_>, key: &FlowKey) -> Absorb {
+        let (client, server) = self.client_server(key);
+        let src = SocketAddr::new(s.src, s.sport);
+        if !s.has(flags::ACK) && src == client {
+            if self.syn_ts != NONE && self.client_isn != s.seq {
+                return Absorb::Reused;
+            }
+            self.syn_packets = self.syn_packets.saturating_add(1);
+            if self.syn_ts == NONE {
+                self.syn_ts = ts.0;
+                self.client_isn = s.seq;
+            }
+        } else if s.has(flags::ACK) && src == server {
+            self.syn_ack_packets = self.syn_ack_packets.saturating_add(1);
+            if self.syn_ack_ts == NONE {
+                self.syn_ack_ts = ts.0;
+                self.server_isn = s.seq;
+                self.syn_ack_ack = s.ack;
+            }
+        } else if !s.has(flags::ACK) && self.syn_ts != NONE {
+            // A SYN from the server's side of a SYN we know: a new connection.
+            return Absorb::Reused;
+        } else {
+            return Absorb::Promote;
+        }
+        self.last_ts = ts.0;
+        Absorb::Kept
+    }
+
+    /// The full connection this one stands for (what the flow table would
+    /// have built from the same packets).
+    fn into_connection<H: Default>(self, key: &FlowKey) -> Box<Connection<H>> {
+        let (client, server) = self.client_server(key);
+        let mut c = blank_connection(self.id, client, server, false, Timestamp(self.first_ts));
+        c.last_ts = Timestamp(self.last_ts);
+        let hs = &mut c.handshake;
+        hs.syn_packets = self.syn_packets;
+        hs.syn_ack_packets = self.syn_ack_packets;
+        c.half[0].stats.packets = self.syn_packets as u64;
+        c.half[1].stats.packets = self.syn_ack_packets as u64;
+        if self.syn_ack_ts != NONE {
+            hs.syn_ack = Some(Timestamp(self.syn_ack_ts));
+            hs.server_isn = Some(self.server_isn);
+            c.half[1].syn(self.server_isn);
+        }
+        if self.syn_ts != NONE {
+            hs.syn = Some(Timestamp(self.syn_ts));
+            hs.client_isn = Some(self.client_isn);
+            c.half[0].syn(self.client_isn);
+        } else if self.syn_ack_ts != NONE {
+            c.half[0].syn(self.syn_ack_ack.wrapping_sub(1));
+        }
+        c
+    }
+}
+
+/// What an application inspector allocates besides its fixed size, on
+/// average: measured on short HTTP connections (one exchange: its strings,
+/// the exchange list, head buffers), where the process's peak RSS was about
+/// twice the estimate without it. Long connections hold more (bounded per
+/// connection by the inspectors' own limits), opaque ones less.
+pub const INSPECTOR_ALLOWANCE: usize = 2048;
+
+/// A full connection in the table: the box, its share of the hash table
+/// (key, pointer, control byte), the allocator's header, and what its
+/// inspector allocates on average.
+fn conn_cost<H>() -> usize {
+    std::mem::size_of::<Connection<H>>()
+        + std::mem::size_of::<(FlowKey, usize)>()
+        + 1
+        + 16
+        + INSPECTOR_ALLOWANCE
 }
 
 pub struct FlowTable<H> {
     map: FxHashMap<FlowKey, Box<Connection<H>>>,
+    /// Connections that have shown only SYN / SYN-ACK so far.
+    half_open: FxHashMap<FlowKey, HalfOpen>,
     next_id: u64,
     cfg: TableConfig,
     ooo_total: usize,
@@ -65,6 +263,7 @@ impl<H: StreamHandler + Default> FlowTable<H> {
     pub fn new(cfg: TableConfig) -> Self {
         FlowTable {
             map: FxHashMap::default(),
+            half_open: FxHashMap::default(),
             next_id: 0,
             cfg,
             ooo_total: 0,
@@ -74,11 +273,40 @@ impl<H: StreamHandler + Default> FlowTable<H> {
     }
 
     pub fn open_connections(&self) -> usize {
-        self.map.len()
+        self.map.len() + self.half_open.len()
     }
 
+    pub fn config(&self) -> &TableConfig {
+        &self.cfg
+    }
+
+    /// The connections past the handshake's first packets. Half-open ones
+    /// (only SYN / SYN-ACK seen: never closed, nothing delivered) are not
+    /// included; [`FlowTable::for_each_connection`] visits those too.
     pub fn connections(&self) -> impl Iterator<Item = &Connection<H>> {
         self.map.values().map(|b| &**b)
+    }
+
+    /// Calls `f` on every connection still in the table (half-open ones
+    /// rebuilt as full connections for the call).
+    pub fn for_each_connection(&self, mut f: impl FnMut(&Connection<H>)) {
+        for c in self.map.values() {
+            f(c);
+        }
+        for (k, h) in &self.half_open {
+            f(&h.into_connection::<H>(k));
+        }
+    }
+
+    /// What the table holds, estimated in bytes: the connections (each box
+    /// and its hash-table slot), the half-open entries (two slots each: a
+    /// hash table is at most half empty after it grows), and the
+    /// out-of-order buffers as accounted (segment overhead included).
+    /// Inspectors are counted at [`INSPECTOR_ALLOWANCE`] each.
+    pub fn memory_estimate(&self) -> usize {
+        self.map.len() * conn_cost::<H>()
+            + self.half_open.len() * 2 * HALF_OPEN_SLOT
+            + self.ooo_total
     }
 
     /// One TCP segment. Finished connections (closed and quiet, idle, or
@@ -100,12 +328,18 @@ impl<H: StreamHandler + Default> FlowTable<H> {
         // One hash lookup: the entry is updated in place.
         let FlowTable {
             map,
+            half_open,
             next_id,
             cfg,
             ooo_total,
             stats,
             ..
         } = self;
+        let handshake_only = cfg.compact_half_open
+            && s.has(flags::SYN)
+            && s.payload_len == 0
+            && !s.has(flags::FIN)
+            && !s.has(flags::RST);
         let conn: &mut Connection<H> = match map.entry(key) {
             Entry::Occupied(e) => {
                 let c = e.into_mut();
@@ -117,31 +351,154 @@ impl<H: StreamHandler + Default> FlowTable<H> {
                 }
                 c
             }
-            Entry::Vacant(e) => e.insert(new_connection(next_id, stats, ts, s)),
+            // Not a full connection: a half-open one, or a new one.
+            Entry::Vacant(e) => match half_open.entry(key) {
+                Entry::Occupied(mut h) => {
+                    let outcome = if handshake_only {
+                        h.get_mut().absorb(ts, s, &key)
+                    } else {
+                        Absorb::Promote
+                    };
+                    match outcome {
+                        Absorb::Kept => return,
+                        Absorb::Reused => {
+                            stats.port_reuses += 1;
+                            stats.half_open_ended += 1;
+                            let old = std::mem::replace(
+                                h.get_mut(),
+                                HalfOpen::new(*next_id, ts, &key, s),
+                            );
+                            *next_id += 1;
+                            stats.connections += 1;
+                            let mut old = old.into_connection::<H>(&key);
+                            finalize(&mut old, ts, EndCause::PortReused, ooo_total);
+                            done(*old);
+                            return;
+                        }
+                        Absorb::Promote => {
+                            let c = e.insert(h.remove().into_connection(&key));
+                            if syn_only && starts_new_connection(c, src, s.seq) {
+                                stats.port_reuses += 1;
+                                stats.half_open_ended += 1;
+                                let mut old =
+                                    std::mem::replace(c, new_connection(next_id, stats, ts, s));
+                                finalize(&mut old, ts, EndCause::PortReused, ooo_total);
+                                done(*old);
+                            }
+                            c
+                        }
+                    }
+                }
+                Entry::Vacant(h) if handshake_only => {
+                    h.insert(HalfOpen::new(*next_id, ts, &key, s));
+                    *next_id += 1;
+                    stats.connections += 1;
+                    if half_open.len() > cfg.max_half_open {
+                        self.evict_half_open(ts, half_open_excess(self.cfg.max_half_open), done);
+                    }
+                    self.check_memory(ts, done);
+                    return;
+                }
+                Entry::Vacant(_) => e.insert(new_connection(next_id, stats, ts, s)),
+            },
         };
         segment(conn, ts, s, src, &cfg.limits, ooo_total);
-        let open = map.len() as u64;
+        let open = (map.len() + half_open.len()) as u64;
         if open > stats.peak_open {
             stats.peak_open = open;
         }
         if *ooo_total as u64 > stats.peak_ooo_bytes {
             stats.peak_ooo_bytes = *ooo_total as u64;
         }
+        self.check_memory(ts, done);
+    }
+
+    /// Over the memory limit: half-open connections go first (oldest first),
+    /// then closed ones still lingering, then the open connections idle the
+    /// longest, until the table is back under seven eighths of the limit.
+    /// Each one is finalised (`end_cause` `evicted`, or `closed` for a
+    /// closed one) and handed to `done`, so nothing disappears unreported.
+    fn check_memory<F: FnMut(Connection<H>)>(&mut self, now: Timestamp, done: &mut F) {
+        let est = self.memory_estimate();
+        if est as u64 > self.stats.peak_memory {
+            self.stats.peak_memory = est as u64;
+        }
+        if est <= self.cfg.memory_limit {
+            return;
+        }
+        let target = self.cfg.memory_limit / 8 * 7;
+        if !self.half_open.is_empty() {
+            let over = est.saturating_sub(target);
+            let n = (over / (2 * HALF_OPEN_SLOT) + 1).min(self.half_open.len());
+            self.evict_half_open(now, n, done);
+        }
+        let est = self.memory_estimate();
+        if est > target && !self.map.is_empty() {
+            // Closed connections lingering for late packets go first (their
+            // records lose nothing), then the open ones idle the longest.
+            let n = ((est - target) / conn_cost::<H>() + 1).min(self.map.len());
+            let mut by_age: Vec<(bool, Timestamp, u64, FlowKey)> = self
+                .map
+                .iter()
+                .map(|(k, c)| (!c.close.is_closed(), c.last_ts, c.id, *k))
+                .collect();
+            if n < by_age.len() {
+                by_age.select_nth_unstable_by_key(n, |&(open, t, id, _)| (open, t, id));
+                by_age.truncate(n);
+            }
+            let mut gone: Vec<Box<Connection<H>>> = by_age
+                .iter()
+                .filter_map(|(_, _, _, k)| self.map.remove(k))
+                .collect();
+            gone.sort_by_key(|c| c.id);
+            for mut c in gone {
+                let cause = if c.close.is_closed() {
+                    EndCause::Closed
+                } else {
+                    self.stats.memory_evictions += 1;
+                    EndCause::Evicted
+                };
+                finalize(&mut c, now, cause, &mut self.ooo_total);
+                done(*c);
+            }
+        }
+    }
+
+    /// Finalises the `n` half-open connections quiet the longest.
+    fn evict_half_open<F: FnMut(Connection<H>)>(&mut self, now: Timestamp, n: usize, done: &mut F) {
+        let mut by_age: Vec<(i64, u64, FlowKey)> = self
+            .half_open
+            .iter()
+            .map(|(k, h)| (h.last_ts, h.id, *k))
+            .collect();
+        if n < by_age.len() {
+            by_age.select_nth_unstable_by_key(n, |&(t, id, _)| (t, id));
+            by_age.truncate(n);
+        }
+        by_age.sort_unstable_by_key(|&(_, id, _)| id);
+        for (_, _, k) in by_age {
+            if let Some(h) = self.half_open.remove(&k) {
+                self.stats.half_open_ended += 1;
+                self.stats.half_open_evicted += 1;
+                let mut c = h.into_connection::<H>(&k);
+                finalize(&mut c, now, EndCause::Evicted, &mut self.ooo_total);
+                done(*c);
+            }
+        }
     }
 
     /// End of input: finalise everything, in order of first packet.
     pub fn finish<F: FnMut(Connection<H>)>(&mut self, ts: Timestamp, done: &mut F) {
-        let mut all: Vec<Box<Connection<H>>> = self.map.drain().map(|(_, c)| c).collect();
-        all.sort_by_key(|c| c.id);
-        for mut c in all {
-            let cause = if c.close.is_closed() {
+        let full: Vec<Box<Connection<H>>> = self.map.drain().map(|(_, c)| c).collect();
+        let half: Vec<(FlowKey, HalfOpen)> = self.half_open.drain().collect();
+        self.stats.half_open_ended += half.len() as u64;
+        self.emit(full, half, ts, done, |c, _| {
+            if c.close.is_closed() {
                 EndCause::Closed
             } else {
                 EndCause::CaptureEnded
-            };
-            finalize(&mut c, ts, cause, &mut self.ooo_total);
-            done(*c);
-        }
+            }
+        });
     }
 
     /// Finalises connections that are closed and quiet or idle too long.
@@ -157,17 +514,58 @@ impl<H: StreamHandler + Default> FlowTable<H> {
             })
             .map(|(k, _)| *k)
             .collect();
-        let mut gone: Vec<Box<Connection<H>>> =
+        let full: Vec<Box<Connection<H>>> =
             expired.iter().filter_map(|k| self.map.remove(k)).collect();
-        gone.sort_by_key(|c| c.id);
-        for mut c in gone {
-            let cause = if c.close.is_closed() {
+        let idle = cfg.idle_timeout;
+        let expired: Vec<FlowKey> = self
+            .half_open
+            .iter()
+            .filter(|(_, h)| now.since(Timestamp(h.last_ts)) >= idle)
+            .map(|(k, _)| *k)
+            .collect();
+        let half: Vec<(FlowKey, HalfOpen)> = expired
+            .into_iter()
+            .filter_map(|k| self.half_open.remove(&k).map(|h| (k, h)))
+            .collect();
+        self.stats.half_open_ended += half.len() as u64;
+        self.emit(full, half, now, done, |c, stats| {
+            if c.close.is_closed() {
                 EndCause::Closed
             } else {
-                self.stats.idle_evictions += 1;
+                stats.idle_evictions += 1;
                 EndCause::IdleTimeout
+            }
+        });
+    }
+
+    /// Finalises and hands out connections in id order (first packet). A
+    /// half-open one is rebuilt as a full connection only when its turn
+    /// comes, so a million of them never become full connections at once.
+    fn emit<F: FnMut(Connection<H>)>(
+        &mut self,
+        mut full: Vec<Box<Connection<H>>>,
+        mut half: Vec<(FlowKey, HalfOpen)>,
+        ts: Timestamp,
+        done: &mut F,
+        cause: impl Fn(&Connection<H>, &mut TableStats) -> EndCause,
+    ) {
+        full.sort_unstable_by_key(|c| std::cmp::Reverse(c.id));
+        half.sort_unstable_by_key(|(_, h)| std::cmp::Reverse(h.id));
+        loop {
+            let take_full = match (full.last(), half.last()) {
+                (Some(c), Some((_, h))) => c.id < h.id,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
             };
-            finalize(&mut c, now, cause, &mut self.ooo_total);
+            let mut c = if take_full {
+                full.pop().expect("checked")
+            } else {
+                let (k, h) = half.pop().expect("checked");
+                h.into_connection(&k)
+            };
+            let why = cause(&c, &mut self.stats);
+            finalize(&mut c, ts, why, &mut self.ooo_total);
             done(*c);
         }
     }
@@ -211,6 +609,20 @@ fn new_connection<H: Default>(
     stats.connections += 1;
     let id = *next_id;
     *next_id += 1;
+    blank_connection(id, client, server, guessed, ts)
+}
+
+fn half_open_excess(max: usize) -> usize {
+    max / 8 + 1
+}
+
+fn blank_connection<H: Default>(
+    id: u64,
+    client: SocketAddr,
+    server: SocketAddr,
+    guessed: bool,
+    ts: Timestamp,
+) -> Box<Connection<H>> {
     Box::new(Connection {
         id,
         client,
