@@ -60,11 +60,15 @@ def file_header(path):
         if magic == b"\x0a\x0d\x0d\x0a":  # pcapng: SHB, then the first IDB
             bo = "<" if head[8:12] == b"\x4d\x3c\x2b\x1a" else ">"
             shb_len = struct.unpack(bo + "I", head[4:8])[0]
-            f.seek(shb_len)
-            idb = f.read(16)
-            btype, _, linktype = struct.unpack(bo + "IIH", idb[:10])
-            assert btype == 1, "first block after SHB is not an IDB"
-            return "pcapng", None, linktype
+            off = shb_len
+            while True:  # skip blocks before the first IDB (e.g. Decryption Secrets)
+                f.seek(off)
+                blk = f.read(16)
+                btype, blen, linktype = struct.unpack(bo + "IIH", blk[:10])
+                if btype == 1:
+                    return "pcapng", None, linktype
+                assert btype == 0x0000000A and blen > 0, "first block after SHB is not an IDB"
+                off += blen
         for bo in "<>":
             m = struct.unpack(bo + "I", magic)[0]
             if m in (0xA1B2C3D4, 0xA1B23C4D):
@@ -108,6 +112,35 @@ def reassemble(segs, isn):
     return bytes(out), holes
 
 
+def keylog_of(fname):
+    """keylogs/NAME.keys: the key log the clients of NAME.pcap wrote (record.sh s24-s29)."""
+    k = os.path.join(HERE, "keylogs", os.path.splitext(fname)[0] + ".keys")
+    return k if os.path.exists(k) else None
+
+
+def decrypted_facts(path, keys, decode_args):
+    """What tshark sees inside TLS with the key log: HTTP/1.x requests and
+    response codes, HTTP/2 HEADERS streams, per TCP stream."""
+    fields = ["tcp.stream", "tcp.srcport", "http.request.method", "http.response.code",
+              "http2.type", "http2.streamid"]
+    out = run(["tshark", "-n", "-r", path, *PREFS, *decode_args,
+               "-o", f"tls.keylog_file:{keys}", "-T", "fields",
+               "-E", "occurrence=a", "-E", "aggregator=,", "-E", "separator=/t",
+               *sum((["-e", f] for f in fields), [])])
+    per = collections.OrderedDict()
+    for line in out.splitlines():
+        r = dict(zip(fields, line.split("\t")))
+        if r["tcp.stream"] == "":
+            continue
+        d = per.setdefault(int(r["tcp.stream"]), {"methods": [], "codes": [], "h2": {}})
+        d["methods"] += split(r["http.request.method"])
+        d["codes"] += [int(c) for c in split(r["http.response.code"])]
+        for t, sid_ in zip(split(r["http2.type"]), split(r["http2.streamid"])):
+            if t == "1":
+                d["h2"].setdefault(r["tcp.srcport"], set()).add(int(sid_))
+    return per
+
+
 def analyze(fname, decode, sid, desc):
     path = os.path.join(CAPS, fname)
     fmt, tsprec, linktype = file_header(path)
@@ -121,6 +154,8 @@ def analyze(fname, decode, sid, desc):
                "-E", "occurrence=a", "-E", "aggregator=,", "-E", "separator=/t",
                *sum((["-e", f] for f in FIELDS), [])])
     rows = [dict(zip(FIELDS, line.split("\t"))) for line in out.splitlines()]
+    keys = keylog_of(fname)
+    dec = decrypted_facts(path, keys, decode_args) if keys else None
     streams = collections.OrderedDict()
     for r in rows:
         if r["tcp.stream"] == "":
@@ -286,6 +321,20 @@ def analyze(fname, decode, sid, desc):
                 ("server_headers_frames", h2_headers["server"]),
                 ("request_streams", sorted(h2_streams["client"])),
                 ("response_streams", sorted(h2_streams["server"])),
+            ])
+        if is_tls and dec is not None:
+            d = dec.get(sidx, {"methods": [], "codes": [], "h2": {}})
+            cport = client.rsplit(":", 1)[1]
+            h2c = sorted(d["h2"].get(cport, set()))
+            h2s = sorted(set().union(*[v for k, v in d["h2"].items() if k != cport]))
+            conn["decrypted_with_keys"] = collections.OrderedDict([
+                ("keylog", os.path.basename(keys)),
+                ("requests", len(d["methods"])),
+                ("request_methods", d["methods"]),
+                ("final_responses", len([c for c in d["codes"] if c >= 200])),
+                ("response_codes", d["codes"]),
+                ("http2_request_streams", h2c),
+                ("http2_response_streams", h2s),
             ])
         if notes:
             conn["note"] = " | ".join(notes)

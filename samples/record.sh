@@ -14,8 +14,9 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 OUT="$HERE/captures"
+KEYLOGS="$HERE/keylogs"   # TLS key logs the clients wrote (s24-s29), beside not in captures/
 MANIFEST="$HERE/manifest.tsv"
-mkdir -p "$OUT"
+mkdir -p "$OUT" "$KEYLOGS"
 TMP="$(mktemp -d /tmp/keepwatch-rec.XXXXXX)"
 chmod 755 "$TMP"
 DOC="$TMP/doc"
@@ -597,6 +598,143 @@ EOF
     note $f "tls:$P" s23 "TLS 1.3 (SNI localhost), Python http.client: 3 sequential GETs (one 300 KB) on one connection: 3 exchanges"
 }
 
+# ------------------------------------------------ TLS with the clients' key logs ---
+# Each capture NAME.pcap gets keylogs/NAME.keys: the key log its clients wrote
+# (SSLKEYLOGFILE, honoured by curl and Python). These are throw-away session
+# secrets of loopback test traffic to a self-signed server, not secrets.
+
+keylog_curl() { # keylog_curl KEYS [curl args...] URL...
+    local keys=$1; shift
+    SSLKEYLOGFILE="$keys" curlq -k --resolve "localhost:$KP:127.0.0.1" "$@"
+}
+
+access_count() { # access_count NAME : requests in that nginx's access log
+    wc -l < "$TMP/nginx-$1/logs/access.log"
+}
+
+s24() { # TLS 1.3, each AEAD suite, HTTP/1.1, two URLs per connection
+    local KP=18450 f=tls13-keylog-curl-aeads.pcap c
+    nginx_start s24 $KP "$(tls_srv $KP '')"
+    cap_start $f lo "tcp port $KP"
+    rm -f "$KEYLOGS/${f%.pcap}.keys"
+    for c in TLS_AES_128_GCM_SHA256 TLS_AES_256_GCM_SHA384 TLS_CHACHA20_POLY1305_SHA256; do
+        keylog_curl "$KEYLOGS/${f%.pcap}.keys" --http1.1 --tlsv1.3 --tls13-ciphers $c \
+            "https://localhost:$KP/a" "https://localhost:$KP/b"
+    done
+    cap_stop "$CAP_PID"; stop_pid "$NGINX_PID"
+    note $f "tls:$KP" s24 "TLS 1.3 with key log: curl --http1.1 --tls13-ciphers AES-128-GCM, AES-256-GCM, ChaCha20-Poly1305, two URLs each: 3 connections, $(access_count s24) requests (nginx access log)"
+}
+
+s25() { # TLS 1.2, each AEAD suite (ECDHE-RSA), HTTP/1.1, two URLs per connection
+    local KP=18451 f=tls12-keylog-curl-aeads.pcap c
+    nginx_start s25 $KP "$(tls_srv $KP '')"
+    cap_start $f lo "tcp port $KP"
+    rm -f "$KEYLOGS/${f%.pcap}.keys"
+    for c in ECDHE-RSA-AES128-GCM-SHA256 ECDHE-RSA-AES256-GCM-SHA384 ECDHE-RSA-CHACHA20-POLY1305; do
+        keylog_curl "$KEYLOGS/${f%.pcap}.keys" --http1.1 --tlsv1.2 --tls-max 1.2 --ciphers $c \
+            "https://localhost:$KP/a" "https://localhost:$KP/b"
+    done
+    cap_stop "$CAP_PID"; stop_pid "$NGINX_PID"
+    note $f "tls:$KP" s25 "TLS 1.2 with key log: curl --http1.1 --ciphers ECDHE-RSA AES128-GCM, AES256-GCM, CHACHA20-POLY1305, two URLs each: 3 connections, $(access_count s25) requests (nginx access log)"
+}
+
+s26() { # HTTP/2 inside TLS 1.3 and 1.2: several streams on one connection
+    local KP=18452 f=tls-keylog-curl-h2.pcap
+    nginx_start s26 $KP "$(tls_srv $KP 'http2')"
+    cap_start $f lo "tcp port $KP"
+    rm -f "$KEYLOGS/${f%.pcap}.keys"
+    keylog_curl "$KEYLOGS/${f%.pcap}.keys" --http2 --tlsv1.3 \
+        "https://localhost:$KP/a" "https://localhost:$KP/b" "https://localhost:$KP/c"
+    keylog_curl "$KEYLOGS/${f%.pcap}.keys" --http2 --tls-max 1.2 \
+        "https://localhost:$KP/d" "https://localhost:$KP/e"
+    cap_stop "$CAP_PID"; stop_pid "$NGINX_PID"
+    note $f "tls:$KP" s26 "h2 inside TLS with key log: curl --http2 TLS 1.3 three URLs, then TLS 1.2 two URLs: 2 connections, $(access_count s26) streams (nginx access log)"
+}
+
+s27() { # Python: resumed sessions (TLS 1.3 PSK, TLS 1.2) and a pipelined pair in one record
+    local KP=18453 f=tls-keylog-python-resumed.pcap
+    nginx_start s27 $KP "$(tls_srv $KP '')"
+    cap_start $f lo "tcp port $KP"
+    rm -f "$KEYLOGS/${f%.pcap}.keys"
+    SSLKEYLOGFILE="$KEYLOGS/${f%.pcap}.keys" python3 - $KP <<'PYEOF'
+import socket, ssl, sys
+port = int(sys.argv[1])
+
+def ctx(maxv):
+    c = ssl.create_default_context()  # keylog_filename from SSLKEYLOGFILE
+    c.check_hostname = False
+    c.verify_mode = ssl.CERT_NONE
+    c.maximum_version = maxv
+    return c
+
+def fetch(c, paths, session=None, pipelined=False):
+    s = c.wrap_socket(socket.create_connection(("127.0.0.1", port)),
+                      server_hostname="localhost", session=session)
+    reqs = [f"GET {p} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode() for p in paths]
+    if pipelined:
+        s.sendall(b"".join(reqs))  # both requests in one TLS record
+    data = b""
+    for i, r in enumerate(reqs):
+        if not pipelined:
+            s.sendall(r)
+        while data.count(b"hello from") < i + 1:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    resumed, sess = s.session_reused, s.session
+    s.close()
+    print(paths, "resumed" if resumed else "full", data.count(b"HTTP/1.1 200"))
+    return sess
+
+for v in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+    c = ctx(v)
+    first = fetch(c, ["/a", "/b"])
+    fetch(c, ["/c"], session=first)
+fetch(ctx(ssl.TLSVersion.TLSv1_3), ["/d", "/e"], pipelined=True)
+PYEOF
+    cap_stop "$CAP_PID"; stop_pid "$NGINX_PID"
+    note $f "tls:$KP" s27 "Python ssl with key log: TLS 1.3 full then PSK-resumed, TLS 1.2 full then resumed, two pipelined requests in one TLS 1.3 record: 5 connections, $(access_count s27) requests (nginx access log)"
+}
+
+s28() { # Two connections, only the first client wrote its keys
+    local KP=18454 f=tls-keylog-one-of-two.pcap g=tls-keylog-dsb.pcapng
+    nginx_start s28 $KP "$(tls_srv $KP '')"
+    cap_start $f lo "tcp port $KP"
+    rm -f "$KEYLOGS/${f%.pcap}.keys"
+    keylog_curl "$KEYLOGS/${f%.pcap}.keys" --http1.1 "https://localhost:$KP/a" "https://localhost:$KP/b"
+    curlq -k --resolve "localhost:$KP:127.0.0.1" --http1.1 "https://localhost:$KP/c"
+    cap_stop "$CAP_PID"; stop_pid "$NGINX_PID"
+    note $f "tls:$KP" s28 "TLS 1.3, two curl connections, only the first with SSLKEYLOGFILE: 1 decrypted (2 requests), 1 opaque; $(access_count s28) requests (nginx access log)"
+    # The same traffic with its key log embedded: one file carries both.
+    editcap --inject-secrets "tls,$KEYLOGS/${f%.pcap}.keys" "$OUT/$f" "$OUT/$g"
+    note $g "tls:$KP" s28 "tls-keylog-one-of-two.pcap with its key log in a pcapng Decryption Secrets Block (editcap --inject-secrets)"
+}
+
+s29() { # Node https: --tls-keylog, three requests on one keep-alive connection
+    local KP=18455 f=tls-keylog-node.pcap
+    command -v node >/dev/null || die "missing tool: node"
+    nginx_start s29 $KP "$(tls_srv $KP '')"
+    cap_start $f lo "tcp port $KP"
+    rm -f "$KEYLOGS/${f%.pcap}.keys"
+    node --tls-keylog="$KEYLOGS/${f%.pcap}.keys" - $KP <<'JSEOF'
+const https = require("https");
+const port = Number(process.argv[2]);
+const agent = new https.Agent({ keepAlive: true, maxSockets: 1, rejectUnauthorized: false });
+const get = (p) => new Promise((ok, bad) => {
+  https.get({ host: "127.0.0.1", port, path: p, servername: "localhost", agent }, (r) => {
+    let n = 0; r.on("data", (d) => (n += d.length)); r.on("end", () => ok([p, r.statusCode, n]));
+  }).on("error", bad);
+});
+(async () => {
+  for (const p of ["/a", "/b", "/c"]) console.log(await get(p));
+  agent.destroy();
+})();
+JSEOF
+    cap_stop "$CAP_PID"; stop_pid "$NGINX_PID"
+    note $f "tls:$KP" s29 "Node https (--tls-keylog), keep-alive agent, 3 sequential GETs on one TLS 1.3 connection: $(access_count s29) requests (nginx access log)"
+}
+
 # ------------------------------------------------ findings (f01-f08) ---
 # One scenario per finding kind (docs/findings.md), each from the client or
 # server that shows it. Ports 18030-18040.
@@ -755,7 +893,7 @@ $(srv $P)"
     note $f "http:$P" f08 "nginx keepalive_timeout 0, curl --http1.1 3 URLs: Connection: close on every response, 3 connections"
 }
 
-ALL=(s01 s02 s03 s04 s05 s07 s08 s09 s10 s11 s12 s13 s14 s15 s16 s17 s18 s19 s20 s21 s22 s23 f01 f02 f03 f04 f05 f06 f07 f08)
+ALL=(s01 s02 s03 s04 s05 s07 s08 s09 s10 s11 s12 s13 s14 s15 s16 s17 s18 s19 s20 s21 s22 s23 s24 s25 s26 s27 s28 s29 f01 f02 f03 f04 f05 f06 f07 f08)
 if [ $# -gt 0 ]; then RUN=("$@"); else RUN=("${ALL[@]}"); fi
 for s in "${RUN[@]}"; do
     [ "$s" = s06 ] && s=s01   # s06 (format copies) is produced by s01

@@ -182,7 +182,13 @@ impl ConnectionRecord {
     }
 
     pub fn uses(&self) -> u32 {
-        let tls = self.tls.as_ref().map_or(0, |t| t.exchanges);
+        // The burst estimate stands in for requests only where TLS was not
+        // decrypted: decrypted connections count their real requests.
+        let tls = self
+            .tls
+            .as_ref()
+            .filter(|t| !t.fully_decrypted())
+            .map_or(0, |t| t.exchanges);
         let h2 = self.http2.as_ref().map_or(0, |h| h.streams);
         // Only one direction captured (asymmetric routing, a lossy tap): the
         // responses tell how often the connection was used.
@@ -199,18 +205,27 @@ impl ConnectionRecord {
 /// always look at every exchange kept; `with_exchanges` only decides whether
 /// the record carries a copy of the list.
 pub fn record(c: &Connection<AppInspector>, with_exchanges: bool) -> ConnectionRecord {
-    let http = c.app.http.as_ref();
-    let all: &[Exchange] = http.map(|h| h.exchanges()).unwrap_or(&[]);
+    // HTTP/1.x layers, outermost first: cleartext HTTP, or HTTP decrypted
+    // inside TLS (after a CONNECT's own exchange when tunnelled).
+    let https: Vec<&crate::http::HttpInspector> = c.app.http_layers().collect();
+    let http = https.first().copied();
+    let joined: Vec<Exchange>;
+    let all: &[Exchange] = if https.len() > 1 {
+        joined = https.iter().flat_map(|h| h.exchanges()).cloned().collect();
+        &joined
+    } else {
+        http.map(|h| h.exchanges()).unwrap_or(&[])
+    };
     // Cleartext HTTP/2 (prior knowledge or Upgrade: h2c): each client stream
     // is a request, each answered stream a response.
-    let h2 = c.app.h2.as_ref().map(|h| h.info());
+    let h2 = c.app.h2().map(|h| h.info());
     // After `Upgrade: h2c` the upgrading HTTP/1.1 request is also HTTP/2
     // stream 1 (RFC 7540 §3.2), and its 101 is that stream's answer: count once.
     let upgraded = h2.is_some_and(|i| i.upgraded) as u32;
-    let requests =
-        (http.map_or(0, |h| h.requests()) + h2.map_or(0, |i| i.streams)).saturating_sub(upgraded);
-    let responses = (http.map_or(0, |h| h.responses()) + h2.map_or(0, |i| i.responses))
-        .saturating_sub(upgraded);
+    let http_requests: u32 = https.iter().map(|h| h.requests()).sum();
+    let http_responses: u32 = https.iter().map(|h| h.responses()).sum();
+    let requests = (http_requests + h2.map_or(0, |i| i.streams)).saturating_sub(upgraded);
+    let responses = (http_responses + h2.map_or(0, |i| i.responses)).saturating_sub(upgraded);
     let closed_by = c.close.closed_by();
     let fin_server = c.close.fin[1];
     let server_gone = match (fin_server, c.close.rst[1]) {
@@ -240,8 +255,8 @@ pub fn record(c: &Connection<AppInspector>, with_exchanges: bool) -> ConnectionR
         _ => None,
     };
     let keep_alive = http.and_then(|h| h.keep_alive());
-    let tls = c.app.tls.as_ref().map(|t| t.info().clone());
-    let http2 = c.app.h2.as_ref().map(|h| h.info().clone());
+    let tls = c.app.tls().map(|t| t.info().clone());
+    let http2 = c.app.h2().map(|h| h.info().clone());
     let close_reason = close_reason(c, all, requests, keep_alive.as_ref(), idle_before_close);
     let close_detail = close_detail(c, all, server_gone);
     let mut rec = ConnectionRecord {
@@ -258,15 +273,14 @@ pub fn record(c: &Connection<AppInspector>, with_exchanges: bool) -> ConnectionR
         verdict: Verdict::NoHttp,
         close_reason,
         close_detail,
-        protocol: c.app.proto.as_str(),
+        protocol: c.app.proto().as_str(),
         host: all
             .iter()
             .find_map(|e| e.host.as_deref().map(str::to_owned))
             .or_else(|| tls.as_ref().and_then(|t| t.sni.clone())),
         http_version: if h2.is_some_and(|i| i.streams > 0)
             || c.app
-                .tls
-                .as_ref()
+                .tls()
                 .is_some_and(|t| t.info().alpn.as_deref() == Some("h2"))
         {
             Some("2")
@@ -292,11 +306,14 @@ pub fn record(c: &Connection<AppInspector>, with_exchanges: bool) -> ConnectionR
         packets: c.half[0].stats.packets + c.half[1].stats.packets,
         bytes: c.half[0].stats.bytes + c.half[1].stats.bytes,
         exchanges: if with_exchanges {
-            all.to_vec()
+            // HTTP/2 streams (decoded headers) follow the HTTP/1.x exchanges.
+            let h2x = c.app.h2().map_or(&[][..], |h| h.exchanges());
+            all.iter().chain(h2x).cloned().collect()
         } else {
             Vec::new()
         },
-        exchanges_omitted: http.map_or(0, |h| h.exchanges_omitted()),
+        exchanges_omitted: https.iter().map(|h| h.exchanges_omitted()).sum::<usize>()
+            + c.app.h2().map_or(0, |h| h.exchanges_omitted()),
         exchanges_omitted_unanswered: http.map_or(0, |h| h.exchanges_omitted_unanswered()),
         tls,
         http2,
@@ -379,8 +396,7 @@ fn close_reason(
         // session, in TLS 1.2 and 1.3 alike; without one, the first FIN.
         let tls_closer = c
             .app
-            .tls
-            .as_ref()
+            .tls()
             .and_then(|t| tls_close_notify_first(t.info(), c.close.first_time()));
         let by_server = tls_closer.map_or(by_server, |d| d == Direction::ServerToClient);
         return if by_server {
@@ -391,7 +407,7 @@ fn close_reason(
     }
     // A tunnel (CONNECT, or 101 to WebSocket/h2c): HTTP/1 says nothing about
     // why it ended.
-    if c.app.http.as_ref().is_some_and(|h| h.switched().is_some()) {
+    if c.app.http().is_some_and(|h| h.switched().is_some()) {
         return if by_server {
             CloseReason::Unknown
         } else {
@@ -476,7 +492,7 @@ fn close_detail(
     server_gone: Option<Timestamp>,
 ) -> Option<String> {
     let mut parts: Vec<String> = Vec::new();
-    if let Some(t) = c.app.tls.as_ref().map(|t| t.info()) {
+    if let Some(t) = c.app.tls().map(|t| t.info()) {
         let fin = |d: usize| match (c.close.fin[d], c.close.rst[d]) {
             (Some(_), _) => "FIN",
             (None, Some(_)) => "RST",
@@ -676,6 +692,15 @@ pub struct TlsSummary {
     pub sni: BTreeMap<String, u64>,
     pub alpn: BTreeMap<String, u64>,
     pub versions: BTreeMap<String, u64>,
+    /// Negotiated cipher suites (IANA names) → connections.
+    pub ciphers: BTreeMap<String, u64>,
+    /// With a key log: TLS connections decrypted both ways, one way only, or not at all.
+    pub decrypted: u64,
+    pub partly_decrypted: u64,
+    pub opaque: u64,
+    /// Why directions were not decrypted (`no key for this client random`,
+    /// `key does not authenticate`, `unsupported suite X`, …) → connections.
+    pub not_decrypted: BTreeMap<String, u64>,
     /// Connections whose SNI / ALPN / version was folded out of the maps above
     /// (each keeps at most `memory.group_keys_kept` keys; see `summary.memory`).
     pub sni_other: u64,
@@ -785,6 +810,17 @@ impl SummaryBuilder {
             }
             if let Some(v) = &t.version {
                 *self.versions.entry(v) += 1;
+            }
+            if let Some(c) = &t.cipher {
+                *ts.ciphers.entry(c.clone()).or_default() += 1;
+            }
+            match (t.decrypted.client, t.decrypted.server) {
+                (true, true) => ts.decrypted += 1,
+                (false, false) => ts.opaque += 1,
+                _ => ts.partly_decrypted += 1,
+            }
+            if let Some(why) = &t.not_decrypted {
+                *ts.not_decrypted.entry(why.clone()).or_default() += 1;
             }
         }
     }

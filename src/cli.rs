@@ -13,6 +13,7 @@ use keepwatch::engine::{Analyzer, Options, Report};
 use keepwatch::report::{self, text, Format};
 use keepwatch::tcp::TableConfig;
 use keepwatch::time::Duration;
+use keepwatch::tls::KeyStore;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -59,6 +60,10 @@ struct Common {
     /// Colour the text report
     #[arg(long, value_enum, default_value = "auto")]
     color: Color,
+    /// TLS key log (NSS format, as SSLKEYLOGFILE writes it): decrypt TLS where it
+    /// has the secrets. Repeatable. `live` reads new lines as the file grows.
+    #[arg(long = "keylog", value_name = "FILE")]
+    keylog: Vec<PathBuf>,
     /// Memory the flow table may hold (e.g. 512M, 2G); past it the connections idle longest are finalised early, with a warning
     #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = memory_size)]
     memory_limit: usize,
@@ -143,6 +148,9 @@ enum Cmd {
         /// Colour the text report
         #[arg(long, value_enum, default_value = "auto")]
         color: Color,
+        /// TLS key log (NSS format, SSLKEYLOGFILE) for both sides. Repeatable.
+        #[arg(long = "keylog", value_name = "FILE")]
+        keylog: Vec<PathBuf>,
         /// Memory the flow table may hold, per side (e.g. 512M, 2G)
         #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = memory_size)]
         memory_limit: usize,
@@ -164,6 +172,9 @@ enum Cmd {
         /// Seconds without a packet after which a connection is reported (as open) and freed
         #[arg(long, value_name = "SECS", default_value_t = 300.0, value_parser = positive_secs)]
         idle_timeout: f64,
+        /// TLS key log (NSS format, SSLKEYLOGFILE): decrypt TLS with it. Repeatable.
+        #[arg(long = "keylog", value_name = "FILE")]
+        keylog: Vec<PathBuf>,
         /// Memory the flow table may hold (e.g. 512M, 2G)
         #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = memory_size)]
         memory_limit: usize,
@@ -330,6 +341,7 @@ pub fn main() -> i32 {
             format,
             idle_timeout,
             color,
+            keylog,
             memory_limit,
         } => diff_cmd(
             files,
@@ -341,6 +353,7 @@ pub fn main() -> i32 {
                 format: Format::Json,
                 idle_timeout,
                 color,
+                keylog,
                 memory_limit,
             },
         ),
@@ -367,6 +380,7 @@ pub fn main() -> i32 {
             interface,
             filter,
             idle_timeout,
+            keylog,
             memory_limit,
         } => tui_cmd(
             &or_stdin(files),
@@ -376,6 +390,7 @@ pub fn main() -> i32 {
                 format: Format::Text,
                 idle_timeout,
                 color: Color::Auto,
+                keylog,
                 memory_limit,
             },
         ),
@@ -392,6 +407,32 @@ pub fn main() -> i32 {
             EXIT_ERROR
         }
     }
+}
+
+/// The TLS secrets of `--keylog` files, read now (`growing`: followed as they
+/// grow, live capture). A store is made even without `--keylog`: pcapng
+/// Decryption Secrets Blocks add to it.
+fn key_store(c: &Common, growing: bool) -> Result<std::sync::Arc<KeyStore>> {
+    let ks = if growing {
+        KeyStore::new_growing()
+    } else {
+        KeyStore::new()
+    };
+    for p in &c.keylog {
+        if let Err(e) = ks.add_file(p) {
+            if !growing {
+                anyhow::bail!("key log {}: {e}", p.display());
+            }
+            eprintln!(
+                "keepwatch: warning: key log {}: {e}; read again as it appears",
+                p.display()
+            );
+        }
+    }
+    if !growing {
+        ks.finish_files();
+    }
+    Ok(ks)
 }
 
 /// No file named (and standard input is data, checked before): read `-`.
@@ -486,7 +527,9 @@ fn report_cmd(
         // nothing but the summary: memory stays flat on any capture length.
         let fmt = common.format;
         let streaming = matches!(fmt, Format::Jsonl | Format::Csv);
-        let mut an = Analyzer::new(options(common, streaming)).map_err(anyhow::Error::msg)?;
+        let mut opts = options(common, streaming);
+        opts.keys = Some(key_store(common, false)?);
+        let mut an = Analyzer::new(opts).map_err(anyhow::Error::msg)?;
         for w in &dup_warnings {
             an.add_warning(w.clone());
         }
@@ -514,10 +557,18 @@ fn report_cmd(
                 keepwatch::capture::FileFormat::Pcapng => 32,
                 _ => 16,
             };
-            let summary = cap.for_each(|p| {
-                an.packet(&p, &mut on_conn);
-                progress.packet(record + p.data.len() as u64, || an.open_connections());
-            })?;
+            let keys = an.keys().cloned();
+            let summary = cap.for_each_with_secrets(
+                |p| {
+                    an.packet(&p, &mut on_conn);
+                    progress.packet(record + p.data.len() as u64, || an.open_connections());
+                },
+                |typ, data| {
+                    if let Some(k) = &keys {
+                        k.add_dsb(typ, data);
+                    }
+                },
+            )?;
             progress.clear();
             if summary.damage.is_some() {
                 damaged = true;
@@ -600,13 +651,22 @@ fn analyze_files(files: &[PathBuf], common: &Common) -> Result<(Report, bool)> {
     // Only the summary is needed: records are folded, not kept.
     let mut opts = options(common, true);
     opts.drop_exchanges = true;
+    opts.keys = Some(key_store(common, false)?);
     let mut an = Analyzer::new(opts).map_err(anyhow::Error::msg)?;
     let mut damaged = false;
     for cap in &caps {
         if caps.len() > 1 {
             an.set_current_file(Some(cap.name().to_string()));
         }
-        let summary = cap.for_each(|p| an.packet(&p, &mut |_| {}))?;
+        let keys = an.keys().cloned();
+        let summary = cap.for_each_with_secrets(
+            |p| an.packet(&p, &mut |_| {}),
+            |typ, data| {
+                if let Some(k) = &keys {
+                    k.add_dsb(typ, data);
+                }
+            },
+        )?;
         if let Some(d) = &summary.damage {
             damaged = true;
             eprintln!("keepwatch: warning: {}: {}", safe(&summary.path), safe(d));
@@ -726,6 +786,9 @@ fn live_cmd(
     // The filter is compiled by libpcap on the device itself.
     let mut opts = options(common, common.format != Format::Json);
     opts.filter = None;
+    if !common.keylog.is_empty() {
+        opts.keys = Some(key_store(common, true)?);
+    }
     let mut an = Analyzer::new(opts).map_err(anyhow::Error::msg)?;
     // The metrics port is bound before the device is opened (and before
     // --user drops root), so a port below 1024 works as root.
@@ -851,6 +914,11 @@ fn live_cmd(
         }
         match cap.next(wait) {
             Some(Event::Packets(batch)) => {
+                // A growing key log: read its new lines before the packets
+                // that may need them (held records wait for them otherwise).
+                if let Some(k) = an.keys() {
+                    k.poll();
+                }
                 for p in batch.packets() {
                     an.packet(&p, &mut |r| {
                         if let Err(e) = on_conn(r, &mut out) {
@@ -1102,6 +1170,9 @@ fn tui_cmd(files: &[PathBuf], interface: Option<String>, common: &Common) -> Res
         let mut opts = options(common, false);
         opts.filter = None;
         opts.drop_exchanges = false; // the detail pane shows them
+        if !common.keylog.is_empty() {
+            opts.keys = Some(key_store(common, true)?);
+        }
         let mut feed = tui::LiveFeed::start(cap, opts, std::time::Duration::from_millis(250))
             .map_err(anyhow::Error::msg)?;
         let mut model = tui::Model::new_live(format!("live {iface}{filter_note}"));
@@ -1117,13 +1188,22 @@ fn tui_cmd(files: &[PathBuf], interface: Option<String>, common: &Common) -> Res
     }
     let mut opts = options(common, false);
     opts.drop_exchanges = false; // the detail pane shows them
+    opts.keys = Some(key_store(common, false)?);
     let mut an = Analyzer::new(opts).map_err(anyhow::Error::msg)?;
     let mut damaged = false;
     for cap in &caps {
         if caps.len() > 1 {
             an.set_current_file(Some(cap.name().to_string()));
         }
-        let summary = cap.for_each(|p| an.packet(&p, &mut |_| {}))?;
+        let keys = an.keys().cloned();
+        let summary = cap.for_each_with_secrets(
+            |p| an.packet(&p, &mut |_| {}),
+            |typ, data| {
+                if let Some(k) = &keys {
+                    k.add_dsb(typ, data);
+                }
+            },
+        )?;
         damaged |= summary.damage.is_some();
         an.add_file(summary);
     }

@@ -23,6 +23,9 @@ pub struct Options {
     /// Build records without their exchange lists (the text and CSV reports do
     /// not print them): the largest part of a record, and a copy saved.
     pub drop_exchanges: bool,
+    /// TLS secrets (`--keylog`, pcapng Decryption Secrets Blocks): TLS is
+    /// decrypted where they match.
+    pub keys: Option<std::sync::Arc<crate::tls::KeyStore>>,
     /// Text and JSON keep every record until the end: past this many, the
     /// records of connections whose handshake never completed and that
     /// carried no data (SYN floods, scans) are only counted in the summary
@@ -41,6 +44,7 @@ impl Default for Options {
             slim_records: false,
             drop_exchanges: false,
             max_failed_handshake_records: FAILED_HANDSHAKE_RECORDS_KEPT,
+            keys: None,
         }
     }
 }
@@ -95,7 +99,24 @@ impl Analyzer {
             None => None,
         };
         Ok(Analyzer {
-            table: FlowTable::new(opts.table),
+            table: match &opts.keys {
+                Some(k) => {
+                    let k = k.clone();
+                    // No key log given and no secrets (yet) from a pcapng
+                    // Decryption Secrets Block: TLS is inspected as without keys.
+                    FlowTable::with_factory(
+                        opts.table,
+                        std::sync::Arc::new(move || {
+                            if k.is_empty() && !k.requested() {
+                                AppInspector::default()
+                            } else {
+                                AppInspector::with_keys(Some(k.clone()))
+                            }
+                        }),
+                    )
+                }
+                None => FlowTable::new(opts.table),
+            },
             filter,
             opts,
             skipped: Skipped::default(),
@@ -144,6 +165,12 @@ impl Analyzer {
             .for_each_connection(|c| v.push(record(c, !self.opts.drop_exchanges)));
         v.sort_by_key(|r| r.id);
         v
+    }
+
+    /// The key store, if TLS decryption is on (to add secrets found in a
+    /// pcapng Decryption Secrets Block, or re-read a growing key log).
+    pub fn keys(&self) -> Option<&std::sync::Arc<crate::tls::KeyStore>> {
+        self.opts.keys.as_ref()
     }
 
     /// Live output: records of connections that are closed (both FINs, or a
@@ -302,6 +329,9 @@ impl Analyzer {
             }
         }
         w.extend(self.extra_warnings.iter().cloned());
+        if let Some(k) = &self.opts.keys {
+            w.extend(k.warnings());
+        }
         for (lt, n) in &self.skipped.unsupported_link_type {
             w.push(format!(
                 "{n} packets with unsupported link type {lt} ({}) were skipped",

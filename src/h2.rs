@@ -1,11 +1,15 @@
-//! HTTP/2 cleartext (h2c) frame scanner.
+//! HTTP/2 inspector (h2c, or h2 decrypted inside TLS).
 //!
-//! [`H2Inspector`] follows the frame layer of one h2c connection (prior knowledge, or
-//! `Upgrade: h2c` after a 101) without decoding HPACK: it counts streams opened by the
-//! client, streams answered by the server, frames, resets, GOAWAY and observed stream
-//! concurrency. Frame payloads are skipped without copying except the few small ones it
-//! reads (SETTINGS, GOAWAY). Works over arbitrary splits and never panics.
+//! [`H2Inspector`] follows the frame layer of one HTTP/2 connection (prior knowledge,
+//! `Upgrade: h2c` after a 101, or ALPN `h2` inside decrypted TLS): it counts streams
+//! opened by the client, streams answered by the server, frames, resets, GOAWAY and
+//! observed stream concurrency, and HPACK-decodes header blocks (RFC 7541, with the
+//! `loona-hpack` crate) to report each stream's method, path, authority and status as
+//! an exchange. DATA payloads are skipped without copying; header blocks and the few
+//! small frames it reads (SETTINGS, GOAWAY) are collected, bounded. Works over arbitrary
+//! splits and never panics.
 
+use crate::http::Exchange;
 use crate::time::Timestamp;
 use crate::warnings::Warnings;
 use crate::Direction;
@@ -17,6 +21,13 @@ pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// SETTINGS_MAX_FRAME_SIZE initial value.
 pub const DEFAULT_MAX_FRAME: usize = 16384;
 const MAX_SETTINGS_PAYLOAD: usize = 4096;
+/// Largest header block decoded (HEADERS + CONTINUATION); larger ones break HPACK.
+const MAX_HEADER_BLOCK: usize = 256 * 1024;
+/// Streams itemised as exchanges per connection (the counts cover all).
+const MAX_STREAM_EXCHANGES: usize = 1000;
+const FLAG_END_HEADERS: u8 = 0x4;
+const FLAG_PADDED: u8 = 0x8;
+const FLAG_PRIORITY: u8 = 0x20;
 const MAX_WARNINGS: usize = 32;
 
 const DATA: u8 = 0;
@@ -98,6 +109,7 @@ enum State {
     /// frames we read; `keep_ok` turns false if a gap hit that prefix.
     Payload {
         typ: u8,
+        flags: u8,
         sid: u32,
         remaining: usize,
         want: usize,
@@ -156,7 +168,43 @@ fn plausible_frame(h: &[u8], max_len: usize) -> Option<usize> {
     ok.then_some(f.len)
 }
 
-/// Follows the HTTP/2 frames of one cleartext connection.
+/// One direction's HPACK state.
+struct Hpack {
+    decoder: loona_hpack::Decoder<'static>,
+    /// Header block being assembled (HEADERS/PUSH_PROMISE + CONTINUATION).
+    block: Vec<u8>,
+    /// Stream the block belongs to; `None` for a PUSH_PROMISE or trailers.
+    block_sid: Option<u32>,
+    /// The block started with END_STREAM (a request or response without body).
+    block_end_stream: bool,
+    /// A gap or a decoding error broke the dynamic table: no more decoding.
+    broken: bool,
+}
+
+impl Default for Hpack {
+    fn default() -> Self {
+        let mut decoder = loona_hpack::Decoder::new();
+        decoder.set_max_allowed_table_size(1 << 20);
+        Hpack {
+            decoder,
+            block: Vec::new(),
+            block_sid: None,
+            block_end_stream: false,
+            broken: false,
+        }
+    }
+}
+
+impl std::fmt::Debug for Hpack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hpack")
+            .field("block", &self.block.len())
+            .field("broken", &self.broken)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Follows the HTTP/2 frames of one connection.
 #[derive(Debug)]
 pub struct H2Inspector {
     info: H2Info,
@@ -168,6 +216,12 @@ pub struct H2Inspector {
     /// Open client streams: bit 0 client ended, bit 1 server ended.
     open: FxHashMap<u32, u8>,
     answered: FxHashSet<u32>,
+    hpack: [Hpack; 2],
+    /// Per client stream, in stream order: its exchange (decoded headers).
+    exchanges: Vec<Exchange>,
+    /// Stream id → index in `exchanges`, while the stream is open.
+    index: FxHashMap<u32, usize>,
+    exchanges_omitted: usize,
 }
 
 impl Default for H2Inspector {
@@ -187,7 +241,21 @@ impl H2Inspector {
             last_client_stream: 0,
             open: FxHashMap::default(),
             answered: FxHashSet::default(),
+            hpack: Default::default(),
+            exchanges: Vec::new(),
+            index: FxHashMap::default(),
+            exchanges_omitted: 0,
         }
+    }
+
+    /// Client streams as exchanges (method, target, host, status, times, body
+    /// bytes), in stream order; the first 1000 of a connection.
+    pub fn exchanges(&self) -> &[Exchange] {
+        &self.exchanges
+    }
+
+    pub fn exchanges_omitted(&self) -> usize {
+        self.exchanges_omitted
     }
 
     /// `Upgrade: h2c` answered by 101: feed the bytes after the request (client: the
@@ -241,11 +309,24 @@ impl H2Inspector {
                 if keep.len() < *want {
                     *keep_ok = false;
                 }
+                if let State::Payload {
+                    typ: HEADERS | CONTINUATION | PUSH_PROMISE,
+                    ..
+                } = &self.state[d]
+                {
+                    self.hpack_broken(dir, "bytes of a header block missing from capture");
+                }
+                let State::Payload { remaining, .. } = &mut self.state[d] else {
+                    unreachable!()
+                };
                 *remaining -= missing as usize;
                 return;
             }
-            State::Payload { remaining, .. } if missing == *remaining as u64 => {
+            State::Payload { remaining, typ, .. } if missing == *remaining as u64 => {
                 // Lost exactly the rest of the frame: the frame is lost, sync is not.
+                if matches!(*typ, HEADERS | CONTINUATION | PUSH_PROMISE) {
+                    self.hpack_broken(dir, "bytes of a header block missing from capture");
+                }
                 self.state[d] = State::default();
                 return;
             }
@@ -255,11 +336,13 @@ impl H2Inspector {
         self.warn(format!(
             "{dir:?}: {missing} bytes missing from capture; resynchronising on the next HTTP/2 frame header"
         ));
+        self.hpack_broken(dir, "frames missing from capture");
         self.state[d] = State::Resync { buf: Vec::new() };
     }
 
     pub fn finish(&mut self, ts: Timestamp) {
         let _ = ts;
+        self.index.clear();
         for dir in [Direction::ClientToServer, Direction::ServerToClient] {
             let partial = match &self.state[dir.index()] {
                 State::Header { n, .. } => *n > 0,
@@ -319,14 +402,16 @@ impl H2Inspector {
                     let want = match f.typ {
                         SETTINGS if f.flags & FLAG_ACK == 0 => f.len.min(MAX_SETTINGS_PAYLOAD),
                         GOAWAY => f.len.min(8),
+                        HEADERS | CONTINUATION | PUSH_PROMISE if !self.hpack[d].broken => f.len,
                         _ => 0,
                     };
                     self.state[d] = if f.len == 0 {
-                        self.frame_end(dir, f.typ, f.sid, &[]);
+                        self.frame_end(dir, ts, f.typ, f.flags, f.sid, &[]);
                         State::default()
                     } else {
                         State::Payload {
                             typ: f.typ,
+                            flags: f.flags,
                             sid: f.sid,
                             remaining: f.len,
                             want,
@@ -351,6 +436,7 @@ impl H2Inspector {
                     if *remaining == 0 {
                         let State::Payload {
                             typ,
+                            flags,
                             sid,
                             keep,
                             keep_ok,
@@ -360,7 +446,7 @@ impl H2Inspector {
                             unreachable!()
                         };
                         if keep_ok {
-                            self.frame_end(dir, typ, sid, &keep);
+                            self.frame_end(dir, ts, typ, flags, sid, &keep);
                         }
                     }
                 }
@@ -412,6 +498,15 @@ impl H2Inspector {
                 if f.sid % 2 == 1 && f.sid > self.last_client_stream {
                     self.last_client_stream = f.sid;
                     self.info.streams += 1;
+                    if self.exchanges.len() < MAX_STREAM_EXCHANGES {
+                        self.index.insert(f.sid, self.exchanges.len());
+                        self.exchanges.push(Exchange {
+                            request_time: Some(ts),
+                            ..Default::default()
+                        });
+                    } else {
+                        self.exchanges_omitted += 1;
+                    }
                     self.info.first_stream_time.get_or_insert(ts);
                     self.info.last_stream_time = Some(ts);
                     self.open.insert(f.sid, 0);
@@ -433,13 +528,23 @@ impl H2Inspector {
             }
             DATA => {
                 self.info.data_bytes[d] += f.len as u64;
+                if let Some(e) = self.index.get(&f.sid).map(|&i| &mut self.exchanges[i]) {
+                    if client {
+                        e.request_body_bytes += f.len as u64;
+                    } else {
+                        e.response_body_bytes += f.len as u64;
+                        e.response_wire_bytes += 9 + f.len as u64;
+                    }
+                }
                 if end_stream {
                     self.end_stream(f.sid, if client { 1 } else { 2 });
+                    self.stream_ended(f.sid, client, ts);
                 }
             }
             RST_STREAM => {
                 self.info.rst_streams += 1;
                 self.open.remove(&f.sid);
+                self.index.remove(&f.sid);
             }
             PUSH_PROMISE => self.info.push_promises += 1,
             GOAWAY if !self.info.goaway => {
@@ -460,10 +565,167 @@ impl H2Inspector {
     }
 
     /// Frame complete: read the small payloads we keep.
-    fn frame_end(&mut self, dir: Direction, typ: u8, sid: u32, payload: &[u8]) {
-        let _ = sid;
+    /// END_STREAM from one side of a client stream.
+    fn stream_ended(&mut self, sid: u32, client: bool, ts: Timestamp) {
+        let Some(&i) = self.index.get(&sid) else {
+            return;
+        };
+        let e = &mut self.exchanges[i];
+        if client {
+            e.request_end = Some(ts);
+            e.request_complete = true;
+        } else {
+            e.response_end = Some(ts);
+            e.response_complete = e.status.is_some();
+            self.index.remove(&sid);
+        }
+    }
+
+    fn hpack_broken(&mut self, dir: Direction, why: &str) {
+        let h = &mut self.hpack[dir.index()];
+        if !h.broken {
+            h.broken = true;
+            h.block.clear();
+            self.warn(format!(
+                "{dir:?}: HPACK header decoding stopped: {why} (the header table is lost); streams are still counted"
+            ));
+        }
+    }
+
+    /// A HEADERS, PUSH_PROMISE or CONTINUATION payload: assemble the header
+    /// block and decode it at END_HEADERS.
+    fn header_fragment(
+        &mut self,
+        dir: Direction,
+        ts: Timestamp,
+        typ: u8,
+        flags: u8,
+        sid: u32,
+        p: &[u8],
+    ) {
+        let d = dir.index();
+        if self.hpack[d].broken {
+            return;
+        }
+        let frag = if typ == CONTINUATION {
+            Some(p)
+        } else {
+            let pad = if flags & FLAG_PADDED != 0 {
+                p.first().map(|&n| n as usize)
+            } else {
+                Some(0)
+            };
+            let skip = (flags & FLAG_PADDED != 0) as usize
+                + if typ == PUSH_PROMISE {
+                    4
+                } else if flags & FLAG_PRIORITY != 0 {
+                    5
+                } else {
+                    0
+                };
+            pad.and_then(|pad| p.get(skip..p.len().checked_sub(pad)?))
+        };
+        let Some(frag) = frag else {
+            self.hpack_broken(dir, "malformed padding in a header frame");
+            return;
+        };
+        let h = &mut self.hpack[d];
+        if typ != CONTINUATION {
+            h.block.clear();
+            // Client HEADERS on a stream it opened, or the server's answer.
+            h.block_sid = (typ == HEADERS && sid % 2 == 1).then_some(sid);
+            h.block_end_stream = flags & FLAG_END_STREAM != 0;
+        }
+        if h.block.len() + frag.len() > MAX_HEADER_BLOCK {
+            self.hpack_broken(dir, "header block larger than 256 KiB");
+            return;
+        }
+        h.block.extend_from_slice(frag);
+        if flags & FLAG_END_HEADERS == 0 {
+            return;
+        }
+        let block = std::mem::take(&mut h.block);
+        let mut fields: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        let r = h
+            .decoder
+            .decode_with_cb(&block, |n, v| fields.push((n.into_owned(), v.into_owned())));
+        if let Err(e) = r {
+            self.hpack_broken(dir, &format!("HPACK error {e:?}"));
+            return;
+        }
+        let Some(sid) = self.hpack[d].block_sid else {
+            return;
+        };
+        let end_stream = self.hpack[d].block_end_stream;
+        let Some(&i) = self.index.get(&sid) else {
+            return;
+        };
+        let e = &mut self.exchanges[i];
+        let text = |v: &[u8]| compact_str::CompactString::from_utf8_lossy(v);
+        let client = dir == Direction::ClientToServer;
+        if client {
+            if e.method.is_some() {
+                return; // trailers
+            }
+            for (n, v) in &fields {
+                match n.as_slice() {
+                    b":method" => e.method = Some(text(v)),
+                    b":path" => e.target = Some(text(v)),
+                    b":authority" => e.host = Some(text(v)),
+                    b"host" if e.host.is_none() => e.host = Some(text(v)),
+                    b"expect" => e.expect = Some(text(v)),
+                    _ => {}
+                }
+            }
+            if end_stream {
+                e.request_end = Some(ts);
+                e.request_complete = true;
+            }
+        } else {
+            if e.status.is_some() {
+                return; // trailers
+            }
+            let status = fields
+                .iter()
+                .find(|(n, _)| n == b":status")
+                .and_then(|(_, v)| std::str::from_utf8(v).ok()?.parse::<u16>().ok());
+            let Some(status) = status else { return };
+            e.response_wire_bytes += 9 + block.len() as u64;
+            if (100..200).contains(&status) {
+                e.interim_statuses.push(status);
+                return;
+            }
+            e.status = Some(status);
+            e.response_time = Some(ts);
+            for (n, v) in &fields {
+                match n.as_slice() {
+                    b"content-encoding" => e.content_encoding = Some(text(v)),
+                    b"transfer-encoding" => e.transfer_encoding = Some(text(v)),
+                    _ => {}
+                }
+            }
+            if end_stream {
+                e.response_end = Some(ts);
+                e.response_complete = true;
+                self.index.remove(&sid);
+            }
+        }
+    }
+
+    fn frame_end(
+        &mut self,
+        dir: Direction,
+        ts: Timestamp,
+        typ: u8,
+        flags: u8,
+        sid: u32,
+        payload: &[u8],
+    ) {
         let d = dir.index();
         match typ {
+            HEADERS | CONTINUATION | PUSH_PROMISE => {
+                self.header_fragment(dir, ts, typ, flags, sid, payload)
+            }
             SETTINGS => {
                 for s in payload.chunks_exact(6) {
                     let id = u16::from_be_bytes([s[0], s[1]]);
@@ -528,7 +790,10 @@ mod tests {
             HEADERS,
             flags | 0x4,
             sid,
-            &[0x82, 0x86, 0x84, 0x41, 0x8a, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+            &[
+                0x82, 0x86, 0x84, 0x41, 0x0a, b'e', b'x', b'a', b'm', b'p', b'l', b'e', b'.', b'i',
+                b'o',
+            ],
         )
     }
 
@@ -710,7 +975,9 @@ mod tests {
         h.on_data(C, ts(3), &hdrs(3, FLAG_END_STREAM));
         h.on_data(S, ts(4), &hdrs(3, FLAG_END_STREAM));
         let i = h.info();
-        assert_eq!(h.warnings().len(), 1, "{:?}", h.warnings());
+        // The resync warning, and: the server's HPACK table is lost with the gap.
+        assert_eq!(h.warnings().len(), 2, "{:?}", h.warnings());
+        assert!(h.warnings()[1].contains("HPACK"));
         assert_eq!((i.streams, i.responses), (2, 2));
         assert_eq!(i.data_bytes[1], 5000 + 50 + 3);
     }
@@ -756,5 +1023,110 @@ mod tests {
             h.finish(ts(1));
             assert!(h.warnings().len() <= MAX_WARNINGS + 1);
         }
+    }
+
+    fn unhex(s: &str) -> Vec<u8> {
+        let s: String = s.split_whitespace().collect();
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// RFC 7541 Appendix C.3: three requests whose header blocks share one
+    /// dynamic table (the 2nd and 3rd refer to entries the 1st added), sent
+    /// as HEADERS on streams 1, 3, 5 (the 3rd padded and with priority).
+    #[test]
+    fn hpack_rfc7541_c3_requests_become_exchanges() {
+        let c1 = unhex("8286 8441 0f77 7777 2e65 7861 6d70 6c65 2e63 6f6d");
+        let c2 = unhex("8286 84be 5808 6e6f 2d63 6163 6865");
+        let c3 = unhex("8287 85bf 400a 6375 7374 6f6d 2d6b 6579 0c63 7573 746f 6d2d 7661 6c75 65");
+        let mut padded = vec![3u8]; // pad length
+        padded.extend([0, 0, 0, 1, 16]); // priority: depends on 1, weight 16
+        padded.extend(&c3);
+        padded.extend([0, 0, 0]);
+        let client = [
+            PREFACE.to_vec(),
+            settings(&[]),
+            frame(HEADERS, FLAG_END_STREAM | FLAG_END_HEADERS, 1, &c1),
+            // Split across HEADERS + CONTINUATION.
+            frame(HEADERS, FLAG_END_STREAM, 3, &c2[..3]),
+            frame(CONTINUATION, FLAG_END_HEADERS, 3, &c2[3..]),
+            frame(
+                HEADERS,
+                FLAG_END_STREAM | FLAG_END_HEADERS | FLAG_PADDED | FLAG_PRIORITY,
+                5,
+                &padded,
+            ),
+        ]
+        .concat();
+        // :status 200 (static index 8), then :status 404 (static index 13).
+        let server = [
+            settings(&[]),
+            frame(HEADERS, FLAG_END_HEADERS, 1, &[0x88]),
+            frame(DATA, FLAG_END_STREAM, 1, b"hello"),
+            frame(HEADERS, FLAG_END_HEADERS | FLAG_END_STREAM, 3, &[0x8d]),
+        ]
+        .concat();
+        let mut h = H2Inspector::new();
+        for b in client.iter() {
+            h.on_data(C, ts(0), std::slice::from_ref(b));
+        }
+        h.on_data(S, ts(1), &server);
+        h.finish(ts(2));
+        assert!(h.warnings().is_empty(), "{:?}", h.warnings());
+        let x = h.exchanges();
+        assert_eq!(x.len(), 3);
+        let got: Vec<_> = x
+            .iter()
+            .map(|e| {
+                (
+                    e.method.as_deref(),
+                    e.target.as_deref(),
+                    e.host.as_deref(),
+                    e.status,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Some("GET"), Some("/"), Some("www.example.com"), Some(200)),
+                (Some("GET"), Some("/"), Some("www.example.com"), Some(404)),
+                (
+                    Some("GET"),
+                    Some("/index.html"),
+                    Some("www.example.com"),
+                    None
+                ),
+            ]
+        );
+        assert_eq!(x[0].response_body_bytes, 5);
+        assert!(x[0].response_complete && x[1].response_complete && !x[2].response_complete);
+    }
+
+    #[test]
+    fn hpack_garbage_stops_decoding_but_streams_still_count() {
+        let client = [
+            PREFACE.to_vec(),
+            frame(
+                HEADERS,
+                FLAG_END_STREAM | FLAG_END_HEADERS,
+                1,
+                &[0xff, 0xff, 0xff, 0xff, 0xff, 0x7f],
+            ),
+            frame(HEADERS, FLAG_END_STREAM | FLAG_END_HEADERS, 3, &[0x82]),
+        ]
+        .concat();
+        let mut h = H2Inspector::new();
+        h.on_data(C, ts(0), &client);
+        h.finish(ts(1));
+        assert_eq!(h.info().streams, 2);
+        assert!(h.exchanges().iter().all(|e| e.method.is_none()));
+        assert!(
+            h.warnings().iter().any(|w| w.contains("HPACK")),
+            "{:?}",
+            h.warnings()
+        );
     }
 }

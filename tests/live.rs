@@ -662,6 +662,117 @@ fn replay(pcap: &std::path::Path) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// `live --keylog`: curl writes its TLS secrets while keepwatch captures; the
+/// key log does not exist when the capture starts and grows as curl runs, so
+/// keepwatch must re-read it and hold records back until their secret is
+/// there. HTTP/1.1 and h2 over TLS to nginx on 127.0.0.1.
+#[test]
+fn live_keylog_decrypts_https_as_the_key_log_grows() {
+    require_capture!();
+    if support::which("curl").is_none() {
+        common::skip("curl not installed");
+        return;
+    }
+    let nginx = match Nginx::start_tls() {
+        Ok(n) => n,
+        Err(why) => {
+            common::skip(&why);
+            return;
+        }
+    };
+    let port = nginx.port;
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.log");
+    let filter = format!("tcp port {port}");
+    let mut live = Live::spawn(
+        &common::bin(),
+        &[
+            "live",
+            "-i",
+            "lo",
+            "-f",
+            &filter,
+            "--format",
+            "jsonl",
+            "--idle-timeout",
+            "60",
+            "--keylog",
+            keys.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    live.wait_listening();
+    let url = |p: &str| format!("https://localhost:{port}/{p}");
+    let resolve = format!("localhost:{port}:127.0.0.1");
+    for (proto, paths) in [
+        ("--http1.1", vec!["a", "b"]),
+        ("--http2", vec!["c", "d", "e"]),
+    ] {
+        let out = Command::new(support::which("curl").unwrap())
+            .env("SSLKEYLOGFILE", &keys)
+            .args(["-sSk", "--max-time", "20", proto, "--resolve", &resolve])
+            .args(
+                paths
+                    .iter()
+                    .flat_map(|p| ["-o".to_string(), "/dev/null".into(), url(p)]),
+            )
+            .output()
+            .expect("curl");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Two connections (a connection may be printed again, amended: its last
+    // line counts).
+    let last_per_id = |c: Vec<Value>| -> Vec<Value> {
+        let mut by: BTreeMap<u64, Value> = BTreeMap::new();
+        for v in c {
+            by.insert(n(&v, "id"), v);
+        }
+        by.into_values().collect()
+    };
+    wait_for(
+        "two TLS connections reported",
+        Duration::from_secs(30),
+        || {
+            let (c, _) = support::parse_jsonl(&live.stdout_text());
+            (last_per_id(c).len() >= 2).then_some(())
+        },
+    );
+    live.interrupt();
+    let conns = last_per_id(support::parse_jsonl(&live.stdout_text()).0);
+    let mut seen: Vec<(u64, u64, String)> = conns
+        .iter()
+        .map(|c| {
+            let t = &c["tls"];
+            assert_eq!(t["decrypted"]["client"], true, "{c}");
+            assert_eq!(t["decrypted"]["server"], true, "{c}");
+            (
+                n(c, "requests"),
+                n(c, "responses"),
+                s(c, "http_version").to_string(),
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [(2, 2, "1.1".to_string()), (3, 3, "2".to_string())],
+        "stderr: {}",
+        live.stderr_text()
+    );
+    let h2 = conns.iter().find(|c| c["http_version"] == "2").unwrap();
+    let targets: Vec<&str> = h2["exchanges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(targets, ["/c", "/d", "/e"]);
+}
+
 /// A connection is printed when it closes, not after the 5 s linger, and
 /// only once (the final record, unchanged, is not printed again).
 #[test]

@@ -219,6 +219,48 @@ fn bundled_curl_reuse_sample() {
     assert!(m.summary.reused_connections >= 1, "{s}");
 }
 
+/// With a key log: the decrypted connection shows its exact request count, the
+/// one without keys `~N` (the estimate), and the detail pane says which.
+#[test]
+fn keylog_decrypted_exact_vs_estimated_120x40() {
+    let caps = common::samples_dir().join("captures");
+    let ks = keepwatch::tls::KeyStore::new();
+    ks.add_file(&common::samples_dir().join("keylogs/tls-keylog-one-of-two.keys"))
+        .unwrap();
+    ks.finish_files();
+    let rep = common::analyze_with(
+        &[&caps.join("tls-keylog-one-of-two.pcap")],
+        keepwatch::engine::Options {
+            keys: Some(ks),
+            ..Default::default()
+        },
+    );
+    let mut m = Model::from_report("file tls-keylog-one-of-two.pcap".to_string(), &rep);
+    let s = screen(&mut m, 120, 40);
+    let row = |port: &str| {
+        s.lines()
+            .find(|l| l.contains(port))
+            .unwrap_or_else(|| panic!("{port} in {s}"))
+            .to_string()
+    };
+    assert!(
+        row("43496").split_whitespace().any(|w| w == "2"),
+        "{}",
+        row("43496")
+    );
+    assert!(
+        row("43498").split_whitespace().any(|w| w == "~1"),
+        "{}",
+        row("43498")
+    );
+    update(&mut m, Msg::Enter);
+    let d = screen(&mut m, 120, 40);
+    assert!(
+        d.contains("decrypted: requests and responses are exact"),
+        "{d}"
+    );
+}
+
 /// The findings view (key `f`) on a bundled capture: the stale request
 /// after nginx's 1 s timeout; and the verdict column kept at 80×24.
 #[test]

@@ -257,18 +257,41 @@ impl CaptureFile {
         buffer: usize,
         f: F,
     ) -> Result<FileSummary, CaptureError> {
+        self.read_all(buffer, f, &mut |_, _| {})
+    }
+
+    /// Like [`CaptureFile::for_each`], and `secrets(type, data)` for each
+    /// pcapng Decryption Secrets Block, in file order (before the packets it
+    /// precedes). Used by keepwatch's tls module for embedded key logs.
+    pub fn for_each_with_secrets<F: FnMut(RawPacket<'_>), S: FnMut(u32, &[u8])>(
+        &self,
+        f: F,
+        mut secrets: S,
+    ) -> Result<FileSummary, CaptureError> {
+        self.read_all(BUFFER, f, &mut secrets)
+    }
+
+    fn read_all<F: FnMut(RawPacket<'_>)>(
+        &self,
+        buffer: usize,
+        f: F,
+        secrets: &mut dyn FnMut(u32, &[u8]),
+    ) -> Result<FileSummary, CaptureError> {
         let name = self.name.as_str();
         match &self.origin {
             Origin::File { file, len } => {
                 let pos = AtomicU64::new(0);
                 let raw = PreadReader { file, pos: &pos };
                 let mut sum = match self.compression {
-                    None => read_capture(Input::new(raw, buffer, None), self.format, name, f)?,
+                    None => {
+                        read_capture(Input::new(raw, buffer, None), self.format, name, f, secrets)?
+                    }
                     Some(c) => read_capture(
                         Input::new(decoder(c, raw), buffer, Some(c)),
                         self.format,
                         name,
                         f,
+                        secrets,
                     )?,
                 };
                 // Reading stopped before the size the file had when it was
@@ -298,6 +321,7 @@ impl CaptureFile {
                     self.format,
                     name,
                     f,
+                    secrets,
                 )
             }
         }
@@ -590,10 +614,11 @@ fn read_capture<R: Read, F: FnMut(RawPacket<'_>)>(
     format: FileFormat,
     name: &str,
     f: F,
+    secrets: &mut dyn FnMut(u32, &[u8]),
 ) -> Result<FileSummary, CaptureError> {
     match format {
         FileFormat::Pcap => read_pcap(&mut inp, name, f),
-        FileFormat::Pcapng => read_pcapng(&mut inp, name, f),
+        FileFormat::Pcapng => read_pcapng(&mut inp, name, f, secrets),
     }
 }
 
@@ -746,6 +771,7 @@ fn read_pcapng<R: Read, F: FnMut(RawPacket<'_>)>(
     inp: &mut Input<R>,
     path: &str,
     mut f: F,
+    secrets: &mut dyn FnMut(u32, &[u8]),
 ) -> Result<FileSummary, CaptureError> {
     let mut sum = summary(path, FileFormat::Pcapng, inp.compression);
     let mut big = false;
@@ -891,6 +917,8 @@ fn read_pcapng<R: Read, F: FnMut(RawPacket<'_>)>(
             }
         };
         match block {
+            // TLS key logs embedded by `editcap --inject-secrets` (keepwatch's tls module).
+            Block::DecryptionSecrets(dsb) => secrets(dsb.secrets_type.0, dsb.data),
             Block::InterfaceDescription(idb) => {
                 let n = iface_seen;
                 iface_seen += 1;

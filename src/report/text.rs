@@ -138,6 +138,17 @@ pub fn table_header(w: Widths) -> String {
     )
 }
 
+/// The `req` cell: exact requests, or `~N` where only the TLS burst estimate
+/// is known (encrypted, not decrypted).
+pub fn requests_cell(r: &ConnectionRecord) -> String {
+    match &r.tls {
+        Some(t) if r.requests == 0 && t.exchanges > 0 && !t.fully_decrypted() => {
+            format!("~{}", t.exchanges)
+        }
+        _ => r.requests.to_string(),
+    }
+}
+
 pub fn row(r: &ConnectionRecord, st: Style, w: Widths) -> String {
     let line = columns(
         w,
@@ -145,7 +156,7 @@ pub fn row(r: &ConnectionRecord, st: Style, w: Widths) -> String {
         &r.client,
         &r.server,
         r.handshake.as_str(),
-        &r.requests.to_string(),
+        &requests_cell(r),
         &r.responses.to_string(),
         r.closed_by.as_str(),
         r.close_reason.as_str(),
@@ -182,7 +193,25 @@ pub fn row(r: &ConnectionRecord, st: Style, w: Widths) -> String {
         if t.resumed {
             s.push_str(" resumed");
         }
-        s.push_str(&format!(", ~{} exchanges", t.exchanges));
+        if let Some(c) = &t.cipher {
+            s.push_str(&format!(" {}", printable(c)));
+        }
+        match (t.decrypted.client, t.decrypted.server) {
+            (true, true) => s.push_str(", decrypted"),
+            (c, sv) => {
+                if c || sv {
+                    s.push_str(if c {
+                        ", client side decrypted"
+                    } else {
+                        ", server side decrypted"
+                    });
+                }
+                s.push_str(&format!(", ~{} exchanges", t.exchanges));
+                if let Some(why) = &t.not_decrypted {
+                    s.push_str(&format!(", not decrypted: {}", printable(why)));
+                }
+            }
+        }
         notes.push(s);
     }
     if let Some(h) = &r.http2 {
@@ -361,6 +390,25 @@ pub fn write_summary<W: Write>(w: &mut W, rep: &Report, st: Style) -> io::Result
             t.exchanges,
             t.handshakes_per_exchange
         )?;
+        if t.decrypted + t.partly_decrypted > 0 || !t.not_decrypted.is_empty() {
+            let why: Vec<String> = t
+                .not_decrypted
+                .iter()
+                .map(|(k, v)| format!("{} {v}", printable(k)))
+                .collect();
+            writeln!(
+                w,
+                "  TLS decrypted with key log: {} connections, partly {}, opaque {}{}",
+                t.decrypted,
+                t.partly_decrypted,
+                t.opaque,
+                if why.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (not decrypted: {})", why.join(", "))
+                }
+            )?;
+        }
         if !t.sni.is_empty() {
             let sni: Vec<String> = t
                 .sni

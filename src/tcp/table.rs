@@ -257,7 +257,13 @@ pub struct FlowTable<H> {
     ooo_total: usize,
     last_sweep: Timestamp,
     pub stats: TableStats,
+    /// Builds a connection's handler just before its first payload (default:
+    /// the `H::default()` it was created with).
+    make: Option<Factory<H>>,
 }
+
+/// A shared constructor for connection handlers (e.g. one holding the key log).
+pub type Factory<H> = std::sync::Arc<dyn Fn() -> H + Send + Sync>;
 
 impl<H: StreamHandler + Default> FlowTable<H> {
     pub fn new(cfg: TableConfig) -> Self {
@@ -269,6 +275,16 @@ impl<H: StreamHandler + Default> FlowTable<H> {
             ooo_total: 0,
             last_sweep: Timestamp::default(),
             stats: TableStats::default(),
+            make: None,
+        }
+    }
+
+    /// A table whose connections get their handler from `make` (before any
+    /// payload reaches it).
+    pub fn with_factory(cfg: TableConfig, make: Factory<H>) -> Self {
+        FlowTable {
+            make: Some(make),
+            ..Self::new(cfg)
         }
     }
 
@@ -333,6 +349,7 @@ impl<H: StreamHandler + Default> FlowTable<H> {
             cfg,
             ooo_total,
             stats,
+            make,
             ..
         } = self;
         let handshake_only = cfg.compact_half_open
@@ -402,6 +419,13 @@ impl<H: StreamHandler + Default> FlowTable<H> {
                 Entry::Vacant(_) => e.insert(new_connection(next_id, stats, ts, s)),
             },
         };
+        // The first payload of a connection: give it the handler the table
+        // was asked to build (nothing has reached the default one yet).
+        if let Some(m) = make {
+            if s.payload_len > 0 && conn.last_data_ts.is_none() {
+                conn.app = m();
+            }
+        }
         segment(conn, ts, s, src, &cfg.limits, ooo_total);
         let open = (map.len() + half_open.len()) as u64;
         if open > stats.peak_open {

@@ -8,11 +8,19 @@
 //! handshake messages (bounded), skips application-data bodies without copying and
 //! never panics, whatever the input.
 
+pub mod crypto;
+pub mod decrypt;
+pub mod keylog;
 mod parse;
 #[cfg(test)]
 mod tests;
 
+pub use decrypt::{Plain, Why};
+pub use keylog::KeyStore;
 pub use parse::{is_grease, version_name, HRR_RANDOM};
+
+use decrypt::Decryptor;
+use std::sync::Arc;
 
 use crate::time::Timestamp;
 use crate::warnings::Warnings;
@@ -108,6 +116,22 @@ pub struct TlsInfo {
     /// First cleartext alert, "level/description" (e.g. "fatal/handshake_failure").
     pub alert: Option<String>,
     pub alert_from: Option<Direction>,
+    /// Negotiated cipher suite, IANA name (`TLS_AES_128_GCM_SHA256`), from the
+    /// ServerHello; `0xNNNN` for a code point keepwatch does not know.
+    pub cipher: Option<String>,
+    /// Which directions were decrypted with a key log (`--keylog`).
+    pub decrypted: Decrypted,
+    /// Why a direction was not decrypted (null when both were, or without keys).
+    pub not_decrypted: Option<String>,
+    /// Protected records decrypted, `[client, server]`.
+    pub decrypted_records: [u64; 2],
+    /// Protected records that could not be decrypted (no key, wrong key, lost), `[client, server]`.
+    pub undecrypted_records: [u64; 2],
+    /// A close_notify alert was seen decrypted (a certainty, where `close_notify`
+    /// is the wire's best guess), `[from client, from server]`.
+    pub close_notify_decrypted: [bool; 2],
+    /// TLS 1.3 KeyUpdate messages seen (decrypted).
+    pub key_updates: u32,
     /// First ClientHello.
     pub first_handshake_time: Option<Timestamp>,
     /// When the first handshake completed: the later of both Finished records
@@ -119,6 +143,21 @@ pub struct TlsInfo {
     pub malformed_messages: u32,
 }
 
+/// Which directions of a connection were decrypted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Decrypted {
+    pub client: bool,
+    pub server: bool,
+}
+
+impl TlsInfo {
+    /// Both directions decrypted: requests and responses are exact, the
+    /// exchange estimate is not needed.
+    pub fn fully_decrypted(&self) -> bool {
+        self.decrypted.client && self.decrypted.server
+    }
+}
+
 #[derive(Debug)]
 enum RecState {
     /// Collecting the 5-byte record header.
@@ -127,6 +166,8 @@ enum RecState {
     Body { typ: u8, len: usize, buf: Vec<u8> },
     /// Skipping a record body (application data, encrypted records).
     Skip { remaining: usize },
+    /// Collecting a protected record to decrypt (a key log is loaded).
+    Sealed { hdr: [u8; 5], buf: Vec<u8> },
     /// Lost sync (gap or invalid header): scanning for a plausible record header.
     Resync { buf: Vec<u8> },
 }
@@ -199,6 +240,8 @@ pub struct TlsInspector {
     /// TLS 1.3: the client Finished (first client type 23 record after ServerHello) seen.
     tls13_client_finished: bool,
     last_app_dir: Option<Direction>,
+    /// Set when secrets are available (`--keylog`): decrypts protected records.
+    crypto: Option<Box<Decryptor>>,
     /// Zero-length handshake records per direction (not allowed by RFC 8446
     /// §5.1, carry nothing): skipped, counted, warned once at the end.
     empty_handshake_records: [u64; 2],
@@ -288,8 +331,69 @@ impl TlsInspector {
         }
     }
 
+    /// An inspector that decrypts with the secrets of `store`.
+    pub fn with_keys(store: Arc<KeyStore>) -> Self {
+        TlsInspector {
+            crypto: Some(Box::new(Decryptor::new(store))),
+            ..Self::new()
+        }
+    }
+
     pub fn info(&self) -> &TlsInfo {
         &self.info
+    }
+
+    /// Decrypted application data since the last call, in stream order.
+    pub fn take_plain(&mut self) -> Vec<Plain> {
+        match self.crypto.as_mut() {
+            Some(c) if !c.out.is_empty() => std::mem::take(&mut c.out),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Copies what decryption found into the report.
+    fn sync_crypto(&mut self) {
+        let Some(c) = self.crypto.as_mut() else {
+            return;
+        };
+        for w in std::mem::take(&mut c.warnings) {
+            self.warnings.push(w);
+        }
+        let i = &mut self.info;
+        if let Some(a) = c.found.alpn.take() {
+            i.alpn = Some(a);
+        }
+        for (dir, level, desc) in std::mem::take(&mut c.found.alerts) {
+            if desc == 0 {
+                i.close_notify_decrypted[dir.index()] = true;
+            } else if i.alert.is_none() {
+                i.alert = Some(parse::alert_name(level, desc));
+                i.alert_from = Some(dir);
+            }
+        }
+        i.key_updates = c.found.key_updates;
+        i.decrypted = Decrypted {
+            client: c.decrypted(Direction::ClientToServer),
+            server: c.decrypted(Direction::ServerToClient),
+        };
+        for dir in [Direction::ClientToServer, Direction::ServerToClient] {
+            let (ok, failed) = c.records(dir);
+            i.decrypted_records[dir.index()] = ok;
+            i.undecrypted_records[dir.index()] = failed;
+        }
+        let why = [Direction::ClientToServer, Direction::ServerToClient]
+            .map(|d| (!c.decrypted(d)).then(|| c.why(d)).flatten());
+        i.not_decrypted = match why {
+            [None, None] => None,
+            [Some(a), Some(b)] if a == b => Some(describe(a, c)),
+            [Some(a), None] => Some(format!("client: {}", describe(a, c))),
+            [None, Some(b)] => Some(format!("server: {}", describe(b, c))),
+            [Some(a), Some(b)] => Some(format!(
+                "client: {}; server: {}",
+                describe(a, c),
+                describe(b, c)
+            )),
+        };
     }
 
     pub fn warnings(&self) -> &[String] {
@@ -310,11 +414,30 @@ impl TlsInspector {
 
     /// `missing` bytes of this direction were never captured.
     pub fn on_gap(&mut self, dir: Direction, ts: Timestamp, missing: u64) {
-        let _ = ts;
         if missing == 0 {
             return;
         }
         let d = dir.index();
+        if let RecState::Sealed { hdr, buf } = &self.dirs[d].rec {
+            let len = u16::from_be_bytes([hdr[3], hdr[4]]) as usize;
+            let remaining = len - buf.len();
+            if missing <= remaining as u64 {
+                // The record is lost, but the record layer is still in sync.
+                if let Some(c) = self.crypto.as_mut() {
+                    c.lost_record(dir, ts, len);
+                }
+                self.warn(format!(
+                    "{dir:?}: {missing} bytes missing from capture inside a {len}-byte TLS record; that record is not decrypted"
+                ));
+                let remaining = remaining - missing as usize;
+                self.dirs[d].rec = if remaining == 0 {
+                    RecState::default()
+                } else {
+                    RecState::Skip { remaining }
+                };
+                return;
+            }
+        }
         if let RecState::Skip { remaining } = &mut self.dirs[d].rec {
             if missing <= *remaining as u64 {
                 // The gap lies inside a body we skip anyway: still in sync.
@@ -324,6 +447,9 @@ impl TlsInspector {
                 }
                 return;
             }
+        }
+        if let Some(c) = self.crypto.as_mut() {
+            c.lost_sync(dir, ts, missing);
         }
         self.warn(format!(
             "{dir:?}: {missing} bytes missing from capture; resynchronising on the next TLS record header"
@@ -340,7 +466,7 @@ impl TlsInspector {
             let d = &self.dirs[dir.index()];
             let partial = match &d.rec {
                 RecState::Header { n, .. } => *n > 0,
-                RecState::Body { .. } | RecState::Skip { .. } => true,
+                RecState::Body { .. } | RecState::Skip { .. } | RecState::Sealed { .. } => true,
                 RecState::Resync { .. } => false,
             };
             if partial || !d.hs_buf.is_empty() {
@@ -353,6 +479,10 @@ impl TlsInspector {
                 ));
             }
         }
+        if let Some(c) = self.crypto.as_mut() {
+            c.finish();
+        }
+        self.sync_crypto();
     }
 
     /// Processes `data` until it is consumed; returns owned bytes to feed again after a
@@ -384,7 +514,7 @@ impl TlsInspector {
                         self.dirs[d].rec = RecState::Resync { buf: Vec::new() };
                         return self.resync(d, buf);
                     };
-                    self.start_record(dir, ts, hdr[0], len, &mut data);
+                    self.start_record(dir, ts, hdr, len, &mut data);
                 }
                 RecState::Body { len, buf, .. } => {
                     let k = (*len - buf.len()).min(data.len());
@@ -396,6 +526,19 @@ impl TlsInspector {
                             unreachable!()
                         };
                         self.record(dir, ts, typ, &buf);
+                    }
+                }
+                RecState::Sealed { hdr, buf } => {
+                    let len = u16::from_be_bytes([hdr[3], hdr[4]]) as usize;
+                    let k = (len - buf.len()).min(data.len());
+                    buf.extend_from_slice(&data[..k]);
+                    data = &data[k..];
+                    if buf.len() == len {
+                        let RecState::Sealed { hdr, buf } = std::mem::take(&mut self.dirs[d].rec)
+                        else {
+                            unreachable!()
+                        };
+                        self.sealed(dir, ts, hdr, buf);
                     }
                 }
                 RecState::Skip { remaining } => {
@@ -450,10 +593,11 @@ impl TlsInspector {
         &mut self,
         dir: Direction,
         ts: Timestamp,
-        typ: u8,
+        hdr: [u8; 5],
         len: usize,
         data: &mut &[u8],
     ) {
+        let typ = hdr[0];
         let d = dir.index();
         if typ == CT_HANDSHAKE && len == 0 {
             self.empty_handshake_records[d] += 1;
@@ -461,6 +605,31 @@ impl TlsInspector {
             return;
         }
         let encrypted = self.dirs[d].encrypted;
+        // With a key log, protected records are collected and decrypted.
+        let protected = typ == CT_APP_DATA || (encrypted && matches!(typ, CT_HANDSHAKE | CT_ALERT));
+        if protected && self.crypto.as_ref().is_some_and(|c| c.wants(dir)) {
+            match typ {
+                CT_APP_DATA => self.app_record(dir, ts, len),
+                CT_HANDSHAKE => self.encrypted_handshake(dir, ts),
+                _ => {
+                    self.info.encrypted_alerts[d] += 1;
+                    if encrypted && self.info.close_notify[d].is_none() {
+                        self.info.close_notify[d] = Some(ts);
+                    }
+                }
+            }
+            if data.len() >= len {
+                let (body, rest) = data.split_at(len);
+                *data = rest;
+                self.sealed(dir, ts, hdr, body.to_vec());
+            } else {
+                let mut buf = Vec::with_capacity(len);
+                buf.extend_from_slice(data);
+                *data = &[];
+                self.dirs[d].rec = RecState::Sealed { hdr, buf };
+            }
+            return;
+        }
         let parse = match typ {
             CT_APP_DATA => {
                 self.app_record(dir, ts, len);
@@ -498,6 +667,14 @@ impl TlsInspector {
         }
     }
 
+    /// A complete protected record: to the decryptor.
+    fn sealed(&mut self, dir: Direction, ts: Timestamp, hdr: [u8; 5], body: Vec<u8>) {
+        if let Some(c) = self.crypto.as_mut() {
+            c.record(dir, ts, hdr, body);
+            self.sync_crypto();
+        }
+    }
+
     /// A complete cleartext record (CCS, alert or handshake).
     fn record(&mut self, dir: Direction, ts: Timestamp, typ: u8, body: &[u8]) {
         match typ {
@@ -516,6 +693,9 @@ impl TlsInspector {
             return; // middlebox-compatibility CCS: meaningless in TLS 1.3
         }
         let d = dir.index();
+        if let Some(c) = self.crypto.as_mut() {
+            c.change_cipher_spec(dir);
+        }
         self.dirs[d].encrypted = true;
         self.dirs[d].hs_buf.clear();
         self.dirs[d].hs_skip = 0;
@@ -708,6 +888,9 @@ impl TlsInspector {
             self.warn("malformed or oversized ClientHello".to_string());
             return;
         };
+        if let Some(c) = self.crypto.as_mut() {
+            c.client_hello(ch.random);
+        }
         let ticket = ch.session_ticket_len.is_some_and(|n| n > 0);
         self.hs.client_sid = ch.session_id.clone();
         let i = &mut self.info;
@@ -745,6 +928,10 @@ impl TlsInspector {
             return;
         }
         self.hs.server_hello = true;
+        self.info.cipher = Some(crypto::suite_name(sh.cipher_suite));
+        if let Some(c) = self.crypto.as_mut() {
+            c.server_hello(sh.random, sh.cipher_suite, self.tls13);
+        }
         if sh.alpn.is_some() {
             self.info.alpn = sh.alpn;
         }
@@ -766,5 +953,12 @@ impl TlsInspector {
                 self.decide(Some("session-id"));
             }
         }
+    }
+}
+
+fn describe(why: Why, c: &Decryptor) -> String {
+    match (why, c.suite_unsupported()) {
+        (Why::Unsupported, Some(name)) => format!("unsupported suite {name}"),
+        (w, _) => w.as_str().to_string(),
     }
 }

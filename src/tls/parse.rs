@@ -84,6 +84,7 @@ pub fn is_tls13(v: u16) -> bool {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ClientHello {
     pub legacy_version: u16,
+    pub random: [u8; 32],
     pub session_id: Vec<u8>,
     pub sni: Option<String>,
     pub alpn: Vec<String>,
@@ -101,13 +102,14 @@ pub fn client_hello(body: &[u8]) -> Result<ClientHello, ()> {
 
 fn parse_client_hello(i: &[u8]) -> Res<'_, ClientHello> {
     let (i, legacy_version) = u16_(i)?;
-    let (i, _random) = take_n(32)(i)?;
+    let (i, random) = take_n(32)(i)?;
     let (i, sid) = vec8(i)?;
     let (i, _suites) = vec16(i)?;
     let (i, _compression) = vec8(i)?;
     let (i, exts) = extensions(i)?;
     let mut ch = ClientHello {
         legacy_version,
+        random: random.try_into().unwrap_or([0; 32]),
         session_id: sid.to_vec(),
         ..Default::default()
     };
@@ -166,6 +168,8 @@ pub struct ServerHello {
     /// The version actually chosen: supported_versions if present, else legacy_version.
     pub version: u16,
     pub hello_retry: bool,
+    pub random: [u8; 32],
+    pub cipher_suite: u16,
     pub session_id: Vec<u8>,
     pub alpn: Option<String>,
     pub psk_accepted: bool,
@@ -183,13 +187,15 @@ fn parse_server_hello(i: &[u8]) -> Res<'_, ServerHello> {
     let (i, random) = take_n(32)(i)?;
     let draft_layout = legacy_version >> 8 == 0x7f || legacy_version >> 8 == 0xfb;
     let (i, sid) = if draft_layout { (i, &[][..]) } else { vec8(i)? };
-    let (i, _suite) = u16_(i)?;
+    let (i, cipher_suite) = u16_(i)?;
     let (i, _compression) = if draft_layout { (i, 0) } else { u8_(i)? };
     let (i, exts) = extensions(i)?;
     let mut sh = ServerHello {
         legacy_version,
         version: legacy_version,
         hello_retry: random == HRR_RANDOM,
+        random: random.try_into().unwrap_or([0; 32]),
+        cipher_suite,
         session_id: sid.to_vec(),
         ..Default::default()
     };
@@ -204,6 +210,14 @@ fn parse_server_hello(i: &[u8]) -> Res<'_, ServerHello> {
         }
     }
     Ok((i, sh))
+}
+
+/// The ALPN protocol selected in a (decrypted) TLS 1.3 EncryptedExtensions body.
+pub fn encrypted_extensions_alpn(body: &[u8]) -> Option<String> {
+    let (_, exts) = extensions(body).ok()?;
+    exts.into_iter()
+        .find(|(id, _)| *id == EXT_ALPN)
+        .and_then(|(_, d)| parse_alpn(d).into_iter().next())
 }
 
 /// Draft TLS 1.3 HelloRetryRequest (handshake type 6, drafts ≤ 21): version + extensions.

@@ -795,3 +795,319 @@ fn gap_inside_client_hello_then_resync() {
     assert_eq!(i.app_records, [2, 1]);
     assert_eq!(i.exchanges, 1);
 }
+
+// ---- decryption with a key log: a TLS 1.3 connection sealed field by field ----
+
+mod decryption {
+    use super::*;
+    use crate::inspect::AppInspector;
+    use crate::tcp::StreamHandler;
+    use crate::tls::crypto::{AeadAlg, HashAlg, RecordKey};
+
+    const CHTS: [u8; 32] = [1; 32];
+    const SHTS: [u8; 32] = [2; 32];
+    const CTS: [u8; 32] = [3; 32];
+    const STS: [u8; 32] = [4; 32];
+
+    fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    fn keys() -> Arc<KeyStore> {
+        let cr: Vec<u8> = (0..32u8).map(|i| i.wrapping_mul(7)).collect();
+        let ks = KeyStore::new();
+        let text = format!(
+            "CLIENT_HANDSHAKE_TRAFFIC_SECRET {cr} {}\nSERVER_HANDSHAKE_TRAFFIC_SECRET {cr} {}\n\
+             CLIENT_TRAFFIC_SECRET_0 {cr} {}\nSERVER_TRAFFIC_SECRET_0 {cr} {}\n",
+            hex(&CHTS),
+            hex(&SHTS),
+            hex(&CTS),
+            hex(&STS),
+            cr = hex(&cr)
+        );
+        assert_eq!(ks.add_text("test", text.as_bytes(), 1), 4);
+        ks
+    }
+
+    /// Seals TLS 1.3 records: (inner content type, plaintext) with one key.
+    struct Sealer {
+        key: RecordKey,
+        seq: u64,
+    }
+
+    impl Sealer {
+        fn new(secret: &[u8]) -> Self {
+            Sealer {
+                key: RecordKey::tls13(AeadAlg::Aes128Gcm, HashAlg::Sha256, secret),
+                seq: 0,
+            }
+        }
+        fn seal(&mut self, ctype: u8, plain: &[u8]) -> Vec<u8> {
+            let mut inner = plain.to_vec();
+            inner.push(ctype);
+            let len = (inner.len() + 16) as u16;
+            let hdr = [23, 3, 3, (len >> 8) as u8, len as u8];
+            let body = self.key.seal_at(self.seq, &hdr, &inner, [0; 8]);
+            self.seq += 1;
+            [hdr.to_vec(), body].concat()
+        }
+    }
+
+    fn response(body_len: usize) -> Vec<u8> {
+        let mut r = format!("HTTP/1.1 200 OK\r\nContent-Length: {body_len}\r\n\r\n").into_bytes();
+        r.extend(std::iter::repeat_n(b'x', body_len));
+        r
+    }
+
+    /// Client and server streams of one connection: two requests, the first
+    /// answered by a 20 KB body in two records, a server KeyUpdate between them.
+    /// Returns the four flights in order (client hello; server hello and
+    /// encrypted handshake; client Finished and requests; server responses) and
+    /// the offset/len of the 16 KB record in the last one.
+    fn connection() -> ([Vec<u8>; 4], (usize, usize)) {
+        let ch = record(
+            22,
+            &client_hello(&ChOpts {
+                tls13: true,
+                ..Default::default()
+            }),
+        );
+        let sh = record(
+            22,
+            &server_hello(&ShOpts {
+                version13: Some(0x0304),
+                ..Default::default()
+            }),
+        );
+        let (mut c_hs, mut s_hs) = (Sealer::new(&CHTS), Sealer::new(&SHTS));
+        let (mut c_app, mut s_app) = (Sealer::new(&CTS), Sealer::new(&STS));
+        let mut ee = ext(16, &vec16(&vec8(b"http/1.1")));
+        ee = vec16(&ee);
+        let server_hs = cat(&[
+            sh,
+            record(20, &[1]),
+            s_hs.seal(22, &handshake(8, &ee)),
+            s_hs.seal(22, &handshake(20, &[0x77; 32])),
+        ]);
+        let mut server = Vec::new();
+        let client = cat(&[
+            record(20, &[1]),
+            c_hs.seal(22, &handshake(20, &[0x88; 32])),
+            c_app.seal(23, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"),
+            c_app.seal(23, b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n"),
+        ]);
+        let r1 = response(20_000);
+        server.extend(s_app.seal(23, &r1[..16_000]));
+        let big_at = server.len();
+        server.extend(s_app.seal(23, &r1[16_000..]));
+        let big = (big_at, server.len() - big_at);
+        // KeyUpdate (update_not_requested), then the next key.
+        server.extend(s_app.seal(22, &handshake(24, &[0])));
+        let next =
+            crate::tls::crypto::hkdf_expand_label(HashAlg::Sha256, &STS, "traffic upd", &[], 32);
+        let mut s_next = Sealer::new(&next);
+        server.extend(s_next.seal(23, &response(5)));
+        server.extend(s_next.seal(21, &[1, 0])); // close_notify
+        ([ch, server_hs, client, server], big)
+    }
+
+    fn feed(a: &mut AppInspector, flights: &[Vec<u8>]) {
+        for (i, f) in flights.iter().enumerate() {
+            a.on_data(if i % 2 == 0 { C } else { S }, ts(i as i64), f);
+        }
+    }
+
+    fn inspector() -> AppInspector {
+        AppInspector::with_keys(Some(keys()))
+    }
+
+    #[test]
+    fn tls13_byte_by_byte_with_key_update() {
+        let (flights, _) = connection();
+        let mut a = inspector();
+        for (i, f) in flights.iter().enumerate() {
+            let dir = if i % 2 == 0 { C } else { S };
+            for (j, b) in f.iter().enumerate() {
+                a.on_data(dir, ts((i * 100_000 + j) as i64), std::slice::from_ref(b));
+            }
+        }
+        a.on_finish(ts(10_000_000));
+        let h = a.http().expect("HTTP/1.x inside TLS");
+        assert_eq!((h.requests(), h.responses()), (2, 2));
+        assert_eq!(h.exchanges()[0].response_body_bytes, 20_000);
+        let t = a.tls().unwrap().info();
+        assert_eq!(t.cipher.as_deref(), Some("TLS_AES_128_GCM_SHA256"));
+        assert_eq!(
+            t.alpn.as_deref(),
+            Some("http/1.1"),
+            "from EncryptedExtensions"
+        );
+        assert!(t.fully_decrypted());
+        assert_eq!(t.key_updates, 1);
+        assert_eq!(t.close_notify_decrypted, [false, true]);
+        assert!(a.warnings().is_empty(), "{:?}", a.warnings());
+    }
+
+    #[test]
+    fn record_cut_by_a_capture_gap_rest_still_decrypted() {
+        let (flights, (at, len)) = connection();
+        let s = &flights[3];
+        let mut a = inspector();
+        feed(&mut a, &flights[..3]);
+        // The 4 KB record loses 1000 bytes in its middle.
+        a.on_data(S, ts(1), &s[..at + 100]);
+        a.on_gap(S, ts(2), 1000);
+        a.on_data(S, ts(3), &s[at + 1100..]);
+        a.on_finish(ts(4));
+        let t = a.tls().unwrap().info();
+        assert!(t.fully_decrypted(), "{t:?}");
+        assert_eq!(t.key_updates, 1, "records after the gap still decrypted");
+        assert!(t.close_notify_decrypted[1]);
+        let h = a.http().unwrap();
+        assert_eq!(h.requests(), 2);
+        // The second response (after the KeyUpdate) was parsed.
+        assert_eq!(h.exchanges()[1].status, Some(200));
+        let w = a.warnings();
+        assert!(
+            w.iter()
+                .any(|w| w.contains(&format!("inside a {}-byte TLS record", len - 5))),
+            "{w:?}"
+        );
+    }
+
+    #[test]
+    fn damaged_record_is_skipped_not_garbage() {
+        let (mut flights, (at, _)) = connection();
+        flights[3][at + 50] ^= 0xff; // one damaged byte in the second response record
+        let mut a = inspector();
+        feed(&mut a, &flights);
+        a.on_finish(ts(5));
+        let t = a.tls().unwrap().info();
+        assert_eq!(t.undecrypted_records[1], 1);
+        assert!(t.decrypted.server, "later records still decrypted");
+        assert_eq!(t.key_updates, 1);
+        let w = a.warnings();
+        assert!(
+            w.iter().any(|w| w.contains("does not authenticate")),
+            "{w:?}"
+        );
+    }
+
+    #[test]
+    fn without_handshake_secrets_the_application_key_is_found() {
+        let (flights, _) = connection();
+        let cr: Vec<u8> = (0..32u8).map(|i| i.wrapping_mul(7)).collect();
+        let ks = KeyStore::new();
+        let text = format!(
+            "CLIENT_TRAFFIC_SECRET_0 {cr} {}\nSERVER_TRAFFIC_SECRET_0 {cr} {}\n",
+            hex(&CTS),
+            hex(&STS),
+            cr = hex(&cr)
+        );
+        ks.add_text("t", text.as_bytes(), 1);
+        let mut a = AppInspector::with_keys(Some(ks));
+        feed(&mut a, &flights);
+        a.on_finish(ts(5));
+        assert_eq!(a.http().unwrap().requests(), 2);
+        assert!(a.tls().unwrap().info().fully_decrypted());
+    }
+
+    #[test]
+    fn live_key_log_arrives_after_the_records() {
+        let (flights, _) = connection();
+        let s = &flights[3];
+        let ks = KeyStore::new_growing();
+        let mut a = AppInspector::with_keys(Some(ks.clone()));
+        feed(&mut a, &flights[..3]);
+        a.on_data(S, ts(3), &s[..s.len() / 2]);
+        assert!(a.http().is_none(), "held back, nothing decrypted yet");
+        let full = keys();
+        let cr: Vec<u8> = (0..32u8).map(|i| i.wrapping_mul(7)).collect();
+        let sec = full.get(&cr).unwrap();
+        let line = |l: &str, s: &Option<Vec<u8>>| {
+            format!("{l} {} {}\n", hex(&cr), hex(s.as_ref().unwrap()))
+        };
+        let text = line("CLIENT_HANDSHAKE_TRAFFIC_SECRET", &sec.client_handshake)
+            + &line("SERVER_HANDSHAKE_TRAFFIC_SECRET", &sec.server_handshake)
+            + &line("CLIENT_TRAFFIC_SECRET_0", &sec.client_traffic)
+            + &line("SERVER_TRAFFIC_SECRET_0", &sec.server_traffic);
+        ks.add_text("live", text.as_bytes(), 1);
+        a.on_data(S, ts(2), &s[s.len() / 2..]);
+        a.on_finish(ts(3));
+        assert_eq!(a.http().unwrap().requests(), 2);
+        assert_eq!(a.http().unwrap().responses(), 2);
+        assert!(a.tls().unwrap().info().fully_decrypted());
+    }
+
+    #[test]
+    fn unsupported_suite_is_named() {
+        let ch = record(22, &client_hello(&ChOpts::default()));
+        // TLS 1.2 ServerHello choosing a CBC suite.
+        let mut sh = record(22, &server_hello(&ShOpts::default()));
+        // suite sits after version(2) random(32) sid-len(1): header 5 + 4.
+        let at = 5 + 4 + 2 + 32 + 1;
+        sh[at..at + 2].copy_from_slice(&[0xc0, 0x13]);
+        let mut a = inspector();
+        a.on_data(C, ts(0), &ch);
+        a.on_data(
+            S,
+            ts(1),
+            &cat(&[sh, record(20, &[1]), record(22, &[0; 40])]),
+        );
+        a.on_data(
+            C,
+            ts(2),
+            &cat(&[record(20, &[1]), record(22, &[0; 40]), app(100)]),
+        );
+        a.on_finish(ts(3));
+        let t = a.tls().unwrap().info();
+        assert_eq!(
+            t.cipher.as_deref(),
+            Some("TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA")
+        );
+        assert_eq!(
+            t.not_decrypted.as_deref(),
+            Some("unsupported suite TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA")
+        );
+        assert!(a
+            .warnings()
+            .iter()
+            .any(|w| w == "not decrypted: unsupported suite TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA"));
+    }
+
+    #[test]
+    fn garbage_records_after_good_ones_are_bounded() {
+        let (mut flights, _) = connection();
+        // Replace the close_notify with 40 records that never authenticate.
+        let junk: Vec<u8> = (0..40).flat_map(|_| record(23, &[0x33; 2000])).collect();
+        flights[3].extend(junk);
+        let mut a = inspector();
+        feed(&mut a, &flights);
+        a.on_finish(ts(9));
+        let t = a.tls().unwrap().info();
+        assert_eq!(a.http().unwrap().requests(), 2);
+        assert!(!t.decrypted.server, "given up: {t:?}");
+        assert_eq!(
+            t.not_decrypted.as_deref(),
+            Some("server: key does not authenticate")
+        );
+        let w = a.warnings();
+        assert!(
+            w.iter().any(|w| w.contains("16 TLS records in a row")),
+            "{w:?}"
+        );
+    }
+
+    #[test]
+    fn tls_inside_a_connect_tunnel_is_decrypted() {
+        let (flights, _) = connection();
+        let mut a = inspector();
+        a.on_data(C, ts(0), b"CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n");
+        a.on_data(S, ts(1), b"HTTP/1.1 200 Connection established\r\n\r\n");
+        feed(&mut a, &flights);
+        a.on_finish(ts(9));
+        let layers: Vec<u32> = a.http_layers().map(|h| h.requests()).collect();
+        assert_eq!(layers, [1, 2], "the CONNECT, then the two requests inside");
+        assert!(a.tls().unwrap().info().fully_decrypted());
+    }
+}

@@ -257,6 +257,10 @@ impl LiveFeed {
                     }
                     match cap.next(Duration::from_millis(50)) {
                         Some(CapEvent::Packets(b)) => {
+                            // A growing key log (--keylog): new secrets first.
+                            if let Some(k) = an.keys() {
+                                k.poll();
+                            }
                             for p in b.packets() {
                                 an.packet(&p, &mut |_| {});
                                 if last_seen.map_or(true, |(t, _)| p.ts > t) {

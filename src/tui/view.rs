@@ -348,7 +348,18 @@ const COLS: &[Col] = &[
         squeeze: 0,
         cap: 7,
         sort: Some(ConnSort::Requests),
-        cell: |r| r.uses().to_string(),
+        // `~N`: the TLS burst estimate (not decrypted); a bare number is exact.
+        cell: |r| {
+            let u = r.uses();
+            let estimated = r.tls.as_ref().is_some_and(|t| {
+                !t.fully_decrypted() && t.exchanges == u && u > r.requests.max(r.responses)
+            });
+            if estimated {
+                format!("~{u}")
+            } else {
+                u.to_string()
+            }
+        },
     },
     Col {
         title: "resp",
@@ -1131,6 +1142,23 @@ pub fn detail_lines(m: &Model, width: u16) -> Vec<Line<'static>> {
             },
             t.exchanges
         )));
+        // Decrypted (exact counts) or not, and why.
+        out.push(Line::raw(match (t.decrypted.client, t.decrypted.server) {
+            (true, true) => format!(
+                "  cipher {} · decrypted: requests and responses are exact",
+                t.cipher.as_deref().unwrap_or("?")
+            ),
+            (c, s) => format!(
+                "  cipher {} · decrypted client {} server {} · counts estimated{}",
+                t.cipher.as_deref().unwrap_or("?"),
+                if c { "yes" } else { "no" },
+                if s { "yes" } else { "no" },
+                t.not_decrypted
+                    .as_deref()
+                    .map(|w| format!(" ({w})"))
+                    .unwrap_or_default()
+            ),
+        }));
     }
     if let Some(h) = &r.http2 {
         out.push(Line::styled("HTTP/2", bold()));

@@ -12,12 +12,21 @@ pub fn analyze(paths: &[&Path]) -> Report {
     analyze_with(paths, Options::default())
 }
 
-pub fn analyze_with(paths: &[&Path], opts: Options) -> Report {
+/// As `keepwatch report` reads files: a key store is always there, so that
+/// secrets in pcapng Decryption Secrets Blocks are used.
+pub fn analyze_with(paths: &[&Path], mut opts: Options) -> Report {
+    let keys = opts
+        .keys
+        .get_or_insert_with(keepwatch::tls::KeyStore::new)
+        .clone();
     let mut an = Analyzer::new(opts).expect("analyzer");
     for p in paths {
         let cap = CaptureFile::open(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
         let s = cap
-            .for_each(|pkt| an.packet(&pkt, &mut |_| {}))
+            .for_each_with_secrets(
+                |pkt| an.packet(&pkt, &mut |_| {}),
+                |typ, data| keys.add_dsb(typ, data),
+            )
             .expect("read");
         an.add_file(s);
     }

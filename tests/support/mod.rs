@@ -128,6 +128,17 @@ pub const KEEPALIVE_REQUESTS: u64 = 100;
 impl Nginx {
     /// None (with the reason) when nginx is not installed.
     pub fn start(v6: bool) -> Result<Nginx, String> {
+        Self::start_with(v6, None)
+    }
+
+    /// nginx over TLS (HTTP/1.1 and h2 by ALPN) on 127.0.0.1, with a
+    /// self-signed certificate made by `openssl` in its temp dir.
+    pub fn start_tls() -> Result<Nginx, String> {
+        let openssl = which("openssl").ok_or("openssl not installed")?;
+        Self::start_with(false, Some(openssl))
+    }
+
+    fn start_with(v6: bool, tls: Option<PathBuf>) -> Result<Nginx, String> {
         let bin = which("nginx").ok_or("nginx not installed (apt-get install nginx-light)")?;
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let p = dir.path();
@@ -137,6 +148,30 @@ impl Nginx {
             format!("listen [::1]:{port};")
         } else {
             String::new()
+        };
+        let ssl = match &tls {
+            None => ";".to_string(),
+            Some(openssl) => {
+                let st = Command::new(openssl)
+                    .args([
+                        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    ])
+                    .args(["-subj", "/CN=localhost", "-keyout"])
+                    .arg(p.join("key.pem"))
+                    .arg("-out")
+                    .arg(p.join("cert.pem"))
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .map_err(|e| format!("openssl: {e}"))?;
+                if !st.success() {
+                    return Err(format!("openssl req failed: {st}"));
+                }
+                format!(
+                    "ssl http2; ssl_certificate {d}/cert.pem; ssl_certificate_key {d}/key.pem;",
+                    d = p.display()
+                )
+            }
         };
         // `keepalive_timeout T T` also sends `Keep-Alive: timeout=T`.
         let conf = format!(
@@ -154,7 +189,7 @@ http {{
   keepalive_timeout {t}s {t};
   keepalive_requests {r};
   server {{
-    listen 127.0.0.1:{port};
+    listen 127.0.0.1:{port} {ssl}
     {listen6}
     # SSI drops Content-Length: HTTP/1.1 gets a chunked body, HTTP/1.0 a
     # close-delimited one, so for HTTP/1.0 the server's FIN always comes
@@ -305,7 +340,12 @@ pub fn read_lossy(p: &Path) -> String {
 pub fn parse_jsonl(text: &str) -> (Vec<serde_json::Value>, Option<serde_json::Value>) {
     let mut conns = Vec::new();
     let mut summary = None;
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+    // A line without its newline is still being written (stdout is flushed
+    // in 1 KiB pieces): not read yet.
+    for line in text
+        .split_inclusive('\n')
+        .filter(|l| l.ends_with('\n') && !l.trim().is_empty())
+    {
         let v: serde_json::Value =
             serde_json::from_str(line).unwrap_or_else(|e| panic!("bad JSONL line {line:?}: {e}"));
         if v.get("summary").is_some() {
