@@ -143,15 +143,26 @@ impl Analyzer {
         self.packets
     }
 
+    /// Connections in the table that have not closed: a closed connection
+    /// waiting out its linger (for late packets) is not open any more.
     pub fn open_connections(&self) -> usize {
-        self.table.open_connections()
+        let lingering = self
+            .table
+            .connections()
+            .filter(|c| c.close.is_closed())
+            .count();
+        self.table.open_connections() - lingering
     }
 
-    /// The connections in the table right now: (id, server address).
+    /// The open connections in the table right now: (id, server address).
+    /// Closed ones waiting out their linger are left out.
     pub fn open_connection_servers(
         &self,
     ) -> impl Iterator<Item = (u64, std::net::SocketAddr)> + '_ {
-        self.table.connections().map(|c| (c.id, c.server))
+        self.table
+            .connections()
+            .filter(|c| !c.close.is_closed())
+            .map(|c| (c.id, c.server))
     }
 
     pub fn finished_records(&self) -> &[ConnectionRecord] {

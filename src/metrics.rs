@@ -226,7 +226,7 @@ impl Metrics {
         let open = Gauge::default();
         reg.register(
             "open_connections",
-            "Connections in keepwatch's table right now",
+            "Connections open right now (seen and not yet closed by FIN from both sides or a reset)",
             open.clone(),
         );
         let finding_conns = Family::<FindingLabel, Gauge>::default();
