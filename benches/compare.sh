@@ -11,6 +11,14 @@
 # sets the hyperfine runs for the fast commands, SLOW_RUNS (default 3) for
 # tshark and tcptrace. Results go to stdout and, as hyperfine JSON/markdown,
 # to target/bench/results/.
+#
+# The machine it runs on may be shared: the first section compares CPU time
+# (user+sys, median of RUNS runs, GNU time), which other load barely moves,
+# and prints keepwatch's as ratios to the peers'. CPU_ONLY=1 stops after it.
+# For the request-dense capture (issue 14):
+#
+#   sudo bash benches/make-capture.sh --dense      # target/bench/dense.pcap
+#   CPU_ONLY=1 bash benches/compare.sh target/bench/dense.pcap
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -43,6 +51,27 @@ capinfos -c -s -u -M "$F" | sed 1d
 echo "tcp connections (tshark conv,tcp): $(tshark -r "$F" -q -z conv,tcp | grep -c '<->')"
 
 cat "$F" > /dev/null # warm the page cache; every tool reads from it
+
+echo "== CPU time (user+sys seconds, median of $RUNS) and keepwatch / peer"
+cpu() { # cpu CMD... -> median user+sys
+    local i
+    for i in $(seq 1 "$RUNS"); do
+        /usr/bin/time -f "%U %S" -o "$OUT/cpu.out" "$@" > /dev/null 2>&1 || true
+        awk '{printf "%.3f\n", $1 + $2}' "$OUT/cpu.out"
+    done | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'
+}
+floor="$(cpu tcpdump -r "$F" -w /dev/null)"
+trace="$(cpu tcptrace -n "$F")"
+conv="$(RUNS=1 cpu tshark -r "$F" -q -z conv,tcp)"
+printf '%-34s %7s\n' "tcpdump -r F -w /dev/null" "$floor" "tcptrace -n F" "$trace" \
+    "tshark -r F -q -z conv,tcp (1 run)" "$conv"
+printf '%-34s %7s %12s %12s %16s\n' keepwatch cpu_s "÷ tcpdump" "÷ tcptrace" "tshark conv ÷"
+for fmt in text json jsonl csv; do
+    k="$(cpu "$KW" report --color never --format "$fmt" "$F")"
+    awk -v f="report --format $fmt" -v k="$k" -v a="$floor" -v b="$trace" -v c="$conv" \
+        'BEGIN {printf "%-34s %7.3f %12.2f %12.2f %16.1f\n", f, k, k / a, k / b, c / k}'
+done
+[ "${CPU_ONLY:-0}" = 1 ] && exit 0
 
 echo "== throughput"
 hyperfine -N -w 1 -r "$RUNS" --export-json "$OUT/fast.json" --export-markdown "$OUT/fast.md" \

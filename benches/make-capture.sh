@@ -28,9 +28,28 @@
 # made the kernel drop ~10% of the packets). tcpdump is stopped with SIGINT
 # after 1.5 s of quiet (longer than the 1 s TPACKET_V3 block timeout, so no
 # tail is lost) and its drop count is printed: it should be 0.
+#
+# Request-dense mode (issue 14): many small requests, one capture of ~100 MB,
+#
+#   sudo bash benches/make-capture.sh --dense [OUT.pcap] [REQUESTS]
+#
+# OUT defaults to target/bench/dense.pcap, REQUESTS to 200000 (about 100 MB).
+# A veth pair between two network namespaces made here (10.77.0.1 server,
+# 10.77.0.2 client; removed on exit), MTU 1500, TSO/GSO/GRO/SG off so every
+# packet on the wire is at most one MTU, nginx answering a 100-byte body.
+# Requests, split in three parts:
+#   1. wrk -t1 -c64, HTTP/1.1 pipelined 16 deep (Lua script, 3/8 of REQUESTS);
+#   2. wrk -t1 -c64, plain keep-alive (3/8);
+#   3. ab -k -c16, HTTP/1.0 keep-alive (the rest).
+# wrk exits after its share of responses (Lua `response` hook). tcpdump runs
+# in the server namespace on the veth.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [ "${1:-}" = "--dense" ]; then
+    shift
+    exec bash "$HERE/benches/make-dense-capture.sh" "$@"
+fi
 ROUNDS="${2:-1}"
 OUT="${1:-$HERE/target/bench/capture-${ROUNDS}x.pcap}"
 mkdir -p "$(dirname "$OUT")"

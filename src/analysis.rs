@@ -278,7 +278,7 @@ pub fn record(c: &Connection<AppInspector>, with_exchanges: bool) -> ConnectionR
         protocol: c.app.proto().as_str(),
         host: all
             .iter()
-            .find_map(|e| e.host.clone())
+            .find_map(|e| e.host.as_deref().map(str::to_owned))
             .or_else(|| tls.as_ref().and_then(|t| t.sni.clone())),
         http_version: if h2.is_some_and(|i| i.streams > 0)
             || c.app

@@ -86,6 +86,9 @@ enum Cmd {
         /// Text format: print only the summary, no connection rows
         #[arg(long)]
         summary_only: bool,
+        /// No progress line on stderr (it is shown only on a terminal, for inputs of 100 MB or more)
+        #[arg(short = 'q', long)]
+        quiet: bool,
     },
     /// Capture live from an interface and report connections as they end
     Live {
@@ -302,7 +305,8 @@ pub fn main() -> i32 {
             common,
             per_file,
             summary_only,
-        } => report_cmd(&or_stdin(files), &common, per_file, summary_only),
+            quiet,
+        } => report_cmd(&or_stdin(files), &common, per_file, summary_only, quiet),
         Cmd::Live {
             interface,
             common,
@@ -469,6 +473,7 @@ fn report_cmd(
     common: &Common,
     per_file: bool,
     summary_only: bool,
+    quiet: bool,
 ) -> Result<i32> {
     // Open every file first so a typo fails before any output.
     let mut caps = Vec::new();
@@ -498,6 +503,14 @@ fn report_cmd(
     if input_bytes >= LARGE_INPUT_BYTES {
         hinted = large_capture_hint(common.format);
     }
+    // The size is known when no input is compressed or a stream.
+    let known = caps
+        .iter()
+        .all(|c| c.compression().is_none() && c.path().as_os_str() != "-");
+    let mut progress = crate::progress::Progress::new(
+        crate::progress::wanted(io::stderr().is_terminal(), quiet, input_bytes),
+        known.then_some(input_bytes),
+    );
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let groups: Vec<Vec<&CaptureFile>> = if per_file {
@@ -539,15 +552,24 @@ fn report_cmd(
             if group.len() > 1 || per_file || fmt == Format::Csv {
                 an.set_current_file(Some(cap.name().to_string()));
             }
+            // Record header bytes, so the count approaches the file size.
+            let record = match cap.format() {
+                keepwatch::capture::FileFormat::Pcapng => 32,
+                _ => 16,
+            };
             let keys = an.keys().cloned();
             let summary = cap.for_each_with_secrets(
-                |p| an.packet(&p, &mut on_conn),
+                |p| {
+                    an.packet(&p, &mut on_conn);
+                    progress.packet(record + p.data.len() as u64, || an.open_connections());
+                },
                 |typ, data| {
                     if let Some(k) = &keys {
                         k.add_dsb(typ, data);
                     }
                 },
             )?;
+            progress.clear();
             if summary.damage.is_some() {
                 damaged = true;
                 eprintln!(

@@ -661,7 +661,7 @@ impl H2Inspector {
             return;
         };
         let e = &mut self.exchanges[i];
-        let text = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
+        let text = |v: &[u8]| compact_str::CompactString::from_utf8_lossy(v);
         let client = dir == Direction::ClientToServer;
         if client {
             if e.method.is_some() {

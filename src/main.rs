@@ -2,6 +2,7 @@
 //! analysis is library code.
 
 mod cli;
+mod progress;
 
 fn main() {
     std::process::exit(cli::main());

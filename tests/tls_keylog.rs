@@ -59,8 +59,8 @@ fn methods_targets_status(c: &ConnectionRecord) -> Vec<(String, String, u16)> {
         .iter()
         .map(|e| {
             (
-                e.method.clone().unwrap_or_default(),
-                e.target.clone().unwrap_or_default(),
+                e.method.as_deref().unwrap_or_default().to_owned(),
+                e.target.as_deref().unwrap_or_default().to_owned(),
                 e.status.unwrap_or(0),
             )
         })

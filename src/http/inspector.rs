@@ -15,6 +15,7 @@ use super::parser::{
 use crate::time::Timestamp;
 use crate::warnings::Warnings;
 use crate::Direction;
+use compact_str::CompactString;
 use serde::Serialize;
 
 /// Largest message head (start line + header section) buffered across packets.
@@ -99,15 +100,15 @@ pub struct Switch {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Exchange {
     /// Null for a response whose request was never seen (or was lost in a gap).
-    pub method: Option<String>,
-    pub target: Option<String>,
+    pub method: Option<CompactString>,
+    pub target: Option<CompactString>,
     /// Request Host header.
-    pub host: Option<String>,
+    pub host: Option<CompactString>,
     pub request_version: Option<HttpVersion>,
     pub response_version: Option<HttpVersion>,
     /// Final status (101 included); null if no final response was seen.
     pub status: Option<u16>,
-    pub reason: Option<String>,
+    pub reason: Option<CompactString>,
     /// 1xx interim statuses received before the final one (101 excluded).
     pub interim_statuses: Vec<u16>,
     /// First byte of the request head.
@@ -124,24 +125,24 @@ pub struct Exchange {
     pub response_body_bytes: u64,
     /// Final response bytes on the wire: head + body incl. chunk framing.
     pub response_wire_bytes: u64,
-    pub request_connection: Option<String>,
-    pub response_connection: Option<String>,
-    pub request_keep_alive: Option<String>,
-    pub response_keep_alive: Option<String>,
+    pub request_connection: Option<CompactString>,
+    pub response_connection: Option<CompactString>,
+    pub request_keep_alive: Option<CompactString>,
+    pub response_keep_alive: Option<CompactString>,
     /// Parsed response Keep-Alive header.
     pub keep_alive: Option<KeepAliveParams>,
     /// Response Transfer-Encoding.
-    pub transfer_encoding: Option<String>,
+    pub transfer_encoding: Option<CompactString>,
     /// Response Content-Encoding.
-    pub content_encoding: Option<String>,
+    pub content_encoding: Option<CompactString>,
     /// Response body framing; null until the final response head is seen.
     pub framing: Option<Framing>,
     /// Request body framing ("content-length" | "chunked" | "none").
     pub request_framing: Option<Framing>,
     /// Request Upgrade header.
-    pub upgrade: Option<String>,
+    pub upgrade: Option<CompactString>,
     /// Request Expect header.
-    pub expect: Option<String>,
+    pub expect: Option<CompactString>,
     pub request_complete: bool,
     pub response_complete: bool,
     /// The request head was sent while an earlier request's response was not complete.
@@ -708,8 +709,8 @@ impl HttpInspector {
             _ => 0,
         };
         let mut ex = Exchange {
-            method: Some(String::from_utf8_lossy(rh.line.method).into_owned()),
-            target: Some(String::from_utf8_lossy(rh.line.target).into_owned()),
+            method: Some(CompactString::from_utf8_lossy(rh.line.method)),
+            target: Some(CompactString::from_utf8_lossy(rh.line.target)),
             request_version: Some(rh.line.version),
             request_time: Some(start_ts),
             pipelined: self.outstanding + bonus > 0,
@@ -873,7 +874,7 @@ impl HttpInspector {
         let version = rh.line.version;
         let e = &mut self.exchanges[idx];
         e.status = Some(status);
-        e.reason = Some(String::from_utf8_lossy(rh.line.reason).into_owned());
+        e.reason = Some(CompactString::from_utf8_lossy(rh.line.reason));
         e.response_version = Some(version);
         e.response_time = Some(start_ts);
         e.response_wire_bytes = head_len;
@@ -892,7 +893,10 @@ impl HttpInspector {
         if let Some(cut) = cut {
             let fields = h.field_count;
             let switch = if status == 101 {
-                Some(("upgrade", h.upgrade.or_else(|| e.upgrade.clone())))
+                Some((
+                    "upgrade",
+                    h.upgrade.or_else(|| e.upgrade.clone()).map(String::from),
+                ))
             } else if method == Some("CONNECT") && (200..300).contains(&status) {
                 Some(("connect", None))
             } else {
@@ -936,7 +940,7 @@ impl HttpInspector {
             return;
         }
         if status == 101 {
-            let protocol = h.upgrade.or_else(|| e.upgrade.clone());
+            let protocol = h.upgrade.or_else(|| e.upgrade.clone()).map(String::from);
             e.framing = Some(Framing::None);
             self.response_done(idx, end_ts);
             self.do_switch(idx, "upgrade", protocol, end_ts);
@@ -1136,7 +1140,7 @@ impl HttpInspector {
         at: Timestamp,
     ) {
         let target = if kind == "connect" {
-            self.exchanges[ex].target.clone()
+            self.exchanges[ex].target.as_deref().map(str::to_owned)
         } else {
             None
         };

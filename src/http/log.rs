@@ -217,7 +217,7 @@ impl IndexMut<usize> for ExchangeLog {
                     self.omitted_heads.pop_front();
                 }
                 let e = Exchange {
-                    method: head.then(|| "HEAD".to_string()),
+                    method: head.then(|| "HEAD".into()),
                     outstanding: true,
                     ..Exchange::default()
                 };
@@ -239,7 +239,7 @@ mod tests {
 
     fn ex(n: usize) -> Exchange {
         Exchange {
-            target: Some(format!("/{n}")),
+            target: Some(format!("/{n}").into()),
             ..Exchange::default()
         }
     }

@@ -10,6 +10,7 @@
 //! Bodies are never parsed into memory: [`ChunkedDecoder`] is an incremental
 //! state machine that skips chunked framing over arbitrary split points.
 
+use compact_str::CompactString;
 use nom::bytes::streaming::{tag, take_till, take_while, take_while1, take_while_m_n};
 use nom::character::streaming::line_ending;
 use nom::error::{Error, ErrorKind};
@@ -127,27 +128,40 @@ fn is_known_method_prefix(m: &[u8]) -> bool {
     KNOWN_METHODS.iter().any(|k| k.as_bytes().starts_with(m))
 }
 
-/// RFC 9110 `tchar`.
+/// RFC 9110 `tchar`, one table lookup (header names are scanned byte by
+/// byte for every header line of every message: issue 14).
+#[inline]
 pub fn is_tchar(c: u8) -> bool {
-    c.is_ascii_alphanumeric()
-        || matches!(
-            c,
-            b'!' | b'#'
-                | b'$'
-                | b'%'
-                | b'&'
-                | b'\''
-                | b'*'
-                | b'+'
-                | b'-'
-                | b'.'
-                | b'^'
-                | b'_'
-                | b'`'
-                | b'|'
-                | b'~'
-        )
+    TCHAR[c as usize]
 }
+
+const TCHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        c += 1;
+    }
+    t
+};
 
 fn is_ws(c: u8) -> bool {
     c == b' ' || c == b'\t'
@@ -254,7 +268,7 @@ pub fn header_line(i: &[u8]) -> IResult<&[u8], HeaderLine<'_>> {
     // The whole logical line: up to an LF not followed by SP/HTAB.
     let mut end = 0;
     loop {
-        let Some(nl) = i[end..].iter().position(|&c| c == b'\n') else {
+        let Some(nl) = memchr::memchr(b'\n', &i[end..]) else {
             return Err(Err::Incomplete(Needed::new(1)));
         };
         let after = end + nl + 1;
@@ -352,19 +366,22 @@ pub enum ContentLength {
 }
 
 /// The header fields the inspector keeps, collected from a header section.
-/// Repeated fields (Connection, Keep-Alive, ...) are comma-joined.
+/// Repeated fields (Connection, Keep-Alive, ...) are comma-joined. Values are
+/// [`CompactString`]s: one of up to 24 bytes (nearly every Connection,
+/// Keep-Alive, Host...) is stored inline, so collecting a head allocates
+/// nothing (issue 14).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MessageHeaders {
-    pub host: Option<String>,
-    pub connection: Option<String>,
-    pub keep_alive: Option<String>,
-    pub transfer_encoding: Option<String>,
-    pub content_encoding: Option<String>,
-    pub upgrade: Option<String>,
-    pub expect: Option<String>,
+    pub host: Option<CompactString>,
+    pub connection: Option<CompactString>,
+    pub keep_alive: Option<CompactString>,
+    pub transfer_encoding: Option<CompactString>,
+    pub content_encoding: Option<CompactString>,
+    pub upgrade: Option<CompactString>,
+    pub expect: Option<CompactString>,
     pub content_length: ContentLength,
     /// Raw Content-Length value(s), for warnings.
-    pub content_length_raw: Option<String>,
+    pub content_length_raw: Option<CompactString>,
     pub field_count: u32,
     /// Human-readable problems found (malformed lines, whitespace before colon...).
     pub issues: Vec<String>,
@@ -395,16 +412,21 @@ impl MessageHeaders {
     }
 
     fn add(&mut self, name: &[u8], raw: &[u8]) {
-        fn join(slot: &mut Option<String>, v: &str) {
+        fn join(slot: &mut Option<CompactString>, v: &str) {
             match slot {
                 Some(s) => {
                     s.push_str(", ");
                     s.push_str(v);
                 }
-                None => *slot = Some(v.to_owned()),
+                None => *slot = Some(CompactString::from(v)),
             }
         }
         self.field_count += 1;
+        // Every name kept has a distinct length but two (Connection and
+        // Keep-Alive): one length test rules out nearly every other field.
+        if !matches!(name.len(), 4 | 6 | 7 | 10 | 14 | 16 | 17) {
+            return;
+        }
         let slot = if name.eq_ignore_ascii_case(b"host") {
             if self.host.is_some() {
                 self.issues.push("repeated Host header".to_owned());
@@ -1298,6 +1320,15 @@ mod tests {
         assert_eq!(embedded_response_start(b"Hi HTTP/2 200", 0, 13), None);
         assert_eq!(find_subslice(b"abcabd", b"abd"), Some(3));
         assert_eq!(find_subslice(b"ab", b"abc"), None);
+    }
+
+    #[test]
+    fn tchar_table_is_rfc9110_tchar() {
+        let extra = b"!#$%&'*+-.^_`|~";
+        for c in 0..=255u8 {
+            let want = c.is_ascii_alphanumeric() || extra.contains(&c);
+            assert_eq!(is_tchar(c), want, "byte {c:#04x}");
+        }
     }
 
     #[test]

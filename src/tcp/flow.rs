@@ -13,29 +13,32 @@ pub struct FlowKey {
     hi_port: u16,
 }
 
+/// The address as a big-endian number (IPv4 v4-mapped): comparing two of
+/// them compares the 16 bytes lexicographically, in two instructions instead
+/// of a byte loop (this runs for every packet: issue 14).
 #[inline]
-fn bytes(ip: IpAddr) -> [u8; 16] {
+fn number(ip: IpAddr) -> u128 {
     match ip {
-        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
-        IpAddr::V6(v6) => v6.octets(),
+        IpAddr::V4(v4) => (0xffff_u128 << 32) | u128::from(u32::from(v4)),
+        IpAddr::V6(v6) => u128::from(v6),
     }
 }
 
 impl FlowKey {
     #[inline]
     pub fn new(src: IpAddr, sport: u16, dst: IpAddr, dport: u16) -> Self {
-        let (a, b) = (bytes(src), bytes(dst));
+        let (a, b) = (number(src), number(dst));
         if (a, sport) <= (b, dport) {
             FlowKey {
-                lo: a,
-                hi: b,
+                lo: a.to_be_bytes(),
+                hi: b.to_be_bytes(),
                 lo_port: sport,
                 hi_port: dport,
             }
         } else {
             FlowKey {
-                lo: b,
-                hi: a,
+                lo: b.to_be_bytes(),
+                hi: a.to_be_bytes(),
                 lo_port: dport,
                 hi_port: sport,
             }
@@ -69,6 +72,40 @@ pub fn endpoint_string(a: &SocketAddr) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[test]
+    fn key_bytes_are_the_v4_mapped_octets_ordered_bytewise() {
+        let addrs: Vec<IpAddr> = [
+            "127.0.0.1",
+            "10.0.0.9",
+            "255.1.0.0",
+            "::1",
+            "fe80::1",
+            "::ffff:10.0.0.9",
+            "::",
+        ]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+        let octets = |ip: IpAddr| match ip {
+            IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+            IpAddr::V6(v6) => v6.octets(),
+        };
+        for &x in &addrs {
+            assert_eq!(number(x).to_be_bytes(), octets(x), "{x}");
+            for &y in &addrs {
+                for (p, q) in [(1, 2), (2, 1), (7, 7)] {
+                    let k = FlowKey::new(x, p, y, q);
+                    let (lo, hi) = if (octets(x), p) <= (octets(y), q) {
+                        ((octets(x), p), (octets(y), q))
+                    } else {
+                        ((octets(y), q), (octets(x), p))
+                    };
+                    assert_eq!(((k.lo, k.lo_port), (k.hi, k.hi_port)), (lo, hi), "{x} {y}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn symmetric() {
         let a: IpAddr = "127.0.0.1".parse().unwrap();

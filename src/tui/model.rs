@@ -207,6 +207,13 @@ pub fn terminal_safe(mut r: ConnectionRecord) -> ConnectionRecord {
             s(v);
         }
     }
+    fn oc(v: &mut Option<compact_str::CompactString>) {
+        if let Some(v) = v {
+            if let std::borrow::Cow::Owned(e) = crate::escape::text(v) {
+                *v = e.into();
+            }
+        }
+    }
     s(&mut r.client);
     s(&mut r.server);
     o(&mut r.host);
@@ -228,7 +235,7 @@ pub fn terminal_safe(mut r: ConnectionRecord) -> ConnectionRecord {
             &mut e.upgrade,
             &mut e.expect,
         ] {
-            o(f);
+            oc(f);
         }
     }
     if let Some(t) = &mut r.tls {

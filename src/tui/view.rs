@@ -899,8 +899,8 @@ pub fn timeline(r: &ConnectionRecord, width: usize) -> Vec<(char, Color)> {
     v
 }
 
-fn ka_text(s: &Option<String>) -> String {
-    s.clone().unwrap_or_else(|| "—".into())
+fn ka_text(s: &Option<compact_str::CompactString>) -> String {
+    s.as_deref().unwrap_or("—").to_owned()
 }
 
 /// The lines of the detail pane for the selected connection.

@@ -112,7 +112,11 @@ fn sequential_requests_cut_after_every_length() {
             assert_eq!(ex[0].request_version, Some(HttpVersion::Http11));
             let host_end = line_len(&req("GET", "/a")) + "Host: example.com\r\n".len();
             let want = (n >= host_end).then(|| "example.com".to_owned());
-            assert_eq!(ex[0].host, want, "cut after {n}");
+            assert_eq!(
+                ex[0].host.as_deref().map(str::to_owned),
+                want,
+                "cut after {n}"
+            );
             let w = i.warnings().join("\n");
             assert!(
                 w.contains(&format!(
@@ -243,7 +247,7 @@ fn pipelined_cut_heads_keep_fifo() {
     let ex = i.exchanges();
     let got: Vec<_> = ex
         .iter()
-        .map(|e| (e.target.clone().unwrap(), e.status.unwrap()))
+        .map(|e| (e.target.clone().unwrap().to_string(), e.status.unwrap()))
         .collect();
     let want: Vec<_> = ["/a", "/bb", "/ccc", "/d", "/e"]
         .iter()

@@ -336,7 +336,7 @@ fn head_304_204_and_post_on_one_connection() {
         .iter()
         .map(|e| {
             (
-                e.method.clone().unwrap(),
+                e.method.clone().unwrap().to_string(),
                 e.status.unwrap(),
                 e.framing.unwrap(),
                 e.response_body_bytes,
