@@ -687,10 +687,17 @@ pub struct TlsSummary {
     pub handshakes: u64,
     pub full_handshakes: u64,
     pub resumed_connections: u64,
+    /// Exchanges over TLS: `exchanges_exact + exchanges_estimated`.
     pub exchanges: u64,
+    /// Of `exchanges`, the real requests (HTTP/2 streams) of connections
+    /// decrypted both ways with a key log.
+    pub exchanges_exact: u64,
+    /// Of `exchanges`, the burst estimates (`tls.exchanges`) of connections
+    /// not decrypted both ways.
+    pub exchanges_estimated: u64,
     pub tls_handshakes_saved: u64,
-    /// TLS handshakes per (estimated) exchange: 1.0 means every exchange paid
-    /// for a handshake; lower is better.
+    /// TLS handshakes per exchange (`exchanges`, exact where decrypted):
+    /// 1.0 means every exchange paid for a handshake; lower is better.
     pub handshakes_per_exchange: f64,
     pub sni: BTreeMap<String, u64>,
     pub alpn: BTreeMap<String, u64>,
@@ -809,8 +816,18 @@ impl SummaryBuilder {
             ts.handshakes += t.handshakes as u64;
             ts.full_handshakes += t.full_handshakes as u64;
             ts.resumed_connections += t.resumed as u64;
-            ts.exchanges += t.exchanges as u64;
-            ts.tls_handshakes_saved += t.exchanges.saturating_sub(1) as u64;
+            // A connection decrypted both ways counts its real uses; only
+            // opaque (or half-decrypted) ones contribute the burst estimate.
+            let n = if t.fully_decrypted() {
+                let n = r.uses() as u64;
+                ts.exchanges_exact += n;
+                n
+            } else {
+                ts.exchanges_estimated += t.exchanges as u64;
+                t.exchanges as u64
+            };
+            ts.exchanges += n;
+            ts.tls_handshakes_saved += n.saturating_sub(1);
             if let Some(n) = &t.sni {
                 *self.sni.entry(n) += 1;
             }

@@ -549,3 +549,64 @@ fn http2_connections_have_an_idle_time_before_close() {
         }
     }
 }
+
+fn summary_text(rep: &Report) -> String {
+    let mut out = Vec::new();
+    keepwatch::report::text::write_summary(
+        &mut out,
+        rep,
+        keepwatch::report::text::Style { color: false },
+    )
+    .unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn summary_tls_exchanges_are_exact_where_decrypted_and_estimated_elsewhere() {
+    // One connection decrypted (2 real requests), one without keys (burst
+    // estimate 1): 2 exact + ~1 estimated, told apart in JSON and text.
+    let rep = keyed("tls-keylog-one-of-two.pcap");
+    let s = &rep.summary.tls;
+    assert_eq!(
+        (s.exchanges, s.exchanges_exact, s.exchanges_estimated),
+        (3, 2, 1)
+    );
+    assert_eq!(s.tls_handshakes_saved, 1);
+    let text = summary_text(&rep);
+    assert!(
+        text.contains("2 requests + ~1 estimated exchanges, 0.667 handshakes per exchange"),
+        "{text}"
+    );
+    assert!(!text.contains("~3 exchanges"), "{text}");
+
+    // h2 decrypted: 5 streams are 5 exchanges, not the burst estimate of
+    // the multiplexed turns (5 + 3 records bursts).
+    let rep = keyed("tls-keylog-curl-h2.pcap");
+    let burst: u64 = rep
+        .connections
+        .iter()
+        .map(|c| c.tls.as_ref().unwrap().exchanges as u64)
+        .sum();
+    assert_ne!(burst, 5, "the sample no longer tells the two apart");
+    let s = &rep.summary.tls;
+    assert_eq!(
+        (s.exchanges, s.exchanges_exact, s.exchanges_estimated),
+        (5, 5, 0)
+    );
+    assert_eq!(s.handshakes_per_exchange, 0.4);
+    assert_eq!(s.tls_handshakes_saved, 3);
+    let text = summary_text(&rep);
+    assert!(
+        text.contains("5 requests (decrypted), 0.400 handshakes per exchange"),
+        "{text}"
+    );
+
+    // Without keys everything is the estimate, printed `~N`.
+    let rep = common::analyze(&[&cap("tls-keylog-one-of-two.pcap")]);
+    let s = &rep.summary.tls;
+    assert_eq!(
+        (s.exchanges, s.exchanges_exact, s.exchanges_estimated),
+        (3, 0, 3)
+    );
+    assert!(summary_text(&rep).contains("~3 exchanges"));
+}

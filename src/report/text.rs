@@ -382,12 +382,12 @@ pub fn write_summary<W: Write>(w: &mut W, rep: &Report, st: Style) -> io::Result
         let t = &s.tls;
         writeln!(
             w,
-            "  TLS: {} connections, {} handshakes ({} full, {} resumed connections), ~{} exchanges, {:.3} handshakes per exchange",
+            "  TLS: {} connections, {} handshakes ({} full, {} resumed connections), {}, {:.3} handshakes per exchange",
             t.connections,
             t.handshakes,
             t.full_handshakes,
             t.resumed_connections,
-            t.exchanges,
+            tls_exchanges_text(t.exchanges_exact, t.exchanges_estimated),
             t.handshakes_per_exchange
         )?;
         if t.decrypted + t.partly_decrypted > 0 || !t.not_decrypted.is_empty() {
@@ -537,3 +537,19 @@ fn write_groups<W: Write>(
 
 /// How many servers, hosts or server names the text summary lists.
 const GROUPS_SHOWN: usize = 20;
+
+/// Exchanges over TLS with exact (decrypted) and estimated (opaque) parts told
+/// apart: `~3 exchanges`, `2 requests (decrypted)`, `2 requests + ~1 estimated`.
+pub(crate) fn tls_exchanges_text(exact: u64, estimated: u64) -> String {
+    match (exact, estimated) {
+        (0, n) => format!("~{n} exchanges"),
+        (e, 0) => format!(
+            "{e} {} (decrypted)",
+            if e == 1 { "request" } else { "requests" }
+        ),
+        (e, n) => format!(
+            "{e} {} + ~{n} estimated exchanges",
+            if e == 1 { "request" } else { "requests" }
+        ),
+    }
+}
