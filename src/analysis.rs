@@ -401,6 +401,37 @@ fn close_reason(
             e.response_version == Some(HttpVersion::Http10) && !e.response_wants_keep_alive();
         req10 || resp10
     });
+    // HTTP/2: a GOAWAY sent no later than the first FIN tells who ended the
+    // connection (RFC 9113 §6.8), as `Connection: close` does for HTTP/1.
+    if let Some(h) = c.app.h2().map(|h| h.info()) {
+        let before_close = |at: Timestamp| c.close.first_time().map_or(true, |f| at <= f);
+        match (h.goaway_from, h.goaway_at) {
+            (Some(Direction::ClientToServer), Some(at)) if before_close(at) => {
+                return CloseReason::ClientFinished;
+            }
+            (Some(Direction::ServerToClient), Some(at)) if before_close(at) => {
+                // A clean GOAWAY long after the last answer, every stream
+                // answered: the server's idle timer (nginx keepalive_timeout).
+                let last_end = c
+                    .app
+                    .h2()
+                    .map_or(&[][..], |h| h.exchanges())
+                    .iter()
+                    .filter_map(|e| e.response_end.or(e.response_time))
+                    .max();
+                let idle = last_end.filter(|&e| e <= at).map(|e| at.since(e));
+                let all_answered = h.responses >= h.streams;
+                if h.goaway_error == Some(0)
+                    && all_answered
+                    && idle.is_some_and(|i| i >= CLOSED_AFTER_RESPONSE)
+                {
+                    return CloseReason::IdleTimeout;
+                }
+                return CloseReason::ConnectionCloseResponse;
+            }
+            _ => {}
+        }
+    }
     if ex.is_empty() {
         return if by_server {
             CloseReason::Unknown
@@ -476,6 +507,27 @@ fn close_reason(
     CloseReason::ClientFinished
 }
 
+/// RFC 9113 §7 error code names.
+fn h2_error_name(e: u32) -> Option<&'static str> {
+    const N: [&str; 14] = [
+        "NO_ERROR",
+        "PROTOCOL_ERROR",
+        "INTERNAL_ERROR",
+        "FLOW_CONTROL_ERROR",
+        "SETTINGS_TIMEOUT",
+        "STREAM_CLOSED",
+        "FRAME_SIZE_ERROR",
+        "REFUSED_STREAM",
+        "CANCEL",
+        "COMPRESSION_ERROR",
+        "CONNECT_ERROR",
+        "ENHANCE_YOUR_CALM",
+        "INADEQUATE_SECURITY",
+        "HTTP_1_1_REQUIRED",
+    ];
+    N.get(e as usize).copied()
+}
+
 /// The side whose close_notify came first, if it also came no later than
 /// the first FIN/RST (`close`).
 fn tls_close_notify_first(t: &TlsInfo, close: Option<Timestamp>) -> Option<Direction> {
@@ -527,6 +579,35 @@ fn close_detail(
                 ));
             }
             _ => {}
+        }
+    }
+    if let Some(h) = c.app.h2().map(|h| h.info()) {
+        if let (Some(d), Some(at)) = (h.goaway_from, h.goaway_at) {
+            let who = match d {
+                Direction::ClientToServer => "client",
+                Direction::ServerToClient => "server",
+            };
+            let err = h
+                .goaway_error
+                .map_or("error code not captured".to_string(), |e| {
+                    h2_error_name(e).map_or(format!("error 0x{e:x}"), str::to_string)
+                });
+            let last = h
+                .goaway_last_stream_id
+                .map_or(String::new(), |l| format!(", last stream {l}"));
+            let then = match c.close.first {
+                Some((kind, fd, ft)) if ft >= at => format!(
+                    ", then {} {} {} later",
+                    match fd {
+                        Direction::ClientToServer => "client",
+                        Direction::ServerToClient => "server",
+                    },
+                    if kind == CloseKind::Rst { "RST" } else { "FIN" },
+                    human(ft.since(at))
+                ),
+                _ => String::new(),
+            };
+            parts.push(format!("{who} GOAWAY ({err}{last}){then}"));
         }
     }
     if let Some(gone) = server_gone {

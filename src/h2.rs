@@ -83,6 +83,8 @@ pub struct H2Info {
     pub goaway_from: Option<Direction>,
     pub goaway_last_stream_id: Option<u32>,
     pub goaway_error: Option<u32>,
+    /// When the first GOAWAY was sent (capture time).
+    pub goaway_at: Option<Timestamp>,
     /// RST_STREAM frames (both directions).
     pub rst_streams: u32,
     /// Frames (or a missing preface) that could not be followed and were
@@ -550,6 +552,7 @@ impl H2Inspector {
             GOAWAY if !self.info.goaway => {
                 self.info.goaway = true;
                 self.info.goaway_from = Some(dir);
+                self.info.goaway_at = Some(ts);
             }
             _ => {}
         }

@@ -345,3 +345,83 @@ fn server_close_right_after_a_response_is_not_an_idle_timeout() {
     assert_eq!(c.close_reason.as_str(), "server-closed-after-response");
     assert_eq!(c.verdict.as_str(), "single-request-closed");
 }
+
+/// h2c prior knowledge: one stream answered, then `tail` (GOAWAY, FINs).
+fn h2c_one_stream_then(tail: &[(bool, &[u8], u8)]) -> Vec<(i64, Vec<u8>)> {
+    let mut client = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    client.extend(h2_frame(4, 0, 0, b""));
+    client.extend(h2_frame(1, 5, 1, b"\x82\x84")); // GET /, stream 1
+    let mut server = h2_frame(4, 0, 0, b"");
+    server.extend(h2_frame(1, 5, 1, b"\x88")); // :status 200
+    let mut steps: Vec<(bool, &[u8], u8)> = vec![(true, &client, PSH), (false, &server, PSH)];
+    steps.extend_from_slice(tail);
+    conversation(&steps)
+}
+
+/// GOAWAY payload: last stream id, error code.
+fn goaway(last: u32, err: u32) -> Vec<u8> {
+    let mut p = last.to_be_bytes().to_vec();
+    p.extend(err.to_be_bytes());
+    h2_frame(7, 0, 0, &p)
+}
+
+#[test]
+fn h2_server_goaway_then_fin_is_the_server_closing_and_told_in_the_detail() {
+    let ga = goaway(1, 0);
+    let pkts = h2c_one_stream_then(&[(false, &ga, PSH), (false, b"", FIN), (true, b"", FIN)]);
+    let c = &analyze(&pkts).connections[0];
+    assert_eq!(c.http_version, Some("2"));
+    assert_eq!(c.closed_by.as_str(), "server");
+    assert_eq!(c.close_reason.as_str(), "connection-close-response");
+    let h = c.http2.as_ref().unwrap();
+    assert_eq!(
+        (h.goaway_last_stream_id, h.goaway_error),
+        (Some(1), Some(0))
+    );
+    assert_eq!(h.goaway_at.map(|t| t.as_nanos()), Some(T0 + 6_000_000));
+    assert_eq!(
+        c.close_detail.as_deref(),
+        Some("server GOAWAY (NO_ERROR, last stream 1), then server FIN 1.0ms later")
+    );
+
+    // The same GOAWAY 5 s after the answer: the server's idle timer.
+    let mut pkts = h2c_one_stream_then(&[(false, &ga, PSH), (false, b"", FIN), (true, b"", FIN)]);
+    let n = pkts.len();
+    for p in &mut pkts[n - 3..] {
+        p.0 += 5_000_000_000;
+    }
+    let c = &analyze(&pkts).connections[0];
+    assert_eq!(c.close_reason.as_str(), "idle-timeout");
+
+    // An error code: the server announced the close; named in the detail.
+    let ga = goaway(1, 0xb);
+    let pkts = h2c_one_stream_then(&[(false, &ga, PSH), (false, b"", FIN), (true, b"", FIN)]);
+    let c = &analyze(&pkts).connections[0];
+    assert_eq!(c.close_reason.as_str(), "connection-close-response");
+    assert!(
+        c.close_detail
+            .as_deref()
+            .unwrap()
+            .starts_with("server GOAWAY (ENHANCE_YOUR_CALM, last stream 1)"),
+        "{:?}",
+        c.close_detail
+    );
+}
+
+#[test]
+fn h2_client_goaway_is_client_finished_even_if_the_server_fins_first() {
+    let ga = goaway(0, 0);
+    let pkts = h2c_one_stream_then(&[(true, &ga, PSH), (false, b"", FIN), (true, b"", FIN)]);
+    let c = &analyze(&pkts).connections[0];
+    assert_eq!(c.closed_by.as_str(), "server");
+    assert_eq!(c.close_reason.as_str(), "client-finished");
+    assert_eq!(
+        c.close_detail.as_deref(),
+        Some("client GOAWAY (NO_ERROR, last stream 0), then server FIN 1.0ms later")
+    );
+    // Without the GOAWAY the server's FIN says nothing about why.
+    let pkts = h2c_one_stream_then(&[(false, b"", FIN), (true, b"", FIN)]);
+    let c = &analyze(&pkts).connections[0];
+    assert_eq!(c.close_reason.as_str(), "unknown");
+    assert_eq!(c.close_detail, None);
+}

@@ -487,4 +487,14 @@ fn h2c_prior_knowledge_streams_are_requests() {
     assert_eq!(c[0].http_version, Some("2"));
     assert_eq!((c[0].requests, c[0].responses), (3, 3));
     assert_eq!(c[0].verdict.as_str(), "reused");
+    // nghttp ends with a GOAWAY (NO_ERROR, last stream 0; tshark shows it
+    // from the client's port), then its FIN.
+    assert_eq!(c[0].close_reason.as_str(), "client-finished");
+    assert!(
+        c[0].close_detail.as_deref().is_some_and(
+            |d| d.starts_with("client GOAWAY (NO_ERROR, last stream 0), then client FIN")
+        ),
+        "{:?}",
+        c[0].close_detail
+    );
 }
