@@ -558,17 +558,10 @@ fn report_cmd(
                 _ => 16,
             };
             let keys = an.keys().cloned();
-            let summary = cap.for_each_with_secrets(
-                |p| {
-                    an.packet(&p, &mut on_conn);
-                    progress.packet(record + p.data.len() as u64, || an.open_connections());
-                },
-                |typ, data| {
-                    if let Some(k) = &keys {
-                        k.add_dsb(typ, data);
-                    }
-                },
-            )?;
+            let summary = read_capture(cap, keys, |p| {
+                an.packet(&p, &mut on_conn);
+                progress.packet(record + p.data.len() as u64, || an.open_connections());
+            })?;
             progress.clear();
             if summary.damage.is_some() {
                 damaged = true;
@@ -641,6 +634,21 @@ fn large_capture_hint(f: Format) -> bool {
     true
 }
 
+/// Reads one capture file, every packet to `on_packet`; the TLS secrets of its
+/// pcapng Decryption Secrets Blocks go to the key store (when decryption is
+/// on) before the packets that follow them.
+fn read_capture(
+    cap: &CaptureFile,
+    keys: Option<std::sync::Arc<KeyStore>>,
+    on_packet: impl FnMut(keepwatch::capture::RawPacket<'_>),
+) -> Result<keepwatch::capture::FileSummary> {
+    Ok(cap.for_each_with_secrets(on_packet, |typ, data| {
+        if let Some(k) = &keys {
+            k.add_dsb(typ, data);
+        }
+    })?)
+}
+
 /// Analyses files together as one capture; the report and whether any file
 /// was damaged.
 fn analyze_files(files: &[PathBuf], common: &Common) -> Result<(Report, bool)> {
@@ -659,14 +667,7 @@ fn analyze_files(files: &[PathBuf], common: &Common) -> Result<(Report, bool)> {
             an.set_current_file(Some(cap.name().to_string()));
         }
         let keys = an.keys().cloned();
-        let summary = cap.for_each_with_secrets(
-            |p| an.packet(&p, &mut |_| {}),
-            |typ, data| {
-                if let Some(k) = &keys {
-                    k.add_dsb(typ, data);
-                }
-            },
-        )?;
+        let summary = read_capture(cap, keys, |p| an.packet(&p, &mut |_| {}))?;
         if let Some(d) = &summary.damage {
             damaged = true;
             eprintln!("keepwatch: warning: {}: {}", safe(&summary.path), safe(d));
@@ -1198,14 +1199,7 @@ fn tui_cmd(files: &[PathBuf], interface: Option<String>, common: &Common) -> Res
             an.set_current_file(Some(cap.name().to_string()));
         }
         let keys = an.keys().cloned();
-        let summary = cap.for_each_with_secrets(
-            |p| an.packet(&p, &mut |_| {}),
-            |typ, data| {
-                if let Some(k) = &keys {
-                    k.add_dsb(typ, data);
-                }
-            },
-        )?;
+        let summary = read_capture(cap, keys, |p| an.packet(&p, &mut |_| {}))?;
         damaged |= summary.damage.is_some();
         an.add_file(summary);
     }
