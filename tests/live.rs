@@ -662,6 +662,33 @@ fn replay(pcap: &std::path::Path) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// nginx over TLS on 127.0.0.1 and `keepwatch live -i lo` on its port, JSONL
+/// out, reading the key log `keys.log` in a fresh directory (the file does not
+/// exist yet), plus `extra` arguments. None, said with a SKIPPED line, where
+/// curl or nginx is missing.
+fn tls_live(extra: &[&str]) -> Option<(Nginx, tempfile::TempDir, std::path::PathBuf, Live)> {
+    if support::which("curl").is_none() {
+        common::skip("curl not installed");
+        return None;
+    }
+    let nginx = match Nginx::start_tls() {
+        Ok(n) => n,
+        Err(why) => {
+            common::skip(&why);
+            return None;
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.log");
+    let filter = format!("tcp port {}", nginx.port);
+    let mut args = vec!["live", "-i", "lo", "-f", &filter, "--format", "jsonl"];
+    args.extend_from_slice(extra);
+    args.extend(["--keylog", keys.to_str().unwrap()]);
+    let mut live = Live::spawn(&common::bin(), &args, dir.path());
+    live.wait_listening();
+    Some((nginx, dir, keys, live))
+}
+
 /// `live --keylog`: curl writes its TLS secrets while keepwatch captures; the
 /// key log does not exist when the capture starts and grows as curl runs, so
 /// keepwatch must re-read it and hold records back until their secret is
@@ -669,39 +696,10 @@ fn replay(pcap: &std::path::Path) -> Value {
 #[test]
 fn live_keylog_decrypts_https_as_the_key_log_grows() {
     require_capture!();
-    if support::which("curl").is_none() {
-        common::skip("curl not installed");
+    let Some((nginx, _dir, keys, mut live)) = tls_live(&["--idle-timeout", "60"]) else {
         return;
-    }
-    let nginx = match Nginx::start_tls() {
-        Ok(n) => n,
-        Err(why) => {
-            common::skip(&why);
-            return;
-        }
     };
     let port = nginx.port;
-    let dir = tempfile::tempdir().unwrap();
-    let keys = dir.path().join("keys.log");
-    let filter = format!("tcp port {port}");
-    let mut live = Live::spawn(
-        &common::bin(),
-        &[
-            "live",
-            "-i",
-            "lo",
-            "-f",
-            &filter,
-            "--format",
-            "jsonl",
-            "--idle-timeout",
-            "60",
-            "--keylog",
-            keys.to_str().unwrap(),
-        ],
-        dir.path(),
-    );
-    live.wait_listening();
     let url = |p: &str| format!("https://localhost:{port}/{p}");
     let resolve = format!("localhost:{port}:127.0.0.1");
     for (proto, paths) in [
@@ -780,37 +778,10 @@ fn live_keylog_decrypts_https_as_the_key_log_grows() {
 #[test]
 fn live_keylog_connection_without_key_prints_its_final_warnings() {
     require_capture!();
-    if support::which("curl").is_none() {
-        common::skip("curl not installed");
+    let Some((nginx, _dir, _keys, mut live)) = tls_live(&[]) else {
         return;
-    }
-    let nginx = match Nginx::start_tls() {
-        Ok(n) => n,
-        Err(why) => {
-            common::skip(&why);
-            return;
-        }
     };
     let port = nginx.port;
-    let dir = tempfile::tempdir().unwrap();
-    let keys = dir.path().join("keys.log");
-    let filter = format!("tcp port {port}");
-    let mut live = Live::spawn(
-        &common::bin(),
-        &[
-            "live",
-            "-i",
-            "lo",
-            "-f",
-            &filter,
-            "--format",
-            "jsonl",
-            "--keylog",
-            keys.to_str().unwrap(),
-        ],
-        dir.path(),
-    );
-    live.wait_listening();
     let resolve = format!("localhost:{port}:127.0.0.1");
     // No SSLKEYLOGFILE: the key log stays empty.
     let out = Command::new(support::which("curl").unwrap())
