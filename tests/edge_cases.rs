@@ -5,34 +5,7 @@ mod common;
 
 use common::build::*;
 
-const T0: i64 = 1_700_000_000_000_000_000;
-
-/// Sequential segments of one connection: (from client?, payload, flags).
-fn conversation(steps: &[(bool, &[u8], u8)]) -> Vec<(i64, Vec<u8>)> {
-    let (c, s, cp) = ("10.9.0.1", "10.9.0.2", 41000u16);
-    let (mut cs, mut ss) = (5000u32, 7000u32);
-    let mut t = T0;
-    let mut v = vec![];
-    let mut push = |p: Vec<u8>| {
-        t += 1_000_000;
-        v.push((t, ethernet(&p)));
-    };
-    push(ip_tcp(c, cp, s, 80, cs, 0, SYN, b""));
-    push(ip_tcp(s, 80, c, cp, ss, cs + 1, SYN | ACK, b""));
-    cs += 1;
-    ss += 1;
-    push(ip_tcp(c, cp, s, 80, cs, ss, ACK, b""));
-    for (from_client, data, flags) in steps {
-        if *from_client {
-            push(ip_tcp(c, cp, s, 80, cs, ss, ACK | flags, data));
-            cs += data.len() as u32 + (flags & FIN != 0) as u32;
-        } else {
-            push(ip_tcp(s, 80, c, cp, ss, cs, ACK | flags, data));
-            ss += data.len() as u32 + (flags & FIN != 0) as u32;
-        }
-    }
-    v
-}
+const T0: i64 = CONVERSATION_T0;
 
 fn analyze(pkts: &[(i64, Vec<u8>)]) -> keepwatch::engine::Report {
     let dir = tempfile::tempdir().unwrap();

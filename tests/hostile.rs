@@ -11,37 +11,10 @@ use ratatui::Terminal;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-const T0: i64 = 1_700_000_000_000_000_000;
+const T0: i64 = CONVERSATION_T0;
 const C: &str = "10.9.0.1";
 const S: &str = "10.9.0.2";
 const CP: u16 = 41000;
-
-/// Handshake then sequential segments of one connection: (from client?,
-/// payload, extra flags). Times 1 ms apart from `T0`.
-fn conversation(steps: &[(bool, &[u8], u8)]) -> Vec<(i64, Vec<u8>)> {
-    let (mut cs, mut ss) = (5000u32, 7000u32);
-    let mut t = T0;
-    let mut v = vec![];
-    let mut push = |p: Vec<u8>| {
-        t += 1_000_000;
-        v.push((t, ethernet(&p)));
-    };
-    push(ip_tcp(C, CP, S, 80, cs, 0, SYN, b""));
-    push(ip_tcp(S, 80, C, CP, ss, cs + 1, SYN | ACK, b""));
-    cs += 1;
-    ss += 1;
-    push(ip_tcp(C, CP, S, 80, cs, ss, ACK, b""));
-    for (from_client, data, flags) in steps {
-        if *from_client {
-            push(ip_tcp(C, CP, S, 80, cs, ss, ACK | flags, data));
-            cs += data.len() as u32 + (flags & FIN != 0) as u32;
-        } else {
-            push(ip_tcp(S, 80, C, CP, ss, cs, ACK | flags, data));
-            ss += data.len() as u32 + (flags & FIN != 0) as u32;
-        }
-    }
-    v
-}
 
 /// Writes the packets as an Ethernet pcap named `name` in `dir`.
 fn write_pcap(dir: &Path, name: &str, pkts: &[(i64, Vec<u8>)]) -> PathBuf {
