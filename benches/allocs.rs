@@ -176,7 +176,7 @@ fn main() {
     };
     println!(
         "sizes: Exchange {} B, ConnectionRecord {} B, Connection<AppInspector> {} B (boxed, per open connection)",
-        std::mem::size_of::<keepwatch::http::inspector::Exchange>(),
+        std::mem::size_of::<keepwatch::inspect::http::inspector::Exchange>(),
         std::mem::size_of::<keepwatch::analysis::ConnectionRecord>(),
         std::mem::size_of::<keepwatch::tcp::Connection<keepwatch::inspect::AppInspector>>(),
     );

@@ -121,8 +121,8 @@ fn load(cap: &CaptureFile) -> Frames {
     v
 }
 
-fn raw(f: &(Timestamp, u32, Vec<u8>, u32)) -> keepwatch::capture::RawPacket<'_> {
-    keepwatch::capture::RawPacket {
+fn raw(f: &(Timestamp, u32, Vec<u8>, u32)) -> keepwatch::decode::RawPacket<'_> {
+    keepwatch::decode::RawPacket {
         ts: f.0,
         linktype: f.1,
         data: &f.2,

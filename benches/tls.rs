@@ -13,8 +13,8 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use keepwatch::capture::CaptureFile;
 use keepwatch::engine::{Analyzer, Options};
-use keepwatch::tls::crypto::{AeadAlg, HashAlg, RecordKey};
-use keepwatch::tls::KeyStore;
+use keepwatch::inspect::tls::crypto::{AeadAlg, HashAlg, RecordKey};
+use keepwatch::inspect::tls::KeyStore;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

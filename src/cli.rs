@@ -10,10 +10,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 use keepwatch::capture::live::{Event, LiveCapture, LiveConfig};
 use keepwatch::capture::CaptureFile;
 use keepwatch::engine::{Analyzer, Options, Report};
+use keepwatch::inspect::tls::KeyStore;
 use keepwatch::report::{self, text, Format};
 use keepwatch::tcp::TableConfig;
 use keepwatch::time::Duration;
-use keepwatch::tls::KeyStore;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -588,7 +588,7 @@ fn report_cmd(
             let names: Vec<String> = group.iter().map(|c| c.name().to_string()).collect();
             anyhow::bail!(
                 "unsupported link type {lt} ({}) in {}: nothing could be decoded",
-                keepwatch::capture::linktype::name(*lt),
+                keepwatch::decode::linktype::name(*lt),
                 names.join(", ")
             );
         }
@@ -640,7 +640,7 @@ fn large_capture_hint(f: Format) -> bool {
 fn read_capture(
     cap: &CaptureFile,
     keys: Option<std::sync::Arc<KeyStore>>,
-    on_packet: impl FnMut(keepwatch::capture::RawPacket<'_>),
+    on_packet: impl FnMut(keepwatch::decode::RawPacket<'_>),
 ) -> Result<keepwatch::capture::FileSummary> {
     Ok(cap.for_each_with_secrets(on_packet, |typ, data| {
         if let Some(k) = &keys {
@@ -702,7 +702,7 @@ fn diff_cmd(
     };
     let (b, bd) = analyze_files(&before, common)?;
     let (a, ad) = analyze_files(&after, common)?;
-    let d = keepwatch::diff::diff(b.summary, a.summary);
+    let d = keepwatch::analysis::diff::diff(b.summary, a.summary);
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     match format {
@@ -827,7 +827,7 @@ fn live_cmd(
         "keepwatch: listening on {} (link type {} {}){}",
         safe(&iface),
         cap.linktype,
-        keepwatch::capture::linktype::name(cap.linktype),
+        keepwatch::decode::linktype::name(cap.linktype),
         common
             .filter
             .as_deref()

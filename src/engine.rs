@@ -3,8 +3,9 @@
 //! `capture → decode → tcp → inspectors → analysis`.
 
 use crate::analysis::{record, ConnectionRecord, Summary, SummaryBuilder};
-use crate::capture::{linktype, FileSummary, PacketFilter, RawPacket};
+use crate::capture::{FileSummary, PacketFilter};
 use crate::decode::{decode, Skip};
+use crate::decode::{linktype, RawPacket};
 use crate::inspect::AppInspector;
 use crate::tcp::{Connection, FlowTable, TableConfig};
 use crate::time::Timestamp;
@@ -25,7 +26,7 @@ pub struct Options {
     pub drop_exchanges: bool,
     /// TLS secrets (`--keylog`, pcapng Decryption Secrets Blocks): TLS is
     /// decrypted where they match.
-    pub keys: Option<std::sync::Arc<crate::tls::KeyStore>>,
+    pub keys: Option<std::sync::Arc<crate::inspect::tls::KeyStore>>,
     /// Text and JSON keep every record until the end: past this many, the
     /// records of connections whose handshake never completed and that
     /// carried no data (SYN floods, scans) are only counted in the summary
@@ -180,7 +181,7 @@ impl Analyzer {
 
     /// The key store, if TLS decryption is on (to add secrets found in a
     /// pcapng Decryption Secrets Block, or re-read a growing key log).
-    pub fn keys(&self) -> Option<&std::sync::Arc<crate::tls::KeyStore>> {
+    pub fn keys(&self) -> Option<&std::sync::Arc<crate::inspect::tls::KeyStore>> {
         self.opts.keys.as_ref()
     }
 

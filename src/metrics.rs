@@ -24,8 +24,8 @@
 //! [`Metrics::record`] from the record's fields, using the `server` label that
 //! function computes.
 
+use crate::analysis::findings::FindingsBuilder;
 use crate::analysis::{ConnectionRecord, Verdict};
-use crate::findings::FindingsBuilder;
 use crate::tcp::HandshakeState;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;

@@ -121,6 +121,25 @@ impl Duration {
     }
 }
 
+/// A duration for people: `8µs`, `12.3ms`, `1.00s`, `2.5m` — the one
+/// formatter of the text report, the findings, close details and the TUI.
+pub fn human(d: Duration) -> String {
+    human_secs(d.as_secs_f64())
+}
+
+/// [`human`] for a number of seconds.
+pub fn human_secs(secs: f64) -> String {
+    if secs < 1e-3 {
+        format!("{:.0}µs", secs * 1e6)
+    } else if secs < 1.0 {
+        format!("{:.1}ms", secs * 1e3)
+    } else if secs < 120.0 {
+        format!("{secs:.2}s")
+    } else {
+        format!("{:.1}m", secs / 60.0)
+    }
+}
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.rfc3339())

@@ -3,8 +3,8 @@
 
 mod common;
 
+use keepwatch::analysis::findings::{count_by_kind, Finding, FindingKind, MAX_EXAMPLES};
 use keepwatch::engine::{Options, Report};
-use keepwatch::findings::{count_by_kind, Finding, FindingKind, MAX_EXAMPLES};
 
 fn path(name: &str) -> std::path::PathBuf {
     common::samples_dir().join("captures").join(name)
@@ -315,7 +315,7 @@ fn findings_in_json_text_and_counts() {
 
 #[test]
 fn memory_stays_bounded_with_many_clients() {
-    use keepwatch::findings::{FindingsBuilder, MAX_CLIENTS_PER_SERVER};
+    use keepwatch::analysis::findings::{FindingsBuilder, MAX_CLIENTS_PER_SERVER};
     // 2000 clients, each closing one-request connections to one server,
     // twice: a pattern per client, but only so many clients are tracked.
     let base = report("python-requests-no-session.pcap").connections;

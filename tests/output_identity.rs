@@ -23,7 +23,9 @@ fn manifest_path() -> PathBuf {
 }
 
 /// (label, folder to run in, file name, key log relative to that folder).
-fn inputs() -> (Vec<(String, PathBuf, String, Option<String>)>, bool) {
+type Input = (String, PathBuf, String, Option<String>);
+
+fn inputs() -> (Vec<Input>, bool) {
     let mut v = Vec::new();
     let samples = common::samples_dir();
     let caps = samples.join("captures");

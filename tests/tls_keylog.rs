@@ -8,7 +8,7 @@ mod common;
 
 use keepwatch::analysis::{ConnectionRecord, Verdict};
 use keepwatch::engine::{Options, Report};
-use keepwatch::tls::KeyStore;
+use keepwatch::inspect::tls::KeyStore;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

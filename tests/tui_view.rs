@@ -224,7 +224,7 @@ fn bundled_curl_reuse_sample() {
 #[test]
 fn keylog_decrypted_exact_vs_estimated_120x40() {
     let caps = common::samples_dir().join("captures");
-    let ks = keepwatch::tls::KeyStore::new();
+    let ks = keepwatch::inspect::tls::KeyStore::new();
     ks.add_file(&common::samples_dir().join("keylogs/tls-keylog-one-of-two.keys"))
         .unwrap();
     ks.finish_files();
@@ -347,7 +347,7 @@ fn detail_without_idle_time_shows_a_dash_at_80x24() {
 #[test]
 fn http2_detail_does_not_explain_http1_persistence() {
     let dir = common::samples_dir();
-    let ks = keepwatch::tls::KeyStore::new();
+    let ks = keepwatch::inspect::tls::KeyStore::new();
     ks.add_file(&dir.join("keylogs/tls-keylog-curl-h2.keys"))
         .unwrap();
     ks.finish_files();

@@ -3,7 +3,7 @@
 //! `finish`, then every accessor.
 #![no_main]
 
-use keepwatch::h2::H2Inspector;
+use keepwatch::inspect::h2::H2Inspector;
 use keepwatch::Timestamp;
 use keepwatch_fuzz::{events, Event};
 use libfuzzer_sys::fuzz_target;

@@ -2,7 +2,7 @@
 //! both directions, then `finish`, then every accessor.
 #![no_main]
 
-use keepwatch::http::HttpInspector;
+use keepwatch::inspect::http::HttpInspector;
 use keepwatch::{Direction, Timestamp};
 use keepwatch_fuzz::{events, Event};
 use libfuzzer_sys::fuzz_target;

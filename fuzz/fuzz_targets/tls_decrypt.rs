@@ -8,7 +8,7 @@
 
 use keepwatch::inspect::AppInspector;
 use keepwatch::tcp::{Direction, StreamHandler};
-use keepwatch::tls::KeyStore;
+use keepwatch::inspect::tls::KeyStore;
 use keepwatch::Timestamp;
 use keepwatch_fuzz::{events, Event};
 use libfuzzer_sys::fuzz_target;

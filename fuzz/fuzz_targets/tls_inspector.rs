@@ -3,7 +3,7 @@
 //! `finish`, then every accessor.
 #![no_main]
 
-use keepwatch::tls::TlsInspector;
+use keepwatch::inspect::tls::TlsInspector;
 use keepwatch::Timestamp;
 use keepwatch_fuzz::{events, Event};
 use libfuzzer_sys::fuzz_target;

@@ -26,7 +26,7 @@
 //! read and the damage is described in [`FileSummary::damage`]; it is not an
 //! error.
 
-use super::RawPacket;
+use crate::decode::RawPacket;
 use crate::time::Timestamp;
 use pcap_parser::pcapng::Block;
 use pcap_parser::{parse_block_be, parse_block_le, parse_sectionheaderblock, PcapError};

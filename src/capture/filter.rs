@@ -13,7 +13,7 @@
 //! as the IP version nibble says — the same nibble the decoder goes by — and
 //! everything else (offsets, `len`, `greater`) stays as tcpdump sees it.
 
-use super::linktype as lt;
+use crate::decode::linktype as lt;
 use pcap::{BpfProgram, Capture, Linktype};
 
 pub struct PacketFilter {

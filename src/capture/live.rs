@@ -15,7 +15,7 @@
 //! over, the `-w` file is flushed and closed, and only then is `Ended` sent.
 
 use super::pcap_write::PcapWriter;
-use super::RawPacket;
+use crate::decode::RawPacket;
 use crate::time::Timestamp;
 use nix::poll::{poll, PollFd, PollFlags};
 use nix::sys::eventfd::{EfdFlags, EventFd};

@@ -2,7 +2,7 @@
 
 use super::printable;
 use super::text::Style;
-use crate::diff::{Diff, ServerSide};
+use crate::analysis::diff::{Diff, ServerSide};
 use std::io::{self, Write};
 
 fn signed(v: i64) -> String {

@@ -5,6 +5,7 @@ use super::printable;
 use crate::analysis::{ConnectionRecord, Verdict};
 use crate::engine::Report;
 use crate::tcp::ClosedBy;
+use crate::time::human;
 use std::io::{self, Write};
 
 #[derive(Clone, Copy)]
@@ -39,18 +40,6 @@ fn verdict_color(r: &ConnectionRecord) -> &'static str {
         Verdict::SingleRequestKeptOpen => "36",
         Verdict::Unanswered | Verdict::ReuseFailed => "31",
         Verdict::NoHttp => "2",
-    }
-}
-
-pub fn fmt_duration(secs: f64) -> String {
-    if secs < 1e-3 {
-        format!("{:.0}µs", secs * 1e6)
-    } else if secs < 1.0 {
-        format!("{:.1}ms", secs * 1e3)
-    } else if secs < 120.0 {
-        format!("{:.2}s", secs)
-    } else {
-        format!("{:.1}m", secs / 60.0)
     }
 }
 
@@ -161,7 +150,7 @@ pub fn row(r: &ConnectionRecord, st: Style, w: Widths) -> String {
         r.closed_by.as_str(),
         r.close_reason.as_str(),
         r.verdict.as_str(),
-        &fmt_duration(r.duration.as_secs_f64()),
+        &human(r.duration),
     );
     let mut out = st.paint(verdict_color(r), &line);
     let mut notes = Vec::new();
@@ -239,9 +228,9 @@ pub fn row(r: &ConnectionRecord, st: Style, w: Widths) -> String {
         notes.push(match announced {
             Some(t) => format!(
                 "idle {} before close: the Keep-Alive timeout={t} the server announced",
-                fmt_duration(i.as_secs_f64())
+                human(i)
             ),
-            None => format!("idle {} before close", fmt_duration(i.as_secs_f64())),
+            None => format!("idle {} before close", human(i)),
         });
     }
     if let Some(d) = &r.tcp.handshake_detail {
@@ -306,7 +295,7 @@ pub fn write_report<W: Write>(
         let lts: Vec<String> = f
             .linktypes
             .iter()
-            .map(|l| format!("{} ({l})", crate::capture::linktype::name(*l)))
+            .map(|l| format!("{} ({l})", crate::decode::linktype::name(*l)))
             .collect();
         writeln!(
             w,
@@ -452,11 +441,7 @@ pub fn write_summary<W: Write>(w: &mut W, rep: &Report, st: Style) -> io::Result
         s.bytes
     )?;
     if let (Some(a), Some(b)) = (s.first_packet, s.last_packet) {
-        writeln!(
-            w,
-            "  from {a} to {b} ({})",
-            fmt_duration(b.since(a).as_secs_f64())
-        )?;
+        writeln!(w, "  from {a} to {b} ({})", human(b.since(a)))?;
     }
     for warn in &s.warnings {
         writeln!(w, "  {} {}", st.paint("33", "warning:"), printable(warn))?;
@@ -468,7 +453,7 @@ pub fn write_summary<W: Write>(w: &mut W, rep: &Report, st: Style) -> io::Result
 /// advice (docs/findings.md). Nothing when there is none.
 pub fn write_findings<W: Write>(
     w: &mut W,
-    findings: &[crate::findings::Finding],
+    findings: &[crate::analysis::findings::Finding],
     st: Style,
 ) -> io::Result<()> {
     if findings.is_empty() {

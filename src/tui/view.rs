@@ -2,7 +2,7 @@
 
 use super::model::{state_text, tone, ConnSort, GroupSort, Model, Tone, View};
 use crate::analysis::{ConnectionRecord, GroupStats};
-use crate::report::text::fmt_duration;
+use crate::time::human;
 use crate::time::Timestamp;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -277,7 +277,7 @@ struct Col {
 }
 
 fn dur(d: Option<crate::time::Duration>) -> String {
-    d.map(|d| fmt_duration(d.as_secs_f64())).unwrap_or_default()
+    d.map(human).unwrap_or_default()
 }
 
 const COLS: &[Col] = &[
@@ -404,7 +404,7 @@ const COLS: &[Col] = &[
         squeeze: 0,
         cap: 8,
         sort: Some(ConnSort::Duration),
-        cell: |r| fmt_duration(r.duration.as_secs_f64()),
+        cell: |r| human(r.duration),
     },
     Col {
         title: "verdict",
@@ -834,7 +834,7 @@ fn histogram(m: &Model, f: &mut Frame, area: Rect) {
 
 fn rel(t: Option<Timestamp>, t0: Timestamp) -> String {
     match t {
-        Some(t) => format!("+{}", fmt_duration(t.since(t0).as_secs_f64())),
+        Some(t) => format!("+{}", human(t.since(t0))),
         None => "—".into(),
     }
 }
@@ -944,7 +944,7 @@ pub fn detail_lines(m: &Model, width: u16) -> Vec<Line<'static>> {
                 .map_or_else(|| "—".into(), |d| dur(Some(d))),
         ),
         Span::styled(" · duration ", dim()),
-        Span::raw(fmt_duration(r.duration.as_secs_f64())),
+        Span::raw(human(r.duration)),
     ];
     if r.max_pipeline_depth > 1 {
         l.push(Span::raw(format!(
@@ -1015,7 +1015,7 @@ pub fn detail_lines(m: &Model, width: u16) -> Vec<Line<'static>> {
     out.push(Line::styled(
         format!(
             "          0 … {}   ▒ handshake  █▓ request→response  · idle  | FIN  X RST",
-            fmt_duration(r.duration.as_secs_f64())
+            human(r.duration)
         ),
         dim(),
     ));
@@ -1039,11 +1039,11 @@ pub fn detail_lines(m: &Model, width: u16) -> Vec<Line<'static>> {
     }
     for (i, e) in r.exchanges.iter().enumerate() {
         let wait = match (e.request_end.or(e.request_time), e.response_time) {
-            (Some(a), Some(b)) if b >= a => fmt_duration(b.since(a).as_secs_f64()),
+            (Some(a), Some(b)) if b >= a => human(b.since(a)),
             _ => "—".into(),
         };
         let total = match (e.request_time, e.response_end) {
-            (Some(a), Some(b)) if b >= a => fmt_duration(b.since(a).as_secs_f64()),
+            (Some(a), Some(b)) if b >= a => human(b.since(a)),
             _ => "—".into(),
         };
         let status = e

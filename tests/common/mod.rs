@@ -17,7 +17,7 @@ pub fn analyze(paths: &[&Path]) -> Report {
 pub fn analyze_with(paths: &[&Path], mut opts: Options) -> Report {
     let keys = opts
         .keys
-        .get_or_insert_with(keepwatch::tls::KeyStore::new)
+        .get_or_insert_with(keepwatch::inspect::tls::KeyStore::new)
         .clone();
     let mut an = Analyzer::new(opts).expect("analyzer");
     for p in paths {

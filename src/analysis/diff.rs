@@ -3,8 +3,8 @@
 //! connection, handshakes saved, stale requests and findings, before and
 //! after. Pure: summaries in, comparison out.
 
+use crate::analysis::findings::Finding;
 use crate::analysis::{GroupStats, Summary};
-use crate::findings::Finding;
 use serde::Serialize;
 use std::collections::BTreeSet;
 

@@ -13,11 +13,16 @@
 //! combination (an HTTP tag without an HTTP inspector, two protocols at once)
 //! cannot be built.
 
-use crate::h2::{self, H2Inspector};
-use crate::http::{self, HttpInspector};
+pub mod h2;
+pub mod http;
+pub mod tls;
+pub mod warnings;
+
+use self::h2::H2Inspector;
+use self::http::HttpInspector;
+use self::tls::{KeyStore, Plain, TlsInspector};
 use crate::tcp::{Direction, StreamHandler};
 use crate::time::Timestamp;
-use crate::tls::{self, KeyStore, Plain, TlsInspector};
 use std::sync::Arc;
 
 /// How many data chunks per connection may fail to be recognised before the

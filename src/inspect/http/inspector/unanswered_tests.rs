@@ -2,7 +2,7 @@
 //! request, past the bound (issue 11, compare Zeek issue 1705).
 
 use super::*;
-use crate::http::log::{KEEP_HEAD, KEEP_TAIL, UNANSWERED_KEPT};
+use crate::inspect::http::log::{KEEP_HEAD, KEEP_TAIL, UNANSWERED_KEPT};
 use crate::Direction::{ClientToServer as C, ServerToClient as S};
 
 fn t(n: i64) -> Timestamp {

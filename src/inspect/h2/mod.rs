@@ -9,9 +9,9 @@
 //! small frames it reads (SETTINGS, GOAWAY) are collected, bounded. Works over arbitrary
 //! splits and never panics.
 
-use crate::http::Exchange;
+use crate::inspect::http::Exchange;
+use crate::inspect::warnings::Warnings;
 use crate::time::Timestamp;
-use crate::warnings::Warnings;
 use crate::Direction;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;

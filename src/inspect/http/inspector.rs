@@ -12,8 +12,8 @@ use super::parser::{
     self, escape, ChunkStatus, ChunkedDecoder, ContentLength, MessageHeaders, RequestHead,
     ResponseHead,
 };
+use crate::inspect::warnings::Warnings;
 use crate::time::Timestamp;
-use crate::warnings::Warnings;
 use crate::Direction;
 use compact_str::CompactString;
 use serde::Serialize;

@@ -22,8 +22,8 @@ pub use parse::{is_grease, version_name, HRR_RANDOM};
 use decrypt::Decryptor;
 use std::sync::Arc;
 
+use crate::inspect::warnings::Warnings;
 use crate::time::Timestamp;
-use crate::warnings::Warnings;
 use crate::Direction;
 use serde::Serialize;
 

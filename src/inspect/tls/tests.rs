@@ -800,9 +800,9 @@ fn gap_inside_client_hello_then_resync() {
 
 mod decryption {
     use super::*;
+    use crate::inspect::tls::crypto::{AeadAlg, HashAlg, RecordKey};
     use crate::inspect::AppInspector;
     use crate::tcp::StreamHandler;
-    use crate::tls::crypto::{AeadAlg, HashAlg, RecordKey};
 
     const CHTS: [u8; 32] = [1; 32];
     const SHTS: [u8; 32] = [2; 32];
@@ -903,8 +903,13 @@ mod decryption {
         let big = (big_at, server.len() - big_at);
         // KeyUpdate (update_not_requested), then the next key.
         server.extend(s_app.seal(22, &handshake(24, &[0])));
-        let next =
-            crate::tls::crypto::hkdf_expand_label(HashAlg::Sha256, &STS, "traffic upd", &[], 32);
+        let next = crate::inspect::tls::crypto::hkdf_expand_label(
+            HashAlg::Sha256,
+            &STS,
+            "traffic upd",
+            &[],
+            32,
+        );
         let mut s_next = Sealer::new(&next);
         server.extend(s_next.seal(23, &response(5)));
         server.extend(s_next.seal(21, &[1, 0])); // close_notify

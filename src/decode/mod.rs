@@ -3,9 +3,24 @@
 //! small snaplen still yields its headers, and the payload's true length comes
 //! from the IP header, not from what was captured.
 
-use crate::capture::{linktype as lt, RawPacket};
+pub mod linktype;
+
+use self::linktype as lt;
+use crate::time::Timestamp;
 use etherparse::{EtherType, IpNumber, LaxNetSlice, LaxSlicedPacket, TransportSlice};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// One captured frame, borrowed from the reader's buffer (zero copy).
+#[derive(Debug, Clone, Copy)]
+pub struct RawPacket<'a> {
+    pub ts: Timestamp,
+    /// LINKTYPE_* number of the interface the frame was captured on.
+    pub linktype: u32,
+    /// The captured bytes (may be shorter than `orig_len` when the snaplen cut it).
+    pub data: &'a [u8],
+    /// The frame's length on the wire.
+    pub orig_len: u32,
+}
 
 /// TCP flag bits as on the wire.
 pub mod flags {

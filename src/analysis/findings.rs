@@ -7,8 +7,9 @@
 //! server and per (server, client address), a few example connections per
 //! finding, and caps on how many servers and clients are tracked.
 
-use crate::analysis::{human, CloseReason, ConnectionRecord, Verdict};
+use crate::analysis::{CloseReason, ConnectionRecord, Verdict};
 use crate::tcp::ClosedBy;
+use crate::time::human;
 use crate::time::{Duration, Timestamp};
 use serde::{Serialize, Serializer};
 use std::collections::{BTreeMap, BTreeSet, HashMap};

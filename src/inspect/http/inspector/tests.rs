@@ -1128,11 +1128,11 @@ fn status_without_reason_and_interim_without_request() {
 #[test]
 fn detection_by_content_and_json_contract() {
     assert_eq!(
-        crate::http::looks_like_http_request(b"GET / HTTP/1.1\r\n"),
+        crate::inspect::http::looks_like_http_request(b"GET / HTTP/1.1\r\n"),
         Some(true)
     );
     assert_eq!(
-        crate::http::looks_like_http_response(b"HTTP/1.1 200 OK\r\n"),
+        crate::inspect::http::looks_like_http_response(b"HTTP/1.1 200 OK\r\n"),
         Some(true)
     );
     let mut i = run(&conversation());

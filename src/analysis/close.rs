@@ -1,0 +1,333 @@
+//! Why a connection ended: the close reason (a public contract, docs/output.md)
+//! and the close sequence in words (`close_detail`).
+
+use crate::inspect::http::{Exchange, HttpVersion, KeepAliveParams};
+use crate::inspect::tls::TlsInfo;
+use crate::inspect::AppInspector;
+use crate::tcp::conn::{CloseKind, Connection};
+use crate::tcp::Direction;
+use crate::time::human;
+use crate::time::{Duration, Timestamp};
+use serde::Serialize;
+
+/// Why a connection ended (the JSON `close_reason` contract; see docs/output.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CloseReason {
+    ConnectionCloseRequest,
+    ConnectionCloseResponse,
+    Http10Default,
+    KeepAliveMax,
+    IdleTimeout,
+    ClientFinished,
+    Reset,
+    CaptureEnded,
+    Unknown,
+    /// The server closed right after a response (within
+    /// [`CLOSED_AFTER_RESPONSE`]) with every request answered and no header
+    /// announcing it: not a keep-alive timer.
+    ServerClosedAfterResponse,
+}
+
+/// A server close this soon after the end of its last response is part of
+/// answering, not a keep-alive timer running out.
+pub const CLOSED_AFTER_RESPONSE: Duration = Duration(100_000_000);
+
+impl CloseReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::ConnectionCloseRequest => "connection-close-request",
+            CloseReason::ConnectionCloseResponse => "connection-close-response",
+            CloseReason::Http10Default => "http10-default",
+            CloseReason::KeepAliveMax => "keep-alive-max",
+            CloseReason::IdleTimeout => "idle-timeout",
+            CloseReason::ClientFinished => "client-finished",
+            CloseReason::Reset => "reset",
+            CloseReason::CaptureEnded => "capture-ended",
+            CloseReason::Unknown => "unknown",
+            CloseReason::ServerClosedAfterResponse => "server-closed-after-response",
+        }
+    }
+}
+
+/// Why the connection ended (see docs/output.md for the rules, in order).
+pub(crate) fn close_reason(
+    c: &Connection<AppInspector>,
+    ex: &[Exchange],
+    requests: u32,
+    ka: Option<&KeepAliveParams>,
+    idle: Option<Duration>,
+) -> CloseReason {
+    let first = match c.close.first {
+        None => return CloseReason::CaptureEnded,
+        Some(f) => f,
+    };
+    if first.0 == CloseKind::Rst {
+        return CloseReason::Reset;
+    }
+    // On TLS, whoever sent the first close_notify (before the other's and
+    // before the first FIN/RST) ended the session, in TLS 1.2 and 1.3 alike,
+    // with HTTP seen (decrypted) or not; without one, the first FIN.
+    let tls_closer = c
+        .app
+        .tls()
+        .and_then(|t| tls_close_notify_first(t.info(), c.close.first_time()));
+    let by_server = tls_closer.map_or(first.1 == Direction::ServerToClient, |d| {
+        d == Direction::ServerToClient
+    });
+    let req_close = ex
+        .iter()
+        .any(|e| e.method.is_some() && e.request_wants_close());
+    let resp_close = ex
+        .iter()
+        .any(|e| e.status.is_some() && e.response_wants_close());
+    // HTTP/1.0 persistence needs an explicit keep-alive (RFC 9112 §9.3 and
+    // Appendix C.2.2): a 1.0 request without one, or a 1.0 response without
+    // one, means the connection ends after this exchange. This comes before the
+    // server's `Connection: close`, which for a 1.0 client only restates it.
+    let http10 = ex.iter().any(|e| {
+        let req10 = e.request_version == Some(HttpVersion::Http10) && !e.request_wants_keep_alive();
+        let resp10 =
+            e.response_version == Some(HttpVersion::Http10) && !e.response_wants_keep_alive();
+        req10 || resp10
+    });
+    // HTTP/2: a GOAWAY sent no later than the first FIN tells who ended the
+    // connection (RFC 9113 §6.8), as `Connection: close` does for HTTP/1.
+    if let Some(h) = c.app.h2().map(|h| h.info()) {
+        let before_close = |at: Timestamp| c.close.first_time().map_or(true, |f| at <= f);
+        match (h.goaway_from, h.goaway_at) {
+            (Some(Direction::ClientToServer), Some(at)) if before_close(at) => {
+                return CloseReason::ClientFinished;
+            }
+            (Some(Direction::ServerToClient), Some(at)) if before_close(at) => {
+                // A clean GOAWAY long after the last answer, every stream
+                // answered: the server's idle timer (nginx keepalive_timeout).
+                let last_end = c
+                    .app
+                    .h2()
+                    .map_or(&[][..], |h| h.exchanges())
+                    .iter()
+                    .filter_map(|e| e.response_end.or(e.response_time))
+                    .max();
+                let idle = last_end.filter(|&e| e <= at).map(|e| at.since(e));
+                let all_answered = h.responses >= h.streams;
+                if h.goaway_error == Some(0)
+                    && all_answered
+                    && idle.is_some_and(|i| i >= CLOSED_AFTER_RESPONSE)
+                {
+                    return CloseReason::IdleTimeout;
+                }
+                return CloseReason::ConnectionCloseResponse;
+            }
+            _ => {}
+        }
+    }
+    if ex.is_empty() {
+        return if by_server {
+            CloseReason::Unknown
+        } else {
+            CloseReason::ClientFinished
+        };
+    }
+    // A tunnel (CONNECT, or 101 to WebSocket/h2c): HTTP/1 says nothing about
+    // why it ended.
+    if c.app.http().is_some_and(|h| h.switched().is_some()) {
+        return if by_server {
+            CloseReason::Unknown
+        } else {
+            CloseReason::ClientFinished
+        };
+    }
+    if req_close {
+        return CloseReason::ConnectionCloseRequest;
+    }
+    // An announced max reached: the server said how many requests it would
+    // serve (`Keep-Alive: max=N`, static as nginx/lighttpd send it, or counting
+    // down per response as Apache does) and closed when that many were served.
+    if by_server && ka.and_then(|k| k.max).is_some() {
+        let served = requests as u64;
+        let mut budget_met = false;
+        let mut answered = 0u64;
+        for e in ex.iter().filter(|e| e.status.is_some()) {
+            answered += 1;
+            if let Some(m) = e.keep_alive.as_ref().and_then(|k| k.max) {
+                // After the i-th response, max=m more (or m including it).
+                // `m` comes from a header: saturate, never wrap.
+                let (a, b) = (answered.saturating_add(m), (answered - 1).saturating_add(m));
+                budget_met |= served == a || served == b || served >= m && m <= answered;
+            }
+        }
+        if budget_met {
+            return CloseReason::KeepAliveMax;
+        }
+    }
+    if http10 {
+        return CloseReason::Http10Default;
+    }
+    // A response without a length is delimited by the close: the server
+    // had to close (RFC 9112 §6.3 rule 8), just as if it had said so.
+    let until_close = ex
+        .iter()
+        .rev()
+        .find(|e| e.status.is_some())
+        .is_some_and(|e| e.framing == Some(crate::inspect::http::Framing::UntilClose));
+    if resp_close || (by_server && until_close) {
+        return CloseReason::ConnectionCloseResponse;
+    }
+    if by_server {
+        // The server closed a connection whose responses carried no close
+        // signal: its keep-alive timer ran out (announced or not).
+        let all_answered = ex
+            .iter()
+            .filter(|e| e.method.is_some())
+            .all(|e| e.status.is_some());
+        let stale = ex.iter().any(|e| {
+            e.method.is_some()
+                && matches!((e.request_time, c.close.fin[1]), (Some(r), Some(f)) if r > f)
+        });
+        let right_after = idle.is_some_and(|i| i < CLOSED_AFTER_RESPONSE);
+        if all_answered && !stale && right_after {
+            return CloseReason::ServerClosedAfterResponse;
+        }
+        if all_answered || stale {
+            return CloseReason::IdleTimeout;
+        }
+        return CloseReason::Unknown;
+    }
+    CloseReason::ClientFinished
+}
+
+/// RFC 9113 §7 error code names.
+fn h2_error_name(e: u32) -> Option<&'static str> {
+    const N: [&str; 14] = [
+        "NO_ERROR",
+        "PROTOCOL_ERROR",
+        "INTERNAL_ERROR",
+        "FLOW_CONTROL_ERROR",
+        "SETTINGS_TIMEOUT",
+        "STREAM_CLOSED",
+        "FRAME_SIZE_ERROR",
+        "REFUSED_STREAM",
+        "CANCEL",
+        "COMPRESSION_ERROR",
+        "CONNECT_ERROR",
+        "ENHANCE_YOUR_CALM",
+        "INADEQUATE_SECURITY",
+        "HTTP_1_1_REQUIRED",
+    ];
+    N.get(e as usize).copied()
+}
+
+/// The side whose close_notify came first, if it also came no later than
+/// the first FIN/RST (`close`).
+fn tls_close_notify_first(t: &TlsInfo, close: Option<Timestamp>) -> Option<Direction> {
+    let (d, at) = match t.close_notify {
+        [Some(c), Some(s)] if s < c => (Direction::ServerToClient, s),
+        [Some(c), _] => (Direction::ClientToServer, c),
+        [None, Some(s)] => (Direction::ServerToClient, s),
+        [None, None] => return None,
+    };
+    close.map_or(true, |f| at <= f).then_some(d)
+}
+
+/// The close sequence in words, where the close reason alone would hide it.
+pub(crate) fn close_detail(
+    c: &Connection<AppInspector>,
+    ex: &[Exchange],
+    server_gone: Option<Timestamp>,
+) -> Option<String> {
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(t) = c.app.tls().map(|t| t.info()) {
+        let fin = |d: usize| match (c.close.fin[d], c.close.rst[d]) {
+            (Some(_), _) => "FIN",
+            (None, Some(_)) => "RST",
+            _ => "",
+        };
+        let first = c.close.first.map(|f| f.1);
+        let closer = |d: Direction| match d {
+            Direction::ClientToServer => "client",
+            Direction::ServerToClient => "server",
+        };
+        match (t.close_notify, first) {
+            ([Some(cn), sn], Some(d)) => {
+                let who = if sn.is_some_and(|s| s < cn) {
+                    "server"
+                } else {
+                    "client"
+                };
+                parts.push(format!(
+                    "{who} close_notify, then {} {}",
+                    closer(d),
+                    fin(d.index())
+                ));
+            }
+            ([None, Some(_)], Some(d)) => {
+                parts.push(format!(
+                    "server close_notify, then {} {}",
+                    closer(d),
+                    fin(d.index())
+                ));
+            }
+            _ => {}
+        }
+    }
+    if let Some(h) = c.app.h2().map(|h| h.info()) {
+        if let (Some(d), Some(at)) = (h.goaway_from, h.goaway_at) {
+            let who = match d {
+                Direction::ClientToServer => "client",
+                Direction::ServerToClient => "server",
+            };
+            let err = h
+                .goaway_error
+                .map_or("error code not captured".to_string(), |e| {
+                    h2_error_name(e).map_or(format!("error 0x{e:x}"), str::to_string)
+                });
+            let last = h
+                .goaway_last_stream_id
+                .map_or(String::new(), |l| format!(", last stream {l}"));
+            let then = match c.close.first {
+                Some((kind, fd, ft)) if ft >= at => format!(
+                    ", then {} {} {} later",
+                    match fd {
+                        Direction::ClientToServer => "client",
+                        Direction::ServerToClient => "server",
+                    },
+                    if kind == CloseKind::Rst { "RST" } else { "FIN" },
+                    human(ft.since(at))
+                ),
+                _ => String::new(),
+            };
+            parts.push(format!("{who} GOAWAY ({err}{last}){then}"));
+        }
+    }
+    if let Some(gone) = server_gone {
+        let late = ex
+            .iter()
+            .filter(|e| e.method.is_some() && e.request_time.is_some_and(|rt| rt > gone))
+            .filter_map(|e| e.request_time)
+            .min();
+        if let Some(late) = late {
+            let what = if c.close.fin[1].is_some_and(|f| f <= late) {
+                "server FIN"
+            } else {
+                "server RST"
+            };
+            match c.close.rst[1].filter(|&r| r >= late) {
+                Some(rst) => parts.push(format!(
+                    "{what}, then a late request {} after it, answered by RST {} later",
+                    human(late.since(gone)),
+                    human(rst.since(late)),
+                )),
+                None => parts.push(format!(
+                    "{what}, then a late request {} after it",
+                    human(late.since(gone))
+                )),
+            }
+        }
+    }
+    if parts.is_empty() {
+        None
+    } else {
+        Some(parts.join("; "))
+    }
+}
