@@ -112,4 +112,3 @@ fn the_live_list_is_bounded_and_the_summary_counts_every_connection() {
     assert_eq!(m.records()[0].id, 25);
     assert_eq!(m.visible_len(), LIVE_FINISHED_KEPT + 1);
 }
-
