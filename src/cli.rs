@@ -892,50 +892,14 @@ fn live_cmd(
             }
         }
         if status && status_every.due(started.elapsed()) {
-            let c = &cap.counters;
-            let n = session.counts();
-            let ratio = if n.connections > 0 {
-                format!("{:.0}%", 100.0 * n.reused as f64 / n.connections as f64)
-            } else {
-                "-".into()
-            };
-            eprint!(
-                "\r\x1b[2Kpackets {} · open {} · closed {} · requests {} · reused {} ({ratio}) · drops kernel {} keepwatch {}",
-                session.analyzer().packets(),
-                session.analyzer().open_connections(),
-                n.connections,
-                n.requests,
-                n.reused,
-                c.kernel_dropped.load(Ordering::Relaxed) + c.interface_dropped.load(Ordering::Relaxed),
-                c.dropped_by_keepwatch.load(Ordering::Relaxed)
-            );
+            status_line(&session, &cap.counters);
             sink.status_shown = true;
         }
     }
     sink.clear_status();
     // The capture thread has ended: the -w file is complete and closed.
     let c = &cap.counters;
-    let captured = c.captured.load(Ordering::Relaxed);
-    let received = c.kernel_received.load(Ordering::Relaxed);
-    let kd = c.kernel_dropped.load(Ordering::Relaxed);
-    let idrop = c.interface_dropped.load(Ordering::Relaxed);
-    let kwd = c.dropped_by_keepwatch.load(Ordering::Relaxed);
-    eprintln!(
-        "keepwatch: {captured} packets captured, {received} received by filter, {kd} dropped by kernel, {idrop} dropped by interface, {kwd} dropped by keepwatch"
-    );
-    if kd + idrop > 0 {
-        session.add_warning(format!(
-            "the kernel dropped {kd} packets and the interface {idrop}: counts may be low"
-        ));
-    }
-    if kwd > 0 {
-        session.add_warning(format!(
-            "keepwatch dropped {kwd} packets because the analysis fell behind the capture"
-        ));
-    }
-    if let Some(m) = &end_msg {
-        session.add_warning(m.clone());
-    }
+    capture_end(&mut session, c, &end_msg);
     // A `-w` write error: said on stderr when it happened (again here if it
     // came with the last flush), a warning in the report, exit status 3.
     let save_err = c.write_error();
@@ -974,6 +938,56 @@ fn live_cmd(
     } else {
         EXIT_OK
     })
+}
+
+/// `live`'s status line on standard error (a terminal): replaced in place.
+fn status_line(session: &keepwatch::live::LiveSession, c: &keepwatch::capture::live::LiveCounters) {
+    let n = session.counts();
+    let ratio = if n.connections > 0 {
+        format!("{:.0}%", 100.0 * n.reused as f64 / n.connections as f64)
+    } else {
+        "-".into()
+    };
+    eprint!(
+        "\r\x1b[2Kpackets {} · open {} · closed {} · requests {} · reused {} ({ratio}) · drops kernel {} keepwatch {}",
+        session.analyzer().packets(),
+        session.analyzer().open_connections(),
+        n.connections,
+        n.requests,
+        n.reused,
+        c.kernel_dropped.load(Ordering::Relaxed) + c.interface_dropped.load(Ordering::Relaxed),
+        c.dropped_by_keepwatch.load(Ordering::Relaxed)
+    );
+}
+
+/// The capture ended: its counts on standard error, and what it lost (and
+/// why it ended, if it failed) as warnings of the report.
+fn capture_end(
+    session: &mut keepwatch::live::LiveSession,
+    c: &keepwatch::capture::live::LiveCounters,
+    end_msg: &Option<String>,
+) {
+    let captured = c.captured.load(Ordering::Relaxed);
+    let received = c.kernel_received.load(Ordering::Relaxed);
+    let kd = c.kernel_dropped.load(Ordering::Relaxed);
+    let idrop = c.interface_dropped.load(Ordering::Relaxed);
+    let kwd = c.dropped_by_keepwatch.load(Ordering::Relaxed);
+    eprintln!(
+        "keepwatch: {captured} packets captured, {received} received by filter, {kd} dropped by kernel, {idrop} dropped by interface, {kwd} dropped by keepwatch"
+    );
+    if kd + idrop > 0 {
+        session.add_warning(format!(
+            "the kernel dropped {kd} packets and the interface {idrop}: counts may be low"
+        ));
+    }
+    if kwd > 0 {
+        session.add_warning(format!(
+            "keepwatch dropped {kwd} packets because the analysis fell behind the capture"
+        ));
+    }
+    if let Some(m) = end_msg {
+        session.add_warning(m.clone());
+    }
 }
 
 fn capture_counts(c: &keepwatch::capture::live::LiveCounters) -> keepwatch::metrics::CaptureCounts {
