@@ -10,7 +10,7 @@
 //! receiver got bytes that the capture never saw — when a cap is hit, or when
 //! the connection is finalised.
 
-use super::{Direction, StreamHandler};
+use super::{Direction, SeqNumber, StreamHandler};
 use crate::time::Timestamp;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -56,7 +56,7 @@ fn differing(a_at: u64, a: &[u8], b_at: u64, b: &[u8]) -> u64 {
 pub struct HalfStream {
     started: bool,
     /// Sequence number of the next expected byte.
-    next_seq: u32,
+    next_seq: SeqNumber,
     /// Stream offset of `next_seq`.
     offset: u64,
     /// Out-of-order data by stream offset: (captured bytes, length on the wire).
@@ -109,11 +109,12 @@ impl Default for Limits {
 }
 
 impl HalfStream {
-    /// SYN seen: the stream starts at `isn + 1`.
-    pub fn syn(&mut self, isn: u32) {
+    /// SYN seen: the stream starts at `isn + 1` (the SYN takes one sequence
+    /// number, RFC 9293 §3.4). A raw `u32` from the header converts.
+    pub fn syn(&mut self, isn: impl Into<SeqNumber>) {
         if !self.started || self.offset == 0 && self.ooo.is_empty() {
             self.started = true;
-            self.next_seq = isn.wrapping_add(1);
+            self.next_seq = isn.into() + 1;
             self.offset = 0;
         }
     }
@@ -124,9 +125,9 @@ impl HalfStream {
 
     /// Sequence number of stream offset 0 (the first byte this direction's
     /// stream began at), once it has started.
-    pub fn start_seq(&self) -> Option<u32> {
-        self.started
-            .then(|| self.next_seq.wrapping_sub(self.offset as u32))
+    pub fn start_seq(&self) -> Option<SeqNumber> {
+        // (Modulo 2^32: a stream longer than that has gone round the circle.)
+        self.started.then(|| self.next_seq - self.offset as usize)
     }
 
     pub fn fin_delivered(&self) -> bool {
@@ -137,20 +138,22 @@ impl HalfStream {
         !self.ooo.is_empty()
     }
 
-    /// Stream offset of a sequence number in this direction.
+    /// Stream offset of a sequence number in this direction: within 2^31 of
+    /// the next expected byte, before or after it.
     #[inline]
-    fn abs(&self, seq: u32) -> i64 {
-        self.offset as i64 + seq.wrapping_sub(self.next_seq) as i32 as i64
+    fn abs(&self, seq: SeqNumber) -> i64 {
+        self.offset as i64 + i64::from(seq - self.next_seq)
     }
 
     /// A segment's payload (and FIN) in this direction. `seq` is the sequence
-    /// number of the first payload byte (after the SYN, if the segment has one).
+    /// number of the first payload byte (after the SYN, if the segment has one);
+    /// a raw `u32` converts.
     #[allow(clippy::too_many_arguments)]
     pub fn segment<H: StreamHandler>(
         &mut self,
         dir: Direction,
         ts: Timestamp,
-        seq: u32,
+        seq: impl Into<SeqNumber>,
         data: &[u8],
         wire_len: u32,
         fin: bool,
@@ -158,6 +161,7 @@ impl HalfStream {
         ooo_total: &mut usize,
         h: &mut H,
     ) {
+        let seq = seq.into();
         self.stats.bytes += wire_len as u64;
         if !self.started {
             self.started = true;
@@ -233,7 +237,7 @@ impl HalfStream {
         &mut self,
         dir: Direction,
         ts: Timestamp,
-        ack: u32,
+        ack: SeqNumber,
         ooo_total: &mut usize,
         h: &mut H,
     ) {
@@ -306,7 +310,7 @@ impl HalfStream {
     fn advance(&mut self, n: u64) {
         self.hole_acks = 0;
         self.offset += n;
-        self.next_seq = self.next_seq.wrapping_add(n as u32);
+        self.next_seq = self.next_seq + n as usize;
     }
 
     /// Hands `data[skip..]` on; bytes the snaplen cut off become a gap.
