@@ -9,6 +9,7 @@
 
 pub mod app;
 pub mod input;
+pub mod layout;
 pub mod model;
 pub mod update;
 pub mod view;

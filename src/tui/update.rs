@@ -1,6 +1,7 @@
 //! Messages and the one function that changes the model. Pure: no terminal,
 //! no clock.
 
+use super::layout::pane_rows;
 use super::model::{LiveUpdate, Model, View};
 
 #[derive(Debug, Clone)]
@@ -226,11 +227,8 @@ fn step(cur: usize, by: i64, n: usize) -> usize {
 fn move_by(m: &mut Model, by: i64) {
     match m.view {
         View::Connections if m.detail => {
-            // The pane shows the terminal's height less the tabs, stats,
-            // sparkline and footer rows and its own top border (6 rows): End
-            // stops at the last full page, not at the last line alone.
-            let visible = (m.size.1 as usize).saturating_sub(6).max(1);
-            let max = super::view::detail_line_count(m).saturating_sub(visible) as i64;
+            // End stops at the last full page, not at the last line alone.
+            let max = m.detail_line_count().saturating_sub(pane_rows(m.size.1)) as i64;
             m.detail_scroll = (m.detail_scroll as i64)
                 .saturating_add(by)
                 .clamp(0, max.max(0)) as u16;
@@ -245,9 +243,7 @@ fn move_by(m: &mut Model, by: i64) {
             m.clamp_selection();
         }
         View::Findings => {
-            let max = super::view::findings_line_count(m)
-                .saturating_sub((m.size.1 as usize).saturating_sub(6).max(1))
-                as i64;
+            let max = m.findings_line_count().saturating_sub(pane_rows(m.size.1)) as i64;
             m.findings_scroll = (m.findings_scroll as i64)
                 .saturating_add(by)
                 .clamp(0, max.max(0)) as u16;
