@@ -1,23 +1,25 @@
 //! The per-server and per-host tables.
 
-use super::{bold, dim, fit, sort_arrow};
+use super::{bold, dim, fit, sort_arrow, tone_color};
 use crate::analysis::GroupStats;
-use crate::tui::model::{GroupSort, Model, View};
+use crate::tui::model::{GroupSort, Model, Tone, View};
 use ratatui::layout::{Constraint, Rect};
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Row, Table, TableState};
 use ratatui::Frame;
 
-fn group_tone(g: &GroupStats) -> Color {
+/// A server's or host's tone: bad with any stale request, else good when
+/// any connection was reused, a warning when none was, dim without HTTP.
+fn group_tone(g: &GroupStats) -> Tone {
     if g.stale_requests > 0 {
-        Color::Red
+        Tone::Bad
     } else if g.reused_connections > 0 {
-        Color::Green
+        Tone::Good
     } else if g.requests > 0 {
-        Color::Yellow
+        Tone::Warn
     } else {
-        Color::DarkGray
+        Tone::Dim
     }
 }
 
@@ -79,7 +81,7 @@ pub(super) fn groups(m: &Model, f: &mut Frame, area: Rect) {
                 format!("{:>5}", g.stale_requests),
                 reasons.join(", "),
             ])
-            .style(Style::new().fg(group_tone(g)))
+            .style(Style::new().fg(tone_color(group_tone(g))))
         })
         .collect();
     let widths = [

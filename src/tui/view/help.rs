@@ -1,6 +1,7 @@
 //! The help overlay: the keys and the colours.
 
-use super::{bold, dim};
+use super::{bold, dim, tone_color};
+use crate::tui::model::Tone;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
@@ -48,10 +49,13 @@ pub(super) fn help(f: &mut Frame, area: Rect) {
         .collect();
     lines.push(Line::from(vec![
         Span::raw(" colours: "),
-        Span::styled("reused ", Style::new().fg(Color::Green)),
-        Span::styled("single-request-closed ", Style::new().fg(Color::Yellow)),
-        Span::styled("kept open ", Style::new().fg(Color::Cyan)),
-        Span::styled("stale/reset ", Style::new().fg(Color::Red)),
+        Span::styled("reused ", Style::new().fg(tone_color(Tone::Good))),
+        Span::styled(
+            "single-request-closed ",
+            Style::new().fg(tone_color(Tone::Warn)),
+        ),
+        Span::styled("kept open ", Style::new().fg(tone_color(Tone::Kept))),
+        Span::styled("stale/reset ", Style::new().fg(tone_color(Tone::Bad))),
         Span::styled("no HTTP", dim()),
     ]));
     f.render_widget(Clear, r);

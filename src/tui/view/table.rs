@@ -275,32 +275,7 @@ pub(super) fn connections(m: &Model, f: &mut Frame, area: Rect) {
             .style(Style::new().fg(tone_color(tone(r))))
         })
         .collect();
-    let mut title = vec![Span::styled(
-        format!(" Connections {}/{} ", m.visible_len(), m.records().len()),
-        bold(),
-    )];
-    title.push(Span::raw(format!(
-        "· sort {} {} ",
-        m.sort.name(),
-        sort_arrow(m.sort_desc)
-    )));
-    if !m.filter.is_empty() {
-        title.push(Span::styled(
-            format!("· filter “{}” ", m.filter),
-            Style::new().fg(Color::Magenta),
-        ));
-    }
-    if m.visible_len() > page && page > 0 {
-        title.push(Span::styled(
-            format!(
-                "· rows {}-{} ",
-                m.offset + 1,
-                (m.offset + page).min(m.visible_len())
-            ),
-            dim(),
-        ));
-    }
-    let block = Block::new().borders(Borders::TOP).title(Line::from(title));
+    let block = Block::new().borders(Borders::TOP).title(title(m, page));
     if rows.is_empty() {
         let msg = if m.records().is_empty() {
             if m.live {
@@ -326,4 +301,34 @@ pub(super) fn connections(m: &Model, f: &mut Frame, area: Rect) {
         .with_offset(0)
         .with_selected(m.selected.checked_sub(m.offset));
     f.render_stateful_widget(table, area, &mut state);
+}
+
+/// The table's title: counts, sort, filter and the rows shown.
+fn title(m: &Model, page: usize) -> Line<'static> {
+    let mut title = vec![Span::styled(
+        format!(" Connections {}/{} ", m.visible_len(), m.records().len()),
+        bold(),
+    )];
+    title.push(Span::raw(format!(
+        "· sort {} {} ",
+        m.sort.name(),
+        sort_arrow(m.sort_desc)
+    )));
+    if !m.filter.is_empty() {
+        title.push(Span::styled(
+            format!("· filter “{}” ", m.filter),
+            Style::new().fg(Color::Magenta),
+        ));
+    }
+    if m.visible_len() > page && page > 0 {
+        title.push(Span::styled(
+            format!(
+                "· rows {}-{} ",
+                m.offset + 1,
+                (m.offset + page).min(m.visible_len())
+            ),
+            dim(),
+        ));
+    }
+    Line::from(title)
 }
