@@ -1,7 +1,8 @@
 //! Requests per connection: the histogram, with the verdict, close-reason
 //! and closed-by counts beside it.
 
-use super::{bold, dim};
+use super::{bold, dim, tone_color};
+use crate::report::tone::verdict_word_tone;
 use crate::tui::model::Model;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
@@ -91,13 +92,7 @@ pub(super) fn histogram(m: &Model, f: &mut Frame, area: Rect) {
     }
     let mut lines = vec![Line::styled("verdicts", bold())];
     for (k, n) in &s.verdicts {
-        let c = match *k {
-            "reused" => Color::Green,
-            "single-request-closed" => Color::Yellow,
-            "single-request-kept-open" => Color::Cyan,
-            "unanswered" => Color::Red,
-            _ => Color::DarkGray,
-        };
+        let c = tone_color(verdict_word_tone(k));
         lines.push(Line::styled(format!(" {n:>5} {k}"), Style::new().fg(c)));
     }
     lines.push(Line::styled("close reasons", bold()));
