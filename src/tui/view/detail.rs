@@ -1,7 +1,7 @@
 //! A connection's detail pane: overview, TCP handshake and close, timeline,
 //! exchanges, connection headers, TLS, HTTP/2 and warnings, one function
 //! each. Its line count (the scroll bound) is [`layout::detail_line_count`],
-//! kept equal by the tests below.
+//! kept equal to the lines drawn here by its tests.
 
 use super::table::close_reason_text;
 use super::{bold, dim, dur, fit, tone_color};
