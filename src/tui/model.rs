@@ -2,7 +2,7 @@
 //! and drawn only by [`super::view::view`]. Nothing here reads the clock or the
 //! terminal.
 
-use crate::analysis::{ConnectionRecord, GroupStats, Summary, SummaryBuilder, Verdict};
+use crate::analysis::{ConnectionRecord, GroupStats, Summary, SummaryBuilder};
 use crate::engine::Report;
 use crate::tcp::ClosedBy;
 use std::collections::BTreeMap;
@@ -166,29 +166,8 @@ pub fn state_text(r: &ConnectionRecord) -> &'static str {
     }
 }
 
-/// The colour class of a row (the same rule as the text report).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tone {
-    Good,
-    Warn,
-    Kept,
-    Bad,
-    Dim,
-}
-
-pub fn tone(r: &ConnectionRecord) -> Tone {
-    if r.stale_requests > 0 || matches!(r.closed_by, ClosedBy::ClientReset | ClosedBy::ServerReset)
-    {
-        return Tone::Bad;
-    }
-    match r.verdict {
-        Verdict::Reused => Tone::Good,
-        Verdict::SingleRequestClosed => Tone::Warn,
-        Verdict::SingleRequestKeptOpen => Tone::Kept,
-        Verdict::Unanswered | Verdict::ReuseFailed => Tone::Bad,
-        Verdict::NoHttp => Tone::Dim,
-    }
-}
+/// The colour class of a row: the text report's rule.
+pub use crate::report::tone::{tone, Tone};
 
 /// Text the filter matches against: addresses and ports, host, verdict,
 /// close reason, state, protocol, HTTP version.
@@ -590,7 +569,7 @@ impl Model {
 
     /// Table rows the connections table shows at the current size.
     pub fn page_rows(&self) -> usize {
-        super::view::table_body_rows(self.size.0, self.size.1).max(1)
+        super::layout::table_body_rows(self.size.0, self.size.1).max(1)
     }
 
     /// Keeps the selection inside the rows and the selected row on screen.
@@ -652,6 +631,20 @@ pub fn scroll_into_view(selected: usize, offset: usize, page: usize, n: usize) -
         off = selected + 1 - page;
     }
     off.min(n.saturating_sub(page))
+}
+
+/// The scrolling panes' lengths (their scroll bounds), from the model alone:
+/// see [`super::layout`].
+impl Model {
+    /// Lines of the detail pane for the selected connection.
+    pub fn detail_line_count(&self) -> usize {
+        super::layout::detail_line_count(self.selected_record(), self.size.0)
+    }
+
+    /// Rows the findings view needs at the terminal's width.
+    pub fn findings_line_count(&self) -> usize {
+        super::layout::findings_line_count(&self.summary.findings, self.size.0)
+    }
 }
 
 #[cfg(test)]
