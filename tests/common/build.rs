@@ -2,6 +2,7 @@
 //! on demand (damaged files, odd byte orders, mixed link types).
 #![allow(dead_code)]
 
+use etherparse::{EtherType, Ethernet2Header, PacketBuilder, TcpHeader};
 use std::net::IpAddr;
 
 pub const FIN: u8 = 0x01;
@@ -10,7 +11,8 @@ pub const RST: u8 = 0x04;
 pub const PSH: u8 = 0x08;
 pub const ACK: u8 = 0x10;
 
-/// An IPv4 or IPv6 packet carrying one TCP segment (checksums left zero).
+/// An IPv4 or IPv6 packet carrying one TCP segment (window 65535, TTL 64,
+/// checksums computed), built by `etherparse`.
 #[allow(clippy::too_many_arguments)]
 pub fn ip_tcp(
     src: &str,
@@ -22,44 +24,41 @@ pub fn ip_tcp(
     flags: u8,
     payload: &[u8],
 ) -> Vec<u8> {
-    let mut tcp = Vec::new();
-    tcp.extend_from_slice(&sport.to_be_bytes());
-    tcp.extend_from_slice(&dport.to_be_bytes());
-    tcp.extend_from_slice(&seq.to_be_bytes());
-    tcp.extend_from_slice(&ack.to_be_bytes());
-    tcp.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
-    tcp.extend_from_slice(payload);
-    let (s, d): (IpAddr, IpAddr) = (src.parse().unwrap(), dst.parse().unwrap());
-    let mut p = Vec::new();
-    match (s, d) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
-            let total = (20 + tcp.len()) as u16;
-            p.extend_from_slice(&[0x45, 0]);
-            p.extend_from_slice(&total.to_be_bytes());
-            p.extend_from_slice(&[0, 0, 0x40, 0, 64, 6, 0, 0]);
-            p.extend_from_slice(&s.octets());
-            p.extend_from_slice(&d.octets());
-        }
-        (IpAddr::V6(s), IpAddr::V6(d)) => {
-            p.extend_from_slice(&[0x60, 0, 0, 0]);
-            p.extend_from_slice(&(tcp.len() as u16).to_be_bytes());
-            p.extend_from_slice(&[6, 64]);
-            p.extend_from_slice(&s.octets());
-            p.extend_from_slice(&d.octets());
-        }
+    let mut tcp = TcpHeader::new(sport, dport, seq, 0xffff);
+    tcp.acknowledgment_number = ack;
+    tcp.fin = flags & FIN != 0;
+    tcp.syn = flags & SYN != 0;
+    tcp.rst = flags & RST != 0;
+    tcp.psh = flags & PSH != 0;
+    tcp.ack = flags & ACK != 0;
+    let builder = match (src.parse().unwrap(), dst.parse().unwrap()) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => PacketBuilder::ipv4(s.octets(), d.octets(), 64),
+        (IpAddr::V6(s), IpAddr::V6(d)) => PacketBuilder::ipv6(s.octets(), d.octets(), 64),
         _ => panic!("mixed address families"),
     }
-    p.extend_from_slice(&tcp);
+    .tcp_header(tcp);
+    let mut p = Vec::with_capacity(builder.size(payload.len()));
+    builder
+        .write(&mut p, payload)
+        .expect("a packet etherparse can build");
     p
 }
 
+/// An Ethernet II frame around IP bytes (any bytes: the EtherType follows the
+/// first nibble, so damaged IP packets can be framed too).
 pub fn ethernet(ip: &[u8]) -> Vec<u8> {
-    let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1];
-    f.extend_from_slice(if ip[0] >> 4 == 6 {
-        &[0x86, 0xdd]
+    let ether_type = if ip.first().map(|b| b >> 4) == Some(6) {
+        EtherType::IPV6
     } else {
-        &[0x08, 0x00]
-    });
+        EtherType::IPV4
+    };
+    let mut f = Ethernet2Header {
+        source: [2, 0, 0, 0, 0, 1],
+        destination: [2, 0, 0, 0, 0, 2],
+        ether_type,
+    }
+    .to_bytes()
+    .to_vec();
     f.extend_from_slice(ip);
     f
 }
