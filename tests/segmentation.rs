@@ -4,6 +4,9 @@
 //! into any pieces gives exactly what whole frames give. The HTTP/1 and TLS
 //! inspectors have the same property tests beside their code.
 
+mod common;
+
+use common::build::h2_frame as frame;
 use keepwatch::inspect::h2::{H2Inspector, PREFACE};
 use keepwatch::Direction::{self, ClientToServer as C, ServerToClient as S};
 use keepwatch::Timestamp;
@@ -22,14 +25,6 @@ const ACK: u8 = 0x1;
 const END_HEADERS: u8 = 0x4;
 const PADDED: u8 = 0x8;
 const PRIORITY: u8 = 0x20;
-
-fn frame(typ: u8, flags: u8, sid: u32, payload: &[u8]) -> Vec<u8> {
-    let n = payload.len() as u32;
-    let mut v = vec![(n >> 16) as u8, (n >> 8) as u8, n as u8, typ, flags];
-    v.extend_from_slice(&sid.to_be_bytes());
-    v.extend_from_slice(payload);
-    v
-}
 
 /// A request header block from HPACK's static table: GET, http, /,
 /// then `:authority: example.io` as a literal.
