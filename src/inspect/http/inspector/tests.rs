@@ -1,5 +1,6 @@
 use super::*;
 use crate::Direction::{ClientToServer as C, ServerToClient as S};
+use proptest::prelude::*;
 
 const T0: i64 = 1_700_000_000_000_000_000;
 
@@ -790,25 +791,56 @@ fn gap_inside_chunk_data_keeps_sync_but_not_in_framing() {
     assert!(!i.exchanges()[0].response_complete);
 }
 
-#[test]
-fn garbage_input_no_panic_not_http() {
-    let mut rng = Lcg(0x1234_5678);
-    for round in 0..50 {
+/// Proptest settings for the generated tests below: modest case counts (the
+/// suite runs as a debug build) and no regression files (a failure prints
+/// its shrunk input, which becomes a plain test).
+fn cases(n: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases: n,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+/// `bytes` cut at the given points (any number, any order, repeats allowed).
+fn cut<'a>(bytes: &'a [u8], cuts: &[prop::sample::Index]) -> Vec<&'a [u8]> {
+    let mut at: Vec<usize> = cuts.iter().map(|c| c.index(bytes.len() + 1)).collect();
+    at.extend([0, bytes.len()]);
+    at.sort_unstable();
+    at.windows(2).map(|w| &bytes[w[0]..w[1]]).collect()
+}
+
+/// One chunk of random input: bytes, direction, and maybe a gap after it.
+fn garbage_chunk() -> impl Strategy<Value = (Vec<u8>, bool, Option<u64>)> {
+    (
+        prop::collection::vec(any::<u8>(), 0..300),
+        any::<bool>(),
+        prop::option::weighted(0.1, 1..=1000u64),
+    )
+}
+
+proptest! {
+    #![proptest_config(cases(64))]
+
+    #[test]
+    fn garbage_input_no_panic_not_http(chunks in prop::collection::vec(garbage_chunk(), 20)) {
         let mut i = HttpInspector::new();
-        for k in 0..20 {
-            let len = rng.below(300);
-            let data: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
-            let dir = if rng.below(2) == 0 { C } else { S };
-            i.on_data(dir, t(k), &data);
-            if rng.below(10) == 0 {
-                i.on_gap(dir, t(k), rng.below(1000) as u64 + 1);
+        for (k, (data, client, gap)) in chunks.iter().enumerate() {
+            let dir = if *client { C } else { S };
+            i.on_data(dir, t(k as i64), data);
+            if let Some(n) = gap {
+                i.on_gap(dir, t(k as i64), *n);
             }
         }
         i.finish(t(100));
-        assert!(!i.is_http(), "round {round}");
-        assert!(i.exchanges().is_empty());
-        assert_eq!(i.requests(), 0);
+        prop_assert!(!i.is_http());
+        prop_assert!(i.exchanges().is_empty());
+        prop_assert_eq!(i.requests(), 0);
     }
+}
+
+#[test]
+fn not_http_warns_what_it_saw() {
     let mut i = HttpInspector::new();
     i.on_data(C, t(0), b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03");
     i.on_data(S, t(1), b"SSH-2.0-OpenSSH_9.6\r\n");
@@ -825,57 +857,72 @@ fn garbage_input_no_panic_not_http() {
     );
 }
 
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
+/// One way to mangle a message: bytes overwritten, then cut into pieces,
+/// some pieces replaced by a gap of their length, maybe a FIN after it.
+/// Byte edits (where, new value), cut points, which pieces become gaps, FIN after.
+type Mangling = (
+    Vec<(prop::sample::Index, u8)>,
+    Vec<prop::sample::Index>,
+    Vec<bool>,
+    bool,
+);
+
+fn mangling() -> impl Strategy<Value = Mangling> {
+    (
+        prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+        prop::collection::vec(any::<prop::sample::Index>(), 0..12),
+        prop::collection::vec(prop::bool::weighted(0.125), 13),
+        prop::bool::weighted(0.1),
+    )
 }
 
-#[test]
-fn fuzz_random_splits_gaps_and_mutations_never_panic() {
-    let script = conversation();
-    let baseline = snapshot(&run(&script));
-    let mut rng = Lcg(42);
-    for round in 0..400 {
-        let mutate = round % 2 == 1;
+proptest! {
+    #![proptest_config(cases(192))]
+
+    /// Segmentation invariance: every message of a conversation cut into any
+    /// pieces gives exactly what feeding whole messages gives.
+    #[test]
+    fn any_split_gives_the_same_result(
+        cuts in prop::collection::vec(prop::collection::vec(any::<prop::sample::Index>(), 0..12), 32),
+    ) {
+        let script = conversation();
+        prop_assert!(script.len() <= cuts.len());
         let mut i = HttpInspector::new();
-        for (j, (dir, m)) in script.iter().enumerate() {
+        for ((j, (dir, m)), c) in script.iter().enumerate().zip(&cuts) {
+            for piece in cut(m, c) {
+                i.on_data(*dir, t(j as i64), piece);
+            }
+        }
+        prop_assert_eq!(snapshot(&i), snapshot(&run(&script)));
+    }
+
+    /// Altered bytes, gaps and early FINs anywhere: no panic, and the
+    /// counters stay consistent.
+    #[test]
+    fn mutations_gaps_and_fins_never_panic(manglings in prop::collection::vec(mangling(), 32)) {
+        let script = conversation();
+        let mut i = HttpInspector::new();
+        for ((j, (dir, m)), (edits, cuts, gaps, fin)) in script.iter().enumerate().zip(&manglings) {
             let mut m = m.clone();
-            if mutate {
-                for _ in 0..rng.below(4) {
-                    let p = rng.below(m.len());
-                    m[p] = rng.next() as u8;
-                }
+            for (p, b) in edits.iter().take(if m.is_empty() { 0 } else { edits.len() }) {
+                let p = p.index(m.len());
+                m[p] = *b;
             }
-            let mut rest = &m[..];
-            while !rest.is_empty() {
-                let n = 1 + rng.below(rest.len());
-                if mutate && rng.below(8) == 0 {
-                    i.on_gap(*dir, t(j as i64), n as u64);
+            for (k, piece) in cut(&m, cuts).into_iter().enumerate() {
+                if gaps[k] && !piece.is_empty() {
+                    i.on_gap(*dir, t(j as i64), piece.len() as u64);
                 } else {
-                    i.on_data(*dir, t(j as i64), &rest[..n]);
+                    i.on_data(*dir, t(j as i64), piece);
                 }
-                rest = &rest[n..];
             }
-            if mutate && rng.below(10) == 0 {
+            if *fin {
                 i.on_fin(*dir, t(j as i64));
             }
         }
-        if !mutate {
-            assert_eq!(snapshot(&i), baseline, "round {round}");
-        }
         i.finish(t(50));
-        assert!(i.responses() as usize <= i.exchanges().len());
-        assert!(i.max_pipeline_depth() as usize <= i.exchanges().len());
-        serde_json::to_string(i.exchanges()).unwrap();
+        prop_assert!(i.responses() as usize <= i.exchanges().len());
+        prop_assert!(i.max_pipeline_depth() as usize <= i.exchanges().len());
+        prop_assert!(serde_json::to_string(i.exchanges()).is_ok());
     }
 }
 
