@@ -6,11 +6,11 @@
 //! bodies are counted and skipped. A head that arrives whole in one `on_data`
 //! slice is parsed in place. Strings are allocated per message, never per packet.
 
+use super::framing::{self, BodyFraming, BodyHeaders, Unframeable};
 use super::log::{ExchangeLog, PendingQueue, UNANSWERED_KEPT};
 pub use super::parser::HttpVersion;
 use super::parser::{
-    self, escape, ChunkStatus, ChunkedDecoder, ContentLength, MessageHeaders, RequestHead,
-    ResponseHead,
+    self, escape, ChunkStatus, ChunkedDecoder, MessageHeaders, RequestHead, ResponseHead,
 };
 use crate::inspect::warnings::Warnings;
 use crate::time::Timestamp;
@@ -735,23 +735,20 @@ impl HttpInspector {
                 escape(rh.line.target, 60)
             ));
         }
-        let framing = request_framing(&h);
+        let framing = framing::request(BodyHeaders::of(&h));
         ex.host = h.host;
         ex.request_connection = h.connection;
         ex.request_keep_alive = h.keep_alive;
         ex.upgrade = h.upgrade;
         ex.expect = h.expect;
-        ex.request_framing = Some(framing.clone().unwrap_or(Framing::None));
+        ex.request_framing = Some(framing.public().unwrap_or(Framing::None));
         self.exchanges.push(ex);
         self.pending.push_back(idx);
         self.compact();
         if let Some(cut) = cut {
             let body = match framing {
-                Ok(Framing::None) => Some(0),
-                Ok(Framing::ContentLength) => match h.content_length {
-                    ContentLength::Valid(n) => Some(n),
-                    _ => None,
-                },
+                BodyFraming::NoBody => Some(0),
+                BodyFraming::ContentLength(n) => Some(n),
                 _ => None,
             };
             let e = &self.exchanges[idx];
@@ -761,9 +758,22 @@ impl HttpInspector {
             self.cut_message(C2S, idx, h.field_count, body, cut, end_ts);
             return;
         }
+        let te = h.transfer_encoding.as_deref();
+        self.frame_request(idx, framing, te, h.content_length_raw.as_deref(), end_ts);
+    }
+
+    /// Starts the body of request `idx` (or completes it) as `framing` says.
+    fn frame_request(
+        &mut self,
+        idx: usize,
+        framing: BodyFraming,
+        te: Option<&str>,
+        cl_raw: Option<&str>,
+        end_ts: Timestamp,
+    ) {
         match framing {
-            Ok(Framing::Chunked) => {
-                if h.content_length != ContentLength::Absent {
+            BodyFraming::Chunked { cl_ignored } => {
+                if cl_ignored {
                     let label = self.exchanges[idx].label(idx);
                     self.warn(format!(
                         "client->server: {label}: both Transfer-Encoding and Content-Length; Content-Length ignored"
@@ -771,26 +781,32 @@ impl HttpInspector {
                 }
                 self.start_body(C2S, idx, BodyKind::Chunked(ChunkedDecoder::new()), end_ts);
             }
-            Ok(Framing::ContentLength) => match h.content_length {
-                ContentLength::Valid(n) if n > 0 => self.start_body(
-                    C2S,
-                    idx,
-                    BodyKind::Length {
-                        remaining: n,
-                        total: n,
-                    },
-                    end_ts,
-                ),
-                _ => self.request_done(idx, end_ts),
-            },
-            Ok(_) => self.request_done(idx, end_ts),
-            Err(why) => {
+            BodyFraming::ContentLength(n) if n > 0 => self.start_body(
+                C2S,
+                idx,
+                BodyKind::Length {
+                    remaining: n,
+                    total: n,
+                },
+                end_ts,
+            ),
+            BodyFraming::Invalid(why) => {
+                let why = match why {
+                    Unframeable::TeNotChunked => format!(
+                        "Transfer-Encoding \"{}\" does not end in chunked",
+                        te.unwrap_or("")
+                    ),
+                    Unframeable::BadContentLength => {
+                        format!("invalid Content-Length \"{}\"", cl_raw.unwrap_or(""))
+                    }
+                };
                 let label = self.exchanges[idx].label(idx);
                 let msg = format!(
                     "client->server: {label}: {why}; cannot frame the request body, lost sync"
                 );
                 self.lose_sync(C2S, end_ts, msg, false);
             }
+            _ => self.request_done(idx, end_ts),
         }
     }
 
@@ -835,21 +851,7 @@ impl HttpInspector {
             self.keep_alive = Some(KeepAliveParams::parse(ka));
         }
         if (100..200).contains(&status) && status != 101 {
-            self.interim += 1;
-            match self.pending.front() {
-                Some(ex) => self.exchanges[ex].interim_statuses.push(status),
-                None => self.warn(format!(
-                    "server->client: interim response {status} without an outstanding request"
-                )),
-            }
-            for issue in &h.issues {
-                self.warn(format!(
-                    "server->client: interim response {status}: {issue}"
-                ));
-            }
-            if let Some(cut) = cut {
-                self.cut_interim(status, h.field_count, cut, end_ts);
-            }
+            self.on_interim_head(status, &h, end_ts, cut);
             return;
         }
         self.responses += 1;
@@ -879,147 +881,165 @@ impl HttpInspector {
         e.response_time = Some(start_ts);
         e.response_wire_bytes = head_len;
         e.keep_alive = h.keep_alive.as_deref().map(KeepAliveParams::parse);
-        let method = e.method.clone();
-        let method = method.as_deref();
-        let chunked = h.chunked();
-        let has_te = h.has_transfer_coding();
-        let cl = h.content_length;
-        let cl_raw = h.content_length_raw.clone();
+        let framing = framing::response(e.method.as_deref(), status, BodyHeaders::of(&h));
+        // The Upgrade protocol: the response's, else the request's.
+        let protocol = match framing {
+            BodyFraming::Upgrade => h.upgrade.or_else(|| e.upgrade.clone()).map(String::from),
+            _ => None,
+        };
         e.response_connection = h.connection;
         e.response_keep_alive = h.keep_alive;
         e.transfer_encoding = h.transfer_encoding;
         e.content_encoding = h.content_encoding;
-
-        if let Some(cut) = cut {
-            let fields = h.field_count;
-            let switch = if status == 101 {
-                Some((
-                    "upgrade",
-                    h.upgrade.or_else(|| e.upgrade.clone()).map(String::from),
-                ))
-            } else if method == Some("CONNECT") && (200..300).contains(&status) {
-                Some(("connect", None))
-            } else {
-                None
-            };
-            let bodyless = method == Some("HEAD") || status == 204 || status == 304;
-            // Only what the captured header lines say: a lost line may hold
-            // more, so a response without framing headers is not until-close.
-            let (framing, body) = if switch.is_some() || bodyless {
-                (Some(Framing::None), Some(0))
-            } else if has_te {
-                let f = if chunked {
-                    Framing::Chunked
-                } else {
-                    Framing::UntilClose
-                };
-                (Some(f), None)
-            } else {
-                match cl {
-                    ContentLength::Valid(n) => (Some(Framing::ContentLength), Some(n)),
-                    _ => (None, None),
-                }
-            };
-            e.framing = framing;
-            match switch {
-                Some((kind, protocol)) => {
-                    e.response_gap_bytes += cut.missing;
-                    self.abandon_response(idx);
-                    let label = self.exchanges[idx].label(idx);
-                    self.warn(format!(
-                        "server->client: response to {label}: {status} head cut by {} missing bytes after {} captured ({fields} header fields); counted, marked incomplete; protocol switched, tunnel bytes may be among the missing ones",
-                        cut.missing, cut.captured
-                    ));
-                    self.do_switch(idx, kind, protocol, end_ts);
-                }
-                None => self.cut_message(S2C, idx, fields, body, cut, end_ts),
+        match cut {
+            Some(cut) => {
+                self.cut_response(idx, status, framing, protocol, h.field_count, cut, end_ts)
             }
-            if matches!(self.sides[0].phase, Phase::Hold { ex } if ex == idx) {
-                self.release_hold();
-            }
-            return;
-        }
-        if status == 101 {
-            let protocol = h.upgrade.or_else(|| e.upgrade.clone()).map(String::from);
-            e.framing = Some(Framing::None);
-            self.response_done(idx, end_ts);
-            self.do_switch(idx, "upgrade", protocol, end_ts);
-            return;
-        }
-        if method == Some("CONNECT") && (200..300).contains(&status) {
-            e.framing = Some(Framing::None);
-            self.response_done(idx, end_ts);
-            self.do_switch(idx, "connect", None, end_ts);
-            return;
-        }
-        if method == Some("HEAD") || status == 204 || status == 304 {
-            e.framing = Some(Framing::None);
-            self.response_done(idx, end_ts);
-        } else if has_te {
-            if cl != ContentLength::Absent {
-                let label = self.exchanges[idx].label(idx);
-                self.warn(format!(
-                    "server->client: response to {label}: both Transfer-Encoding and Content-Length; Content-Length ignored"
-                ));
-            }
-            if version == HttpVersion::Http10 {
-                let label = self.exchanges[idx].label(idx);
-                self.warn(format!(
-                    "server->client: response to {label}: Transfer-Encoding in an HTTP/1.0 response"
-                ));
-            }
-            if chunked {
-                self.exchanges[idx].framing = Some(Framing::Chunked);
-                self.start_body(S2C, idx, BodyKind::Chunked(ChunkedDecoder::new()), end_ts);
-            } else {
-                let te = self.exchanges[idx]
-                    .transfer_encoding
-                    .clone()
-                    .unwrap_or_default();
-                let label = self.exchanges[idx].label(idx);
-                self.warn(format!(
-                    "server->client: response to {label}: Transfer-Encoding \"{te}\" does not end in chunked; body delimited by connection close"
-                ));
-                self.exchanges[idx].framing = Some(Framing::UntilClose);
-                self.start_body(S2C, idx, BodyKind::UntilClose, end_ts);
-            }
-        } else {
-            match cl {
-                ContentLength::Valid(0) => {
-                    self.exchanges[idx].framing = Some(Framing::ContentLength);
-                    self.response_done(idx, end_ts);
-                }
-                ContentLength::Valid(n) => {
-                    self.exchanges[idx].framing = Some(Framing::ContentLength);
-                    self.start_body(
-                        S2C,
-                        idx,
-                        BodyKind::Length {
-                            remaining: n,
-                            total: n,
-                        },
-                        end_ts,
-                    );
-                }
-                ContentLength::Absent => {
-                    self.exchanges[idx].framing = Some(Framing::UntilClose);
-                    self.start_body(S2C, idx, BodyKind::UntilClose, end_ts);
-                }
-                ContentLength::Invalid | ContentLength::Conflicting => {
-                    self.abandon_response(idx);
-                    let label = self.exchanges[idx].label(idx);
-                    let msg = format!(
-                        "server->client: response to {label}: invalid Content-Length \"{}\"; cannot frame the body, lost sync",
-                        cl_raw.unwrap_or_default()
-                    );
-                    self.lose_sync(S2C, end_ts, msg, false);
-                }
+            None => {
+                let cl_raw = h.content_length_raw.as_deref();
+                self.frame_response(idx, version, framing, protocol, cl_raw, end_ts);
             }
         }
         // A final response that does not switch protocols: client bytes held
         // after a CONNECT/Upgrade request are HTTP after all.
         if matches!(self.sides[0].phase, Phase::Hold { ex } if ex == idx) {
             self.release_hold();
+        }
+    }
+
+    /// An interim (1xx, not 101) response head: noted on the oldest pending exchange.
+    fn on_interim_head(
+        &mut self,
+        status: u16,
+        h: &MessageHeaders,
+        end_ts: Timestamp,
+        cut: Option<Cut>,
+    ) {
+        self.interim += 1;
+        match self.pending.front() {
+            Some(ex) => self.exchanges[ex].interim_statuses.push(status),
+            None => self.warn(format!(
+                "server->client: interim response {status} without an outstanding request"
+            )),
+        }
+        for issue in &h.issues {
+            self.warn(format!(
+                "server->client: interim response {status}: {issue}"
+            ));
+        }
+        if let Some(cut) = cut {
+            self.cut_interim(status, h.field_count, cut, end_ts);
+        }
+    }
+
+    /// A final response head of exchange `idx` cut by a capture gap.
+    #[allow(clippy::too_many_arguments)]
+    fn cut_response(
+        &mut self,
+        idx: usize,
+        status: u16,
+        framing: BodyFraming,
+        protocol: Option<String>,
+        fields: u32,
+        cut: Cut,
+        end_ts: Timestamp,
+    ) {
+        // Only what the captured header lines say: a lost line may hold
+        // more, so a response without framing headers is not until-close.
+        let e = &mut self.exchanges[idx];
+        e.framing = match framing {
+            BodyFraming::UntilClose => None,
+            f => f.public(),
+        };
+        let kind = match framing {
+            BodyFraming::Upgrade => "upgrade",
+            BodyFraming::Tunnel => "connect",
+            _ => {
+                let body = match framing {
+                    BodyFraming::NoBody => Some(0),
+                    BodyFraming::ContentLength(n) => Some(n),
+                    _ => None,
+                };
+                self.cut_message(S2C, idx, fields, body, cut, end_ts);
+                return;
+            }
+        };
+        e.response_gap_bytes += cut.missing;
+        self.abandon_response(idx);
+        let label = self.exchanges[idx].label(idx);
+        self.warn(format!(
+            "server->client: response to {label}: {status} head cut by {} missing bytes after {} captured ({fields} header fields); counted, marked incomplete; protocol switched, tunnel bytes may be among the missing ones",
+            cut.missing, cut.captured
+        ));
+        self.do_switch(idx, kind, protocol, end_ts);
+    }
+
+    /// Completes the final response of exchange `idx`, starts its body, or
+    /// switches protocols, as `framing` says.
+    fn frame_response(
+        &mut self,
+        idx: usize,
+        version: HttpVersion,
+        framing: BodyFraming,
+        protocol: Option<String>,
+        cl_raw: Option<&str>,
+        end_ts: Timestamp,
+    ) {
+        self.exchanges[idx].framing = framing.public();
+        match framing {
+            BodyFraming::Upgrade => {
+                self.response_done(idx, end_ts);
+                self.do_switch(idx, "upgrade", protocol, end_ts);
+            }
+            BodyFraming::Tunnel => {
+                self.response_done(idx, end_ts);
+                self.do_switch(idx, "connect", None, end_ts);
+            }
+            BodyFraming::NoBody | BodyFraming::ContentLength(0) => self.response_done(idx, end_ts),
+            BodyFraming::Chunked { cl_ignored } | BodyFraming::TeUntilClose { cl_ignored } => {
+                let label = self.exchanges[idx].label(idx);
+                if cl_ignored {
+                    self.warn(format!(
+                        "server->client: response to {label}: both Transfer-Encoding and Content-Length; Content-Length ignored"
+                    ));
+                }
+                if version == HttpVersion::Http10 {
+                    self.warn(format!(
+                        "server->client: response to {label}: Transfer-Encoding in an HTTP/1.0 response"
+                    ));
+                }
+                if let BodyFraming::Chunked { .. } = framing {
+                    self.start_body(S2C, idx, BodyKind::Chunked(ChunkedDecoder::new()), end_ts);
+                } else {
+                    let te = self.exchanges[idx]
+                        .transfer_encoding
+                        .clone()
+                        .unwrap_or_default();
+                    self.warn(format!(
+                        "server->client: response to {label}: Transfer-Encoding \"{te}\" does not end in chunked; body delimited by connection close"
+                    ));
+                    self.start_body(S2C, idx, BodyKind::UntilClose, end_ts);
+                }
+            }
+            BodyFraming::ContentLength(n) => self.start_body(
+                S2C,
+                idx,
+                BodyKind::Length {
+                    remaining: n,
+                    total: n,
+                },
+                end_ts,
+            ),
+            BodyFraming::UntilClose => self.start_body(S2C, idx, BodyKind::UntilClose, end_ts),
+            BodyFraming::Invalid(_) => {
+                self.abandon_response(idx);
+                let label = self.exchanges[idx].label(idx);
+                let msg = format!(
+                    "server->client: response to {label}: invalid Content-Length \"{}\"; cannot frame the body, lost sync",
+                    cl_raw.unwrap_or_default()
+                );
+                self.lose_sync(S2C, end_ts, msg, false);
+            }
         }
     }
 
@@ -1784,27 +1804,6 @@ impl HttpInspector {
             let label = e.label(ex);
             self.warn(format!("{label}: request was never answered"));
         }
-    }
-}
-
-/// Request body framing (RFC 9112 §6.3 rules 4-7 for requests).
-fn request_framing(h: &MessageHeaders) -> Result<Framing, String> {
-    if h.has_transfer_coding() {
-        if h.chunked() {
-            return Ok(Framing::Chunked);
-        }
-        return Err(format!(
-            "Transfer-Encoding \"{}\" does not end in chunked",
-            h.transfer_encoding.as_deref().unwrap_or("")
-        ));
-    }
-    match h.content_length {
-        ContentLength::Absent => Ok(Framing::None),
-        ContentLength::Valid(_) => Ok(Framing::ContentLength),
-        ContentLength::Invalid | ContentLength::Conflicting => Err(format!(
-            "invalid Content-Length \"{}\"",
-            h.content_length_raw.as_deref().unwrap_or("")
-        )),
     }
 }
 

@@ -1,9 +1,11 @@
 //! HTTP/1.x parser and per-connection inspector.
 //!
 //! [`parser`] holds `nom` streaming parsers (request line, status line, header
-//! fields, chunked framing); [`inspector`] frames both directions of one
+//! fields, chunked framing); `framing` decides how a body is delimited (RFC 9112
+//! §6.3, a pure function); [`inspector`] frames both directions of one
 //! connection, matches responses to requests and records keep-alive behaviour.
 
+mod framing;
 pub mod inspector;
 pub mod log;
 pub mod parser;
