@@ -277,8 +277,8 @@ impl H2Inspector {
         &self.info
     }
 
-    pub fn warnings(&self) -> &[String] {
-        self.warnings.as_slice()
+    pub fn warnings(&self) -> Vec<String> {
+        self.warnings.lines()
     }
 
     fn warn(&mut self, msg: String) {

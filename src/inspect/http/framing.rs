@@ -28,7 +28,7 @@ impl BodyHeaders {
 
 /// Why a body cannot be framed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Unframeable {
+pub enum Unframeable {
     /// §6.3 rule 4, request: Transfer-Encoding whose final coding is not chunked.
     TeNotChunked,
     /// §6.3 rule 5: an invalid Content-Length, or several that differ.

@@ -12,6 +12,7 @@ pub use super::parser::HttpVersion;
 use super::parser::{
     self, escape, ChunkStatus, ChunkedDecoder, MessageHeaders, RequestHead, ResponseHead,
 };
+use super::warning::{CutThen, Ending, HttpWarning as W, LostMessage, Of};
 use crate::inspect::warnings::Warnings;
 use crate::time::Timestamp;
 use crate::Direction;
@@ -314,20 +315,6 @@ impl Side {
 const C2S: Direction = Direction::ClientToServer;
 const S2C: Direction = Direction::ServerToClient;
 
-fn dir_label(dir: Direction) -> &'static str {
-    match dir {
-        Direction::ClientToServer => "client->server",
-        Direction::ServerToClient => "server->client",
-    }
-}
-
-fn msg_word(dir: Direction) -> &'static str {
-    match dir {
-        Direction::ClientToServer => "request",
-        Direction::ServerToClient => "response",
-    }
-}
-
 /// Per-connection HTTP/1.x state machine. Feed it in-order bytes of each
 /// direction, in capture order.
 #[derive(Debug)]
@@ -355,7 +342,7 @@ pub struct HttpInspector {
     /// in the request target) and skipped ones (malformed or oversized head,
     /// bytes that are not a message start). Each has a warning.
     malformed: u32,
-    warnings: Warnings,
+    warnings: Warnings<W>,
 }
 
 impl Default for HttpInspector {
@@ -489,12 +476,29 @@ impl HttpInspector {
     pub fn is_http(&self) -> bool {
         self.saw_http
     }
-    pub fn warnings(&self) -> &[String] {
-        self.warnings.as_slice()
+    /// The warnings as users read them (a closing line says how many more
+    /// than [`MAX_WARNINGS`] there were).
+    pub fn warnings(&self) -> Vec<String> {
+        self.warnings.lines()
+    }
+    /// The warnings kept, typed.
+    pub fn warning_kinds(&self) -> &[W] {
+        self.warnings.kept()
     }
 
-    fn warn(&mut self, msg: String) {
-        self.warnings.push(msg);
+    fn warn(&mut self, w: W) {
+        self.warnings.push(w);
+    }
+    /// The label of exchange `ex`, as warnings name it.
+    fn label(&self, ex: usize) -> String {
+        self.exchanges[ex].label(ex)
+    }
+    /// Request or response `dir` of exchange `ex`, as warnings name it.
+    fn of(&self, dir: Direction, ex: usize) -> Of {
+        Of {
+            dir,
+            label: self.label(ex),
+        }
     }
 
     /// In-order bytes of one direction.
@@ -512,17 +516,11 @@ impl HttpInspector {
                 Phase::Closed => {
                     if !self.sides[d].closed_data_warned {
                         self.sides[d].closed_data_warned = true;
-                        let what = if self.finished {
-                            "after finish()"
-                        } else {
-                            "after FIN"
-                        };
-                        self.warn(format!(
-                            "{}: {} bytes of data {} ignored",
-                            dir_label(dir),
-                            rest.len(),
-                            what
-                        ));
+                        self.warn(W::DataAfterClose {
+                            dir,
+                            bytes: rest.len(),
+                            after_finish: self.finished,
+                        });
                     }
                     rest.len()
                 }
@@ -531,11 +529,10 @@ impl HttpInspector {
                 // Every zero-length step changes phase; guard against a bug looping forever.
                 stalls += 1;
                 if stalls > 8 {
-                    self.warn(format!(
-                        "{}: internal error: parser made no progress; {} bytes dropped",
-                        dir_label(dir),
-                        rest.len()
-                    ));
+                    self.warn(W::NoProgress {
+                        dir,
+                        dropped: rest.len(),
+                    });
                     return;
                 }
             } else {
@@ -554,17 +551,9 @@ impl HttpInspector {
 
     fn not_http(&mut self, dir: Direction, ts: Timestamp, b: &[u8]) {
         self.malformed += 1;
-        let expected = match dir {
-            Direction::ClientToServer => "a request line",
-            Direction::ServerToClient => "a status line",
-        };
-        let msg = format!(
-            "{}: expected {} but got \"{}\"; lost sync, scanning for the next message",
-            dir_label(dir),
-            expected,
-            escape(b, 40)
-        );
-        self.lose_sync(dir, ts, msg, false);
+        self.lose_sync(dir, ts, false);
+        let got = escape(b, 40);
+        self.warn(W::NotAMessageStart { dir, got });
     }
 
     fn feed_head(&mut self, dir: Direction, ts: Timestamp, data: &[u8]) -> usize {
@@ -647,14 +636,9 @@ impl HttpInspector {
 
     fn head_too_long(&mut self, dir: Direction, ts: Timestamp, b: &[u8]) {
         self.malformed += 1;
-        let msg = format!(
-            "{}: {} head starting \"{}\" exceeds {} KiB without an empty line; lost sync, scanning for the next message",
-            dir_label(dir),
-            msg_word(dir),
-            escape(b, 40),
-            MAX_HEAD / 1024
-        );
-        self.lose_sync(dir, ts, msg, true);
+        let lost = self.lose_sync(dir, ts, true);
+        let start = escape(b, 40);
+        self.warn(W::HeadTooLong { dir, start, lost });
     }
 
     fn handle_head(&mut self, dir: Direction, head: &[u8], start_ts: Timestamp, end_ts: Timestamp) {
@@ -672,13 +656,9 @@ impl HttpInspector {
 
     fn bad_head(&mut self, dir: Direction, ts: Timestamp, head: &[u8]) {
         self.malformed += 1;
-        let msg = format!(
-            "{}: malformed {} head \"{}\"; skipped, lost sync",
-            dir_label(dir),
-            msg_word(dir),
-            escape(head, 60)
-        );
-        self.lose_sync(dir, ts, msg, true);
+        let lost = self.lose_sync(dir, ts, true);
+        let head = escape(head, 60);
+        self.warn(W::MalformedHead { dir, head, lost });
     }
 
     fn note_version(&mut self, dir: Direction, v: HttpVersion) {
@@ -701,7 +681,7 @@ impl HttpInspector {
         self.requests += 1;
         self.note_version(Direction::ClientToServer, rh.line.version);
         let idx = self.exchanges.len();
-        let h = rh.headers;
+        let mut h = rh.headers;
         // Replayed held bytes were sent while the held-for exchange was still
         // outstanding, even if its response has completed since.
         let bonus = match self.replaying {
@@ -723,17 +703,20 @@ impl HttpInspector {
         // exchange was a measurable share of the whole pipeline.
         if !h.issues.is_empty() {
             let label = ex.label(idx);
-            for issue in &h.issues {
-                self.warn(format!("client->server: {label}: {issue}"));
+            for issue in std::mem::take(&mut h.issues) {
+                let of = Of {
+                    dir: C2S,
+                    label: label.clone(),
+                };
+                self.warn(W::HeaderIssue { of, issue });
             }
         }
         if parser::has_control(rh.line.target) {
             self.malformed += 1;
-            self.warn(format!(
-                "client->server: exchange #{}: malformed request line \"{}\": control bytes in the target; counted as a request",
-                idx + 1,
-                escape(rh.line.target, 60)
-            ));
+            self.warn(W::ControlInTarget {
+                exchange: idx + 1,
+                target: escape(rh.line.target, 60),
+            });
         }
         let framing = framing::request(BodyHeaders::of(&h));
         ex.host = h.host;
@@ -774,10 +757,8 @@ impl HttpInspector {
         match framing {
             BodyFraming::Chunked { cl_ignored } => {
                 if cl_ignored {
-                    let label = self.exchanges[idx].label(idx);
-                    self.warn(format!(
-                        "client->server: {label}: both Transfer-Encoding and Content-Length; Content-Length ignored"
-                    ));
+                    let of = self.of(C2S, idx);
+                    self.warn(W::BothTeAndCl { of });
                 }
                 self.start_body(C2S, idx, BodyKind::Chunked(ChunkedDecoder::new()), end_ts);
             }
@@ -791,20 +772,14 @@ impl HttpInspector {
                 end_ts,
             ),
             BodyFraming::Invalid(why) => {
-                let why = match why {
-                    Unframeable::TeNotChunked => format!(
-                        "Transfer-Encoding \"{}\" does not end in chunked",
-                        te.unwrap_or("")
-                    ),
-                    Unframeable::BadContentLength => {
-                        format!("invalid Content-Length \"{}\"", cl_raw.unwrap_or(""))
-                    }
+                let value = match why {
+                    Unframeable::TeNotChunked => te,
+                    Unframeable::BadContentLength => cl_raw,
                 };
-                let label = self.exchanges[idx].label(idx);
-                let msg = format!(
-                    "client->server: {label}: {why}; cannot frame the request body, lost sync"
-                );
-                self.lose_sync(C2S, end_ts, msg, false);
+                let value = value.unwrap_or("").to_owned();
+                let label = self.label(idx);
+                self.lose_sync(C2S, end_ts, false);
+                self.warn(W::UnframeableRequest { label, why, value });
             }
             _ => self.request_done(idx, end_ts),
         }
@@ -846,7 +821,7 @@ impl HttpInspector {
         self.saw_http = true;
         self.note_version(Direction::ServerToClient, rh.line.version);
         let status = rh.line.status;
-        let h = rh.headers;
+        let mut h = rh.headers;
         if let Some(ka) = &h.keep_alive {
             self.keep_alive = Some(KeepAliveParams::parse(ka));
         }
@@ -860,18 +835,16 @@ impl HttpInspector {
             None => {
                 let idx = self.exchanges.len();
                 self.exchanges.push(Exchange::default());
-                self.warn(format!(
-                    "server->client: response {status} without a matching request (exchange #{}): more responses than requests seen",
-                    idx + 1
-                ));
+                self.warn(W::UnmatchedResponse {
+                    status,
+                    exchange: idx + 1,
+                });
                 idx
             }
         };
-        if !h.issues.is_empty() {
-            let label = self.exchanges[idx].label(idx);
-            for issue in &h.issues {
-                self.warn(format!("server->client: response to {label}: {issue}"));
-            }
+        for issue in std::mem::take(&mut h.issues) {
+            let of = self.of(S2C, idx);
+            self.warn(W::HeaderIssue { of, issue });
         }
         let version = rh.line.version;
         let e = &mut self.exchanges[idx];
@@ -918,14 +891,11 @@ impl HttpInspector {
         self.interim += 1;
         match self.pending.front() {
             Some(ex) => self.exchanges[ex].interim_statuses.push(status),
-            None => self.warn(format!(
-                "server->client: interim response {status} without an outstanding request"
-            )),
+            None => self.warn(W::InterimWithoutRequest { status }),
         }
         for issue in &h.issues {
-            self.warn(format!(
-                "server->client: interim response {status}: {issue}"
-            ));
+            let issue = issue.clone();
+            self.warn(W::InterimHeaderIssue { status, issue });
         }
         if let Some(cut) = cut {
             self.cut_interim(status, h.field_count, cut, end_ts);
@@ -966,11 +936,13 @@ impl HttpInspector {
         };
         e.response_gap_bytes += cut.missing;
         self.abandon_response(idx);
-        let label = self.exchanges[idx].label(idx);
-        self.warn(format!(
-            "server->client: response to {label}: {status} head cut by {} missing bytes after {} captured ({fields} header fields); counted, marked incomplete; protocol switched, tunnel bytes may be among the missing ones",
-            cut.missing, cut.captured
-        ));
+        self.warn(W::CutSwitch {
+            label: self.label(idx),
+            status,
+            missing: cut.missing,
+            captured: cut.captured,
+            fields,
+        });
         self.do_switch(idx, kind, protocol, end_ts);
     }
 
@@ -997,16 +969,14 @@ impl HttpInspector {
             }
             BodyFraming::NoBody | BodyFraming::ContentLength(0) => self.response_done(idx, end_ts),
             BodyFraming::Chunked { cl_ignored } | BodyFraming::TeUntilClose { cl_ignored } => {
-                let label = self.exchanges[idx].label(idx);
+                let label = self.label(idx);
                 if cl_ignored {
-                    self.warn(format!(
-                        "server->client: response to {label}: both Transfer-Encoding and Content-Length; Content-Length ignored"
-                    ));
+                    let of = self.of(S2C, idx);
+                    self.warn(W::BothTeAndCl { of });
                 }
                 if version == HttpVersion::Http10 {
-                    self.warn(format!(
-                        "server->client: response to {label}: Transfer-Encoding in an HTTP/1.0 response"
-                    ));
+                    let label = label.clone();
+                    self.warn(W::TeInHttp10 { label });
                 }
                 if let BodyFraming::Chunked { .. } = framing {
                     self.start_body(S2C, idx, BodyKind::Chunked(ChunkedDecoder::new()), end_ts);
@@ -1015,9 +985,10 @@ impl HttpInspector {
                         .transfer_encoding
                         .clone()
                         .unwrap_or_default();
-                    self.warn(format!(
-                        "server->client: response to {label}: Transfer-Encoding \"{te}\" does not end in chunked; body delimited by connection close"
-                    ));
+                    self.warn(W::TeNotChunked {
+                        label,
+                        te: te.into(),
+                    });
                     self.start_body(S2C, idx, BodyKind::UntilClose, end_ts);
                 }
             }
@@ -1033,12 +1004,10 @@ impl HttpInspector {
             BodyFraming::UntilClose => self.start_body(S2C, idx, BodyKind::UntilClose, end_ts),
             BodyFraming::Invalid(_) => {
                 self.abandon_response(idx);
-                let label = self.exchanges[idx].label(idx);
-                let msg = format!(
-                    "server->client: response to {label}: invalid Content-Length \"{}\"; cannot frame the body, lost sync",
-                    cl_raw.unwrap_or_default()
-                );
-                self.lose_sync(S2C, end_ts, msg, false);
+                let label = self.label(idx);
+                self.lose_sync(S2C, end_ts, false);
+                let raw = cl_raw.unwrap_or_default().to_owned();
+                self.warn(W::BadResponseContentLength { label, raw });
             }
         }
     }
@@ -1057,25 +1026,16 @@ impl HttpInspector {
         cut: Cut,
         ts: Timestamp,
     ) {
-        let word = msg_word(dir);
         let e = &mut self.exchanges[ex];
         match dir {
             Direction::ClientToServer => e.request_gap_bytes += cut.missing,
             Direction::ServerToClient => e.response_gap_bytes += cut.missing,
         }
-        let label = e.label(ex);
-        let mut msg = format!(
-            "{}: {}{label}: {word} head cut by {} missing bytes after {} captured; counted from its {} and {fields} captured header fields, marked incomplete",
-            dir_label(dir),
-            if dir == S2C { "response to " } else { "" },
-            cut.missing,
-            cut.captured,
-            if dir == C2S { "request line" } else { "status line" },
-        );
+        let of = self.of(dir, ex);
         if dir == S2C {
             self.abandon_response(ex);
         }
-        match body {
+        let then = match body {
             Some(n) if cut.missing >= n.saturating_add(cut.min_missing) => {
                 let e = &mut self.exchanges[ex];
                 match dir {
@@ -1085,51 +1045,48 @@ impl HttpInspector {
                         e.response_wire_bytes += cut.missing;
                     }
                 }
-                msg.push_str(&format!(
-                    "; the gap can hold the rest of the head and the {n}-byte body: still in sync"
-                ));
-                self.warn(msg);
                 let side = &mut self.sides[dir.index()];
                 side.phase = Phase::Head;
                 side.buf.clear();
                 side.scan_from = 0;
                 side.head_plausible = false;
+                CutThen::InSync(n)
             }
-            Some(n) => {
-                msg.push_str(&format!(
-                    "; the {n}-byte body goes on past the gap at an unknown offset: lost sync, scanning for the next message"
-                ));
-                self.lose_sync(dir, ts, msg, false);
-                self.sides[dir.index()].line_start = true;
-            }
-            None => {
-                msg.push_str(
-                    "; the captured headers do not frame the body: lost sync, scanning for the next message",
-                );
-                self.lose_sync(dir, ts, msg, false);
-                self.sides[dir.index()].line_start = true;
-            }
+            Some(n) => CutThen::BodyPastGap(n),
+            None => CutThen::Unframed,
+        };
+        if !matches!(then, CutThen::InSync(_)) {
+            self.lose_sync(dir, ts, false);
+            self.sides[dir.index()].line_start = true;
         }
+        self.warn(W::CutHead {
+            of,
+            missing: cut.missing,
+            captured: cut.captured,
+            fields,
+            then,
+        });
     }
 
     /// An interim (1xx) response head cut after its status line: it has no body.
     fn cut_interim(&mut self, status: u16, fields: u32, cut: Cut, ts: Timestamp) {
-        let mut msg = format!(
-            "server->client: interim response {status}: head cut by {} missing bytes after {} captured ({fields} header fields); counted",
-            cut.missing, cut.captured
-        );
-        if cut.missing >= cut.min_missing {
-            msg.push_str("; the gap can hold the rest of the head: still in sync");
-            self.warn(msg);
+        let in_sync = cut.missing >= cut.min_missing;
+        if in_sync {
             let side = &mut self.sides[1];
             side.buf.clear();
             side.scan_from = 0;
             side.head_plausible = false;
         } else {
-            msg.push_str("; lost sync, scanning for the next message");
-            self.lose_sync(S2C, ts, msg, false);
+            self.lose_sync(S2C, ts, false);
             self.sides[1].line_start = true;
         }
+        self.warn(W::CutInterim {
+            status,
+            missing: cut.missing,
+            captured: cut.captured,
+            fields,
+            in_sync,
+        });
     }
 
     fn response_done(&mut self, ex: usize, ts: Timestamp) {
@@ -1188,43 +1145,34 @@ impl HttpInspector {
                 client.hold.clear();
                 client.tunnel = std::mem::take(&mut client.buf);
                 if gaps > 0 {
-                    self.warn(format!(
-                        "client->server: {gaps} bytes of tunnel data sent before the switch were not captured; drained tunnel bytes are not contiguous"
-                    ));
+                    self.warn(W::TunnelGapBeforeSwitch { bytes: gaps });
                 }
             }
             Phase::Head if client.buf.is_empty() => {}
             Phase::Head => {
                 client.tunnel = std::mem::take(&mut client.buf);
-                let n = client.tunnel.len();
-                self.warn(format!(
-                    "client->server: {n} bytes of an unfinished request head when {label} switched protocols; passed to the tunnel"
-                ));
+                let bytes = client.tunnel.len();
+                self.warn(W::UnfinishedHeadAtSwitch { bytes, label });
             }
             Phase::Body { ex: b, kind } if b == ex => {
                 client.phase = Phase::Body { ex: b, kind };
                 client.tunnel_after_body = true;
             }
             Phase::Body { ex: b, .. } => {
-                let other = self.exchanges[b].label(b);
-                self.warn(format!(
-                    "client->server: body of {other} still in progress when {label} switched protocols; rest treated as tunnel data"
-                ));
+                let other = self.label(b);
+                self.warn(W::BodyAtSwitch { other, label });
             }
             Phase::Lost => {
                 client.buf.clear();
-                self.warn(format!(
-                    "client->server: out of sync when {label} switched protocols; later client bytes treated as tunnel data"
-                ));
+                self.warn(W::LostAtSwitch { label });
             }
             Phase::Tunnel => {}
             Phase::Closed => client.phase = Phase::Closed,
         }
         if !self.pending.is_empty() {
-            let n = self.pending.len();
-            self.warn(format!(
-                "client->server: {n} request(s) pipelined after {label} will not get HTTP responses: protocol switched"
-            ));
+            let requests = self.pending.len();
+            let label = self.label(ex);
+            self.warn(W::PipelinedPastSwitch { requests, label });
         }
     }
 
@@ -1259,10 +1207,8 @@ impl HttpInspector {
             ts,
         });
         if side.buf.len() > MAX_HOLD {
-            let n = side.buf.len();
-            self.warn(format!(
-                "client->server: {n} bytes sent after a CONNECT/Upgrade request without a deciding response; parsing them as HTTP"
-            ));
+            let bytes = side.buf.len();
+            self.warn(W::HoldOverflow { bytes });
             self.release_hold();
         }
         data.len()
@@ -1275,11 +1221,7 @@ impl HttpInspector {
         side.tunnel.extend_from_slice(&data[..take]);
         if take < data.len() && !side.tunnel_overflow {
             side.tunnel_overflow = true;
-            self.warn(format!(
-                "{}: more than {} KiB of tunnel data fed without drain_tunnel; excess dropped",
-                dir_label(dir),
-                MAX_TUNNEL / 1024
-            ));
+            self.warn(W::TunnelOverflow { dir });
         }
         data.len()
     }
@@ -1326,9 +1268,11 @@ impl HttpInspector {
                         let status = e.status.unwrap_or_default();
                         let total = *total;
                         self.sides[d].phase = Phase::Head;
-                        self.warn(format!(
-                            "client->server: {label}: announced body of {total} bytes (Expect: 100-continue) was not sent after final response {status}; next request follows"
-                        ));
+                        self.warn(W::ContinueBodyNotSent {
+                            label,
+                            total,
+                            status,
+                        });
                         return 0;
                     }
                 }
@@ -1355,17 +1299,18 @@ impl HttpInspector {
                     ChunkStatus::NeedMore => {}
                     ChunkStatus::Done => self.message_done(dir, ex, ts),
                     ChunkStatus::Error(why) => {
-                        let label = self.exchanges[ex].label(ex);
+                        let label = self.label(ex);
                         if dir == S2C {
                             self.abandon_response(ex);
                         }
-                        let msg = format!(
-                            "{}: chunked {} body of {label}: {why} at \"{}\"; lost sync",
-                            dir_label(dir),
-                            msg_word(dir),
-                            escape(&data[n..], 24)
-                        );
-                        self.lose_sync(dir, ts, msg, false);
+                        self.lose_sync(dir, ts, false);
+                        let at = escape(&data[n..], 24);
+                        self.warn(W::ChunkError {
+                            dir,
+                            label,
+                            why,
+                            at,
+                        });
                     }
                 }
                 n
@@ -1470,18 +1415,23 @@ impl HttpInspector {
             .position(|&c| c == b'\r' || c == b'\n')
             .unwrap_or(at.len());
         self.sides[dir.index()].skipped = 0;
-        self.warn(format!(
-            "{}: resynchronized at \"{}\" after skipping {} bytes",
-            dir_label(dir),
-            escape(&at[..line_end], 60),
-            skipped
-        ));
+        self.warn(W::Resynced {
+            dir,
+            at: escape(&at[..line_end], 60),
+            skipped,
+        });
     }
 
-    /// Enters the Lost phase with a warning. `message_lost`: a message is known
-    /// to have started in the lost region; keep FIFO matching aligned (client:
-    /// add a placeholder request; server: the oldest pending request's response is lost).
-    fn lose_sync(&mut self, dir: Direction, ts: Timestamp, mut msg: String, message_lost: bool) {
+    /// Enters the Lost phase (the caller warns). `message_lost`: a message is
+    /// known to have started in the lost region; keep FIFO matching aligned
+    /// (client: add a placeholder request; server: the oldest pending
+    /// request's response is lost), and say which for the warning.
+    fn lose_sync(
+        &mut self,
+        dir: Direction,
+        ts: Timestamp,
+        message_lost: bool,
+    ) -> Option<LostMessage> {
         let d = dir.index();
         let side = &mut self.sides[d];
         side.phase = Phase::Lost;
@@ -1490,34 +1440,29 @@ impl HttpInspector {
         side.head_plausible = false;
         side.line_start = false;
         side.skipped = 0;
-        if message_lost && self.saw_http {
-            match dir {
-                Direction::ClientToServer => {
-                    let idx = self.exchanges.len();
-                    self.exchanges.push(Exchange {
-                        pipelined: self.outstanding > 0,
-                        outstanding: true,
-                        ..Exchange::default()
-                    });
-                    self.outstanding += 1;
-                    self.max_depth = self.max_depth.max(self.outstanding);
-                    self.pending.push_back(idx);
-                    msg.push_str(&format!(
-                        " (placeholder exchange #{} stands for the lost request)",
-                        idx + 1
-                    ));
-                }
-                Direction::ServerToClient => {
-                    if let Some(ex) = self.pending.pop_front() {
-                        self.abandon_response(ex);
-                        let label = self.exchanges[ex].label(ex);
-                        msg.push_str(&format!(" (response to {label} lost)"));
-                    }
-                }
+        let _ = ts;
+        if !(message_lost && self.saw_http) {
+            return None;
+        }
+        match dir {
+            Direction::ClientToServer => {
+                let idx = self.exchanges.len();
+                self.exchanges.push(Exchange {
+                    pipelined: self.outstanding > 0,
+                    outstanding: true,
+                    ..Exchange::default()
+                });
+                self.outstanding += 1;
+                self.max_depth = self.max_depth.max(self.outstanding);
+                self.pending.push_back(idx);
+                Some(LostMessage::Placeholder(idx + 1))
+            }
+            Direction::ServerToClient => {
+                let ex = self.pending.pop_front()?;
+                self.abandon_response(ex);
+                Some(LostMessage::Response(self.label(ex)))
             }
         }
-        let _ = ts;
-        self.warn(msg);
     }
 
     /// `missing` bytes of `dir` were never captured.
@@ -1526,94 +1471,32 @@ impl HttpInspector {
             return;
         }
         let d = dir.index();
-        let label_dir = dir_label(dir);
-        match &mut self.sides[d].phase {
+        match self.sides[d].phase {
             Phase::Head => {
                 let buf = std::mem::take(&mut self.sides[d].buf);
                 if self.cut_head(dir, &buf, ts, missing) {
                     return;
                 }
-                let msg = if buf.is_empty() {
-                    format!(
-                        "{label_dir}: gap of {missing} bytes where a {} head was expected; lost sync, scanning for the next message",
-                        msg_word(dir)
-                    )
-                } else {
-                    format!(
-                        "{label_dir}: gap of {missing} bytes inside a {} head (\"{}\"); lost sync, scanning for the next message",
-                        msg_word(dir),
-                        escape(&buf, 40)
-                    )
-                };
                 // The start line was cut (or malformed): the message is lost.
-                self.lose_sync(dir, ts, msg, true);
+                let lost = self.lose_sync(dir, ts, true);
                 self.sides[d].line_start = true;
+                self.warn(if buf.is_empty() {
+                    W::GapForHead { dir, missing, lost }
+                } else {
+                    let head = escape(&buf, 40);
+                    W::GapInHead {
+                        dir,
+                        missing,
+                        head,
+                        lost,
+                    }
+                });
             }
-            Phase::Body { ex, kind } => {
-                let ex = *ex;
-                let label = self.exchanges[ex].label(ex);
-                let word = msg_word(dir);
-                match kind {
-                    BodyKind::Length { remaining, .. } => {
-                        let rem = *remaining;
-                        let within = missing.min(rem);
-                        *remaining -= within;
-                        self.add_gap(dir, ex, within, ts);
-                        if missing < rem {
-                            self.warn(format!(
-                                "{label_dir}: gap of {missing} bytes inside the {word} body of {label} (Content-Length, {} bytes still expected); still in sync",
-                                rem - missing
-                            ));
-                        } else if missing == rem {
-                            self.warn(format!(
-                                "{label_dir}: gap of {missing} bytes at the end of the {word} body of {label} (Content-Length); still in sync"
-                            ));
-                            self.message_done(dir, ex, ts);
-                        } else {
-                            self.message_done(dir, ex, ts);
-                            let msg = format!(
-                                "{label_dir}: gap of {missing} bytes covers the last {rem} bytes of the {word} body of {label} and {} bytes of what follows; lost sync",
-                                missing - rem
-                            );
-                            self.lose_sync(dir, ts, msg, true);
-                            self.sides[d].line_start = true;
-                        }
-                    }
-                    BodyKind::Chunked(dec) => {
-                        if dec.skip_gap(missing) {
-                            self.add_gap(dir, ex, missing, ts);
-                            self.warn(format!(
-                                "{label_dir}: gap of {missing} bytes inside chunk data of the {word} body of {label}; still in sync"
-                            ));
-                        } else {
-                            if let Some(r) = dec.data_remaining() {
-                                self.add_gap(dir, ex, r, ts);
-                            }
-                            if dir == S2C {
-                                self.abandon_response(ex);
-                            }
-                            let msg = format!(
-                                "{label_dir}: gap of {missing} bytes in the chunked framing of the {word} body of {label}; lost sync"
-                            );
-                            self.lose_sync(dir, ts, msg, false);
-                            self.sides[d].line_start = true;
-                        }
-                    }
-                    BodyKind::UntilClose => {
-                        self.add_gap(dir, ex, missing, ts);
-                        self.warn(format!(
-                            "{label_dir}: gap of {missing} bytes inside the {word} body of {label} (delimited by connection close); still in sync"
-                        ));
-                    }
-                }
-            }
+            Phase::Body { ex, .. } => self.gap_in_body(dir, ex, ts, missing),
             Phase::Hold { ex } => {
-                let ex = *ex;
                 self.sides[d].hold.push(HoldSeg::Gap { missing, ts });
-                let label = self.exchanges[ex].label(ex);
-                self.warn(format!(
-                    "client->server: gap of {missing} bytes in data sent after {label} (held until the response decides on a protocol switch)"
-                ));
+                let label = self.label(ex);
+                self.warn(W::GapInHold { missing, label });
             }
             Phase::Lost => {
                 let side = &mut self.sides[d];
@@ -1621,12 +1504,84 @@ impl HttpInspector {
                 side.buf.clear();
                 side.line_start = true;
             }
-            Phase::Tunnel => {
-                self.warn(format!(
-                    "{label_dir}: gap of {missing} bytes in tunnel data after the protocol switch"
-                ));
-            }
+            Phase::Tunnel => self.warn(W::GapInTunnel { dir, missing }),
             Phase::Closed => {}
+        }
+    }
+
+    /// A gap of `missing` bytes in the body of exchange `ex` in progress on `dir`.
+    fn gap_in_body(&mut self, dir: Direction, ex: usize, ts: Timestamp, missing: u64) {
+        let d = dir.index();
+        let label = self.label(ex);
+        let Phase::Body { kind, .. } = &mut self.sides[d].phase else {
+            return;
+        };
+        match kind {
+            BodyKind::Length { remaining, .. } => {
+                let rem = *remaining;
+                let within = missing.min(rem);
+                *remaining -= within;
+                self.add_gap(dir, ex, within, ts);
+                if missing < rem {
+                    let still = rem - missing;
+                    self.warn(W::GapInBody {
+                        dir,
+                        missing,
+                        label,
+                        still,
+                    });
+                } else if missing == rem {
+                    self.warn(W::GapEndsBody {
+                        dir,
+                        missing,
+                        label,
+                    });
+                    self.message_done(dir, ex, ts);
+                } else {
+                    self.message_done(dir, ex, ts);
+                    let lost = self.lose_sync(dir, ts, true);
+                    self.warn(W::GapPastBody {
+                        dir,
+                        missing,
+                        rest: rem,
+                        label,
+                        lost,
+                    });
+                    self.sides[d].line_start = true;
+                }
+            }
+            BodyKind::Chunked(dec) => {
+                if dec.skip_gap(missing) {
+                    self.add_gap(dir, ex, missing, ts);
+                    self.warn(W::GapInChunkData {
+                        dir,
+                        missing,
+                        label,
+                    });
+                } else {
+                    if let Some(r) = dec.data_remaining() {
+                        self.add_gap(dir, ex, r, ts);
+                    }
+                    if dir == S2C {
+                        self.abandon_response(ex);
+                    }
+                    self.lose_sync(dir, ts, false);
+                    self.warn(W::GapInChunkFraming {
+                        dir,
+                        missing,
+                        label,
+                    });
+                    self.sides[d].line_start = true;
+                }
+            }
+            BodyKind::UntilClose => {
+                self.add_gap(dir, ex, missing, ts);
+                self.warn(W::GapInCloseBody {
+                    dir,
+                    missing,
+                    label,
+                });
+            }
         }
     }
 
@@ -1703,72 +1658,76 @@ impl HttpInspector {
             Phase::Tunnel => self.sides[d].phase = Phase::Tunnel,
             other => {
                 self.sides[d].phase = other;
-                self.close_side(dir, ts, "FIN");
+                self.close_side(dir, ts, Ending::Fin);
             }
         }
     }
 
     /// Reports whatever `dir` left unfinished and closes it.
-    fn close_side(&mut self, dir: Direction, ts: Timestamp, why: &str) {
+    fn close_side(&mut self, dir: Direction, ts: Timestamp, why: Ending) {
         let d = dir.index();
-        let label_dir = dir_label(dir);
-        let word = msg_word(dir);
         let phase = std::mem::replace(&mut self.sides[d].phase, Phase::Closed);
         let _ = ts;
         match phase {
             Phase::Head => {
                 let buf = std::mem::take(&mut self.sides[d].buf);
                 if !buf.is_empty() {
-                    self.warn(format!(
-                        "{label_dir}: {why} after an unfinished {word} head of {} bytes (\"{}\")",
-                        buf.len(),
-                        escape(&buf, 40)
-                    ));
+                    self.warn(W::EndInHead {
+                        dir,
+                        why,
+                        bytes: buf.len(),
+                        head: escape(&buf, 40),
+                    });
                 }
             }
             Phase::Body { ex, kind } => {
-                let label = self.exchanges[ex].label(ex);
+                let label = self.label(ex);
                 if dir == S2C {
                     self.abandon_response(ex);
                 }
                 match kind {
-                    BodyKind::Length { remaining, total } => self.warn(format!(
-                        "{label_dir}: {why} with {remaining} of {total} Content-Length bytes of the {word} body of {label} missing"
-                    )),
-                    BodyKind::Chunked(dec) => self.warn(format!(
-                        "{label_dir}: {why} inside the chunked {word} body of {label} after {} decoded bytes",
-                        dec.decoded
-                    )),
+                    BodyKind::Length { remaining, total } => self.warn(W::EndInLengthBody {
+                        dir,
+                        why,
+                        remaining,
+                        total,
+                        label,
+                    }),
+                    BodyKind::Chunked(dec) => self.warn(W::EndInChunkedBody {
+                        dir,
+                        why,
+                        label,
+                        decoded: dec.decoded,
+                    }),
                     BodyKind::UntilClose => {
                         let end = self.sides[d].body_ts;
                         self.exchanges[ex].response_end = Some(end);
-                        self.warn(format!(
-                            "{label_dir}: {word} body of {label} is delimited by connection close but the connection ended without FIN ({why}); marked incomplete after {} bytes",
-                            self.exchanges[ex].response_body_bytes
-                        ));
+                        let bytes = self.exchanges[ex].response_body_bytes;
+                        self.warn(W::EndInCloseBody {
+                            dir,
+                            why,
+                            label,
+                            bytes,
+                        });
                     }
                 }
             }
             Phase::Hold { ex } => {
-                let label = self.exchanges[ex].label(ex);
-                let n = self.sides[d].buf.len();
+                let label = self.label(ex);
+                let bytes = self.sides[d].buf.len();
                 self.sides[d].buf.clear();
                 self.sides[d].hold.clear();
-                if n > 0 {
-                    self.warn(format!(
-                        "{label_dir}: {n} bytes sent after {label} were never parsed: no response decided on a protocol switch"
-                    ));
+                if bytes > 0 {
+                    self.warn(W::EndInHold { dir, bytes, label });
                 }
             }
             Phase::Lost => {
                 let side = &mut self.sides[d];
-                let n = side.skipped + side.buf.len() as u64;
+                let bytes = side.skipped + side.buf.len() as u64;
                 side.buf.clear();
                 side.skipped = 0;
-                if n > 0 {
-                    self.warn(format!(
-                        "{label_dir}: {n} bytes skipped out of sync before {why} without finding a message start"
-                    ));
+                if bytes > 0 {
+                    self.warn(W::EndLost { dir, bytes, why });
                 }
             }
             Phase::Tunnel => self.sides[d].phase = Phase::Tunnel,
@@ -1782,8 +1741,8 @@ impl HttpInspector {
             return;
         }
         // Held client bytes: no response decided; report them.
-        self.close_side(C2S, ts, "end of connection");
-        self.close_side(S2C, ts, "end of connection");
+        self.close_side(C2S, ts, Ending::EndOfConnection);
+        self.close_side(S2C, ts, Ending::EndOfConnection);
         self.finished = true;
         let pending: Vec<usize> = self
             .pending
@@ -1792,9 +1751,7 @@ impl HttpInspector {
             .collect();
         let dropped = self.pending.len() - pending.len();
         if dropped > 0 {
-            self.warn(format!(
-                "{dropped} more requests were never answered (counted; their details were not kept: more than {UNANSWERED_KEPT} awaited a response at once)"
-            ));
+            self.warn(W::UnansweredDropped { requests: dropped });
         }
         for ex in pending {
             let e = &self.exchanges[ex];
@@ -1802,7 +1759,7 @@ impl HttpInspector {
                 continue; // placeholder for a lost request: already reported
             }
             let label = e.label(ex);
-            self.warn(format!("{label}: request was never answered"));
+            self.warn(W::NeverAnswered { label });
         }
     }
 }

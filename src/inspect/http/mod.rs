@@ -9,6 +9,7 @@ mod framing;
 pub mod inspector;
 pub mod log;
 pub mod parser;
+pub mod warning;
 
 pub use inspector::{
     has_token, Exchange, Framing, HttpInspector, HttpVersion, KeepAliveParams, Switch,
