@@ -590,3 +590,110 @@ impl fmt::Display for HttpWarning {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::HttpWarning as W;
+    use super::*;
+    use crate::Direction::{ClientToServer as C, ServerToClient as S};
+
+    fn of(dir: Direction) -> Of {
+        Of {
+            dir,
+            label: "exchange #2 (GET /x)".into(),
+        }
+    }
+
+    /// The text users read: pinned for the variants whose wording is assembled
+    /// from parts (the output identity corpus does not reach them all).
+    #[test]
+    fn text_is_what_users_read() {
+        let cases: Vec<(W, &str)> = vec![
+            (
+                W::UnframeableRequest {
+                    label: "exchange #1 (POST /)".into(),
+                    why: Unframeable::TeNotChunked,
+                    value: "gzip".into(),
+                },
+                "client->server: exchange #1 (POST /): Transfer-Encoding \"gzip\" does not end in chunked; cannot frame the request body, lost sync",
+            ),
+            (
+                W::UnframeableRequest {
+                    label: "exchange #1 (POST /)".into(),
+                    why: Unframeable::BadContentLength,
+                    value: "x".into(),
+                },
+                "client->server: exchange #1 (POST /): invalid Content-Length \"x\"; cannot frame the request body, lost sync",
+            ),
+            (
+                W::CutHead {
+                    of: of(S),
+                    missing: 50,
+                    captured: 20,
+                    fields: 1,
+                    then: CutThen::InSync(7),
+                },
+                "server->client: response to exchange #2 (GET /x): response head cut by 50 missing bytes after 20 captured; counted from its status line and 1 captured header fields, marked incomplete; the gap can hold the rest of the head and the 7-byte body: still in sync",
+            ),
+            (
+                W::CutHead {
+                    of: of(C),
+                    missing: 5,
+                    captured: 9,
+                    fields: 0,
+                    then: CutThen::Unframed,
+                },
+                "client->server: exchange #2 (GET /x): request head cut by 5 missing bytes after 9 captured; counted from its request line and 0 captured header fields, marked incomplete; the captured headers do not frame the body: lost sync, scanning for the next message",
+            ),
+            (
+                W::MalformedHead {
+                    dir: C,
+                    head: "GET".into(),
+                    lost: Some(LostMessage::Placeholder(3)),
+                },
+                "client->server: malformed request head \"GET\"; skipped, lost sync (placeholder exchange #3 stands for the lost request)",
+            ),
+            (
+                W::GapForHead {
+                    dir: S,
+                    missing: 4,
+                    lost: Some(LostMessage::Response("exchange #1".into())),
+                },
+                "server->client: gap of 4 bytes where a response head was expected; lost sync, scanning for the next message (response to exchange #1 lost)",
+            ),
+            (
+                W::BothTeAndCl { of: of(C) },
+                "client->server: exchange #2 (GET /x): both Transfer-Encoding and Content-Length; Content-Length ignored",
+            ),
+            (
+                W::EndLost {
+                    dir: S,
+                    bytes: 8,
+                    why: Ending::EndOfConnection,
+                },
+                "server->client: 8 bytes skipped out of sync before end of connection without finding a message start",
+            ),
+            (
+                W::DataAfterClose {
+                    dir: C,
+                    bytes: 3,
+                    after_finish: false,
+                },
+                "client->server: 3 bytes of data after FIN ignored",
+            ),
+            (
+                W::CutInterim {
+                    status: 100,
+                    missing: 2,
+                    captured: 12,
+                    fields: 0,
+                    in_sync: false,
+                },
+                "server->client: interim response 100: head cut by 2 missing bytes after 12 captured (0 header fields); counted; lost sync, scanning for the next message",
+            ),
+        ];
+        for (w, text) in cases {
+            assert_eq!(w.to_string(), text);
+        }
+    }
+}

@@ -637,10 +637,13 @@ fn more_responses_than_requests() {
     assert_eq!(ex[1].method, None);
     assert_eq!(ex[1].status, Some(200));
     assert_eq!(ex[1].response_body_bytes, 3);
-    assert!(i
-        .warnings()
-        .iter()
-        .any(|w| w.contains("without a matching request")));
+    assert_eq!(
+        i.warning_kinds(),
+        [W::UnmatchedResponse {
+            status: 200,
+            exchange: 2
+        }]
+    );
 }
 
 #[test]
@@ -651,10 +654,12 @@ fn unanswered_request_reported_at_finish() {
     let e = &i.exchanges()[0];
     assert_eq!(e.status, None);
     assert!(!e.response_complete);
-    assert!(i
-        .warnings()
-        .iter()
-        .any(|w| w.contains("/slow") && w.contains("never answered")));
+    assert_eq!(
+        i.warning_kinds(),
+        [W::NeverAnswered {
+            label: "exchange #1 (GET /slow)".into()
+        }]
+    );
 }
 
 #[test]
@@ -677,9 +682,14 @@ fn gap_inside_content_length_body_keeps_sync() {
     assert_eq!(ex[1].status, Some(200));
     assert_eq!(ex[1].response_body_bytes, 6);
     assert!(ex[1].response_complete);
-    assert_eq!(i.warnings().len(), 1);
-    assert!(
-        i.warnings()[0].contains("gap of 400 bytes") && i.warnings()[0].contains("still in sync")
+    assert_eq!(
+        i.warning_kinds(),
+        [W::GapInBody {
+            dir: S,
+            missing: 400,
+            label: "exchange #1 (GET /a)".into(),
+            still: 300
+        }]
     );
 }
 
@@ -703,14 +713,17 @@ fn gap_inside_response_head_resyncs() {
     assert_eq!(ex[2].target.as_deref(), Some("/3"));
     assert_eq!(ex[2].status, Some(404));
     assert!(ex[2].response_complete);
-    let w = i.warnings().join("\n");
-    assert!(w.contains("gap of 20 bytes inside a response head"), "{w}");
-    assert!(w.contains("response to exchange #2 (GET /2) lost"), "{w}");
+    let w = i.warning_kinds();
     assert!(
-        w.contains("resynchronized at \"HTTP/1.1 404 Not Found\""),
-        "{w}"
+        matches!(&w[0], W::GapInHead { dir: S, missing: 20, lost: Some(LostMessage::Response(l)), .. }
+            if l == "exchange #2 (GET /2)"),
+        "{w:?}"
     );
-    assert!(!w.contains("never answered"), "{w}");
+    assert!(
+        matches!(&w[1], W::Resynced { dir: S, at, .. } if at == "HTTP/1.1 404 Not Found"),
+        "{w:?}"
+    );
+    assert_eq!(w.len(), 2, "none never answered: {w:?}");
 }
 
 #[test]
@@ -733,14 +746,22 @@ fn gap_inside_request_head_keeps_fifo_with_placeholder() {
     assert_eq!(ex[2].response_body_bytes, 1);
     assert!(ex[2].response_complete);
     assert_eq!(i.requests(), 2, "only parsed heads count");
-    let w = i.warnings().join("\n");
+    let w = i.warning_kinds();
     assert!(
-        w.contains("client->server: gap of 10 bytes inside a request head"),
-        "{w}"
+        matches!(
+            &w[0],
+            W::GapInHead {
+                dir: C,
+                missing: 10,
+                lost: Some(LostMessage::Placeholder(2)),
+                ..
+            }
+        ),
+        "{w:?}"
     );
     assert!(
-        w.contains("client->server: resynchronized at \"GET /three HTTP/1.1\""),
-        "{w}"
+        matches!(&w[1], W::Resynced { dir: C, at, .. } if at == "GET /three HTTP/1.1"),
+        "{w:?}"
     );
 }
 
@@ -785,7 +806,18 @@ fn gap_inside_chunk_data_keeps_sync_but_not_in_framing() {
     i.on_data(C, t(0), &curl("GET", "/", &[], b""));
     i.on_data(S, t(1), &resp[..body_at + 1]);
     i.on_gap(S, t(2), 3);
-    assert!(i.warnings()[0].contains("chunked framing") && i.warnings()[0].contains("lost sync"));
+    assert!(
+        matches!(
+            i.warning_kinds(),
+            [W::GapInChunkFraming {
+                dir: S,
+                missing: 3,
+                ..
+            }]
+        ),
+        "{:?}",
+        i.warning_kinds()
+    );
     i.on_data(S, t(3), &resp[body_at + 4..]);
     assert!(!i.exchanges()[0].response_complete);
 }
@@ -1053,9 +1085,15 @@ fn invalid_content_length_warns_and_resyncs() {
     assert!(!ex[0].response_complete);
     assert_eq!(ex[1].status, Some(200));
     assert!(ex[1].response_complete);
-    let w = i.warnings().join("\n");
-    assert!(w.contains("invalid Content-Length \"5, 6\""), "{w}");
-    assert!(w.contains("resynchronized"), "{w}");
+    let w = i.warning_kinds();
+    assert_eq!(
+        w[0],
+        W::BadResponseContentLength {
+            label: "exchange #1 (GET /x)".into(),
+            raw: "5, 6".into()
+        }
+    );
+    assert!(matches!(w[1], W::Resynced { dir: S, .. }), "{w:?}");
 }
 
 #[test]
@@ -1072,14 +1110,18 @@ fn junk_after_body_does_not_shift_fifo() {
     assert_eq!(ex.len(), 2);
     assert_eq!(ex[1].target.as_deref(), Some("/b"));
     assert_eq!(ex[1].response_body_bytes, 1);
-    let w = i.warnings().join("\n");
+    let w = i.warning_kinds();
     assert!(
-        w.contains("expected a status line but got \"6789 extra"),
-        "{w}"
+        matches!(&w[0], W::NotAMessageStart { dir: S, got } if got.starts_with("6789 extra")),
+        "{w:?}"
     );
-    assert!(
-        w.contains("resynchronized at \"HTTP/1.1 200 OK\" after skipping 11 bytes"),
-        "{w}"
+    assert_eq!(
+        w[1],
+        W::Resynced {
+            dir: S,
+            at: "HTTP/1.1 200 OK".into(),
+            skipped: 11
+        }
     );
 }
 
@@ -1092,6 +1134,10 @@ fn oversized_head_warns_and_resyncs() {
         i.on_data(C, t(1), &filler);
     }
     i.on_data(C, t(2), b"\r\n\r\nGET /after HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert!(i
+        .warning_kinds()
+        .iter()
+        .any(|w| matches!(w, W::HeadTooLong { dir: C, .. })));
     assert!(i.warnings().iter().any(|w| w.contains("exceeds 64 KiB")));
     assert!(i.sides[0].buf.len() <= MAX_HEAD);
     assert_eq!(
@@ -1113,7 +1159,11 @@ fn te_and_cl_conflict_prefers_chunked() {
     assert_eq!(e.framing, Some(Framing::Chunked));
     assert_eq!(e.response_body_bytes, 3);
     assert!(e.response_complete);
-    assert!(i.warnings()[0].contains("both Transfer-Encoding and Content-Length"));
+    assert!(
+        matches!(&i.warning_kinds()[0], W::BothTeAndCl { of } if of.dir == S),
+        "{:?}",
+        i.warning_kinds()
+    );
 }
 
 #[test]
@@ -1121,7 +1171,10 @@ fn status_without_reason_and_interim_without_request() {
     let mut i = HttpInspector::new();
     i.on_data(S, t(0), b"HTTP/1.1 100\r\n\r\n");
     assert_eq!(i.interim_responses(), 1);
-    assert!(i.warnings()[0].contains("interim response 100 without an outstanding request"));
+    assert_eq!(
+        i.warning_kinds(),
+        [W::InterimWithoutRequest { status: 100 }]
+    );
     assert!(i.exchanges().is_empty());
 }
 
