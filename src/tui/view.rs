@@ -872,13 +872,14 @@ pub fn timeline(r: &ConnectionRecord, width: usize) -> Vec<(char, Color)> {
         }
     }
     for (i, e) in r.exchanges.iter().enumerate() {
-        let Some(a) = e.request_time.or(e.response_time) else {
+        let Some(a) = e.request.time.or(e.response.time) else {
             continue;
         };
         let b = e
-            .response_end
-            .or(e.response_time)
-            .or(e.request_end)
+            .response
+            .end
+            .or(e.response.time)
+            .or(e.request.end)
             .unwrap_or(a)
             .max(a);
         let mark = if i % 2 == 0 {
@@ -1038,11 +1039,11 @@ pub fn detail_lines(m: &Model, width: u16) -> Vec<Line<'static>> {
         ));
     }
     for (i, e) in r.exchanges.iter().enumerate() {
-        let wait = match (e.request_end.or(e.request_time), e.response_time) {
+        let wait = match (e.request.end.or(e.request.time), e.response.time) {
             (Some(a), Some(b)) if b >= a => human(b.since(a)),
             _ => "—".into(),
         };
-        let total = match (e.request_time, e.response_end) {
+        let total = match (e.request.time, e.response.end) {
             (Some(a), Some(b)) if b >= a => human(b.since(a)),
             _ => "—".into(),
         };
@@ -1050,7 +1051,7 @@ pub fn detail_lines(m: &Model, width: u16) -> Vec<Line<'static>> {
             .status
             .map(|s| s.to_string())
             .unwrap_or_else(|| "—".into());
-        let stale = match (e.request_time, tcp.fin_server) {
+        let stale = match (e.request.time, tcp.fin_server) {
             (Some(rt), Some(f)) if rt > f && e.method.is_some() => " STALE",
             _ => "",
         };
@@ -1068,9 +1069,9 @@ pub fn detail_lines(m: &Model, width: u16) -> Vec<Line<'static>> {
                 fit(e.method.as_deref().unwrap_or("—"), 7, false),
                 fit(e.target.as_deref().unwrap_or("—"), tw, false),
                 status,
-                fmt_bytes(e.request_body_bytes),
-                fmt_bytes(e.response_body_bytes),
-                rel(e.request_time.or(e.response_time), t0),
+                fmt_bytes(e.request.body_bytes),
+                fmt_bytes(e.response.body_bytes),
+                rel(e.request.time.or(e.response.time), t0),
                 wait,
                 total,
                 if e.pipelined { " pipelined" } else { "" },
@@ -1083,23 +1084,23 @@ pub fn detail_lines(m: &Model, width: u16) -> Vec<Line<'static>> {
     out.push(Line::styled("Connection / Keep-Alive headers", bold()));
     let mut any = false;
     for (i, e) in r.exchanges.iter().enumerate() {
-        if e.request_connection.is_none()
-            && e.response_connection.is_none()
-            && e.request_keep_alive.is_none()
-            && e.response_keep_alive.is_none()
+        if e.request.connection.is_none()
+            && e.response.connection.is_none()
+            && e.request.keep_alive.is_none()
+            && e.response.keep_alive.is_none()
         {
             continue;
         }
         any = true;
         let req = format!(
             "request Connection: {} · Keep-Alive: {}",
-            ka_text(&e.request_connection),
-            ka_text(&e.request_keep_alive)
+            ka_text(&e.request.connection),
+            ka_text(&e.request.keep_alive)
         );
         let resp = format!(
             "response Connection: {} · Keep-Alive: {}",
-            ka_text(&e.response_connection),
-            ka_text(&e.response_keep_alive)
+            ka_text(&e.response.connection),
+            ka_text(&e.response.keep_alive)
         );
         if width >= 110 {
             out.push(Line::raw(format!("  {:>3} {req} │ {resp}", i + 1)));

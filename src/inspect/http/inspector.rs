@@ -97,64 +97,100 @@ pub struct Switch {
     pub target: Option<String>,
 }
 
+/// One message (request or response) of an [`Exchange`].
+#[derive(Debug, Clone, Default)]
+pub struct Message {
+    pub version: Option<HttpVersion>,
+    /// First byte of the head (response: of the final response head).
+    pub time: Option<Timestamp>,
+    /// Last byte of the message (head or body); null if incomplete.
+    pub end: Option<Timestamp>,
+    /// Decoded body length (chunked: sum of chunk sizes; bytes lost in gaps
+    /// inside a framed body included).
+    pub body_bytes: u64,
+    pub connection: Option<CompactString>,
+    pub keep_alive: Option<CompactString>,
+    /// Body framing; response: null until the final response head is seen.
+    pub framing: Option<Framing>,
+    pub complete: bool,
+    /// Bytes of the message lost in capture gaps.
+    pub gap_bytes: u64,
+}
+
 /// One request and its response (either side may be missing).
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default)]
 pub struct Exchange {
     /// Null for a response whose request was never seen (or was lost in a gap).
     pub method: Option<CompactString>,
     pub target: Option<CompactString>,
     /// Request Host header.
     pub host: Option<CompactString>,
-    pub request_version: Option<HttpVersion>,
-    pub response_version: Option<HttpVersion>,
     /// Final status (101 included); null if no final response was seen.
     pub status: Option<u16>,
     pub reason: Option<CompactString>,
     /// 1xx interim statuses received before the final one (101 excluded).
     pub interim_statuses: Vec<u16>,
-    /// First byte of the request head.
-    pub request_time: Option<Timestamp>,
-    /// Last byte of the request (head or body); null if incomplete.
-    pub request_end: Option<Timestamp>,
-    /// First byte of the final response head.
-    pub response_time: Option<Timestamp>,
-    /// Last byte of the response body (or head if none); null if incomplete.
-    pub response_end: Option<Timestamp>,
-    /// Decoded request body length (bytes lost in gaps inside a framed body included).
-    pub request_body_bytes: u64,
-    /// Decoded response body length (chunked: sum of chunk sizes).
-    pub response_body_bytes: u64,
+    pub request: Message,
+    /// The final response.
+    pub response: Message,
     /// Final response bytes on the wire: head + body incl. chunk framing.
     pub response_wire_bytes: u64,
-    pub request_connection: Option<CompactString>,
-    pub response_connection: Option<CompactString>,
-    pub request_keep_alive: Option<CompactString>,
-    pub response_keep_alive: Option<CompactString>,
     /// Parsed response Keep-Alive header.
     pub keep_alive: Option<KeepAliveParams>,
     /// Response Transfer-Encoding.
     pub transfer_encoding: Option<CompactString>,
     /// Response Content-Encoding.
     pub content_encoding: Option<CompactString>,
-    /// Response body framing; null until the final response head is seen.
-    pub framing: Option<Framing>,
-    /// Request body framing ("content-length" | "chunked" | "none").
-    pub request_framing: Option<Framing>,
     /// Request Upgrade header.
     pub upgrade: Option<CompactString>,
     /// Request Expect header.
     pub expect: Option<CompactString>,
-    pub request_complete: bool,
-    pub response_complete: bool,
     /// The request head was sent while an earlier request's response was not complete.
     pub pipelined: bool,
-    /// Bytes of the request lost in capture gaps.
-    pub request_gap_bytes: u64,
-    /// Bytes of the response lost in capture gaps.
-    pub response_gap_bytes: u64,
     /// Counted in the inspector's outstanding-request tally.
-    #[serde(skip)]
     pub(crate) outstanding: bool,
+}
+
+/// The JSON names and order of the flat record every report has written
+/// (request_*/response_* interleaved): public output, unchanged.
+impl Serialize for Exchange {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let (q, r) = (&self.request, &self.response);
+        let mut st = s.serialize_struct("Exchange", 31)?;
+        st.serialize_field("method", &self.method)?;
+        st.serialize_field("target", &self.target)?;
+        st.serialize_field("host", &self.host)?;
+        st.serialize_field("request_version", &q.version)?;
+        st.serialize_field("response_version", &r.version)?;
+        st.serialize_field("status", &self.status)?;
+        st.serialize_field("reason", &self.reason)?;
+        st.serialize_field("interim_statuses", &self.interim_statuses)?;
+        st.serialize_field("request_time", &q.time)?;
+        st.serialize_field("request_end", &q.end)?;
+        st.serialize_field("response_time", &r.time)?;
+        st.serialize_field("response_end", &r.end)?;
+        st.serialize_field("request_body_bytes", &q.body_bytes)?;
+        st.serialize_field("response_body_bytes", &r.body_bytes)?;
+        st.serialize_field("response_wire_bytes", &self.response_wire_bytes)?;
+        st.serialize_field("request_connection", &q.connection)?;
+        st.serialize_field("response_connection", &r.connection)?;
+        st.serialize_field("request_keep_alive", &q.keep_alive)?;
+        st.serialize_field("response_keep_alive", &r.keep_alive)?;
+        st.serialize_field("keep_alive", &self.keep_alive)?;
+        st.serialize_field("transfer_encoding", &self.transfer_encoding)?;
+        st.serialize_field("content_encoding", &self.content_encoding)?;
+        st.serialize_field("framing", &r.framing)?;
+        st.serialize_field("request_framing", &q.framing)?;
+        st.serialize_field("upgrade", &self.upgrade)?;
+        st.serialize_field("expect", &self.expect)?;
+        st.serialize_field("request_complete", &q.complete)?;
+        st.serialize_field("response_complete", &r.complete)?;
+        st.serialize_field("pipelined", &self.pipelined)?;
+        st.serialize_field("request_gap_bytes", &q.gap_bytes)?;
+        st.serialize_field("response_gap_bytes", &r.gap_bytes)?;
+        st.end()
+    }
 }
 
 /// Is `token` one of the comma-separated tokens of a Connection-like header
@@ -169,30 +205,43 @@ pub fn has_token(value: Option<&str>, token: &str) -> bool {
 }
 
 impl Exchange {
+    /// The request (`ClientToServer`) or the response (`ServerToClient`).
+    pub fn message(&self, dir: Direction) -> &Message {
+        match dir {
+            Direction::ClientToServer => &self.request,
+            Direction::ServerToClient => &self.response,
+        }
+    }
+    pub fn message_mut(&mut self, dir: Direction) -> &mut Message {
+        match dir {
+            Direction::ClientToServer => &mut self.request,
+            Direction::ServerToClient => &mut self.response,
+        }
+    }
     /// The request's Connection header has the `close` token.
     pub fn request_wants_close(&self) -> bool {
-        has_token(self.request_connection.as_deref(), "close")
+        has_token(self.request.connection.as_deref(), "close")
     }
     /// The response's Connection header has the `close` token.
     pub fn response_wants_close(&self) -> bool {
-        has_token(self.response_connection.as_deref(), "close")
+        has_token(self.response.connection.as_deref(), "close")
     }
     /// The request's Connection header has the `keep-alive` token.
     pub fn request_wants_keep_alive(&self) -> bool {
-        has_token(self.request_connection.as_deref(), "keep-alive")
+        has_token(self.request.connection.as_deref(), "keep-alive")
     }
     /// The response's Connection header has the `keep-alive` token.
     pub fn response_wants_keep_alive(&self) -> bool {
-        has_token(self.response_connection.as_deref(), "keep-alive")
+        has_token(self.response.connection.as_deref(), "keep-alive")
     }
     /// Whether the connection may persist after this exchange per RFC 9112 §9.3,
     /// judged from the response (and the request's close): None without a response.
     pub fn persistent(&self) -> Option<bool> {
-        let v = self.response_version?;
+        let v = self.response.version?;
         if self.response_wants_close() || self.request_wants_close() {
             return Some(false);
         }
-        if self.framing == Some(Framing::UntilClose) {
+        if self.response.framing == Some(Framing::UntilClose) {
             return Some(false);
         }
         Some(match v {
@@ -691,8 +740,11 @@ impl HttpInspector {
         let mut ex = Exchange {
             method: Some(CompactString::from_utf8_lossy(rh.line.method)),
             target: Some(CompactString::from_utf8_lossy(rh.line.target)),
-            request_version: Some(rh.line.version),
-            request_time: Some(start_ts),
+            request: Message {
+                version: Some(rh.line.version),
+                time: Some(start_ts),
+                ..Message::default()
+            },
             pipelined: self.outstanding + bonus > 0,
             outstanding: true,
             ..Exchange::default()
@@ -720,11 +772,11 @@ impl HttpInspector {
         }
         let framing = framing::request(BodyHeaders::of(&h));
         ex.host = h.host;
-        ex.request_connection = h.connection;
-        ex.request_keep_alive = h.keep_alive;
+        ex.request.connection = h.connection;
+        ex.request.keep_alive = h.keep_alive;
         ex.upgrade = h.upgrade;
         ex.expect = h.expect;
-        ex.request_framing = Some(framing.public().unwrap_or(Framing::None));
+        ex.request.framing = Some(framing.public().unwrap_or(Framing::None));
         self.exchanges.push(ex);
         self.pending.push_back(idx);
         self.compact();
@@ -793,8 +845,8 @@ impl HttpInspector {
 
     fn request_done(&mut self, ex: usize, ts: Timestamp) {
         let e = &mut self.exchanges[ex];
-        e.request_complete = true;
-        e.request_end = Some(ts);
+        e.request.complete = true;
+        e.request.end = Some(ts);
         let may_switch = e.method.as_deref() == Some("CONNECT") || e.upgrade.is_some();
         let decided = e.status.is_some();
         let side = &mut self.sides[0];
@@ -850,8 +902,8 @@ impl HttpInspector {
         let e = &mut self.exchanges[idx];
         e.status = Some(status);
         e.reason = Some(CompactString::from_utf8_lossy(rh.line.reason));
-        e.response_version = Some(version);
-        e.response_time = Some(start_ts);
+        e.response.version = Some(version);
+        e.response.time = Some(start_ts);
         e.response_wire_bytes = head_len;
         e.keep_alive = h.keep_alive.as_deref().map(KeepAliveParams::parse);
         let framing = framing::response(e.method.as_deref(), status, BodyHeaders::of(&h));
@@ -860,8 +912,8 @@ impl HttpInspector {
             BodyFraming::Upgrade => h.upgrade.or_else(|| e.upgrade.clone()).map(String::from),
             _ => None,
         };
-        e.response_connection = h.connection;
-        e.response_keep_alive = h.keep_alive;
+        e.response.connection = h.connection;
+        e.response.keep_alive = h.keep_alive;
         e.transfer_encoding = h.transfer_encoding;
         e.content_encoding = h.content_encoding;
         match cut {
@@ -917,7 +969,7 @@ impl HttpInspector {
         // Only what the captured header lines say: a lost line may hold
         // more, so a response without framing headers is not until-close.
         let e = &mut self.exchanges[idx];
-        e.framing = match framing {
+        e.response.framing = match framing {
             BodyFraming::UntilClose => None,
             f => f.public(),
         };
@@ -934,7 +986,7 @@ impl HttpInspector {
                 return;
             }
         };
-        e.response_gap_bytes += cut.missing;
+        e.response.gap_bytes += cut.missing;
         self.abandon_response(idx);
         self.warn(W::CutSwitch {
             label: self.label(idx),
@@ -957,7 +1009,7 @@ impl HttpInspector {
         cl_raw: Option<&str>,
         end_ts: Timestamp,
     ) {
-        self.exchanges[idx].framing = framing.public();
+        self.exchanges[idx].response.framing = framing.public();
         match framing {
             BodyFraming::Upgrade => {
                 self.response_done(idx, end_ts);
@@ -1026,11 +1078,7 @@ impl HttpInspector {
         cut: Cut,
         ts: Timestamp,
     ) {
-        let e = &mut self.exchanges[ex];
-        match dir {
-            Direction::ClientToServer => e.request_gap_bytes += cut.missing,
-            Direction::ServerToClient => e.response_gap_bytes += cut.missing,
-        }
+        self.exchanges[ex].message_mut(dir).gap_bytes += cut.missing;
         let of = self.of(dir, ex);
         if dir == S2C {
             self.abandon_response(ex);
@@ -1038,12 +1086,9 @@ impl HttpInspector {
         let then = match body {
             Some(n) if cut.missing >= n.saturating_add(cut.min_missing) => {
                 let e = &mut self.exchanges[ex];
-                match dir {
-                    Direction::ClientToServer => e.request_body_bytes = n,
-                    Direction::ServerToClient => {
-                        e.response_body_bytes = n;
-                        e.response_wire_bytes += cut.missing;
-                    }
+                e.message_mut(dir).body_bytes = n;
+                if dir == S2C {
+                    e.response_wire_bytes += cut.missing;
                 }
                 let side = &mut self.sides[dir.index()];
                 side.phase = Phase::Head;
@@ -1091,8 +1136,8 @@ impl HttpInspector {
 
     fn response_done(&mut self, ex: usize, ts: Timestamp) {
         let e = &mut self.exchanges[ex];
-        e.response_complete = true;
-        e.response_end = Some(ts);
+        e.response.complete = true;
+        e.response.end = Some(ts);
         if e.outstanding {
             e.outstanding = false;
             self.outstanding -= 1;
@@ -1229,12 +1274,9 @@ impl HttpInspector {
     fn add_body(&mut self, dir: Direction, ex: usize, decoded: u64, wire: u64, ts: Timestamp) {
         self.sides[dir.index()].body_ts = ts;
         let e = &mut self.exchanges[ex];
-        match dir {
-            Direction::ClientToServer => e.request_body_bytes += decoded,
-            Direction::ServerToClient => {
-                e.response_body_bytes += decoded;
-                e.response_wire_bytes += wire;
-            }
+        e.message_mut(dir).body_bytes += decoded;
+        if dir == S2C {
+            e.response_wire_bytes += wire;
         }
     }
 
@@ -1260,7 +1302,7 @@ impl HttpInspector {
                         .as_deref()
                         .is_some_and(|x| x.trim().eq_ignore_ascii_case("100-continue"));
                     if expect_continue
-                        && e.request_gap_bytes == 0
+                        && e.request.gap_bytes == 0
                         && e.status.is_some_and(|s| s >= 200)
                         && parser::looks_like_http_request(data) == Some(true)
                     {
@@ -1631,11 +1673,7 @@ impl HttpInspector {
 
     fn add_gap(&mut self, dir: Direction, ex: usize, n: u64, ts: Timestamp) {
         self.add_body(dir, ex, n, n, ts);
-        let e = &mut self.exchanges[ex];
-        match dir {
-            Direction::ClientToServer => e.request_gap_bytes += n,
-            Direction::ServerToClient => e.response_gap_bytes += n,
-        }
+        self.exchanges[ex].message_mut(dir).gap_bytes += n;
     }
 
     /// The sender of `dir` sent FIN.
@@ -1701,8 +1739,8 @@ impl HttpInspector {
                     }),
                     BodyKind::UntilClose => {
                         let end = self.sides[d].body_ts;
-                        self.exchanges[ex].response_end = Some(end);
-                        let bytes = self.exchanges[ex].response_body_bytes;
+                        self.exchanges[ex].response.end = Some(end);
+                        let bytes = self.exchanges[ex].response.body_bytes;
                         self.warn(W::EndInCloseBody {
                             dir,
                             why,
@@ -1755,7 +1793,7 @@ impl HttpInspector {
         }
         for ex in pending {
             let e = &self.exchanges[ex];
-            if e.method.is_none() && e.request_time.is_none() {
+            if e.method.is_none() && e.request.time.is_none() {
                 continue; // placeholder for a lost request: already reported
             }
             let label = e.label(ex);

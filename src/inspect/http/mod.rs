@@ -12,6 +12,6 @@ pub mod parser;
 pub mod warning;
 
 pub use inspector::{
-    has_token, Exchange, Framing, HttpInspector, HttpVersion, KeepAliveParams, Switch,
+    has_token, Exchange, Framing, HttpInspector, HttpVersion, KeepAliveParams, Message, Switch,
 };
 pub use parser::{looks_like_http_request, looks_like_http_response};

@@ -137,26 +137,26 @@ fn sequential_keep_alive_conversation() {
     assert_eq!(ex.len(), 3);
     assert!(ex
         .iter()
-        .all(|e| e.request_complete && e.response_complete && !e.pipelined));
+        .all(|e| e.request.complete && e.response.complete && !e.pipelined));
 
     assert_eq!(ex[0].method.as_deref(), Some("GET"));
     assert_eq!(ex[0].target.as_deref(), Some("/index.html"));
     assert_eq!(ex[0].host.as_deref(), Some("example.com"));
     assert_eq!(ex[0].status, Some(200));
-    assert_eq!(ex[0].framing, Some(Framing::ContentLength));
-    assert_eq!(ex[0].response_body_bytes, 19);
-    assert_eq!(ex[0].request_time, Some(t(0)));
-    assert_eq!(ex[0].request_end, Some(t(0)));
-    assert_eq!(ex[0].response_time, Some(t(1)));
-    assert_eq!(ex[0].response_end, Some(t(1)));
+    assert_eq!(ex[0].response.framing, Some(Framing::ContentLength));
+    assert_eq!(ex[0].response.body_bytes, 19);
+    assert_eq!(ex[0].request.time, Some(t(0)));
+    assert_eq!(ex[0].request.end, Some(t(0)));
+    assert_eq!(ex[0].response.time, Some(t(1)));
+    assert_eq!(ex[0].response.end, Some(t(1)));
     assert!(ex[0].response_wants_keep_alive());
     assert_eq!(ex[0].persistent(), Some(true));
 
-    assert_eq!(ex[1].request_body_bytes, 9);
-    assert_eq!(ex[1].request_framing, Some(Framing::ContentLength));
+    assert_eq!(ex[1].request.body_bytes, 9);
+    assert_eq!(ex[1].request.framing, Some(Framing::ContentLength));
     assert_eq!(ex[1].status, Some(201));
-    assert_eq!(ex[1].framing, Some(Framing::Chunked));
-    assert_eq!(ex[1].response_body_bytes, 7 + 16);
+    assert_eq!(ex[1].response.framing, Some(Framing::Chunked));
+    assert_eq!(ex[1].response.body_bytes, 7 + 16);
     assert_eq!(ex[1].transfer_encoding.as_deref(), Some("chunked"));
     assert_eq!(ex[1].content_encoding.as_deref(), Some("gzip"));
     let conv = conversation();
@@ -164,8 +164,8 @@ fn sequential_keep_alive_conversation() {
 
     // HEAD: Content-Length describes the representation, no body follows.
     assert_eq!(ex[2].method.as_deref(), Some("HEAD"));
-    assert_eq!(ex[2].framing, Some(Framing::None));
-    assert_eq!(ex[2].response_body_bytes, 0);
+    assert_eq!(ex[2].response.framing, Some(Framing::None));
+    assert_eq!(ex[2].response.body_bytes, 0);
 }
 
 #[test]
@@ -243,7 +243,7 @@ fn pipelined_requests_and_responses_in_one_slice() {
                 e.target.as_deref().unwrap(),
                 e.status.unwrap(),
                 e.pipelined,
-                e.response_body_bytes,
+                e.response.body_bytes,
             )
         })
         .collect();
@@ -255,7 +255,7 @@ fn pipelined_requests_and_responses_in_one_slice() {
             ("/c", 200, true, 1)
         ]
     );
-    assert!(ex.iter().all(|e| e.response_complete));
+    assert!(ex.iter().all(|e| e.response.complete));
 }
 
 #[test]
@@ -338,8 +338,8 @@ fn head_304_204_and_post_on_one_connection() {
             (
                 e.method.clone().unwrap().to_string(),
                 e.status.unwrap(),
-                e.framing.unwrap(),
-                e.response_body_bytes,
+                e.response.framing.unwrap(),
+                e.response.body_bytes,
             )
         })
         .collect();
@@ -352,11 +352,11 @@ fn head_304_204_and_post_on_one_connection() {
             ("POST".to_owned(), 201, Framing::ContentLength, 8),
         ]
     );
-    assert_eq!(i.exchanges()[3].request_body_bytes, 11);
+    assert_eq!(i.exchanges()[3].request.body_bytes, 11);
     assert!(i
         .exchanges()
         .iter()
-        .all(|e| e.response_complete && e.request_complete));
+        .all(|e| e.response.complete && e.request.complete));
 }
 
 #[test]
@@ -374,9 +374,9 @@ fn chunked_request_body_split_everywhere() {
         i.on_data(C, t(1), &req[a..]);
         i.on_data(S, t(2), &resp);
         let e = &i.exchanges()[0];
-        assert!(e.request_complete, "split {a}");
-        assert_eq!(e.request_framing, Some(Framing::Chunked));
-        assert_eq!(e.request_body_bytes, 4 + 5 + 14);
+        assert!(e.request.complete, "split {a}");
+        assert_eq!(e.request.framing, Some(Framing::Chunked));
+        assert_eq!(e.request.body_bytes, 4 + 5 + 14);
         assert_eq!(e.status, Some(200));
         assert_eq!(i.warnings(), &[] as &[String], "split {a}");
     }
@@ -407,9 +407,9 @@ fn continue_100_then_200() {
     let e = &i.exchanges()[0];
     assert_eq!(e.interim_statuses, vec![100]);
     assert_eq!(e.status, Some(200));
-    assert_eq!(e.request_body_bytes, 10);
-    assert_eq!(e.request_end, Some(t(2)));
-    assert_eq!(e.response_time, Some(t(3)));
+    assert_eq!(e.request.body_bytes, 10);
+    assert_eq!(e.request.end, Some(t(2)));
+    assert_eq!(e.response.time, Some(t(3)));
     assert_eq!(e.expect.as_deref(), Some("100-continue"));
 }
 
@@ -449,9 +449,9 @@ fn expect_100_rejected_body_never_sent() {
     assert_eq!(i.requests(), 2);
     let ex = i.exchanges();
     assert_eq!(ex[0].status, Some(401));
-    assert!(!ex[0].request_complete);
+    assert!(!ex[0].request.complete);
     assert_eq!(ex[1].status, Some(201));
-    assert_eq!(ex[1].request_body_bytes, 3);
+    assert_eq!(ex[1].request.body_bytes, 3);
     assert!(i
         .warnings()
         .iter()
@@ -485,13 +485,13 @@ fn http10_until_close() -> HttpInspector {
 #[test]
 fn http10_response_without_length_ends_at_fin() {
     let mut i = http10_until_close();
-    assert!(!i.exchanges()[0].response_complete);
+    assert!(!i.exchanges()[0].response.complete);
     i.on_fin(S, t(3));
     let e = &i.exchanges()[0];
-    assert!(e.response_complete);
-    assert_eq!(e.framing, Some(Framing::UntilClose));
-    assert_eq!(e.response_body_bytes, 22);
-    assert_eq!(e.response_end, Some(t(2)), "last body byte, not the FIN");
+    assert!(e.response.complete);
+    assert_eq!(e.response.framing, Some(Framing::UntilClose));
+    assert_eq!(e.response.body_bytes, 22);
+    assert_eq!(e.response.end, Some(t(2)), "last body byte, not the FIN");
     assert_eq!(e.persistent(), Some(false));
     assert_eq!(i.http_version(), Some("1.0"));
     i.finish(t(4));
@@ -503,8 +503,8 @@ fn until_close_without_fin_is_incomplete_at_finish() {
     let mut i = http10_until_close();
     i.finish(t(5));
     let e = &i.exchanges()[0];
-    assert!(!e.response_complete);
-    assert_eq!(e.response_end, Some(t(2)));
+    assert!(!e.response.complete);
+    assert_eq!(e.response.end, Some(t(2)));
     assert!(i.warnings().iter().any(|w| w.contains("without FIN")));
 }
 
@@ -547,7 +547,7 @@ fn websocket_upgrade_switch_and_drain() {
     assert!(i.drain_tunnel(S).is_empty());
     let e = &i.exchanges()[0];
     assert_eq!(e.status, Some(101));
-    assert!(e.response_complete);
+    assert!(e.response.complete);
     assert!(e.interim_statuses.is_empty());
     assert_eq!(e.upgrade.as_deref(), Some("websocket"));
     assert_eq!((i.responses(), i.interim_responses()), (1, 0));
@@ -585,7 +585,7 @@ fn connect_200_then_tls_with_early_client_bytes() {
     assert_eq!(i.drain_tunnel(S), server_hello.to_vec());
     assert_eq!(i.requests(), 1);
     assert_eq!(i.exchanges().len(), 1);
-    assert_eq!(i.exchanges()[0].framing, Some(Framing::None));
+    assert_eq!(i.exchanges()[0].response.framing, Some(Framing::None));
     assert_eq!(i.warnings(), &[] as &[String]);
 }
 
@@ -615,7 +615,7 @@ fn connect_407_held_bytes_are_parsed_as_http() {
     );
     assert_eq!(i.requests(), 2, "held bytes parsed after the 407");
     assert!(i.switched().is_none());
-    assert_eq!(i.exchanges()[1].request_time, Some(t(1)));
+    assert_eq!(i.exchanges()[1].request.time, Some(t(1)));
     assert!(i.exchanges()[1].pipelined, "sent before the 407 arrived");
     assert_eq!(i.max_pipeline_depth(), 2);
     i.on_data(S, t(3), b"HTTP/1.1 200 Connection established\r\n\r\n");
@@ -636,7 +636,7 @@ fn more_responses_than_requests() {
     assert_eq!(ex.len(), 2);
     assert_eq!(ex[1].method, None);
     assert_eq!(ex[1].status, Some(200));
-    assert_eq!(ex[1].response_body_bytes, 3);
+    assert_eq!(ex[1].response.body_bytes, 3);
     assert_eq!(
         i.warning_kinds(),
         [W::UnmatchedResponse {
@@ -653,7 +653,7 @@ fn unanswered_request_reported_at_finish() {
     i.finish(t(1));
     let e = &i.exchanges()[0];
     assert_eq!(e.status, None);
-    assert!(!e.response_complete);
+    assert!(!e.response.complete);
     assert_eq!(
         i.warning_kinds(),
         [W::NeverAnswered {
@@ -675,13 +675,13 @@ fn gap_inside_content_length_body_keeps_sync() {
     i.on_data(S, t(3), &resp[head_len + 700..]);
     i.on_data(S, t(4), &nginx("200 OK", &[], b"second"));
     let ex = i.exchanges();
-    assert!(ex[0].response_complete);
-    assert_eq!(ex[0].response_body_bytes, 1000);
-    assert_eq!(ex[0].response_gap_bytes, 400);
-    assert_eq!(ex[0].response_end, Some(t(3)));
+    assert!(ex[0].response.complete);
+    assert_eq!(ex[0].response.body_bytes, 1000);
+    assert_eq!(ex[0].response.gap_bytes, 400);
+    assert_eq!(ex[0].response.end, Some(t(3)));
     assert_eq!(ex[1].status, Some(200));
-    assert_eq!(ex[1].response_body_bytes, 6);
-    assert!(ex[1].response_complete);
+    assert_eq!(ex[1].response.body_bytes, 6);
+    assert!(ex[1].response.complete);
     assert_eq!(
         i.warning_kinds(),
         [W::GapInBody {
@@ -709,10 +709,10 @@ fn gap_inside_response_head_resyncs() {
     let ex = i.exchanges();
     assert_eq!(ex.len(), 3);
     assert_eq!(ex[1].status, None);
-    assert!(!ex[1].response_complete);
+    assert!(!ex[1].response.complete);
     assert_eq!(ex[2].target.as_deref(), Some("/3"));
     assert_eq!(ex[2].status, Some(404));
-    assert!(ex[2].response_complete);
+    assert!(ex[2].response.complete);
     let w = i.warning_kinds();
     assert!(
         matches!(&w[0], W::GapInHead { dir: S, missing: 20, lost: Some(LostMessage::Response(l)), .. }
@@ -741,10 +741,10 @@ fn gap_inside_request_head_keeps_fifo_with_placeholder() {
     let ex = i.exchanges();
     assert_eq!(ex.len(), 3);
     assert_eq!(ex[1].method, None, "placeholder: the request line was cut");
-    assert_eq!(ex[1].response_body_bytes, 1);
+    assert_eq!(ex[1].response.body_bytes, 1);
     assert_eq!(ex[2].target.as_deref(), Some("/three"));
-    assert_eq!(ex[2].response_body_bytes, 1);
-    assert!(ex[2].response_complete);
+    assert_eq!(ex[2].response.body_bytes, 1);
+    assert!(ex[2].response.complete);
     assert_eq!(i.requests(), 2, "only parsed heads count");
     let w = i.warning_kinds();
     assert!(
@@ -777,11 +777,11 @@ fn gap_beyond_body_end_loses_sync_then_resyncs() {
     i.on_data(S, t(3), b"ignored tail of response 2");
     i.on_data(S, t(4), &nginx("200 OK", &[], b"c"));
     let ex = i.exchanges();
-    assert!(ex[0].response_complete);
-    assert_eq!(ex[0].response_gap_bytes, 5);
+    assert!(ex[0].response.complete);
+    assert_eq!(ex[0].response.gap_bytes, 5);
     assert_eq!(ex[1].status, None);
     assert_eq!(ex[2].status, Some(200));
-    assert!(ex[2].response_complete);
+    assert!(ex[2].response.complete);
 }
 
 #[test]
@@ -798,9 +798,9 @@ fn gap_inside_chunk_data_keeps_sync_but_not_in_framing() {
     i.on_gap(S, t(2), 6);
     i.on_data(S, t(3), &resp[body_at + 11..]);
     let e = &i.exchanges()[0];
-    assert!(e.response_complete);
-    assert_eq!(e.response_body_bytes, 10);
-    assert_eq!(e.response_gap_bytes, 6);
+    assert!(e.response.complete);
+    assert_eq!(e.response.body_bytes, 10);
+    assert_eq!(e.response.gap_bytes, 6);
 
     let mut i = HttpInspector::new();
     i.on_data(C, t(0), &curl("GET", "/", &[], b""));
@@ -819,7 +819,7 @@ fn gap_inside_chunk_data_keeps_sync_but_not_in_framing() {
         i.warning_kinds()
     );
     i.on_data(S, t(3), &resp[body_at + 4..]);
-    assert!(!i.exchanges()[0].response_complete);
+    assert!(!i.exchanges()[0].response.complete);
 }
 
 #[test]
@@ -991,16 +991,22 @@ fn keep_alive_parameter_variants() {
             max: Some(100)
         })
     );
-    assert_eq!(e.response_keep_alive.as_deref(), Some("timeout=5, max=100"));
+    assert_eq!(e.response.keep_alive.as_deref(), Some("timeout=5, max=100"));
     assert!(e.request_wants_keep_alive() && e.response_wants_keep_alive());
 }
 
 #[test]
 fn connection_tokens() {
     let e = Exchange {
-        request_connection: Some("Keep-Alive, Upgrade".into()),
-        response_connection: Some(" close ".into()),
-        response_version: Some(HttpVersion::Http11),
+        request: Message {
+            connection: Some("Keep-Alive, Upgrade".into()),
+            ..Message::default()
+        },
+        response: Message {
+            connection: Some(" close ".into()),
+            version: Some(HttpVersion::Http11),
+            ..Message::default()
+        },
         ..Exchange::default()
     };
     assert!(e.request_wants_keep_alive());
@@ -1012,13 +1018,19 @@ fn connection_tokens() {
     assert!(!has_token(Some("closed, keep-alive-ish"), "close"));
     assert!(!has_token(None, "close"));
     let e10 = Exchange {
-        response_version: Some(HttpVersion::Http10),
-        response_connection: Some("keep-alive".into()),
+        response: Message {
+            version: Some(HttpVersion::Http10),
+            connection: Some("keep-alive".into()),
+            ..Message::default()
+        },
         ..Exchange::default()
     };
     assert_eq!(e10.persistent(), Some(true));
     let e10 = Exchange {
-        response_version: Some(HttpVersion::Http10),
+        response: Message {
+            version: Some(HttpVersion::Http10),
+            ..Message::default()
+        },
         ..Exchange::default()
     };
     assert_eq!(e10.persistent(), Some(false));
@@ -1038,7 +1050,7 @@ fn bare_lf_heads() {
     i.on_data(S, t(3), b"HTTP/1.0 204\n\n");
     let ex = i.exchanges();
     assert_eq!(ex.len(), 2);
-    assert_eq!(ex[0].response_body_bytes, 2);
+    assert_eq!(ex[0].response.body_bytes, 2);
     assert!(ex[0].request_wants_close() && ex[0].response_wants_close());
     assert_eq!(ex[1].target.as_deref(), Some("/lf2"));
     assert_eq!(ex[1].status, Some(204));
@@ -1062,11 +1074,11 @@ fn obs_fold_and_whitespace_before_colon() {
     );
     let e = &i.exchanges()[0];
     assert_eq!(e.host.as_deref(), Some("example.com"));
-    assert_eq!(e.request_connection.as_deref(), Some("keep-alive, Upgrade"));
-    assert_eq!(e.response_connection.as_deref(), Some("keep-alive, close"));
+    assert_eq!(e.request.connection.as_deref(), Some("keep-alive, Upgrade"));
+    assert_eq!(e.response.connection.as_deref(), Some("keep-alive, close"));
     assert!(e.response_wants_close());
-    assert_eq!(e.response_body_bytes, 3);
-    assert!(e.response_complete);
+    assert_eq!(e.response.body_bytes, 3);
+    assert!(e.response.complete);
     assert_eq!(i.warnings().len(), 1);
     assert!(i.warnings()[0].contains("whitespace between header name \"Host\" and colon"));
 }
@@ -1082,9 +1094,9 @@ fn invalid_content_length_warns_and_resyncs() {
         b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nz",
     );
     let ex = i.exchanges();
-    assert!(!ex[0].response_complete);
+    assert!(!ex[0].response.complete);
     assert_eq!(ex[1].status, Some(200));
-    assert!(ex[1].response_complete);
+    assert!(ex[1].response.complete);
     let w = i.warning_kinds();
     assert_eq!(
         w[0],
@@ -1109,7 +1121,7 @@ fn junk_after_body_does_not_shift_fifo() {
     let ex = i.exchanges();
     assert_eq!(ex.len(), 2);
     assert_eq!(ex[1].target.as_deref(), Some("/b"));
-    assert_eq!(ex[1].response_body_bytes, 1);
+    assert_eq!(ex[1].response.body_bytes, 1);
     let w = i.warning_kinds();
     assert!(
         matches!(&w[0], W::NotAMessageStart { dir: S, got } if got.starts_with("6789 extra")),
@@ -1156,9 +1168,9 @@ fn te_and_cl_conflict_prefers_chunked() {
         b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
     );
     let e = &i.exchanges()[0];
-    assert_eq!(e.framing, Some(Framing::Chunked));
-    assert_eq!(e.response_body_bytes, 3);
-    assert!(e.response_complete);
+    assert_eq!(e.response.framing, Some(Framing::Chunked));
+    assert_eq!(e.response.body_bytes, 3);
+    assert!(e.response.complete);
     assert!(
         matches!(&i.warning_kinds()[0], W::BothTeAndCl { of } if of.dir == S),
         "{:?}",
@@ -1263,7 +1275,7 @@ fn upgrade_declined_keeps_parsing_http() {
     assert!(i.switched().is_none());
     assert_eq!(i.requests(), 2);
     assert_eq!(i.exchanges()[0].upgrade.as_deref(), Some("h2c"));
-    assert!(i.exchanges().iter().all(|e| e.response_complete));
+    assert!(i.exchanges().iter().all(|e| e.response.complete));
     assert!(!i.exchanges()[1].pipelined);
     assert_eq!(i.warnings(), &[] as &[String]);
 }
