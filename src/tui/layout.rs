@@ -57,10 +57,10 @@ pub const HEADERS_ONE_LINE: u16 = 110;
 /// header, as the detail pane lists them.
 pub fn header_exchanges(r: &ConnectionRecord) -> impl Iterator<Item = (usize, &Exchange)> {
     r.exchanges.iter().enumerate().filter(|(_, e)| {
-        e.request_connection.is_some()
-            || e.response_connection.is_some()
-            || e.request_keep_alive.is_some()
-            || e.response_keep_alive.is_some()
+        e.request.connection.is_some()
+            || e.response.connection.is_some()
+            || e.request.keep_alive.is_some()
+            || e.response.keep_alive.is_some()
     })
 }
 

@@ -205,10 +205,10 @@ pub fn terminal_safe(mut r: ConnectionRecord) -> ConnectionRecord {
             &mut e.target,
             &mut e.host,
             &mut e.reason,
-            &mut e.request_connection,
-            &mut e.response_connection,
-            &mut e.request_keep_alive,
-            &mut e.response_keep_alive,
+            &mut e.request.connection,
+            &mut e.response.connection,
+            &mut e.request.keep_alive,
+            &mut e.response.keep_alive,
             &mut e.transfer_encoding,
             &mut e.content_encoding,
             &mut e.upgrade,
@@ -615,7 +615,7 @@ fn per_second(
     };
     bump(conns, r.start);
     for e in &r.exchanges {
-        if let (Some(_), Some(t)) = (&e.method, e.request_time) {
+        if let (Some(_), Some(t)) = (&e.method, e.request.time) {
             bump(reqs, t);
         }
     }

@@ -978,7 +978,7 @@ mod decryption {
         a.on_finish(ts(10_000_000));
         let h = a.http().expect("HTTP/1.x inside TLS");
         assert_eq!((h.requests(), h.responses()), (2, 2));
-        assert_eq!(h.exchanges()[0].response_body_bytes, 20_000);
+        assert_eq!(h.exchanges()[0].response.body_bytes, 20_000);
         let t = a.tls().unwrap().info();
         assert_eq!(t.cipher.as_deref(), Some("TLS_AES_128_GCM_SHA256"));
         assert_eq!(

@@ -57,13 +57,14 @@ pub fn timeline(r: &ConnectionRecord, width: usize) -> Vec<(char, Color)> {
         }
     }
     for (i, e) in r.exchanges.iter().enumerate() {
-        let Some(a) = e.request_time.or(e.response_time) else {
+        let Some(a) = e.request.time.or(e.response.time) else {
             continue;
         };
         let b = e
-            .response_end
-            .or(e.response_time)
-            .or(e.request_end)
+            .response
+            .end
+            .or(e.response.time)
+            .or(e.request.end)
             .unwrap_or(a)
             .max(a);
         let mark = if i % 2 == 0 {
@@ -253,11 +254,11 @@ fn exchanges(out: &mut Vec<Line<'static>>, r: &ConnectionRecord, width: u16) {
         ));
     }
     for (i, e) in r.exchanges.iter().enumerate() {
-        let wait = match (e.request_end.or(e.request_time), e.response_time) {
+        let wait = match (e.request.end.or(e.request.time), e.response.time) {
             (Some(a), Some(b)) if b >= a => human(b.since(a)),
             _ => "—".into(),
         };
-        let total = match (e.request_time, e.response_end) {
+        let total = match (e.request.time, e.response.end) {
             (Some(a), Some(b)) if b >= a => human(b.since(a)),
             _ => "—".into(),
         };
@@ -265,7 +266,7 @@ fn exchanges(out: &mut Vec<Line<'static>>, r: &ConnectionRecord, width: u16) {
             .status
             .map(|s| s.to_string())
             .unwrap_or_else(|| "—".into());
-        let stale = match (e.request_time, tcp.fin_server) {
+        let stale = match (e.request.time, tcp.fin_server) {
             (Some(rt), Some(f)) if rt > f && e.method.is_some() => " STALE",
             _ => "",
         };
@@ -283,9 +284,9 @@ fn exchanges(out: &mut Vec<Line<'static>>, r: &ConnectionRecord, width: u16) {
                 fit(e.method.as_deref().unwrap_or("—"), 7, false),
                 fit(e.target.as_deref().unwrap_or("—"), tw, false),
                 status,
-                fmt_bytes(e.request_body_bytes),
-                fmt_bytes(e.response_body_bytes),
-                rel(e.request_time.or(e.response_time), t0),
+                fmt_bytes(e.request.body_bytes),
+                fmt_bytes(e.response.body_bytes),
+                rel(e.request.time.or(e.response.time), t0),
                 wait,
                 total,
                 if e.pipelined { " pipelined" } else { "" },
@@ -304,13 +305,13 @@ fn headers(out: &mut Vec<Line<'static>>, r: &ConnectionRecord, width: u16) {
         any = true;
         let req = format!(
             "request Connection: {} · Keep-Alive: {}",
-            ka_text(&e.request_connection),
-            ka_text(&e.request_keep_alive)
+            ka_text(&e.request.connection),
+            ka_text(&e.request.keep_alive)
         );
         let resp = format!(
             "response Connection: {} · Keep-Alive: {}",
-            ka_text(&e.response_connection),
-            ka_text(&e.response_keep_alive)
+            ka_text(&e.response.connection),
+            ka_text(&e.response.keep_alive)
         );
         if width >= layout::HEADERS_ONE_LINE {
             out.push(Line::raw(format!("  {:>3} {req} │ {resp}", i + 1)));
