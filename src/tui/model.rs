@@ -428,6 +428,18 @@ impl Model {
         }
     }
 
+    /// Finished connections that came while the view was paused and will
+    /// never be shown (more than [`LIVE_FINISHED_KEPT`] of them): folded into
+    /// the summary and the per-second counts now, so a long pause costs
+    /// bounded memory; they count as dropped from the list.
+    pub fn absorb_unshown(&mut self, rs: impl IntoIterator<Item = ConnectionRecord>) {
+        for r in rs.into_iter().map(terminal_safe) {
+            self.finished_summary.add(&r);
+            per_second(&mut self.conns_per_sec, &mut self.reqs_per_sec, &r, true);
+            self.dropped += 1;
+        }
+    }
+
     /// Applies a live update (not while paused: see `update`): the new
     /// finished connections are folded into the summary and added to the
     /// bounded list, the open ones replace the previous open ones. Costs what

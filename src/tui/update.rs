@@ -2,7 +2,7 @@
 //! no clock.
 
 use super::layout::pane_rows;
-use super::model::{LiveUpdate, Model, View};
+use super::model::{LiveUpdate, Model, View, LIVE_FINISHED_KEPT};
 
 #[derive(Debug, Clone)]
 pub enum Msg {
@@ -112,9 +112,19 @@ pub fn update(m: &mut Model, msg: Msg) {
 /// A live update: applied, or kept (merged) while paused.
 fn live(m: &mut Model, u: LiveUpdate) {
     if m.paused {
-        match &mut m.pending {
-            Some(p) => p.merge(u),
-            None => m.pending = Some(u),
+        let p = match &mut m.pending {
+            Some(p) => {
+                p.merge(u);
+                p
+            }
+            None => m.pending.insert(u),
+        };
+        // Bounded while paused: what could not be shown on resume anyway is
+        // counted now.
+        let over = p.new_finished.len().saturating_sub(LIVE_FINISHED_KEPT);
+        if over > 0 {
+            let old: Vec<_> = p.new_finished.drain(..over).collect();
+            m.absorb_unshown(old);
         }
     } else {
         m.apply_live(u);

@@ -57,7 +57,8 @@ pub(super) fn tabs(m: &Model, f: &mut Frame, area: Rect) {
 pub(super) fn stats(m: &Model, f: &mut Frame, area: Rect) {
     let s = &m.summary;
     let open = m.records().iter().filter(|r| state_is_open(r)).count();
-    let closed = m.records().len() - open;
+    // Live, finished connections beyond the kept list still count.
+    let closed = m.records().len() - open + m.dropped as usize;
     let sep = || Span::styled(" · ", dim());
     let mut l1 = vec![
         Span::styled(m.source.clone(), bold()),
