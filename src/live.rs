@@ -258,7 +258,7 @@ impl LiveSession {
     pub fn packet(&mut self, p: &RawPacket<'_>, now: Mono, sink: &mut dyn LiveSink) {
         let rows = &mut self.rows;
         self.an.packet(p, &mut |r| rows.finished(r, sink));
-        if self.last_seen.map_or(true, |(t, _)| p.ts > t) {
+        if self.last_seen.is_none_or(|(t, _)| p.ts > t) {
             self.last_seen = Some((p.ts, now));
         }
     }

@@ -94,7 +94,7 @@ pub(crate) fn close_reason(
     // HTTP/2: a GOAWAY sent no later than the first FIN tells who ended the
     // connection (RFC 9113 §6.8), as `Connection: close` does for HTTP/1.
     if let Some(h) = c.app.h2().map(|h| h.info()) {
-        let before_close = |at: Timestamp| c.close.first_time().map_or(true, |f| at <= f);
+        let before_close = |at: Timestamp| c.close.first_time().is_none_or(|f| at <= f);
         match (h.goaway_from, h.goaway_at) {
             (Some(Direction::ClientToServer), Some(at)) if before_close(at) => {
                 return CloseReason::ClientFinished;
@@ -227,7 +227,7 @@ fn tls_close_notify_first(t: &TlsInfo, close: Option<Timestamp>) -> Option<Direc
         [None, Some(s)] => (Direction::ServerToClient, s),
         [None, None] => return None,
     };
-    close.map_or(true, |f| at <= f).then_some(d)
+    close.is_none_or(|f| at <= f).then_some(d)
 }
 
 /// The close sequence in words, where the close reason alone would hide it.

@@ -371,7 +371,7 @@ impl HalfStream {
                 self.deliver(dir, ts, &data[..lim.min(data.len())], lim as u32, skip, h);
             }
             self.drain_against(dir, ts, ooo_total, h, Some((at, data)));
-            if self.offset >= end || self.ooo.first_key_value().map_or(true, |(&k, _)| k >= end) {
+            if self.offset >= end || self.ooo.first_key_value().is_none_or(|(&k, _)| k >= end) {
                 if self.offset < end {
                     let skip = (self.offset - at) as usize;
                     self.deliver(dir, ts, data, wire_len, skip, h);

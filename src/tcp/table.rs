@@ -867,7 +867,7 @@ fn starts_new_connection<H>(c: &Connection<H>, src: SocketAddr, seq: SeqNumber) 
         // where that client's stream began (by at most 64 KiB), is this
         // connection's own.
         None if src == c.client && !c.state.closing.is_over() => match c.half[0].start_seq() {
-            Some(start) => start.distance_from(seq + 1).map_or(true, |d| d > 65_536),
+            Some(start) => start.distance_from(seq + 1).is_none_or(|d| d > 65_536),
             // Nothing from the client yet (a stray server ACK came first).
             None => false,
         },

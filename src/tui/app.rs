@@ -139,7 +139,7 @@ where
     let mut dirty = true;
     let mut last_draw: Option<Instant> = None;
     while !model.quit {
-        if dirty && last_draw.map_or(true, |t| t.elapsed() >= opts.frame_interval) {
+        if dirty && last_draw.is_none_or(|t| t.elapsed() >= opts.frame_interval) {
             terminal.draw(|f| view(model, f)).map_err(backend_err)?;
             last_draw = Some(Instant::now());
             dirty = false;

@@ -319,7 +319,7 @@ pub fn pcap_snaplen(linktype: u32, snaplen: usize, packets: &[(i64, Vec<u8>)]) -
 /// A pcapng block: type, length, body padded to 32 bits, length again.
 pub fn block(kind: u32, body: &[u8]) -> Vec<u8> {
     let mut body = body.to_vec();
-    while body.len() % 4 != 0 {
+    while !body.len().is_multiple_of(4) {
         body.push(0);
     }
     let len = (12 + body.len()) as u32;

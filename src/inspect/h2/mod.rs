@@ -161,7 +161,9 @@ fn plausible_frame(h: &[u8], max_len: usize) -> Option<usize> {
             DATA | HEADERS | CONTINUATION | PUSH_PROMISE => f.sid != 0,
             PRIORITY => f.sid != 0 && f.len == 5,
             RST_STREAM => f.sid != 0 && f.len == 4,
-            SETTINGS => f.sid == 0 && f.len % 6 == 0 && (f.flags & FLAG_ACK == 0 || f.len == 0),
+            SETTINGS => {
+                f.sid == 0 && f.len.is_multiple_of(6) && (f.flags & FLAG_ACK == 0 || f.len == 0)
+            }
             PING => f.sid == 0 && f.len == 8,
             GOAWAY => f.sid == 0 && f.len >= 8,
             WINDOW_UPDATE => f.len == 4,
