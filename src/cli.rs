@@ -841,6 +841,7 @@ fn live_cmd(
     // the core's).
     let started = Instant::now();
     let mut status_every = Every::new(std::time::Duration::from_millis(500), started.elapsed());
+    let mut rate = (started.elapsed(), 0u64);
     let mut metrics_every = status_every;
     let stdout = io::stdout();
     let mut sink = LiveRows {
@@ -892,7 +893,7 @@ fn live_cmd(
             }
         }
         if status && status_every.due(started.elapsed()) {
-            status_line(&session, &cap.counters);
+            status_line(&session, &cap.counters, &mut rate, started.elapsed());
             sink.status_shown = true;
         }
     }
@@ -941,16 +942,29 @@ fn live_cmd(
 }
 
 /// `live`'s status line on standard error (a terminal): replaced in place.
-fn status_line(session: &keepwatch::live::LiveSession, c: &keepwatch::capture::live::LiveCounters) {
+fn status_line(
+    session: &keepwatch::live::LiveSession,
+    c: &keepwatch::capture::live::LiveCounters,
+    rate: &mut (std::time::Duration, u64),
+    now: std::time::Duration,
+) {
     let n = session.counts();
+    let packets = session.analyzer().packets();
+    // Packets per second since the last status line (the shell's clock).
+    let dt = now.saturating_sub(rate.0).as_secs_f64();
+    let pps = if dt > 0.0 {
+        (packets.saturating_sub(rate.1)) as f64 / dt
+    } else {
+        0.0
+    };
+    *rate = (now, packets);
     let ratio = if n.connections > 0 {
         format!("{:.0}%", 100.0 * n.reused as f64 / n.connections as f64)
     } else {
         "-".into()
     };
     eprint!(
-        "\r\x1b[2Kpackets {} · open {} · closed {} · requests {} · reused {} ({ratio}) · drops kernel {} keepwatch {}",
-        session.analyzer().packets(),
+        "\r\x1b[2Kpackets {packets} ({pps:.0}/s) · open {} · closed {} · requests {} · reused {} ({ratio}) · drops kernel {} keepwatch {}",
         session.analyzer().open_connections(),
         n.connections,
         n.requests,
