@@ -28,7 +28,10 @@
 
 use crate::decode::RawPacket;
 use crate::time::Timestamp;
-use pcap_parser::pcapng::Block;
+use pcap_parser::pcapng::{
+    Block, EnhancedPacketBlock, InterfaceDescriptionBlock, InterfaceStatisticsBlock,
+    SimplePacketBlock,
+};
 use pcap_parser::{parse_block_be, parse_block_le, parse_sectionheaderblock, PcapError};
 use serde::Serialize;
 use std::fs::File;
@@ -632,12 +635,45 @@ fn u32_at(d: &[u8], at: usize, big: bool) -> u32 {
     }
 }
 
+/// What a classic pcap file header says that every record needs.
+struct PcapHeader {
+    /// The file is big-endian.
+    big: bool,
+    /// Fractions of a second are nanoseconds (else microseconds).
+    nanos: bool,
+    linktype: u32,
+    /// Units per second of the records' fractions.
+    units: u32,
+    /// Bytes of a record header: 16, or 24 in the modified variant.
+    rec_hdr: usize,
+}
+
 fn read_pcap<R: Read, F: FnMut(RawPacket<'_>)>(
     inp: &mut Input<R>,
     path: &str,
     mut f: F,
 ) -> Result<FileSummary, CaptureError> {
     let mut sum = summary(path, FileFormat::Pcap, inp.compression);
+    let h = pcap_header(inp, path)?;
+    sum.nanosecond = h.nanos;
+    sum.linktypes.push(h.linktype);
+    let mut bad_fraction = 0u64;
+    while pcap_record(inp, &h, &mut sum, &mut bad_fraction, &mut f) {}
+    if bad_fraction > 0 {
+        let (max, unit) = if h.nanos {
+            ("1,000,000,000", "ns")
+        } else {
+            ("1,000,000", "µs")
+        };
+        sum.notes.push(format!(
+            "{bad_fraction} records have a fraction of a second of {max} {unit} or more, which the format does not allow: each was clamped to the end of its second"
+        ));
+    }
+    Ok(sum)
+}
+
+/// Reads (and consumes) the 24-byte file header.
+fn pcap_header<R: Read>(inp: &mut Input<R>, path: &str) -> Result<PcapHeader, CaptureError> {
     let got = inp.fill(24);
     if got < 24 {
         let why = inp
@@ -665,76 +701,87 @@ fn read_pcap<R: Read, F: FnMut(RawPacket<'_>)>(
     };
     let linktype = u32_at(d, 20, big);
     inp.consume(24);
-    sum.nanosecond = nanos;
-    sum.linktypes.push(linktype);
-    let units: u32 = if nanos { 1_000_000_000 } else { 1_000_000 };
-    let rec_hdr = if modified { 24 } else { 16 };
-    let mut bad_fraction = 0u64;
-    loop {
-        let offset = inp.offset();
-        let avail = inp.fill(rec_hdr);
-        if avail < rec_hdr {
-            if let Some(why) = inp.stop_reason(offset, sum.packets) {
-                sum.damage = Some(why);
-            } else if avail > 0 {
-                sum.damage = Some(format!(
-                    "cut short: {avail} stray bytes at offset {offset}, less than a record header; {} packets read before the cut",
-                    sum.packets
-                ));
-            }
-            break;
-        }
-        let d = inp.data();
-        let ts_sec = u32_at(d, 0, big);
-        let ts_frac = u32_at(d, 4, big);
-        let caplen = u32_at(d, 8, big);
-        let origlen = u32_at(d, 12, big);
-        if caplen > MAX_RECORD {
-            sum.damage = Some(format!(
-                "corrupt record at offset {offset}: captured length {caplen} is impossible; {} packets read before it",
-                sum.packets
-            ));
-            break;
-        }
-        let need = rec_hdr + caplen as usize;
-        let avail = inp.fill(need);
-        if avail < need {
-            sum.damage = Some(inp.stop_reason(offset, sum.packets).unwrap_or_else(|| format!(
-                "cut short in the middle of a record at offset {offset} (record claims {caplen} bytes, {} present); {} packets read before the cut",
-                avail - rec_hdr,
-                sum.packets
-            )));
-            break;
-        }
-        let frac = if ts_frac >= units {
-            // Out of range: keep the packet, clamp the fraction, count it.
-            bad_fraction += 1;
-            units - 1
-        } else {
-            ts_frac
-        };
-        let ts = Timestamp::from_secs_frac(ts_sec as i64, frac as u64, units as u64);
-        sum.packets += 1;
-        sum.bytes += caplen as u64;
-        f(RawPacket {
-            ts,
-            linktype,
-            data: &inp.data()[rec_hdr..need],
-            orig_len: origlen.max(caplen),
-        });
-        inp.consume(need);
+    Ok(PcapHeader {
+        big,
+        nanos,
+        linktype,
+        units: if nanos { 1_000_000_000 } else { 1_000_000 },
+        rec_hdr: if modified { 24 } else { 16 },
+    })
+}
+
+/// Reads one record and hands its packet to `f`. False when reading ends
+/// there: at the end of the data, or at damage (recorded in `sum`).
+#[inline]
+fn pcap_record<R: Read, F: FnMut(RawPacket<'_>)>(
+    inp: &mut Input<R>,
+    h: &PcapHeader,
+    sum: &mut FileSummary,
+    bad_fraction: &mut u64,
+    f: &mut F,
+) -> bool {
+    let rec_hdr = h.rec_hdr;
+    let offset = inp.offset();
+    let avail = inp.fill(rec_hdr);
+    if avail < rec_hdr {
+        pcap_end(inp, sum, offset, avail);
+        return false;
     }
-    if bad_fraction > 0 {
-        let (max, unit) = if nanos {
-            ("1,000,000,000", "ns")
-        } else {
-            ("1,000,000", "µs")
-        };
-        sum.notes.push(format!(
-            "{bad_fraction} records have a fraction of a second of {max} {unit} or more, which the format does not allow: each was clamped to the end of its second"
+    let d = inp.data();
+    let ts_sec = u32_at(d, 0, h.big);
+    let ts_frac = u32_at(d, 4, h.big);
+    let caplen = u32_at(d, 8, h.big);
+    let origlen = u32_at(d, 12, h.big);
+    if caplen > MAX_RECORD {
+        sum.damage = Some(format!(
+            "corrupt record at offset {offset}: captured length {caplen} is impossible; {} packets read before it",
+            sum.packets
+        ));
+        return false;
+    }
+    let need = rec_hdr + caplen as usize;
+    let avail = inp.fill(need);
+    if avail < need {
+        sum.damage = Some(inp.stop_reason(offset, sum.packets).unwrap_or_else(|| format!(
+            "cut short in the middle of a record at offset {offset} (record claims {caplen} bytes, {} present); {} packets read before the cut",
+            avail - rec_hdr,
+            sum.packets
+        )));
+        return false;
+    }
+    let units = h.units;
+    let frac = if ts_frac >= units {
+        // Out of range: keep the packet, clamp the fraction, count it.
+        *bad_fraction += 1;
+        units - 1
+    } else {
+        ts_frac
+    };
+    let ts = Timestamp::from_secs_frac(ts_sec as i64, frac as u64, units as u64);
+    sum.packets += 1;
+    sum.bytes += caplen as u64;
+    f(RawPacket {
+        ts,
+        linktype: h.linktype,
+        data: &inp.data()[rec_hdr..need],
+        orig_len: origlen.max(caplen),
+    });
+    inp.consume(need);
+    true
+}
+
+/// Fewer bytes than a record header are left at `offset`: the end of the
+/// data, a read error, or stray bytes (damage).
+#[cold]
+fn pcap_end<R: Read>(inp: &mut Input<R>, sum: &mut FileSummary, offset: u64, avail: usize) {
+    if let Some(why) = inp.stop_reason(offset, sum.packets) {
+        sum.damage = Some(why);
+    } else if avail > 0 {
+        sum.damage = Some(format!(
+            "cut short: {avail} stray bytes at offset {offset}, less than a record header; {} packets read before the cut",
+            sum.packets
         ));
     }
-    Ok(sum)
 }
 
 struct Iface {
@@ -773,31 +820,144 @@ fn read_pcapng<R: Read, F: FnMut(RawPacket<'_>)>(
     mut f: F,
     secrets: &mut dyn FnMut(u32, &[u8]),
 ) -> Result<FileSummary, CaptureError> {
-    let mut sum = summary(path, FileFormat::Pcapng, inp.compression);
-    let mut big = false;
-    let mut ifaces: Vec<Iface> = Vec::new();
-    let mut iface_seen = 0usize;
-    let mut last_ts = Timestamp::default();
-    let mut unknown_iface = 0u64;
-    let mut drops: Option<u64> = None;
-    let mut first = true;
-    let mut simple = 0u64;
-    let mut out_of_range = 0u64;
-    let mut odd_minor: Option<(u16, u16)> = None;
+    let mut ng = Pcapng::new(path, inp.compression);
     loop {
         let offset = inp.offset();
+        let Some((is_shb, n)) = ng.next_block(inp, offset)? else {
+            break;
+        };
+        if is_shb {
+            match ng.section_header(inp, offset, n)? {
+                Some(used) => {
+                    inp.consume(used);
+                    continue;
+                }
+                None => break,
+            }
+        }
+        ng.require_section()?;
+        let d = &inp.data()[..n];
+        let parsed = if ng.big {
+            parse_block_be(d)
+        } else {
+            parse_block_le(d)
+        };
+        let (used, block) = match parsed {
+            Ok((r, b)) => (d.len() - r.len(), b),
+            Err(e) => {
+                let detail = corrupt_detail(e);
+                ng.bad_block(inp, offset, detail);
+                break;
+            }
+        };
+        match block {
+            // TLS key logs embedded by `editcap --inject-secrets` (keepwatch's tls module).
+            Block::DecryptionSecrets(dsb) => secrets(dsb.secrets_type.0, dsb.data),
+            Block::InterfaceDescription(idb) => ng.interface(&idb),
+            Block::EnhancedPacket(epb) => ng.enhanced_packet(&epb, &mut f),
+            Block::SimplePacket(spb) => ng.simple_packet(&spb, &mut f),
+            Block::InterfaceStatistics(isb) => ng.statistics(&isb),
+            // Name resolution, custom and unknown blocks: nothing to read.
+            _ => {}
+        }
+        inp.consume(used);
+    }
+    Ok(ng.finish())
+}
+
+/// Why a pcapng block does not parse, in words rather than the parser's
+/// internal error kinds; None when it is cut short rather than corrupt.
+fn corrupt_detail(e: nom::Err<PcapError<&[u8]>>) -> Option<&'static str> {
+    match e {
+        nom::Err::Incomplete(_) => None,
+        nom::Err::Error(PcapError::NomError(_, nom::error::ErrorKind::Verify))
+        | nom::Err::Failure(PcapError::NomError(_, nom::error::ErrorKind::Verify)) => {
+            Some("its length fields disagree or are impossible")
+        }
+        _ => Some("its contents do not parse as the block type says"),
+    }
+}
+
+/// A pcapng file being read: the current section's byte order and
+/// interfaces, and what the summary's notes count. [`read_pcapng`] hands each
+/// block to the method for its type.
+struct Pcapng<'p> {
+    path: &'p str,
+    sum: FileSummary,
+    /// The current section is big-endian.
+    big: bool,
+    /// The current section's interfaces, by id.
+    ifaces: Vec<Iface>,
+    /// Interface description blocks seen in the whole file (notes number them).
+    iface_seen: usize,
+    /// The time of the last enhanced packet, for simple packets (which carry none).
+    last_ts: Timestamp,
+    unknown_iface: u64,
+    drops: Option<u64>,
+    /// No section header read yet: damage is then an error, not a note.
+    first: bool,
+    simple: u64,
+    out_of_range: u64,
+    odd_minor: Option<(u16, u16)>,
+}
+
+impl<'p> Pcapng<'p> {
+    fn new(path: &'p str, compression: Option<Compression>) -> Self {
+        Pcapng {
+            path,
+            sum: summary(path, FileFormat::Pcapng, compression),
+            big: false,
+            ifaces: Vec::new(),
+            iface_seen: 0,
+            last_ts: Timestamp::default(),
+            unknown_iface: 0,
+            drops: None,
+            first: true,
+            simple: 0,
+            out_of_range: 0,
+            odd_minor: None,
+        }
+    }
+
+    /// Damage that ends reading: before the first section header the file
+    /// cannot be read at all (an error saying `header`); after it, the
+    /// packets before it stand and `damage` says what happened.
+    fn stop(&mut self, header: String, damage: String) -> Result<(), CaptureError> {
+        if self.first {
+            return Err(CaptureError::BadHeader {
+                path: self.path.into(),
+                msg: header,
+            });
+        }
+        self.sum.damage = Some(damage);
+        Ok(())
+    }
+
+    fn require_section(&self) -> Result<(), CaptureError> {
+        if self.first {
+            return Err(CaptureError::BadHeader {
+                path: self.path.into(),
+                msg: "pcapng: file does not start with a section header block".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Makes the block at `offset` whole in the buffer: whether it is a
+    /// section header, and how many bytes of it to parse. None when reading
+    /// ends there (the end of the data, a read error, an impossible length).
+    #[inline]
+    fn next_block<R: Read>(
+        &mut self,
+        inp: &mut Input<R>,
+        offset: u64,
+    ) -> Result<Option<(bool, usize)>, CaptureError> {
         let avail = inp.fill(12);
         if avail == 0 {
-            if let Some(why) = inp.stop_reason(offset, sum.packets) {
-                if first {
-                    return Err(CaptureError::BadHeader {
-                        path: path.into(),
-                        msg: why,
-                    });
-                }
-                sum.damage = Some(why);
+            if let Some(why) = inp.stop_reason(offset, self.sum.packets) {
+                self.stop(why.clone(), why)?;
             }
-            break;
+            return Ok(None);
         }
         let d = inp.data();
         let is_shb = avail >= 4 && d[..4] == [0x0a, 0x0d, 0x0d, 0x0a];
@@ -806,7 +966,7 @@ fn read_pcapng<R: Read, F: FnMut(RawPacket<'_>)>(
             let be = if is_shb {
                 d[8..12] == [0x1a, 0x2b, 0x3c, 0x4d]
             } else {
-                big
+                self.big
             };
             u32_at(d, 4, be) as usize
         } else {
@@ -814,234 +974,227 @@ fn read_pcapng<R: Read, F: FnMut(RawPacket<'_>)>(
         };
         let avail = inp.fill(len.clamp(12, MAX_BLOCK + 1));
         if len > MAX_BLOCK && avail > MAX_BLOCK {
-            sum.damage = Some(format!(
+            self.sum.damage = Some(format!(
                 "corrupt block at offset {offset}: it claims {len} bytes, more than any capture block; {} packets read before it",
-                sum.packets
+                self.sum.packets
             ));
-            break;
+            return Ok(None);
         }
-        let d = &inp.data()[..avail.min(len.max(12))];
-        if is_shb {
-            match parse_sectionheaderblock(d) {
-                Ok((r, shb)) => {
-                    let used = d.len() - r.len();
-                    // libpcap and Wireshark read version 1.0 (and 1.2, which
-                    // some writers put) and refuse any other major version:
-                    // its blocks may not mean what version 1's do.
-                    if shb.major_version != 1 {
-                        let msg = format!(
-                            "pcapng section header at offset {offset} says version {}.{}; only version 1 is defined, and libpcap and Wireshark refuse it too",
-                            shb.major_version, shb.minor_version
-                        );
-                        if first {
-                            return Err(CaptureError::BadHeader {
-                                path: path.into(),
-                                msg,
-                            });
-                        }
-                        sum.damage = Some(format!("{msg}; {} packets read before it", sum.packets));
-                        break;
-                    }
-                    if !matches!(shb.minor_version, 0 | 2) {
-                        odd_minor = Some((shb.major_version, shb.minor_version));
-                    }
-                    big = shb.big_endian();
-                    ifaces.clear();
-                    first = false;
-                    inp.consume(used);
-                    continue;
+        Ok(Some((is_shb, avail.min(len.max(12)))))
+    }
+
+    /// A section header block (its first `n` bytes in the buffer): a new
+    /// section, with its own byte order and interfaces. The bytes it used, or
+    /// None when reading ends at it.
+    fn section_header<R: Read>(
+        &mut self,
+        inp: &mut Input<R>,
+        offset: u64,
+        n: usize,
+    ) -> Result<Option<usize>, CaptureError> {
+        let d = &inp.data()[..n];
+        let incomplete = match parse_sectionheaderblock(d) {
+            Ok((r, shb)) => {
+                let used = d.len() - r.len();
+                // libpcap and Wireshark read version 1.0 (and 1.2, which
+                // some writers put) and refuse any other major version:
+                // its blocks may not mean what version 1's do.
+                if shb.major_version != 1 {
+                    let msg = format!(
+                        "pcapng section header at offset {offset} says version {}.{}; only version 1 is defined, and libpcap and Wireshark refuse it too",
+                        shb.major_version, shb.minor_version
+                    );
+                    let damage = format!("{msg}; {} packets read before it", self.sum.packets);
+                    self.stop(msg, damage)?;
+                    return Ok(None);
                 }
-                Err(e) => {
-                    let incomplete = matches!(e, nom::Err::Incomplete(_));
-                    let what = if incomplete {
-                        "cut short in a section header block"
-                    } else {
-                        "corrupt section header block"
-                    };
-                    let why = if incomplete {
-                        inp.stop_reason(offset, sum.packets)
-                    } else {
-                        None
-                    };
-                    if first {
-                        return Err(CaptureError::BadHeader {
-                            path: path.into(),
-                            msg: why
-                                .unwrap_or_else(|| format!("pcapng: {what} at offset {offset}")),
-                        });
-                    }
-                    sum.damage = Some(why.unwrap_or_else(|| {
-                        format!(
-                            "{what} at offset {offset}; {} packets read before it",
-                            sum.packets
-                        )
-                    }));
-                    break;
+                if !matches!(shb.minor_version, 0 | 2) {
+                    self.odd_minor = Some((shb.major_version, shb.minor_version));
                 }
+                self.big = shb.big_endian();
+                self.ifaces.clear();
+                self.first = false;
+                return Ok(Some(used));
             }
-        }
-        if first {
-            return Err(CaptureError::BadHeader {
-                path: path.into(),
-                msg: "pcapng: file does not start with a section header block".into(),
-            });
-        }
-        let parsed = if big {
-            parse_block_be(d)
+            Err(e) => matches!(e, nom::Err::Incomplete(_)),
+        };
+        let what = if incomplete {
+            "cut short in a section header block"
         } else {
-            parse_block_le(d)
+            "corrupt section header block"
         };
-        let (used, block) = match parsed {
-            Ok((r, b)) => (d.len() - r.len(), b),
-            Err(nom::Err::Incomplete(_)) => {
-                let packets = sum.packets;
-                sum.damage = Some(inp.stop_reason(offset, packets).unwrap_or_else(|| format!(
-                    "cut short in the middle of a block at offset {offset}; {packets} packets read before the cut"
-                )));
-                break;
-            }
-            Err(e) => {
-                // In words, not the parser's internal error kinds.
-                let detail = match e {
-                    nom::Err::Error(PcapError::NomError(_, nom::error::ErrorKind::Verify))
-                    | nom::Err::Failure(PcapError::NomError(_, nom::error::ErrorKind::Verify)) => {
-                        "its length fields disagree or are impossible"
-                    }
-                    _ => "its contents do not parse as the block type says",
-                };
-                sum.damage = Some(format!(
-                    "corrupt block at offset {offset}: {detail}; {} packets read before it",
-                    sum.packets
-                ));
-                break;
-            }
-        };
-        match block {
-            // TLS key logs embedded by `editcap --inject-secrets` (keepwatch's tls module).
-            Block::DecryptionSecrets(dsb) => secrets(dsb.secrets_type.0, dsb.data),
-            Block::InterfaceDescription(idb) => {
-                let n = iface_seen;
-                iface_seen += 1;
-                let units = match ts_units(idb.if_tsresol) {
-                    Some(u) => u,
-                    None => {
-                        sum.notes.push(format!(
-                            "interface {n}: timestamp resolution (if_tsresol) {} is impossible (libpcap refuses it): its timestamps were read as microseconds",
-                            describe_resol(idb.if_tsresol)
-                        ));
-                        1_000_000
-                    }
-                };
-                if units != 1_000_000 {
-                    sum.nanosecond = true;
-                }
-                if idb.if_tsoffset.unsigned_abs() > CENTURY as u64 {
-                    sum.notes.push(format!(
-                        "interface {n}: timestamp offset (if_tsoffset) of {} s is more than a century: its timestamps are shifted by it",
-                        idb.if_tsoffset
-                    ));
-                }
-                let lt = idb.linktype.0 as u32;
-                if !sum.linktypes.contains(&lt) {
-                    sum.linktypes.push(lt);
-                }
-                ifaces.push(Iface {
-                    linktype: lt,
-                    units,
-                    offset: idb.if_tsoffset,
-                    snaplen: idb.snaplen,
-                });
-            }
-            Block::EnhancedPacket(epb) => {
-                if let Some(ifc) = ifaces.get(epb.if_id as usize) {
-                    let raw = ((epb.ts_high as u64) << 32) | epb.ts_low as u64;
-                    let secs = (raw / ifc.units) as i128 + ifc.offset as i128;
-                    let ts =
-                        match Timestamp::checked_from_secs_frac(secs, raw % ifc.units, ifc.units) {
-                            Some(t) => t,
-                            None => {
-                                out_of_range += 1;
-                                Timestamp::from_secs_frac(
-                                    secs.clamp(i64::MIN as i128, i64::MAX as i128) as i64,
-                                    0,
-                                    1,
-                                )
-                            }
-                        };
-                    last_ts = ts;
-                    let cap = (epb.caplen as usize).min(epb.data.len());
-                    let pkt = &epb.data[..cap];
-                    sum.packets += 1;
-                    sum.bytes += pkt.len() as u64;
-                    f(RawPacket {
-                        ts,
-                        linktype: ifc.linktype,
-                        data: pkt,
-                        orig_len: epb.origlen.max(epb.caplen),
-                    });
-                } else {
-                    unknown_iface += 1;
-                }
-            }
-            Block::SimplePacket(spb) => {
-                // Simple packet blocks carry no timestamp and belong to interface 0.
-                if let Some(ifc) = ifaces.first() {
-                    let cap = if ifc.snaplen == 0 {
-                        spb.origlen as usize
-                    } else {
-                        (spb.origlen as usize).min(ifc.snaplen as usize)
-                    }
-                    .min(spb.data.len());
-                    simple += 1;
-                    sum.packets += 1;
-                    sum.bytes += cap as u64;
-                    f(RawPacket {
-                        ts: last_ts,
-                        linktype: ifc.linktype,
-                        data: &spb.data[..cap],
-                        orig_len: spb.origlen,
-                    });
-                } else {
-                    unknown_iface += 1;
-                }
-            }
-            Block::InterfaceStatistics(isb) => {
-                if let Some(Ok(d)) = isb.isb_ifdrop() {
-                    *drops.get_or_insert(0) = drops.unwrap_or(0).saturating_add(d);
-                }
-            }
-            _ => {}
-        }
-        inp.consume(used);
-    }
-    if let Some((major, minor)) = odd_minor {
-        sum.notes.push(format!(
-            "pcapng version {major}.{minor}: only 1.0 (and 1.2, which some writers put) exist; read as 1.0"
-        ));
-    }
-    if out_of_range > 0 {
-        sum.notes.push(format!(
-            "{out_of_range} packets have a timestamp outside the years 1677-2262 (an absurd if_tsoffset or raw timestamp): each was clamped to that range"
-        ));
-    }
-    if simple > 0 {
-        sum.notes.push(format!(
-            "{simple} simple packet blocks carry no timestamp: each was given the time of the packet before it"
-        ));
-    }
-    if unknown_iface > 0 {
-        let note = if sum.linktypes.is_empty() {
-            format!("no interface description block: {unknown_iface} packet blocks could not be decoded (their link type is unknown) and were skipped")
+        let why = if incomplete {
+            inp.stop_reason(offset, self.sum.packets)
         } else {
-            format!("{unknown_iface} packet blocks name an interface that was never described and were skipped")
+            None
         };
-        sum.damage = Some(match sum.damage.take() {
-            Some(d) => format!("{d}; {note}"),
-            None => note,
+        let header = why
+            .clone()
+            .unwrap_or_else(|| format!("pcapng: {what} at offset {offset}"));
+        let damage = why.unwrap_or_else(|| {
+            format!(
+                "{what} at offset {offset}; {} packets read before it",
+                self.sum.packets
+            )
+        });
+        self.stop(header, damage)?;
+        Ok(None)
+    }
+
+    /// A block that does not parse ends reading: cut short (`detail` None)
+    /// or corrupt.
+    #[cold]
+    fn bad_block<R: Read>(&mut self, inp: &mut Input<R>, offset: u64, detail: Option<&str>) {
+        let packets = self.sum.packets;
+        self.sum.damage = Some(match detail {
+            None => inp.stop_reason(offset, packets).unwrap_or_else(|| format!(
+                "cut short in the middle of a block at offset {offset}; {packets} packets read before the cut"
+            )),
+            Some(detail) => format!(
+                "corrupt block at offset {offset}: {detail}; {packets} packets read before it"
+            ),
         });
     }
-    sum.interface_drops = drops;
-    Ok(sum)
+
+    /// An interface description block: the link type and timestamp units of
+    /// the packets that name it.
+    fn interface(&mut self, idb: &InterfaceDescriptionBlock<'_>) {
+        let n = self.iface_seen;
+        self.iface_seen += 1;
+        let units = match ts_units(idb.if_tsresol) {
+            Some(u) => u,
+            None => {
+                self.sum.notes.push(format!(
+                    "interface {n}: timestamp resolution (if_tsresol) {} is impossible (libpcap refuses it): its timestamps were read as microseconds",
+                    describe_resol(idb.if_tsresol)
+                ));
+                1_000_000
+            }
+        };
+        if units != 1_000_000 {
+            self.sum.nanosecond = true;
+        }
+        if idb.if_tsoffset.unsigned_abs() > CENTURY as u64 {
+            self.sum.notes.push(format!(
+                "interface {n}: timestamp offset (if_tsoffset) of {} s is more than a century: its timestamps are shifted by it",
+                idb.if_tsoffset
+            ));
+        }
+        let lt = idb.linktype.0 as u32;
+        if !self.sum.linktypes.contains(&lt) {
+            self.sum.linktypes.push(lt);
+        }
+        self.ifaces.push(Iface {
+            linktype: lt,
+            units,
+            offset: idb.if_tsoffset,
+            snaplen: idb.snaplen,
+        });
+    }
+
+    /// An enhanced packet block: a packet with its interface's timestamp.
+    #[inline]
+    fn enhanced_packet<F: FnMut(RawPacket<'_>)>(
+        &mut self,
+        epb: &EnhancedPacketBlock<'_>,
+        f: &mut F,
+    ) {
+        let Some(ifc) = self.ifaces.get(epb.if_id as usize) else {
+            self.unknown_iface += 1;
+            return;
+        };
+        let raw = ((epb.ts_high as u64) << 32) | epb.ts_low as u64;
+        let secs = (raw / ifc.units) as i128 + ifc.offset as i128;
+        let ts = match Timestamp::checked_from_secs_frac(secs, raw % ifc.units, ifc.units) {
+            Some(t) => t,
+            None => {
+                self.out_of_range += 1;
+                Timestamp::from_secs_frac(
+                    secs.clamp(i64::MIN as i128, i64::MAX as i128) as i64,
+                    0,
+                    1,
+                )
+            }
+        };
+        self.last_ts = ts;
+        let cap = (epb.caplen as usize).min(epb.data.len());
+        let pkt = &epb.data[..cap];
+        self.sum.packets += 1;
+        self.sum.bytes += pkt.len() as u64;
+        f(RawPacket {
+            ts,
+            linktype: ifc.linktype,
+            data: pkt,
+            orig_len: epb.origlen.max(epb.caplen),
+        });
+    }
+
+    /// A simple packet block: no timestamp (it gets the previous packet's),
+    /// and it belongs to interface 0.
+    fn simple_packet<F: FnMut(RawPacket<'_>)>(&mut self, spb: &SimplePacketBlock<'_>, f: &mut F) {
+        let Some(ifc) = self.ifaces.first() else {
+            self.unknown_iface += 1;
+            return;
+        };
+        let cap = if ifc.snaplen == 0 {
+            spb.origlen as usize
+        } else {
+            (spb.origlen as usize).min(ifc.snaplen as usize)
+        }
+        .min(spb.data.len());
+        self.simple += 1;
+        self.sum.packets += 1;
+        self.sum.bytes += cap as u64;
+        f(RawPacket {
+            ts: self.last_ts,
+            linktype: ifc.linktype,
+            data: &spb.data[..cap],
+            orig_len: spb.origlen,
+        });
+    }
+
+    /// An interface statistics block: the interface's drop count.
+    fn statistics(&mut self, isb: &InterfaceStatisticsBlock<'_>) {
+        if let Some(Ok(d)) = isb.isb_ifdrop() {
+            self.drops = Some(self.drops.unwrap_or(0).saturating_add(d));
+        }
+    }
+
+    /// The summary, with the notes for what was counted on the way.
+    fn finish(mut self) -> FileSummary {
+        let sum = &mut self.sum;
+        if let Some((major, minor)) = self.odd_minor {
+            sum.notes.push(format!(
+                "pcapng version {major}.{minor}: only 1.0 (and 1.2, which some writers put) exist; read as 1.0"
+            ));
+        }
+        if self.out_of_range > 0 {
+            sum.notes.push(format!(
+                "{} packets have a timestamp outside the years 1677-2262 (an absurd if_tsoffset or raw timestamp): each was clamped to that range",
+                self.out_of_range
+            ));
+        }
+        if self.simple > 0 {
+            sum.notes.push(format!(
+                "{} simple packet blocks carry no timestamp: each was given the time of the packet before it",
+                self.simple
+            ));
+        }
+        let unknown_iface = self.unknown_iface;
+        if unknown_iface > 0 {
+            let note = if sum.linktypes.is_empty() {
+                format!("no interface description block: {unknown_iface} packet blocks could not be decoded (their link type is unknown) and were skipped")
+            } else {
+                format!("{unknown_iface} packet blocks name an interface that was never described and were skipped")
+            };
+            sum.damage = Some(match sum.damage.take() {
+                Some(d) => format!("{d}; {note}"),
+                None => note,
+            });
+        }
+        sum.interface_drops = self.drops;
+        self.sum
+    }
 }
 
 #[cfg(test)]
