@@ -149,55 +149,23 @@ pub fn row(r: &ConnectionRecord, st: Style, w: Widths) -> String {
         &human(r.duration),
     );
     let mut out = st.paint(verdict_color(r), &line);
+    let notes = row_notes(r);
+    if !notes.is_empty() {
+        out.push_str(&format!("\n      {}", notes.join(" · ")));
+    }
+    row_alerts(&mut out, r, st);
+    out
+}
+
+/// The notes line under a row: what the columns do not say, in order.
+fn row_notes(r: &ConnectionRecord) -> Vec<String> {
     let mut notes = Vec::new();
     if let Some(h) = &r.host {
         notes.push(format!("host {}", printable(h)));
     }
-    match r.http_version {
-        _ if r.http2.is_some() => {}
-        Some("mixed") => notes.push(match r.http_versions {
-            Some(v) => format!(
-                "HTTP mixed: requests {}, responses {}",
-                v.client.unwrap_or("-"),
-                v.server.unwrap_or("-")
-            ),
-            None => "HTTP/1.0 and 1.1 mixed".into(),
-        }),
-        Some(v) => notes.push(format!("HTTP/{v}")),
-        None => {}
-    }
+    notes.extend(http_version_note(r));
     if let Some(t) = &r.tls {
-        let mut s = match (&t.version, t.client_hellos) {
-            (Some(v), _) => format!("TLS {}", printable(v)),
-            (None, 0) => "TLS (picked up after the handshake)".to_string(),
-            (None, _) => "TLS (no ServerHello seen)".to_string(),
-        };
-        if let Some(a) = &t.alpn {
-            s.push_str(&format!(" alpn {}", printable(a)));
-        }
-        if t.resumed {
-            s.push_str(" resumed");
-        }
-        if let Some(c) = &t.cipher {
-            s.push_str(&format!(" {}", printable(c)));
-        }
-        match (t.decrypted.client, t.decrypted.server) {
-            (true, true) => s.push_str(", decrypted"),
-            (c, sv) => {
-                if c || sv {
-                    s.push_str(if c {
-                        ", client side decrypted"
-                    } else {
-                        ", server side decrypted"
-                    });
-                }
-                s.push_str(&format!(", ~{} exchanges", t.exchanges));
-                if let Some(why) = &t.not_decrypted {
-                    s.push_str(&format!(", not decrypted: {}", printable(why)));
-                }
-            }
-        }
-        notes.push(s);
+        notes.push(tls_note(t));
     }
     if let Some(h) = &r.http2 {
         notes.push(format!("HTTP/2 {} streams", h.streams));
@@ -215,20 +183,7 @@ pub fn row(r: &ConnectionRecord, st: Style, w: Widths) -> String {
         }
         notes.push(s);
     }
-    if let Some(i) = r.idle_before_close {
-        // Tie a server's idle close to the timeout it announced.
-        let announced = r.keep_alive.and_then(|k| k.timeout).filter(|&t| {
-            r.close_reason == crate::analysis::CloseReason::IdleTimeout
-                && (i.as_secs_f64() - t as f64).abs() <= 1.0
-        });
-        notes.push(match announced {
-            Some(t) => format!(
-                "idle {} before close: the Keep-Alive timeout={t} the server announced",
-                human(i)
-            ),
-            None => format!("idle {} before close", human(i)),
-        });
-    }
+    notes.extend(idle_note(r));
     if let Some(d) = &r.tcp.handshake_detail {
         notes.push(printable(d).into_owned());
     }
@@ -248,9 +203,81 @@ pub fn row(r: &ConnectionRecord, st: Style, w: Widths) -> String {
     if r.tcp.roles_guessed {
         notes.push("picked up mid-stream, roles guessed".into());
     }
-    if !notes.is_empty() {
-        out.push_str(&format!("\n      {}", notes.join(" · ")));
+    notes
+}
+
+/// The HTTP/1 version note (none for HTTP/2, which has its own).
+fn http_version_note(r: &ConnectionRecord) -> Option<String> {
+    match r.http_version {
+        _ if r.http2.is_some() => None,
+        Some("mixed") => Some(match r.http_versions {
+            Some(v) => format!(
+                "HTTP mixed: requests {}, responses {}",
+                v.client.unwrap_or("-"),
+                v.server.unwrap_or("-")
+            ),
+            None => "HTTP/1.0 and 1.1 mixed".into(),
+        }),
+        Some(v) => Some(format!("HTTP/{v}")),
+        None => None,
     }
+}
+
+/// The TLS note: version, ALPN, resumption, cipher, and how much was decrypted.
+fn tls_note(t: &crate::inspect::tls::TlsInfo) -> String {
+    let mut s = match (&t.version, t.client_hellos) {
+        (Some(v), _) => format!("TLS {}", printable(v)),
+        (None, 0) => "TLS (picked up after the handshake)".to_string(),
+        (None, _) => "TLS (no ServerHello seen)".to_string(),
+    };
+    if let Some(a) = &t.alpn {
+        s.push_str(&format!(" alpn {}", printable(a)));
+    }
+    if t.resumed {
+        s.push_str(" resumed");
+    }
+    if let Some(c) = &t.cipher {
+        s.push_str(&format!(" {}", printable(c)));
+    }
+    match (t.decrypted.client, t.decrypted.server) {
+        (true, true) => s.push_str(", decrypted"),
+        (c, sv) => {
+            if c || sv {
+                s.push_str(if c {
+                    ", client side decrypted"
+                } else {
+                    ", server side decrypted"
+                });
+            }
+            s.push_str(&format!(", ~{} exchanges", t.exchanges));
+            if let Some(why) = &t.not_decrypted {
+                s.push_str(&format!(", not decrypted: {}", printable(why)));
+            }
+        }
+    }
+    s
+}
+
+/// How long the connection sat idle before it closed, tied to the
+/// Keep-Alive timeout the server announced when that explains the close.
+fn idle_note(r: &ConnectionRecord) -> Option<String> {
+    let i = r.idle_before_close?;
+    let announced = r.keep_alive.and_then(|k| k.timeout).filter(|&t| {
+        r.close_reason == crate::analysis::CloseReason::IdleTimeout
+            && (i.as_secs_f64() - t as f64).abs() <= 1.0
+    });
+    Some(match announced {
+        Some(t) => format!(
+            "idle {} before close: the Keep-Alive timeout={t} the server announced",
+            human(i)
+        ),
+        None => format!("idle {} before close", human(i)),
+    })
+}
+
+/// The lines under a row that call for attention: stale requests, and the
+/// connection's own protocol warnings (the first three; JSON has all).
+fn row_alerts(out: &mut String, r: &ConnectionRecord, st: Style) {
     if r.stale_requests > 0 {
         out.push_str(&format!(
             "\n      {}",
@@ -263,7 +290,6 @@ pub fn row(r: &ConnectionRecord, st: Style, w: Widths) -> String {
             )
         ));
     }
-    // The connection's own protocol warnings (JSON has all of them).
     for warn in r.warnings.iter().take(3) {
         out.push_str(&format!(
             "\n      {} {}",
@@ -278,7 +304,6 @@ pub fn row(r: &ConnectionRecord, st: Style, w: Widths) -> String {
             r.warnings.len() - 3
         ));
     }
-    out
 }
 
 pub fn write_report<W: Write>(
@@ -320,6 +345,39 @@ pub fn write_summary<W: Write>(w: &mut W, rep: &Report, st: Style) -> io::Result
     writeln!(w)?;
     writeln!(w, "{}", st.bold("Summary"))?;
     writeln!(w, "  {}", st.bold(&printable(&s.headline)))?;
+    write_counts(w, s)?;
+    if s.stale_requests > 0 {
+        writeln!(
+            w,
+            "  {}",
+            st.paint(
+                "1;31",
+                &format!(
+                    "!! {} stale request(s) sent on connections the server had already closed",
+                    s.stale_requests
+                )
+            )
+        )?;
+    }
+    if s.tls.connections > 0 {
+        write_tls_summary(w, &s.tls)?;
+    }
+    if s.per_server.len() > 1 || s.per_host.len() > 1 {
+        write_groups(w, "per server", &s.per_server)?;
+        if !s.per_host.is_empty() {
+            write_groups(w, "per host", &s.per_host)?;
+        }
+    }
+    write_packets(w, rep)?;
+    for warn in &s.warnings {
+        writeln!(w, "  {} {}", st.paint("33", "warning:"), printable(warn))?;
+    }
+    write_findings(w, &s.findings, st)
+}
+
+/// Connections, requests and reuse in numbers, and how the connections
+/// closed and were judged.
+fn write_counts<W: Write>(w: &mut W, s: &crate::analysis::Summary) -> io::Result<()> {
     writeln!(
         w,
         "  connections {} · completed handshakes {} · requests {} · responses {} · reused connections {} · handshakes saved {}",
@@ -350,72 +408,62 @@ pub fn write_summary<W: Write>(w: &mut W, rep: &Report, st: Style) -> io::Result
         writeln!(w, "  close reasons: {}", kv(&s.close_reasons))?;
         writeln!(w, "  verdicts: {}", kv(&s.verdicts))?;
     }
-    if s.stale_requests > 0 {
+    Ok(())
+}
+
+/// The TLS lines: handshakes against exchanges, decryption, server names.
+fn write_tls_summary<W: Write>(w: &mut W, t: &crate::analysis::TlsSummary) -> io::Result<()> {
+    writeln!(
+        w,
+        "  TLS: {} connections, {} handshakes ({} full, {} resumed connections), {}, {:.3} handshakes per exchange",
+        t.connections,
+        t.handshakes,
+        t.full_handshakes,
+        t.resumed_connections,
+        tls_exchanges_text(t.exchanges_exact, t.exchanges_estimated),
+        t.handshakes_per_exchange
+    )?;
+    if t.decrypted + t.partly_decrypted > 0 || !t.not_decrypted.is_empty() {
+        let why: Vec<String> = t
+            .not_decrypted
+            .iter()
+            .map(|(k, v)| format!("{} {v}", printable(k)))
+            .collect();
         writeln!(
             w,
-            "  {}",
-            st.paint(
-                "1;31",
-                &format!(
-                    "!! {} stale request(s) sent on connections the server had already closed",
-                    s.stale_requests
-                )
-            )
-        )?;
-    }
-    if s.tls.connections > 0 {
-        let t = &s.tls;
-        writeln!(
-            w,
-            "  TLS: {} connections, {} handshakes ({} full, {} resumed connections), {}, {:.3} handshakes per exchange",
-            t.connections,
-            t.handshakes,
-            t.full_handshakes,
-            t.resumed_connections,
-            tls_exchanges_text(t.exchanges_exact, t.exchanges_estimated),
-            t.handshakes_per_exchange
-        )?;
-        if t.decrypted + t.partly_decrypted > 0 || !t.not_decrypted.is_empty() {
-            let why: Vec<String> = t
-                .not_decrypted
-                .iter()
-                .map(|(k, v)| format!("{} {v}", printable(k)))
-                .collect();
-            writeln!(
-                w,
-                "  TLS decrypted with key log: {} connections, partly {}, opaque {}{}",
-                t.decrypted,
-                t.partly_decrypted,
-                t.opaque,
-                if why.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (not decrypted: {})", why.join(", "))
-                }
-            )?;
-        }
-        if !t.sni.is_empty() {
-            let sni: Vec<String> = t
-                .sni
-                .iter()
-                .take(GROUPS_SHOWN)
-                .map(|(k, v)| format!("{} {v}", printable(k)))
-                .collect();
-            let more = t.sni.len().saturating_sub(GROUPS_SHOWN);
-            let more = if more > 0 {
-                format!(" … and {more} more (see --format json)")
-            } else {
+            "  TLS decrypted with key log: {} connections, partly {}, opaque {}{}",
+            t.decrypted,
+            t.partly_decrypted,
+            t.opaque,
+            if why.is_empty() {
                 String::new()
-            };
-            writeln!(w, "  TLS server names: {}{more}", sni.join(", "))?;
-        }
+            } else {
+                format!(" (not decrypted: {})", why.join(", "))
+            }
+        )?;
     }
-    if s.per_server.len() > 1 || s.per_host.len() > 1 {
-        write_groups(w, "per server", &s.per_server)?;
-        if !s.per_host.is_empty() {
-            write_groups(w, "per host", &s.per_host)?;
-        }
+    if !t.sni.is_empty() {
+        let sni: Vec<String> = t
+            .sni
+            .iter()
+            .take(GROUPS_SHOWN)
+            .map(|(k, v)| format!("{} {v}", printable(k)))
+            .collect();
+        let more = t.sni.len().saturating_sub(GROUPS_SHOWN);
+        let more = if more > 0 {
+            format!(" … and {more} more (see --format json)")
+        } else {
+            String::new()
+        };
+        writeln!(w, "  TLS server names: {}{more}", sni.join(", "))?;
     }
+    Ok(())
+}
+
+/// Packets and bytes read, and the packets skipped (filtered out, not IP,
+/// not TCP); then the time span of the capture.
+fn write_packets<W: Write>(w: &mut W, rep: &Report) -> io::Result<()> {
+    let s = &rep.summary;
     let sk = &rep.skipped;
     let mut skipped = Vec::new();
     if sk.filtered_out > 0 {
@@ -439,10 +487,7 @@ pub fn write_summary<W: Write>(w: &mut W, rep: &Report, st: Style) -> io::Result
     if let (Some(a), Some(b)) = (s.first_packet, s.last_packet) {
         writeln!(w, "  from {a} to {b} ({})", human(b.since(a)))?;
     }
-    for warn in &s.warnings {
-        writeln!(w, "  {} {}", st.paint("33", "warning:"), printable(warn))?;
-    }
-    write_findings(w, &s.findings, st)
+    Ok(())
 }
 
 /// The "Findings" section: one block per finding, with its evidence and
