@@ -1093,7 +1093,8 @@ impl<'p> Pcapng<'p> {
     }
 
     /// An enhanced packet block: a packet with its interface's timestamp.
-    #[inline]
+    // Inlined into the read loop: a call per packet measured ~1% more instructions.
+    #[inline(always)]
     fn enhanced_packet<F: FnMut(RawPacket<'_>)>(
         &mut self,
         epb: &EnhancedPacketBlock<'_>,
