@@ -89,6 +89,11 @@ enum Cmd {
         /// No progress line on stderr (it is shown only on a terminal, for inputs of 100 MB or more)
         #[arg(short = 'q', long)]
         quiet: bool,
+        /// Worker threads for the analysis (default: the cores available); 1
+        /// runs it on one thread. The output is the same whatever the number
+        /// (unless --memory-limit evicts connections: it is split between them)
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+        threads: Option<u16>,
     },
     /// Capture live from an interface and report connections as they end
     Live {
@@ -306,7 +311,17 @@ pub fn main() -> i32 {
             per_file,
             summary_only,
             quiet,
-        } => report_cmd(&or_stdin(files), &common, per_file, summary_only, quiet),
+            threads,
+        } => report_cmd(
+            &or_stdin(files),
+            &common,
+            ReportFlags {
+                per_file,
+                summary_only,
+                quiet,
+                threads: threads.map_or_else(default_threads, usize::from),
+            },
+        ),
         Cmd::Live {
             interface,
             common,
@@ -468,13 +483,26 @@ fn style(c: &Common) -> text::Style {
     text::Style { color }
 }
 
-fn report_cmd(
-    files: &[PathBuf],
-    common: &Common,
+/// `report`'s own flags.
+struct ReportFlags {
     per_file: bool,
     summary_only: bool,
     quiet: bool,
-) -> Result<i32> {
+    threads: usize,
+}
+
+/// `--threads` unset: one worker per available core.
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn report_cmd(files: &[PathBuf], common: &Common, flags: ReportFlags) -> Result<i32> {
+    let ReportFlags {
+        per_file,
+        summary_only,
+        quiet,
+        threads,
+    } = flags;
     // Open every file first so a typo fails before any output.
     let mut caps = Vec::new();
     let mut seen = std::collections::HashSet::new();
@@ -529,6 +557,7 @@ fn report_cmd(
         let streaming = matches!(fmt, Format::Jsonl | Format::Csv);
         let mut opts = options(common, streaming);
         opts.keys = Some(key_store(common, false)?);
+        opts.threads = threads;
         let mut an = Analyzer::new(opts).map_err(anyhow::Error::msg)?;
         for w in &dup_warnings {
             an.add_warning(w.clone());
@@ -558,10 +587,21 @@ fn report_cmd(
                 _ => 16,
             };
             let keys = an.keys().cloned();
-            let summary = read_capture(cap, keys, |p| {
-                an.packet(&p, &mut on_conn);
-                progress.packet(record + p.data.len() as u64, || an.open_connections());
-            })?;
+            // Secrets in the capture wait for the worker threads to catch up.
+            let cell = std::cell::RefCell::new(&mut an);
+            let summary = cap.for_each_with_secrets(
+                |p| {
+                    let mut an = cell.borrow_mut();
+                    an.packet(&p, &mut on_conn);
+                    progress.packet(record + p.data.len() as u64, || an.open_connections());
+                },
+                |typ, data| {
+                    if let Some(k) = &keys {
+                        cell.borrow_mut().before_secrets();
+                        k.add_dsb(typ, data);
+                    }
+                },
+            )?;
             progress.clear();
             if summary.damage.is_some() {
                 damaged = true;

@@ -12,6 +12,8 @@ use crate::time::Timestamp;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
+pub mod parallel;
+
 #[derive(Debug, Clone)]
 pub struct Options {
     pub filter: Option<String>,
@@ -32,6 +34,9 @@ pub struct Options {
     /// carried no data (SYN floods, scans) are only counted in the summary
     /// (`summary.memory.records_folded`), not kept in `connections`.
     pub max_failed_handshake_records: usize,
+    /// Worker threads for the flow table (`report --threads`); 1 runs it on
+    /// the calling thread. See [`parallel`]: the output is the same.
+    pub threads: usize,
 }
 
 /// Default of [`Options::max_failed_handshake_records`].
@@ -46,6 +51,7 @@ impl Default for Options {
             drop_exchanges: false,
             max_failed_handshake_records: FAILED_HANDSHAKE_RECORDS_KEPT,
             keys: None,
+            threads: 1,
         }
     }
 }
@@ -91,6 +97,33 @@ pub struct Analyzer {
     out_of_time_order: u64,
     /// Connection id → the file its first packet came from (several files).
     file_of: rustc_hash::FxHashMap<u64, String>,
+    /// `threads` > 1: the sharded table (then `table` stays empty until
+    /// `finish` puts the summed counters in it).
+    pool: Option<parallel::Pool>,
+    /// (first frame index, file) as set by `set_current_file`, for `pool`.
+    file_marks: Vec<(u64, Option<String>)>,
+}
+
+/// A flow table for `opts` with configuration `cfg` (TLS keys wired in).
+fn new_table(opts: &Options, cfg: TableConfig) -> FlowTable<AppInspector> {
+    match &opts.keys {
+        Some(k) => {
+            let k = k.clone();
+            // No key log given and no secrets (yet) from a pcapng
+            // Decryption Secrets Block: TLS is inspected as without keys.
+            FlowTable::with_factory(
+                cfg,
+                std::sync::Arc::new(move || {
+                    if k.is_empty() && !k.requested() {
+                        AppInspector::default()
+                    } else {
+                        AppInspector::with_keys(Some(k.clone()))
+                    }
+                }),
+            )
+        }
+        None => FlowTable::new(cfg),
+    }
 }
 
 impl Analyzer {
@@ -99,25 +132,11 @@ impl Analyzer {
             Some(f) => Some(PacketFilter::new(f)?),
             None => None,
         };
+        let pool = (opts.threads > 1).then(|| parallel::Pool::new(&opts, opts.threads));
         Ok(Analyzer {
-            table: match &opts.keys {
-                Some(k) => {
-                    let k = k.clone();
-                    // No key log given and no secrets (yet) from a pcapng
-                    // Decryption Secrets Block: TLS is inspected as without keys.
-                    FlowTable::with_factory(
-                        opts.table,
-                        std::sync::Arc::new(move || {
-                            if k.is_empty() && !k.requested() {
-                                AppInspector::default()
-                            } else {
-                                AppInspector::with_keys(Some(k.clone()))
-                            }
-                        }),
-                    )
-                }
-                None => FlowTable::new(opts.table),
-            },
+            table: new_table(&opts, opts.table),
+            pool,
+            file_marks: Vec::new(),
             filter,
             opts,
             skipped: Skipped::default(),
@@ -137,6 +156,9 @@ impl Analyzer {
 
     /// Tag records with the file they came from (several files in one report).
     pub fn set_current_file(&mut self, f: Option<String>) {
+        if self.pool.is_some() {
+            self.file_marks.push((self.packets + 1, f.clone()));
+        }
         self.current_file = f;
     }
 
@@ -147,6 +169,9 @@ impl Analyzer {
     /// Connections in the table that have not closed: a closed connection
     /// waiting out its linger (for late packets) is not open any more.
     pub fn open_connections(&self) -> usize {
+        if let Some(p) = &self.pool {
+            return p.open();
+        }
         let lingering = self
             .table
             .connections()
@@ -205,6 +230,15 @@ impl Analyzer {
         v
     }
 
+    /// TLS secrets found in the capture are about to be added: with worker
+    /// threads, wait until they have taken every packet read so far, so the
+    /// secrets apply from this point of the capture on, as with one thread.
+    pub fn before_secrets(&mut self) {
+        if let Some(p) = &mut self.pool {
+            p.barrier();
+        }
+    }
+
     pub fn add_warning(&mut self, w: String) {
         self.extra_warnings.push(w);
     }
@@ -238,6 +272,29 @@ impl Analyzer {
             }
         }
         match decode(p) {
+            Ok(seg) if self.pool.is_some() => {
+                let idx = self.packets;
+                let Analyzer {
+                    pool,
+                    records,
+                    sums,
+                    opts,
+                    file_marks,
+                    ..
+                } = self;
+                if let Some(pool) = pool {
+                    pool.segment(idx, p.ts, &seg, &mut |m| {
+                        push_record(
+                            records,
+                            sums,
+                            m.record,
+                            file_at(file_marks, m.start),
+                            opts,
+                            on_conn,
+                        )
+                    });
+                }
+            }
             Ok(seg) => {
                 let Analyzer {
                     table,
@@ -296,6 +353,26 @@ impl Analyzer {
     /// Finalises every connection still open and builds the report.
     pub fn finish<F: FnMut(&ConnectionRecord)>(mut self, on_conn: &mut F) -> Report {
         let end = self.last.unwrap_or_default();
+        if let Some(pool) = self.pool.take() {
+            let Analyzer {
+                records,
+                sums,
+                opts,
+                file_marks,
+                ..
+            } = &mut self;
+            let stats = pool.finish(end, &mut |m| {
+                push_record(
+                    records,
+                    sums,
+                    m.record,
+                    file_at(file_marks, m.start),
+                    opts,
+                    on_conn,
+                )
+            });
+            self.table.stats = stats;
+        }
         {
             let Analyzer {
                 table,
@@ -566,8 +643,28 @@ fn push<F: FnMut(&ConnectionRecord)>(
     file_of: &mut rustc_hash::FxHashMap<u64, String>,
     on_conn: &mut F,
 ) {
-    let mut r = record(&c, !opts.drop_exchanges);
-    r.file = file_of.remove(&r.id);
+    let r = record(&c, !opts.drop_exchanges);
+    let file = file_of.remove(&r.id);
+    push_record(records, sums, r, file, opts, on_conn);
+}
+
+/// The file (`set_current_file`) that frame `idx` came from.
+fn file_at(marks: &[(u64, Option<String>)], idx: u64) -> Option<String> {
+    let i = marks.partition_point(|(start, _)| *start <= idx);
+    i.checked_sub(1).and_then(|i| marks[i].1.clone())
+}
+
+/// A finished connection's record: to `on_conn`, the tally, and (unless
+/// streaming) the kept list.
+fn push_record<F: FnMut(&ConnectionRecord)>(
+    records: &mut Vec<ConnectionRecord>,
+    sums: &mut Tally,
+    mut r: ConnectionRecord,
+    file: Option<String>,
+    opts: &Options,
+    on_conn: &mut F,
+) {
+    r.file = file;
     on_conn(&r);
     sums.add(&r);
     if opts.slim_records {
