@@ -114,6 +114,8 @@ struct Out {
     recs: Vec<(u64, u8, ConnectionRecord)>,
     /// After `Finish`: the table's counters.
     stats: Option<TableStats>,
+    /// The batch, emptied, to be filled again (no allocation per batch).
+    spare: Option<Batch>,
 }
 
 /// The worker's share of the memory bounds.
@@ -133,7 +135,7 @@ fn worker(opts: Options, cfg: TableConfig, rx: Receiver<Msg>, tx: Sender<Out>) {
     for msg in rx {
         let mut out = Out::default();
         match msg {
-            Msg::Batch(b) => {
+            Msg::Batch(mut b) => {
                 for it in &b.items {
                     let before = table.stats.connections;
                     let (idx, phase) = match it {
@@ -180,6 +182,9 @@ fn worker(opts: Options, cfg: TableConfig, rx: Receiver<Msg>, tx: Sender<Out>) {
                         out.est.push((idx, phase, now));
                     }
                 }
+                b.items.clear();
+                b.payload.clear();
+                out.spare = Some(b);
             }
             Msg::Finish(ts) => {
                 let recs = &mut out.recs;
@@ -220,6 +225,8 @@ pub struct Pool {
     in_flight: usize,
     /// Received early (a secrets barrier), not merged yet.
     stash: VecDeque<Vec<Out>>,
+    /// Emptied batches back from each worker.
+    spare: Vec<Vec<Batch>>,
     last_sweep: Timestamp,
     next_id: u64,
     /// Global id → packet index of creation, until the record is merged.
@@ -257,6 +264,7 @@ impl Pool {
             pending: 0,
             in_flight: 0,
             stash: VecDeque::new(),
+            spare: (0..n).map(|_| Vec::new()).collect(),
             last_sweep: Timestamp::default(),
             next_id: 0,
             start_of: FxHashMap::default(),
@@ -316,8 +324,8 @@ impl Pool {
     }
 
     fn send(&mut self) {
-        for (w, b) in self.workers.iter().zip(self.batches.iter_mut()) {
-            let b = std::mem::take(b);
+        for (i, (w, b)) in self.workers.iter().zip(self.batches.iter_mut()).enumerate() {
+            let b = std::mem::replace(b, self.spare[i].pop().unwrap_or_default());
             // A worker gone (it panicked) shows when its results are awaited.
             let _ = w.tx.send(Msg::Batch(b));
         }
@@ -354,10 +362,11 @@ impl Pool {
         self.merge(outs, sink);
     }
 
-    fn merge(&mut self, outs: Vec<Out>, sink: &mut dyn FnMut(Merged)) {
+    fn merge(&mut self, mut outs: Vec<Out>, sink: &mut dyn FnMut(Merged)) {
         // Ids in order of creation.
         let mut created: Vec<(u64, usize, u64)> = Vec::new();
-        for (w, o) in outs.iter().enumerate() {
+        for (w, o) in outs.iter_mut().enumerate() {
+            self.spare[w].extend(o.spare.take());
             let base = self.workers[w].created;
             created.extend(
                 o.created
