@@ -558,19 +558,23 @@ fn report_cmd(files: &[PathBuf], common: &Common, flags: ReportFlags) -> Result<
         let mut opts = options(common, streaming);
         opts.keys = Some(key_store(common, false)?);
         opts.threads = threads;
+        // The engine renders the streamed lines (on the worker threads when
+        // there are several); they are written here as they come.
+        opts.render = match fmt {
+            Format::Jsonl => Some(render_jsonl),
+            Format::Csv => Some(render_csv),
+            Format::Text | Format::Json => None,
+        };
         let mut an = Analyzer::new(opts).map_err(anyhow::Error::msg)?;
         for w in &dup_warnings {
             an.add_warning(w.clone());
         }
         let mut write_err: Option<io::Error> = None;
-        let mut on_conn = |r: &keepwatch::analysis::ConnectionRecord| {
+        let mut on_conn = |_: &keepwatch::analysis::ConnectionRecord| {};
+        // The first write error is returned after the input is read.
+        let mut write_out = |an: &mut Analyzer, out: &mut BufWriter<io::StdoutLock<'_>>| {
             if write_err.is_none() {
-                let res = match fmt {
-                    Format::Jsonl => report::write_jsonl_connection(&mut out, r),
-                    Format::Csv => report::csv::write_row(&mut out, r),
-                    _ => Ok(()),
-                };
-                if let Err(e) = res {
+                if let Err(e) = an.write_rendered(out) {
                     write_err = Some(e);
                 }
             }
@@ -593,6 +597,7 @@ fn report_cmd(files: &[PathBuf], common: &Common, flags: ReportFlags) -> Result<
                 |p| {
                     let mut an = cell.borrow_mut();
                     an.packet(&p, &mut on_conn);
+                    write_out(&mut an, &mut out);
                     progress.packet(record + p.data.len() as u64, || an.open_connections());
                 },
                 |typ, data| {
@@ -613,6 +618,8 @@ fn report_cmd(files: &[PathBuf], common: &Common, flags: ReportFlags) -> Result<
             }
             an.add_file(summary);
         }
+        an.end_input(&mut on_conn);
+        write_out(&mut an, &mut out);
         let rep: Report = an.finish(&mut on_conn);
         if let Some(e) = write_err {
             return Err(e.into());
@@ -654,6 +661,17 @@ fn report_cmd(files: &[PathBuf], common: &Common, flags: ReportFlags) -> Result<
         out.flush().context("writing the report")?;
     }
     Ok(if damaged { EXIT_DAMAGED } else { EXIT_OK })
+}
+
+/// [`Options::render`] for `--format jsonl`: one line per connection.
+fn render_jsonl(r: &keepwatch::analysis::ConnectionRecord, b: &mut Vec<u8>) {
+    // Writing to a Vec cannot fail.
+    let _ = report::write_jsonl_connection(b, r);
+}
+
+/// [`Options::render`] for `--format csv`: one row per connection.
+fn render_csv(r: &keepwatch::analysis::ConnectionRecord, b: &mut Vec<u8>) {
+    let _ = report::csv::write_row(b, r);
 }
 
 /// Input size and kept-record count past which `report` suggests a

@@ -37,7 +37,21 @@ pub struct Options {
     /// Worker threads for the flow table (`report --threads`); 1 runs it on
     /// the calling thread. See [`parallel`]: the output is the same.
     pub threads: usize,
+    /// Streaming output rendered by the engine (JSONL and CSV lines): each
+    /// finished record is rendered into [`Analyzer::write_rendered`]'s
+    /// buffer, in order. With worker threads the workers render (the id,
+    /// known only after the merge, is rendered as [`RENDER_ID`] and its
+    /// first occurrence replaced: a renderer prints the id in decimal, once,
+    /// before anything taken from the packets, as JSONL and CSV do), so the
+    /// reading thread only copies bytes.
+    pub render: Option<Render>,
 }
+
+/// Renders one record as output bytes (see [`Options::render`]).
+pub type Render = fn(&ConnectionRecord, &mut Vec<u8>);
+
+/// The id workers render records with before the merge knows the real one.
+pub const RENDER_ID: u64 = u64::MAX;
 
 /// Default of [`Options::max_failed_handshake_records`].
 pub const FAILED_HANDSHAKE_RECORDS_KEPT: usize = 10_000;
@@ -52,6 +66,7 @@ impl Default for Options {
             max_failed_handshake_records: FAILED_HANDSHAKE_RECORDS_KEPT,
             keys: None,
             threads: 1,
+            render: None,
         }
     }
 }
@@ -156,8 +171,9 @@ impl Analyzer {
 
     /// Tag records with the file they came from (several files in one report).
     pub fn set_current_file(&mut self, f: Option<String>) {
-        if self.pool.is_some() {
+        if let Some(p) = &mut self.pool {
             self.file_marks.push((self.packets + 1, f.clone()));
+            p.set_file(f.clone());
         }
         self.current_file = f;
     }
@@ -289,6 +305,7 @@ impl Analyzer {
                             sums,
                             m.record,
                             file_at(file_marks, m.start),
+                            m.rendered,
                             opts,
                             on_conn,
                         )
@@ -350,8 +367,18 @@ impl Analyzer {
         table.sweep(now, &mut |c| push(records, sums, c, opts, file_of, on_conn));
     }
 
-    /// Finalises every connection still open and builds the report.
-    pub fn finish<F: FnMut(&ConnectionRecord)>(mut self, on_conn: &mut F) -> Report {
+    /// [`Options::render`] output so far to `w` (then forgotten).
+    pub fn write_rendered(&mut self, w: &mut impl std::io::Write) -> std::io::Result<()> {
+        if !self.sums.rendered.is_empty() {
+            w.write_all(&self.sums.rendered)?;
+            self.sums.rendered.clear();
+        }
+        Ok(())
+    }
+
+    /// End of input: finalises every connection still open (to `on_conn`
+    /// and the rendered output); [`Analyzer::finish`] then builds the report.
+    pub fn end_input<F: FnMut(&ConnectionRecord)>(&mut self, on_conn: &mut F) {
         let end = self.last.unwrap_or_default();
         if let Some(pool) = self.pool.take() {
             let Analyzer {
@@ -360,30 +387,34 @@ impl Analyzer {
                 opts,
                 file_marks,
                 ..
-            } = &mut self;
+            } = self;
             let stats = pool.finish(end, &mut |m| {
                 push_record(
                     records,
                     sums,
                     m.record,
                     file_at(file_marks, m.start),
+                    m.rendered,
                     opts,
                     on_conn,
                 )
             });
             self.table.stats = stats;
         }
-        {
-            let Analyzer {
-                table,
-                records,
-                sums,
-                opts,
-                file_of,
-                ..
-            } = &mut self;
-            table.finish(end, &mut |c| push(records, sums, c, opts, file_of, on_conn));
-        }
+        let Analyzer {
+            table,
+            records,
+            sums,
+            opts,
+            file_of,
+            ..
+        } = self;
+        table.finish(end, &mut |c| push(records, sums, c, opts, file_of, on_conn));
+    }
+
+    /// Finalises every connection still open and builds the report.
+    pub fn finish<F: FnMut(&ConnectionRecord)>(mut self, on_conn: &mut F) -> Report {
+        self.end_input(on_conn);
         self.records.sort_by_key(|r| r.id);
         let mut summary = std::mem::take(&mut self.sums.summary).finish();
         summary.packets = self.packets;
@@ -610,6 +641,8 @@ struct Tally {
     records_folded: u64,
     ooo_limit_hits: u64,
     unanswered_folded: u64,
+    /// [`Options::render`] output not yet written.
+    rendered: Vec<u8>,
 }
 
 impl Tally {
@@ -645,7 +678,7 @@ fn push<F: FnMut(&ConnectionRecord)>(
 ) {
     let r = record(&c, !opts.drop_exchanges);
     let file = file_of.remove(&r.id);
-    push_record(records, sums, r, file, opts, on_conn);
+    push_record(records, sums, r, file, None, opts, on_conn);
 }
 
 /// The file (`set_current_file`) that frame `idx` came from.
@@ -661,10 +694,17 @@ fn push_record<F: FnMut(&ConnectionRecord)>(
     sums: &mut Tally,
     mut r: ConnectionRecord,
     file: Option<String>,
+    rendered: Option<Vec<u8>>,
     opts: &Options,
     on_conn: &mut F,
 ) {
     r.file = file;
+    if let Some(render) = opts.render {
+        match rendered {
+            Some(b) => sums.rendered.extend_from_slice(&b),
+            None => render(&r, &mut sums.rendered),
+        }
+    }
     on_conn(&r);
     sums.add(&r);
     if opts.slim_records {

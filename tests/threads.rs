@@ -48,11 +48,21 @@ fn busy_capture() -> Vec<u8> {
     pcap(1, false, true, &frames)
 }
 
-/// The report and every record handed to `on_conn`, in order, as JSON.
-fn run(path: &std::path::Path, threads: usize, slim: bool) -> (String, Vec<String>) {
+/// What `Options::render` makes of a record: as JSONL and CSV, the id once,
+/// before anything from the packets.
+fn render(r: &keepwatch::analysis::ConnectionRecord, b: &mut Vec<u8>) {
+    b.extend_from_slice(format!("{}\n{:?}\n", r.id, r.file).as_bytes());
+    serde_json::to_writer(&mut *b, &r.client).unwrap();
+    b.push(b'\n');
+}
+
+/// The report, every record handed to `on_conn` in order, as JSON, and the
+/// rendered output.
+fn run(path: &std::path::Path, threads: usize, slim: bool) -> (String, Vec<String>, Vec<u8>) {
     let mut opts = Options {
         threads,
         slim_records: slim,
+        render: Some(render),
         ..Options::default()
     };
     opts.table.idle_timeout = Duration::from_secs(2);
@@ -61,12 +71,20 @@ fn run(path: &std::path::Path, threads: usize, slim: bool) -> (String, Vec<Strin
     let mut on_conn = |r: &keepwatch::analysis::ConnectionRecord| {
         streamed.push(serde_json::to_string(r).unwrap())
     };
+    let mut rendered = Vec::new();
     let cap = CaptureFile::open(path).expect("open");
     an.set_current_file(Some("busy".into()));
-    let s = cap.for_each(|p| an.packet(&p, &mut on_conn)).expect("read");
+    let s = cap
+        .for_each(|p| {
+            an.packet(&p, &mut on_conn);
+            an.write_rendered(&mut rendered).unwrap();
+        })
+        .expect("read");
     an.add_file(s);
+    an.end_input(&mut on_conn);
+    an.write_rendered(&mut rendered).unwrap();
     let rep: Report = an.finish(&mut on_conn);
-    (serde_json::to_string(&rep).unwrap(), streamed)
+    (serde_json::to_string(&rep).unwrap(), streamed, rendered)
 }
 
 #[test]
@@ -75,7 +93,7 @@ fn any_number_of_threads_gives_what_one_gives() {
     let path = dir.path().join("busy.pcap");
     std::fs::write(&path, busy_capture()).unwrap();
     for slim in [false, true] {
-        let (one, one_streamed) = run(&path, 1, slim);
+        let (one, one_streamed, one_rendered) = run(&path, 1, slim);
         // The capture does what it is meant to: idle timeouts, port reuse,
         // half-open connections, several sweeps.
         let rep: serde_json::Value = serde_json::from_str(&one).unwrap();
@@ -85,12 +103,15 @@ fn any_number_of_threads_gives_what_one_gives() {
             "no idle timeout"
         );
         assert!(one.contains("\"capture-ended\""), "none open at the end");
+        let text = String::from_utf8(one_rendered.clone()).unwrap();
+        assert_eq!(text.lines().count(), 3 * one_streamed.len());
+        assert!(text.contains("\"busy\""), "no file in the rendered records");
         assert!(
             rep["summary"]["memory"]["peak_table_bytes"].as_u64() > Some(0),
             "no peak"
         );
         for n in [2, 3, 4, 7] {
-            let (many, many_streamed) = run(&path, n, slim);
+            let (many, many_streamed, many_rendered) = run(&path, n, slim);
             assert_eq!(
                 one_streamed.len(),
                 many_streamed.len(),
@@ -100,6 +121,10 @@ fn any_number_of_threads_gives_what_one_gives() {
                 assert_eq!(a, b, "record {k} finished, threads {n} slim {slim}");
             }
             assert_eq!(one, many, "report, threads {n} slim {slim}");
+            assert!(
+                one_rendered == many_rendered,
+                "rendered output, threads {n} slim {slim}"
+            );
         }
     }
 }

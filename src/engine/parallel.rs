@@ -85,6 +85,8 @@ struct Seg {
 enum Item {
     /// Sweep the table now, before the segment of the same index.
     Sweep(u64, Timestamp),
+    /// Connections created from here on come from this file.
+    File(Option<String>),
     Seg(Seg),
 }
 
@@ -99,6 +101,9 @@ enum Msg {
     Finish(Timestamp),
 }
 
+/// A record's [`Options::render`] bytes.
+type Rendered = Option<Vec<u8>>;
+
 /// How a record was finished at its packet index: sweeps first.
 const SWEEP: u8 = 0;
 const PACKET: u8 = 1;
@@ -110,8 +115,8 @@ struct Out {
     created: Vec<u64>,
     /// (index, phase, estimate): its table's memory estimate changed.
     est: Vec<(u64, u8, u64)>,
-    /// (index, phase, record) in the order the table finished them.
-    recs: Vec<(u64, u8, ConnectionRecord)>,
+    /// (index, phase, record, rendered) in the order the table finished them.
+    recs: Vec<(u64, u8, ConnectionRecord, Rendered)>,
     /// After `Finish`: the table's counters.
     stats: Option<TableStats>,
     /// The batch, emptied, to be filled again (no allocation per batch).
@@ -132,6 +137,8 @@ fn worker(opts: Options, cfg: TableConfig, rx: Receiver<Msg>, tx: Sender<Out>) {
     let with_exchanges = !opts.drop_exchanges;
     let mut est = 0u64;
     let mut peak = 0u64;
+    let mut file: Option<String> = None;
+    let mut file_of: FxHashMap<u64, String> = FxHashMap::default();
     for msg in rx {
         let mut out = Out::default();
         match msg {
@@ -142,9 +149,13 @@ fn worker(opts: Options, cfg: TableConfig, rx: Receiver<Msg>, tx: Sender<Out>) {
                         Item::Sweep(idx, ts) => {
                             let recs = &mut out.recs;
                             table.sweep(*ts, &mut |c: Connection<AppInspector>| {
-                                recs.push((*idx, SWEEP, record(&c, with_exchanges)))
+                                recs.push((*idx, SWEEP, record(&c, with_exchanges), None))
                             });
                             (*idx, SWEEP)
+                        }
+                        Item::File(f) => {
+                            file.clone_from(f);
+                            continue;
                         }
                         Item::Seg(s) => {
                             let seg = TcpSegment {
@@ -162,13 +173,16 @@ fn worker(opts: Options, cfg: TableConfig, rx: Receiver<Msg>, tx: Sender<Out>) {
                             let recs = &mut out.recs;
                             let idx = s.idx;
                             table.process(s.ts, &seg, &mut |c: Connection<AppInspector>| {
-                                recs.push((idx, PACKET, record(&c, with_exchanges)))
+                                recs.push((idx, PACKET, record(&c, with_exchanges), None))
                             });
                             (idx, PACKET)
                         }
                     };
-                    for _ in before..table.stats.connections {
+                    for id in before..table.stats.connections {
                         out.created.push(idx);
+                        if let Some(f) = &file {
+                            file_of.insert(id, f.clone());
+                        }
                     }
                     // The peak one table would record includes the moment
                     // before an eviction brought the estimate down.
@@ -189,9 +203,20 @@ fn worker(opts: Options, cfg: TableConfig, rx: Receiver<Msg>, tx: Sender<Out>) {
             Msg::Finish(ts) => {
                 let recs = &mut out.recs;
                 table.finish(ts, &mut |c: Connection<AppInspector>| {
-                    recs.push((u64::MAX, SWEEP, record(&c, with_exchanges)))
+                    recs.push((u64::MAX, SWEEP, record(&c, with_exchanges), None))
                 });
                 out.stats = Some(table.stats.clone());
+            }
+        }
+        if let Some(render) = opts.render {
+            for (_, _, r, bytes) in &mut out.recs {
+                let local = r.id;
+                r.file = file_of.remove(&local);
+                r.id = super::RENDER_ID;
+                let mut b = Vec::with_capacity(512);
+                render(r, &mut b);
+                *bytes = Some(b);
+                r.id = local;
             }
         }
         if tx.send(out).is_err() {
@@ -213,6 +238,8 @@ struct Worker {
 /// A record ready to be handed on, in merge order.
 pub struct Merged {
     pub record: ConnectionRecord,
+    /// [`Options::render`]'s bytes, the id in place.
+    pub rendered: Option<Vec<u8>>,
     /// Global packet index at which the connection was created.
     pub start: u64,
 }
@@ -323,6 +350,13 @@ impl Pool {
         }
     }
 
+    /// Connections created from the next segment on come from file `f`.
+    pub fn set_file(&mut self, f: Option<String>) {
+        for b in &mut self.batches {
+            b.items.push(Item::File(f.clone()));
+        }
+    }
+
     fn send(&mut self) {
         for (i, (w, b)) in self.workers.iter().zip(self.batches.iter_mut()).enumerate() {
             let b = std::mem::replace(b, self.spare[i].pop().unwrap_or_default());
@@ -395,22 +429,26 @@ impl Pool {
         }
         // Records: by packet index, sweeps (in id order) before the packet's
         // own (in the order its table finished them).
-        let mut recs: Vec<(u64, u8, u64, ConnectionRecord)> = Vec::new();
+        let mut recs: Vec<(u64, u8, u64, ConnectionRecord, Rendered)> = Vec::new();
         for (w, o) in outs.into_iter().enumerate() {
-            for (seq, (i, p, mut r)) in o.recs.into_iter().enumerate() {
+            for (seq, (i, p, mut r, bytes)) in o.recs.into_iter().enumerate() {
                 let Some(id) = self.workers[w].ids.remove(&r.id) else {
                     continue; // unreachable: every record was created first
                 };
                 r.id = id;
                 let key = if p == SWEEP { id } else { seq as u64 };
-                recs.push((i, p, key, r));
+                recs.push((i, p, key, r, bytes.map(|b| splice_id(b, id))));
             }
         }
-        recs.sort_unstable_by_key(|&(i, p, k, _)| (i, p, k));
-        for (_, _, _, r) in recs {
+        recs.sort_unstable_by_key(|&(i, p, k, _, _)| (i, p, k));
+        for (_, _, _, r, rendered) in recs {
             self.emitted += 1;
             let start = self.start_of.remove(&r.id).unwrap_or(0);
-            sink(Merged { record: r, start });
+            sink(Merged {
+                record: r,
+                rendered,
+                start,
+            });
         }
     }
 
@@ -455,9 +493,36 @@ impl Pool {
     }
 }
 
+/// `b` with the first [`super::RENDER_ID`] (in decimal) replaced by `id`.
+fn splice_id(b: Vec<u8>, id: u64) -> Vec<u8> {
+    let ph = super::RENDER_ID.to_string();
+    match memchr::memmem::find(&b, ph.as_bytes()) {
+        Some(at) => {
+            let mut v = Vec::with_capacity(b.len());
+            v.extend_from_slice(&b[..at]);
+            v.extend_from_slice(id.to_string().as_bytes());
+            v.extend_from_slice(&b[at + ph.len()..]);
+            v
+        }
+        None => b,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_placeholder_id_is_replaced() {
+        let ph = super::super::RENDER_ID.to_string();
+        let line = format!("{{\"id\":{ph},\"client\":\"{ph}\"}}\n");
+        let got = splice_id(line.into_bytes(), 42);
+        assert_eq!(
+            String::from_utf8(got).unwrap(),
+            format!("{{\"id\":42,\"client\":\"{ph}\"}}\n")
+        );
+        assert_eq!(splice_id(b"no id".to_vec(), 7), b"no id");
+    }
 
     #[test]
     fn both_directions_go_to_one_worker() {
