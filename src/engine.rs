@@ -694,14 +694,14 @@ fn push_record<F: FnMut(&ConnectionRecord)>(
     sums: &mut Tally,
     mut r: ConnectionRecord,
     file: Option<String>,
-    rendered: Option<Vec<u8>>,
+    rendered: Option<&[u8]>,
     opts: &Options,
     on_conn: &mut F,
 ) {
     r.file = file;
     if let Some(render) = opts.render {
         match rendered {
-            Some(b) => sums.rendered.extend_from_slice(&b),
+            Some(b) => parallel::put_with_id(&mut sums.rendered, b, r.id),
             None => render(&r, &mut sums.rendered),
         }
     }

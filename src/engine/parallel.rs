@@ -94,6 +94,8 @@ enum Item {
 struct Batch {
     items: Vec<Item>,
     payload: Vec<u8>,
+    /// Buffer for the rendered records (`Out::text`), reused.
+    text: Vec<u8>,
 }
 
 enum Msg {
@@ -101,8 +103,8 @@ enum Msg {
     Finish(Timestamp),
 }
 
-/// A record's [`Options::render`] bytes.
-type Rendered = Option<Vec<u8>>;
+/// A record's [`Options::render`] bytes: a range of [`Out::text`].
+type Rendered = Option<(usize, usize)>;
 
 /// How a record was finished at its packet index: sweeps first.
 const SWEEP: u8 = 0;
@@ -121,6 +123,8 @@ struct Out {
     stats: Option<TableStats>,
     /// The batch, emptied, to be filled again (no allocation per batch).
     spare: Option<Batch>,
+    /// The records rendered, one after the other.
+    text: Vec<u8>,
 }
 
 /// The worker's share of the memory bounds.
@@ -141,8 +145,11 @@ fn worker(opts: Options, cfg: TableConfig, rx: Receiver<Msg>, tx: Sender<Out>) {
     let mut file_of: FxHashMap<u64, String> = FxHashMap::default();
     for msg in rx {
         let mut out = Out::default();
+        let mut text = Vec::new();
         match msg {
             Msg::Batch(mut b) => {
+                text = std::mem::take(&mut b.text);
+                text.clear();
                 for it in &b.items {
                     let before = table.stats.connections;
                     let (idx, phase) = match it {
@@ -213,12 +220,13 @@ fn worker(opts: Options, cfg: TableConfig, rx: Receiver<Msg>, tx: Sender<Out>) {
                 let local = r.id;
                 r.file = file_of.remove(&local);
                 r.id = super::RENDER_ID;
-                let mut b = Vec::with_capacity(512);
-                render(r, &mut b);
-                *bytes = Some(b);
+                let from = text.len();
+                render(r, &mut text);
+                *bytes = Some((from, text.len()));
                 r.id = local;
             }
         }
+        out.text = text;
         if tx.send(out).is_err() {
             return;
         }
@@ -236,10 +244,11 @@ struct Worker {
 }
 
 /// A record ready to be handed on, in merge order.
-pub struct Merged {
+pub struct Merged<'a> {
     pub record: ConnectionRecord,
-    /// [`Options::render`]'s bytes, the id in place.
-    pub rendered: Option<Vec<u8>>,
+    /// [`Options::render`]'s bytes, rendered with [`super::RENDER_ID`]:
+    /// write them with [`put_with_id`].
+    pub rendered: Option<&'a [u8]>,
     /// Global packet index at which the connection was created.
     pub start: u64,
 }
@@ -313,7 +322,7 @@ impl Pool {
         idx: u64,
         ts: Timestamp,
         s: &TcpSegment<'_>,
-        sink: &mut dyn FnMut(Merged),
+        sink: &mut dyn FnMut(Merged<'_>),
     ) {
         // The table's own rule (`FlowTable::process`), decided here for all.
         if ts.since(self.last_sweep) >= Duration::from_secs(1) {
@@ -387,7 +396,7 @@ impl Pool {
         }
     }
 
-    fn merge_one(&mut self, sink: &mut dyn FnMut(Merged)) {
+    fn merge_one(&mut self, sink: &mut dyn FnMut(Merged<'_>)) {
         let outs = match self.stash.pop_front() {
             Some(o) => o,
             None => self.receive(),
@@ -396,11 +405,15 @@ impl Pool {
         self.merge(outs, sink);
     }
 
-    fn merge(&mut self, mut outs: Vec<Out>, sink: &mut dyn FnMut(Merged)) {
+    fn merge(&mut self, mut outs: Vec<Out>, sink: &mut dyn FnMut(Merged<'_>)) {
         // Ids in order of creation.
         let mut created: Vec<(u64, usize, u64)> = Vec::new();
+        let spares: Vec<Option<Batch>> = outs.iter_mut().map(|o| o.spare.take()).collect();
+        let texts: Vec<Vec<u8>> = outs
+            .iter_mut()
+            .map(|o| std::mem::take(&mut o.text))
+            .collect();
         for (w, o) in outs.iter_mut().enumerate() {
-            self.spare[w].extend(o.spare.take());
             let base = self.workers[w].created;
             created.extend(
                 o.created
@@ -429,7 +442,7 @@ impl Pool {
         }
         // Records: by packet index, sweeps (in id order) before the packet's
         // own (in the order its table finished them).
-        let mut recs: Vec<(u64, u8, u64, ConnectionRecord, Rendered)> = Vec::new();
+        let mut recs: Vec<(u64, u8, u64, Merged<'_>)> = Vec::new();
         for (w, o) in outs.into_iter().enumerate() {
             for (seq, (i, p, mut r, bytes)) in o.recs.into_iter().enumerate() {
                 let Some(id) = self.workers[w].ids.remove(&r.id) else {
@@ -437,24 +450,36 @@ impl Pool {
                 };
                 r.id = id;
                 let key = if p == SWEEP { id } else { seq as u64 };
-                recs.push((i, p, key, r, bytes.map(|b| splice_id(b, id))));
+                let start = self.start_of.remove(&id).unwrap_or(0);
+                let rendered = bytes.map(|(a, b)| &texts[w][a..b]);
+                recs.push((
+                    i,
+                    p,
+                    key,
+                    Merged {
+                        record: r,
+                        rendered,
+                        start,
+                    },
+                ));
             }
         }
-        recs.sort_unstable_by_key(|&(i, p, k, _, _)| (i, p, k));
-        for (_, _, _, r, rendered) in recs {
+        recs.sort_unstable_by_key(|&(i, p, k, _)| (i, p, k));
+        for (_, _, _, m) in recs {
             self.emitted += 1;
-            let start = self.start_of.remove(&r.id).unwrap_or(0);
-            sink(Merged {
-                record: r,
-                rendered,
-                start,
-            });
+            sink(m);
+        }
+        for ((w, sp), text) in spares.into_iter().enumerate().zip(texts) {
+            if let Some(mut b) = sp {
+                b.text = text;
+                self.spare[w].push(b);
+            }
         }
     }
 
     /// End of input: every record still to come, in order, and the tables'
     /// counters summed (the peak estimate as one table would have seen it).
-    pub fn finish(mut self, end: Timestamp, sink: &mut dyn FnMut(Merged)) -> TableStats {
+    pub fn finish(mut self, end: Timestamp, sink: &mut dyn FnMut(Merged<'_>)) -> TableStats {
         if self.pending > 0 {
             self.send();
         }
@@ -493,18 +518,17 @@ impl Pool {
     }
 }
 
-/// `b` with the first [`super::RENDER_ID`] (in decimal) replaced by `id`.
-fn splice_id(b: Vec<u8>, id: u64) -> Vec<u8> {
-    let ph = super::RENDER_ID.to_string();
-    match memchr::memmem::find(&b, ph.as_bytes()) {
+/// Appends rendered bytes `b` to `out` with the first [`super::RENDER_ID`]
+/// (in decimal) replaced by `id`.
+pub fn put_with_id(out: &mut Vec<u8>, b: &[u8], id: u64) {
+    let ph = crate::engine::RENDER_ID.to_string();
+    match memchr::memmem::find(b, ph.as_bytes()) {
         Some(at) => {
-            let mut v = Vec::with_capacity(b.len());
-            v.extend_from_slice(&b[..at]);
-            v.extend_from_slice(id.to_string().as_bytes());
-            v.extend_from_slice(&b[at + ph.len()..]);
-            v
+            out.extend_from_slice(&b[..at]);
+            out.extend_from_slice(id.to_string().as_bytes());
+            out.extend_from_slice(&b[at + ph.len()..]);
         }
-        None => b,
+        None => out.extend_from_slice(b),
     }
 }
 
@@ -514,14 +538,17 @@ mod tests {
 
     #[test]
     fn the_first_placeholder_id_is_replaced() {
-        let ph = super::super::RENDER_ID.to_string();
+        let ph = crate::engine::RENDER_ID.to_string();
         let line = format!("{{\"id\":{ph},\"client\":\"{ph}\"}}\n");
-        let got = splice_id(line.into_bytes(), 42);
+        let mut got = b"before\n".to_vec();
+        put_with_id(&mut got, line.as_bytes(), 42);
         assert_eq!(
             String::from_utf8(got).unwrap(),
-            format!("{{\"id\":42,\"client\":\"{ph}\"}}\n")
+            format!("before\n{{\"id\":42,\"client\":\"{ph}\"}}\n")
         );
-        assert_eq!(splice_id(b"no id".to_vec(), 7), b"no id");
+        let mut got = Vec::new();
+        put_with_id(&mut got, b"no id", 7);
+        assert_eq!(got, b"no id");
     }
 
     #[test]
