@@ -831,8 +831,7 @@ fn live_cmd(
     duration: Option<f64>,
     metrics: Option<(String, usize)>,
 ) -> Result<i32> {
-    use keepwatch::analysis::{ConnectionRecord, Verdict};
-    use keepwatch::time::Timestamp;
+    use keepwatch::live::{Every, LiveSession, SessionConfig};
     use std::time::Instant;
 
     let iface = cfg.interface.clone();
@@ -848,7 +847,17 @@ fn live_cmd(
     if !common.keylog.is_empty() {
         opts.keys = Some(key_store(common, true)?);
     }
-    let mut an = Analyzer::new(opts).map_err(anyhow::Error::msg)?;
+    let fmt = common.format;
+    let mut session = LiveSession::new(
+        opts,
+        SessionConfig {
+            // Rows at a connection's close; JSON prints none.
+            early_rows: fmt != Format::Json,
+            duration: duration.map(std::time::Duration::from_secs_f64),
+            ..SessionConfig::default()
+        },
+    )
+    .map_err(anyhow::Error::msg)?;
     // The metrics port is bound before the device is opened (and before
     // --user drops root), so a port below 1024 works as root.
     let (metrics, _metrics_server) = match metrics {
@@ -857,18 +866,11 @@ fn live_cmd(
             let srv = keepwatch::metrics::MetricsServer::start(&addr, m.registry())
                 .map_err(anyhow::Error::msg)?;
             eprintln!("keepwatch: metrics at http://{}/metrics", srv.addr);
-            (Some(std::cell::RefCell::new(m)), Some(srv))
+            (Some(m), Some(srv))
         }
         None => (None, None),
     };
     let cap = LiveCapture::start(cfg).map_err(anyhow::Error::msg)?;
-    let capture_counts =
-        |c: &keepwatch::capture::live::LiveCounters| keepwatch::metrics::CaptureCounts {
-            captured: c.captured.load(Ordering::Relaxed),
-            kernel_dropped: c.kernel_dropped.load(Ordering::Relaxed),
-            interface_dropped: c.interface_dropped.load(Ordering::Relaxed),
-            keepwatch_dropped: c.dropped_by_keepwatch.load(Ordering::Relaxed),
-        };
     // SIGINT, SIGTERM, SIGHUP: stop cleanly (the summary follows). A second
     // one means "now": exit at once, as tcpdump users expect.
     let stopper = cap.stopper();
@@ -892,128 +894,40 @@ fn live_cmd(
             .map(|f| format!(", filter '{}'", safe(f)))
             .unwrap_or_default()
     );
-    let st = style(common);
     let status = io::stderr().is_terminal();
-    let status_shown = std::cell::Cell::new(false);
+    // The session's clock: monotonic time since the start (the shell's, not
+    // the core's).
     let started = Instant::now();
-    let mut last_status = Instant::now();
-    let mut last_metrics = Instant::now();
+    let mut status_every = Every::new(std::time::Duration::from_millis(500), started.elapsed());
+    let mut rate = (started.elapsed(), 0u64);
+    let mut metrics_every = status_every;
     let stdout = io::stdout();
-    let mut out = stdout.lock();
-    let fmt = common.format;
-    let header_done = std::cell::Cell::new(false);
-    let requests = std::cell::Cell::new(0u64);
-    let conns = std::cell::Cell::new(0u64);
-    let reused = std::cell::Cell::new(0u64);
-    // Connections printed at their close (before the linger ran out), with
-    // what was printed: the final record is printed again only if a late
-    // packet changed it.
-    let printed: std::cell::RefCell<std::collections::HashMap<u64, LiveKey>> = Default::default();
-    let count = |r: &ConnectionRecord, sign: i64| {
-        let add = |c: &std::cell::Cell<u64>, n: u64| {
-            c.set((c.get() as i64 + sign * n as i64).max(0) as u64)
-        };
-        add(&conns, 1);
-        add(&requests, r.requests as u64);
-        add(&reused, u64::from(r.verdict == Verdict::Reused));
+    let mut sink = LiveRows {
+        out: stdout.lock(),
+        fmt,
+        st: style(common),
+        header_done: false,
+        status_shown: false,
+        metrics,
     };
-    let emit = |r: &ConnectionRecord, out: &mut io::StdoutLock<'_>, amended: bool| {
-        if status_shown.replace(false) {
-            eprint!("\r\x1b[2K");
-        }
-        live_row(out, r, fmt, st, &header_done, amended)
-    };
-    // A finished connection (after its linger, or at the end).
-    let on_conn = |r: &ConnectionRecord, out: &mut io::StdoutLock<'_>| -> io::Result<()> {
-        // Metrics count final records only: counters cannot take back what
-        // a record printed at its close said, if a late packet amends it.
-        if let Some(m) = &metrics {
-            m.borrow_mut().record(r);
-        }
-        match printed.borrow_mut().remove(&r.id) {
-            Some(k) if k == LiveKey::of(r) => Ok(()),
-            Some(k) => {
-                count(&k.record, -1);
-                count(r, 1);
-                emit(r, out, true)
-            }
-            None => {
-                count(r, 1);
-                emit(r, out, false)
-            }
-        }
-    };
-    // Connections that closed since the last look: printed now.
-    let on_close = |an: &Analyzer, out: &mut io::StdoutLock<'_>| -> io::Result<()> {
-        let fresh = an.closed_records(|id| printed.borrow().contains_key(&id));
-        for r in fresh {
-            count(&r, 1);
-            emit(&r, out, false)?;
-            printed.borrow_mut().insert(r.id, LiveKey::of(&r));
-        }
-        Ok(())
-    };
-    // Capture time while the wire is quiet: the last packet's timestamp plus
-    // the (monotonic) time since it was analysed. Lets closed connections be
-    // reported once their linger is over, without waiting for more traffic.
-    let mut last_seen: Option<(Timestamp, Instant)> = None;
-    let mut last_advance = Instant::now();
     let end_msg;
-    let mut write_err: Option<io::Error> = None;
     let mut write_failed_said = false;
     loop {
         let mut wait = std::time::Duration::from_millis(100);
-        if let Some(d) = duration {
-            let left = d - started.elapsed().as_secs_f64();
-            if left <= 0.0 {
-                cap.request_stop();
-            } else {
-                wait = wait.min(std::time::Duration::from_secs_f64(left));
-            }
+        match session.time_left(started.elapsed()) {
+            Some(left) if left.is_zero() => cap.request_stop(),
+            Some(left) => wait = wait.min(left),
+            None => {}
         }
         match cap.next(wait) {
             Some(Event::Packets(batch)) => {
-                // A growing key log: read its new lines before the packets
-                // that may need them (held records wait for them otherwise).
-                if let Some(k) = an.keys() {
-                    k.poll();
-                }
-                for p in batch.packets() {
-                    an.packet(&p, &mut |r| {
-                        if let Err(e) = on_conn(r, &mut out) {
-                            write_err.get_or_insert(e);
-                        }
-                    });
-                    if last_seen.map_or(true, |(t, _)| p.ts > t) {
-                        last_seen = Some((p.ts, Instant::now()));
-                    }
-                }
-                if fmt != Format::Json {
-                    if let Err(e) = on_close(&an, &mut out) {
-                        write_err.get_or_insert(e);
-                    }
-                }
+                session.batch(batch.packets(), started.elapsed(), &mut sink)
             }
             Some(Event::Ended(msg)) => {
                 end_msg = msg;
                 break;
             }
-            None => {
-                if let Some((ts, at)) = last_seen {
-                    if last_advance.elapsed().as_millis() >= 500 {
-                        last_advance = Instant::now();
-                        let now =
-                            Timestamp::from_nanos(ts.as_nanos().saturating_add(
-                                at.elapsed().as_nanos().min(i64::MAX as u128) as i64,
-                            ));
-                        an.advance(now, &mut |r| {
-                            if let Err(e) = on_conn(r, &mut out) {
-                                write_err.get_or_insert(e);
-                            }
-                        });
-                    }
-                }
-            }
+            None => session.quiet(started.elapsed(), &mut sink),
         }
         if !write_failed_said {
             if let Some(m) = cap.counters.write_error() {
@@ -1022,70 +936,29 @@ fn live_cmd(
                 write_failed_said = true;
             }
         }
-        if let Some(e) = write_err.take() {
+        if let Some(e) = session.take_error() {
             cap.request_stop();
             if e.kind() == io::ErrorKind::BrokenPipe {
                 return Ok(EXIT_OK);
             }
             return Err(e.into());
         }
-        if let Some(m) = &metrics {
-            if last_metrics.elapsed().as_millis() >= 500 {
-                last_metrics = Instant::now();
-                let mut m = m.borrow_mut();
-                m.open_connections(an.open_connection_servers());
+        if let Some(m) = &mut sink.metrics {
+            if metrics_every.due(started.elapsed()) {
+                m.open_connections(session.analyzer().open_connection_servers());
                 m.capture(capture_counts(&cap.counters));
                 m.refresh_findings();
             }
         }
-        if status && last_status.elapsed().as_millis() >= 500 {
-            last_status = Instant::now();
-            let c = &cap.counters;
-            let closed = conns.get();
-            let ratio = if closed > 0 {
-                format!("{:.0}%", 100.0 * reused.get() as f64 / closed as f64)
-            } else {
-                "-".into()
-            };
-            eprint!(
-                "\r\x1b[2Kpackets {} · open {} · closed {} · requests {} · reused {} ({ratio}) · drops kernel {} keepwatch {}",
-                an.packets(),
-                an.open_connections(),
-                closed,
-                requests.get(),
-                reused.get(),
-                c.kernel_dropped.load(Ordering::Relaxed) + c.interface_dropped.load(Ordering::Relaxed),
-                c.dropped_by_keepwatch.load(Ordering::Relaxed)
-            );
-            status_shown.set(true);
+        if status && status_every.due(started.elapsed()) {
+            status_line(&session, &cap.counters, &mut rate, started.elapsed());
+            sink.status_shown = true;
         }
     }
-    if status_shown.replace(false) {
-        eprint!("\r\x1b[2K");
-    }
+    sink.clear_status();
     // The capture thread has ended: the -w file is complete and closed.
     let c = &cap.counters;
-    let captured = c.captured.load(Ordering::Relaxed);
-    let received = c.kernel_received.load(Ordering::Relaxed);
-    let kd = c.kernel_dropped.load(Ordering::Relaxed);
-    let idrop = c.interface_dropped.load(Ordering::Relaxed);
-    let kwd = c.dropped_by_keepwatch.load(Ordering::Relaxed);
-    eprintln!(
-        "keepwatch: {captured} packets captured, {received} received by filter, {kd} dropped by kernel, {idrop} dropped by interface, {kwd} dropped by keepwatch"
-    );
-    if kd + idrop > 0 {
-        an.add_warning(format!(
-            "the kernel dropped {kd} packets and the interface {idrop}: counts may be low"
-        ));
-    }
-    if kwd > 0 {
-        an.add_warning(format!(
-            "keepwatch dropped {kwd} packets because the analysis fell behind the capture"
-        ));
-    }
-    if let Some(m) = &end_msg {
-        an.add_warning(m.clone());
-    }
+    capture_end(&mut session, c, &end_msg);
     // A `-w` write error: said on stderr when it happened (again here if it
     // came with the last flush), a warning in the report, exit status 3.
     let save_err = c.write_error();
@@ -1093,29 +966,25 @@ fn live_cmd(
         if !write_failed_said {
             eprintln!("keepwatch: error: {}", safe(m));
         }
-        an.add_warning(m.clone());
+        session.add_warning(m.clone());
     }
-    let rep = an.finish(&mut |r| {
-        if let Err(e) = on_conn(r, &mut out) {
-            write_err.get_or_insert(e);
-        }
-    });
-    if let Some(m) = &metrics {
-        let mut m = m.borrow_mut();
+    let (rep, write_err) = session.finish(&mut sink);
+    if let Some(m) = &mut sink.metrics {
         m.open_connections(std::iter::empty());
         m.capture(capture_counts(&cap.counters));
         m.refresh_findings();
     }
-    if let Some(e) = write_err.take() {
+    if let Some(e) = write_err {
         if e.kind() == io::ErrorKind::BrokenPipe {
             return Ok(EXIT_OK);
         }
         return Err(e.into());
     }
+    let out = &mut sink.out;
     match fmt {
-        Format::Text => text::write_report(&mut out, &rep, st, false)?,
-        Format::Json => report::write_json(&mut out, &rep)?,
-        Format::Jsonl => report::write_jsonl_summary(&mut out, &rep)?,
+        Format::Text => text::write_report(out, &rep, sink.st, false)?,
+        Format::Json => report::write_json(out, &rep)?,
+        Format::Jsonl => report::write_jsonl_summary(out, &rep)?,
         Format::Csv => {}
     }
     out.flush()?;
@@ -1130,80 +999,136 @@ fn live_cmd(
     })
 }
 
-/// What a live row showed of a connection printed at its close: if the
-/// final record differs, it is printed again, marked as amended.
-struct LiveKey {
-    record: keepwatch::analysis::ConnectionRecord,
+/// `live`'s status line on standard error (a terminal): replaced in place.
+fn status_line(
+    session: &keepwatch::live::LiveSession,
+    c: &keepwatch::capture::live::LiveCounters,
+    rate: &mut (std::time::Duration, u64),
+    now: std::time::Duration,
+) {
+    let n = session.counts();
+    let packets = session.analyzer().packets();
+    // Packets per second since the last status line (the shell's clock).
+    let dt = now.saturating_sub(rate.0).as_secs_f64();
+    let pps = if dt > 0.0 {
+        (packets.saturating_sub(rate.1)) as f64 / dt
+    } else {
+        0.0
+    };
+    *rate = (now, packets);
+    let ratio = if n.connections > 0 {
+        format!("{:.0}%", 100.0 * n.reused as f64 / n.connections as f64)
+    } else {
+        "-".into()
+    };
+    eprint!(
+        "\r\x1b[2Kpackets {packets} ({pps:.0}/s) · open {} · closed {} · requests {} · reused {} ({ratio}) · drops kernel {} keepwatch {}",
+        session.analyzer().open_connections(),
+        n.connections,
+        n.requests,
+        n.reused,
+        c.kernel_dropped.load(Ordering::Relaxed) + c.interface_dropped.load(Ordering::Relaxed),
+        c.dropped_by_keepwatch.load(Ordering::Relaxed)
+    );
 }
 
-impl LiveKey {
-    fn of(r: &keepwatch::analysis::ConnectionRecord) -> LiveKey {
-        let mut record = r.clone();
-        record.exchanges = Vec::new(); // not compared: keep the copy small
-        LiveKey { record }
+/// The capture ended: its counts on standard error, and what it lost (and
+/// why it ended, if it failed) as warnings of the report.
+fn capture_end(
+    session: &mut keepwatch::live::LiveSession,
+    c: &keepwatch::capture::live::LiveCounters,
+    end_msg: &Option<String>,
+) {
+    let captured = c.captured.load(Ordering::Relaxed);
+    let received = c.kernel_received.load(Ordering::Relaxed);
+    let kd = c.kernel_dropped.load(Ordering::Relaxed);
+    let idrop = c.interface_dropped.load(Ordering::Relaxed);
+    let kwd = c.dropped_by_keepwatch.load(Ordering::Relaxed);
+    eprintln!(
+        "keepwatch: {captured} packets captured, {received} received by filter, {kd} dropped by kernel, {idrop} dropped by interface, {kwd} dropped by keepwatch"
+    );
+    if kd + idrop > 0 {
+        session.add_warning(format!(
+            "the kernel dropped {kd} packets and the interface {idrop}: counts may be low"
+        ));
+    }
+    if kwd > 0 {
+        session.add_warning(format!(
+            "keepwatch dropped {kwd} packets because the analysis fell behind the capture"
+        ));
+    }
+    if let Some(m) = end_msg {
+        session.add_warning(m.clone());
     }
 }
 
-impl PartialEq for LiveKey {
-    fn eq(&self, o: &LiveKey) -> bool {
-        let (a, b) = (&self.record, &o.record);
-        (
-            a.requests,
-            a.responses,
-            a.verdict,
-            a.close_reason,
-            a.closed_by,
-            a.stale_requests,
-            a.uses(),
-            &a.close_detail,
-            &a.warnings,
-        ) == (
-            b.requests,
-            b.responses,
-            b.verdict,
-            b.close_reason,
-            b.closed_by,
-            b.stale_requests,
-            b.uses(),
-            &b.close_detail,
-            &b.warnings,
-        )
+fn capture_counts(c: &keepwatch::capture::live::LiveCounters) -> keepwatch::metrics::CaptureCounts {
+    keepwatch::metrics::CaptureCounts {
+        captured: c.captured.load(Ordering::Relaxed),
+        kernel_dropped: c.kernel_dropped.load(Ordering::Relaxed),
+        interface_dropped: c.interface_dropped.load(Ordering::Relaxed),
+        keepwatch_dropped: c.dropped_by_keepwatch.load(Ordering::Relaxed),
     }
 }
 
-/// One connection of `live`'s output (text row, JSONL line or CSV row).
-fn live_row(
-    out: &mut io::StdoutLock<'_>,
-    r: &keepwatch::analysis::ConnectionRecord,
+/// `live`'s output: one row per connection (text row, JSONL line or CSV
+/// row) on standard output, the status line on standard error, and the
+/// metrics, which count final records.
+struct LiveRows<'a> {
+    out: io::StdoutLock<'a>,
     fmt: Format,
     st: text::Style,
-    header_done: &std::cell::Cell<bool>,
-    amended: bool,
-) -> io::Result<()> {
-    match fmt {
-        Format::Jsonl => report::write_jsonl_connection(out, r)?,
-        Format::Text => {
-            if !header_done.replace(true) {
-                writeln!(out, "{}", text::table_header(text::Widths::default()))?;
-            }
-            writeln!(out, "{}", text::row(r, st, text::Widths::default()))?;
-            if amended {
-                writeln!(
-                    out,
-                    "      (amended: packets after its close changed connection #{}; this row replaces the earlier one)",
-                    r.id
-                )?;
-            }
+    header_done: bool,
+    /// The status line is on the terminal (cleared before a row).
+    status_shown: bool,
+    metrics: Option<keepwatch::metrics::Metrics>,
+}
+
+impl LiveRows<'_> {
+    fn clear_status(&mut self) {
+        if std::mem::take(&mut self.status_shown) {
+            eprint!("\r\x1b[2K");
         }
-        Format::Csv => {
-            if !header_done.replace(true) {
-                report::csv::write_header(out)?;
-            }
-            report::csv::write_row(out, r)?
-        }
-        Format::Json => {}
     }
-    out.flush()
+}
+
+impl keepwatch::live::LiveSink for LiveRows<'_> {
+    fn finished(&mut self, r: &keepwatch::analysis::ConnectionRecord) {
+        // Metrics count final records only: counters cannot take back what
+        // a row printed at its close said, if a late packet amends it.
+        if let Some(m) = &mut self.metrics {
+            m.record(r);
+        }
+    }
+
+    fn row(&mut self, r: &keepwatch::analysis::ConnectionRecord, amended: bool) -> io::Result<()> {
+        self.clear_status();
+        let out = &mut self.out;
+        match self.fmt {
+            Format::Jsonl => report::write_jsonl_connection(out, r)?,
+            Format::Text => {
+                if !std::mem::replace(&mut self.header_done, true) {
+                    writeln!(out, "{}", text::table_header(text::Widths::default()))?;
+                }
+                writeln!(out, "{}", text::row(r, self.st, text::Widths::default()))?;
+                if amended {
+                    writeln!(
+                        out,
+                        "      (amended: packets after its close changed connection #{}; this row replaces the earlier one)",
+                        r.id
+                    )?;
+                }
+            }
+            Format::Csv => {
+                if !std::mem::replace(&mut self.header_done, true) {
+                    report::csv::write_header(out)?;
+                }
+                report::csv::write_row(out, r)?
+            }
+            Format::Json => {}
+        }
+        out.flush()
+    }
 }
 
 fn tui_cmd(files: &[PathBuf], interface: Option<String>, common: &Common) -> Result<i32> {

@@ -353,7 +353,7 @@ impl Analyzer {
     /// when the linger and idle timeouts have run out. Ignored unless `now`
     /// is after the last packet.
     pub fn advance<F: FnMut(&ConnectionRecord)>(&mut self, now: Timestamp, on_conn: &mut F) {
-        if !self.last.is_some_and(|l| now > l) {
+        if self.last.is_none_or(|l| now <= l) {
             return;
         }
         let Analyzer {
@@ -609,7 +609,7 @@ pub fn human_bytes(n: u64) -> String {
     for (u, name) in UNITS {
         if n >= u {
             let v = n as f64 / u as f64;
-            return if n % u == 0 {
+            return if n.is_multiple_of(u) {
                 format!("{} {name}", n / u)
             } else {
                 format!("{v:.1} {name}")

@@ -12,6 +12,7 @@ pub mod decode;
 pub mod engine;
 pub mod escape;
 pub mod inspect;
+pub mod live;
 pub mod memory;
 pub mod metrics;
 pub mod report;

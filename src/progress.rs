@@ -101,7 +101,7 @@ impl Progress {
         }
         self.bytes += record_bytes;
         self.packets += 1;
-        if self.packets % CHECK_PACKETS != 0 {
+        if !self.packets.is_multiple_of(CHECK_PACKETS) {
             return;
         }
         let now = Instant::now();

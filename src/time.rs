@@ -98,7 +98,7 @@ impl Timestamp {
         lit(buf, &mut at, b':');
         put(buf, &mut at, t.second() as u64, 2);
         lit(buf, &mut at, b'.');
-        if nanos % 1000 == 0 {
+        if nanos.is_multiple_of(1000) {
             put(buf, &mut at, nanos / 1000, 6);
         } else {
             put(buf, &mut at, nanos, 9);

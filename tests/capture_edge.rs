@@ -47,44 +47,6 @@ fn both_families() -> Vec<(i64, Vec<u8>)> {
     v
 }
 
-fn is_v6(ip: &[u8]) -> bool {
-    ip[0] >> 4 == 6
-}
-
-/// A BSD loopback header: the address family as a 32-bit word.
-fn loopback(ip: &[u8], af6: u32, big_endian: bool) -> Vec<u8> {
-    let af: u32 = if is_v6(ip) { af6 } else { 2 };
-    let mut f = if big_endian {
-        af.to_be_bytes().to_vec()
-    } else {
-        af.to_le_bytes().to_vec()
-    };
-    f.extend_from_slice(ip);
-    f
-}
-
-fn ethertype(ip: &[u8]) -> [u8; 2] {
-    if is_v6(ip) {
-        [0x86, 0xdd]
-    } else {
-        [0x08, 0x00]
-    }
-}
-
-fn sll(ip: &[u8]) -> Vec<u8> {
-    let mut f = vec![0, 0, 3, 4, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0];
-    f.extend_from_slice(&ethertype(ip));
-    f.extend_from_slice(ip);
-    f
-}
-
-fn sll2(ip: &[u8]) -> Vec<u8> {
-    let mut f = ethertype(ip).to_vec();
-    f.extend_from_slice(&[0, 0, 0, 0, 0, 1, 3, 4, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0]);
-    f.extend_from_slice(ip);
-    f
-}
-
 type Frames = Vec<(i64, Vec<u8>)>;
 
 /// (name, link type, big-endian file, frames) for every link type decoded.
@@ -269,46 +231,6 @@ fn expression_that_cannot_compile_for_a_link_type_is_reported() {
 // ---------------------------------------------------------------------------
 // Small snaplen: TCP headers with options cut inside the options
 
-/// Gives the TCP header of an IP packet (built by `ip_tcp`, 20-byte header)
-/// 12 bytes of options (NOP, NOP, timestamps), fixing the lengths.
-fn with_tcp_options(ip: &[u8]) -> Vec<u8> {
-    let ihl = if is_v6(ip) { 40 } else { 20 };
-    let mut p = ip[..ihl + 20].to_vec();
-    p[ihl + 12] = 0x80; // data offset 8 words = 32 bytes
-    p.extend_from_slice(&[1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2]);
-    p.extend_from_slice(&ip[ihl + 20..]);
-    if is_v6(ip) {
-        let l = (p.len() - 40) as u16;
-        p[4..6].copy_from_slice(&l.to_be_bytes());
-    } else {
-        let l = p.len() as u16;
-        p[2..4].copy_from_slice(&l.to_be_bytes());
-    }
-    p
-}
-
-/// Classic pcap (little-endian, µs) whose records keep only `snaplen` bytes
-/// of each frame, as `editcap -s` or `tcpdump -s` write them.
-fn pcap_snaplen(linktype: u32, snaplen: usize, packets: &[(i64, Vec<u8>)]) -> Vec<u8> {
-    let mut f = Vec::new();
-    for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, snaplen as u32, linktype] {
-        f.extend_from_slice(&v.to_le_bytes());
-    }
-    for (t, data) in packets {
-        let cap = data.len().min(snaplen);
-        for v in [
-            (t / 1_000_000_000) as u32,
-            ((t % 1_000_000_000) / 1000) as u32,
-            cap as u32,
-            data.len() as u32,
-        ] {
-            f.extend_from_slice(&v.to_le_bytes());
-        }
-        f.extend_from_slice(&data[..cap]);
-    }
-    f
-}
-
 fn snaplen_report(client: &str, server: &str, snaplen: usize) -> keepwatch::engine::Report {
     let frames: Frames = http_conversation(client, 40000, server, 2, T0)
         .into_iter()
@@ -424,17 +346,7 @@ fn pcapng_corrupt_block_message_is_in_words() {
 fn pcapng_simple_packet_blocks_get_a_note() {
     let mut b = pcapng(&[1], &eth_frames()[..1]);
     for (_, _, frame) in &eth_frames()[1..] {
-        // Simple Packet Block: type 3, original length, the frame, padding.
-        let mut body = (frame.len() as u32).to_le_bytes().to_vec();
-        body.extend_from_slice(frame);
-        while body.len() % 4 != 0 {
-            body.push(0);
-        }
-        let len = (12 + body.len()) as u32;
-        b.extend_from_slice(&3u32.to_le_bytes());
-        b.extend_from_slice(&len.to_le_bytes());
-        b.extend_from_slice(&body);
-        b.extend_from_slice(&len.to_le_bytes());
+        b.extend(spb(frame));
     }
     let r = analyze_bytes("spb.pcapng", &b);
     let f = &r.files[0];

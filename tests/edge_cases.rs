@@ -14,20 +14,6 @@ fn analyze(pkts: &[(i64, Vec<u8>)]) -> keepwatch::engine::Report {
     common::analyze(&[&p])
 }
 
-/// 9-byte HTTP/2 frame header + payload.
-fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-    let mut f = vec![
-        (payload.len() >> 16) as u8,
-        (payload.len() >> 8) as u8,
-        payload.len() as u8,
-        kind,
-        flags,
-    ];
-    f.extend_from_slice(&stream.to_be_bytes());
-    f.extend_from_slice(payload);
-    f
-}
-
 #[test]
 fn upgrade_to_h2c_counts_the_upgraded_request_once() {
     let req = b"GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n";
@@ -214,7 +200,7 @@ fn a_long_keep_alive_connection_keeps_counts_exact_and_details_bounded() {
     assert_eq!(c.exchanges.len() + c.exchanges_omitted, 3000);
     assert_eq!(c.close_reason.as_str(), "connection-close-response");
     assert_eq!(
-        c.exchanges.last().unwrap().response_connection.as_deref(),
+        c.exchanges.last().unwrap().response.connection.as_deref(),
         Some("close")
     );
     assert_eq!(c.max_pipeline_depth, 1);

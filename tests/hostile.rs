@@ -473,15 +473,12 @@ fn snaplen_cut_bytes_are_counted_as_gaps() {
     let frame = &mut pkts[3].1;
     let orig = frame.len() as u32;
     frame.truncate(frame.len() - 10);
-    let mut bytes = pcap(1, false, false, &pkts);
-    // Patch the 4th record's orig_len (records follow the 24-byte header).
-    let mut at = 24;
-    for (i, (_, f)) in pkts.iter().enumerate() {
-        if i == 3 {
-            bytes[at + 12..at + 16].copy_from_slice(&orig.to_le_bytes());
-        }
-        at += 16 + f.len();
-    }
+    let records: Vec<(i64, &[u8], u32)> = pkts
+        .iter()
+        .enumerate()
+        .map(|(i, (t, f))| (*t, f.as_slice(), if i == 3 { orig } else { f.len() as u32 }))
+        .collect();
+    let bytes = PcapFormat::new(1).file(&records);
     std::fs::write(&p, bytes).unwrap();
     let r = common::analyze(&[&p]);
     let st = &r.connections[0].tcp.client_to_server;

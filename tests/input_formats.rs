@@ -16,13 +16,6 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
     p
 }
 
-fn eth_conv(n: usize) -> Vec<(i64, Vec<u8>)> {
-    http_conversation("10.1.1.1", 40000, "10.1.1.2", n, T0)
-        .into_iter()
-        .map(|(t, ip)| (t, ethernet(&ip)))
-        .collect()
-}
-
 fn run(args: &[&str]) -> (i32, String, String) {
     let o = Command::new(common::bin()).args(args).output().unwrap();
     (
@@ -44,23 +37,9 @@ fn json(args: &[&str]) -> (i32, serde_json::Value, String) {
 fn byte_orders_resolutions_and_link_types_agree() {
     let dir = tempfile::tempdir().unwrap();
     let ip_pkts = http_conversation("10.1.1.1", 40000, "10.1.1.2", 2, T0);
-    let sll = |ip: &Vec<u8>| {
-        let mut f = vec![0, 0, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0x08, 0x00];
-        f.extend_from_slice(ip);
-        f
-    };
-    let sll2 = |ip: &Vec<u8>| {
-        let mut f = vec![
-            0x08, 0x00, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0,
-        ];
-        f.extend_from_slice(ip);
-        f
-    };
-    let null = |ip: &Vec<u8>| {
-        let mut f = vec![2, 0, 0, 0];
-        f.extend_from_slice(ip);
-        f
-    };
+    let sll = |ip: &Vec<u8>| sll(ip);
+    let sll2 = |ip: &Vec<u8>| sll2(ip);
+    let null = |ip: &Vec<u8>| loopback(ip, 24, false);
     let map = |f: &dyn Fn(&Vec<u8>) -> Vec<u8>| {
         ip_pkts.iter().map(|(t, p)| (*t, f(p))).collect::<Vec<_>>()
     };
@@ -68,17 +47,17 @@ fn byte_orders_resolutions_and_link_types_agree() {
         write(
             dir.path(),
             "le-us.pcap",
-            &pcap(1, false, false, &eth_conv(2)),
+            &pcap(1, false, false, &eth_conversation(2)),
         ),
         write(
             dir.path(),
             "be-us.pcap",
-            &pcap(1, true, false, &eth_conv(2)),
+            &pcap(1, true, false, &eth_conversation(2)),
         ),
         write(
             dir.path(),
             "le-ns.pcap",
-            &pcap(1, false, true, &eth_conv(2)),
+            &pcap(1, false, true, &eth_conversation(2)),
         ),
         write(dir.path(), "raw.pcap", &pcap(101, false, false, &ip_pkts)),
         write(dir.path(), "sll.pcap", &pcap(113, false, false, &map(&sll))),
@@ -89,7 +68,7 @@ fn byte_orders_resolutions_and_link_types_agree() {
             "e.pcapng",
             &pcapng(
                 &[1],
-                &eth_conv(2)
+                &eth_conversation(2)
                     .into_iter()
                     .map(|(t, f)| (0, t, f))
                     .collect::<Vec<_>>(),
@@ -115,8 +94,10 @@ fn byte_orders_resolutions_and_link_types_agree() {
 fn pcapng_with_two_interfaces_of_different_link_types() {
     let dir = tempfile::tempdir().unwrap();
     // Connection A on an Ethernet interface, connection B (IPv6) on a raw-IP one.
-    let mut pkts: Vec<(u32, i64, Vec<u8>)> =
-        eth_conv(1).into_iter().map(|(t, f)| (0, t, f)).collect();
+    let mut pkts: Vec<(u32, i64, Vec<u8>)> = eth_conversation(1)
+        .into_iter()
+        .map(|(t, f)| (0, t, f))
+        .collect();
     pkts.extend(
         http_conversation("fd00::1", 40001, "fd00::2", 3, T0 + 500)
             .into_iter()
@@ -135,7 +116,7 @@ fn pcapng_with_two_interfaces_of_different_link_types() {
 #[test]
 fn file_cut_in_a_record_reports_what_it_holds_and_exits_3() {
     let dir = tempfile::tempdir().unwrap();
-    let whole = pcap(1, false, false, &eth_conv(2));
+    let whole = pcap(1, false, false, &eth_conversation(2));
     // Cut inside the last record (the final ACK).
     let cut = &whole[..whole.len() - 20];
     let f = write(dir.path(), "cut.pcap", cut);
@@ -148,7 +129,10 @@ fn file_cut_in_a_record_reports_what_it_holds_and_exits_3() {
         w.contains("cut short") && w.contains("packets read before the cut"),
         "{w}"
     );
-    assert_eq!(v["summary"]["packets"], eth_conv(2).len() as u64 - 1);
+    assert_eq!(
+        v["summary"]["packets"],
+        eth_conversation(2).len() as u64 - 1
+    );
 }
 
 #[test]
@@ -156,7 +140,7 @@ fn corrupt_pcapng_block_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let mut b = pcapng(
         &[1],
-        &eth_conv(1)
+        &eth_conversation(1)
             .into_iter()
             .map(|(t, f)| (0, t, f))
             .collect::<Vec<_>>(),
@@ -230,7 +214,7 @@ fn not_a_capture_empty_missing_and_unsupported_are_clear_errors() {
 #[test]
 fn bpf_filter_on_files_and_output_formats() {
     let dir = tempfile::tempdir().unwrap();
-    let mut pkts = eth_conv(2);
+    let mut pkts = eth_conversation(2);
     pkts.extend(
         http_conversation("10.1.1.3", 40002, "10.1.1.2", 1, T0 + 100_000_000)
             .into_iter()
@@ -242,7 +226,10 @@ fn bpf_filter_on_files_and_output_formats() {
     assert_eq!(code, 0);
     assert_eq!(v["summary"]["connections"], 1);
     assert_eq!(v["connections"][0]["client"], "10.1.1.3:40002");
-    assert_eq!(v["skipped"]["filtered_out"], eth_conv(2).len() as u64);
+    assert_eq!(
+        v["skipped"]["filtered_out"],
+        eth_conversation(2).len() as u64
+    );
     // JSONL: one line per connection, then the summary line.
     let (code, out, _) = run(&["report", "--format", "jsonl", p]);
     assert_eq!(code, 0);

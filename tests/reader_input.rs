@@ -359,7 +359,11 @@ fn file_replaced_or_deleted_while_read_is_read_whole() {
         std::fs::write(&f, &bytes).unwrap();
         let (mut child, mut stdout) = start_blocked(&f);
         if how == "replaced" {
-            let other = write(dir.path(), "new.pcap", &pcap(1, false, false, &eth_conv(1)));
+            let other = write(
+                dir.path(),
+                "new.pcap",
+                &pcap(1, false, false, &eth_conversation(1)),
+            );
             std::fs::rename(&other, &f).unwrap();
         } else {
             std::fs::remove_file(&f).unwrap();
@@ -485,17 +489,10 @@ fn json_of(path: &Path) -> (i32, serde_json::Value, String) {
     )
 }
 
-fn eth_conv(n: usize) -> Vec<(i64, Vec<u8>)> {
-    http_conversation("10.1.1.1", 40000, "10.1.1.2", n, T0)
-        .into_iter()
-        .map(|(t, ip)| (t, ethernet(&ip)))
-        .collect()
-}
-
 #[test]
 fn microsecond_fraction_of_a_million_or_more_is_counted() {
     let dir = tempfile::tempdir().unwrap();
-    let mut b = pcap(1, false, false, &eth_conv(2));
+    let mut b = pcap(1, false, false, &eth_conversation(2));
     // Records 2 and 5 (0-based) get fractions 1,000,000 and 4,000,000,000.
     let mut at = 24;
     let mut rec = 0;
@@ -512,7 +509,7 @@ fn microsecond_fraction_of_a_million_or_more_is_counted() {
     let f = write(dir.path(), "frac.pcap", &b);
     let (code, v, err) = json_of(&f);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(v["summary"]["packets"], eth_conv(2).len());
+    assert_eq!(v["summary"]["packets"], eth_conversation(2).len());
     assert_eq!(v["summary"]["requests"], 2);
     let w = v["summary"]["warnings"].to_string();
     assert!(
@@ -525,39 +522,12 @@ fn microsecond_fraction_of_a_million_or_more_is_counted() {
 /// (ifindex, protocol, pkt_type, pad after the usual 16). It read as corrupt
 /// after the first packet.
 fn modified_pcap(big: bool, packets: &[(i64, Vec<u8>)]) -> Vec<u8> {
-    let u32b = |v: u32| {
-        if big {
-            v.to_be_bytes()
-        } else {
-            v.to_le_bytes()
-        }
-    };
-    let u16b = |v: u16| {
-        if big {
-            v.to_be_bytes()
-        } else {
-            v.to_le_bytes()
-        }
-    };
-    let mut f = Vec::new();
-    f.extend_from_slice(&u32b(0xa1b2_cd34));
-    f.extend_from_slice(&u16b(2));
-    f.extend_from_slice(&u16b(4));
-    f.extend_from_slice(&u32b(0));
-    f.extend_from_slice(&u32b(0));
-    f.extend_from_slice(&u32b(262144));
-    f.extend_from_slice(&u32b(1));
-    for (t, data) in packets {
-        f.extend_from_slice(&u32b((t / 1_000_000_000) as u32));
-        f.extend_from_slice(&u32b(((t % 1_000_000_000) / 1000) as u32));
-        f.extend_from_slice(&u32b(data.len() as u32));
-        f.extend_from_slice(&u32b(data.len() as u32));
-        f.extend_from_slice(&u32b(2)); // ifindex
-        f.extend_from_slice(&u16b(0x0800)); // protocol
-        f.extend_from_slice(&[0, 0]); // pkt_type (PACKET_HOST), pad
-        f.extend_from_slice(data);
+    PcapFormat {
+        big_endian: big,
+        modified: true,
+        ..PcapFormat::new(1)
     }
-    f
+    .packets(packets)
 }
 
 #[test]
@@ -566,13 +536,17 @@ fn modified_kuznetzov_pcap_reads_like_the_plain_one() {
     let plain = write(
         dir.path(),
         "plain.pcap",
-        &pcap(1, false, false, &eth_conv(3)),
+        &pcap(1, false, false, &eth_conversation(3)),
     );
     let (code, want, err) = json_of(&plain);
     assert_eq!(code, 0, "{err}");
     assert_eq!(want["summary"]["requests"], 3);
     for big in [false, true] {
-        let f = write(dir.path(), "kuz.pcap", &modified_pcap(big, &eth_conv(3)));
+        let f = write(
+            dir.path(),
+            "kuz.pcap",
+            &modified_pcap(big, &eth_conversation(3)),
+        );
         let (code, got, err) = json_of(&f);
         assert_eq!(code, 0, "big-endian {big}: {err}");
         assert_eq!(got["files"][0]["damage"], serde_json::Value::Null);
@@ -581,72 +555,17 @@ fn modified_kuznetzov_pcap_reads_like_the_plain_one() {
     }
 }
 
-/// pcapng block, little-endian.
-fn block(kind: u32, body: &[u8]) -> Vec<u8> {
-    let mut body = body.to_vec();
-    while body.len() % 4 != 0 {
-        body.push(0);
-    }
-    let len = (12 + body.len()) as u32;
-    let mut b = Vec::new();
-    b.extend_from_slice(&kind.to_le_bytes());
-    b.extend_from_slice(&len.to_le_bytes());
-    b.extend_from_slice(&body);
-    b.extend_from_slice(&len.to_le_bytes());
-    b
-}
-
-fn shb(major: u16, minor: u16) -> Vec<u8> {
-    let mut b = Vec::new();
-    b.extend_from_slice(&0x1a2b_3c4du32.to_le_bytes());
-    b.extend_from_slice(&major.to_le_bytes());
-    b.extend_from_slice(&minor.to_le_bytes());
-    b.extend_from_slice(&(-1i64).to_le_bytes());
-    block(0x0a0d_0d0a, &b)
-}
-
-/// An Ethernet interface with optional if_tsresol (code 9) and if_tsoffset
-/// (code 14) options.
-fn idb(tsresol: Option<u8>, tsoffset: Option<i64>) -> Vec<u8> {
-    let mut b = Vec::new();
-    b.extend_from_slice(&1u16.to_le_bytes());
-    b.extend_from_slice(&0u16.to_le_bytes());
-    b.extend_from_slice(&0u32.to_le_bytes());
-    if let Some(r) = tsresol {
-        b.extend_from_slice(&9u16.to_le_bytes());
-        b.extend_from_slice(&1u16.to_le_bytes());
-        b.extend_from_slice(&[r, 0, 0, 0]);
-    }
-    if let Some(o) = tsoffset {
-        b.extend_from_slice(&14u16.to_le_bytes());
-        b.extend_from_slice(&8u16.to_le_bytes());
-        b.extend_from_slice(&o.to_le_bytes());
-    }
-    if tsresol.is_some() || tsoffset.is_some() {
-        b.extend_from_slice(&[0, 0, 0, 0]); // opt_endofopt
-    }
-    block(1, &b)
-}
-
 /// Enhanced packet blocks on interface 0, timestamps as raw units.
 fn epbs(packets: &[(u64, Vec<u8>)]) -> Vec<u8> {
-    let mut f = Vec::new();
-    for (raw, data) in packets {
-        let mut b = Vec::new();
-        b.extend_from_slice(&0u32.to_le_bytes());
-        b.extend_from_slice(&((raw >> 32) as u32).to_le_bytes());
-        b.extend_from_slice(&(*raw as u32).to_le_bytes());
-        b.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        b.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        b.extend_from_slice(data);
-        f.extend(block(6, &b));
-    }
-    f
+    packets
+        .iter()
+        .flat_map(|(raw, d)| epb(0, *raw, d))
+        .collect()
 }
 
 /// The conversation's frames with timestamps in `units` per second.
 fn raw_times(units: u64) -> Vec<(u64, Vec<u8>)> {
-    eth_conv(2)
+    eth_conversation(2)
         .into_iter()
         .map(|(t, d)| {
             let t = t as u128;
@@ -660,13 +579,13 @@ fn raw_times(units: u64) -> Vec<(u64, Vec<u8>)> {
 #[test]
 fn pcapng_timestamp_resolutions_binary_and_absurd() {
     let dir = tempfile::tempdir().unwrap();
-    let micro = [shb(1, 0), idb(None, None), epbs(&raw_times(1_000_000))].concat();
+    let micro = [shb(1, 0), idb(1, None, None), epbs(&raw_times(1_000_000))].concat();
     let (code, want, err) = json_of(&write(dir.path(), "us.pcapng", &micro));
     assert_eq!(code, 0, "{err}");
     // 2^-20 s: read, not taken for microseconds.
     let bin = [
         shb(1, 0),
-        idb(Some(0x80 | 20), None),
+        idb(1, Some(0x80 | 20), None),
         epbs(&raw_times(1 << 20)),
     ]
     .concat();
@@ -687,7 +606,7 @@ fn pcapng_timestamp_resolutions_binary_and_absurd() {
     for (resol, shown) in [(25u8, "10^-25"), (0x80 | 100, "2^-100")] {
         let bad = [
             shb(1, 0),
-            idb(Some(resol), None),
+            idb(1, Some(resol), None),
             epbs(&raw_times(1_000_000)),
         ]
         .concat();
@@ -714,17 +633,26 @@ fn pcapng_timestamp_resolutions_binary_and_absurd() {
 fn pcapng_absurd_tsoffset_is_clamped_and_warned_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     for off in [i64::MAX, i64::MAX - 5, i64::MIN, -4_000_000_000_000] {
-        let b = [shb(1, 0), idb(None, Some(off)), epbs(&raw_times(1_000_000))].concat();
+        let b = [
+            shb(1, 0),
+            idb(1, None, Some(off)),
+            epbs(&raw_times(1_000_000)),
+        ]
+        .concat();
         let (code, v, err) = json_of(&write(dir.path(), "off.pcapng", &b));
         assert_eq!(code, 0, "offset {off}: {err}");
         assert!(!err.contains("panicked"), "{err}");
-        assert_eq!(v["summary"]["packets"], eth_conv(2).len(), "offset {off}");
+        assert_eq!(
+            v["summary"]["packets"],
+            eth_conversation(2).len(),
+            "offset {off}"
+        );
         let w = v["summary"]["warnings"].to_string();
         assert!(w.contains("is more than a century"), "{off}: {w}");
         assert!(
             w.contains(&format!(
                 "{} packets have a timestamp outside the years 1677-2262",
-                eth_conv(2).len()
+                eth_conversation(2).len()
             )),
             "{off}: {w}"
         );
@@ -732,7 +660,7 @@ fn pcapng_absurd_tsoffset_is_clamped_and_warned_not_a_panic() {
     // A plausible offset (one hour) shifts the timestamps, no warning.
     let b = [
         shb(1, 0),
-        idb(None, Some(3600)),
+        idb(1, None, Some(3600)),
         epbs(&raw_times(1_000_000)),
     ]
     .concat();
@@ -748,7 +676,7 @@ fn pcapng_absurd_tsoffset_is_clamped_and_warned_not_a_panic() {
 fn pcapng_major_version_2_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let pkts = epbs(&raw_times(1_000_000));
-    let v2 = [shb(2, 0), idb(None, None), pkts.clone()].concat();
+    let v2 = [shb(2, 0), idb(1, None, None), pkts.clone()].concat();
     let f = write(dir.path(), "v2.pcapng", &v2);
     let (code, _, err) = run(&["report", f.to_str().unwrap()]);
     assert_eq!(code, 1, "{err}");
@@ -759,19 +687,19 @@ fn pcapng_major_version_2_is_refused() {
     // A later section of version 2: what came before is reported, exit 3.
     let later = [
         shb(1, 0),
-        idb(None, None),
+        idb(1, None, None),
         pkts.clone(),
         shb(2, 0),
-        idb(None, None),
+        idb(1, None, None),
         pkts,
     ]
     .concat();
     let (code, v, err) = json_of(&write(dir.path(), "later.pcapng", &later));
     assert_eq!(code, 3, "{err}");
-    assert_eq!(v["summary"]["packets"], eth_conv(2).len());
+    assert_eq!(v["summary"]["packets"], eth_conversation(2).len());
     assert!(err.contains("says version 2.0"), "{err}");
     // 1.2 (written by some tools) is read like 1.0, silently, as libpcap does.
-    let v12 = [shb(1, 2), idb(None, None), epbs(&raw_times(1_000_000))].concat();
+    let v12 = [shb(1, 2), idb(1, None, None), epbs(&raw_times(1_000_000))].concat();
     let (code, v, err) = json_of(&write(dir.path(), "v12.pcapng", &v12));
     assert_eq!(code, 0, "{err}");
     assert_eq!(v["summary"]["warnings"], serde_json::json!([]));

@@ -287,7 +287,7 @@ fn connection_close_from_client_and_from_server() {
         ]
     );
     assert_eq!(
-        c[0].exchanges[2].response_connection.as_deref(),
+        c[0].exchanges[2].response.connection.as_deref(),
         Some("close")
     );
     assert_eq!(
@@ -365,11 +365,11 @@ fn head_304_post_and_large_body_on_one_connection() {
         m,
         vec![("HEAD", 200), ("GET", 304), ("POST", 200), ("GET", 200)]
     );
-    assert_eq!(ex[0].response_body_bytes, 0, "HEAD has no body");
-    assert_eq!(ex[1].response_body_bytes, 0, "304 has no body");
-    assert_eq!(ex[2].request_body_bytes, 214);
-    assert_eq!(ex[3].response_body_bytes, 300_000);
-    assert!(ex.iter().all(|e| e.response_complete));
+    assert_eq!(ex[0].response.body_bytes, 0, "HEAD has no body");
+    assert_eq!(ex[1].response.body_bytes, 0, "304 has no body");
+    assert_eq!(ex[2].request.body_bytes, 214);
+    assert_eq!(ex[3].response.body_bytes, 300_000);
+    assert!(ex.iter().all(|e| e.response.complete));
 }
 
 #[test]
@@ -377,9 +377,9 @@ fn chunked_gzip_responses() {
     let c = conns("curl-gzip-chunked.pcap");
     assert_eq!(words(&c), vec![(2, 2, "client-finished", "reused")]);
     for e in &c[0].exchanges {
-        assert_eq!(e.framing.map(|f| f.as_str()), Some("chunked"));
+        assert_eq!(e.response.framing.map(|f| f.as_str()), Some("chunked"));
         assert_eq!(e.content_encoding.as_deref(), Some("gzip"));
-        assert!(e.response_complete && e.response_body_bytes > 0);
+        assert!(e.response.complete && e.response.body_bytes > 0);
     }
 }
 
@@ -398,7 +398,7 @@ fn impaired_network_loss_duplication_reordering() {
         .iter()
         .find(|e| e.target.as_deref() == Some("/big200k"))
         .unwrap();
-    assert!(big.response_complete);
+    assert!(big.response.complete);
     let t = &c[0].tcp.server_to_client;
     assert!(
         t.retransmissions + t.out_of_order > 0,

@@ -147,7 +147,7 @@ fn tls13_each_aead_http11_exact_requests() {
         assert_eq!(c.http_version, Some("1.1"));
         // HTTP/1.x fields from the decrypted bytes.
         assert_eq!(c.exchanges[0].host.as_deref(), Some("localhost:18450"));
-        assert!(c.exchanges[1].response_body_bytes > 0);
+        assert!(c.exchanges[1].response.body_bytes > 0);
     }
     assert_eq!(rep.summary.requests, 6, "nginx access log: 6 requests");
     assert_eq!(rep.summary.tls.decrypted, 3);
@@ -206,7 +206,7 @@ fn h2_inside_tls_streams_are_requests_with_method_path_status() {
         assert_eq!(r.http_version, Some("2"));
         assert_eq!(r.verdict, Verdict::Reused);
         assert_eq!(r.tls.as_ref().unwrap().alpn.as_deref(), Some("h2"));
-        assert!(r.exchanges.iter().all(|e| e.response_complete));
+        assert!(r.exchanges.iter().all(|e| e.response.complete));
     }
     // Without keys: no requests, only the burst estimate ("turns" for h2).
     let plain = common::analyze(&[&cap("tls-keylog-curl-h2.pcap")]);
@@ -534,7 +534,7 @@ fn http2_connections_have_an_idle_time_before_close() {
             let last = c
                 .exchanges
                 .iter()
-                .filter_map(|e| e.response_end)
+                .filter_map(|e| e.response.end)
                 .max()
                 .expect("answered streams");
             let close = [c.tcp.fin_client, c.tcp.fin_server]

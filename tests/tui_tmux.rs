@@ -407,3 +407,65 @@ fn tui_reads_a_capture_from_a_pipe() {
         assert!(!s.alternate_screen());
     }
 }
+
+/// `keepwatch live` on a terminal: the status line on stderr counts packets
+/// and their rate (issue 14: live shows packets/s and drops).
+#[test]
+fn live_status_line_shows_packet_rate_and_drops() {
+    if !tmux_available() {
+        common::skip("tmux not installed");
+        return;
+    }
+    if let Some(why) = support::capture_unavailable() {
+        common::skip(&why);
+        return;
+    }
+    let Some(curl) = support::which("curl") else {
+        common::skip("curl not installed");
+        return;
+    };
+    let nginx = match support::Nginx::start(false) {
+        Ok(n) => n,
+        Err(why) => {
+            common::skip(&why);
+            return;
+        }
+    };
+    let port = nginx.port;
+    let cmd = format!(
+        "{} live -i lo -f 'tcp port {port}' --format jsonl >/dev/null",
+        quote(&common::bin())
+    );
+    let s = Session::start("livestatus", &cmd);
+    s.wait_text("packets 0");
+    let url = format!("http://127.0.0.1:{port}/a");
+    for _ in 0..3 {
+        let ok = Command::new(&curl)
+            .args(["-s", "-o", "/dev/null", "--http1.1", &url])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+    // Three connections of ~10 packets each: the count and a rate show.
+    let pane = s.wait_for("packets counted with a rate", |p| {
+        p.lines().any(|l| {
+            let Some(rest) = l.trim_start().strip_prefix("packets ") else {
+                return false;
+            };
+            let n: u64 = rest
+                .split_whitespace()
+                .next()
+                .and_then(|w| w.parse().ok())
+                .unwrap_or(0);
+            n >= 20 && rest.contains("/s)") && l.contains("drops kernel")
+        })
+    });
+    assert!(pane.contains("drops kernel 0 keepwatch 0"), "{pane}");
+    s.keys(&["C-c"]);
+    let t0 = Instant::now();
+    while !s.status.exists() && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = std::fs::read_to_string(&s.status).unwrap_or_default();
+    assert_eq!(status.trim(), "EXIT=0", "pane:\n{}", s.pane());
+}

@@ -377,3 +377,43 @@ fn live_updates_and_pause() {
     assert!(!f.paused);
     assert!(f.status.is_some());
 }
+
+/// A long pause keeps at most one list's worth of finished connections
+/// waiting; the rest are counted at once, so the summary on resume is whole
+/// and memory stays bounded.
+#[test]
+fn pause_keeps_bounded_pending_and_counts_everything() {
+    use keepwatch::tui::model::LIVE_FINISHED_KEPT;
+    let mut m = Model::new_live("live lo");
+    update(&mut m, Msg::Resize(120, 40));
+    update(&mut m, Msg::TogglePause);
+    let per = 1000u64;
+    let batches = (LIVE_FINISHED_KEPT as u64 / per) + 5;
+    for b in 0..batches {
+        update(
+            &mut m,
+            Msg::Live(LiveUpdate {
+                new_finished: (0..per)
+                    .map(|i| rec(b * per + i, "192.0.2.1:80", None, 2, ClosedBy::Client))
+                    .collect(),
+                open: vec![],
+                packets: b,
+                drops: 0,
+                ended: None,
+            }),
+        );
+        let waiting = m.pending.as_ref().map_or(0, |p| p.new_finished.len());
+        assert!(
+            waiting <= LIVE_FINISHED_KEPT,
+            "{waiting} waiting while paused"
+        );
+    }
+    assert_eq!(m.visible_len(), 0, "nothing shown while paused");
+    update(&mut m, Msg::TogglePause);
+    let total = batches * per;
+    assert_eq!(m.summary.connections, total);
+    assert_eq!(m.records().len(), LIVE_FINISHED_KEPT);
+    assert_eq!(m.dropped, total - LIVE_FINISHED_KEPT as u64);
+    // The newest are the ones kept.
+    assert_eq!(m.records().last().map(|r| r.id), Some(total - 1));
+}

@@ -86,15 +86,15 @@ pub(crate) fn close_reason(
     // one, means the connection ends after this exchange. This comes before the
     // server's `Connection: close`, which for a 1.0 client only restates it.
     let http10 = ex.iter().any(|e| {
-        let req10 = e.request_version == Some(HttpVersion::Http10) && !e.request_wants_keep_alive();
+        let req10 = e.request.version == Some(HttpVersion::Http10) && !e.request_wants_keep_alive();
         let resp10 =
-            e.response_version == Some(HttpVersion::Http10) && !e.response_wants_keep_alive();
+            e.response.version == Some(HttpVersion::Http10) && !e.response_wants_keep_alive();
         req10 || resp10
     });
     // HTTP/2: a GOAWAY sent no later than the first FIN tells who ended the
     // connection (RFC 9113 §6.8), as `Connection: close` does for HTTP/1.
     if let Some(h) = c.app.h2().map(|h| h.info()) {
-        let before_close = |at: Timestamp| c.close.first_time().map_or(true, |f| at <= f);
+        let before_close = |at: Timestamp| c.close.first_time().is_none_or(|f| at <= f);
         match (h.goaway_from, h.goaway_at) {
             (Some(Direction::ClientToServer), Some(at)) if before_close(at) => {
                 return CloseReason::ClientFinished;
@@ -107,7 +107,7 @@ pub(crate) fn close_reason(
                     .h2()
                     .map_or(&[][..], |h| h.exchanges())
                     .iter()
-                    .filter_map(|e| e.response_end.or(e.response_time))
+                    .filter_map(|e| e.response.end.or(e.response.time))
                     .max();
                 let idle = last_end.filter(|&e| e <= at).map(|e| at.since(e));
                 let all_answered = h.responses >= h.streams;
@@ -170,7 +170,7 @@ pub(crate) fn close_reason(
         .iter()
         .rev()
         .find(|e| e.status.is_some())
-        .is_some_and(|e| e.framing == Some(crate::inspect::http::Framing::UntilClose));
+        .is_some_and(|e| e.response.framing == Some(crate::inspect::http::Framing::UntilClose));
     if resp_close || (by_server && until_close) {
         return CloseReason::ConnectionCloseResponse;
     }
@@ -183,7 +183,7 @@ pub(crate) fn close_reason(
             .all(|e| e.status.is_some());
         let stale = ex.iter().any(|e| {
             e.method.is_some()
-                && matches!((e.request_time, c.close.fin[1]), (Some(r), Some(f)) if r > f)
+                && matches!((e.request.time, c.close.fin[1]), (Some(r), Some(f)) if r > f)
         });
         let right_after = idle.is_some_and(|i| i < CLOSED_AFTER_RESPONSE);
         if all_answered && !stale && right_after {
@@ -227,7 +227,7 @@ fn tls_close_notify_first(t: &TlsInfo, close: Option<Timestamp>) -> Option<Direc
         [None, Some(s)] => (Direction::ServerToClient, s),
         [None, None] => return None,
     };
-    close.map_or(true, |f| at <= f).then_some(d)
+    close.is_none_or(|f| at <= f).then_some(d)
 }
 
 /// The close sequence in words, where the close reason alone would hide it.
@@ -303,8 +303,8 @@ pub(crate) fn close_detail(
     if let Some(gone) = server_gone {
         let late = ex
             .iter()
-            .filter(|e| e.method.is_some() && e.request_time.is_some_and(|rt| rt > gone))
-            .filter_map(|e| e.request_time)
+            .filter(|e| e.method.is_some() && e.request.time.is_some_and(|rt| rt > gone))
+            .filter_map(|e| e.request.time)
             .min();
         if let Some(late) = late {
             let what = if c.close.fin[1].is_some_and(|f| f <= late) {

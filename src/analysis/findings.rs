@@ -159,7 +159,7 @@ fn client_addr(ep: &str) -> &str {
 }
 
 /// Per (server, client address): the client-caused patterns.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct ClientAcc {
     /// Connections that carried HTTP (or TLS exchanges).
     used_conns: u64,
@@ -173,7 +173,7 @@ struct ClientAcc {
     latest_start: Option<Timestamp>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct ServerAcc {
     stale: Tally,
     stale_requests: u64,
@@ -197,7 +197,7 @@ const MAX_LIMIT_VALUES: usize = 32;
 const MAX_ANNOUNCED: usize = 8;
 
 /// Folds finished connections into findings (see the module doc).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct FindingsBuilder {
     servers: HashMap<String, ServerAcc>,
     /// Connections to servers beyond [`MAX_SERVERS`]: not examined.

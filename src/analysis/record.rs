@@ -192,7 +192,7 @@ pub fn record(c: &Connection<AppInspector>, with_exchanges: bool) -> ConnectionR
     let stale_requests = match server_gone {
         Some(t) => all
             .iter()
-            .filter(|e| e.method.is_some() && e.request_time.is_some_and(|rt| rt > t))
+            .filter(|e| e.method.is_some() && e.request.time.is_some_and(|rt| rt > t))
             .count() as u32,
         None => 0,
     };
@@ -200,7 +200,7 @@ pub fn record(c: &Connection<AppInspector>, with_exchanges: bool) -> ConnectionR
     let last_response_end = all
         .iter()
         .chain(c.app.h2().map_or(&[][..], |h| h.exchanges()))
-        .filter_map(|e| e.response_end.or(e.response_time))
+        .filter_map(|e| e.response.end.or(e.response.time))
         .max();
     // After a protocol switch the tunnel's own traffic is what goes idle.
     let switched = http.is_some_and(|h| h.switched().is_some());

@@ -165,7 +165,7 @@ pub struct Summary {
 
 /// Builds the summary one record at a time, so a streaming report (JSONL,
 /// CSV, live) need not keep its records.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct SummaryBuilder {
     all: GroupStats,
     s: Summary,

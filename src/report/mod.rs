@@ -5,6 +5,7 @@
 pub mod csv;
 pub mod diff;
 pub mod text;
+pub mod tone;
 
 use crate::analysis::ConnectionRecord;
 use crate::engine::Report;

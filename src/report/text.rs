@@ -2,9 +2,9 @@
 //! reuse story in words. Coloured when asked (or when stdout is a terminal).
 
 use super::printable;
-use crate::analysis::{ConnectionRecord, Verdict};
+use super::tone::{tone, Tone};
+use crate::analysis::ConnectionRecord;
 use crate::engine::Report;
-use crate::tcp::ClosedBy;
 use crate::time::human;
 use std::io::{self, Write};
 
@@ -28,18 +28,14 @@ impl Style {
     }
 }
 
-/// ANSI colour for a verdict (shared with the TUI's palette in spirit).
+/// ANSI colour for a connection: the shared tone rule ([`super::tone`]).
 fn verdict_color(r: &ConnectionRecord) -> &'static str {
-    if r.stale_requests > 0 || matches!(r.closed_by, ClosedBy::ClientReset | ClosedBy::ServerReset)
-    {
-        return "31";
-    }
-    match r.verdict {
-        Verdict::Reused => "32",
-        Verdict::SingleRequestClosed => "33",
-        Verdict::SingleRequestKeptOpen => "36",
-        Verdict::Unanswered | Verdict::ReuseFailed => "31",
-        Verdict::NoHttp => "2",
+    match tone(r) {
+        Tone::Good => "32",
+        Tone::Warn => "33",
+        Tone::Kept => "36",
+        Tone::Bad => "31",
+        Tone::Dim => "2",
     }
 }
 

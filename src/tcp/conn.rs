@@ -2,7 +2,7 @@
 //! closed it and how, and its two reassembled directions.
 
 use super::stream::{HalfStream, StreamStats};
-use super::Direction;
+use super::{Direction, SeqNumber, TcpState};
 use crate::time::Timestamp;
 use serde::Serialize;
 use std::net::SocketAddr;
@@ -67,6 +67,9 @@ pub enum EndCause {
     Evicted,
 }
 
+/// What was seen of the handshake, for the record: the first SYN, SYN-ACK and
+/// ACK of the SYN-ACK, and the ISNs. Decisions are the state machine's
+/// ([`Connection::state`]); these facts agree with it.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Handshake {
     pub syn: Option<Timestamp>,
@@ -75,9 +78,9 @@ pub struct Handshake {
     pub syn_packets: u32,
     pub syn_ack_packets: u32,
     #[serde(skip)]
-    pub client_isn: Option<u32>,
+    pub client_isn: Option<SeqNumber>,
     #[serde(skip)]
-    pub server_isn: Option<u32>,
+    pub server_isn: Option<SeqNumber>,
 }
 
 impl Handshake {
@@ -132,6 +135,9 @@ pub enum CloseKind {
     Rst,
 }
 
+/// What was seen of the close, for the record: the first FIN and RST from
+/// each side, and the first of them all. Decisions are the state machine's
+/// ([`Connection::state`]); these facts agree with it.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Close {
     /// First FIN from [client, server].
@@ -154,6 +160,8 @@ impl Close {
         }
     }
     /// Both sides sent FIN, or either sent RST: nothing more is expected.
+    /// (From the facts, for callers holding only them; the same answer as
+    /// the connection's `state.closing.is_over()`.)
     pub fn is_closed(&self) -> bool {
         (self.fin[0].is_some() && self.fin[1].is_some())
             || self.rst[0].is_some()
@@ -180,6 +188,9 @@ pub struct Connection<H> {
     pub roles_guessed: bool,
     pub first_ts: Timestamp,
     pub last_ts: Timestamp,
+    /// Where the handshake and the close are (see [`super::state`]): what
+    /// the flow table decides by.
+    pub state: TcpState,
     pub handshake: Handshake,
     pub close: Close,
     pub half: [HalfStream; 2],

@@ -111,10 +111,10 @@ fn half_open_with_a_new_isn_is_port_reuse_and_both_are_reported() {
     );
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].end_cause, EndCause::PortReused);
-    assert_eq!(out[0].handshake.client_isn, Some(100));
+    assert_eq!(out[0].handshake.client_isn, Some(SeqNumber::new(100)));
     t.finish(Timestamp(3), &mut |c| out.push(c));
     assert_eq!(out.len(), 2);
-    assert_eq!(out[1].handshake.client_isn, Some(5000));
+    assert_eq!(out[1].handshake.client_isn, Some(SeqNumber::new(5000)));
     assert_eq!(t.stats.half_open_ended, 2);
     assert_eq!(t.stats.port_reuses, 1);
 }

@@ -1,18 +1,24 @@
 //! TCP: flow keys, sequence numbers, reassembly and the connection lifecycle.
 //!
-//! Module map: [`flow`] (the 4-tuple key), [`stream`] (one direction's
-//! reassembly, RFC 9293 sequence space), [`conn`] (handshake and close of one
-//! connection), [`table`] (the flow table: one hash lookup per packet, port
-//! reuse, idle eviction).
+//! Module map: [`flow`] (the 4-tuple key), [`seq`] (sequence numbers, modulo
+//! 2^32), [`stream`] (one direction's reassembly, RFC 9293 sequence space),
+//! [`state`] (the connection's state machines: handshake and close),
+//! [`conn`] (one connection: roles, what was seen of its handshake and close,
+//! its two streams), [`table`] (the flow table: one hash lookup per packet,
+//! port reuse, idle eviction).
 
 pub mod conn;
 mod direction;
 pub mod flow;
+pub mod seq;
+pub mod state;
 pub mod stream;
 pub mod table;
 
 pub use conn::{ClosedBy, Connection, EndCause, HandshakeState};
 pub use direction::Direction;
+pub use seq::SeqNumber;
+pub use state::{Closing, Opening, TcpState};
 pub use table::{FlowTable, TableConfig, TableStats};
 
 use crate::time::Timestamp;

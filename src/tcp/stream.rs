@@ -10,7 +10,7 @@
 //! receiver got bytes that the capture never saw — when a cap is hit, or when
 //! the connection is finalised.
 
-use super::{Direction, StreamHandler};
+use super::{Direction, SeqNumber, StreamHandler};
 use crate::time::Timestamp;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -56,7 +56,7 @@ fn differing(a_at: u64, a: &[u8], b_at: u64, b: &[u8]) -> u64 {
 pub struct HalfStream {
     started: bool,
     /// Sequence number of the next expected byte.
-    next_seq: u32,
+    next_seq: SeqNumber,
     /// Stream offset of `next_seq`.
     offset: u64,
     /// Out-of-order data by stream offset: (captured bytes, length on the wire).
@@ -109,11 +109,12 @@ impl Default for Limits {
 }
 
 impl HalfStream {
-    /// SYN seen: the stream starts at `isn + 1`.
-    pub fn syn(&mut self, isn: u32) {
+    /// SYN seen: the stream starts at `isn + 1` (the SYN takes one sequence
+    /// number, RFC 9293 §3.4). A raw `u32` from the header converts.
+    pub fn syn(&mut self, isn: impl Into<SeqNumber>) {
         if !self.started || self.offset == 0 && self.ooo.is_empty() {
             self.started = true;
-            self.next_seq = isn.wrapping_add(1);
+            self.next_seq = isn.into() + 1;
             self.offset = 0;
         }
     }
@@ -124,9 +125,9 @@ impl HalfStream {
 
     /// Sequence number of stream offset 0 (the first byte this direction's
     /// stream began at), once it has started.
-    pub fn start_seq(&self) -> Option<u32> {
-        self.started
-            .then(|| self.next_seq.wrapping_sub(self.offset as u32))
+    pub fn start_seq(&self) -> Option<SeqNumber> {
+        // (Modulo 2^32: a stream longer than that has gone round the circle.)
+        self.started.then(|| self.next_seq - self.offset as usize)
     }
 
     pub fn fin_delivered(&self) -> bool {
@@ -137,20 +138,22 @@ impl HalfStream {
         !self.ooo.is_empty()
     }
 
-    /// Stream offset of a sequence number in this direction.
+    /// Stream offset of a sequence number in this direction: within 2^31 of
+    /// the next expected byte, before or after it.
     #[inline]
-    fn abs(&self, seq: u32) -> i64 {
-        self.offset as i64 + seq.wrapping_sub(self.next_seq) as i32 as i64
+    fn abs(&self, seq: SeqNumber) -> i64 {
+        self.offset as i64 + i64::from(seq - self.next_seq)
     }
 
     /// A segment's payload (and FIN) in this direction. `seq` is the sequence
-    /// number of the first payload byte (after the SYN, if the segment has one).
+    /// number of the first payload byte (after the SYN, if the segment has one);
+    /// a raw `u32` converts.
     #[allow(clippy::too_many_arguments)]
     pub fn segment<H: StreamHandler>(
         &mut self,
         dir: Direction,
         ts: Timestamp,
-        seq: u32,
+        seq: impl Into<SeqNumber>,
         data: &[u8],
         wire_len: u32,
         fin: bool,
@@ -158,6 +161,7 @@ impl HalfStream {
         ooo_total: &mut usize,
         h: &mut H,
     ) {
+        let seq = seq.into();
         self.stats.bytes += wire_len as u64;
         if !self.started {
             self.started = true;
@@ -233,7 +237,7 @@ impl HalfStream {
         &mut self,
         dir: Direction,
         ts: Timestamp,
-        ack: u32,
+        ack: SeqNumber,
         ooo_total: &mut usize,
         h: &mut H,
     ) {
@@ -306,7 +310,7 @@ impl HalfStream {
     fn advance(&mut self, n: u64) {
         self.hole_acks = 0;
         self.offset += n;
-        self.next_seq = self.next_seq.wrapping_add(n as u32);
+        self.next_seq = self.next_seq + n as usize;
     }
 
     /// Hands `data[skip..]` on; bytes the snaplen cut off become a gap.
@@ -367,10 +371,12 @@ impl HalfStream {
                 self.deliver(dir, ts, &data[..lim.min(data.len())], lim as u32, skip, h);
             }
             self.drain_against(dir, ts, ooo_total, h, Some((at, data)));
-            if self.offset >= end || self.ooo.first_key_value().map_or(true, |(&k, _)| k >= end) {
+            if self.offset >= end || self.ooo.first_key_value().is_none_or(|(&k, _)| k >= end) {
                 if self.offset < end {
                     let skip = (self.offset - at) as usize;
                     self.deliver(dir, ts, data, wire_len, skip, h);
+                    // A buffered segment may start right where this one ends.
+                    self.drain_against(dir, ts, ooo_total, h, Some((at, data)));
                 }
                 return;
             }
@@ -436,6 +442,7 @@ impl HalfStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[derive(Default)]
     struct Sink {
@@ -451,18 +458,6 @@ mod tests {
         }
         fn on_fin(&mut self, _: Direction, _: Timestamp) {}
         fn on_finish(&mut self, _: Timestamp) {}
-    }
-
-    /// A small deterministic generator (no dependency needed).
-    struct Lcg(u64);
-    impl Lcg {
-        fn next(&mut self, n: u64) -> u64 {
-            self.0 = self
-                .0
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (self.0 >> 33) % n
-        }
     }
 
     /// A segment that fills the hole while bytes wait out of order and that
@@ -493,53 +488,72 @@ mod tests {
         assert_eq!(total, 0);
     }
 
-    /// Random pieces of a 300-byte stream (overlapping, repeated, in any
-    /// order, the first byte's piece last so everything waits out of order),
-    /// some copies with altered bytes. Reassembly never panics, delivers
-    /// every byte once, each byte from a copy that carried it; identical
-    /// copies deliver the original and count no conflict.
-    #[test]
-    fn overlapping_copies_in_any_order() {
-        const N: usize = 300;
-        let orig: Vec<u8> = (0..N).map(|i| (i * 7 % 251) as u8).collect();
-        let isn = 0xffff_ff00u32; // wraps inside the stream
-        let mut seen_conflicts = 0;
-        for round in 0..400u64 {
-            let mut g = Lcg(round + 1);
-            let conflicts = round % 2 == 1;
-            let mut pieces: Vec<(usize, Vec<u8>)> = Vec::new();
+    /// Length of the stream that [`overlapping_copies_in_any_order`] cuts up.
+    const N: usize = 300;
+
+    /// One piece of the stream: where it starts, how long it is (clipped at
+    /// the end), where it sorts in the arrival order, and which byte (if any)
+    /// of this copy is altered.
+    fn piece() -> impl Strategy<Value = (usize, usize, u32, Option<usize>)> {
+        (
+            0..N,
+            1..=40usize,
+            any::<u32>(),
+            proptest::option::weighted(0.3, any::<usize>()),
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 192,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        /// Pieces of a 300-byte stream (overlapping, repeated, in any order,
+        /// the first byte's piece last so everything waits out of order),
+        /// some copies with altered bytes. Reassembly never panics, delivers
+        /// every byte once, each byte from a copy that carried it; identical
+        /// copies deliver the original and count no conflict.
+        #[test]
+        fn overlapping_copies_in_any_order(
+            raw in proptest::collection::vec(piece(), 8..48),
+            conflicts in any::<bool>(),
+        ) {
+            let orig: Vec<u8> = (0..N).map(|i| (i * 7 % 251) as u8).collect();
+            let isn = 0xffff_ff00u32; // wraps inside the stream
+            let mut pieces: Vec<(u32, usize, Vec<u8>)> = Vec::new();
             let mut covered = vec![false; N];
-            while covered.iter().any(|c| !c) || pieces.len() < 8 {
-                let a = g.next(N as u64) as usize;
-                let len = 1 + g.next(40) as usize;
+            for (a, len, key, alter) in raw {
                 let b = (a + len).min(N);
                 let mut bytes = orig[a..b].to_vec();
-                if conflicts && g.next(3) == 0 {
-                    let k = g.next(bytes.len() as u64) as usize;
+                if let (true, Some(k)) = (conflicts, alter) {
+                    let k = k % bytes.len();
                     bytes[k] ^= 0x55;
                 }
                 covered[a..b].iter_mut().for_each(|c| *c = true);
-                pieces.push((a, bytes));
+                pieces.push((key, a, bytes));
             }
-            // Shuffle, then make sure offset 0 comes last.
-            for i in (1..pieces.len()).rev() {
-                let j = g.next(i as u64 + 1) as usize;
-                pieces.swap(i, j);
+            // Bytes no piece carried: one more exact copy each, so the
+            // stream is whole (they sort by their offset among the others).
+            for i in (0..N).filter(|&i| !covered[i]) {
+                pieces.push(((i as u32).wrapping_mul(0x9e37_79b9), i, orig[i..=i].to_vec()));
             }
-            let zero = pieces.iter().position(|(a, _)| *a == 0);
-            match zero {
+            pieces.sort_by_key(|(key, _, _)| *key);
+            // Make sure offset 0 comes last.
+            match pieces.iter().position(|(_, a, _)| *a == 0) {
                 Some(z) => {
                     let p = pieces.remove(z);
                     pieces.push(p);
                 }
-                None => pieces.push((0, orig[..1].to_vec())),
+                None => unreachable!("offset 0 is always covered"),
             }
             let mut s = HalfStream::default();
             s.syn(isn);
             let mut sink = Sink::default();
             let mut total = 0usize;
             let lim = Limits::default();
-            for (a, bytes) in &pieces {
+            for (_, a, bytes) in &pieces {
                 let seq = isn.wrapping_add(1).wrapping_add(*a as u32);
                 s.segment(
                     Direction::ClientToServer,
@@ -553,24 +567,86 @@ mod tests {
                     &mut sink,
                 );
             }
-            assert_eq!(sink.gaps, 0, "round {round}");
-            assert_eq!(sink.data.len(), N, "round {round}");
-            assert_eq!(total, 0, "nothing left buffered");
+            prop_assert_eq!(sink.gaps, 0);
+            prop_assert_eq!(sink.data.len(), N);
+            prop_assert_eq!(total, 0, "nothing left buffered");
             if conflicts {
-                seen_conflicts += s.stats.conflicting_bytes;
                 for (i, &b) in sink.data.iter().enumerate() {
-                    assert!(
+                    prop_assert!(
                         pieces
                             .iter()
-                            .any(|(a, p)| i >= *a && i < a + p.len() && p[i - a] == b),
-                        "round {round}: byte {i} came from no copy"
+                            .any(|(_, a, p)| i >= *a && i < a + p.len() && p[i - a] == b),
+                        "byte {} came from no copy", i
                     );
                 }
             } else {
-                assert_eq!(sink.data, orig, "round {round}");
-                assert_eq!(s.stats.conflicting_bytes, 0, "round {round}");
+                prop_assert_eq!(&sink.data, &orig);
+                prop_assert_eq!(s.stats.conflicting_bytes, 0);
             }
         }
-        assert!(seen_conflicts > 0, "altered copies were compared somewhere");
+    }
+
+    /// The hole's filler ends exactly where a buffered segment starts, after
+    /// passing another buffered segment inside its range (found by
+    /// [`overlapping_copies_in_any_order`]): the one at its end is delivered
+    /// too, not left waiting for a later segment.
+    #[test]
+    fn filler_ending_at_a_buffered_segment_drains_it() {
+        let mut s = HalfStream::default();
+        s.syn(0);
+        let (mut sink, mut total, lim) = (Sink::default(), 0usize, Limits::default());
+        for (seq, d) in [(2u32, &b"B"[..]), (4, b"D"), (5, b"EF"), (1, b"ABC")] {
+            s.segment(
+                Direction::ClientToServer,
+                Timestamp(0),
+                seq,
+                d,
+                d.len() as u32,
+                false,
+                &lim,
+                &mut total,
+                &mut sink,
+            );
+        }
+        assert_eq!(sink.data, b"ABCDEF");
+        assert_eq!(total, 0, "nothing left buffered");
+    }
+
+    /// Two copies of the same bytes that differ: the first delivered wins
+    /// and the difference is counted, whichever arrives first.
+    #[test]
+    fn altered_copy_is_counted_as_conflict() {
+        for altered_first in [false, true] {
+            let mut s = HalfStream::default();
+            s.syn(0);
+            let (mut sink, mut total, lim) = (Sink::default(), 0usize, Limits::default());
+            let (good, bad) = (b"ABCDEFGH".to_vec(), b"ABCxEFGH".to_vec());
+            let order = if altered_first {
+                [&bad, &good]
+            } else {
+                [&good, &bad]
+            };
+            // Both copies wait behind a missing first byte, then it arrives.
+            for copy in order.into_iter().chain([&b"_".to_vec()]) {
+                let seq = if copy.len() == 1 { 1 } else { 2 };
+                s.segment(
+                    Direction::ClientToServer,
+                    Timestamp(0),
+                    seq,
+                    copy,
+                    copy.len() as u32,
+                    false,
+                    &lim,
+                    &mut total,
+                    &mut sink,
+                );
+            }
+            let first = if altered_first { &bad } else { &good };
+            assert_eq!(sink.data, [b"_".as_slice(), first].concat());
+            assert_eq!(
+                s.stats.conflicting_bytes, 1,
+                "altered first: {altered_first}"
+            );
+        }
     }
 }

@@ -22,8 +22,9 @@
 
 use super::conn::{CloseKind, Connection, EndCause};
 use super::flow::FlowKey;
+use super::state::{CloseEvent, Closing, OpenEvent, Opened, Opening, TcpState};
 use super::stream::Limits;
-use super::{Direction, StreamHandler};
+use super::{Direction, SeqNumber, StreamHandler};
 use crate::decode::{flags, TcpSegment};
 use crate::time::{Duration, Timestamp};
 use rustc_hash::FxHashMap;
@@ -111,10 +112,10 @@ struct HalfOpen {
     /// `NONE` until seen.
     syn_ts: i64,
     syn_ack_ts: i64,
-    client_isn: u32,
-    server_isn: u32,
+    client_isn: SeqNumber,
+    server_isn: SeqNumber,
     /// The SYN-ACK's acknowledgement number (where the client's stream starts).
-    syn_ack_ack: u32,
+    syn_ack_ack: SeqNumber,
     syn_packets: u32,
     syn_ack_packets: u32,
     /// `CLIENT_LO` | `V4`.
@@ -152,9 +153,9 @@ impl HalfOpen {
             last_ts: ts.0,
             syn_ts: NONE,
             syn_ack_ts: NONE,
-            client_isn: 0,
-            server_isn: 0,
-            syn_ack_ack: 0,
+            client_isn: SeqNumber::default(),
+            server_isn: SeqNumber::default(),
+            syn_ack_ack: SeqNumber::default(),
             syn_packets: 0,
             syn_ack_packets: 0,
             bits: if v4 { V4 } else { 0 } | if lo == client { CLIENT_LO } else { 0 },
@@ -177,21 +178,22 @@ impl HalfOpen {
     fn absorb(&mut self, ts: Timestamp, s: &TcpSegment<'_>, key: &FlowKey) -> Absorb {
         let (client, server) = self.client_server(key);
         let src = SocketAddr::new(s.src, s.sport);
+        let seq = SeqNumber::new(s.seq);
         if !s.has(flags::ACK) && src == client {
-            if self.syn_ts != NONE && self.client_isn != s.seq {
+            if self.syn_ts != NONE && self.client_isn != seq {
                 return Absorb::Reused;
             }
             self.syn_packets = self.syn_packets.saturating_add(1);
             if self.syn_ts == NONE {
                 self.syn_ts = ts.0;
-                self.client_isn = s.seq;
+                self.client_isn = seq;
             }
         } else if s.has(flags::ACK) && src == server {
             self.syn_ack_packets = self.syn_ack_packets.saturating_add(1);
             if self.syn_ack_ts == NONE {
                 self.syn_ack_ts = ts.0;
-                self.server_isn = s.seq;
-                self.syn_ack_ack = s.ack;
+                self.server_isn = seq;
+                self.syn_ack_ack = SeqNumber::new(s.ack);
             }
         } else if !s.has(flags::ACK) && self.syn_ts != NONE {
             // A SYN from the server's side of a SYN we know: a new connection.
@@ -209,6 +211,12 @@ impl HalfOpen {
         let (client, server) = self.client_server(key);
         let mut c = blank_connection(self.id, client, server, false, Timestamp(self.first_ts));
         c.last_ts = Timestamp(self.last_ts);
+        c.state.opening = match (self.syn_ts != NONE, self.syn_ack_ts != NONE) {
+            (true, true) => Opening::SynReceived,
+            (true, false) => Opening::SynSent,
+            (false, true) => Opening::SynAckOnly,
+            (false, false) => Opening::Unseen,
+        };
         let hs = &mut c.handshake;
         hs.syn_packets = self.syn_packets;
         hs.syn_ack_packets = self.syn_ack_packets;
@@ -224,7 +232,7 @@ impl HalfOpen {
             hs.client_isn = Some(self.client_isn);
             c.half[0].syn(self.client_isn);
         } else if self.syn_ack_ts != NONE {
-            c.half[0].syn(self.syn_ack_ack.wrapping_sub(1));
+            c.half[0].syn(self.syn_ack_ack - 1);
         }
         c
     }
@@ -338,7 +346,6 @@ impl<H: StreamHandler + Default> FlowTable<H> {
             self.sweep(ts, done);
         }
         let key = FlowKey::new(s.src, s.sport, s.dst, s.dport);
-        let syn_only = s.has(flags::SYN) && !s.has(flags::ACK);
         let src = SocketAddr::new(s.src, s.sport);
 
         // One hash lookup: the entry is updated in place.
@@ -360,12 +367,7 @@ impl<H: StreamHandler + Default> FlowTable<H> {
         let conn: &mut Connection<H> = match map.entry(key) {
             Entry::Occupied(e) => {
                 let c = e.into_mut();
-                if syn_only && starts_new_connection(c, src, s.seq) {
-                    stats.port_reuses += 1;
-                    let mut old = std::mem::replace(c, new_connection(next_id, stats, ts, s));
-                    finalize(&mut old, ts, EndCause::PortReused, ooo_total);
-                    done(*old);
-                }
+                replace_if_reused(c, ts, s, next_id, stats, ooo_total, done);
                 c
             }
             // Not a full connection: a half-open one, or a new one.
@@ -394,13 +396,8 @@ impl<H: StreamHandler + Default> FlowTable<H> {
                         }
                         Absorb::Promote => {
                             let c = e.insert(h.remove().into_connection(&key));
-                            if syn_only && starts_new_connection(c, src, s.seq) {
-                                stats.port_reuses += 1;
+                            if replace_if_reused(c, ts, s, next_id, stats, ooo_total, done) {
                                 stats.half_open_ended += 1;
-                                let mut old =
-                                    std::mem::replace(c, new_connection(next_id, stats, ts, s));
-                                finalize(&mut old, ts, EndCause::PortReused, ooo_total);
-                                done(*old);
                             }
                             c
                         }
@@ -464,7 +461,7 @@ impl<H: StreamHandler + Default> FlowTable<H> {
             let mut by_age: Vec<(bool, Timestamp, u64, FlowKey)> = self
                 .map
                 .iter()
-                .map(|(k, c)| (!c.close.is_closed(), c.last_ts, c.id, *k))
+                .map(|(k, c)| (!c.state.closing.is_over(), c.last_ts, c.id, *k))
                 .collect();
             if n < by_age.len() {
                 by_age.select_nth_unstable_by_key(n, |&(open, t, id, _)| (open, t, id));
@@ -476,7 +473,7 @@ impl<H: StreamHandler + Default> FlowTable<H> {
                 .collect();
             gone.sort_by_key(|c| c.id);
             for mut c in gone {
-                let cause = if c.close.is_closed() {
+                let cause = if c.state.closing.is_over() {
                     EndCause::Closed
                 } else {
                     self.stats.memory_evictions += 1;
@@ -517,7 +514,7 @@ impl<H: StreamHandler + Default> FlowTable<H> {
         let half: Vec<(FlowKey, HalfOpen)> = self.half_open.drain().collect();
         self.stats.half_open_ended += half.len() as u64;
         self.emit(full, half, ts, done, |c, _| {
-            if c.close.is_closed() {
+            if c.state.closing.is_over() {
                 EndCause::Closed
             } else {
                 EndCause::CaptureEnded
@@ -534,7 +531,8 @@ impl<H: StreamHandler + Default> FlowTable<H> {
             .iter()
             .filter(|(_, c)| {
                 let quiet = now.since(c.last_ts);
-                (c.close.is_closed() && quiet >= cfg.closed_linger) || quiet >= cfg.idle_timeout
+                (c.state.closing.is_over() && quiet >= cfg.closed_linger)
+                    || quiet >= cfg.idle_timeout
             })
             .map(|(k, _)| *k)
             .collect();
@@ -553,7 +551,7 @@ impl<H: StreamHandler + Default> FlowTable<H> {
             .collect();
         self.stats.half_open_ended += half.len() as u64;
         self.emit(full, half, now, done, |c, stats| {
-            if c.close.is_closed() {
+            if c.state.closing.is_over() {
                 EndCause::Closed
             } else {
                 stats.idle_evictions += 1;
@@ -610,6 +608,31 @@ fn finalize<H: StreamHandler>(
     c.app.on_finish(c.last_ts);
 }
 
+/// A SYN (without ACK) that starts a new connection on the 4-tuple of `c`
+/// (port reuse, not a retransmission): the old connection is finalised
+/// (`port-reused`) and handed to `done`, and a new one takes its place.
+/// Returns whether it did.
+fn replace_if_reused<H: StreamHandler + Default, F: FnMut(Connection<H>)>(
+    c: &mut Box<Connection<H>>,
+    ts: Timestamp,
+    s: &TcpSegment<'_>,
+    next_id: &mut u64,
+    stats: &mut TableStats,
+    ooo_total: &mut usize,
+    done: &mut F,
+) -> bool {
+    let syn_only = s.has(flags::SYN) && !s.has(flags::ACK);
+    let src = SocketAddr::new(s.src, s.sport);
+    if !syn_only || !starts_new_connection(c, src, SeqNumber::new(s.seq)) {
+        return false;
+    }
+    stats.port_reuses += 1;
+    let mut old = std::mem::replace(c, new_connection(next_id, stats, ts, s));
+    finalize(&mut old, ts, EndCause::PortReused, ooo_total);
+    done(*old);
+    true
+}
+
 fn new_connection<H: Default>(
     next_id: &mut u64,
     stats: &mut TableStats,
@@ -654,6 +677,7 @@ fn blank_connection<H: Default>(
         roles_guessed: guessed,
         first_ts: ts,
         last_ts: ts,
+        state: TcpState::default(),
         handshake: Default::default(),
         close: Default::default(),
         half: Default::default(),
@@ -664,6 +688,8 @@ fn blank_connection<H: Default>(
     })
 }
 
+/// One segment on its connection: the roles, the state machines (and the
+/// facts kept for the record), then the payload into reassembly.
 fn segment<H: StreamHandler>(
     c: &mut Connection<H>,
     ts: Timestamp,
@@ -672,8 +698,51 @@ fn segment<H: StreamHandler>(
     limits: &Limits,
     ooo_total: &mut usize,
 ) {
-    // A mid-stream pickup whose first payload shows we guessed the roles
-    // the wrong way round: swap before anything was delivered.
+    fix_guessed_roles(c, s, src);
+    let dir = if src == c.client {
+        Direction::ClientToServer
+    } else {
+        Direction::ServerToClient
+    };
+    c.last_ts = ts;
+    if s.payload_len > 0 {
+        c.last_data_ts = Some(ts);
+    }
+    let i = dir.index();
+    c.half[i].stats.packets += 1;
+    let seq = SeqNumber::new(s.seq);
+    let ack = SeqNumber::new(s.ack);
+    open(c, ts, dir, open_event(c, s, ack), seq, ack);
+    close(c, ts, dir, s);
+
+    // Payload and FIN into this direction's stream (a SYN takes one
+    // sequence number before the first payload byte: RFC 9293 §3.4); the
+    // ACK may tell the other direction that a hole will never be filled.
+    let data_seq = if s.has(flags::SYN) { seq + 1 } else { seq };
+    let rst = s.has(flags::RST);
+    let Connection { half, app, .. } = c;
+    if !rst || s.payload_len > 0 {
+        half[i].segment(
+            dir,
+            ts,
+            data_seq,
+            s.payload,
+            s.payload_len,
+            s.has(flags::FIN),
+            limits,
+            ooo_total,
+            app,
+        );
+    }
+    if s.has(flags::ACK) {
+        let o = dir.reverse();
+        half[o.index()].peer_ack(o, ts, ack, ooo_total, app);
+    }
+}
+
+/// A mid-stream pickup whose first payload shows we guessed the roles the
+/// wrong way round: swap before anything was delivered.
+fn fix_guessed_roles<H: StreamHandler>(c: &mut Connection<H>, s: &TcpSegment<'_>, src: SocketAddr) {
     if c.roles_guessed
         && !s.payload.is_empty()
         && c.half[0].stats.stream_bytes == 0
@@ -688,111 +757,117 @@ fn segment<H: StreamHandler>(
             c.roles_guessed = false;
         }
     }
-    let dir = if src == c.client {
-        Direction::ClientToServer
-    } else {
-        Direction::ServerToClient
-    };
-    c.last_ts = ts;
-    if s.payload_len > 0 {
-        c.last_data_ts = Some(ts);
-    }
-    let syn = s.has(flags::SYN);
-    let ack = s.has(flags::ACK);
-    let fin = s.has(flags::FIN);
-    let rst = s.has(flags::RST);
-    let i = dir.index();
-    c.half[i].stats.packets += 1;
+}
 
-    // Handshake (RFC 9293 §3.5).
+/// The segment's flags as the handshake sees them (RFC 9293 §3.5): the ACK
+/// of the SYN-ACK is the one acknowledging the server's ISN + 1.
+fn open_event<H>(c: &Connection<H>, s: &TcpSegment<'_>, ack: SeqNumber) -> OpenEvent {
+    match (s.has(flags::SYN), s.has(flags::ACK)) {
+        (true, false) => OpenEvent::Syn,
+        (true, true) => OpenEvent::SynAck,
+        (false, true) if c.handshake.server_isn.is_some_and(|isn| ack == isn + 1) => {
+            OpenEvent::AckOfSyn
+        }
+        (false, _) => OpenEvent::Other,
+    }
+}
+
+/// The handshake's state machine, and what its step means for the record
+/// and the streams.
+fn open<H>(
+    c: &mut Connection<H>,
+    ts: Timestamp,
+    dir: Direction,
+    ev: OpenEvent,
+    seq: SeqNumber,
+    ack: SeqNumber,
+) {
+    let (next, what) = c.state.opening.on(dir, ev);
+    c.state.opening = next;
     let hs = &mut c.handshake;
-    let mut data_seq = s.seq;
-    if syn {
-        data_seq = s.seq.wrapping_add(1);
-        if dir == Direction::ClientToServer && !ack {
+    match what {
+        Opened::FirstSyn => {
             hs.syn_packets += 1;
-            if hs.syn.is_none() {
-                hs.syn = Some(ts);
-                hs.client_isn = Some(s.seq);
-                c.half[i].syn(s.seq);
-                c.roles_guessed = false;
-            }
-        } else if dir == Direction::ServerToClient && ack {
+            hs.syn = Some(ts);
+            hs.client_isn = Some(seq);
+            c.half[0].syn(seq);
+            c.roles_guessed = false;
+        }
+        Opened::SynAgain => hs.syn_packets += 1,
+        Opened::FirstSynAck => {
             hs.syn_ack_packets += 1;
-            if hs.syn_ack.is_none() {
-                hs.syn_ack = Some(ts);
-                hs.server_isn = Some(s.seq);
-                c.half[i].syn(s.seq);
-                if !c.half[0].started() {
-                    // SYN-ACK before (or without) the SYN: its ACK tells us
-                    // where the client's stream starts.
-                    c.half[0].syn(s.ack.wrapping_sub(1));
-                }
+            hs.syn_ack = Some(ts);
+            hs.server_isn = Some(seq);
+            c.half[1].syn(seq);
+            if !c.half[0].started() {
+                // SYN-ACK before (or without) the SYN: its ACK tells us
+                // where the client's stream starts.
+                c.half[0].syn(ack - 1);
             }
         }
-    } else if dir == Direction::ClientToServer && ack && hs.ack.is_none() {
-        if let (Some(_), Some(isn)) = (hs.syn_ack, hs.server_isn) {
-            if s.ack == isn.wrapping_add(1) {
-                hs.ack = Some(ts);
-            }
-        }
+        Opened::SynAckAgain => hs.syn_ack_packets += 1,
+        Opened::Acked => hs.ack = Some(ts),
+        Opened::Nothing => {}
     }
+    // The facts kept for the record agree with the state.
+    debug_assert_eq!(
+        (
+            c.handshake.syn.is_some(),
+            c.handshake.syn_ack.is_some(),
+            c.handshake.ack.is_some()
+        ),
+        (
+            next.syn_seen(),
+            next.syn_ack_seen(),
+            matches!(next, Opening::Established { .. })
+        )
+    );
+}
 
-    // Close.
-    let after_close =
-        c.close.fin[i].is_some() || c.close.rst[0].is_some() || c.close.rst[1].is_some();
-    if s.payload_len > 0 && after_close {
+/// The close's state machine (FIN, then RST if the segment has both), and
+/// the facts for the record: the first FIN and RST from each side, the first
+/// close of all, and data sent after the close.
+fn close<H>(c: &mut Connection<H>, ts: Timestamp, dir: Direction, s: &TcpSegment<'_>) {
+    let i = dir.index();
+    if s.payload_len > 0 && c.state.closing.is_after_close(dir) {
         c.data_after_close[i] += s.payload_len as u64;
     }
-    if fin && c.close.fin[i].is_none() {
-        c.close.fin[i] = Some(ts);
-        if c.close.first.is_none() {
-            c.close.first = Some((CloseKind::Fin, dir, ts));
+    for (flag, ev, kind) in [
+        (flags::FIN, CloseEvent::Fin, CloseKind::Fin),
+        (flags::RST, CloseEvent::Rst, CloseKind::Rst),
+    ] {
+        if !s.has(flag) {
+            continue;
         }
-    }
-    if rst && c.close.rst[i].is_none() {
-        c.close.rst[i] = Some(ts);
-        if c.close.first.is_none() {
-            c.close.first = Some((CloseKind::Rst, dir, ts));
+        if c.state.closing == Closing::Open {
+            c.close.first = Some((kind, dir, ts));
         }
+        c.state.closing = c.state.closing.on(dir, ev);
+        let first = match ev {
+            CloseEvent::Fin => &mut c.close.fin[i],
+            CloseEvent::Rst => &mut c.close.rst[i],
+        };
+        first.get_or_insert(ts);
     }
-
-    // Payload and FIN into this direction's stream; the ACK may tell the
-    // other direction that a hole will never be filled.
-    let Connection { half, app, .. } = c;
-    if !rst || s.payload_len > 0 {
-        half[i].segment(
-            dir,
-            ts,
-            data_seq,
-            s.payload,
-            s.payload_len,
-            fin,
-            limits,
-            ooo_total,
-            app,
-        );
-    }
-    if ack {
-        let o = dir.reverse();
-        half[o.index()].peer_ack(o, ts, s.ack, ooo_total, app);
-    }
+    debug_assert_eq!(c.close.is_closed(), c.state.closing.is_over());
 }
 
 /// A SYN on a 4-tuple already in the table: is it a new connection (port
 /// reuse) rather than a retransmitted SYN of the current one?
-fn starts_new_connection<H>(c: &Connection<H>, src: SocketAddr, seq: u32) -> bool {
+fn starts_new_connection<H>(c: &Connection<H>, src: SocketAddr, seq: SeqNumber) -> bool {
     match c.handshake.client_isn {
-        // Same ISN: a retransmission (or a duplicated frame).
+        // The client's SYN was seen; the same ISN again: a retransmission
+        // (or a duplicated frame).
         Some(isn) => isn != seq || src != c.client,
         // Only the SYN-ACK seen so far (reordered capture): this SYN is its
         // partner.
-        None if c.handshake.server_isn.is_some() && c.half[0].stats.packets == 0 => false,
+        None if c.state.opening.syn_ack_seen() && c.half[0].stats.packets == 0 => false,
         // Data came before its SYN (a reordered or merged capture): the SYN of
         // the client we already know, still open, whose ISN sits just before
-        // where that client's stream began, is this connection's own.
-        None if src == c.client && !c.close.is_closed() => match c.half[0].start_seq() {
-            Some(start) => start.wrapping_sub(seq.wrapping_add(1)) > 65_536,
+        // where that client's stream began (by at most 64 KiB), is this
+        // connection's own.
+        None if src == c.client && !c.state.closing.is_over() => match c.half[0].start_seq() {
+            Some(start) => start.distance_from(seq + 1).is_none_or(|d| d > 65_536),
             // Nothing from the client yet (a stray server ACK came first).
             None => false,
         },

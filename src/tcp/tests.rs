@@ -391,3 +391,67 @@ fn syn_far_from_the_stream_start_is_still_a_new_connection() {
     ];
     assert_eq!(run(&s).len(), 2);
 }
+
+/// A server RST crossing the client's ACK of the SYN-ACK: the handshake
+/// still completes (the two state machines are independent), the connection
+/// is reset by the server.
+#[test]
+fn rst_crossing_the_handshake_ack_still_completes_the_handshake() {
+    let s = vec![
+        seg(true, CISN, 0, F::SYN, b""),
+        seg(false, SISN, CISN + 1, F::SYN | F::ACK, b""),
+        seg(false, SISN + 1, CISN + 1, F::RST | F::ACK, b""),
+        seg(true, CISN + 1, SISN + 1, F::ACK, b""),
+    ];
+    let out = run(&s);
+    assert_eq!(out.len(), 1);
+    let c = &out[0];
+    assert_eq!(c.state.opening, Opening::Established { syn: true });
+    assert_eq!(c.state.closing, Closing::Reset(Direction::ServerToClient));
+    assert_eq!(c.handshake.state(), HandshakeState::Complete);
+    assert_eq!(c.handshake.ack, Some(Timestamp(3000)));
+    assert_eq!(c.close.closed_by(), ClosedBy::ServerReset);
+    assert_eq!(c.end_cause, EndCause::Closed);
+}
+
+/// The client closes its half and goes on sending (data after close, its
+/// side only); the server answers with FIN and RST in one segment: the FIN
+/// counts first, the RST ends it.
+#[test]
+fn half_close_then_fin_and_rst_in_one_segment() {
+    let mut s = handshake();
+    s.push(seg(true, CISN + 1, SISN + 1, F::ACK | F::FIN, b""));
+    s.push(seg(false, SISN + 1, CISN + 2, F::ACK | F::PSH, b"still"));
+    s.push(seg(true, CISN + 2, SISN + 6, F::ACK | F::PSH, b"late"));
+    s.push(seg(
+        false,
+        SISN + 6,
+        CISN + 2,
+        F::FIN | F::RST | F::ACK,
+        b"",
+    ));
+    let c = &run(&s)[0];
+    assert_eq!(c.data_after_close, [4, 0]);
+    assert_eq!(c.state.closing, Closing::Reset(Direction::ServerToClient));
+    assert_eq!(c.close.closed_by(), ClosedBy::Client);
+    assert_eq!(c.close.fin, [Some(Timestamp(3000)), Some(Timestamp(6000))]);
+    assert_eq!(c.close.rst, [None, Some(Timestamp(6000))]);
+    assert!(c.close.reset_after_fin());
+    assert_eq!(c.app.data[1], b"still");
+}
+
+/// Picked up mid-stream: no handshake, the state stays `Unseen` and the
+/// close still works.
+#[test]
+fn mid_stream_connection_never_opens_but_closes() {
+    let s = vec![
+        seg(true, 77_000, 9_000, F::ACK | F::PSH, b"GET"),
+        seg(false, 9_000, 77_003, F::ACK | F::FIN, b""),
+        seg(true, 77_003, 9_001, F::ACK | F::FIN, b""),
+    ];
+    let c = &run(&s)[0];
+    assert_eq!(c.state.opening, Opening::Unseen);
+    assert_eq!(c.handshake.state(), HandshakeState::Missing);
+    assert_eq!(c.state.closing, Closing::Closed);
+    assert_eq!(c.close.closed_by(), ClosedBy::Server);
+}

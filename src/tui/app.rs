@@ -7,7 +7,8 @@ use super::model::{LiveUpdate, Model};
 use super::update::{update, Msg};
 use super::view::view;
 use crate::capture::live::{Event as CapEvent, LiveCapture};
-use crate::engine::{Analyzer, Options};
+use crate::engine::Options;
+use crate::live::{LiveSession, LiveSink, SessionConfig};
 use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyModifiers};
 use ratatui::backend::{Backend, CrosstermBackend};
 use ratatui::Terminal;
@@ -138,7 +139,7 @@ where
     let mut dirty = true;
     let mut last_draw: Option<Instant> = None;
     while !model.quit {
-        if dirty && last_draw.map_or(true, |t| t.elapsed() >= opts.frame_interval) {
+        if dirty && last_draw.is_none_or(|t| t.elapsed() >= opts.frame_interval) {
             terminal.draw(|f| view(model, f)).map_err(backend_err)?;
             last_draw = Some(Instant::now());
             dirty = false;
@@ -233,66 +234,64 @@ pub struct LiveFeed {
     done: bool,
 }
 
+/// Collects the connections that finished since the last update.
+#[derive(Default)]
+struct Finished(Vec<crate::analysis::ConnectionRecord>);
+
+impl LiveSink for Finished {
+    fn row(&mut self, _r: &crate::analysis::ConnectionRecord, _amended: bool) -> io::Result<()> {
+        Ok(())
+    }
+    fn finished(&mut self, r: &crate::analysis::ConnectionRecord) {
+        self.0.push(r.clone());
+    }
+}
+
 impl LiveFeed {
     pub fn start(cap: LiveCapture, opts: Options, refresh: Duration) -> Result<LiveFeed, String> {
-        let mut an = Analyzer::new(opts)?;
+        // The records stream to the dashboard: the analyzer keeps none.
+        let opts = Options {
+            slim_records: true,
+            ..opts
+        };
+        let mut session = LiveSession::new(opts, SessionConfig::default())?;
         let (tx, rx) = channel();
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
         let thread = std::thread::Builder::new()
             .name("keepwatch-tui-analysis".into())
             .spawn(move || {
-                let mut sent_finished = 0usize;
+                // The session's clock: monotonic time since the start.
+                let started = Instant::now();
+                let mut fresh = Finished::default();
                 let mut last = Instant::now();
                 let mut ended: Option<Option<String>> = None;
                 let mut changed = true;
-                // Capture time while the wire is quiet (as `live` does): the
-                // last packet's time plus the monotonic time since, so closed
-                // connections finish after their linger without more traffic.
-                let mut last_seen: Option<(crate::time::Timestamp, Instant)> = None;
-                let mut last_advance = Instant::now();
                 loop {
                     if stop2.load(Ordering::Relaxed) {
                         cap.request_stop();
                     }
                     match cap.next(Duration::from_millis(50)) {
                         Some(CapEvent::Packets(b)) => {
-                            // A growing key log (--keylog): new secrets first.
-                            if let Some(k) = an.keys() {
-                                k.poll();
-                            }
-                            for p in b.packets() {
-                                an.packet(&p, &mut |_| {});
-                                if last_seen.map_or(true, |(t, _)| p.ts > t) {
-                                    last_seen = Some((p.ts, Instant::now()));
-                                }
-                            }
+                            session.batch(b.packets(), started.elapsed(), &mut fresh);
                             changed = true;
                         }
                         Some(CapEvent::Ended(msg)) => ended = Some(msg),
                         None => {
-                            if let Some((ts, at)) = last_seen {
-                                if last_advance.elapsed() >= Duration::from_millis(500) {
-                                    last_advance = Instant::now();
-                                    let now = crate::time::Timestamp::from_nanos(
-                                        ts.as_nanos().saturating_add(
-                                            at.elapsed().as_nanos().min(i64::MAX as u128) as i64,
-                                        ),
-                                    );
-                                    let before = an.finished_records().len();
-                                    an.advance(now, &mut |_| {});
-                                    changed |= an.finished_records().len() != before;
-                                }
-                            }
+                            // Closed connections finish after their linger
+                            // without more traffic.
+                            let before = fresh.0.len();
+                            session.quiet(started.elapsed(), &mut fresh);
+                            changed |= fresh.0.len() != before;
                         }
                     }
                     if ended.is_some() || (changed && last.elapsed() >= refresh) {
                         last = Instant::now();
                         changed = false;
-                        let fin = an.finished_records();
+                        let an = session.analyzer();
                         let c = &cap.counters;
                         let u = LiveUpdate {
-                            new_finished: fin[sent_finished.min(fin.len())..].to_vec(),
+                            new_finished: std::mem::take(&mut fresh.0),
                             open: an.open_records(),
                             packets: an.packets(),
                             drops: c.kernel_dropped.load(Ordering::Relaxed)
@@ -300,7 +299,6 @@ impl LiveFeed {
                                 + c.dropped_by_keepwatch.load(Ordering::Relaxed),
                             ended: ended.clone(),
                         };
-                        sent_finished = fin.len();
                         if tx.send(u).is_err() || ended.is_some() {
                             break;
                         }

@@ -2,7 +2,7 @@
 //! and drawn only by [`super::view::view`]. Nothing here reads the clock or the
 //! terminal.
 
-use crate::analysis::{summarize, ConnectionRecord, GroupStats, Summary, Verdict};
+use crate::analysis::{ConnectionRecord, GroupStats, Summary, SummaryBuilder};
 use crate::engine::Report;
 use crate::tcp::ClosedBy;
 use std::collections::BTreeMap;
@@ -166,29 +166,8 @@ pub fn state_text(r: &ConnectionRecord) -> &'static str {
     }
 }
 
-/// The colour class of a row (the same rule as the text report).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tone {
-    Good,
-    Warn,
-    Kept,
-    Bad,
-    Dim,
-}
-
-pub fn tone(r: &ConnectionRecord) -> Tone {
-    if r.stale_requests > 0 || matches!(r.closed_by, ClosedBy::ClientReset | ClosedBy::ServerReset)
-    {
-        return Tone::Bad;
-    }
-    match r.verdict {
-        Verdict::Reused => Tone::Good,
-        Verdict::SingleRequestClosed => Tone::Warn,
-        Verdict::SingleRequestKeptOpen => Tone::Kept,
-        Verdict::Unanswered | Verdict::ReuseFailed => Tone::Bad,
-        Verdict::NoHttp => Tone::Dim,
-    }
-}
+/// The colour class of a row: the text report's rule.
+pub use crate::report::tone::{tone, Tone};
 
 /// Text the filter matches against: addresses and ports, host, verdict,
 /// close reason, state, protocol, HTTP version.
@@ -226,10 +205,10 @@ pub fn terminal_safe(mut r: ConnectionRecord) -> ConnectionRecord {
             &mut e.target,
             &mut e.host,
             &mut e.reason,
-            &mut e.request_connection,
-            &mut e.response_connection,
-            &mut e.request_keep_alive,
-            &mut e.response_keep_alive,
+            &mut e.request.connection,
+            &mut e.response.connection,
+            &mut e.request.keep_alive,
+            &mut e.response.keep_alive,
             &mut e.transfer_encoding,
             &mut e.content_encoding,
             &mut e.upgrade,
@@ -294,14 +273,22 @@ pub struct Model {
     /// Warnings of the report (files) to show in the footer of the histogram view.
     pub warnings: Vec<String>,
 
-    /// Every connection: finished ones first, then (live) the open ones.
+    /// The connections shown: finished ones first, then (live) the open
+    /// ones. Live, only the last [`LIVE_FINISHED_KEPT`] finished ones are
+    /// kept; the summary counts them all.
     records: Vec<ConnectionRecord>,
     finished: usize,
     hay: Vec<String>,
+    /// Every finished connection, folded as it came (live: one update's new
+    /// records at a time, never the whole list again).
+    finished_summary: SummaryBuilder,
+    /// Finished connections no longer in `records` (live).
+    pub dropped: u64,
     /// Indices into `records` of the rows shown, filtered and sorted.
     visible: Vec<usize>,
     pub summary: Summary,
-    /// Per-second counts of new connections and of requests (capture time, whole seconds).
+    /// Per-second counts of new connections and of requests (capture time,
+    /// whole seconds; the last [`MAX_SECONDS`] seconds that have any).
     pub conns_per_sec: BTreeMap<i64, u64>,
     pub reqs_per_sec: BTreeMap<i64, u64>,
     servers: Vec<(String, GroupStats)>,
@@ -348,6 +335,8 @@ impl Model {
             records: Vec::new(),
             finished: 0,
             hay: Vec::new(),
+            finished_summary: SummaryBuilder::new(),
+            dropped: 0,
             visible: Vec::new(),
             summary: Summary::default(),
             conns_per_sec: BTreeMap::new(),
@@ -388,7 +377,7 @@ impl Model {
             .map(|w| crate::escape::text(w).into_owned())
             .collect();
         let recs = rep.connections.iter().cloned().map(terminal_safe).collect();
-        m.set_records(recs, usize::MAX, None);
+        m.set_records(recs);
         m
     }
 
@@ -396,7 +385,7 @@ impl Model {
     pub fn from_records(source: impl Into<String>, records: Vec<ConnectionRecord>) -> Model {
         let mut m = Model::empty(source.into(), false);
         let recs = records.into_iter().map(terminal_safe).collect();
-        m.set_records(recs, usize::MAX, None);
+        m.set_records(recs);
         m
     }
 
@@ -439,7 +428,22 @@ impl Model {
         }
     }
 
-    /// Applies a live update (not while paused: see `update`).
+    /// Finished connections that came while the view was paused and will
+    /// never be shown (more than [`LIVE_FINISHED_KEPT`] of them): folded into
+    /// the summary and the per-second counts now, so a long pause costs
+    /// bounded memory; they count as dropped from the list.
+    pub fn absorb_unshown(&mut self, rs: impl IntoIterator<Item = ConnectionRecord>) {
+        for r in rs.into_iter().map(terminal_safe) {
+            self.finished_summary.add(&r);
+            per_second(&mut self.conns_per_sec, &mut self.reqs_per_sec, &r, true);
+            self.dropped += 1;
+        }
+    }
+
+    /// Applies a live update (not while paused: see `update`): the new
+    /// finished connections are folded into the summary and added to the
+    /// bounded list, the open ones replace the previous open ones. Costs what
+    /// changed (plus sorting the rows shown), not the whole capture.
     pub fn apply_live(&mut self, u: LiveUpdate) {
         self.packets = u.packets;
         self.drops = u.drops;
@@ -448,38 +452,56 @@ impl Model {
         }
         let keep = self.selected_record().map(|r| r.id);
         self.visible.clear();
-        let mut recs = std::mem::take(&mut self.records);
-        recs.truncate(self.finished);
-        recs.extend(u.new_finished.into_iter().map(terminal_safe));
-        let finished = recs.len();
-        recs.extend(u.open.into_iter().map(terminal_safe));
-        self.set_records(recs, finished, keep);
-    }
-
-    /// Replaces the records, keeping the selection on the same connection.
-    fn set_records(&mut self, records: Vec<ConnectionRecord>, finished: usize, keep: Option<u64>) {
-        self.finished = finished.min(records.len());
-        self.records = records;
-        self.hay = self.records.iter().map(haystack).collect();
-        self.summary = summarize(&self.records);
-        self.conns_per_sec.clear();
-        self.reqs_per_sec.clear();
-        for r in &self.records {
-            *self
-                .conns_per_sec
-                .entry(r.start.as_nanos().div_euclid(1_000_000_000))
-                .or_default() += 1;
-            for e in &r.exchanges {
-                if let (Some(_), Some(t)) = (&e.method, e.request_time) {
-                    *self
-                        .reqs_per_sec
-                        .entry(t.as_nanos().div_euclid(1_000_000_000))
-                        .or_default() += 1;
-                }
+        // The open connections of the last update go: they are either
+        // finished now or among the new open ones.
+        for r in self.records.drain(self.finished..) {
+            per_second(&mut self.conns_per_sec, &mut self.reqs_per_sec, &r, false);
+        }
+        self.hay.truncate(self.finished);
+        for r in u.new_finished.into_iter().map(terminal_safe) {
+            self.finished_summary.add(&r);
+            per_second(&mut self.conns_per_sec, &mut self.reqs_per_sec, &r, true);
+            self.hay.push(haystack(&r));
+            self.records.push(r);
+        }
+        let over = self.records.len().saturating_sub(LIVE_FINISHED_KEPT);
+        if over > 0 {
+            self.records.drain(..over);
+            self.hay.drain(..over);
+            self.dropped += over as u64;
+        }
+        self.finished = self.records.len();
+        let mut summary = self.finished_summary.clone();
+        for r in u.open.into_iter().map(terminal_safe) {
+            summary.add(&r);
+            per_second(&mut self.conns_per_sec, &mut self.reqs_per_sec, &r, true);
+            self.hay.push(haystack(&r));
+            self.records.push(r);
+        }
+        self.summary = summary.finish();
+        for m in [&mut self.conns_per_sec, &mut self.reqs_per_sec] {
+            while m.len() > MAX_SECONDS {
+                m.pop_first();
             }
         }
         self.rebuild_groups();
         self.refilter(keep);
+    }
+
+    /// Sets the records of a finished capture (files), all of them.
+    fn set_records(&mut self, records: Vec<ConnectionRecord>) {
+        self.finished = records.len();
+        self.records = records;
+        self.hay = self.records.iter().map(haystack).collect();
+        let mut b = SummaryBuilder::new();
+        for r in &self.records {
+            b.add(r);
+            per_second(&mut self.conns_per_sec, &mut self.reqs_per_sec, r, true);
+        }
+        self.summary = b.clone().finish();
+        self.finished_summary = b;
+        self.rebuild_groups();
+        self.refilter(None);
     }
 
     pub(crate) fn rebuild_groups(&mut self) {
@@ -559,7 +581,7 @@ impl Model {
 
     /// Table rows the connections table shows at the current size.
     pub fn page_rows(&self) -> usize {
-        super::view::table_body_rows(self.size.0, self.size.1).max(1)
+        super::layout::table_body_rows(self.size.0, self.size.1).max(1)
     }
 
     /// Keeps the selection inside the rows and the selected row on screen.
@@ -577,6 +599,40 @@ impl Model {
     }
 }
 
+/// Finished connections a live dashboard keeps to show (the oldest go
+/// first); the summary and the other views count every one.
+pub const LIVE_FINISHED_KEPT: usize = 10_000;
+
+/// Seconds the per-second counts keep (a day of traffic).
+pub const MAX_SECONDS: usize = 86_400;
+
+/// Counts (`add`) or uncounts a connection and its requests in the
+/// per-second maps (capture time, whole seconds).
+fn per_second(
+    conns: &mut BTreeMap<i64, u64>,
+    reqs: &mut BTreeMap<i64, u64>,
+    r: &ConnectionRecord,
+    add: bool,
+) {
+    let bump = |m: &mut BTreeMap<i64, u64>, t: crate::time::Timestamp| {
+        let k = t.as_nanos().div_euclid(1_000_000_000);
+        if add {
+            *m.entry(k).or_default() += 1;
+        } else if let std::collections::btree_map::Entry::Occupied(mut e) = m.entry(k) {
+            *e.get_mut() -= 1;
+            if *e.get() == 0 {
+                e.remove();
+            }
+        }
+    };
+    bump(conns, r.start);
+    for e in &r.exchanges {
+        if let (Some(_), Some(t)) = (&e.method, e.request.time) {
+            bump(reqs, t);
+        }
+    }
+}
+
 /// The first row to show so that `selected` is on a page of `page` rows out of `n`.
 pub fn scroll_into_view(selected: usize, offset: usize, page: usize, n: usize) -> usize {
     let page = page.max(1);
@@ -588,3 +644,21 @@ pub fn scroll_into_view(selected: usize, offset: usize, page: usize, n: usize) -
     }
     off.min(n.saturating_sub(page))
 }
+
+/// The scrolling panes' lengths (their scroll bounds), from the model alone:
+/// see [`super::layout`].
+impl Model {
+    /// Lines of the detail pane for the selected connection.
+    pub fn detail_line_count(&self) -> usize {
+        super::layout::detail_line_count(self.selected_record(), self.size.0)
+    }
+
+    /// Rows the findings view needs at the terminal's width.
+    pub fn findings_line_count(&self) -> usize {
+        super::layout::findings_line_count(&self.summary.findings, self.size.0)
+    }
+}
+
+#[cfg(test)]
+#[path = "model_tests.rs"]
+mod tests;

@@ -61,7 +61,35 @@ pub fn bin() -> PathBuf {
 /// Says loudly that a test could not run here. Written straight to the
 /// process's stderr, which the test harness does not capture (eprintln! would
 /// be swallowed for a passing test), so the reason shows in every run and in CI.
+/// Also noted in the run's skip ledger ([`skip_ledger`]), which the last test
+/// binary (`tests/zz_skipped.rs`) counts and reports in one line.
 pub fn skip(reason: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "SKIPPED: {reason}");
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("?")
+        .replace(['\t', '\n'], " ");
+    let line = format!(
+        "{}::{test}\t{}\n",
+        env!("CARGO_CRATE_NAME"),
+        reason.replace(['\t', '\n'], " ")
+    );
+    let path = skip_ledger(std::os::unix::process::parent_id());
+    let _ = std::fs::create_dir_all(path.parent().expect("ledger has a folder"));
+    // One short append per skip: O_APPEND keeps parallel tests' lines whole.
+    let _ = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(line.as_bytes()));
+}
+
+/// Where the skips of one `cargo test` run are noted: one file per run, named
+/// by the pid of cargo, which is the parent of every test binary it runs.
+/// Lines are `crate::test<TAB>reason`.
+pub fn skip_ledger(cargo_pid: u32) -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("skipped")
+        .join(format!("{cargo_pid}.tsv"))
 }

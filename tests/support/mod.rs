@@ -33,8 +33,7 @@ pub fn capture_unavailable() -> Option<String> {
 macro_rules! require_capture {
     () => {
         if let Some(why) = support::capture_unavailable() {
-            let _ =
-                std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("SKIPPED: {why}\n"));
+            common::skip(&why);
             return;
         }
     };

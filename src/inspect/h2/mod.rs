@@ -161,7 +161,9 @@ fn plausible_frame(h: &[u8], max_len: usize) -> Option<usize> {
             DATA | HEADERS | CONTINUATION | PUSH_PROMISE => f.sid != 0,
             PRIORITY => f.sid != 0 && f.len == 5,
             RST_STREAM => f.sid != 0 && f.len == 4,
-            SETTINGS => f.sid == 0 && f.len % 6 == 0 && (f.flags & FLAG_ACK == 0 || f.len == 0),
+            SETTINGS => {
+                f.sid == 0 && f.len.is_multiple_of(6) && (f.flags & FLAG_ACK == 0 || f.len == 0)
+            }
             PING => f.sid == 0 && f.len == 8,
             GOAWAY => f.sid == 0 && f.len >= 8,
             WINDOW_UPDATE => f.len == 4,
@@ -277,8 +279,8 @@ impl H2Inspector {
         &self.info
     }
 
-    pub fn warnings(&self) -> &[String] {
-        self.warnings.as_slice()
+    pub fn warnings(&self) -> Vec<String> {
+        self.warnings.lines()
     }
 
     fn warn(&mut self, msg: String) {
@@ -503,7 +505,10 @@ impl H2Inspector {
                     if self.exchanges.len() < MAX_STREAM_EXCHANGES {
                         self.index.insert(f.sid, self.exchanges.len());
                         self.exchanges.push(Exchange {
-                            request_time: Some(ts),
+                            request: crate::inspect::http::inspector::Message {
+                                time: Some(ts),
+                                ..Default::default()
+                            },
                             ..Default::default()
                         });
                     } else {
@@ -532,9 +537,9 @@ impl H2Inspector {
                 self.info.data_bytes[d] += f.len as u64;
                 if let Some(e) = self.index.get(&f.sid).map(|&i| &mut self.exchanges[i]) {
                     if client {
-                        e.request_body_bytes += f.len as u64;
+                        e.request.body_bytes += f.len as u64;
                     } else {
-                        e.response_body_bytes += f.len as u64;
+                        e.response.body_bytes += f.len as u64;
                         e.response_wire_bytes += 9 + f.len as u64;
                     }
                 }
@@ -575,11 +580,11 @@ impl H2Inspector {
         };
         let e = &mut self.exchanges[i];
         if client {
-            e.request_end = Some(ts);
-            e.request_complete = true;
+            e.request.end = Some(ts);
+            e.request.complete = true;
         } else {
-            e.response_end = Some(ts);
-            e.response_complete = e.status.is_some();
+            e.response.end = Some(ts);
+            e.response.complete = e.status.is_some();
             self.index.remove(&sid);
         }
     }
@@ -681,8 +686,8 @@ impl H2Inspector {
                 }
             }
             if end_stream {
-                e.request_end = Some(ts);
-                e.request_complete = true;
+                e.request.end = Some(ts);
+                e.request.complete = true;
             }
         } else {
             if e.status.is_some() {
@@ -699,7 +704,7 @@ impl H2Inspector {
                 return;
             }
             e.status = Some(status);
-            e.response_time = Some(ts);
+            e.response.time = Some(ts);
             for (n, v) in &fields {
                 match n.as_slice() {
                     b"content-encoding" => e.content_encoding = Some(text(v)),
@@ -708,8 +713,8 @@ impl H2Inspector {
                 }
             }
             if end_stream {
-                e.response_end = Some(ts);
-                e.response_complete = true;
+                e.response.end = Some(ts);
+                e.response.complete = true;
                 self.index.remove(&sid);
             }
         }
@@ -1104,8 +1109,8 @@ mod tests {
                 ),
             ]
         );
-        assert_eq!(x[0].response_body_bytes, 5);
-        assert!(x[0].response_complete && x[1].response_complete && !x[2].response_complete);
+        assert_eq!(x[0].response.body_bytes, 5);
+        assert!(x[0].response.complete && x[1].response.complete && !x[2].response.complete);
     }
 
     #[test]

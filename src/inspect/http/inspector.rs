@@ -6,12 +6,13 @@
 //! bodies are counted and skipped. A head that arrives whole in one `on_data`
 //! slice is parsed in place. Strings are allocated per message, never per packet.
 
+use super::framing::{self, BodyFraming, BodyHeaders, Unframeable};
 use super::log::{ExchangeLog, PendingQueue, UNANSWERED_KEPT};
 pub use super::parser::HttpVersion;
 use super::parser::{
-    self, escape, ChunkStatus, ChunkedDecoder, ContentLength, MessageHeaders, RequestHead,
-    ResponseHead,
+    self, escape, ChunkStatus, ChunkedDecoder, MessageHeaders, RequestHead, ResponseHead,
 };
+use super::warning::{CutThen, Ending, HttpWarning as W, LostMessage, Of};
 use crate::inspect::warnings::Warnings;
 use crate::time::Timestamp;
 use crate::Direction;
@@ -96,64 +97,100 @@ pub struct Switch {
     pub target: Option<String>,
 }
 
+/// One message (request or response) of an [`Exchange`].
+#[derive(Debug, Clone, Default)]
+pub struct Message {
+    pub version: Option<HttpVersion>,
+    /// First byte of the head (response: of the final response head).
+    pub time: Option<Timestamp>,
+    /// Last byte of the message (head or body); null if incomplete.
+    pub end: Option<Timestamp>,
+    /// Decoded body length (chunked: sum of chunk sizes; bytes lost in gaps
+    /// inside a framed body included).
+    pub body_bytes: u64,
+    pub connection: Option<CompactString>,
+    pub keep_alive: Option<CompactString>,
+    /// Body framing; response: null until the final response head is seen.
+    pub framing: Option<Framing>,
+    pub complete: bool,
+    /// Bytes of the message lost in capture gaps.
+    pub gap_bytes: u64,
+}
+
 /// One request and its response (either side may be missing).
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default)]
 pub struct Exchange {
     /// Null for a response whose request was never seen (or was lost in a gap).
     pub method: Option<CompactString>,
     pub target: Option<CompactString>,
     /// Request Host header.
     pub host: Option<CompactString>,
-    pub request_version: Option<HttpVersion>,
-    pub response_version: Option<HttpVersion>,
     /// Final status (101 included); null if no final response was seen.
     pub status: Option<u16>,
     pub reason: Option<CompactString>,
     /// 1xx interim statuses received before the final one (101 excluded).
     pub interim_statuses: Vec<u16>,
-    /// First byte of the request head.
-    pub request_time: Option<Timestamp>,
-    /// Last byte of the request (head or body); null if incomplete.
-    pub request_end: Option<Timestamp>,
-    /// First byte of the final response head.
-    pub response_time: Option<Timestamp>,
-    /// Last byte of the response body (or head if none); null if incomplete.
-    pub response_end: Option<Timestamp>,
-    /// Decoded request body length (bytes lost in gaps inside a framed body included).
-    pub request_body_bytes: u64,
-    /// Decoded response body length (chunked: sum of chunk sizes).
-    pub response_body_bytes: u64,
+    pub request: Message,
+    /// The final response.
+    pub response: Message,
     /// Final response bytes on the wire: head + body incl. chunk framing.
     pub response_wire_bytes: u64,
-    pub request_connection: Option<CompactString>,
-    pub response_connection: Option<CompactString>,
-    pub request_keep_alive: Option<CompactString>,
-    pub response_keep_alive: Option<CompactString>,
     /// Parsed response Keep-Alive header.
     pub keep_alive: Option<KeepAliveParams>,
     /// Response Transfer-Encoding.
     pub transfer_encoding: Option<CompactString>,
     /// Response Content-Encoding.
     pub content_encoding: Option<CompactString>,
-    /// Response body framing; null until the final response head is seen.
-    pub framing: Option<Framing>,
-    /// Request body framing ("content-length" | "chunked" | "none").
-    pub request_framing: Option<Framing>,
     /// Request Upgrade header.
     pub upgrade: Option<CompactString>,
     /// Request Expect header.
     pub expect: Option<CompactString>,
-    pub request_complete: bool,
-    pub response_complete: bool,
     /// The request head was sent while an earlier request's response was not complete.
     pub pipelined: bool,
-    /// Bytes of the request lost in capture gaps.
-    pub request_gap_bytes: u64,
-    /// Bytes of the response lost in capture gaps.
-    pub response_gap_bytes: u64,
     /// Counted in the inspector's outstanding-request tally.
-    #[serde(skip)]
     pub(crate) outstanding: bool,
+}
+
+/// The JSON names and order of the flat record every report has written
+/// (request_*/response_* interleaved): public output, unchanged.
+impl Serialize for Exchange {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let (q, r) = (&self.request, &self.response);
+        let mut st = s.serialize_struct("Exchange", 31)?;
+        st.serialize_field("method", &self.method)?;
+        st.serialize_field("target", &self.target)?;
+        st.serialize_field("host", &self.host)?;
+        st.serialize_field("request_version", &q.version)?;
+        st.serialize_field("response_version", &r.version)?;
+        st.serialize_field("status", &self.status)?;
+        st.serialize_field("reason", &self.reason)?;
+        st.serialize_field("interim_statuses", &self.interim_statuses)?;
+        st.serialize_field("request_time", &q.time)?;
+        st.serialize_field("request_end", &q.end)?;
+        st.serialize_field("response_time", &r.time)?;
+        st.serialize_field("response_end", &r.end)?;
+        st.serialize_field("request_body_bytes", &q.body_bytes)?;
+        st.serialize_field("response_body_bytes", &r.body_bytes)?;
+        st.serialize_field("response_wire_bytes", &self.response_wire_bytes)?;
+        st.serialize_field("request_connection", &q.connection)?;
+        st.serialize_field("response_connection", &r.connection)?;
+        st.serialize_field("request_keep_alive", &q.keep_alive)?;
+        st.serialize_field("response_keep_alive", &r.keep_alive)?;
+        st.serialize_field("keep_alive", &self.keep_alive)?;
+        st.serialize_field("transfer_encoding", &self.transfer_encoding)?;
+        st.serialize_field("content_encoding", &self.content_encoding)?;
+        st.serialize_field("framing", &r.framing)?;
+        st.serialize_field("request_framing", &q.framing)?;
+        st.serialize_field("upgrade", &self.upgrade)?;
+        st.serialize_field("expect", &self.expect)?;
+        st.serialize_field("request_complete", &q.complete)?;
+        st.serialize_field("response_complete", &r.complete)?;
+        st.serialize_field("pipelined", &self.pipelined)?;
+        st.serialize_field("request_gap_bytes", &q.gap_bytes)?;
+        st.serialize_field("response_gap_bytes", &r.gap_bytes)?;
+        st.end()
+    }
 }
 
 /// Is `token` one of the comma-separated tokens of a Connection-like header
@@ -168,30 +205,43 @@ pub fn has_token(value: Option<&str>, token: &str) -> bool {
 }
 
 impl Exchange {
+    /// The request (`ClientToServer`) or the response (`ServerToClient`).
+    pub fn message(&self, dir: Direction) -> &Message {
+        match dir {
+            Direction::ClientToServer => &self.request,
+            Direction::ServerToClient => &self.response,
+        }
+    }
+    pub fn message_mut(&mut self, dir: Direction) -> &mut Message {
+        match dir {
+            Direction::ClientToServer => &mut self.request,
+            Direction::ServerToClient => &mut self.response,
+        }
+    }
     /// The request's Connection header has the `close` token.
     pub fn request_wants_close(&self) -> bool {
-        has_token(self.request_connection.as_deref(), "close")
+        has_token(self.request.connection.as_deref(), "close")
     }
     /// The response's Connection header has the `close` token.
     pub fn response_wants_close(&self) -> bool {
-        has_token(self.response_connection.as_deref(), "close")
+        has_token(self.response.connection.as_deref(), "close")
     }
     /// The request's Connection header has the `keep-alive` token.
     pub fn request_wants_keep_alive(&self) -> bool {
-        has_token(self.request_connection.as_deref(), "keep-alive")
+        has_token(self.request.connection.as_deref(), "keep-alive")
     }
     /// The response's Connection header has the `keep-alive` token.
     pub fn response_wants_keep_alive(&self) -> bool {
-        has_token(self.response_connection.as_deref(), "keep-alive")
+        has_token(self.response.connection.as_deref(), "keep-alive")
     }
     /// Whether the connection may persist after this exchange per RFC 9112 §9.3,
     /// judged from the response (and the request's close): None without a response.
     pub fn persistent(&self) -> Option<bool> {
-        let v = self.response_version?;
+        let v = self.response.version?;
         if self.response_wants_close() || self.request_wants_close() {
             return Some(false);
         }
-        if self.framing == Some(Framing::UntilClose) {
+        if self.response.framing == Some(Framing::UntilClose) {
             return Some(false);
         }
         Some(match v {
@@ -314,20 +364,6 @@ impl Side {
 const C2S: Direction = Direction::ClientToServer;
 const S2C: Direction = Direction::ServerToClient;
 
-fn dir_label(dir: Direction) -> &'static str {
-    match dir {
-        Direction::ClientToServer => "client->server",
-        Direction::ServerToClient => "server->client",
-    }
-}
-
-fn msg_word(dir: Direction) -> &'static str {
-    match dir {
-        Direction::ClientToServer => "request",
-        Direction::ServerToClient => "response",
-    }
-}
-
 /// Per-connection HTTP/1.x state machine. Feed it in-order bytes of each
 /// direction, in capture order.
 #[derive(Debug)]
@@ -355,7 +391,7 @@ pub struct HttpInspector {
     /// in the request target) and skipped ones (malformed or oversized head,
     /// bytes that are not a message start). Each has a warning.
     malformed: u32,
-    warnings: Warnings,
+    warnings: Warnings<W>,
 }
 
 impl Default for HttpInspector {
@@ -489,12 +525,29 @@ impl HttpInspector {
     pub fn is_http(&self) -> bool {
         self.saw_http
     }
-    pub fn warnings(&self) -> &[String] {
-        self.warnings.as_slice()
+    /// The warnings as users read them (a closing line says how many more
+    /// than [`MAX_WARNINGS`] there were).
+    pub fn warnings(&self) -> Vec<String> {
+        self.warnings.lines()
+    }
+    /// The warnings kept, typed.
+    pub fn warning_kinds(&self) -> &[W] {
+        self.warnings.kept()
     }
 
-    fn warn(&mut self, msg: String) {
-        self.warnings.push(msg);
+    fn warn(&mut self, w: W) {
+        self.warnings.push(w);
+    }
+    /// The label of exchange `ex`, as warnings name it.
+    fn label(&self, ex: usize) -> String {
+        self.exchanges[ex].label(ex)
+    }
+    /// Request or response `dir` of exchange `ex`, as warnings name it.
+    fn of(&self, dir: Direction, ex: usize) -> Of {
+        Of {
+            dir,
+            label: self.label(ex),
+        }
     }
 
     /// In-order bytes of one direction.
@@ -512,17 +565,11 @@ impl HttpInspector {
                 Phase::Closed => {
                     if !self.sides[d].closed_data_warned {
                         self.sides[d].closed_data_warned = true;
-                        let what = if self.finished {
-                            "after finish()"
-                        } else {
-                            "after FIN"
-                        };
-                        self.warn(format!(
-                            "{}: {} bytes of data {} ignored",
-                            dir_label(dir),
-                            rest.len(),
-                            what
-                        ));
+                        self.warn(W::DataAfterClose {
+                            dir,
+                            bytes: rest.len(),
+                            after_finish: self.finished,
+                        });
                     }
                     rest.len()
                 }
@@ -531,11 +578,10 @@ impl HttpInspector {
                 // Every zero-length step changes phase; guard against a bug looping forever.
                 stalls += 1;
                 if stalls > 8 {
-                    self.warn(format!(
-                        "{}: internal error: parser made no progress; {} bytes dropped",
-                        dir_label(dir),
-                        rest.len()
-                    ));
+                    self.warn(W::NoProgress {
+                        dir,
+                        dropped: rest.len(),
+                    });
                     return;
                 }
             } else {
@@ -554,17 +600,9 @@ impl HttpInspector {
 
     fn not_http(&mut self, dir: Direction, ts: Timestamp, b: &[u8]) {
         self.malformed += 1;
-        let expected = match dir {
-            Direction::ClientToServer => "a request line",
-            Direction::ServerToClient => "a status line",
-        };
-        let msg = format!(
-            "{}: expected {} but got \"{}\"; lost sync, scanning for the next message",
-            dir_label(dir),
-            expected,
-            escape(b, 40)
-        );
-        self.lose_sync(dir, ts, msg, false);
+        self.lose_sync(dir, ts, false);
+        let got = escape(b, 40);
+        self.warn(W::NotAMessageStart { dir, got });
     }
 
     fn feed_head(&mut self, dir: Direction, ts: Timestamp, data: &[u8]) -> usize {
@@ -647,14 +685,9 @@ impl HttpInspector {
 
     fn head_too_long(&mut self, dir: Direction, ts: Timestamp, b: &[u8]) {
         self.malformed += 1;
-        let msg = format!(
-            "{}: {} head starting \"{}\" exceeds {} KiB without an empty line; lost sync, scanning for the next message",
-            dir_label(dir),
-            msg_word(dir),
-            escape(b, 40),
-            MAX_HEAD / 1024
-        );
-        self.lose_sync(dir, ts, msg, true);
+        let lost = self.lose_sync(dir, ts, true);
+        let start = escape(b, 40);
+        self.warn(W::HeadTooLong { dir, start, lost });
     }
 
     fn handle_head(&mut self, dir: Direction, head: &[u8], start_ts: Timestamp, end_ts: Timestamp) {
@@ -672,13 +705,9 @@ impl HttpInspector {
 
     fn bad_head(&mut self, dir: Direction, ts: Timestamp, head: &[u8]) {
         self.malformed += 1;
-        let msg = format!(
-            "{}: malformed {} head \"{}\"; skipped, lost sync",
-            dir_label(dir),
-            msg_word(dir),
-            escape(head, 60)
-        );
-        self.lose_sync(dir, ts, msg, true);
+        let lost = self.lose_sync(dir, ts, true);
+        let head = escape(head, 60);
+        self.warn(W::MalformedHead { dir, head, lost });
     }
 
     fn note_version(&mut self, dir: Direction, v: HttpVersion) {
@@ -701,7 +730,7 @@ impl HttpInspector {
         self.requests += 1;
         self.note_version(Direction::ClientToServer, rh.line.version);
         let idx = self.exchanges.len();
-        let h = rh.headers;
+        let mut h = rh.headers;
         // Replayed held bytes were sent while the held-for exchange was still
         // outstanding, even if its response has completed since.
         let bonus = match self.replaying {
@@ -711,8 +740,11 @@ impl HttpInspector {
         let mut ex = Exchange {
             method: Some(CompactString::from_utf8_lossy(rh.line.method)),
             target: Some(CompactString::from_utf8_lossy(rh.line.target)),
-            request_version: Some(rh.line.version),
-            request_time: Some(start_ts),
+            request: Message {
+                version: Some(rh.line.version),
+                time: Some(start_ts),
+                ..Message::default()
+            },
             pipelined: self.outstanding + bonus > 0,
             outstanding: true,
             ..Exchange::default()
@@ -723,35 +755,35 @@ impl HttpInspector {
         // exchange was a measurable share of the whole pipeline.
         if !h.issues.is_empty() {
             let label = ex.label(idx);
-            for issue in &h.issues {
-                self.warn(format!("client->server: {label}: {issue}"));
+            for issue in std::mem::take(&mut h.issues) {
+                let of = Of {
+                    dir: C2S,
+                    label: label.clone(),
+                };
+                self.warn(W::HeaderIssue { of, issue });
             }
         }
         if parser::has_control(rh.line.target) {
             self.malformed += 1;
-            self.warn(format!(
-                "client->server: exchange #{}: malformed request line \"{}\": control bytes in the target; counted as a request",
-                idx + 1,
-                escape(rh.line.target, 60)
-            ));
+            self.warn(W::ControlInTarget {
+                exchange: idx + 1,
+                target: escape(rh.line.target, 60),
+            });
         }
-        let framing = request_framing(&h);
+        let framing = framing::request(BodyHeaders::of(&h));
         ex.host = h.host;
-        ex.request_connection = h.connection;
-        ex.request_keep_alive = h.keep_alive;
+        ex.request.connection = h.connection;
+        ex.request.keep_alive = h.keep_alive;
         ex.upgrade = h.upgrade;
         ex.expect = h.expect;
-        ex.request_framing = Some(framing.clone().unwrap_or(Framing::None));
+        ex.request.framing = Some(framing.public().unwrap_or(Framing::None));
         self.exchanges.push(ex);
         self.pending.push_back(idx);
         self.compact();
         if let Some(cut) = cut {
             let body = match framing {
-                Ok(Framing::None) => Some(0),
-                Ok(Framing::ContentLength) => match h.content_length {
-                    ContentLength::Valid(n) => Some(n),
-                    _ => None,
-                },
+                BodyFraming::NoBody => Some(0),
+                BodyFraming::ContentLength(n) => Some(n),
                 _ => None,
             };
             let e = &self.exchanges[idx];
@@ -761,36 +793,47 @@ impl HttpInspector {
             self.cut_message(C2S, idx, h.field_count, body, cut, end_ts);
             return;
         }
+        let te = h.transfer_encoding.as_deref();
+        self.frame_request(idx, framing, te, h.content_length_raw.as_deref(), end_ts);
+    }
+
+    /// Starts the body of request `idx` (or completes it) as `framing` says.
+    fn frame_request(
+        &mut self,
+        idx: usize,
+        framing: BodyFraming,
+        te: Option<&str>,
+        cl_raw: Option<&str>,
+        end_ts: Timestamp,
+    ) {
         match framing {
-            Ok(Framing::Chunked) => {
-                if h.content_length != ContentLength::Absent {
-                    let label = self.exchanges[idx].label(idx);
-                    self.warn(format!(
-                        "client->server: {label}: both Transfer-Encoding and Content-Length; Content-Length ignored"
-                    ));
+            BodyFraming::Chunked { cl_ignored } => {
+                if cl_ignored {
+                    let of = self.of(C2S, idx);
+                    self.warn(W::BothTeAndCl { of });
                 }
                 self.start_body(C2S, idx, BodyKind::Chunked(ChunkedDecoder::new()), end_ts);
             }
-            Ok(Framing::ContentLength) => match h.content_length {
-                ContentLength::Valid(n) if n > 0 => self.start_body(
-                    C2S,
-                    idx,
-                    BodyKind::Length {
-                        remaining: n,
-                        total: n,
-                    },
-                    end_ts,
-                ),
-                _ => self.request_done(idx, end_ts),
-            },
-            Ok(_) => self.request_done(idx, end_ts),
-            Err(why) => {
-                let label = self.exchanges[idx].label(idx);
-                let msg = format!(
-                    "client->server: {label}: {why}; cannot frame the request body, lost sync"
-                );
-                self.lose_sync(C2S, end_ts, msg, false);
+            BodyFraming::ContentLength(n) if n > 0 => self.start_body(
+                C2S,
+                idx,
+                BodyKind::Length {
+                    remaining: n,
+                    total: n,
+                },
+                end_ts,
+            ),
+            BodyFraming::Invalid(why) => {
+                let value = match why {
+                    Unframeable::TeNotChunked => te,
+                    Unframeable::BadContentLength => cl_raw,
+                };
+                let value = value.unwrap_or("").to_owned();
+                let label = self.label(idx);
+                self.lose_sync(C2S, end_ts, false);
+                self.warn(W::UnframeableRequest { label, why, value });
             }
+            _ => self.request_done(idx, end_ts),
         }
     }
 
@@ -802,8 +845,8 @@ impl HttpInspector {
 
     fn request_done(&mut self, ex: usize, ts: Timestamp) {
         let e = &mut self.exchanges[ex];
-        e.request_complete = true;
-        e.request_end = Some(ts);
+        e.request.complete = true;
+        e.request.end = Some(ts);
         let may_switch = e.method.as_deref() == Some("CONNECT") || e.upgrade.is_some();
         let decided = e.status.is_some();
         let side = &mut self.sides[0];
@@ -830,26 +873,12 @@ impl HttpInspector {
         self.saw_http = true;
         self.note_version(Direction::ServerToClient, rh.line.version);
         let status = rh.line.status;
-        let h = rh.headers;
+        let mut h = rh.headers;
         if let Some(ka) = &h.keep_alive {
             self.keep_alive = Some(KeepAliveParams::parse(ka));
         }
         if (100..200).contains(&status) && status != 101 {
-            self.interim += 1;
-            match self.pending.front() {
-                Some(ex) => self.exchanges[ex].interim_statuses.push(status),
-                None => self.warn(format!(
-                    "server->client: interim response {status} without an outstanding request"
-                )),
-            }
-            for issue in &h.issues {
-                self.warn(format!(
-                    "server->client: interim response {status}: {issue}"
-                ));
-            }
-            if let Some(cut) = cut {
-                self.cut_interim(status, h.field_count, cut, end_ts);
-            }
+            self.on_interim_head(status, &h, end_ts, cut);
             return;
         }
         self.responses += 1;
@@ -858,168 +887,180 @@ impl HttpInspector {
             None => {
                 let idx = self.exchanges.len();
                 self.exchanges.push(Exchange::default());
-                self.warn(format!(
-                    "server->client: response {status} without a matching request (exchange #{}): more responses than requests seen",
-                    idx + 1
-                ));
+                self.warn(W::UnmatchedResponse {
+                    status,
+                    exchange: idx + 1,
+                });
                 idx
             }
         };
-        if !h.issues.is_empty() {
-            let label = self.exchanges[idx].label(idx);
-            for issue in &h.issues {
-                self.warn(format!("server->client: response to {label}: {issue}"));
-            }
+        for issue in std::mem::take(&mut h.issues) {
+            let of = self.of(S2C, idx);
+            self.warn(W::HeaderIssue { of, issue });
         }
         let version = rh.line.version;
         let e = &mut self.exchanges[idx];
         e.status = Some(status);
         e.reason = Some(CompactString::from_utf8_lossy(rh.line.reason));
-        e.response_version = Some(version);
-        e.response_time = Some(start_ts);
+        e.response.version = Some(version);
+        e.response.time = Some(start_ts);
         e.response_wire_bytes = head_len;
         e.keep_alive = h.keep_alive.as_deref().map(KeepAliveParams::parse);
-        let method = e.method.clone();
-        let method = method.as_deref();
-        let chunked = h.chunked();
-        let has_te = h.has_transfer_coding();
-        let cl = h.content_length;
-        let cl_raw = h.content_length_raw.clone();
-        e.response_connection = h.connection;
-        e.response_keep_alive = h.keep_alive;
+        let framing = framing::response(e.method.as_deref(), status, BodyHeaders::of(&h));
+        // The Upgrade protocol: the response's, else the request's.
+        let protocol = match framing {
+            BodyFraming::Upgrade => h.upgrade.or_else(|| e.upgrade.clone()).map(String::from),
+            _ => None,
+        };
+        e.response.connection = h.connection;
+        e.response.keep_alive = h.keep_alive;
         e.transfer_encoding = h.transfer_encoding;
         e.content_encoding = h.content_encoding;
-
-        if let Some(cut) = cut {
-            let fields = h.field_count;
-            let switch = if status == 101 {
-                Some((
-                    "upgrade",
-                    h.upgrade.or_else(|| e.upgrade.clone()).map(String::from),
-                ))
-            } else if method == Some("CONNECT") && (200..300).contains(&status) {
-                Some(("connect", None))
-            } else {
-                None
-            };
-            let bodyless = method == Some("HEAD") || status == 204 || status == 304;
-            // Only what the captured header lines say: a lost line may hold
-            // more, so a response without framing headers is not until-close.
-            let (framing, body) = if switch.is_some() || bodyless {
-                (Some(Framing::None), Some(0))
-            } else if has_te {
-                let f = if chunked {
-                    Framing::Chunked
-                } else {
-                    Framing::UntilClose
-                };
-                (Some(f), None)
-            } else {
-                match cl {
-                    ContentLength::Valid(n) => (Some(Framing::ContentLength), Some(n)),
-                    _ => (None, None),
-                }
-            };
-            e.framing = framing;
-            match switch {
-                Some((kind, protocol)) => {
-                    e.response_gap_bytes += cut.missing;
-                    self.abandon_response(idx);
-                    let label = self.exchanges[idx].label(idx);
-                    self.warn(format!(
-                        "server->client: response to {label}: {status} head cut by {} missing bytes after {} captured ({fields} header fields); counted, marked incomplete; protocol switched, tunnel bytes may be among the missing ones",
-                        cut.missing, cut.captured
-                    ));
-                    self.do_switch(idx, kind, protocol, end_ts);
-                }
-                None => self.cut_message(S2C, idx, fields, body, cut, end_ts),
+        match cut {
+            Some(cut) => {
+                self.cut_response(idx, status, framing, protocol, h.field_count, cut, end_ts)
             }
-            if matches!(self.sides[0].phase, Phase::Hold { ex } if ex == idx) {
-                self.release_hold();
-            }
-            return;
-        }
-        if status == 101 {
-            let protocol = h.upgrade.or_else(|| e.upgrade.clone()).map(String::from);
-            e.framing = Some(Framing::None);
-            self.response_done(idx, end_ts);
-            self.do_switch(idx, "upgrade", protocol, end_ts);
-            return;
-        }
-        if method == Some("CONNECT") && (200..300).contains(&status) {
-            e.framing = Some(Framing::None);
-            self.response_done(idx, end_ts);
-            self.do_switch(idx, "connect", None, end_ts);
-            return;
-        }
-        if method == Some("HEAD") || status == 204 || status == 304 {
-            e.framing = Some(Framing::None);
-            self.response_done(idx, end_ts);
-        } else if has_te {
-            if cl != ContentLength::Absent {
-                let label = self.exchanges[idx].label(idx);
-                self.warn(format!(
-                    "server->client: response to {label}: both Transfer-Encoding and Content-Length; Content-Length ignored"
-                ));
-            }
-            if version == HttpVersion::Http10 {
-                let label = self.exchanges[idx].label(idx);
-                self.warn(format!(
-                    "server->client: response to {label}: Transfer-Encoding in an HTTP/1.0 response"
-                ));
-            }
-            if chunked {
-                self.exchanges[idx].framing = Some(Framing::Chunked);
-                self.start_body(S2C, idx, BodyKind::Chunked(ChunkedDecoder::new()), end_ts);
-            } else {
-                let te = self.exchanges[idx]
-                    .transfer_encoding
-                    .clone()
-                    .unwrap_or_default();
-                let label = self.exchanges[idx].label(idx);
-                self.warn(format!(
-                    "server->client: response to {label}: Transfer-Encoding \"{te}\" does not end in chunked; body delimited by connection close"
-                ));
-                self.exchanges[idx].framing = Some(Framing::UntilClose);
-                self.start_body(S2C, idx, BodyKind::UntilClose, end_ts);
-            }
-        } else {
-            match cl {
-                ContentLength::Valid(0) => {
-                    self.exchanges[idx].framing = Some(Framing::ContentLength);
-                    self.response_done(idx, end_ts);
-                }
-                ContentLength::Valid(n) => {
-                    self.exchanges[idx].framing = Some(Framing::ContentLength);
-                    self.start_body(
-                        S2C,
-                        idx,
-                        BodyKind::Length {
-                            remaining: n,
-                            total: n,
-                        },
-                        end_ts,
-                    );
-                }
-                ContentLength::Absent => {
-                    self.exchanges[idx].framing = Some(Framing::UntilClose);
-                    self.start_body(S2C, idx, BodyKind::UntilClose, end_ts);
-                }
-                ContentLength::Invalid | ContentLength::Conflicting => {
-                    self.abandon_response(idx);
-                    let label = self.exchanges[idx].label(idx);
-                    let msg = format!(
-                        "server->client: response to {label}: invalid Content-Length \"{}\"; cannot frame the body, lost sync",
-                        cl_raw.unwrap_or_default()
-                    );
-                    self.lose_sync(S2C, end_ts, msg, false);
-                }
+            None => {
+                let cl_raw = h.content_length_raw.as_deref();
+                self.frame_response(idx, version, framing, protocol, cl_raw, end_ts);
             }
         }
         // A final response that does not switch protocols: client bytes held
         // after a CONNECT/Upgrade request are HTTP after all.
         if matches!(self.sides[0].phase, Phase::Hold { ex } if ex == idx) {
             self.release_hold();
+        }
+    }
+
+    /// An interim (1xx, not 101) response head: noted on the oldest pending exchange.
+    fn on_interim_head(
+        &mut self,
+        status: u16,
+        h: &MessageHeaders,
+        end_ts: Timestamp,
+        cut: Option<Cut>,
+    ) {
+        self.interim += 1;
+        match self.pending.front() {
+            Some(ex) => self.exchanges[ex].interim_statuses.push(status),
+            None => self.warn(W::InterimWithoutRequest { status }),
+        }
+        for issue in &h.issues {
+            let issue = issue.clone();
+            self.warn(W::InterimHeaderIssue { status, issue });
+        }
+        if let Some(cut) = cut {
+            self.cut_interim(status, h.field_count, cut, end_ts);
+        }
+    }
+
+    /// A final response head of exchange `idx` cut by a capture gap.
+    #[allow(clippy::too_many_arguments)]
+    fn cut_response(
+        &mut self,
+        idx: usize,
+        status: u16,
+        framing: BodyFraming,
+        protocol: Option<String>,
+        fields: u32,
+        cut: Cut,
+        end_ts: Timestamp,
+    ) {
+        // Only what the captured header lines say: a lost line may hold
+        // more, so a response without framing headers is not until-close.
+        let e = &mut self.exchanges[idx];
+        e.response.framing = match framing {
+            BodyFraming::UntilClose => None,
+            f => f.public(),
+        };
+        let kind = match framing {
+            BodyFraming::Upgrade => "upgrade",
+            BodyFraming::Tunnel => "connect",
+            _ => {
+                let body = match framing {
+                    BodyFraming::NoBody => Some(0),
+                    BodyFraming::ContentLength(n) => Some(n),
+                    _ => None,
+                };
+                self.cut_message(S2C, idx, fields, body, cut, end_ts);
+                return;
+            }
+        };
+        e.response.gap_bytes += cut.missing;
+        self.abandon_response(idx);
+        self.warn(W::CutSwitch {
+            label: self.label(idx),
+            status,
+            missing: cut.missing,
+            captured: cut.captured,
+            fields,
+        });
+        self.do_switch(idx, kind, protocol, end_ts);
+    }
+
+    /// Completes the final response of exchange `idx`, starts its body, or
+    /// switches protocols, as `framing` says.
+    fn frame_response(
+        &mut self,
+        idx: usize,
+        version: HttpVersion,
+        framing: BodyFraming,
+        protocol: Option<String>,
+        cl_raw: Option<&str>,
+        end_ts: Timestamp,
+    ) {
+        self.exchanges[idx].response.framing = framing.public();
+        match framing {
+            BodyFraming::Upgrade => {
+                self.response_done(idx, end_ts);
+                self.do_switch(idx, "upgrade", protocol, end_ts);
+            }
+            BodyFraming::Tunnel => {
+                self.response_done(idx, end_ts);
+                self.do_switch(idx, "connect", None, end_ts);
+            }
+            BodyFraming::NoBody | BodyFraming::ContentLength(0) => self.response_done(idx, end_ts),
+            BodyFraming::Chunked { cl_ignored } | BodyFraming::TeUntilClose { cl_ignored } => {
+                let label = self.label(idx);
+                if cl_ignored {
+                    let of = self.of(S2C, idx);
+                    self.warn(W::BothTeAndCl { of });
+                }
+                if version == HttpVersion::Http10 {
+                    let label = label.clone();
+                    self.warn(W::TeInHttp10 { label });
+                }
+                if let BodyFraming::Chunked { .. } = framing {
+                    self.start_body(S2C, idx, BodyKind::Chunked(ChunkedDecoder::new()), end_ts);
+                } else {
+                    let te = self.exchanges[idx]
+                        .transfer_encoding
+                        .clone()
+                        .unwrap_or_default();
+                    self.warn(W::TeNotChunked {
+                        label,
+                        te: te.into(),
+                    });
+                    self.start_body(S2C, idx, BodyKind::UntilClose, end_ts);
+                }
+            }
+            BodyFraming::ContentLength(n) => self.start_body(
+                S2C,
+                idx,
+                BodyKind::Length {
+                    remaining: n,
+                    total: n,
+                },
+                end_ts,
+            ),
+            BodyFraming::UntilClose => self.start_body(S2C, idx, BodyKind::UntilClose, end_ts),
+            BodyFraming::Invalid(_) => {
+                self.abandon_response(idx);
+                let label = self.label(idx);
+                self.lose_sync(S2C, end_ts, false);
+                let raw = cl_raw.unwrap_or_default().to_owned();
+                self.warn(W::BadResponseContentLength { label, raw });
+            }
         }
     }
 
@@ -1037,85 +1078,66 @@ impl HttpInspector {
         cut: Cut,
         ts: Timestamp,
     ) {
-        let word = msg_word(dir);
-        let e = &mut self.exchanges[ex];
-        match dir {
-            Direction::ClientToServer => e.request_gap_bytes += cut.missing,
-            Direction::ServerToClient => e.response_gap_bytes += cut.missing,
-        }
-        let label = e.label(ex);
-        let mut msg = format!(
-            "{}: {}{label}: {word} head cut by {} missing bytes after {} captured; counted from its {} and {fields} captured header fields, marked incomplete",
-            dir_label(dir),
-            if dir == S2C { "response to " } else { "" },
-            cut.missing,
-            cut.captured,
-            if dir == C2S { "request line" } else { "status line" },
-        );
+        self.exchanges[ex].message_mut(dir).gap_bytes += cut.missing;
+        let of = self.of(dir, ex);
         if dir == S2C {
             self.abandon_response(ex);
         }
-        match body {
+        let then = match body {
             Some(n) if cut.missing >= n.saturating_add(cut.min_missing) => {
                 let e = &mut self.exchanges[ex];
-                match dir {
-                    Direction::ClientToServer => e.request_body_bytes = n,
-                    Direction::ServerToClient => {
-                        e.response_body_bytes = n;
-                        e.response_wire_bytes += cut.missing;
-                    }
+                e.message_mut(dir).body_bytes = n;
+                if dir == S2C {
+                    e.response_wire_bytes += cut.missing;
                 }
-                msg.push_str(&format!(
-                    "; the gap can hold the rest of the head and the {n}-byte body: still in sync"
-                ));
-                self.warn(msg);
                 let side = &mut self.sides[dir.index()];
                 side.phase = Phase::Head;
                 side.buf.clear();
                 side.scan_from = 0;
                 side.head_plausible = false;
+                CutThen::InSync(n)
             }
-            Some(n) => {
-                msg.push_str(&format!(
-                    "; the {n}-byte body goes on past the gap at an unknown offset: lost sync, scanning for the next message"
-                ));
-                self.lose_sync(dir, ts, msg, false);
-                self.sides[dir.index()].line_start = true;
-            }
-            None => {
-                msg.push_str(
-                    "; the captured headers do not frame the body: lost sync, scanning for the next message",
-                );
-                self.lose_sync(dir, ts, msg, false);
-                self.sides[dir.index()].line_start = true;
-            }
+            Some(n) => CutThen::BodyPastGap(n),
+            None => CutThen::Unframed,
+        };
+        if !matches!(then, CutThen::InSync(_)) {
+            self.lose_sync(dir, ts, false);
+            self.sides[dir.index()].line_start = true;
         }
+        self.warn(W::CutHead {
+            of,
+            missing: cut.missing,
+            captured: cut.captured,
+            fields,
+            then,
+        });
     }
 
     /// An interim (1xx) response head cut after its status line: it has no body.
     fn cut_interim(&mut self, status: u16, fields: u32, cut: Cut, ts: Timestamp) {
-        let mut msg = format!(
-            "server->client: interim response {status}: head cut by {} missing bytes after {} captured ({fields} header fields); counted",
-            cut.missing, cut.captured
-        );
-        if cut.missing >= cut.min_missing {
-            msg.push_str("; the gap can hold the rest of the head: still in sync");
-            self.warn(msg);
+        let in_sync = cut.missing >= cut.min_missing;
+        if in_sync {
             let side = &mut self.sides[1];
             side.buf.clear();
             side.scan_from = 0;
             side.head_plausible = false;
         } else {
-            msg.push_str("; lost sync, scanning for the next message");
-            self.lose_sync(S2C, ts, msg, false);
+            self.lose_sync(S2C, ts, false);
             self.sides[1].line_start = true;
         }
+        self.warn(W::CutInterim {
+            status,
+            missing: cut.missing,
+            captured: cut.captured,
+            fields,
+            in_sync,
+        });
     }
 
     fn response_done(&mut self, ex: usize, ts: Timestamp) {
         let e = &mut self.exchanges[ex];
-        e.response_complete = true;
-        e.response_end = Some(ts);
+        e.response.complete = true;
+        e.response.end = Some(ts);
         if e.outstanding {
             e.outstanding = false;
             self.outstanding -= 1;
@@ -1168,43 +1190,34 @@ impl HttpInspector {
                 client.hold.clear();
                 client.tunnel = std::mem::take(&mut client.buf);
                 if gaps > 0 {
-                    self.warn(format!(
-                        "client->server: {gaps} bytes of tunnel data sent before the switch were not captured; drained tunnel bytes are not contiguous"
-                    ));
+                    self.warn(W::TunnelGapBeforeSwitch { bytes: gaps });
                 }
             }
             Phase::Head if client.buf.is_empty() => {}
             Phase::Head => {
                 client.tunnel = std::mem::take(&mut client.buf);
-                let n = client.tunnel.len();
-                self.warn(format!(
-                    "client->server: {n} bytes of an unfinished request head when {label} switched protocols; passed to the tunnel"
-                ));
+                let bytes = client.tunnel.len();
+                self.warn(W::UnfinishedHeadAtSwitch { bytes, label });
             }
             Phase::Body { ex: b, kind } if b == ex => {
                 client.phase = Phase::Body { ex: b, kind };
                 client.tunnel_after_body = true;
             }
             Phase::Body { ex: b, .. } => {
-                let other = self.exchanges[b].label(b);
-                self.warn(format!(
-                    "client->server: body of {other} still in progress when {label} switched protocols; rest treated as tunnel data"
-                ));
+                let other = self.label(b);
+                self.warn(W::BodyAtSwitch { other, label });
             }
             Phase::Lost => {
                 client.buf.clear();
-                self.warn(format!(
-                    "client->server: out of sync when {label} switched protocols; later client bytes treated as tunnel data"
-                ));
+                self.warn(W::LostAtSwitch { label });
             }
             Phase::Tunnel => {}
             Phase::Closed => client.phase = Phase::Closed,
         }
         if !self.pending.is_empty() {
-            let n = self.pending.len();
-            self.warn(format!(
-                "client->server: {n} request(s) pipelined after {label} will not get HTTP responses: protocol switched"
-            ));
+            let requests = self.pending.len();
+            let label = self.label(ex);
+            self.warn(W::PipelinedPastSwitch { requests, label });
         }
     }
 
@@ -1239,10 +1252,8 @@ impl HttpInspector {
             ts,
         });
         if side.buf.len() > MAX_HOLD {
-            let n = side.buf.len();
-            self.warn(format!(
-                "client->server: {n} bytes sent after a CONNECT/Upgrade request without a deciding response; parsing them as HTTP"
-            ));
+            let bytes = side.buf.len();
+            self.warn(W::HoldOverflow { bytes });
             self.release_hold();
         }
         data.len()
@@ -1255,11 +1266,7 @@ impl HttpInspector {
         side.tunnel.extend_from_slice(&data[..take]);
         if take < data.len() && !side.tunnel_overflow {
             side.tunnel_overflow = true;
-            self.warn(format!(
-                "{}: more than {} KiB of tunnel data fed without drain_tunnel; excess dropped",
-                dir_label(dir),
-                MAX_TUNNEL / 1024
-            ));
+            self.warn(W::TunnelOverflow { dir });
         }
         data.len()
     }
@@ -1267,12 +1274,9 @@ impl HttpInspector {
     fn add_body(&mut self, dir: Direction, ex: usize, decoded: u64, wire: u64, ts: Timestamp) {
         self.sides[dir.index()].body_ts = ts;
         let e = &mut self.exchanges[ex];
-        match dir {
-            Direction::ClientToServer => e.request_body_bytes += decoded,
-            Direction::ServerToClient => {
-                e.response_body_bytes += decoded;
-                e.response_wire_bytes += wire;
-            }
+        e.message_mut(dir).body_bytes += decoded;
+        if dir == S2C {
+            e.response_wire_bytes += wire;
         }
     }
 
@@ -1298,7 +1302,7 @@ impl HttpInspector {
                         .as_deref()
                         .is_some_and(|x| x.trim().eq_ignore_ascii_case("100-continue"));
                     if expect_continue
-                        && e.request_gap_bytes == 0
+                        && e.request.gap_bytes == 0
                         && e.status.is_some_and(|s| s >= 200)
                         && parser::looks_like_http_request(data) == Some(true)
                     {
@@ -1306,9 +1310,11 @@ impl HttpInspector {
                         let status = e.status.unwrap_or_default();
                         let total = *total;
                         self.sides[d].phase = Phase::Head;
-                        self.warn(format!(
-                            "client->server: {label}: announced body of {total} bytes (Expect: 100-continue) was not sent after final response {status}; next request follows"
-                        ));
+                        self.warn(W::ContinueBodyNotSent {
+                            label,
+                            total,
+                            status,
+                        });
                         return 0;
                     }
                 }
@@ -1335,17 +1341,18 @@ impl HttpInspector {
                     ChunkStatus::NeedMore => {}
                     ChunkStatus::Done => self.message_done(dir, ex, ts),
                     ChunkStatus::Error(why) => {
-                        let label = self.exchanges[ex].label(ex);
+                        let label = self.label(ex);
                         if dir == S2C {
                             self.abandon_response(ex);
                         }
-                        let msg = format!(
-                            "{}: chunked {} body of {label}: {why} at \"{}\"; lost sync",
-                            dir_label(dir),
-                            msg_word(dir),
-                            escape(&data[n..], 24)
-                        );
-                        self.lose_sync(dir, ts, msg, false);
+                        self.lose_sync(dir, ts, false);
+                        let at = escape(&data[n..], 24);
+                        self.warn(W::ChunkError {
+                            dir,
+                            label,
+                            why,
+                            at,
+                        });
                     }
                 }
                 n
@@ -1450,18 +1457,23 @@ impl HttpInspector {
             .position(|&c| c == b'\r' || c == b'\n')
             .unwrap_or(at.len());
         self.sides[dir.index()].skipped = 0;
-        self.warn(format!(
-            "{}: resynchronized at \"{}\" after skipping {} bytes",
-            dir_label(dir),
-            escape(&at[..line_end], 60),
-            skipped
-        ));
+        self.warn(W::Resynced {
+            dir,
+            at: escape(&at[..line_end], 60),
+            skipped,
+        });
     }
 
-    /// Enters the Lost phase with a warning. `message_lost`: a message is known
-    /// to have started in the lost region; keep FIFO matching aligned (client:
-    /// add a placeholder request; server: the oldest pending request's response is lost).
-    fn lose_sync(&mut self, dir: Direction, ts: Timestamp, mut msg: String, message_lost: bool) {
+    /// Enters the Lost phase (the caller warns). `message_lost`: a message is
+    /// known to have started in the lost region; keep FIFO matching aligned
+    /// (client: add a placeholder request; server: the oldest pending
+    /// request's response is lost), and say which for the warning.
+    fn lose_sync(
+        &mut self,
+        dir: Direction,
+        ts: Timestamp,
+        message_lost: bool,
+    ) -> Option<LostMessage> {
         let d = dir.index();
         let side = &mut self.sides[d];
         side.phase = Phase::Lost;
@@ -1470,34 +1482,29 @@ impl HttpInspector {
         side.head_plausible = false;
         side.line_start = false;
         side.skipped = 0;
-        if message_lost && self.saw_http {
-            match dir {
-                Direction::ClientToServer => {
-                    let idx = self.exchanges.len();
-                    self.exchanges.push(Exchange {
-                        pipelined: self.outstanding > 0,
-                        outstanding: true,
-                        ..Exchange::default()
-                    });
-                    self.outstanding += 1;
-                    self.max_depth = self.max_depth.max(self.outstanding);
-                    self.pending.push_back(idx);
-                    msg.push_str(&format!(
-                        " (placeholder exchange #{} stands for the lost request)",
-                        idx + 1
-                    ));
-                }
-                Direction::ServerToClient => {
-                    if let Some(ex) = self.pending.pop_front() {
-                        self.abandon_response(ex);
-                        let label = self.exchanges[ex].label(ex);
-                        msg.push_str(&format!(" (response to {label} lost)"));
-                    }
-                }
+        let _ = ts;
+        if !(message_lost && self.saw_http) {
+            return None;
+        }
+        match dir {
+            Direction::ClientToServer => {
+                let idx = self.exchanges.len();
+                self.exchanges.push(Exchange {
+                    pipelined: self.outstanding > 0,
+                    outstanding: true,
+                    ..Exchange::default()
+                });
+                self.outstanding += 1;
+                self.max_depth = self.max_depth.max(self.outstanding);
+                self.pending.push_back(idx);
+                Some(LostMessage::Placeholder(idx + 1))
+            }
+            Direction::ServerToClient => {
+                let ex = self.pending.pop_front()?;
+                self.abandon_response(ex);
+                Some(LostMessage::Response(self.label(ex)))
             }
         }
-        let _ = ts;
-        self.warn(msg);
     }
 
     /// `missing` bytes of `dir` were never captured.
@@ -1506,94 +1513,32 @@ impl HttpInspector {
             return;
         }
         let d = dir.index();
-        let label_dir = dir_label(dir);
-        match &mut self.sides[d].phase {
+        match self.sides[d].phase {
             Phase::Head => {
                 let buf = std::mem::take(&mut self.sides[d].buf);
                 if self.cut_head(dir, &buf, ts, missing) {
                     return;
                 }
-                let msg = if buf.is_empty() {
-                    format!(
-                        "{label_dir}: gap of {missing} bytes where a {} head was expected; lost sync, scanning for the next message",
-                        msg_word(dir)
-                    )
-                } else {
-                    format!(
-                        "{label_dir}: gap of {missing} bytes inside a {} head (\"{}\"); lost sync, scanning for the next message",
-                        msg_word(dir),
-                        escape(&buf, 40)
-                    )
-                };
                 // The start line was cut (or malformed): the message is lost.
-                self.lose_sync(dir, ts, msg, true);
+                let lost = self.lose_sync(dir, ts, true);
                 self.sides[d].line_start = true;
+                self.warn(if buf.is_empty() {
+                    W::GapForHead { dir, missing, lost }
+                } else {
+                    let head = escape(&buf, 40);
+                    W::GapInHead {
+                        dir,
+                        missing,
+                        head,
+                        lost,
+                    }
+                });
             }
-            Phase::Body { ex, kind } => {
-                let ex = *ex;
-                let label = self.exchanges[ex].label(ex);
-                let word = msg_word(dir);
-                match kind {
-                    BodyKind::Length { remaining, .. } => {
-                        let rem = *remaining;
-                        let within = missing.min(rem);
-                        *remaining -= within;
-                        self.add_gap(dir, ex, within, ts);
-                        if missing < rem {
-                            self.warn(format!(
-                                "{label_dir}: gap of {missing} bytes inside the {word} body of {label} (Content-Length, {} bytes still expected); still in sync",
-                                rem - missing
-                            ));
-                        } else if missing == rem {
-                            self.warn(format!(
-                                "{label_dir}: gap of {missing} bytes at the end of the {word} body of {label} (Content-Length); still in sync"
-                            ));
-                            self.message_done(dir, ex, ts);
-                        } else {
-                            self.message_done(dir, ex, ts);
-                            let msg = format!(
-                                "{label_dir}: gap of {missing} bytes covers the last {rem} bytes of the {word} body of {label} and {} bytes of what follows; lost sync",
-                                missing - rem
-                            );
-                            self.lose_sync(dir, ts, msg, true);
-                            self.sides[d].line_start = true;
-                        }
-                    }
-                    BodyKind::Chunked(dec) => {
-                        if dec.skip_gap(missing) {
-                            self.add_gap(dir, ex, missing, ts);
-                            self.warn(format!(
-                                "{label_dir}: gap of {missing} bytes inside chunk data of the {word} body of {label}; still in sync"
-                            ));
-                        } else {
-                            if let Some(r) = dec.data_remaining() {
-                                self.add_gap(dir, ex, r, ts);
-                            }
-                            if dir == S2C {
-                                self.abandon_response(ex);
-                            }
-                            let msg = format!(
-                                "{label_dir}: gap of {missing} bytes in the chunked framing of the {word} body of {label}; lost sync"
-                            );
-                            self.lose_sync(dir, ts, msg, false);
-                            self.sides[d].line_start = true;
-                        }
-                    }
-                    BodyKind::UntilClose => {
-                        self.add_gap(dir, ex, missing, ts);
-                        self.warn(format!(
-                            "{label_dir}: gap of {missing} bytes inside the {word} body of {label} (delimited by connection close); still in sync"
-                        ));
-                    }
-                }
-            }
+            Phase::Body { ex, .. } => self.gap_in_body(dir, ex, ts, missing),
             Phase::Hold { ex } => {
-                let ex = *ex;
                 self.sides[d].hold.push(HoldSeg::Gap { missing, ts });
-                let label = self.exchanges[ex].label(ex);
-                self.warn(format!(
-                    "client->server: gap of {missing} bytes in data sent after {label} (held until the response decides on a protocol switch)"
-                ));
+                let label = self.label(ex);
+                self.warn(W::GapInHold { missing, label });
             }
             Phase::Lost => {
                 let side = &mut self.sides[d];
@@ -1601,12 +1546,84 @@ impl HttpInspector {
                 side.buf.clear();
                 side.line_start = true;
             }
-            Phase::Tunnel => {
-                self.warn(format!(
-                    "{label_dir}: gap of {missing} bytes in tunnel data after the protocol switch"
-                ));
-            }
+            Phase::Tunnel => self.warn(W::GapInTunnel { dir, missing }),
             Phase::Closed => {}
+        }
+    }
+
+    /// A gap of `missing` bytes in the body of exchange `ex` in progress on `dir`.
+    fn gap_in_body(&mut self, dir: Direction, ex: usize, ts: Timestamp, missing: u64) {
+        let d = dir.index();
+        let label = self.label(ex);
+        let Phase::Body { kind, .. } = &mut self.sides[d].phase else {
+            return;
+        };
+        match kind {
+            BodyKind::Length { remaining, .. } => {
+                let rem = *remaining;
+                let within = missing.min(rem);
+                *remaining -= within;
+                self.add_gap(dir, ex, within, ts);
+                if missing < rem {
+                    let still = rem - missing;
+                    self.warn(W::GapInBody {
+                        dir,
+                        missing,
+                        label,
+                        still,
+                    });
+                } else if missing == rem {
+                    self.warn(W::GapEndsBody {
+                        dir,
+                        missing,
+                        label,
+                    });
+                    self.message_done(dir, ex, ts);
+                } else {
+                    self.message_done(dir, ex, ts);
+                    let lost = self.lose_sync(dir, ts, true);
+                    self.warn(W::GapPastBody {
+                        dir,
+                        missing,
+                        rest: rem,
+                        label,
+                        lost,
+                    });
+                    self.sides[d].line_start = true;
+                }
+            }
+            BodyKind::Chunked(dec) => {
+                if dec.skip_gap(missing) {
+                    self.add_gap(dir, ex, missing, ts);
+                    self.warn(W::GapInChunkData {
+                        dir,
+                        missing,
+                        label,
+                    });
+                } else {
+                    if let Some(r) = dec.data_remaining() {
+                        self.add_gap(dir, ex, r, ts);
+                    }
+                    if dir == S2C {
+                        self.abandon_response(ex);
+                    }
+                    self.lose_sync(dir, ts, false);
+                    self.warn(W::GapInChunkFraming {
+                        dir,
+                        missing,
+                        label,
+                    });
+                    self.sides[d].line_start = true;
+                }
+            }
+            BodyKind::UntilClose => {
+                self.add_gap(dir, ex, missing, ts);
+                self.warn(W::GapInCloseBody {
+                    dir,
+                    missing,
+                    label,
+                });
+            }
         }
     }
 
@@ -1656,11 +1673,7 @@ impl HttpInspector {
 
     fn add_gap(&mut self, dir: Direction, ex: usize, n: u64, ts: Timestamp) {
         self.add_body(dir, ex, n, n, ts);
-        let e = &mut self.exchanges[ex];
-        match dir {
-            Direction::ClientToServer => e.request_gap_bytes += n,
-            Direction::ServerToClient => e.response_gap_bytes += n,
-        }
+        self.exchanges[ex].message_mut(dir).gap_bytes += n;
     }
 
     /// The sender of `dir` sent FIN.
@@ -1683,72 +1696,76 @@ impl HttpInspector {
             Phase::Tunnel => self.sides[d].phase = Phase::Tunnel,
             other => {
                 self.sides[d].phase = other;
-                self.close_side(dir, ts, "FIN");
+                self.close_side(dir, ts, Ending::Fin);
             }
         }
     }
 
     /// Reports whatever `dir` left unfinished and closes it.
-    fn close_side(&mut self, dir: Direction, ts: Timestamp, why: &str) {
+    fn close_side(&mut self, dir: Direction, ts: Timestamp, why: Ending) {
         let d = dir.index();
-        let label_dir = dir_label(dir);
-        let word = msg_word(dir);
         let phase = std::mem::replace(&mut self.sides[d].phase, Phase::Closed);
         let _ = ts;
         match phase {
             Phase::Head => {
                 let buf = std::mem::take(&mut self.sides[d].buf);
                 if !buf.is_empty() {
-                    self.warn(format!(
-                        "{label_dir}: {why} after an unfinished {word} head of {} bytes (\"{}\")",
-                        buf.len(),
-                        escape(&buf, 40)
-                    ));
+                    self.warn(W::EndInHead {
+                        dir,
+                        why,
+                        bytes: buf.len(),
+                        head: escape(&buf, 40),
+                    });
                 }
             }
             Phase::Body { ex, kind } => {
-                let label = self.exchanges[ex].label(ex);
+                let label = self.label(ex);
                 if dir == S2C {
                     self.abandon_response(ex);
                 }
                 match kind {
-                    BodyKind::Length { remaining, total } => self.warn(format!(
-                        "{label_dir}: {why} with {remaining} of {total} Content-Length bytes of the {word} body of {label} missing"
-                    )),
-                    BodyKind::Chunked(dec) => self.warn(format!(
-                        "{label_dir}: {why} inside the chunked {word} body of {label} after {} decoded bytes",
-                        dec.decoded
-                    )),
+                    BodyKind::Length { remaining, total } => self.warn(W::EndInLengthBody {
+                        dir,
+                        why,
+                        remaining,
+                        total,
+                        label,
+                    }),
+                    BodyKind::Chunked(dec) => self.warn(W::EndInChunkedBody {
+                        dir,
+                        why,
+                        label,
+                        decoded: dec.decoded,
+                    }),
                     BodyKind::UntilClose => {
                         let end = self.sides[d].body_ts;
-                        self.exchanges[ex].response_end = Some(end);
-                        self.warn(format!(
-                            "{label_dir}: {word} body of {label} is delimited by connection close but the connection ended without FIN ({why}); marked incomplete after {} bytes",
-                            self.exchanges[ex].response_body_bytes
-                        ));
+                        self.exchanges[ex].response.end = Some(end);
+                        let bytes = self.exchanges[ex].response.body_bytes;
+                        self.warn(W::EndInCloseBody {
+                            dir,
+                            why,
+                            label,
+                            bytes,
+                        });
                     }
                 }
             }
             Phase::Hold { ex } => {
-                let label = self.exchanges[ex].label(ex);
-                let n = self.sides[d].buf.len();
+                let label = self.label(ex);
+                let bytes = self.sides[d].buf.len();
                 self.sides[d].buf.clear();
                 self.sides[d].hold.clear();
-                if n > 0 {
-                    self.warn(format!(
-                        "{label_dir}: {n} bytes sent after {label} were never parsed: no response decided on a protocol switch"
-                    ));
+                if bytes > 0 {
+                    self.warn(W::EndInHold { dir, bytes, label });
                 }
             }
             Phase::Lost => {
                 let side = &mut self.sides[d];
-                let n = side.skipped + side.buf.len() as u64;
+                let bytes = side.skipped + side.buf.len() as u64;
                 side.buf.clear();
                 side.skipped = 0;
-                if n > 0 {
-                    self.warn(format!(
-                        "{label_dir}: {n} bytes skipped out of sync before {why} without finding a message start"
-                    ));
+                if bytes > 0 {
+                    self.warn(W::EndLost { dir, bytes, why });
                 }
             }
             Phase::Tunnel => self.sides[d].phase = Phase::Tunnel,
@@ -1762,8 +1779,8 @@ impl HttpInspector {
             return;
         }
         // Held client bytes: no response decided; report them.
-        self.close_side(C2S, ts, "end of connection");
-        self.close_side(S2C, ts, "end of connection");
+        self.close_side(C2S, ts, Ending::EndOfConnection);
+        self.close_side(S2C, ts, Ending::EndOfConnection);
         self.finished = true;
         let pending: Vec<usize> = self
             .pending
@@ -1772,39 +1789,16 @@ impl HttpInspector {
             .collect();
         let dropped = self.pending.len() - pending.len();
         if dropped > 0 {
-            self.warn(format!(
-                "{dropped} more requests were never answered (counted; their details were not kept: more than {UNANSWERED_KEPT} awaited a response at once)"
-            ));
+            self.warn(W::UnansweredDropped { requests: dropped });
         }
         for ex in pending {
             let e = &self.exchanges[ex];
-            if e.method.is_none() && e.request_time.is_none() {
+            if e.method.is_none() && e.request.time.is_none() {
                 continue; // placeholder for a lost request: already reported
             }
             let label = e.label(ex);
-            self.warn(format!("{label}: request was never answered"));
+            self.warn(W::NeverAnswered { label });
         }
-    }
-}
-
-/// Request body framing (RFC 9112 §6.3 rules 4-7 for requests).
-fn request_framing(h: &MessageHeaders) -> Result<Framing, String> {
-    if h.has_transfer_coding() {
-        if h.chunked() {
-            return Ok(Framing::Chunked);
-        }
-        return Err(format!(
-            "Transfer-Encoding \"{}\" does not end in chunked",
-            h.transfer_encoding.as_deref().unwrap_or("")
-        ));
-    }
-    match h.content_length {
-        ContentLength::Absent => Ok(Framing::None),
-        ContentLength::Valid(_) => Ok(Framing::ContentLength),
-        ContentLength::Invalid | ContentLength::Conflicting => Err(format!(
-            "invalid Content-Length \"{}\"",
-            h.content_length_raw.as_deref().unwrap_or("")
-        )),
     }
 }
 

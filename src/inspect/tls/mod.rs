@@ -396,8 +396,8 @@ impl TlsInspector {
         };
     }
 
-    pub fn warnings(&self) -> &[String] {
-        self.warnings.as_slice()
+    pub fn warnings(&self) -> Vec<String> {
+        self.warnings.lines()
     }
 
     fn warn(&mut self, msg: String) {

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::Direction::{ClientToServer as C, ServerToClient as S};
+use proptest::prelude::*;
 
 fn ts(n: i64) -> Timestamp {
     Timestamp::from_nanos(n)
@@ -697,66 +698,104 @@ fn serializes_snake_case() {
         .starts_with("1970-01-01T"));
 }
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
+/// Proptest settings for the generated tests below: modest case counts (the
+/// suite runs as a debug build) and no regression files (a failure prints
+/// its shrunk input, which becomes a plain test).
+fn cases(n: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases: n,
+        failure_persistence: None,
+        ..ProptestConfig::default()
     }
 }
 
-fn feed_random_splits(t: &mut TlsInspector, rng: &mut Rng, d: Direction, b: &[u8]) {
-    let mut rest = b;
-    while !rest.is_empty() {
-        let k = 1 + rng.below(rest.len().min(700));
-        t.on_data(d, ts(0), &rest[..k]);
-        rest = &rest[k..];
-        if rng.below(50) == 0 {
-            t.on_gap(d, ts(0), rng.below(3000) as u64);
+/// How to feed one event: cut points (any number, any order) and, per
+/// piece, maybe a gap of some length after it.
+type Feeding = (Vec<prop::sample::Index>, Vec<Option<u64>>);
+
+fn feeding(with_gaps: bool) -> impl Strategy<Value = Feeding> {
+    (
+        prop::collection::vec(any::<prop::sample::Index>(), 0..12),
+        prop::collection::vec(prop::option::weighted(0.02, 0..3000u64), 13),
+    )
+        .prop_map(move |(cuts, gaps)| (cuts, if with_gaps { gaps } else { vec![None; 13] }))
+}
+
+fn feed(t: &mut TlsInspector, d: Direction, at: Timestamp, b: &[u8], (cuts, gaps): &Feeding) {
+    let mut at_: Vec<usize> = cuts.iter().map(|c| c.index(b.len() + 1)).collect();
+    at_.extend([0, b.len()]);
+    at_.sort_unstable();
+    for (k, w) in at_.windows(2).enumerate() {
+        t.on_data(d, at, &b[w[0]..w[1]]);
+        if let Some(n) = gaps[k] {
+            t.on_gap(d, at, n);
         }
     }
 }
 
-#[test]
-fn random_bytes_never_panic() {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    for round in 0..300 {
+/// Everything observable, for comparing two feeding strategies.
+fn snapshot(t: &TlsInspector) -> String {
+    serde_json::json!({ "info": t.info(), "warnings": t.warnings() }).to_string()
+}
+
+proptest! {
+    #![proptest_config(cases(128))]
+
+    /// Segmentation invariance: the records of a TLS 1.2 and a TLS 1.3
+    /// connection cut into any pieces give exactly what whole events give.
+    #[test]
+    fn any_split_gives_the_same_result(
+        tls13 in any::<bool>(),
+        feedings in prop::collection::vec(feeding(false), 16),
+    ) {
+        let events = if tls13 { tls13_events(true) } else { tls12_full() };
+        prop_assert!(events.len() <= feedings.len());
         let mut t = TlsInspector::new();
-        let len = rng.below(5000);
-        let mut bytes: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
-        if round % 2 == 0 && bytes.len() > 3 {
-            // Plausible-looking headers to reach deeper states.
-            bytes[0] = 22;
-            bytes[1] = 3;
-            bytes[2] = 3;
+        for ((n, (d, b)), f) in events.iter().enumerate().zip(&feedings) {
+            feed(&mut t, *d, ts(n as i64), b, f);
         }
-        let d = if round % 3 == 0 { S } else { C };
-        feed_random_splits(&mut t, &mut rng, d, &bytes);
+        t.finish(ts(events.len() as i64));
+        prop_assert_eq!(snapshot(&t), snapshot(&run(&events)));
+    }
+
+    #[test]
+    fn random_bytes_never_panic(
+        mut bytes in prop::collection::vec(any::<u8>(), 0..5000),
+        plausible in any::<bool>(),
+        server in any::<bool>(),
+        f in feeding(true),
+    ) {
+        if plausible && bytes.len() > 3 {
+            // A plausible-looking header to reach deeper states.
+            bytes[..3].copy_from_slice(&[22, 3, 3]);
+        }
+        let mut t = TlsInspector::new();
+        feed(&mut t, if server { S } else { C }, ts(0), &bytes, &f);
         t.finish(ts(1));
-        assert!(t.warnings().len() <= MAX_WARNINGS + 1);
+        prop_assert!(t.warnings().len() <= MAX_WARNINGS + 1);
     }
-}
 
-#[test]
-fn mutated_handshakes_never_panic() {
-    let mut rng = Rng(12345);
-    let base = [tls12_full(), tls13_events(true)];
-    for round in 0..400 {
+    #[test]
+    fn mutated_handshakes_never_panic(
+        tls13 in any::<bool>(),
+        edits in prop::collection::vec(
+            prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+            16,
+        ),
+        feedings in prop::collection::vec(feeding(true), 16),
+    ) {
+        let events = if tls13 { tls13_events(true) } else { tls12_full() };
         let mut t = TlsInspector::new();
-        for (d, b) in &base[round % 2] {
+        for (((d, b), e), f) in events.iter().zip(&edits).zip(&feedings) {
             let mut b = b.clone();
-            for _ in 0..rng.below(4) {
-                let p = rng.below(b.len());
-                b[p] = rng.next() as u8;
+            for (p, v) in e.iter().take(if b.is_empty() { 0 } else { e.len() }) {
+                let p = p.index(b.len());
+                b[p] = *v;
             }
-            feed_random_splits(&mut t, &mut rng, *d, &b);
+            feed(&mut t, *d, ts(0), &b, f);
         }
         t.finish(ts(1));
+        prop_assert!(t.warnings().len() <= MAX_WARNINGS + 1);
     }
 }
 
@@ -939,7 +978,7 @@ mod decryption {
         a.on_finish(ts(10_000_000));
         let h = a.http().expect("HTTP/1.x inside TLS");
         assert_eq!((h.requests(), h.responses()), (2, 2));
-        assert_eq!(h.exchanges()[0].response_body_bytes, 20_000);
+        assert_eq!(h.exchanges()[0].response.body_bytes, 20_000);
         let t = a.tls().unwrap().info();
         assert_eq!(t.cipher.as_deref(), Some("TLS_AES_128_GCM_SHA256"));
         assert_eq!(

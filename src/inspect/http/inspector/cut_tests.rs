@@ -107,9 +107,9 @@ fn sequential_requests_cut_after_every_length() {
             let ex = i.exchanges();
             assert!(ex
                 .iter()
-                .all(|e| !e.request_complete && e.response_complete));
-            assert_eq!(ex[0].request_gap_bytes, (full - n) as u64);
-            assert_eq!(ex[0].request_version, Some(HttpVersion::Http11));
+                .all(|e| !e.request.complete && e.response.complete));
+            assert_eq!(ex[0].request.gap_bytes, (full - n) as u64);
+            assert_eq!(ex[0].request.version, Some(HttpVersion::Http11));
             let host_end = line_len(&req("GET", "/a")) + "Host: example.com\r\n".len();
             let want = (n >= host_end).then(|| "example.com".to_owned());
             assert_eq!(
@@ -150,10 +150,10 @@ fn sequential_responses_cut_after_every_length() {
         let e = &i.exchanges()[0];
         if n < status_len {
             assert_eq!(e.status, None, "cut after {n}");
-            assert!(!e.response_complete);
+            assert!(!e.response.complete);
         } else if n < head_len(&r) {
-            assert!(!e.response_complete, "cut after {n}");
-            assert_eq!(e.response_gap_bytes, (r.len() - n) as u64);
+            assert!(!e.response.complete, "cut after {n}");
+            assert_eq!(e.response.gap_bytes, (r.len() - n) as u64);
             let w = i.warnings().join("\n");
             assert!(
                 w.contains(&format!(
@@ -164,22 +164,22 @@ fn sequential_responses_cut_after_every_length() {
             );
             if n >= cl_end {
                 // Content-Length captured and the gap is exactly head rest + body.
-                assert_eq!(e.framing, Some(Framing::ContentLength));
-                assert_eq!(e.response_body_bytes, 12);
+                assert_eq!(e.response.framing, Some(Framing::ContentLength));
+                assert_eq!(e.response.body_bytes, 12);
                 assert_eq!(e.response_wire_bytes, r.len() as u64);
-                assert!(w.contains("12-byte body: still in sync"), "{w}");
+                assert_eq!(cut_thens(&i, S)[0], CutThen::InSync(12), "{w}");
                 // The next response was not searched for.
                 assert!(!w.contains("resynchronized at \"HTTP/1.1 404"), "{w}");
             } else {
-                assert_eq!(e.framing, None, "cut after {n}");
-                assert!(w.contains("do not frame the body"), "{w}");
+                assert_eq!(e.response.framing, None, "cut after {n}");
+                assert_eq!(cut_thens(&i, S)[0], CutThen::Unframed, "{w}");
             }
             if n >= status_len + "Content-Length: 12\r\nKeep-Alive: timeout=5, max=100\r\n".len() {
                 assert_eq!(i.keep_alive().and_then(|k| k.timeout), Some(5));
             }
         } else {
             // Whole head, gap inside the body: the old Content-Length path.
-            assert!(e.response_complete, "cut after {n}");
+            assert!(e.response.complete, "cut after {n}");
         }
     }
 }
@@ -255,7 +255,7 @@ fn pipelined_cut_heads_keep_fifo() {
         .map(|(a, b)| (a.to_string(), b))
         .collect();
     assert_eq!(got, want);
-    assert!(ex[3].request_complete && !ex[4].request_complete);
+    assert!(ex[3].request.complete && !ex[4].request.complete);
     assert!(ex.iter().skip(1).all(|e| e.pipelined));
     assert!(!i.warnings().iter().any(|w| w.contains("never answered")));
 }
@@ -273,13 +273,13 @@ fn cut_response_to_head_has_no_body() {
     assert_eq!((i.requests(), i.responses()), (2, 2));
     let ex = i.exchanges();
     assert_eq!(ex[0].status, Some(200));
-    assert_eq!(ex[0].framing, Some(Framing::None));
-    assert_eq!(ex[0].response_body_bytes, 0);
-    assert!(!ex[0].response_complete);
-    assert!(ex[1].response_complete);
-    assert_eq!(ex[1].response_body_bytes, 12);
+    assert_eq!(ex[0].response.framing, Some(Framing::None));
+    assert_eq!(ex[0].response.body_bytes, 0);
+    assert!(!ex[0].response.complete);
+    assert!(ex[1].response.complete);
+    assert_eq!(ex[1].response.body_bytes, 12);
+    assert_eq!(cut_thens(&i, S), [CutThen::InSync(0)]);
     let w = i.warnings().join("\n");
-    assert!(w.contains("0-byte body: still in sync"), "{w}");
     assert!(!w.contains("lost sync"), "{w}");
 
     // 204 and 304 likewise, even with a Content-Length captured.
@@ -291,7 +291,7 @@ fn cut_response_to_head_has_no_body() {
         i.on_data(C, t(2), &req("GET", "/y"));
         i.on_data(S, t(3), &resp("200 OK", BODY));
         assert_eq!(i.responses(), 2);
-        assert!(i.exchanges()[1].response_complete, "{st}");
+        assert!(i.exchanges()[1].response.complete, "{st}");
         assert!(!i.warnings().join("\n").contains("lost sync"), "{st}");
     }
 }
@@ -309,14 +309,14 @@ fn cut_response_with_content_length_gap_covering_head_and_body_stays_in_sync() {
     i.finish(t(4));
     let ex = i.exchanges();
     assert_eq!(i.responses(), 2);
-    assert!(!ex[0].response_complete);
-    assert_eq!(ex[0].response_body_bytes, 300);
-    assert_eq!(ex[0].response_gap_bytes, (r1.len() - n) as u64);
-    assert!(ex[1].response_complete);
-    assert_eq!(ex[1].response_body_bytes, 3);
-    let w = i.warnings();
+    assert!(!ex[0].response.complete);
+    assert_eq!(ex[0].response.body_bytes, 300);
+    assert_eq!(ex[0].response.gap_bytes, (r1.len() - n) as u64);
+    assert!(ex[1].response.complete);
+    assert_eq!(ex[1].response.body_bytes, 3);
+    let w = i.warning_kinds();
     assert_eq!(w.len(), 1, "{w:#?}");
-    assert!(w[0].contains("300-byte body: still in sync"), "{w:#?}");
+    assert_eq!(cut_thens(&i, S), [CutThen::InSync(300)]);
 }
 
 #[test]
@@ -338,9 +338,9 @@ fn cut_response_whose_body_goes_on_past_the_gap_resyncs() {
     let ex = i.exchanges();
     let st: Vec<_> = ex.iter().map(|e| e.status).collect();
     assert_eq!(st, [Some(200), Some(404), Some(200)]);
-    assert!(ex[2].response_complete);
+    assert!(ex[2].response.complete);
+    assert_eq!(cut_thens(&i, S)[0], CutThen::BodyPastGap(3000));
     let w = i.warnings().join("\n");
-    assert!(w.contains("3000-byte body goes on past the gap"), "{w}");
     assert!(
         w.contains("resynchronized at \"HTTP/1.1 404 Not Found\""),
         "{w}"
@@ -363,8 +363,19 @@ fn cut_request_with_body_and_chunked_response() {
     assert_eq!((i.requests(), i.responses()), (2, 2));
     let ex = i.exchanges();
     assert_eq!(ex[0].method.as_deref(), Some("POST"));
-    assert_eq!(ex[0].request_framing, Some(Framing::ContentLength));
-    assert_eq!(ex[0].framing, Some(Framing::Chunked));
+    assert_eq!(ex[0].request.framing, Some(Framing::ContentLength));
+    assert_eq!(ex[0].response.framing, Some(Framing::Chunked));
     assert_eq!(ex[1].target.as_deref(), Some("/after"));
-    assert!(ex[1].request_complete && ex[1].response_complete);
+    assert!(ex[1].request.complete && ex[1].response.complete);
+}
+
+/// What the inspector concluded after each head of `dir` cut by a gap.
+fn cut_thens(i: &HttpInspector, dir: Direction) -> Vec<CutThen> {
+    i.warning_kinds()
+        .iter()
+        .filter_map(|w| match w {
+            W::CutHead { of, then, .. } if of.dir == dir => Some(*then),
+            _ => None,
+        })
+        .collect()
 }

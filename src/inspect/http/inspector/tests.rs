@@ -1,5 +1,6 @@
 use super::*;
 use crate::Direction::{ClientToServer as C, ServerToClient as S};
+use proptest::prelude::*;
 
 const T0: i64 = 1_700_000_000_000_000_000;
 
@@ -137,26 +138,26 @@ fn sequential_keep_alive_conversation() {
     assert_eq!(ex.len(), 3);
     assert!(ex
         .iter()
-        .all(|e| e.request_complete && e.response_complete && !e.pipelined));
+        .all(|e| e.request.complete && e.response.complete && !e.pipelined));
 
     assert_eq!(ex[0].method.as_deref(), Some("GET"));
     assert_eq!(ex[0].target.as_deref(), Some("/index.html"));
     assert_eq!(ex[0].host.as_deref(), Some("example.com"));
     assert_eq!(ex[0].status, Some(200));
-    assert_eq!(ex[0].framing, Some(Framing::ContentLength));
-    assert_eq!(ex[0].response_body_bytes, 19);
-    assert_eq!(ex[0].request_time, Some(t(0)));
-    assert_eq!(ex[0].request_end, Some(t(0)));
-    assert_eq!(ex[0].response_time, Some(t(1)));
-    assert_eq!(ex[0].response_end, Some(t(1)));
+    assert_eq!(ex[0].response.framing, Some(Framing::ContentLength));
+    assert_eq!(ex[0].response.body_bytes, 19);
+    assert_eq!(ex[0].request.time, Some(t(0)));
+    assert_eq!(ex[0].request.end, Some(t(0)));
+    assert_eq!(ex[0].response.time, Some(t(1)));
+    assert_eq!(ex[0].response.end, Some(t(1)));
     assert!(ex[0].response_wants_keep_alive());
     assert_eq!(ex[0].persistent(), Some(true));
 
-    assert_eq!(ex[1].request_body_bytes, 9);
-    assert_eq!(ex[1].request_framing, Some(Framing::ContentLength));
+    assert_eq!(ex[1].request.body_bytes, 9);
+    assert_eq!(ex[1].request.framing, Some(Framing::ContentLength));
     assert_eq!(ex[1].status, Some(201));
-    assert_eq!(ex[1].framing, Some(Framing::Chunked));
-    assert_eq!(ex[1].response_body_bytes, 7 + 16);
+    assert_eq!(ex[1].response.framing, Some(Framing::Chunked));
+    assert_eq!(ex[1].response.body_bytes, 7 + 16);
     assert_eq!(ex[1].transfer_encoding.as_deref(), Some("chunked"));
     assert_eq!(ex[1].content_encoding.as_deref(), Some("gzip"));
     let conv = conversation();
@@ -164,8 +165,8 @@ fn sequential_keep_alive_conversation() {
 
     // HEAD: Content-Length describes the representation, no body follows.
     assert_eq!(ex[2].method.as_deref(), Some("HEAD"));
-    assert_eq!(ex[2].framing, Some(Framing::None));
-    assert_eq!(ex[2].response_body_bytes, 0);
+    assert_eq!(ex[2].response.framing, Some(Framing::None));
+    assert_eq!(ex[2].response.body_bytes, 0);
 }
 
 #[test]
@@ -243,7 +244,7 @@ fn pipelined_requests_and_responses_in_one_slice() {
                 e.target.as_deref().unwrap(),
                 e.status.unwrap(),
                 e.pipelined,
-                e.response_body_bytes,
+                e.response.body_bytes,
             )
         })
         .collect();
@@ -255,7 +256,7 @@ fn pipelined_requests_and_responses_in_one_slice() {
             ("/c", 200, true, 1)
         ]
     );
-    assert!(ex.iter().all(|e| e.response_complete));
+    assert!(ex.iter().all(|e| e.response.complete));
 }
 
 #[test]
@@ -338,8 +339,8 @@ fn head_304_204_and_post_on_one_connection() {
             (
                 e.method.clone().unwrap().to_string(),
                 e.status.unwrap(),
-                e.framing.unwrap(),
-                e.response_body_bytes,
+                e.response.framing.unwrap(),
+                e.response.body_bytes,
             )
         })
         .collect();
@@ -352,11 +353,11 @@ fn head_304_204_and_post_on_one_connection() {
             ("POST".to_owned(), 201, Framing::ContentLength, 8),
         ]
     );
-    assert_eq!(i.exchanges()[3].request_body_bytes, 11);
+    assert_eq!(i.exchanges()[3].request.body_bytes, 11);
     assert!(i
         .exchanges()
         .iter()
-        .all(|e| e.response_complete && e.request_complete));
+        .all(|e| e.response.complete && e.request.complete));
 }
 
 #[test]
@@ -374,9 +375,9 @@ fn chunked_request_body_split_everywhere() {
         i.on_data(C, t(1), &req[a..]);
         i.on_data(S, t(2), &resp);
         let e = &i.exchanges()[0];
-        assert!(e.request_complete, "split {a}");
-        assert_eq!(e.request_framing, Some(Framing::Chunked));
-        assert_eq!(e.request_body_bytes, 4 + 5 + 14);
+        assert!(e.request.complete, "split {a}");
+        assert_eq!(e.request.framing, Some(Framing::Chunked));
+        assert_eq!(e.request.body_bytes, 4 + 5 + 14);
         assert_eq!(e.status, Some(200));
         assert_eq!(i.warnings(), &[] as &[String], "split {a}");
     }
@@ -407,9 +408,9 @@ fn continue_100_then_200() {
     let e = &i.exchanges()[0];
     assert_eq!(e.interim_statuses, vec![100]);
     assert_eq!(e.status, Some(200));
-    assert_eq!(e.request_body_bytes, 10);
-    assert_eq!(e.request_end, Some(t(2)));
-    assert_eq!(e.response_time, Some(t(3)));
+    assert_eq!(e.request.body_bytes, 10);
+    assert_eq!(e.request.end, Some(t(2)));
+    assert_eq!(e.response.time, Some(t(3)));
     assert_eq!(e.expect.as_deref(), Some("100-continue"));
 }
 
@@ -449,9 +450,9 @@ fn expect_100_rejected_body_never_sent() {
     assert_eq!(i.requests(), 2);
     let ex = i.exchanges();
     assert_eq!(ex[0].status, Some(401));
-    assert!(!ex[0].request_complete);
+    assert!(!ex[0].request.complete);
     assert_eq!(ex[1].status, Some(201));
-    assert_eq!(ex[1].request_body_bytes, 3);
+    assert_eq!(ex[1].request.body_bytes, 3);
     assert!(i
         .warnings()
         .iter()
@@ -485,13 +486,13 @@ fn http10_until_close() -> HttpInspector {
 #[test]
 fn http10_response_without_length_ends_at_fin() {
     let mut i = http10_until_close();
-    assert!(!i.exchanges()[0].response_complete);
+    assert!(!i.exchanges()[0].response.complete);
     i.on_fin(S, t(3));
     let e = &i.exchanges()[0];
-    assert!(e.response_complete);
-    assert_eq!(e.framing, Some(Framing::UntilClose));
-    assert_eq!(e.response_body_bytes, 22);
-    assert_eq!(e.response_end, Some(t(2)), "last body byte, not the FIN");
+    assert!(e.response.complete);
+    assert_eq!(e.response.framing, Some(Framing::UntilClose));
+    assert_eq!(e.response.body_bytes, 22);
+    assert_eq!(e.response.end, Some(t(2)), "last body byte, not the FIN");
     assert_eq!(e.persistent(), Some(false));
     assert_eq!(i.http_version(), Some("1.0"));
     i.finish(t(4));
@@ -503,8 +504,8 @@ fn until_close_without_fin_is_incomplete_at_finish() {
     let mut i = http10_until_close();
     i.finish(t(5));
     let e = &i.exchanges()[0];
-    assert!(!e.response_complete);
-    assert_eq!(e.response_end, Some(t(2)));
+    assert!(!e.response.complete);
+    assert_eq!(e.response.end, Some(t(2)));
     assert!(i.warnings().iter().any(|w| w.contains("without FIN")));
 }
 
@@ -547,7 +548,7 @@ fn websocket_upgrade_switch_and_drain() {
     assert!(i.drain_tunnel(S).is_empty());
     let e = &i.exchanges()[0];
     assert_eq!(e.status, Some(101));
-    assert!(e.response_complete);
+    assert!(e.response.complete);
     assert!(e.interim_statuses.is_empty());
     assert_eq!(e.upgrade.as_deref(), Some("websocket"));
     assert_eq!((i.responses(), i.interim_responses()), (1, 0));
@@ -585,7 +586,7 @@ fn connect_200_then_tls_with_early_client_bytes() {
     assert_eq!(i.drain_tunnel(S), server_hello.to_vec());
     assert_eq!(i.requests(), 1);
     assert_eq!(i.exchanges().len(), 1);
-    assert_eq!(i.exchanges()[0].framing, Some(Framing::None));
+    assert_eq!(i.exchanges()[0].response.framing, Some(Framing::None));
     assert_eq!(i.warnings(), &[] as &[String]);
 }
 
@@ -615,7 +616,7 @@ fn connect_407_held_bytes_are_parsed_as_http() {
     );
     assert_eq!(i.requests(), 2, "held bytes parsed after the 407");
     assert!(i.switched().is_none());
-    assert_eq!(i.exchanges()[1].request_time, Some(t(1)));
+    assert_eq!(i.exchanges()[1].request.time, Some(t(1)));
     assert!(i.exchanges()[1].pipelined, "sent before the 407 arrived");
     assert_eq!(i.max_pipeline_depth(), 2);
     i.on_data(S, t(3), b"HTTP/1.1 200 Connection established\r\n\r\n");
@@ -636,11 +637,14 @@ fn more_responses_than_requests() {
     assert_eq!(ex.len(), 2);
     assert_eq!(ex[1].method, None);
     assert_eq!(ex[1].status, Some(200));
-    assert_eq!(ex[1].response_body_bytes, 3);
-    assert!(i
-        .warnings()
-        .iter()
-        .any(|w| w.contains("without a matching request")));
+    assert_eq!(ex[1].response.body_bytes, 3);
+    assert_eq!(
+        i.warning_kinds(),
+        [W::UnmatchedResponse {
+            status: 200,
+            exchange: 2
+        }]
+    );
 }
 
 #[test]
@@ -650,11 +654,13 @@ fn unanswered_request_reported_at_finish() {
     i.finish(t(1));
     let e = &i.exchanges()[0];
     assert_eq!(e.status, None);
-    assert!(!e.response_complete);
-    assert!(i
-        .warnings()
-        .iter()
-        .any(|w| w.contains("/slow") && w.contains("never answered")));
+    assert!(!e.response.complete);
+    assert_eq!(
+        i.warning_kinds(),
+        [W::NeverAnswered {
+            label: "exchange #1 (GET /slow)".into()
+        }]
+    );
 }
 
 #[test]
@@ -670,16 +676,21 @@ fn gap_inside_content_length_body_keeps_sync() {
     i.on_data(S, t(3), &resp[head_len + 700..]);
     i.on_data(S, t(4), &nginx("200 OK", &[], b"second"));
     let ex = i.exchanges();
-    assert!(ex[0].response_complete);
-    assert_eq!(ex[0].response_body_bytes, 1000);
-    assert_eq!(ex[0].response_gap_bytes, 400);
-    assert_eq!(ex[0].response_end, Some(t(3)));
+    assert!(ex[0].response.complete);
+    assert_eq!(ex[0].response.body_bytes, 1000);
+    assert_eq!(ex[0].response.gap_bytes, 400);
+    assert_eq!(ex[0].response.end, Some(t(3)));
     assert_eq!(ex[1].status, Some(200));
-    assert_eq!(ex[1].response_body_bytes, 6);
-    assert!(ex[1].response_complete);
-    assert_eq!(i.warnings().len(), 1);
-    assert!(
-        i.warnings()[0].contains("gap of 400 bytes") && i.warnings()[0].contains("still in sync")
+    assert_eq!(ex[1].response.body_bytes, 6);
+    assert!(ex[1].response.complete);
+    assert_eq!(
+        i.warning_kinds(),
+        [W::GapInBody {
+            dir: S,
+            missing: 400,
+            label: "exchange #1 (GET /a)".into(),
+            still: 300
+        }]
     );
 }
 
@@ -699,18 +710,21 @@ fn gap_inside_response_head_resyncs() {
     let ex = i.exchanges();
     assert_eq!(ex.len(), 3);
     assert_eq!(ex[1].status, None);
-    assert!(!ex[1].response_complete);
+    assert!(!ex[1].response.complete);
     assert_eq!(ex[2].target.as_deref(), Some("/3"));
     assert_eq!(ex[2].status, Some(404));
-    assert!(ex[2].response_complete);
-    let w = i.warnings().join("\n");
-    assert!(w.contains("gap of 20 bytes inside a response head"), "{w}");
-    assert!(w.contains("response to exchange #2 (GET /2) lost"), "{w}");
+    assert!(ex[2].response.complete);
+    let w = i.warning_kinds();
     assert!(
-        w.contains("resynchronized at \"HTTP/1.1 404 Not Found\""),
-        "{w}"
+        matches!(&w[0], W::GapInHead { dir: S, missing: 20, lost: Some(LostMessage::Response(l)), .. }
+            if l == "exchange #2 (GET /2)"),
+        "{w:?}"
     );
-    assert!(!w.contains("never answered"), "{w}");
+    assert!(
+        matches!(&w[1], W::Resynced { dir: S, at, .. } if at == "HTTP/1.1 404 Not Found"),
+        "{w:?}"
+    );
+    assert_eq!(w.len(), 2, "none never answered: {w:?}");
 }
 
 #[test]
@@ -728,19 +742,27 @@ fn gap_inside_request_head_keeps_fifo_with_placeholder() {
     let ex = i.exchanges();
     assert_eq!(ex.len(), 3);
     assert_eq!(ex[1].method, None, "placeholder: the request line was cut");
-    assert_eq!(ex[1].response_body_bytes, 1);
+    assert_eq!(ex[1].response.body_bytes, 1);
     assert_eq!(ex[2].target.as_deref(), Some("/three"));
-    assert_eq!(ex[2].response_body_bytes, 1);
-    assert!(ex[2].response_complete);
+    assert_eq!(ex[2].response.body_bytes, 1);
+    assert!(ex[2].response.complete);
     assert_eq!(i.requests(), 2, "only parsed heads count");
-    let w = i.warnings().join("\n");
+    let w = i.warning_kinds();
     assert!(
-        w.contains("client->server: gap of 10 bytes inside a request head"),
-        "{w}"
+        matches!(
+            &w[0],
+            W::GapInHead {
+                dir: C,
+                missing: 10,
+                lost: Some(LostMessage::Placeholder(2)),
+                ..
+            }
+        ),
+        "{w:?}"
     );
     assert!(
-        w.contains("client->server: resynchronized at \"GET /three HTTP/1.1\""),
-        "{w}"
+        matches!(&w[1], W::Resynced { dir: C, at, .. } if at == "GET /three HTTP/1.1"),
+        "{w:?}"
     );
 }
 
@@ -756,11 +778,11 @@ fn gap_beyond_body_end_loses_sync_then_resyncs() {
     i.on_data(S, t(3), b"ignored tail of response 2");
     i.on_data(S, t(4), &nginx("200 OK", &[], b"c"));
     let ex = i.exchanges();
-    assert!(ex[0].response_complete);
-    assert_eq!(ex[0].response_gap_bytes, 5);
+    assert!(ex[0].response.complete);
+    assert_eq!(ex[0].response.gap_bytes, 5);
     assert_eq!(ex[1].status, None);
     assert_eq!(ex[2].status, Some(200));
-    assert!(ex[2].response_complete);
+    assert!(ex[2].response.complete);
 }
 
 #[test]
@@ -777,38 +799,80 @@ fn gap_inside_chunk_data_keeps_sync_but_not_in_framing() {
     i.on_gap(S, t(2), 6);
     i.on_data(S, t(3), &resp[body_at + 11..]);
     let e = &i.exchanges()[0];
-    assert!(e.response_complete);
-    assert_eq!(e.response_body_bytes, 10);
-    assert_eq!(e.response_gap_bytes, 6);
+    assert!(e.response.complete);
+    assert_eq!(e.response.body_bytes, 10);
+    assert_eq!(e.response.gap_bytes, 6);
 
     let mut i = HttpInspector::new();
     i.on_data(C, t(0), &curl("GET", "/", &[], b""));
     i.on_data(S, t(1), &resp[..body_at + 1]);
     i.on_gap(S, t(2), 3);
-    assert!(i.warnings()[0].contains("chunked framing") && i.warnings()[0].contains("lost sync"));
+    assert!(
+        matches!(
+            i.warning_kinds(),
+            [W::GapInChunkFraming {
+                dir: S,
+                missing: 3,
+                ..
+            }]
+        ),
+        "{:?}",
+        i.warning_kinds()
+    );
     i.on_data(S, t(3), &resp[body_at + 4..]);
-    assert!(!i.exchanges()[0].response_complete);
+    assert!(!i.exchanges()[0].response.complete);
 }
 
-#[test]
-fn garbage_input_no_panic_not_http() {
-    let mut rng = Lcg(0x1234_5678);
-    for round in 0..50 {
+/// Proptest settings for the generated tests below: modest case counts (the
+/// suite runs as a debug build) and no regression files (a failure prints
+/// its shrunk input, which becomes a plain test).
+fn cases(n: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases: n,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+/// `bytes` cut at the given points (any number, any order, repeats allowed).
+fn cut<'a>(bytes: &'a [u8], cuts: &[prop::sample::Index]) -> Vec<&'a [u8]> {
+    let mut at: Vec<usize> = cuts.iter().map(|c| c.index(bytes.len() + 1)).collect();
+    at.extend([0, bytes.len()]);
+    at.sort_unstable();
+    at.windows(2).map(|w| &bytes[w[0]..w[1]]).collect()
+}
+
+/// One chunk of random input: bytes, direction, and maybe a gap after it.
+fn garbage_chunk() -> impl Strategy<Value = (Vec<u8>, bool, Option<u64>)> {
+    (
+        prop::collection::vec(any::<u8>(), 0..300),
+        any::<bool>(),
+        prop::option::weighted(0.1, 1..=1000u64),
+    )
+}
+
+proptest! {
+    #![proptest_config(cases(64))]
+
+    #[test]
+    fn garbage_input_no_panic_not_http(chunks in prop::collection::vec(garbage_chunk(), 20)) {
         let mut i = HttpInspector::new();
-        for k in 0..20 {
-            let len = rng.below(300);
-            let data: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
-            let dir = if rng.below(2) == 0 { C } else { S };
-            i.on_data(dir, t(k), &data);
-            if rng.below(10) == 0 {
-                i.on_gap(dir, t(k), rng.below(1000) as u64 + 1);
+        for (k, (data, client, gap)) in chunks.iter().enumerate() {
+            let dir = if *client { C } else { S };
+            i.on_data(dir, t(k as i64), data);
+            if let Some(n) = gap {
+                i.on_gap(dir, t(k as i64), *n);
             }
         }
         i.finish(t(100));
-        assert!(!i.is_http(), "round {round}");
-        assert!(i.exchanges().is_empty());
-        assert_eq!(i.requests(), 0);
+        prop_assert!(!i.is_http());
+        prop_assert!(i.exchanges().is_empty());
+        prop_assert_eq!(i.requests(), 0);
     }
+}
+
+#[test]
+fn not_http_warns_what_it_saw() {
     let mut i = HttpInspector::new();
     i.on_data(C, t(0), b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03");
     i.on_data(S, t(1), b"SSH-2.0-OpenSSH_9.6\r\n");
@@ -825,57 +889,72 @@ fn garbage_input_no_panic_not_http() {
     );
 }
 
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
+/// One way to mangle a message: bytes overwritten, then cut into pieces,
+/// some pieces replaced by a gap of their length, maybe a FIN after it.
+/// Byte edits (where, new value), cut points, which pieces become gaps, FIN after.
+type Mangling = (
+    Vec<(prop::sample::Index, u8)>,
+    Vec<prop::sample::Index>,
+    Vec<bool>,
+    bool,
+);
+
+fn mangling() -> impl Strategy<Value = Mangling> {
+    (
+        prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+        prop::collection::vec(any::<prop::sample::Index>(), 0..12),
+        prop::collection::vec(prop::bool::weighted(0.125), 13),
+        prop::bool::weighted(0.1),
+    )
 }
 
-#[test]
-fn fuzz_random_splits_gaps_and_mutations_never_panic() {
-    let script = conversation();
-    let baseline = snapshot(&run(&script));
-    let mut rng = Lcg(42);
-    for round in 0..400 {
-        let mutate = round % 2 == 1;
+proptest! {
+    #![proptest_config(cases(192))]
+
+    /// Segmentation invariance: every message of a conversation cut into any
+    /// pieces gives exactly what feeding whole messages gives.
+    #[test]
+    fn any_split_gives_the_same_result(
+        cuts in prop::collection::vec(prop::collection::vec(any::<prop::sample::Index>(), 0..12), 32),
+    ) {
+        let script = conversation();
+        prop_assert!(script.len() <= cuts.len());
         let mut i = HttpInspector::new();
-        for (j, (dir, m)) in script.iter().enumerate() {
+        for ((j, (dir, m)), c) in script.iter().enumerate().zip(&cuts) {
+            for piece in cut(m, c) {
+                i.on_data(*dir, t(j as i64), piece);
+            }
+        }
+        prop_assert_eq!(snapshot(&i), snapshot(&run(&script)));
+    }
+
+    /// Altered bytes, gaps and early FINs anywhere: no panic, and the
+    /// counters stay consistent.
+    #[test]
+    fn mutations_gaps_and_fins_never_panic(manglings in prop::collection::vec(mangling(), 32)) {
+        let script = conversation();
+        let mut i = HttpInspector::new();
+        for ((j, (dir, m)), (edits, cuts, gaps, fin)) in script.iter().enumerate().zip(&manglings) {
             let mut m = m.clone();
-            if mutate {
-                for _ in 0..rng.below(4) {
-                    let p = rng.below(m.len());
-                    m[p] = rng.next() as u8;
-                }
+            for (p, b) in edits.iter().take(if m.is_empty() { 0 } else { edits.len() }) {
+                let p = p.index(m.len());
+                m[p] = *b;
             }
-            let mut rest = &m[..];
-            while !rest.is_empty() {
-                let n = 1 + rng.below(rest.len());
-                if mutate && rng.below(8) == 0 {
-                    i.on_gap(*dir, t(j as i64), n as u64);
+            for (k, piece) in cut(&m, cuts).into_iter().enumerate() {
+                if gaps[k] && !piece.is_empty() {
+                    i.on_gap(*dir, t(j as i64), piece.len() as u64);
                 } else {
-                    i.on_data(*dir, t(j as i64), &rest[..n]);
+                    i.on_data(*dir, t(j as i64), piece);
                 }
-                rest = &rest[n..];
             }
-            if mutate && rng.below(10) == 0 {
+            if *fin {
                 i.on_fin(*dir, t(j as i64));
             }
         }
-        if !mutate {
-            assert_eq!(snapshot(&i), baseline, "round {round}");
-        }
         i.finish(t(50));
-        assert!(i.responses() as usize <= i.exchanges().len());
-        assert!(i.max_pipeline_depth() as usize <= i.exchanges().len());
-        serde_json::to_string(i.exchanges()).unwrap();
+        prop_assert!(i.responses() as usize <= i.exchanges().len());
+        prop_assert!(i.max_pipeline_depth() as usize <= i.exchanges().len());
+        prop_assert!(serde_json::to_string(i.exchanges()).is_ok());
     }
 }
 
@@ -959,16 +1038,22 @@ fn keep_alive_parameter_variants() {
             max: Some(100)
         })
     );
-    assert_eq!(e.response_keep_alive.as_deref(), Some("timeout=5, max=100"));
+    assert_eq!(e.response.keep_alive.as_deref(), Some("timeout=5, max=100"));
     assert!(e.request_wants_keep_alive() && e.response_wants_keep_alive());
 }
 
 #[test]
 fn connection_tokens() {
     let e = Exchange {
-        request_connection: Some("Keep-Alive, Upgrade".into()),
-        response_connection: Some(" close ".into()),
-        response_version: Some(HttpVersion::Http11),
+        request: Message {
+            connection: Some("Keep-Alive, Upgrade".into()),
+            ..Message::default()
+        },
+        response: Message {
+            connection: Some(" close ".into()),
+            version: Some(HttpVersion::Http11),
+            ..Message::default()
+        },
         ..Exchange::default()
     };
     assert!(e.request_wants_keep_alive());
@@ -980,13 +1065,19 @@ fn connection_tokens() {
     assert!(!has_token(Some("closed, keep-alive-ish"), "close"));
     assert!(!has_token(None, "close"));
     let e10 = Exchange {
-        response_version: Some(HttpVersion::Http10),
-        response_connection: Some("keep-alive".into()),
+        response: Message {
+            version: Some(HttpVersion::Http10),
+            connection: Some("keep-alive".into()),
+            ..Message::default()
+        },
         ..Exchange::default()
     };
     assert_eq!(e10.persistent(), Some(true));
     let e10 = Exchange {
-        response_version: Some(HttpVersion::Http10),
+        response: Message {
+            version: Some(HttpVersion::Http10),
+            ..Message::default()
+        },
         ..Exchange::default()
     };
     assert_eq!(e10.persistent(), Some(false));
@@ -1006,7 +1097,7 @@ fn bare_lf_heads() {
     i.on_data(S, t(3), b"HTTP/1.0 204\n\n");
     let ex = i.exchanges();
     assert_eq!(ex.len(), 2);
-    assert_eq!(ex[0].response_body_bytes, 2);
+    assert_eq!(ex[0].response.body_bytes, 2);
     assert!(ex[0].request_wants_close() && ex[0].response_wants_close());
     assert_eq!(ex[1].target.as_deref(), Some("/lf2"));
     assert_eq!(ex[1].status, Some(204));
@@ -1030,11 +1121,11 @@ fn obs_fold_and_whitespace_before_colon() {
     );
     let e = &i.exchanges()[0];
     assert_eq!(e.host.as_deref(), Some("example.com"));
-    assert_eq!(e.request_connection.as_deref(), Some("keep-alive, Upgrade"));
-    assert_eq!(e.response_connection.as_deref(), Some("keep-alive, close"));
+    assert_eq!(e.request.connection.as_deref(), Some("keep-alive, Upgrade"));
+    assert_eq!(e.response.connection.as_deref(), Some("keep-alive, close"));
     assert!(e.response_wants_close());
-    assert_eq!(e.response_body_bytes, 3);
-    assert!(e.response_complete);
+    assert_eq!(e.response.body_bytes, 3);
+    assert!(e.response.complete);
     assert_eq!(i.warnings().len(), 1);
     assert!(i.warnings()[0].contains("whitespace between header name \"Host\" and colon"));
 }
@@ -1050,12 +1141,18 @@ fn invalid_content_length_warns_and_resyncs() {
         b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nz",
     );
     let ex = i.exchanges();
-    assert!(!ex[0].response_complete);
+    assert!(!ex[0].response.complete);
     assert_eq!(ex[1].status, Some(200));
-    assert!(ex[1].response_complete);
-    let w = i.warnings().join("\n");
-    assert!(w.contains("invalid Content-Length \"5, 6\""), "{w}");
-    assert!(w.contains("resynchronized"), "{w}");
+    assert!(ex[1].response.complete);
+    let w = i.warning_kinds();
+    assert_eq!(
+        w[0],
+        W::BadResponseContentLength {
+            label: "exchange #1 (GET /x)".into(),
+            raw: "5, 6".into()
+        }
+    );
+    assert!(matches!(w[1], W::Resynced { dir: S, .. }), "{w:?}");
 }
 
 #[test]
@@ -1071,15 +1168,19 @@ fn junk_after_body_does_not_shift_fifo() {
     let ex = i.exchanges();
     assert_eq!(ex.len(), 2);
     assert_eq!(ex[1].target.as_deref(), Some("/b"));
-    assert_eq!(ex[1].response_body_bytes, 1);
-    let w = i.warnings().join("\n");
+    assert_eq!(ex[1].response.body_bytes, 1);
+    let w = i.warning_kinds();
     assert!(
-        w.contains("expected a status line but got \"6789 extra"),
-        "{w}"
+        matches!(&w[0], W::NotAMessageStart { dir: S, got } if got.starts_with("6789 extra")),
+        "{w:?}"
     );
-    assert!(
-        w.contains("resynchronized at \"HTTP/1.1 200 OK\" after skipping 11 bytes"),
-        "{w}"
+    assert_eq!(
+        w[1],
+        W::Resynced {
+            dir: S,
+            at: "HTTP/1.1 200 OK".into(),
+            skipped: 11
+        }
     );
 }
 
@@ -1092,6 +1193,10 @@ fn oversized_head_warns_and_resyncs() {
         i.on_data(C, t(1), &filler);
     }
     i.on_data(C, t(2), b"\r\n\r\nGET /after HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert!(i
+        .warning_kinds()
+        .iter()
+        .any(|w| matches!(w, W::HeadTooLong { dir: C, .. })));
     assert!(i.warnings().iter().any(|w| w.contains("exceeds 64 KiB")));
     assert!(i.sides[0].buf.len() <= MAX_HEAD);
     assert_eq!(
@@ -1110,10 +1215,14 @@ fn te_and_cl_conflict_prefers_chunked() {
         b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
     );
     let e = &i.exchanges()[0];
-    assert_eq!(e.framing, Some(Framing::Chunked));
-    assert_eq!(e.response_body_bytes, 3);
-    assert!(e.response_complete);
-    assert!(i.warnings()[0].contains("both Transfer-Encoding and Content-Length"));
+    assert_eq!(e.response.framing, Some(Framing::Chunked));
+    assert_eq!(e.response.body_bytes, 3);
+    assert!(e.response.complete);
+    assert!(
+        matches!(&i.warning_kinds()[0], W::BothTeAndCl { of } if of.dir == S),
+        "{:?}",
+        i.warning_kinds()
+    );
 }
 
 #[test]
@@ -1121,7 +1230,10 @@ fn status_without_reason_and_interim_without_request() {
     let mut i = HttpInspector::new();
     i.on_data(S, t(0), b"HTTP/1.1 100\r\n\r\n");
     assert_eq!(i.interim_responses(), 1);
-    assert!(i.warnings()[0].contains("interim response 100 without an outstanding request"));
+    assert_eq!(
+        i.warning_kinds(),
+        [W::InterimWithoutRequest { status: 100 }]
+    );
     assert!(i.exchanges().is_empty());
 }
 
@@ -1210,7 +1322,7 @@ fn upgrade_declined_keeps_parsing_http() {
     assert!(i.switched().is_none());
     assert_eq!(i.requests(), 2);
     assert_eq!(i.exchanges()[0].upgrade.as_deref(), Some("h2c"));
-    assert!(i.exchanges().iter().all(|e| e.response_complete));
+    assert!(i.exchanges().iter().all(|e| e.response.complete));
     assert!(!i.exchanges()[1].pipelined);
     assert_eq!(i.warnings(), &[] as &[String]);
 }

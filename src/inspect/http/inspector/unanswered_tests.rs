@@ -27,7 +27,7 @@ const N: usize = 20_000;
 
 fn is_head(i: usize) -> bool {
     // A run of HEADs in the middle that will be dropped, and a few scattered.
-    (7000..7100).contains(&i) || i % 997 == 0
+    (7000..7100).contains(&i) || i.is_multiple_of(997)
 }
 
 #[test]
