@@ -15,6 +15,7 @@ use crate::time::Timestamp;
 use crate::Direction;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
+use std::ops::ControlFlow;
 
 /// The client connection preface (RFC 9113 §3.4).
 pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -130,6 +131,10 @@ impl Default for State {
         State::Header { buf: [0; 9], n: 0 }
     }
 }
+
+/// One step of the frame reader: continue with the bytes it used, or stop feeding
+/// (with bytes to feed again after a resynchronisation).
+type Step = ControlFlow<Option<Vec<u8>>, usize>;
 
 #[derive(Debug, Clone, Copy)]
 struct FrameHeader {
@@ -360,69 +365,20 @@ impl H2Inspector {
         }
     }
 
+    /// Feeds bytes to this direction's frame reader, one state step at a time. Returns
+    /// bytes to feed again after a resynchronisation.
     fn feed(&mut self, dir: Direction, ts: Timestamp, mut data: &[u8]) -> Option<Vec<u8>> {
         let d = dir.index();
         while !data.is_empty() {
-            match &mut self.state[d] {
+            let step = match &mut self.state[d] {
                 State::Dead => return None,
                 State::Preface { n } => {
-                    let k = (PREFACE.len() - *n).min(data.len());
-                    if data[..k] != PREFACE[*n..*n + k] {
-                        self.state[d] = State::Dead;
-                        self.info.malformed_messages += 1;
-                        self.warn(format!(
-                            "{dir:?}: no HTTP/2 client preface; ignoring this direction"
-                        ));
-                        return None;
-                    }
-                    *n += k;
-                    data = &data[k..];
-                    if *n == PREFACE.len() {
-                        self.info.preface_seen = true;
-                        self.state[d] = State::default();
-                    }
+                    let n = *n;
+                    self.preface_bytes(dir, n, data)
                 }
                 State::Header { buf, n } => {
-                    let k = (9 - *n).min(data.len());
-                    buf[*n..*n + k].copy_from_slice(&data[..k]);
-                    *n += k;
-                    data = &data[k..];
-                    if *n < 9 {
-                        return None;
-                    }
-                    let raw = *buf;
-                    let f = frame_header(&raw);
-                    if f.len > self.max_frame[d] {
-                        self.info.malformed_messages += 1;
-                        self.warn(format!(
-                            "{dir:?}: HTTP/2 frame of {} bytes exceeds the maximum frame size {}; resynchronising",
-                            f.len, self.max_frame[d]
-                        ));
-                        let mut buf = raw[1..].to_vec();
-                        buf.extend_from_slice(data);
-                        return self.resync(d, buf);
-                    }
-                    self.frame_start(dir, ts, f);
-                    let want = match f.typ {
-                        SETTINGS if f.flags & FLAG_ACK == 0 => f.len.min(MAX_SETTINGS_PAYLOAD),
-                        GOAWAY => f.len.min(8),
-                        HEADERS | CONTINUATION | PUSH_PROMISE if !self.hpack[d].broken => f.len,
-                        _ => 0,
-                    };
-                    self.state[d] = if f.len == 0 {
-                        self.frame_end(dir, ts, f.typ, f.flags, f.sid, &[]);
-                        State::default()
-                    } else {
-                        State::Payload {
-                            typ: f.typ,
-                            flags: f.flags,
-                            sid: f.sid,
-                            remaining: f.len,
-                            want,
-                            keep: Vec::new(),
-                            keep_ok: true,
-                        }
-                    };
+                    let (buf, n) = (*buf, *n);
+                    self.header_bytes(dir, ts, buf, n, data)
                 }
                 State::Payload {
                     remaining,
@@ -436,32 +392,125 @@ impl H2Inspector {
                         keep.extend_from_slice(&data[..c]);
                     }
                     *remaining -= k;
-                    data = &data[k..];
                     if *remaining == 0 {
-                        let State::Payload {
-                            typ,
-                            flags,
-                            sid,
-                            keep,
-                            keep_ok,
-                            ..
-                        } = std::mem::take(&mut self.state[d])
-                        else {
-                            unreachable!()
-                        };
-                        if keep_ok {
-                            self.frame_end(dir, ts, typ, flags, sid, &keep);
-                        }
+                        self.payload_done(dir, ts);
                     }
+                    ControlFlow::Continue(k)
                 }
                 State::Resync { buf } => {
                     let mut buf = std::mem::take(buf);
                     buf.extend_from_slice(data);
                     return self.resync(d, buf);
                 }
+            };
+            match step {
+                ControlFlow::Continue(k) => data = &data[k..],
+                ControlFlow::Break(tail) => return tail,
             }
         }
         None
+    }
+
+    /// Client preface bytes, `n` matched before `data`. Continues with the bytes used.
+    fn preface_bytes(&mut self, dir: Direction, n: usize, data: &[u8]) -> Step {
+        let d = dir.index();
+        let k = (PREFACE.len() - n).min(data.len());
+        if data[..k] != PREFACE[n..n + k] {
+            self.state[d] = State::Dead;
+            self.info.malformed_messages += 1;
+            self.warn(format!(
+                "{dir:?}: no HTTP/2 client preface; ignoring this direction"
+            ));
+            return ControlFlow::Break(None);
+        }
+        self.state[d] = if n + k == PREFACE.len() {
+            self.info.preface_seen = true;
+            State::default()
+        } else {
+            State::Preface { n: n + k }
+        };
+        ControlFlow::Continue(k)
+    }
+
+    /// Frame header bytes, `n` of them in `buf` before `data`. Continues with the bytes
+    /// used.
+    fn header_bytes(
+        &mut self,
+        dir: Direction,
+        ts: Timestamp,
+        mut buf: [u8; 9],
+        n: usize,
+        data: &[u8],
+    ) -> Step {
+        let k = (9 - n).min(data.len());
+        buf[n..n + k].copy_from_slice(&data[..k]);
+        if n + k < 9 {
+            self.state[dir.index()] = State::Header { buf, n: n + k };
+        } else {
+            self.frame_header_done(dir, ts, buf, &data[k..])?;
+        }
+        ControlFlow::Continue(k)
+    }
+
+    /// A whole frame header (`rest` follows it): check its length, count the frame and
+    /// enter its payload. Breaks into a resynchronisation on an oversized frame.
+    fn frame_header_done(
+        &mut self,
+        dir: Direction,
+        ts: Timestamp,
+        raw: [u8; 9],
+        rest: &[u8],
+    ) -> ControlFlow<Option<Vec<u8>>> {
+        let d = dir.index();
+        let f = frame_header(&raw);
+        if f.len > self.max_frame[d] {
+            self.info.malformed_messages += 1;
+            self.warn(format!(
+                "{dir:?}: HTTP/2 frame of {} bytes exceeds the maximum frame size {}; resynchronising",
+                f.len, self.max_frame[d]
+            ));
+            let mut buf = raw[1..].to_vec();
+            buf.extend_from_slice(rest);
+            return ControlFlow::Break(self.resync(d, buf));
+        }
+        self.frame_start(dir, ts, f);
+        let want = match f.typ {
+            SETTINGS if f.flags & FLAG_ACK == 0 => f.len.min(MAX_SETTINGS_PAYLOAD),
+            GOAWAY => f.len.min(8),
+            HEADERS | CONTINUATION | PUSH_PROMISE if !self.hpack[d].broken => f.len,
+            _ => 0,
+        };
+        self.state[d] = if f.len == 0 {
+            self.frame_end(dir, ts, f.typ, f.flags, f.sid, &[]);
+            State::default()
+        } else {
+            State::Payload {
+                typ: f.typ,
+                flags: f.flags,
+                sid: f.sid,
+                remaining: f.len,
+                want,
+                keep: Vec::new(),
+                keep_ok: true,
+            }
+        };
+        ControlFlow::Continue(())
+    }
+
+    /// The last payload byte arrived: back to frame headers, and finish the frame unless
+    /// a gap hit the part we read.
+    fn payload_done(&mut self, dir: Direction, ts: Timestamp) {
+        if let State::Payload {
+            typ,
+            flags,
+            sid,
+            keep,
+            keep_ok: true,
+            ..
+        } = std::mem::take(&mut self.state[dir.index()])
+        {
+            self.frame_end(dir, ts, typ, flags, sid, &keep);
+        }
     }
 
     /// Finds a plausible frame header confirmed by the next one; see the TLS resync.
@@ -500,26 +549,7 @@ impl H2Inspector {
         match f.typ {
             HEADERS if client => {
                 if f.sid % 2 == 1 && f.sid > self.last_client_stream {
-                    self.last_client_stream = f.sid;
-                    self.info.streams += 1;
-                    if self.exchanges.len() < MAX_STREAM_EXCHANGES {
-                        self.index.insert(f.sid, self.exchanges.len());
-                        self.exchanges.push(Exchange {
-                            request: crate::inspect::http::inspector::Message {
-                                time: Some(ts),
-                                ..Default::default()
-                            },
-                            ..Default::default()
-                        });
-                    } else {
-                        self.exchanges_omitted += 1;
-                    }
-                    self.info.first_stream_time.get_or_insert(ts);
-                    self.info.last_stream_time = Some(ts);
-                    self.open.insert(f.sid, 0);
-                    let n = self.open.len() as u32;
-                    self.info.max_concurrent_streams_seen =
-                        self.info.max_concurrent_streams_seen.max(n);
+                    self.stream_opened(f.sid, ts);
                 }
                 if end_stream {
                     self.end_stream(f.sid, 1);
@@ -563,6 +593,29 @@ impl H2Inspector {
         }
     }
 
+    /// Client HEADERS on a new odd stream id: count it, start its exchange, track it open.
+    fn stream_opened(&mut self, sid: u32, ts: Timestamp) {
+        self.last_client_stream = sid;
+        self.info.streams += 1;
+        if self.exchanges.len() < MAX_STREAM_EXCHANGES {
+            self.index.insert(sid, self.exchanges.len());
+            self.exchanges.push(Exchange {
+                request: crate::inspect::http::inspector::Message {
+                    time: Some(ts),
+                    ..Default::default()
+                },
+                ..Default::default()
+            });
+        } else {
+            self.exchanges_omitted += 1;
+        }
+        self.info.first_stream_time.get_or_insert(ts);
+        self.info.last_stream_time = Some(ts);
+        self.open.insert(sid, 0);
+        let n = self.open.len() as u32;
+        self.info.max_concurrent_streams_seen = self.info.max_concurrent_streams_seen.max(n);
+    }
+
     fn end_stream(&mut self, sid: u32, bit: u8) {
         if let Some(s) = self.open.get_mut(&sid) {
             *s |= bit;
@@ -572,7 +625,6 @@ impl H2Inspector {
         }
     }
 
-    /// Frame complete: read the small payloads we keep.
     /// END_STREAM from one side of a client stream.
     fn stream_ended(&mut self, sid: u32, client: bool, ts: Timestamp) {
         let Some(&i) = self.index.get(&sid) else {
@@ -615,25 +667,7 @@ impl H2Inspector {
         if self.hpack[d].broken {
             return;
         }
-        let frag = if typ == CONTINUATION {
-            Some(p)
-        } else {
-            let pad = if flags & FLAG_PADDED != 0 {
-                p.first().map(|&n| n as usize)
-            } else {
-                Some(0)
-            };
-            let skip = (flags & FLAG_PADDED != 0) as usize
-                + if typ == PUSH_PROMISE {
-                    4
-                } else if flags & FLAG_PRIORITY != 0 {
-                    5
-                } else {
-                    0
-                };
-            pad.and_then(|pad| p.get(skip..p.len().checked_sub(pad)?))
-        };
-        let Some(frag) = frag else {
+        let Some(frag) = block_fragment(typ, flags, p) else {
             self.hpack_broken(dir, "malformed padding in a header frame");
             return;
         };
@@ -653,73 +687,49 @@ impl H2Inspector {
             return;
         }
         let block = std::mem::take(&mut h.block);
-        let mut fields: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-        let r = h
+        if let Some(fields) = self.decode_block(dir, &block) {
+            self.headers_decoded(dir, ts, &fields, block.len());
+        }
+    }
+
+    /// HPACK-decodes a whole header block; an error breaks this direction's decoding.
+    fn decode_block(&mut self, dir: Direction, block: &[u8]) -> Option<Vec<Field>> {
+        let mut fields: Vec<Field> = Vec::new();
+        let r = self.hpack[dir.index()]
             .decoder
-            .decode_with_cb(&block, |n, v| fields.push((n.into_owned(), v.into_owned())));
+            .decode_with_cb(block, |n, v| fields.push((n.into_owned(), v.into_owned())));
         if let Err(e) = r {
             self.hpack_broken(dir, &format!("HPACK error {e:?}"));
-            return;
+            return None;
         }
-        let Some(sid) = self.hpack[d].block_sid else {
+        Some(fields)
+    }
+
+    /// A decoded header block of `block_len` bytes: fill in its stream's exchange.
+    fn headers_decoded(
+        &mut self,
+        dir: Direction,
+        ts: Timestamp,
+        fields: &[Field],
+        block_len: usize,
+    ) {
+        let h = &self.hpack[dir.index()];
+        let Some(sid) = h.block_sid else {
             return;
         };
-        let end_stream = self.hpack[d].block_end_stream;
+        let end_stream = h.block_end_stream;
         let Some(&i) = self.index.get(&sid) else {
             return;
         };
         let e = &mut self.exchanges[i];
-        let text = |v: &[u8]| compact_str::CompactString::from_utf8_lossy(v);
-        let client = dir == Direction::ClientToServer;
-        if client {
-            if e.method.is_some() {
-                return; // trailers
-            }
-            for (n, v) in &fields {
-                match n.as_slice() {
-                    b":method" => e.method = Some(text(v)),
-                    b":path" => e.target = Some(text(v)),
-                    b":authority" => e.host = Some(text(v)),
-                    b"host" if e.host.is_none() => e.host = Some(text(v)),
-                    b"expect" => e.expect = Some(text(v)),
-                    _ => {}
-                }
-            }
-            if end_stream {
-                e.request.end = Some(ts);
-                e.request.complete = true;
-            }
-        } else {
-            if e.status.is_some() {
-                return; // trailers
-            }
-            let status = fields
-                .iter()
-                .find(|(n, _)| n == b":status")
-                .and_then(|(_, v)| std::str::from_utf8(v).ok()?.parse::<u16>().ok());
-            let Some(status) = status else { return };
-            e.response_wire_bytes += 9 + block.len() as u64;
-            if (100..200).contains(&status) {
-                e.interim_statuses.push(status);
-                return;
-            }
-            e.status = Some(status);
-            e.response.time = Some(ts);
-            for (n, v) in &fields {
-                match n.as_slice() {
-                    b"content-encoding" => e.content_encoding = Some(text(v)),
-                    b"transfer-encoding" => e.transfer_encoding = Some(text(v)),
-                    _ => {}
-                }
-            }
-            if end_stream {
-                e.response.end = Some(ts);
-                e.response.complete = true;
-                self.index.remove(&sid);
-            }
+        if dir == Direction::ClientToServer {
+            request_headers(e, fields, end_stream, ts);
+        } else if response_headers(e, fields, end_stream, ts, block_len) {
+            self.index.remove(&sid);
         }
     }
 
+    /// Frame complete: read the small payloads we keep.
     fn frame_end(
         &mut self,
         dir: Direction,
@@ -761,6 +771,93 @@ impl H2Inspector {
             _ => {}
         }
     }
+}
+
+/// A decoded header field: name and value.
+type Field = (Vec<u8>, Vec<u8>);
+
+/// The header block fragment of a HEADERS, PUSH_PROMISE or CONTINUATION payload, without
+/// padding, priority fields or promised stream id; `None` if the padding does not fit.
+fn block_fragment(typ: u8, flags: u8, p: &[u8]) -> Option<&[u8]> {
+    if typ == CONTINUATION {
+        return Some(p);
+    }
+    let padded = flags & FLAG_PADDED != 0;
+    let pad = if padded { *p.first()? as usize } else { 0 };
+    let skip = padded as usize
+        + if typ == PUSH_PROMISE {
+            4
+        } else if flags & FLAG_PRIORITY != 0 {
+            5
+        } else {
+            0
+        };
+    p.get(skip..p.len().checked_sub(pad)?)
+}
+
+fn text(v: &[u8]) -> compact_str::CompactString {
+    compact_str::CompactString::from_utf8_lossy(v)
+}
+
+/// A client header block: the request's method, target and host (trailers are ignored).
+fn request_headers(e: &mut Exchange, fields: &[Field], end_stream: bool, ts: Timestamp) {
+    if e.method.is_some() {
+        return; // trailers
+    }
+    for (n, v) in fields {
+        match n.as_slice() {
+            b":method" => e.method = Some(text(v)),
+            b":path" => e.target = Some(text(v)),
+            b":authority" => e.host = Some(text(v)),
+            b"host" if e.host.is_none() => e.host = Some(text(v)),
+            b"expect" => e.expect = Some(text(v)),
+            _ => {}
+        }
+    }
+    if end_stream {
+        e.request.end = Some(ts);
+        e.request.complete = true;
+    }
+}
+
+/// A server header block of `block_len` bytes: an interim 1xx status, or the final status
+/// and body encodings (trailers are ignored). True if it ended the exchange.
+fn response_headers(
+    e: &mut Exchange,
+    fields: &[Field],
+    end_stream: bool,
+    ts: Timestamp,
+    block_len: usize,
+) -> bool {
+    if e.status.is_some() {
+        return false; // trailers
+    }
+    let status = fields
+        .iter()
+        .find(|(n, _)| n == b":status")
+        .and_then(|(_, v)| std::str::from_utf8(v).ok()?.parse::<u16>().ok());
+    let Some(status) = status else {
+        return false;
+    };
+    e.response_wire_bytes += 9 + block_len as u64;
+    if (100..200).contains(&status) {
+        e.interim_statuses.push(status);
+        return false;
+    }
+    e.status = Some(status);
+    e.response.time = Some(ts);
+    for (n, v) in fields {
+        match n.as_slice() {
+            b"content-encoding" => e.content_encoding = Some(text(v)),
+            b"transfer-encoding" => e.transfer_encoding = Some(text(v)),
+            _ => {}
+        }
+    }
+    if end_stream {
+        e.response.end = Some(ts);
+        e.response.complete = true;
+    }
+    end_stream
 }
 
 #[cfg(test)]
