@@ -274,104 +274,101 @@ fn tls_close_notify_first(t: &TlsInfo, close: Option<Timestamp>) -> Option<Direc
     close.is_none_or(|f| at <= f).then_some(d)
 }
 
-/// The close sequence in words, where the close reason alone would hide it.
+/// The close sequence in words, where the close reason alone would hide it:
+/// the TLS close, the HTTP/2 GOAWAY, a late (stale) request, in that order.
 pub(crate) fn close_detail(
     c: &Connection<AppInspector>,
     ex: &[Exchange],
     server_gone: Option<Timestamp>,
 ) -> Option<String> {
-    let mut parts: Vec<String> = Vec::new();
-    if let Some(t) = c.app.tls().map(|t| t.info()) {
-        let fin = |d: usize| match (c.close.fin[d], c.close.rst[d]) {
-            (Some(_), _) => "FIN",
-            (None, Some(_)) => "RST",
-            _ => "",
-        };
-        let first = c.close.first.map(|f| f.1);
-        let closer = |d: Direction| match d {
-            Direction::ClientToServer => "client",
-            Direction::ServerToClient => "server",
-        };
-        match (t.close_notify, first) {
-            ([Some(cn), sn], Some(d)) => {
-                let who = if sn.is_some_and(|s| s < cn) {
-                    "server"
-                } else {
-                    "client"
-                };
-                parts.push(format!(
-                    "{who} close_notify, then {} {}",
-                    closer(d),
-                    fin(d.index())
-                ));
-            }
-            ([None, Some(_)], Some(d)) => {
-                parts.push(format!(
-                    "server close_notify, then {} {}",
-                    closer(d),
-                    fin(d.index())
-                ));
-            }
-            _ => {}
-        }
+    let parts: Vec<String> = [
+        tls_close_detail(c),
+        goaway_detail(c),
+        late_request_detail(c, ex, server_gone),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+fn side(d: Direction) -> &'static str {
+    match d {
+        Direction::ClientToServer => "client",
+        Direction::ServerToClient => "server",
     }
-    if let Some(h) = c.app.h2().map(|h| h.info()) {
-        if let (Some(d), Some(at)) = (h.goaway_from, h.goaway_at) {
-            let who = match d {
-                Direction::ClientToServer => "client",
-                Direction::ServerToClient => "server",
-            };
-            let err = h
-                .goaway_error
-                .map_or("error code not captured".to_string(), |e| {
-                    h2_error_name(e).map_or(format!("error 0x{e:x}"), str::to_string)
-                });
-            let last = h
-                .goaway_last_stream_id
-                .map_or(String::new(), |l| format!(", last stream {l}"));
-            let then = match c.close.first {
-                Some((kind, fd, ft)) if ft >= at => format!(
-                    ", then {} {} {} later",
-                    match fd {
-                        Direction::ClientToServer => "client",
-                        Direction::ServerToClient => "server",
-                    },
-                    if kind == CloseKind::Rst { "RST" } else { "FIN" },
-                    human(ft.since(at))
-                ),
-                _ => String::new(),
-            };
-            parts.push(format!("{who} GOAWAY ({err}{last}){then}"));
-        }
-    }
-    if let Some(gone) = server_gone {
-        let late = ex
-            .iter()
-            .filter(|e| e.method.is_some() && e.request.time.is_some_and(|rt| rt > gone))
-            .filter_map(|e| e.request.time)
-            .min();
-        if let Some(late) = late {
-            let what = if c.close.fin[1].is_some_and(|f| f <= late) {
-                "server FIN"
-            } else {
-                "server RST"
-            };
-            match c.close.rst[1].filter(|&r| r >= late) {
-                Some(rst) => parts.push(format!(
-                    "{what}, then a late request {} after it, answered by RST {} later",
-                    human(late.since(gone)),
-                    human(rst.since(late)),
-                )),
-                None => parts.push(format!(
-                    "{what}, then a late request {} after it",
-                    human(late.since(gone))
-                )),
-            }
-        }
-    }
-    if parts.is_empty() {
-        None
+}
+
+/// `client close_notify, then server FIN`: whose close_notify came first,
+/// then who closed TCP first.
+fn tls_close_detail(c: &Connection<AppInspector>) -> Option<String> {
+    let t = c.app.tls()?.info();
+    let d = c.close.first?.1;
+    let fin = match (c.close.fin[d.index()], c.close.rst[d.index()]) {
+        (Some(_), _) => "FIN",
+        (None, Some(_)) => "RST",
+        _ => "",
+    };
+    let who = match t.close_notify {
+        [Some(cn), sn] if sn.is_some_and(|s| s < cn) => "server",
+        [Some(_), _] => "client",
+        [None, Some(_)] => "server",
+        [None, None] => return None,
+    };
+    Some(format!("{who} close_notify, then {} {fin}", side(d)))
+}
+
+/// `client GOAWAY (NO_ERROR, last stream 0), then client FIN 29µs later`.
+fn goaway_detail(c: &Connection<AppInspector>) -> Option<String> {
+    let h = c.app.h2()?.info();
+    let (d, at) = (h.goaway_from?, h.goaway_at?);
+    let err = h
+        .goaway_error
+        .map_or("error code not captured".to_string(), |e| {
+            h2_error_name(e).map_or(format!("error 0x{e:x}"), str::to_string)
+        });
+    let last = h
+        .goaway_last_stream_id
+        .map_or(String::new(), |l| format!(", last stream {l}"));
+    let then = match c.close.first {
+        Some((kind, fd, ft)) if ft >= at => format!(
+            ", then {} {} {} later",
+            side(fd),
+            if kind == CloseKind::Rst { "RST" } else { "FIN" },
+            human(ft.since(at))
+        ),
+        _ => String::new(),
+    };
+    Some(format!("{} GOAWAY ({err}{last}){then}", side(d)))
+}
+
+/// `server FIN, then a late request 1.50s after it, answered by RST 24µs
+/// later`: the first request sent after the server had closed its side.
+fn late_request_detail(
+    c: &Connection<AppInspector>,
+    ex: &[Exchange],
+    server_gone: Option<Timestamp>,
+) -> Option<String> {
+    let gone = server_gone?;
+    let late = ex
+        .iter()
+        .filter(|e| e.method.is_some() && e.request.time.is_some_and(|rt| rt > gone))
+        .filter_map(|e| e.request.time)
+        .min()?;
+    let what = if c.close.fin[1].is_some_and(|f| f <= late) {
+        "server FIN"
     } else {
-        Some(parts.join("; "))
-    }
+        "server RST"
+    };
+    Some(match c.close.rst[1].filter(|&r| r >= late) {
+        Some(rst) => format!(
+            "{what}, then a late request {} after it, answered by RST {} later",
+            human(late.since(gone)),
+            human(rst.since(late)),
+        ),
+        None => format!(
+            "{what}, then a late request {} after it",
+            human(late.since(gone))
+        ),
+    })
 }
