@@ -270,10 +270,7 @@ fn random_bytes_never_panic() {
 
 fn unhex(s: &str) -> Vec<u8> {
     let s: String = s.split_whitespace().collect();
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
+    crate::inspect::tls::keylog::unhex(&s).expect("hex test vector")
 }
 
 /// RFC 7541 Appendix C.3: three requests whose header blocks share one
