@@ -15,6 +15,10 @@
 # The machine it runs on may be shared: the first section compares CPU time
 # (user+sys, median of RUNS runs, GNU time), which other load barely moves,
 # and prints keepwatch's as ratios to the peers'. CPU_ONLY=1 stops after it.
+# The keepwatch rows run `--threads 1` (the peers are single-threaded), then
+# `--threads 2` beside it: wall seconds (median, GNU time) of both, the
+# speed-up, and the CPU seconds two threads spend (docs/performance.md,
+# "Threads"). On a shared machine pin it, e.g. `taskset -c 0,1`.
 # For the request-dense capture (issue 14):
 #
 #   sudo bash benches/make-capture.sh --dense      # target/bench/dense.pcap
@@ -60,24 +64,40 @@ cpu() { # cpu CMD... -> median user+sys
         awk '{printf "%.3f\n", $1 + $2}' "$OUT/cpu.out"
     done | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'
 }
+cpu_wall() { # cpu_wall CMD... -> "median-cpu median-wall"
+    local i
+    for i in $(seq 1 "$RUNS"); do
+        /usr/bin/time -f "%U %S %e" -o "$OUT/cpu.out" "$@" > /dev/null 2>&1 || true
+        awk '{printf "%.3f %.3f\n", $1 + $2, $3}' "$OUT/cpu.out"
+    done > "$OUT/cpu_wall.out"
+    local med='{v[NR] = $1} END {printf "%s", v[int((NR + 1) / 2)]}'
+    echo "$(cut -d' ' -f1 "$OUT/cpu_wall.out" | sort -n | awk "$med")" \
+        "$(cut -d' ' -f2 "$OUT/cpu_wall.out" | sort -n | awk "$med")"
+}
 floor="$(cpu tcpdump -r "$F" -w /dev/null)"
 trace="$(cpu tcptrace -n "$F")"
 conv="$(RUNS=1 cpu tshark -r "$F" -q -z conv,tcp)"
 printf '%-34s %7s\n' "tcpdump -r F -w /dev/null" "$floor" "tcptrace -n F" "$trace" \
     "tshark -r F -q -z conv,tcp (1 run)" "$conv"
-printf '%-34s %7s %12s %12s %16s\n' keepwatch cpu_s "÷ tcpdump" "÷ tcptrace" "tshark conv ÷"
+printf '%-34s %7s %12s %12s %16s %8s %8s %8s %8s\n' "keepwatch (--threads 1)" cpu_s \
+    "÷ tcpdump" "÷ tcptrace" "tshark conv ÷" wall_1t wall_2t "1t÷2t" cpu_2t
 for fmt in text json jsonl csv; do
-    k="$(cpu "$KW" report --color never --format "$fmt" "$F")"
+    read -r k w1 <<<"$(cpu_wall "$KW" report --threads 1 --color never --format "$fmt" "$F")"
+    read -r k2 w2 <<<"$(cpu_wall "$KW" report --threads 2 --color never --format "$fmt" "$F")"
     awk -v f="report --format $fmt" -v k="$k" -v a="$floor" -v b="$trace" -v c="$conv" \
-        'BEGIN {printf "%-34s %7.3f %12.2f %12.2f %16.1f\n", f, k, k / a, k / b, c / k}'
+        -v w1="$w1" -v w2="$w2" -v k2="$k2" \
+        'BEGIN {printf "%-34s %7.3f %12.2f %12.2f %16.1f %8.3f %8.3f %8.2f %8.3f\n",
+                f, k, k / a, k / b, c / k, w1, w2, w1 / w2, k2}'
 done
 [ "${CPU_ONLY:-0}" = 1 ] && exit 0
 
 echo "== throughput"
 hyperfine -N -w 1 -r "$RUNS" --export-json "$OUT/fast.json" --export-markdown "$OUT/fast.md" \
-    -n 'keepwatch report (text)' "$KW report --color never $F" \
-    -n 'keepwatch report --format json' "$KW report --format json $F" \
-    -n 'keepwatch report --format jsonl' "$KW report --format jsonl $F" \
+    -n 'keepwatch report (text)' "$KW report --threads 1 --color never $F" \
+    -n 'keepwatch report --format json' "$KW report --threads 1 --format json $F" \
+    -n 'keepwatch report --format jsonl' "$KW report --threads 1 --format jsonl $F" \
+    -n 'keepwatch report --threads 2 (text)' "$KW report --threads 2 --color never $F" \
+    -n 'keepwatch report --threads 2 --format jsonl' "$KW report --threads 2 --format jsonl $F" \
     -n 'tcpdump -r F -w /dev/null' "tcpdump -r $F -w /dev/null"
 hyperfine -N -w 0 -r "$SLOW_RUNS" --export-json "$OUT/slow.json" --export-markdown "$OUT/slow.md" \
     -n 'tshark -r F -q' "tshark -r $F -q" \
@@ -107,12 +127,13 @@ rss() { # rss LABEL CMD...
         "$label" "$(cat "$OUT/time.out")" "$pa" "$pf"
 }
 for fmt in text json jsonl; do
-    rss "keepwatch --format $fmt $(basename "$F")" "$KW" report --format "$fmt" "$F"
+    rss "keepwatch --format $fmt $(basename "$F")" "$KW" report --threads 1 --format "$fmt" "$F"
+    rss "keepwatch --threads 2 --format $fmt" "$KW" report --threads 2 --format "$fmt" "$F"
 done
 if [ -f "$F10" ]; then
     capinfos -c -s "$F10" | sed 1d
     for fmt in text json jsonl; do
-        rss "keepwatch --format $fmt $(basename "$F10")" "$KW" report --format "$fmt" "$F10"
+        rss "keepwatch --format $fmt $(basename "$F10")" "$KW" report --threads 1 --format "$fmt" "$F10"
     done
 fi
 rss "tshark -r F -q -z conv,tcp $(basename "$F")" tshark -r "$F" -q -z conv,tcp

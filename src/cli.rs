@@ -89,6 +89,11 @@ enum Cmd {
         /// No progress line on stderr (it is shown only on a terminal, for inputs of 100 MB or more)
         #[arg(short = 'q', long)]
         quiet: bool,
+        /// Worker threads for the analysis (default: the cores available); 1
+        /// runs it on one thread. The output is the same whatever the number
+        /// (unless --memory-limit evicts connections: it is split between them)
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+        threads: Option<u16>,
     },
     /// Capture live from an interface and report connections as they end
     Live {
@@ -306,7 +311,17 @@ pub fn main() -> i32 {
             per_file,
             summary_only,
             quiet,
-        } => report_cmd(&or_stdin(files), &common, per_file, summary_only, quiet),
+            threads,
+        } => report_cmd(
+            &or_stdin(files),
+            &common,
+            ReportFlags {
+                per_file,
+                summary_only,
+                quiet,
+                threads: threads.map_or_else(default_threads, usize::from),
+            },
+        ),
         Cmd::Live {
             interface,
             common,
@@ -468,13 +483,26 @@ fn style(c: &Common) -> text::Style {
     text::Style { color }
 }
 
-fn report_cmd(
-    files: &[PathBuf],
-    common: &Common,
+/// `report`'s own flags.
+struct ReportFlags {
     per_file: bool,
     summary_only: bool,
     quiet: bool,
-) -> Result<i32> {
+    threads: usize,
+}
+
+/// `--threads` unset: one worker per available core.
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn report_cmd(files: &[PathBuf], common: &Common, flags: ReportFlags) -> Result<i32> {
+    let ReportFlags {
+        per_file,
+        summary_only,
+        quiet,
+        threads,
+    } = flags;
     // Open every file first so a typo fails before any output.
     let mut caps = Vec::new();
     let mut seen = std::collections::HashSet::new();
@@ -529,19 +557,24 @@ fn report_cmd(
         let streaming = matches!(fmt, Format::Jsonl | Format::Csv);
         let mut opts = options(common, streaming);
         opts.keys = Some(key_store(common, false)?);
+        opts.threads = threads;
+        // The engine renders the streamed lines (on the worker threads when
+        // there are several); they are written here as they come.
+        opts.render = match fmt {
+            Format::Jsonl => Some(render_jsonl),
+            Format::Csv => Some(render_csv),
+            Format::Text | Format::Json => None,
+        };
         let mut an = Analyzer::new(opts).map_err(anyhow::Error::msg)?;
         for w in &dup_warnings {
             an.add_warning(w.clone());
         }
         let mut write_err: Option<io::Error> = None;
-        let mut on_conn = |r: &keepwatch::analysis::ConnectionRecord| {
+        let mut on_conn = |_: &keepwatch::analysis::ConnectionRecord| {};
+        // The first write error is returned after the input is read.
+        let mut write_out = |an: &mut Analyzer, out: &mut BufWriter<io::StdoutLock<'_>>| {
             if write_err.is_none() {
-                let res = match fmt {
-                    Format::Jsonl => report::write_jsonl_connection(&mut out, r),
-                    Format::Csv => report::csv::write_row(&mut out, r),
-                    _ => Ok(()),
-                };
-                if let Err(e) = res {
+                if let Err(e) = an.write_rendered(out) {
                     write_err = Some(e);
                 }
             }
@@ -558,10 +591,22 @@ fn report_cmd(
                 _ => 16,
             };
             let keys = an.keys().cloned();
-            let summary = read_capture(cap, keys, |p| {
-                an.packet(&p, &mut on_conn);
-                progress.packet(record + p.data.len() as u64, || an.open_connections());
-            })?;
+            // Secrets in the capture wait for the worker threads to catch up.
+            let cell = std::cell::RefCell::new(&mut an);
+            let summary = cap.for_each_with_secrets(
+                |p| {
+                    let mut an = cell.borrow_mut();
+                    an.packet(&p, &mut on_conn);
+                    write_out(&mut an, &mut out);
+                    progress.packet(record + p.data.len() as u64, || an.open_connections());
+                },
+                |typ, data| {
+                    if let Some(k) = &keys {
+                        cell.borrow_mut().before_secrets();
+                        k.add_dsb(typ, data);
+                    }
+                },
+            )?;
             progress.clear();
             if summary.damage.is_some() {
                 damaged = true;
@@ -573,6 +618,8 @@ fn report_cmd(
             }
             an.add_file(summary);
         }
+        an.end_input(&mut on_conn);
+        write_out(&mut an, &mut out);
         let rep: Report = an.finish(&mut on_conn);
         if let Some(e) = write_err {
             return Err(e.into());
@@ -614,6 +661,17 @@ fn report_cmd(
         out.flush().context("writing the report")?;
     }
     Ok(if damaged { EXIT_DAMAGED } else { EXIT_OK })
+}
+
+/// [`Options::render`] for `--format jsonl`: one line per connection.
+fn render_jsonl(r: &keepwatch::analysis::ConnectionRecord, b: &mut Vec<u8>) {
+    // Writing to a Vec cannot fail.
+    let _ = report::write_jsonl_connection(b, r);
+}
+
+/// [`Options::render`] for `--format csv`: one row per connection.
+fn render_csv(r: &keepwatch::analysis::ConnectionRecord, b: &mut Vec<u8>) {
+    let _ = report::csv::write_row(b, r);
 }
 
 /// Input size and kept-record count past which `report` suggests a

@@ -12,6 +12,8 @@ use crate::time::Timestamp;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
+pub mod parallel;
+
 #[derive(Debug, Clone)]
 pub struct Options {
     pub filter: Option<String>,
@@ -32,7 +34,24 @@ pub struct Options {
     /// carried no data (SYN floods, scans) are only counted in the summary
     /// (`summary.memory.records_folded`), not kept in `connections`.
     pub max_failed_handshake_records: usize,
+    /// Worker threads for the flow table (`report --threads`); 1 runs it on
+    /// the calling thread. See [`parallel`]: the output is the same.
+    pub threads: usize,
+    /// Streaming output rendered by the engine (JSONL and CSV lines): each
+    /// finished record is rendered into [`Analyzer::write_rendered`]'s
+    /// buffer, in order. With worker threads the workers render (the id,
+    /// known only after the merge, is rendered as [`RENDER_ID`] and its
+    /// first occurrence replaced: a renderer prints the id in decimal, once,
+    /// before anything taken from the packets, as JSONL and CSV do), so the
+    /// reading thread only copies bytes.
+    pub render: Option<Render>,
 }
+
+/// Renders one record as output bytes (see [`Options::render`]).
+pub type Render = fn(&ConnectionRecord, &mut Vec<u8>);
+
+/// The id workers render records with before the merge knows the real one.
+pub const RENDER_ID: u64 = u64::MAX;
 
 /// Default of [`Options::max_failed_handshake_records`].
 pub const FAILED_HANDSHAKE_RECORDS_KEPT: usize = 10_000;
@@ -46,6 +65,8 @@ impl Default for Options {
             drop_exchanges: false,
             max_failed_handshake_records: FAILED_HANDSHAKE_RECORDS_KEPT,
             keys: None,
+            threads: 1,
+            render: None,
         }
     }
 }
@@ -91,6 +112,33 @@ pub struct Analyzer {
     out_of_time_order: u64,
     /// Connection id → the file its first packet came from (several files).
     file_of: rustc_hash::FxHashMap<u64, String>,
+    /// `threads` > 1: the sharded table (then `table` stays empty until
+    /// `finish` puts the summed counters in it).
+    pool: Option<parallel::Pool>,
+    /// (first frame index, file) as set by `set_current_file`, for `pool`.
+    file_marks: Vec<(u64, Option<String>)>,
+}
+
+/// A flow table for `opts` with configuration `cfg` (TLS keys wired in).
+fn new_table(opts: &Options, cfg: TableConfig) -> FlowTable<AppInspector> {
+    match &opts.keys {
+        Some(k) => {
+            let k = k.clone();
+            // No key log given and no secrets (yet) from a pcapng
+            // Decryption Secrets Block: TLS is inspected as without keys.
+            FlowTable::with_factory(
+                cfg,
+                std::sync::Arc::new(move || {
+                    if k.is_empty() && !k.requested() {
+                        AppInspector::default()
+                    } else {
+                        AppInspector::with_keys(Some(k.clone()))
+                    }
+                }),
+            )
+        }
+        None => FlowTable::new(cfg),
+    }
 }
 
 impl Analyzer {
@@ -99,25 +147,11 @@ impl Analyzer {
             Some(f) => Some(PacketFilter::new(f)?),
             None => None,
         };
+        let pool = (opts.threads > 1).then(|| parallel::Pool::new(&opts, opts.threads));
         Ok(Analyzer {
-            table: match &opts.keys {
-                Some(k) => {
-                    let k = k.clone();
-                    // No key log given and no secrets (yet) from a pcapng
-                    // Decryption Secrets Block: TLS is inspected as without keys.
-                    FlowTable::with_factory(
-                        opts.table,
-                        std::sync::Arc::new(move || {
-                            if k.is_empty() && !k.requested() {
-                                AppInspector::default()
-                            } else {
-                                AppInspector::with_keys(Some(k.clone()))
-                            }
-                        }),
-                    )
-                }
-                None => FlowTable::new(opts.table),
-            },
+            table: new_table(&opts, opts.table),
+            pool,
+            file_marks: Vec::new(),
             filter,
             opts,
             skipped: Skipped::default(),
@@ -137,6 +171,10 @@ impl Analyzer {
 
     /// Tag records with the file they came from (several files in one report).
     pub fn set_current_file(&mut self, f: Option<String>) {
+        if let Some(p) = &mut self.pool {
+            self.file_marks.push((self.packets + 1, f.clone()));
+            p.set_file(f.clone());
+        }
         self.current_file = f;
     }
 
@@ -147,6 +185,9 @@ impl Analyzer {
     /// Connections in the table that have not closed: a closed connection
     /// waiting out its linger (for late packets) is not open any more.
     pub fn open_connections(&self) -> usize {
+        if let Some(p) = &self.pool {
+            return p.open();
+        }
         let lingering = self
             .table
             .connections()
@@ -205,6 +246,15 @@ impl Analyzer {
         v
     }
 
+    /// TLS secrets found in the capture are about to be added: with worker
+    /// threads, wait until they have taken every packet read so far, so the
+    /// secrets apply from this point of the capture on, as with one thread.
+    pub fn before_secrets(&mut self) {
+        if let Some(p) = &mut self.pool {
+            p.barrier();
+        }
+    }
+
     pub fn add_warning(&mut self, w: String) {
         self.extra_warnings.push(w);
     }
@@ -238,6 +288,30 @@ impl Analyzer {
             }
         }
         match decode(p) {
+            Ok(seg) if self.pool.is_some() => {
+                let idx = self.packets;
+                let Analyzer {
+                    pool,
+                    records,
+                    sums,
+                    opts,
+                    file_marks,
+                    ..
+                } = self;
+                if let Some(pool) = pool {
+                    pool.segment(idx, p.ts, &seg, &mut |m| {
+                        push_record(
+                            records,
+                            sums,
+                            m.record,
+                            file_at(file_marks, m.start),
+                            m.rendered,
+                            opts,
+                            on_conn,
+                        )
+                    });
+                }
+            }
             Ok(seg) => {
                 let Analyzer {
                     table,
@@ -293,20 +367,54 @@ impl Analyzer {
         table.sweep(now, &mut |c| push(records, sums, c, opts, file_of, on_conn));
     }
 
-    /// Finalises every connection still open and builds the report.
-    pub fn finish<F: FnMut(&ConnectionRecord)>(mut self, on_conn: &mut F) -> Report {
+    /// [`Options::render`] output so far to `w` (then forgotten).
+    pub fn write_rendered(&mut self, w: &mut impl std::io::Write) -> std::io::Result<()> {
+        if !self.sums.rendered.is_empty() {
+            w.write_all(&self.sums.rendered)?;
+            self.sums.rendered.clear();
+        }
+        Ok(())
+    }
+
+    /// End of input: finalises every connection still open (to `on_conn`
+    /// and the rendered output); [`Analyzer::finish`] then builds the report.
+    pub fn end_input<F: FnMut(&ConnectionRecord)>(&mut self, on_conn: &mut F) {
         let end = self.last.unwrap_or_default();
-        {
+        if let Some(pool) = self.pool.take() {
             let Analyzer {
-                table,
                 records,
                 sums,
                 opts,
-                file_of,
+                file_marks,
                 ..
-            } = &mut self;
-            table.finish(end, &mut |c| push(records, sums, c, opts, file_of, on_conn));
+            } = self;
+            let stats = pool.finish(end, &mut |m| {
+                push_record(
+                    records,
+                    sums,
+                    m.record,
+                    file_at(file_marks, m.start),
+                    m.rendered,
+                    opts,
+                    on_conn,
+                )
+            });
+            self.table.stats = stats;
         }
+        let Analyzer {
+            table,
+            records,
+            sums,
+            opts,
+            file_of,
+            ..
+        } = self;
+        table.finish(end, &mut |c| push(records, sums, c, opts, file_of, on_conn));
+    }
+
+    /// Finalises every connection still open and builds the report.
+    pub fn finish<F: FnMut(&ConnectionRecord)>(mut self, on_conn: &mut F) -> Report {
+        self.end_input(on_conn);
         self.records.sort_by_key(|r| r.id);
         let mut summary = std::mem::take(&mut self.sums.summary).finish();
         summary.packets = self.packets;
@@ -533,6 +641,8 @@ struct Tally {
     records_folded: u64,
     ooo_limit_hits: u64,
     unanswered_folded: u64,
+    /// [`Options::render`] output not yet written.
+    rendered: Vec<u8>,
 }
 
 impl Tally {
@@ -566,8 +676,35 @@ fn push<F: FnMut(&ConnectionRecord)>(
     file_of: &mut rustc_hash::FxHashMap<u64, String>,
     on_conn: &mut F,
 ) {
-    let mut r = record(&c, !opts.drop_exchanges);
-    r.file = file_of.remove(&r.id);
+    let r = record(&c, !opts.drop_exchanges);
+    let file = file_of.remove(&r.id);
+    push_record(records, sums, r, file, None, opts, on_conn);
+}
+
+/// The file (`set_current_file`) that frame `idx` came from.
+fn file_at(marks: &[(u64, Option<String>)], idx: u64) -> Option<String> {
+    let i = marks.partition_point(|(start, _)| *start <= idx);
+    i.checked_sub(1).and_then(|i| marks[i].1.clone())
+}
+
+/// A finished connection's record: to `on_conn`, the tally, and (unless
+/// streaming) the kept list.
+fn push_record<F: FnMut(&ConnectionRecord)>(
+    records: &mut Vec<ConnectionRecord>,
+    sums: &mut Tally,
+    mut r: ConnectionRecord,
+    file: Option<String>,
+    rendered: Option<&[u8]>,
+    opts: &Options,
+    on_conn: &mut F,
+) {
+    r.file = file;
+    if let Some(render) = opts.render {
+        match rendered {
+            Some(b) => parallel::put_with_id(&mut sums.rendered, b, r.id),
+            None => render(&r, &mut sums.rendered),
+        }
+    }
     on_conn(&r);
     sums.add(&r);
     if opts.slim_records {

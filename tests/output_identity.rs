@@ -153,3 +153,21 @@ fn check(extra: &[&str]) {
 fn every_sample_and_corpus_file_prints_what_the_manifest_records() {
     check(&[]);
 }
+
+/// `report --threads N` shards connections over N workers: the output must
+/// be the same as on one thread, byte for byte, in every format (1 is the
+/// single-threaded path; 3 makes an odd split).
+#[test]
+fn one_thread_prints_what_the_manifest_records() {
+    check(&["--threads", "1"]);
+}
+
+#[test]
+fn two_threads_print_what_the_manifest_records() {
+    check(&["--threads", "2"]);
+}
+
+#[test]
+fn three_threads_print_what_the_manifest_records() {
+    check(&["--threads", "3"]);
+}

@@ -200,7 +200,13 @@ fn tui_in_tmux() {
 
     // Move to the reused connection and open its detail.
     s.keys(&["g", "Enter"]);
-    let p = s.wait_text("Connection #1");
+    // The pane can be read mid-draw: wait for the whole detail, then check it.
+    let p = s.wait_for("the detail of connection #1", |p| {
+        p.contains("Connection #1")
+            && p.contains("exchanges (")
+            && p.contains("timeline")
+            && p.contains("Connection: keep-alive")
+    });
     assert!(p.contains("exchanges (5 requests, 7 responses)"), "{p}");
     assert!(p.contains("timeline"), "{p}");
     assert!(p.contains("Connection: keep-alive"), "{p}");

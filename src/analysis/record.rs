@@ -4,7 +4,7 @@
 use super::close::{close_detail, close_reason};
 use super::*;
 use crate::inspect::h2::H2Info;
-use crate::inspect::http::{Exchange, KeepAliveParams};
+use crate::inspect::http::{Exchange, HttpInspector, KeepAliveParams};
 use crate::inspect::tls::TlsInfo;
 use crate::inspect::AppInspector;
 use crate::tcp::conn::Connection;
@@ -164,7 +164,7 @@ impl ConnectionRecord {
 pub fn record(c: &Connection<AppInspector>, with_exchanges: bool) -> ConnectionRecord {
     // HTTP/1.x layers, outermost first: cleartext HTTP, or HTTP decrypted
     // inside TLS (after a CONNECT's own exchange when tunnelled).
-    let https: Vec<&crate::inspect::http::HttpInspector> = c.app.http_layers().collect();
+    let https: Vec<&HttpInspector> = c.app.http_layers().collect();
     let http = https.first().copied();
     let joined: Vec<Exchange>;
     let all: &[Exchange] = if https.len() > 1 {
@@ -173,51 +173,12 @@ pub fn record(c: &Connection<AppInspector>, with_exchanges: bool) -> ConnectionR
     } else {
         http.map(|h| h.exchanges()).unwrap_or(&[])
     };
-    // Cleartext HTTP/2 (prior knowledge or Upgrade: h2c): each client stream
-    // is a request, each answered stream a response.
-    let h2 = c.app.h2().map(|h| h.info());
-    // After `Upgrade: h2c` the upgrading HTTP/1.1 request is also HTTP/2
-    // stream 1 (RFC 7540 §3.2), and its 101 is that stream's answer: count once.
-    let upgraded = h2.is_some_and(|i| i.upgraded) as u32;
-    let http_requests: u32 = https.iter().map(|h| h.requests()).sum();
-    let http_responses: u32 = https.iter().map(|h| h.responses()).sum();
-    let requests = (http_requests + h2.map_or(0, |i| i.streams)).saturating_sub(upgraded);
-    let responses = (http_responses + h2.map_or(0, |i| i.responses)).saturating_sub(upgraded);
-    let closed_by = c.close.closed_by();
-    let fin_server = c.close.fin[1];
-    let server_gone = match (fin_server, c.close.rst[1]) {
-        (Some(f), Some(r)) => Some(f.min(r)),
-        (a, b) => a.or(b),
-    };
-    let stale_requests = match server_gone {
-        Some(t) => all
-            .iter()
-            .filter(|e| e.method.is_some() && e.request.time.is_some_and(|rt| rt > t))
-            .count() as u32,
-        None => 0,
-    };
-    // HTTP/2 streams (h2c, or h2 decrypted from TLS) end responses too.
-    let last_response_end = all
-        .iter()
-        .chain(c.app.h2().map_or(&[][..], |h| h.exchanges()))
-        .filter_map(|e| e.response.end.or(e.response.time))
-        .max();
-    // After a protocol switch the tunnel's own traffic is what goes idle.
-    let switched = http.is_some_and(|h| h.switched().is_some());
-    let last_activity = if switched {
-        c.last_data_ts
-    } else {
-        last_response_end
-    };
-    let idle_before_close = match (c.close.first_time(), last_activity) {
-        (Some(close), Some(r)) if close >= r => Some(close.since(r)),
-        _ => None,
-    };
+    let (requests, responses) = request_counts(&https, c.app.h2().map(|h| h.info()));
+    let server_gone = server_gone(c);
+    let idle_before_close = idle_before_close(c, all, http);
     let keep_alive = http.and_then(|h| h.keep_alive());
     let tls = c.app.tls().map(|t| t.info().clone());
-    let http2 = c.app.h2().map(|h| h.info().clone());
     let close_reason = close_reason(c, all, requests, keep_alive.as_ref(), idle_before_close);
-    let close_detail = close_detail(c, all, server_gone);
     let mut rec = ConnectionRecord {
         id: c.id,
         client: c.client.to_string(),
@@ -226,48 +187,30 @@ pub fn record(c: &Connection<AppInspector>, with_exchanges: bool) -> ConnectionR
         end: c.last_ts,
         duration: c.duration(),
         handshake: c.handshake.state(),
-        closed_by,
+        closed_by: c.close.closed_by(),
         requests,
         responses,
         verdict: Verdict::NoHttp,
         close_reason,
-        close_detail,
+        close_detail: close_detail(c, all, server_gone),
         protocol: c.app.proto().as_str(),
         host: all
             .iter()
             .find_map(|e| e.host.as_deref().map(str::to_owned))
             .or_else(|| tls.as_ref().and_then(|t| t.sni.clone())),
-        http_version: if h2.is_some_and(|i| i.streams > 0)
-            || c.app
-                .tls()
-                .is_some_and(|t| t.info().alpn.as_deref() == Some("h2"))
-        {
-            Some("2")
-        } else {
-            http.and_then(|h| h.http_version())
-        },
-        http_versions: http.and_then(|h| {
-            let (c, s) = (
-                h.side_version(Direction::ClientToServer),
-                h.side_version(Direction::ServerToClient),
-            );
-            (c.is_some() || s.is_some()).then_some(HttpVersions {
-                client: c,
-                server: s,
-            })
-        }),
+        http_version: http_version(c, http),
+        http_versions: http_versions(http),
         max_pipeline_depth: http.map_or(0, |h| h.max_pipeline_depth()),
         keep_alive,
         idle_before_close,
-        stale_requests,
+        stale_requests: stale_requests(all, server_gone),
         interim_responses: http.map_or(0, |h| h.interim_responses()),
         malformed_messages: http.map_or(0, |h| h.malformed_messages()),
         packets: c.half[0].stats.packets + c.half[1].stats.packets,
         bytes: c.half[0].stats.bytes + c.half[1].stats.bytes,
         exchanges: if with_exchanges {
             // HTTP/2 streams (decoded headers) follow the HTTP/1.x exchanges.
-            let h2x = c.app.h2().map_or(&[][..], |h| h.exchanges());
-            all.iter().chain(h2x).cloned().collect()
+            all.iter().chain(h2_exchanges(c)).cloned().collect()
         } else {
             Vec::new()
         },
@@ -275,46 +218,144 @@ pub fn record(c: &Connection<AppInspector>, with_exchanges: bool) -> ConnectionR
             + c.app.h2().map_or(0, |h| h.exchanges_omitted()),
         exchanges_omitted_unanswered: http.map_or(0, |h| h.exchanges_omitted_unanswered()),
         tls,
-        http2,
+        http2: c.app.h2().map(|h| h.info().clone()),
         protocol_switch: http.and_then(|h| h.switched().cloned()),
-        tcp: TcpDetail {
-            handshake_detail: c.handshake.detail(&c.close),
-            syn: c.handshake.syn,
-            syn_ack: c.handshake.syn_ack,
-            ack: c.handshake.ack,
-            syn_packets: c.handshake.syn_packets,
-            syn_ack_packets: c.handshake.syn_ack_packets,
-            fin_client: c.close.fin[0],
-            fin_server: c.close.fin[1],
-            rst_client: c.close.rst[0],
-            rst_server: c.close.rst[1],
-            half_closed: c.data_after_close.iter().any(|&b| b > 0)
-                || (c.close.fin[0].is_some() != c.close.fin[1].is_some()),
-            reset_after_fin: c.close.reset_after_fin(),
-            roles_guessed: c.roles_guessed,
-            end_cause: c.end_cause,
-            client_to_server: c.half[Direction::ClientToServer.index()].stats.clone(),
-            server_to_client: c.half[Direction::ServerToClient.index()].stats.clone(),
-        },
-        warnings: {
-            let mut w = c.app.warnings();
-            for (d, name) in [
-                (Direction::ClientToServer, "client->server"),
-                (Direction::ServerToClient, "server->client"),
-            ] {
-                let n = c.half[d.index()].stats.conflicting_bytes;
-                if n > 0 {
-                    w.push(format!(
-                        "{name}: {n} bytes retransmitted with different contents (conflicting retransmission); the first copy was kept"
-                    ));
-                }
-            }
-            w
-        },
+        tcp: tcp_detail(c),
+        warnings: warnings(c),
         file: None,
     };
     rec.verdict = verdict(&rec);
     rec
+}
+
+/// The HTTP/2 streams' exchanges (h2c, or h2 decrypted from TLS), if any.
+fn h2_exchanges(c: &Connection<AppInspector>) -> &[Exchange] {
+    c.app.h2().map_or(&[][..], |h| h.exchanges())
+}
+
+/// Requests and responses: HTTP/1.x heads of every layer plus HTTP/2
+/// streams (cleartext HTTP/2, prior knowledge or Upgrade: h2c: each client
+/// stream is a request, each answered stream a response).
+fn request_counts(https: &[&HttpInspector], h2: Option<&H2Info>) -> (u32, u32) {
+    // After `Upgrade: h2c` the upgrading HTTP/1.1 request is also HTTP/2
+    // stream 1 (RFC 7540 §3.2), and its 101 is that stream's answer: count once.
+    let upgraded = h2.is_some_and(|i| i.upgraded) as u32;
+    let http_requests: u32 = https.iter().map(|h| h.requests()).sum();
+    let http_responses: u32 = https.iter().map(|h| h.responses()).sum();
+    let requests = (http_requests + h2.map_or(0, |i| i.streams)).saturating_sub(upgraded);
+    let responses = (http_responses + h2.map_or(0, |i| i.responses)).saturating_sub(upgraded);
+    (requests, responses)
+}
+
+/// When the server closed its side: its first FIN or RST.
+fn server_gone(c: &Connection<AppInspector>) -> Option<Timestamp> {
+    match (c.close.fin[1], c.close.rst[1]) {
+        (Some(f), Some(r)) => Some(f.min(r)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Requests sent after the server had closed its side.
+fn stale_requests(all: &[Exchange], server_gone: Option<Timestamp>) -> u32 {
+    match server_gone {
+        Some(t) => all
+            .iter()
+            .filter(|e| e.method.is_some() && e.request.time.is_some_and(|rt| rt > t))
+            .count() as u32,
+        None => 0,
+    }
+}
+
+/// From the last activity to the first FIN/RST: the end of the last
+/// response (HTTP/1.x or HTTP/2), or after a protocol switch the tunnel's
+/// last payload (the tunnel's own traffic is what goes idle).
+fn idle_before_close(
+    c: &Connection<AppInspector>,
+    all: &[Exchange],
+    http: Option<&HttpInspector>,
+) -> Option<Duration> {
+    let last_activity = if http.is_some_and(|h| h.switched().is_some()) {
+        c.last_data_ts
+    } else {
+        all.iter()
+            .chain(h2_exchanges(c))
+            .filter_map(|e| e.response.end.or(e.response.time))
+            .max()
+    };
+    match (c.close.first_time(), last_activity) {
+        (Some(close), Some(r)) if close >= r => Some(close.since(r)),
+        _ => None,
+    }
+}
+
+/// `2` for HTTP/2 (streams seen, or ALPN h2), else the HTTP/1 version.
+fn http_version(
+    c: &Connection<AppInspector>,
+    http: Option<&HttpInspector>,
+) -> Option<&'static str> {
+    let h2 = c.app.h2().is_some_and(|h| h.info().streams > 0)
+        || c.app
+            .tls()
+            .is_some_and(|t| t.info().alpn.as_deref() == Some("h2"));
+    if h2 {
+        Some("2")
+    } else {
+        http.and_then(|h| h.http_version())
+    }
+}
+
+/// The HTTP/1 version of each side, null without HTTP/1 heads.
+fn http_versions(http: Option<&HttpInspector>) -> Option<HttpVersions> {
+    let h = http?;
+    let (c, s) = (
+        h.side_version(Direction::ClientToServer),
+        h.side_version(Direction::ServerToClient),
+    );
+    (c.is_some() || s.is_some()).then_some(HttpVersions {
+        client: c,
+        server: s,
+    })
+}
+
+/// The TCP facts, field by field from the connection's handshake, close and
+/// per-direction statistics.
+fn tcp_detail(c: &Connection<AppInspector>) -> TcpDetail {
+    TcpDetail {
+        handshake_detail: c.handshake.detail(&c.close),
+        syn: c.handshake.syn,
+        syn_ack: c.handshake.syn_ack,
+        ack: c.handshake.ack,
+        syn_packets: c.handshake.syn_packets,
+        syn_ack_packets: c.handshake.syn_ack_packets,
+        fin_client: c.close.fin[0],
+        fin_server: c.close.fin[1],
+        rst_client: c.close.rst[0],
+        rst_server: c.close.rst[1],
+        half_closed: c.data_after_close.iter().any(|&b| b > 0)
+            || (c.close.fin[0].is_some() != c.close.fin[1].is_some()),
+        reset_after_fin: c.close.reset_after_fin(),
+        roles_guessed: c.roles_guessed,
+        end_cause: c.end_cause,
+        client_to_server: c.half[Direction::ClientToServer.index()].stats.clone(),
+        server_to_client: c.half[Direction::ServerToClient.index()].stats.clone(),
+    }
+}
+
+/// The inspectors' warnings, then conflicting retransmissions per direction.
+fn warnings(c: &Connection<AppInspector>) -> Vec<String> {
+    let mut w = c.app.warnings();
+    for (d, name) in [
+        (Direction::ClientToServer, "client->server"),
+        (Direction::ServerToClient, "server->client"),
+    ] {
+        let n = c.half[d.index()].stats.conflicting_bytes;
+        if n > 0 {
+            w.push(format!(
+                "{name}: {n} bytes retransmitted with different contents (conflicting retransmission); the first copy was kept"
+            ));
+        }
+    }
+    w
 }
 
 fn verdict(r: &ConnectionRecord) -> Verdict {

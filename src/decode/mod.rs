@@ -7,7 +7,9 @@ pub mod linktype;
 
 use self::linktype as lt;
 use crate::time::Timestamp;
-use etherparse::{EtherType, IpNumber, LaxNetSlice, LaxSlicedPacket, TransportSlice};
+use etherparse::{
+    EtherType, IpNumber, LaxIpPayloadSlice, LaxNetSlice, LaxSlicedPacket, TransportSlice,
+};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// One captured frame, borrowed from the reader's buffer (zero copy).
@@ -70,9 +72,16 @@ pub enum Skip {
     Malformed,
 }
 
+/// From a raw frame to the TCP segment it carries: link layer, then IP, then TCP.
 pub fn decode<'a>(p: &RawPacket<'a>) -> Result<TcpSegment<'a>, Skip> {
-    let d = p.data;
-    let sliced = match p.linktype {
+    let sliced = link_layer(p.linktype, p.data)?;
+    let (src, dst, ip_payload) = network_layer(&sliced)?;
+    transport_layer(&sliced, src, dst, ip_payload)
+}
+
+/// Strips the link-layer header of `linktype` and slices what follows.
+fn link_layer(linktype: u32, d: &[u8]) -> Result<LaxSlicedPacket<'_>, Skip> {
+    Ok(match linktype {
         lt::ETHERNET => LaxSlicedPacket::from_ethernet(d).map_err(|_| Skip::Malformed)?,
         lt::RAW | lt::RAW_OPENBSD | lt::RAW_BSDI | lt::IPV4 | lt::IPV6 => {
             LaxSlicedPacket::from_ip(d).map_err(|_| Skip::Malformed)?
@@ -105,26 +114,32 @@ pub fn decode<'a>(p: &RawPacket<'a>) -> Result<TcpSegment<'a>, Skip> {
             }
         }
         _ => return Err(Skip::UnsupportedLinkType),
-    };
-    let (src, dst, ip_payload) = match &sliced.net {
+    })
+}
+
+/// The IP addresses and the IP payload (IPv4 or IPv6).
+fn network_layer<'p, 'a>(
+    sliced: &'p LaxSlicedPacket<'a>,
+) -> Result<(IpAddr, IpAddr, &'p LaxIpPayloadSlice<'a>), Skip> {
+    match &sliced.net {
         Some(LaxNetSlice::Ipv4(v4)) => {
             let h = v4.header();
-            (
+            Ok((
                 IpAddr::V4(Ipv4Addr::from(h.source())),
                 IpAddr::V4(Ipv4Addr::from(h.destination())),
                 v4.payload(),
-            )
+            ))
         }
         Some(LaxNetSlice::Ipv6(v6)) => {
             let h = v6.header();
-            (
+            Ok((
                 IpAddr::V6(Ipv6Addr::from(h.source())),
                 IpAddr::V6(Ipv6Addr::from(h.destination())),
                 v6.payload(),
-            )
+            ))
         }
         Some(LaxNetSlice::Arp(_)) | None => {
-            return Err(if sliced.stop_err.is_some() && sliced.net.is_none() {
+            Err(if sliced.stop_err.is_some() && sliced.net.is_none() {
                 match sliced.link_exts.is_empty() && sliced.link.is_none() {
                     true => Skip::Malformed,
                     false => Skip::NotIp,
@@ -133,7 +148,16 @@ pub fn decode<'a>(p: &RawPacket<'a>) -> Result<TcpSegment<'a>, Skip> {
                 Skip::NotIp
             })
         }
-    };
+    }
+}
+
+/// The TCP segment in the IP payload, with its payload's length on the wire.
+fn transport_layer<'a>(
+    sliced: &LaxSlicedPacket<'a>,
+    src: IpAddr,
+    dst: IpAddr,
+    ip_payload: &LaxIpPayloadSlice<'a>,
+) -> Result<TcpSegment<'a>, Skip> {
     if ip_payload.ip_number != IpNumber::TCP {
         return Err(Skip::NotTcp);
     }
@@ -141,7 +165,7 @@ pub fn decode<'a>(p: &RawPacket<'a>) -> Result<TcpSegment<'a>, Skip> {
         Some(TransportSlice::Tcp(t)) => t,
         _ if ip_payload.fragmented => return Err(Skip::Fragment),
         _ => {
-            let declared = ip_payload_declared_len(&sliced);
+            let declared = ip_payload_declared_len(sliced);
             return cut_tcp_header(src, dst, ip_payload.payload, declared);
         }
     };
@@ -152,7 +176,7 @@ pub fn decode<'a>(p: &RawPacket<'a>) -> Result<TcpSegment<'a>, Skip> {
     let hdr_len = tcp.header_len();
     // The IP layer knows the real TCP length; the captured slice may be shorter.
     let payload_len = if ip_payload.incomplete {
-        let ip_len = ip_payload_declared_len(&sliced);
+        let ip_len = ip_payload_declared_len(sliced);
         ip_len.map_or(payload.len(), |l| {
             l.saturating_sub(hdr_len).max(payload.len())
         })

@@ -15,6 +15,7 @@ use crate::time::Timestamp;
 use crate::Direction;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
+use std::ops::ControlFlow;
 
 /// The client connection preface (RFC 9113 §3.4).
 pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -130,6 +131,10 @@ impl Default for State {
         State::Header { buf: [0; 9], n: 0 }
     }
 }
+
+/// One step of the frame reader: continue with the bytes it used, or stop feeding
+/// (with bytes to feed again after a resynchronisation).
+type Step = ControlFlow<Option<Vec<u8>>, usize>;
 
 #[derive(Debug, Clone, Copy)]
 struct FrameHeader {
@@ -360,69 +365,20 @@ impl H2Inspector {
         }
     }
 
+    /// Feeds bytes to this direction's frame reader, one state step at a time. Returns
+    /// bytes to feed again after a resynchronisation.
     fn feed(&mut self, dir: Direction, ts: Timestamp, mut data: &[u8]) -> Option<Vec<u8>> {
         let d = dir.index();
         while !data.is_empty() {
-            match &mut self.state[d] {
+            let step = match &mut self.state[d] {
                 State::Dead => return None,
                 State::Preface { n } => {
-                    let k = (PREFACE.len() - *n).min(data.len());
-                    if data[..k] != PREFACE[*n..*n + k] {
-                        self.state[d] = State::Dead;
-                        self.info.malformed_messages += 1;
-                        self.warn(format!(
-                            "{dir:?}: no HTTP/2 client preface; ignoring this direction"
-                        ));
-                        return None;
-                    }
-                    *n += k;
-                    data = &data[k..];
-                    if *n == PREFACE.len() {
-                        self.info.preface_seen = true;
-                        self.state[d] = State::default();
-                    }
+                    let n = *n;
+                    self.preface_bytes(dir, n, data)
                 }
                 State::Header { buf, n } => {
-                    let k = (9 - *n).min(data.len());
-                    buf[*n..*n + k].copy_from_slice(&data[..k]);
-                    *n += k;
-                    data = &data[k..];
-                    if *n < 9 {
-                        return None;
-                    }
-                    let raw = *buf;
-                    let f = frame_header(&raw);
-                    if f.len > self.max_frame[d] {
-                        self.info.malformed_messages += 1;
-                        self.warn(format!(
-                            "{dir:?}: HTTP/2 frame of {} bytes exceeds the maximum frame size {}; resynchronising",
-                            f.len, self.max_frame[d]
-                        ));
-                        let mut buf = raw[1..].to_vec();
-                        buf.extend_from_slice(data);
-                        return self.resync(d, buf);
-                    }
-                    self.frame_start(dir, ts, f);
-                    let want = match f.typ {
-                        SETTINGS if f.flags & FLAG_ACK == 0 => f.len.min(MAX_SETTINGS_PAYLOAD),
-                        GOAWAY => f.len.min(8),
-                        HEADERS | CONTINUATION | PUSH_PROMISE if !self.hpack[d].broken => f.len,
-                        _ => 0,
-                    };
-                    self.state[d] = if f.len == 0 {
-                        self.frame_end(dir, ts, f.typ, f.flags, f.sid, &[]);
-                        State::default()
-                    } else {
-                        State::Payload {
-                            typ: f.typ,
-                            flags: f.flags,
-                            sid: f.sid,
-                            remaining: f.len,
-                            want,
-                            keep: Vec::new(),
-                            keep_ok: true,
-                        }
-                    };
+                    let (buf, n) = (*buf, *n);
+                    self.header_bytes(dir, ts, buf, n, data)
                 }
                 State::Payload {
                     remaining,
@@ -436,32 +392,125 @@ impl H2Inspector {
                         keep.extend_from_slice(&data[..c]);
                     }
                     *remaining -= k;
-                    data = &data[k..];
                     if *remaining == 0 {
-                        let State::Payload {
-                            typ,
-                            flags,
-                            sid,
-                            keep,
-                            keep_ok,
-                            ..
-                        } = std::mem::take(&mut self.state[d])
-                        else {
-                            unreachable!()
-                        };
-                        if keep_ok {
-                            self.frame_end(dir, ts, typ, flags, sid, &keep);
-                        }
+                        self.payload_done(dir, ts);
                     }
+                    ControlFlow::Continue(k)
                 }
                 State::Resync { buf } => {
                     let mut buf = std::mem::take(buf);
                     buf.extend_from_slice(data);
                     return self.resync(d, buf);
                 }
+            };
+            match step {
+                ControlFlow::Continue(k) => data = &data[k..],
+                ControlFlow::Break(tail) => return tail,
             }
         }
         None
+    }
+
+    /// Client preface bytes, `n` matched before `data`. Continues with the bytes used.
+    fn preface_bytes(&mut self, dir: Direction, n: usize, data: &[u8]) -> Step {
+        let d = dir.index();
+        let k = (PREFACE.len() - n).min(data.len());
+        if data[..k] != PREFACE[n..n + k] {
+            self.state[d] = State::Dead;
+            self.info.malformed_messages += 1;
+            self.warn(format!(
+                "{dir:?}: no HTTP/2 client preface; ignoring this direction"
+            ));
+            return ControlFlow::Break(None);
+        }
+        self.state[d] = if n + k == PREFACE.len() {
+            self.info.preface_seen = true;
+            State::default()
+        } else {
+            State::Preface { n: n + k }
+        };
+        ControlFlow::Continue(k)
+    }
+
+    /// Frame header bytes, `n` of them in `buf` before `data`. Continues with the bytes
+    /// used.
+    fn header_bytes(
+        &mut self,
+        dir: Direction,
+        ts: Timestamp,
+        mut buf: [u8; 9],
+        n: usize,
+        data: &[u8],
+    ) -> Step {
+        let k = (9 - n).min(data.len());
+        buf[n..n + k].copy_from_slice(&data[..k]);
+        if n + k < 9 {
+            self.state[dir.index()] = State::Header { buf, n: n + k };
+        } else {
+            self.frame_header_done(dir, ts, buf, &data[k..])?;
+        }
+        ControlFlow::Continue(k)
+    }
+
+    /// A whole frame header (`rest` follows it): check its length, count the frame and
+    /// enter its payload. Breaks into a resynchronisation on an oversized frame.
+    fn frame_header_done(
+        &mut self,
+        dir: Direction,
+        ts: Timestamp,
+        raw: [u8; 9],
+        rest: &[u8],
+    ) -> ControlFlow<Option<Vec<u8>>> {
+        let d = dir.index();
+        let f = frame_header(&raw);
+        if f.len > self.max_frame[d] {
+            self.info.malformed_messages += 1;
+            self.warn(format!(
+                "{dir:?}: HTTP/2 frame of {} bytes exceeds the maximum frame size {}; resynchronising",
+                f.len, self.max_frame[d]
+            ));
+            let mut buf = raw[1..].to_vec();
+            buf.extend_from_slice(rest);
+            return ControlFlow::Break(self.resync(d, buf));
+        }
+        self.frame_start(dir, ts, f);
+        let want = match f.typ {
+            SETTINGS if f.flags & FLAG_ACK == 0 => f.len.min(MAX_SETTINGS_PAYLOAD),
+            GOAWAY => f.len.min(8),
+            HEADERS | CONTINUATION | PUSH_PROMISE if !self.hpack[d].broken => f.len,
+            _ => 0,
+        };
+        self.state[d] = if f.len == 0 {
+            self.frame_end(dir, ts, f.typ, f.flags, f.sid, &[]);
+            State::default()
+        } else {
+            State::Payload {
+                typ: f.typ,
+                flags: f.flags,
+                sid: f.sid,
+                remaining: f.len,
+                want,
+                keep: Vec::new(),
+                keep_ok: true,
+            }
+        };
+        ControlFlow::Continue(())
+    }
+
+    /// The last payload byte arrived: back to frame headers, and finish the frame unless
+    /// a gap hit the part we read.
+    fn payload_done(&mut self, dir: Direction, ts: Timestamp) {
+        if let State::Payload {
+            typ,
+            flags,
+            sid,
+            keep,
+            keep_ok: true,
+            ..
+        } = std::mem::take(&mut self.state[dir.index()])
+        {
+            self.frame_end(dir, ts, typ, flags, sid, &keep);
+        }
     }
 
     /// Finds a plausible frame header confirmed by the next one; see the TLS resync.
@@ -500,26 +549,7 @@ impl H2Inspector {
         match f.typ {
             HEADERS if client => {
                 if f.sid % 2 == 1 && f.sid > self.last_client_stream {
-                    self.last_client_stream = f.sid;
-                    self.info.streams += 1;
-                    if self.exchanges.len() < MAX_STREAM_EXCHANGES {
-                        self.index.insert(f.sid, self.exchanges.len());
-                        self.exchanges.push(Exchange {
-                            request: crate::inspect::http::inspector::Message {
-                                time: Some(ts),
-                                ..Default::default()
-                            },
-                            ..Default::default()
-                        });
-                    } else {
-                        self.exchanges_omitted += 1;
-                    }
-                    self.info.first_stream_time.get_or_insert(ts);
-                    self.info.last_stream_time = Some(ts);
-                    self.open.insert(f.sid, 0);
-                    let n = self.open.len() as u32;
-                    self.info.max_concurrent_streams_seen =
-                        self.info.max_concurrent_streams_seen.max(n);
+                    self.stream_opened(f.sid, ts);
                 }
                 if end_stream {
                     self.end_stream(f.sid, 1);
@@ -563,6 +593,29 @@ impl H2Inspector {
         }
     }
 
+    /// Client HEADERS on a new odd stream id: count it, start its exchange, track it open.
+    fn stream_opened(&mut self, sid: u32, ts: Timestamp) {
+        self.last_client_stream = sid;
+        self.info.streams += 1;
+        if self.exchanges.len() < MAX_STREAM_EXCHANGES {
+            self.index.insert(sid, self.exchanges.len());
+            self.exchanges.push(Exchange {
+                request: crate::inspect::http::inspector::Message {
+                    time: Some(ts),
+                    ..Default::default()
+                },
+                ..Default::default()
+            });
+        } else {
+            self.exchanges_omitted += 1;
+        }
+        self.info.first_stream_time.get_or_insert(ts);
+        self.info.last_stream_time = Some(ts);
+        self.open.insert(sid, 0);
+        let n = self.open.len() as u32;
+        self.info.max_concurrent_streams_seen = self.info.max_concurrent_streams_seen.max(n);
+    }
+
     fn end_stream(&mut self, sid: u32, bit: u8) {
         if let Some(s) = self.open.get_mut(&sid) {
             *s |= bit;
@@ -572,7 +625,6 @@ impl H2Inspector {
         }
     }
 
-    /// Frame complete: read the small payloads we keep.
     /// END_STREAM from one side of a client stream.
     fn stream_ended(&mut self, sid: u32, client: bool, ts: Timestamp) {
         let Some(&i) = self.index.get(&sid) else {
@@ -615,25 +667,7 @@ impl H2Inspector {
         if self.hpack[d].broken {
             return;
         }
-        let frag = if typ == CONTINUATION {
-            Some(p)
-        } else {
-            let pad = if flags & FLAG_PADDED != 0 {
-                p.first().map(|&n| n as usize)
-            } else {
-                Some(0)
-            };
-            let skip = (flags & FLAG_PADDED != 0) as usize
-                + if typ == PUSH_PROMISE {
-                    4
-                } else if flags & FLAG_PRIORITY != 0 {
-                    5
-                } else {
-                    0
-                };
-            pad.and_then(|pad| p.get(skip..p.len().checked_sub(pad)?))
-        };
-        let Some(frag) = frag else {
+        let Some(frag) = block_fragment(typ, flags, p) else {
             self.hpack_broken(dir, "malformed padding in a header frame");
             return;
         };
@@ -653,73 +687,49 @@ impl H2Inspector {
             return;
         }
         let block = std::mem::take(&mut h.block);
-        let mut fields: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-        let r = h
+        if let Some(fields) = self.decode_block(dir, &block) {
+            self.headers_decoded(dir, ts, &fields, block.len());
+        }
+    }
+
+    /// HPACK-decodes a whole header block; an error breaks this direction's decoding.
+    fn decode_block(&mut self, dir: Direction, block: &[u8]) -> Option<Vec<Field>> {
+        let mut fields: Vec<Field> = Vec::new();
+        let r = self.hpack[dir.index()]
             .decoder
-            .decode_with_cb(&block, |n, v| fields.push((n.into_owned(), v.into_owned())));
+            .decode_with_cb(block, |n, v| fields.push((n.into_owned(), v.into_owned())));
         if let Err(e) = r {
             self.hpack_broken(dir, &format!("HPACK error {e:?}"));
-            return;
+            return None;
         }
-        let Some(sid) = self.hpack[d].block_sid else {
+        Some(fields)
+    }
+
+    /// A decoded header block of `block_len` bytes: fill in its stream's exchange.
+    fn headers_decoded(
+        &mut self,
+        dir: Direction,
+        ts: Timestamp,
+        fields: &[Field],
+        block_len: usize,
+    ) {
+        let h = &self.hpack[dir.index()];
+        let Some(sid) = h.block_sid else {
             return;
         };
-        let end_stream = self.hpack[d].block_end_stream;
+        let end_stream = h.block_end_stream;
         let Some(&i) = self.index.get(&sid) else {
             return;
         };
         let e = &mut self.exchanges[i];
-        let text = |v: &[u8]| compact_str::CompactString::from_utf8_lossy(v);
-        let client = dir == Direction::ClientToServer;
-        if client {
-            if e.method.is_some() {
-                return; // trailers
-            }
-            for (n, v) in &fields {
-                match n.as_slice() {
-                    b":method" => e.method = Some(text(v)),
-                    b":path" => e.target = Some(text(v)),
-                    b":authority" => e.host = Some(text(v)),
-                    b"host" if e.host.is_none() => e.host = Some(text(v)),
-                    b"expect" => e.expect = Some(text(v)),
-                    _ => {}
-                }
-            }
-            if end_stream {
-                e.request.end = Some(ts);
-                e.request.complete = true;
-            }
-        } else {
-            if e.status.is_some() {
-                return; // trailers
-            }
-            let status = fields
-                .iter()
-                .find(|(n, _)| n == b":status")
-                .and_then(|(_, v)| std::str::from_utf8(v).ok()?.parse::<u16>().ok());
-            let Some(status) = status else { return };
-            e.response_wire_bytes += 9 + block.len() as u64;
-            if (100..200).contains(&status) {
-                e.interim_statuses.push(status);
-                return;
-            }
-            e.status = Some(status);
-            e.response.time = Some(ts);
-            for (n, v) in &fields {
-                match n.as_slice() {
-                    b"content-encoding" => e.content_encoding = Some(text(v)),
-                    b"transfer-encoding" => e.transfer_encoding = Some(text(v)),
-                    _ => {}
-                }
-            }
-            if end_stream {
-                e.response.end = Some(ts);
-                e.response.complete = true;
-                self.index.remove(&sid);
-            }
+        if dir == Direction::ClientToServer {
+            request_headers(e, fields, end_stream, ts);
+        } else if response_headers(e, fields, end_stream, ts, block_len) {
+            self.index.remove(&sid);
         }
     }
 
+    /// Frame complete: read the small payloads we keep.
     fn frame_end(
         &mut self,
         dir: Direction,
@@ -763,378 +773,92 @@ impl H2Inspector {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::Direction::{ClientToServer as C, ServerToClient as S};
+/// A decoded header field: name and value.
+type Field = (Vec<u8>, Vec<u8>);
 
-    fn ts(n: i64) -> Timestamp {
-        Timestamp::from_nanos(n)
+/// The header block fragment of a HEADERS, PUSH_PROMISE or CONTINUATION payload, without
+/// padding, priority fields or promised stream id; `None` if the padding does not fit.
+fn block_fragment(typ: u8, flags: u8, p: &[u8]) -> Option<&[u8]> {
+    if typ == CONTINUATION {
+        return Some(p);
     }
-
-    fn frame(typ: u8, flags: u8, sid: u32, payload: &[u8]) -> Vec<u8> {
-        let n = payload.len() as u32;
-        let mut v = vec![(n >> 16) as u8, (n >> 8) as u8, n as u8, typ, flags];
-        v.extend_from_slice(&sid.to_be_bytes());
-        v.extend_from_slice(payload);
-        v
-    }
-
-    fn settings(pairs: &[(u16, u32)]) -> Vec<u8> {
-        let p: Vec<u8> = pairs
-            .iter()
-            .flat_map(|(i, v)| {
-                let mut b = i.to_be_bytes().to_vec();
-                b.extend(v.to_be_bytes());
-                b
-            })
-            .collect();
-        frame(SETTINGS, 0, 0, &p)
-    }
-
-    /// HPACK-ish header block bytes (content irrelevant to the scanner).
-    fn hdrs(sid: u32, flags: u8) -> Vec<u8> {
-        frame(
-            HEADERS,
-            flags | 0x4,
-            sid,
-            &[
-                0x82, 0x86, 0x84, 0x41, 0x0a, b'e', b'x', b'a', b'm', b'p', b'l', b'e', b'.', b'i',
-                b'o',
-            ],
-        )
-    }
-
-    fn client_stream() -> Vec<u8> {
-        [
-            PREFACE.to_vec(),
-            settings(&[(3, 100), (4, 65535)]),
-            frame(WINDOW_UPDATE, 0, 0, &[0, 0xf, 0, 1]),
-            hdrs(1, FLAG_END_STREAM),
-            hdrs(3, FLAG_END_STREAM),
-            hdrs(5, 0),
-            frame(DATA, FLAG_END_STREAM, 5, &[0x61; 300]),
-            frame(SETTINGS, FLAG_ACK, 0, &[]),
-        ]
-        .concat()
-    }
-
-    fn server_stream() -> Vec<u8> {
-        [
-            settings(&[(3, 128), (5, 16384)]),
-            frame(SETTINGS, FLAG_ACK, 0, &[]),
-            hdrs(1, 0),
-            frame(DATA, FLAG_END_STREAM, 1, &[0x62; 1000]),
-            hdrs(3, FLAG_END_STREAM),
-            hdrs(5, 0),
-            frame(DATA, 0, 5, &[0x63; 500]),
-            hdrs(5, FLAG_END_STREAM), // trailers: not a second response
-            frame(GOAWAY, 0, 0, &[0, 0, 0, 5, 0, 0, 0, 0]),
-        ]
-        .concat()
-    }
-
-    #[test]
-    fn preface_detection() {
-        assert_eq!(looks_like_h2_preface(PREFACE), Some(true));
-        assert_eq!(looks_like_h2_preface(&client_stream()), Some(true));
-        assert_eq!(looks_like_h2_preface(b"PRI * HT"), None);
-        assert_eq!(looks_like_h2_preface(b""), None);
-        assert_eq!(looks_like_h2_preface(b"GET / HTTP/1.1\r\n"), Some(false));
-        assert_eq!(looks_like_h2_preface(b"PRX"), Some(false));
-    }
-
-    fn check(i: &H2Info) {
-        assert!(i.preface_seen);
-        assert_eq!(i.streams, 3);
-        assert_eq!(i.responses, 3);
-        assert_eq!(i.frames, [7, 9]);
-        assert_eq!(i.data_bytes, [300, 1500]);
-        assert_eq!(i.settings_max_concurrent_streams, [Some(100), Some(128)]);
-        assert!(i.goaway);
-        assert_eq!(i.goaway_from, Some(S));
-        assert_eq!(
-            (i.goaway_last_stream_id, i.goaway_error),
-            (Some(5), Some(0))
-        );
-        assert_eq!(i.rst_streams, 0);
-    }
-
-    #[test]
-    fn three_streams_split_at_every_offset() {
-        let c = client_stream();
-        let s = server_stream();
-        for split in 0..=c.len().max(s.len()) {
-            let mut h = H2Inspector::new();
-            let (c1, c2) = c.split_at(split.min(c.len()));
-            let (s1, s2) = s.split_at(split.min(s.len()));
-            h.on_data(C, ts(0), c1);
-            h.on_data(C, ts(1), c2);
-            h.on_data(S, ts(2), s1);
-            h.on_data(S, ts(3), s2);
-            h.finish(ts(4));
-            check(h.info());
-            assert_eq!(h.info().max_concurrent_streams_seen, 3, "split {split}");
-            assert!(h.warnings().is_empty(), "{:?}", h.warnings());
-        }
-    }
-
-    #[test]
-    fn byte_by_byte_interleaved() {
-        let c = client_stream();
-        let s = server_stream();
-        let mut h = H2Inspector::new();
-        for i in 0..c.len().max(s.len()) {
-            if let Some(b) = c.get(i) {
-                h.on_data(C, ts(i as i64), std::slice::from_ref(b));
-            }
-            if let Some(b) = s.get(i) {
-                h.on_data(S, ts(i as i64), std::slice::from_ref(b));
-            }
-        }
-        check(h.info());
-        assert!(h.info().first_stream_time.is_some());
-    }
-
-    #[test]
-    fn sequential_streams_concurrency_one() {
-        let mut h = H2Inspector::new();
-        h.on_data(C, ts(0), &[PREFACE.to_vec(), settings(&[])].concat());
-        h.on_data(S, ts(1), &settings(&[]));
-        for (n, sid) in [1u32, 3, 5, 7].into_iter().enumerate() {
-            h.on_data(C, ts(10 * n as i64), &hdrs(sid, FLAG_END_STREAM));
-            h.on_data(
-                S,
-                ts(10 * n as i64 + 5),
-                &[hdrs(sid, 0), frame(DATA, FLAG_END_STREAM, sid, b"ok")].concat(),
-            );
-        }
-        let i = h.info();
-        assert_eq!(
-            (i.streams, i.responses, i.max_concurrent_streams_seen),
-            (4, 4, 1)
-        );
-        assert_eq!(
-            (i.first_stream_time, i.last_stream_time),
-            (Some(ts(0)), Some(ts(30)))
-        );
-    }
-
-    #[test]
-    fn upgrade_counts_stream_one() {
-        let mut h = H2Inspector::after_upgrade();
-        h.on_data(C, ts(0), &[PREFACE.to_vec(), settings(&[(3, 10)])].concat());
-        h.on_data(
-            S,
-            ts(1),
-            &[
-                settings(&[]),
-                hdrs(1, 0),
-                frame(DATA, FLAG_END_STREAM, 1, b"hello"),
-            ]
-            .concat(),
-        );
-        h.on_data(
-            C,
-            ts(2),
-            &[frame(SETTINGS, FLAG_ACK, 0, &[]), hdrs(3, FLAG_END_STREAM)].concat(),
-        );
-        h.on_data(S, ts(3), &[frame(RST_STREAM, 0, 3, &[0, 0, 0, 8])].concat());
-        let i = h.info();
-        assert!(i.upgraded && i.preface_seen);
-        assert_eq!((i.streams, i.responses, i.rst_streams), (2, 1, 1));
-        assert_eq!(i.max_concurrent_streams_seen, 1);
-        assert!(h.warnings().is_empty());
-    }
-
-    #[test]
-    fn bad_preface_ignores_client() {
-        let mut h = H2Inspector::new();
-        h.on_data(C, ts(0), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-        h.on_data(C, ts(0), &hdrs(1, 0));
-        assert_eq!(h.info().streams, 0);
-        assert!(!h.info().preface_seen);
-        assert_eq!(h.warnings().len(), 1);
-    }
-
-    #[test]
-    fn gap_inside_data_keeps_sync_and_gap_across_headers_resyncs() {
-        let mut h = H2Inspector::new();
-        h.on_data(
-            C,
-            ts(0),
-            &[PREFACE.to_vec(), settings(&[]), hdrs(1, FLAG_END_STREAM)].concat(),
-        );
-        let big = frame(DATA, 0, 1, &[7; 5000]);
-        h.on_data(S, ts(1), &[settings(&[]), hdrs(1, 0)].concat());
-        h.on_data(S, ts(1), &big[..100]);
-        h.on_gap(S, ts(1), 4000);
-        h.on_data(S, ts(1), &big[4100..]);
-        assert!(h.warnings().is_empty());
-        // Lose a frame header: resync on the following frames.
-        let tail = [
-            frame(DATA, 0, 1, &[8; 200]),
-            frame(DATA, 0, 1, &[9; 50]),
-            frame(DATA, FLAG_END_STREAM, 1, b"end"),
-        ]
-        .concat();
-        h.on_gap(S, ts(2), 5);
-        h.on_data(S, ts(2), &tail[5..]);
-        h.on_data(C, ts(3), &hdrs(3, FLAG_END_STREAM));
-        h.on_data(S, ts(4), &hdrs(3, FLAG_END_STREAM));
-        let i = h.info();
-        // The resync warning, and: the server's HPACK table is lost with the gap.
-        assert_eq!(h.warnings().len(), 2, "{:?}", h.warnings());
-        assert!(h.warnings()[1].contains("HPACK"));
-        assert_eq!((i.streams, i.responses), (2, 2));
-        assert_eq!(i.data_bytes[1], 5000 + 50 + 3);
-    }
-
-    #[test]
-    fn random_bytes_never_panic() {
-        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
+    let padded = flags & FLAG_PADDED != 0;
+    let pad = if padded { *p.first()? as usize } else { 0 };
+    let skip = padded as usize
+        + if typ == PUSH_PROMISE {
+            4
+        } else if flags & FLAG_PRIORITY != 0 {
+            5
+        } else {
+            0
         };
-        let valid = [client_stream(), server_stream()];
-        for round in 0..400 {
-            let mut h = if round % 2 == 0 {
-                H2Inspector::new()
-            } else {
-                H2Inspector::after_upgrade()
-            };
-            for (k, dir) in [C, S].into_iter().enumerate() {
-                let mut bytes: Vec<u8> = if round % 3 == 0 {
-                    (0..next() % 4000).map(|_| next() as u8).collect()
-                } else {
-                    valid[k].clone()
-                };
-                for _ in 0..next() % 6 {
-                    if !bytes.is_empty() {
-                        let p = (next() as usize) % bytes.len();
-                        bytes[p] = next() as u8;
-                    }
-                }
-                let mut rest = &bytes[..];
-                while !rest.is_empty() {
-                    let n = 1 + (next() as usize) % rest.len().min(500);
-                    h.on_data(dir, ts(0), &rest[..n]);
-                    rest = &rest[n..];
-                    if next() % 40 == 0 {
-                        h.on_gap(dir, ts(0), next() % 3000);
-                    }
-                }
-            }
-            h.finish(ts(1));
-            assert!(h.warnings().len() <= MAX_WARNINGS + 1);
+    p.get(skip..p.len().checked_sub(pad)?)
+}
+
+fn text(v: &[u8]) -> compact_str::CompactString {
+    compact_str::CompactString::from_utf8_lossy(v)
+}
+
+/// A client header block: the request's method, target and host (trailers are ignored).
+fn request_headers(e: &mut Exchange, fields: &[Field], end_stream: bool, ts: Timestamp) {
+    if e.method.is_some() {
+        return; // trailers
+    }
+    for (n, v) in fields {
+        match n.as_slice() {
+            b":method" => e.method = Some(text(v)),
+            b":path" => e.target = Some(text(v)),
+            b":authority" => e.host = Some(text(v)),
+            b"host" if e.host.is_none() => e.host = Some(text(v)),
+            b"expect" => e.expect = Some(text(v)),
+            _ => {}
         }
     }
-
-    fn unhex(s: &str) -> Vec<u8> {
-        let s: String = s.split_whitespace().collect();
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
-
-    /// RFC 7541 Appendix C.3: three requests whose header blocks share one
-    /// dynamic table (the 2nd and 3rd refer to entries the 1st added), sent
-    /// as HEADERS on streams 1, 3, 5 (the 3rd padded and with priority).
-    #[test]
-    fn hpack_rfc7541_c3_requests_become_exchanges() {
-        let c1 = unhex("8286 8441 0f77 7777 2e65 7861 6d70 6c65 2e63 6f6d");
-        let c2 = unhex("8286 84be 5808 6e6f 2d63 6163 6865");
-        let c3 = unhex("8287 85bf 400a 6375 7374 6f6d 2d6b 6579 0c63 7573 746f 6d2d 7661 6c75 65");
-        let mut padded = vec![3u8]; // pad length
-        padded.extend([0, 0, 0, 1, 16]); // priority: depends on 1, weight 16
-        padded.extend(&c3);
-        padded.extend([0, 0, 0]);
-        let client = [
-            PREFACE.to_vec(),
-            settings(&[]),
-            frame(HEADERS, FLAG_END_STREAM | FLAG_END_HEADERS, 1, &c1),
-            // Split across HEADERS + CONTINUATION.
-            frame(HEADERS, FLAG_END_STREAM, 3, &c2[..3]),
-            frame(CONTINUATION, FLAG_END_HEADERS, 3, &c2[3..]),
-            frame(
-                HEADERS,
-                FLAG_END_STREAM | FLAG_END_HEADERS | FLAG_PADDED | FLAG_PRIORITY,
-                5,
-                &padded,
-            ),
-        ]
-        .concat();
-        // :status 200 (static index 8), then :status 404 (static index 13).
-        let server = [
-            settings(&[]),
-            frame(HEADERS, FLAG_END_HEADERS, 1, &[0x88]),
-            frame(DATA, FLAG_END_STREAM, 1, b"hello"),
-            frame(HEADERS, FLAG_END_HEADERS | FLAG_END_STREAM, 3, &[0x8d]),
-        ]
-        .concat();
-        let mut h = H2Inspector::new();
-        for b in client.iter() {
-            h.on_data(C, ts(0), std::slice::from_ref(b));
-        }
-        h.on_data(S, ts(1), &server);
-        h.finish(ts(2));
-        assert!(h.warnings().is_empty(), "{:?}", h.warnings());
-        let x = h.exchanges();
-        assert_eq!(x.len(), 3);
-        let got: Vec<_> = x
-            .iter()
-            .map(|e| {
-                (
-                    e.method.as_deref(),
-                    e.target.as_deref(),
-                    e.host.as_deref(),
-                    e.status,
-                )
-            })
-            .collect();
-        assert_eq!(
-            got,
-            [
-                (Some("GET"), Some("/"), Some("www.example.com"), Some(200)),
-                (Some("GET"), Some("/"), Some("www.example.com"), Some(404)),
-                (
-                    Some("GET"),
-                    Some("/index.html"),
-                    Some("www.example.com"),
-                    None
-                ),
-            ]
-        );
-        assert_eq!(x[0].response.body_bytes, 5);
-        assert!(x[0].response.complete && x[1].response.complete && !x[2].response.complete);
-    }
-
-    #[test]
-    fn hpack_garbage_stops_decoding_but_streams_still_count() {
-        let client = [
-            PREFACE.to_vec(),
-            frame(
-                HEADERS,
-                FLAG_END_STREAM | FLAG_END_HEADERS,
-                1,
-                &[0xff, 0xff, 0xff, 0xff, 0xff, 0x7f],
-            ),
-            frame(HEADERS, FLAG_END_STREAM | FLAG_END_HEADERS, 3, &[0x82]),
-        ]
-        .concat();
-        let mut h = H2Inspector::new();
-        h.on_data(C, ts(0), &client);
-        h.finish(ts(1));
-        assert_eq!(h.info().streams, 2);
-        assert!(h.exchanges().iter().all(|e| e.method.is_none()));
-        assert!(
-            h.warnings().iter().any(|w| w.contains("HPACK")),
-            "{:?}",
-            h.warnings()
-        );
+    if end_stream {
+        e.request.end = Some(ts);
+        e.request.complete = true;
     }
 }
+
+/// A server header block of `block_len` bytes: an interim 1xx status, or the final status
+/// and body encodings (trailers are ignored). True if it ended the exchange.
+fn response_headers(
+    e: &mut Exchange,
+    fields: &[Field],
+    end_stream: bool,
+    ts: Timestamp,
+    block_len: usize,
+) -> bool {
+    if e.status.is_some() {
+        return false; // trailers
+    }
+    let status = fields
+        .iter()
+        .find(|(n, _)| n == b":status")
+        .and_then(|(_, v)| std::str::from_utf8(v).ok()?.parse::<u16>().ok());
+    let Some(status) = status else {
+        return false;
+    };
+    e.response_wire_bytes += 9 + block_len as u64;
+    if (100..200).contains(&status) {
+        e.interim_statuses.push(status);
+        return false;
+    }
+    e.status = Some(status);
+    e.response.time = Some(ts);
+    for (n, v) in fields {
+        match n.as_slice() {
+            b"content-encoding" => e.content_encoding = Some(text(v)),
+            b"transfer-encoding" => e.transfer_encoding = Some(text(v)),
+            _ => {}
+        }
+    }
+    if end_stream {
+        e.response.end = Some(ts);
+        e.response.complete = true;
+    }
+    end_stream
+}
+
+#[cfg(test)]
+mod tests;

@@ -359,10 +359,7 @@ mod tests {
 
     fn hex(s: &str) -> Vec<u8> {
         let s: String = s.split_whitespace().collect();
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
+        crate::inspect::tls::keylog::unhex(&s).expect("hex test vector")
     }
 
     /// RFC 8448 §3 (simple 1-RTT handshake): the server handshake traffic

@@ -53,7 +53,9 @@ pub struct Entry {
     pub secret: Vec<u8>,
 }
 
-fn unhex(s: &str) -> Option<Vec<u8>> {
+/// Hex digits (even count, nothing else) to bytes; the test vectors use it
+/// too, whitespace removed.
+pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }

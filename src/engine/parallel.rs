@@ -1,0 +1,589 @@
+//! `report --threads N`: the flow table sharded over N worker threads, with
+//! output byte-identical to one thread.
+//!
+//! The reading thread (the [`super::Analyzer`]) decodes each frame as it
+//! always did (it counts skips and needs the 4-tuple), and hands the TCP
+//! segment, payload copied into a shared buffer, to the worker that owns its
+//! connection: [`shard`] hashes the 4-tuple symmetrically, so both
+//! directions, and every connection ever seen on that 4-tuple, land on one
+//! worker, in capture order. Workers run their own [`FlowTable`] and build
+//! the records of the connections they finish.
+//!
+//! Determinism. Everything the single table decides from *other* flows is
+//! replayed:
+//! - the once-a-second sweep (closed and idle connections) happens at the
+//!   TCP packet where one table would do it; the reader decides it (the rule
+//!   depends only on packet timestamps) and sends a sweep to every worker;
+//! - connection ids: each worker reports the global packet index at which it
+//!   created each connection; the merge numbers connections in that order,
+//!   which is the order one table numbers them;
+//! - record order: every record carries the packet index at which it was
+//!   finished, and whether by the sweep (those come first, in id order) or by
+//!   the packet itself; the merge sorts by that; `finish` is last, in id order;
+//! - the table's peak memory estimate is the maximum over time of the sum of
+//!   the workers' estimates, replayed from the changes each one reports.
+//!
+//! Batches go to every worker in lock step (an empty one if it has nothing),
+//! so the merge takes batch k from each worker, sorts, and hands records on
+//! in order; the summary is folded from them on the reading thread.
+//!
+//! What is not exact: the memory bounds (`--memory-limit`, the half-open
+//! cap, the out-of-order budget) are split evenly between the workers, so
+//! once a bound is hit the connections it evicts can differ from one
+//! thread's.
+
+use super::Options;
+use crate::analysis::{record, ConnectionRecord};
+use crate::decode::TcpSegment;
+use crate::inspect::AppInspector;
+use crate::tcp::{Connection, FlowTable, TableConfig, TableStats};
+use crate::time::{Duration, Timestamp};
+use rustc_hash::FxHashMap;
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
+
+/// Segments per batch (all workers together) before it is sent.
+const BATCH: usize = 4096;
+/// Batches in flight before the reader waits for the oldest to merge.
+const DEPTH: usize = 4;
+
+/// The worker that owns a 4-tuple: the same for both directions.
+pub fn shard(a: IpAddr, ap: u16, b: IpAddr, bp: u16, n: usize) -> usize {
+    use std::hash::{Hash, Hasher};
+    let (lo, hi) = if (a, ap) <= (b, bp) {
+        ((a, ap), (b, bp))
+    } else {
+        ((b, bp), (a, ap))
+    };
+    let mut h = rustc_hash::FxHasher::default();
+    lo.hash(&mut h);
+    hi.hash(&mut h);
+    // FxHash leaves the low bits weak: mix before reducing.
+    let x = h.finish();
+    let x = (x ^ (x >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    ((x ^ (x >> 32)) % n as u64) as usize
+}
+
+/// A TCP segment with its payload in the batch's buffer.
+struct Seg {
+    idx: u64,
+    ts: Timestamp,
+    src: IpAddr,
+    dst: IpAddr,
+    sport: u16,
+    dport: u16,
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    window: u16,
+    payload_len: u32,
+    off: u32,
+    len: u32,
+}
+
+enum Item {
+    /// Sweep the table now, before the segment of the same index.
+    Sweep(u64, Timestamp),
+    /// Connections created from here on come from this file.
+    File(Option<String>),
+    Seg(Seg),
+}
+
+#[derive(Default)]
+struct Batch {
+    items: Vec<Item>,
+    payload: Vec<u8>,
+    /// Buffer for the rendered records (`Out::text`), reused.
+    text: Vec<u8>,
+}
+
+enum Msg {
+    Batch(Batch),
+    Finish(Timestamp),
+}
+
+/// A record's [`Options::render`] bytes: a range of [`Out::text`].
+type Rendered = Option<(usize, usize)>;
+
+/// How a record was finished at its packet index: sweeps first.
+const SWEEP: u8 = 0;
+const PACKET: u8 = 1;
+
+/// What a worker did with one batch.
+#[derive(Default)]
+struct Out {
+    /// Global packet index of each connection it created, in local id order.
+    created: Vec<u64>,
+    /// (index, phase, estimate): its table's memory estimate changed.
+    est: Vec<(u64, u8, u64)>,
+    /// (index, phase, record, rendered) in the order the table finished them.
+    recs: Vec<(u64, u8, ConnectionRecord, Rendered)>,
+    /// After `Finish`: the table's counters.
+    stats: Option<TableStats>,
+    /// The batch, emptied, to be filled again (no allocation per batch).
+    spare: Option<Batch>,
+    /// The records rendered, one after the other.
+    text: Vec<u8>,
+}
+
+/// The worker's share of the memory bounds.
+fn share(cfg: TableConfig, n: usize) -> TableConfig {
+    let mut c = cfg;
+    c.memory_limit = cfg.memory_limit / n;
+    c.max_half_open = (cfg.max_half_open / n).max(1);
+    c.limits.max_ooo_total = (cfg.limits.max_ooo_total / n).max(1);
+    c
+}
+
+fn worker(opts: Options, cfg: TableConfig, rx: Receiver<Msg>, tx: Sender<Out>) {
+    let mut table: FlowTable<AppInspector> = super::new_table(&opts, cfg);
+    let with_exchanges = !opts.drop_exchanges;
+    let mut est = 0u64;
+    let mut peak = 0u64;
+    let mut file: Option<String> = None;
+    let mut file_of: FxHashMap<u64, String> = FxHashMap::default();
+    for msg in rx {
+        let mut out = Out::default();
+        let mut text = Vec::new();
+        match msg {
+            Msg::Batch(mut b) => {
+                text = std::mem::take(&mut b.text);
+                text.clear();
+                for it in &b.items {
+                    let before = table.stats.connections;
+                    let (idx, phase) = match it {
+                        Item::Sweep(idx, ts) => {
+                            let recs = &mut out.recs;
+                            table.sweep(*ts, &mut |c: Connection<AppInspector>| {
+                                recs.push((*idx, SWEEP, record(&c, with_exchanges), None))
+                            });
+                            (*idx, SWEEP)
+                        }
+                        Item::File(f) => {
+                            file.clone_from(f);
+                            continue;
+                        }
+                        Item::Seg(s) => {
+                            let seg = TcpSegment {
+                                src: s.src,
+                                dst: s.dst,
+                                sport: s.sport,
+                                dport: s.dport,
+                                seq: s.seq,
+                                ack: s.ack,
+                                flags: s.flags,
+                                window: s.window,
+                                payload: &b.payload[s.off as usize..(s.off + s.len) as usize],
+                                payload_len: s.payload_len,
+                            };
+                            let recs = &mut out.recs;
+                            let idx = s.idx;
+                            table.process(s.ts, &seg, &mut |c: Connection<AppInspector>| {
+                                recs.push((idx, PACKET, record(&c, with_exchanges), None))
+                            });
+                            (idx, PACKET)
+                        }
+                    };
+                    for id in before..table.stats.connections {
+                        out.created.push(idx);
+                        if let Some(f) = &file {
+                            file_of.insert(id, f.clone());
+                        }
+                    }
+                    // The peak one table would record includes the moment
+                    // before an eviction brought the estimate down.
+                    if table.stats.peak_memory > peak {
+                        peak = table.stats.peak_memory;
+                        out.est.push((idx, phase, peak));
+                    }
+                    let now = table.memory_estimate() as u64;
+                    if now != est {
+                        est = now;
+                        out.est.push((idx, phase, now));
+                    }
+                }
+                b.items.clear();
+                b.payload.clear();
+                out.spare = Some(b);
+            }
+            Msg::Finish(ts) => {
+                let recs = &mut out.recs;
+                table.finish(ts, &mut |c: Connection<AppInspector>| {
+                    recs.push((u64::MAX, SWEEP, record(&c, with_exchanges), None))
+                });
+                out.stats = Some(table.stats.clone());
+            }
+        }
+        if let Some(render) = opts.render {
+            for (_, _, r, bytes) in &mut out.recs {
+                let local = r.id;
+                r.file = file_of.remove(&local);
+                r.id = super::RENDER_ID;
+                let from = text.len();
+                render(r, &mut text);
+                *bytes = Some((from, text.len()));
+                r.id = local;
+            }
+        }
+        out.text = text;
+        if tx.send(out).is_err() {
+            return;
+        }
+    }
+}
+
+struct Worker {
+    tx: SyncSender<Msg>,
+    rx: Receiver<Out>,
+    handle: Option<std::thread::JoinHandle<()>>,
+    /// Local id → (global id); removed when the record is merged.
+    ids: FxHashMap<u64, u64>,
+    created: u64,
+    est: u64,
+}
+
+/// A record ready to be handed on, in merge order.
+pub struct Merged<'a> {
+    pub record: ConnectionRecord,
+    /// [`Options::render`]'s bytes, rendered with [`super::RENDER_ID`]:
+    /// write them with [`put_with_id`].
+    pub rendered: Option<&'a [u8]>,
+    /// Global packet index at which the connection was created.
+    pub start: u64,
+}
+
+pub struct Pool {
+    workers: Vec<Worker>,
+    batches: Vec<Batch>,
+    pending: usize,
+    /// Sent, not merged.
+    in_flight: usize,
+    /// Received early (a secrets barrier), not merged yet.
+    stash: VecDeque<Vec<Out>>,
+    /// Emptied batches back from each worker.
+    spare: Vec<Vec<Batch>>,
+    last_sweep: Timestamp,
+    next_id: u64,
+    /// Global id → packet index of creation, until the record is merged.
+    start_of: FxHashMap<u64, u64>,
+    est_total: u64,
+    peak: u64,
+    emitted: u64,
+}
+
+impl Pool {
+    pub fn new(opts: &Options, n: usize) -> Pool {
+        let cfg = share(opts.table, n);
+        let workers = (0..n)
+            .map(|i| {
+                let (tx, wrx) = sync_channel(DEPTH + 1);
+                let (wtx, rx) = channel();
+                let o = opts.clone();
+                let handle = std::thread::Builder::new()
+                    .name(format!("keepwatch-worker-{i}"))
+                    .spawn(move || worker(o, cfg, wrx, wtx))
+                    .ok();
+                Worker {
+                    tx,
+                    rx,
+                    handle,
+                    ids: FxHashMap::default(),
+                    created: 0,
+                    est: 0,
+                }
+            })
+            .collect();
+        Pool {
+            workers,
+            batches: (0..n).map(|_| Batch::default()).collect(),
+            pending: 0,
+            in_flight: 0,
+            stash: VecDeque::new(),
+            spare: (0..n).map(|_| Vec::new()).collect(),
+            last_sweep: Timestamp::default(),
+            next_id: 0,
+            start_of: FxHashMap::default(),
+            est_total: 0,
+            peak: 0,
+            emitted: 0,
+        }
+    }
+
+    /// Connections created and not yet finished (for the progress line).
+    pub fn open(&self) -> usize {
+        (self.next_id - self.emitted) as usize
+    }
+
+    /// One TCP segment, the `idx`-th frame read. Records finished by earlier
+    /// batches go to `sink`, in order.
+    pub fn segment(
+        &mut self,
+        idx: u64,
+        ts: Timestamp,
+        s: &TcpSegment<'_>,
+        sink: &mut dyn FnMut(Merged<'_>),
+    ) {
+        // The table's own rule (`FlowTable::process`), decided here for all.
+        if ts.since(self.last_sweep) >= Duration::from_secs(1) {
+            self.last_sweep = ts;
+            for b in &mut self.batches {
+                b.items.push(Item::Sweep(idx, ts));
+            }
+        }
+        let w = shard(s.src, s.sport, s.dst, s.dport, self.workers.len());
+        let b = &mut self.batches[w];
+        let off = b.payload.len() as u32;
+        b.payload.extend_from_slice(s.payload);
+        b.items.push(Item::Seg(Seg {
+            idx,
+            ts,
+            src: s.src,
+            dst: s.dst,
+            sport: s.sport,
+            dport: s.dport,
+            seq: s.seq,
+            ack: s.ack,
+            flags: s.flags,
+            window: s.window,
+            payload_len: s.payload_len,
+            off,
+            len: s.payload.len() as u32,
+        }));
+        self.pending += 1;
+        if self.pending >= BATCH || b.payload.len() >= 4 << 20 {
+            self.send();
+            while self.in_flight > DEPTH {
+                self.merge_one(sink);
+            }
+        }
+    }
+
+    /// Connections created from the next segment on come from file `f`.
+    pub fn set_file(&mut self, f: Option<String>) {
+        for b in &mut self.batches {
+            b.items.push(Item::File(f.clone()));
+        }
+    }
+
+    fn send(&mut self) {
+        for (i, (w, b)) in self.workers.iter().zip(self.batches.iter_mut()).enumerate() {
+            let b = std::mem::replace(b, self.spare[i].pop().unwrap_or_default());
+            // A worker gone (it panicked) shows when its results are awaited.
+            let _ = w.tx.send(Msg::Batch(b));
+        }
+        self.pending = 0;
+        self.in_flight += 1;
+    }
+
+    fn receive(&mut self) -> Vec<Out> {
+        self.workers
+            .iter()
+            .map(|w| w.rx.recv().expect("a keepwatch worker thread stopped"))
+            .collect()
+    }
+
+    /// Waits until the workers have processed every segment given so far
+    /// (TLS secrets read from the capture apply from here on, as with one
+    /// table). Their results are kept for the next merge.
+    pub fn barrier(&mut self) {
+        if self.pending > 0 {
+            self.send();
+        }
+        while self.in_flight > self.stash.len() {
+            let outs = self.receive();
+            self.stash.push_back(outs);
+        }
+    }
+
+    fn merge_one(&mut self, sink: &mut dyn FnMut(Merged<'_>)) {
+        let outs = match self.stash.pop_front() {
+            Some(o) => o,
+            None => self.receive(),
+        };
+        self.in_flight -= 1;
+        self.merge(outs, sink);
+    }
+
+    fn merge(&mut self, mut outs: Vec<Out>, sink: &mut dyn FnMut(Merged<'_>)) {
+        // Ids in order of creation.
+        let mut created: Vec<(u64, usize, u64)> = Vec::new();
+        let spares: Vec<Option<Batch>> = outs.iter_mut().map(|o| o.spare.take()).collect();
+        let texts: Vec<Vec<u8>> = outs
+            .iter_mut()
+            .map(|o| std::mem::take(&mut o.text))
+            .collect();
+        for (w, o) in outs.iter_mut().enumerate() {
+            let base = self.workers[w].created;
+            created.extend(
+                o.created
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &i)| (i, w, base + j as u64)),
+            );
+            self.workers[w].created += o.created.len() as u64;
+        }
+        created.sort_unstable();
+        for (idx, w, local) in created {
+            self.workers[w].ids.insert(local, self.next_id);
+            self.start_of.insert(self.next_id, idx);
+            self.next_id += 1;
+        }
+        // The peak of the summed estimates.
+        let mut est: Vec<(u64, u8, usize, u64)> = Vec::new();
+        for (w, o) in outs.iter().enumerate() {
+            est.extend(o.est.iter().map(|&(i, p, e)| (i, p, w, e)));
+        }
+        est.sort_unstable_by_key(|&(i, p, w, _)| (i, p, w));
+        for (_, _, w, e) in est {
+            self.est_total = self.est_total - self.workers[w].est + e;
+            self.workers[w].est = e;
+            self.peak = self.peak.max(self.est_total);
+        }
+        // Records: by packet index, sweeps (in id order) before the packet's
+        // own (in the order its table finished them).
+        let mut recs: Vec<(u64, u8, u64, Merged<'_>)> = Vec::new();
+        for (w, o) in outs.into_iter().enumerate() {
+            for (seq, (i, p, mut r, bytes)) in o.recs.into_iter().enumerate() {
+                let Some(id) = self.workers[w].ids.remove(&r.id) else {
+                    continue; // unreachable: every record was created first
+                };
+                r.id = id;
+                let key = if p == SWEEP { id } else { seq as u64 };
+                let start = self.start_of.remove(&id).unwrap_or(0);
+                let rendered = bytes.map(|(a, b)| &texts[w][a..b]);
+                recs.push((
+                    i,
+                    p,
+                    key,
+                    Merged {
+                        record: r,
+                        rendered,
+                        start,
+                    },
+                ));
+            }
+        }
+        recs.sort_unstable_by_key(|&(i, p, k, _)| (i, p, k));
+        for (_, _, _, m) in recs {
+            self.emitted += 1;
+            sink(m);
+        }
+        for ((w, sp), text) in spares.into_iter().enumerate().zip(texts) {
+            if let Some(mut b) = sp {
+                b.text = text;
+                self.spare[w].push(b);
+            }
+        }
+    }
+
+    /// End of input: every record still to come, in order, and the tables'
+    /// counters summed (the peak estimate as one table would have seen it).
+    pub fn finish(mut self, end: Timestamp, sink: &mut dyn FnMut(Merged<'_>)) -> TableStats {
+        if self.pending > 0 {
+            self.send();
+        }
+        while self.in_flight > 0 {
+            self.merge_one(sink);
+        }
+        for w in &self.workers {
+            let _ = w.tx.send(Msg::Finish(end));
+        }
+        let outs = self.receive();
+        let mut total = TableStats::default();
+        for o in &outs {
+            if let Some(s) = &o.stats {
+                total.tcp_packets += s.tcp_packets;
+                total.connections += s.connections;
+                total.port_reuses += s.port_reuses;
+                total.idle_evictions += s.idle_evictions;
+                total.peak_open += s.peak_open;
+                total.peak_ooo_bytes += s.peak_ooo_bytes;
+                total.half_open_ended += s.half_open_ended;
+                total.half_open_evicted += s.half_open_evicted;
+                total.memory_evictions += s.memory_evictions;
+            }
+        }
+        self.merge(outs, sink);
+        total.peak_memory = self.peak;
+        for w in &mut self.workers {
+            // Closing the channel ends the worker's loop.
+            let (tx, _) = sync_channel(0);
+            drop(std::mem::replace(&mut w.tx, tx));
+            if let Some(h) = w.handle.take() {
+                let _ = h.join();
+            }
+        }
+        total
+    }
+}
+
+/// Appends rendered bytes `b` to `out` with the first [`super::RENDER_ID`]
+/// (in decimal) replaced by `id`.
+pub fn put_with_id(out: &mut Vec<u8>, b: &[u8], id: u64) {
+    let ph = crate::engine::RENDER_ID.to_string();
+    match memchr::memmem::find(b, ph.as_bytes()) {
+        Some(at) => {
+            out.extend_from_slice(&b[..at]);
+            out.extend_from_slice(id.to_string().as_bytes());
+            out.extend_from_slice(&b[at + ph.len()..]);
+        }
+        None => out.extend_from_slice(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_placeholder_id_is_replaced() {
+        let ph = crate::engine::RENDER_ID.to_string();
+        let line = format!("{{\"id\":{ph},\"client\":\"{ph}\"}}\n");
+        let mut got = b"before\n".to_vec();
+        put_with_id(&mut got, line.as_bytes(), 42);
+        assert_eq!(
+            String::from_utf8(got).unwrap(),
+            format!("before\n{{\"id\":42,\"client\":\"{ph}\"}}\n")
+        );
+        let mut got = Vec::new();
+        put_with_id(&mut got, b"no id", 7);
+        assert_eq!(got, b"no id");
+    }
+
+    #[test]
+    fn both_directions_go_to_one_worker() {
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "2001:db8::7".parse().unwrap();
+        let c: IpAddr = "192.168.1.20".parse().unwrap();
+        for n in 1..=7 {
+            for port in [1u16, 80, 443, 8080, 40000, 65535] {
+                for (x, y) in [(a, c), (a, b), (c, b)] {
+                    assert_eq!(
+                        shard(x, port, y, 5555, n),
+                        shard(y, 5555, x, port, n),
+                        "{x}:{port} {y}:5555 n={n}"
+                    );
+                    assert!(shard(x, port, y, 5555, n) < n);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn connections_spread_over_workers() {
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let s: IpAddr = "10.0.0.2".parse().unwrap();
+        for n in [2usize, 3] {
+            let mut count = vec![0u32; n];
+            for port in 30000u16..31000 {
+                count[shard(a, port, s, 80, n)] += 1;
+            }
+            // Ephemeral ports to one server: no worker gets under a fifth
+            // of its even share.
+            for c in &count {
+                assert!(*c > 1000 / n as u32 / 5, "{count:?}");
+            }
+        }
+    }
+}
