@@ -123,6 +123,30 @@ impl Session {
     }
 }
 
+/// What the live tests on lo need: tmux, the right to capture, curl and an
+/// nginx of our own. None (and a loud skip) when something is missing.
+fn live_setup() -> Option<(PathBuf, support::Nginx)> {
+    if !tmux_available() {
+        common::skip("tmux not installed");
+        return None;
+    }
+    if let Some(why) = support::capture_unavailable() {
+        common::skip(&why);
+        return None;
+    }
+    let Some(curl) = support::which("curl") else {
+        common::skip("curl not installed");
+        return None;
+    };
+    match support::Nginx::start(false) {
+        Ok(n) => Some((curl, n)),
+        Err(why) => {
+            common::skip(&why);
+            None
+        }
+    }
+}
+
 fn tmux_available() -> bool {
     Command::new("tmux")
         .arg("-V")
@@ -289,24 +313,8 @@ fn tui_ctrl_c_restores_terminal() {
 /// appear as the connections happen, and quitting restores the terminal.
 #[test]
 fn tui_live_on_loopback_shows_connections_as_they_happen() {
-    if !tmux_available() {
-        common::skip("tmux not installed");
+    let Some((curl, nginx)) = live_setup() else {
         return;
-    }
-    if let Some(why) = support::capture_unavailable() {
-        common::skip(&why);
-        return;
-    }
-    let Some(curl) = support::which("curl") else {
-        common::skip("curl not installed");
-        return;
-    };
-    let nginx = match support::Nginx::start(false) {
-        Ok(n) => n,
-        Err(why) => {
-            common::skip(&why);
-            return;
-        }
     };
     let port = nginx.port;
     let cmd = format!("{} tui -i lo -f 'tcp port {port}'", quote(&common::bin()));
@@ -418,24 +426,8 @@ fn tui_reads_a_capture_from_a_pipe() {
 /// and their rate (issue 14: live shows packets/s and drops).
 #[test]
 fn live_status_line_shows_packet_rate_and_drops() {
-    if !tmux_available() {
-        common::skip("tmux not installed");
+    let Some((curl, nginx)) = live_setup() else {
         return;
-    }
-    if let Some(why) = support::capture_unavailable() {
-        common::skip(&why);
-        return;
-    }
-    let Some(curl) = support::which("curl") else {
-        common::skip("curl not installed");
-        return;
-    };
-    let nginx = match support::Nginx::start(false) {
-        Ok(n) => n,
-        Err(why) => {
-            common::skip(&why);
-            return;
-        }
     };
     let port = nginx.port;
     let cmd = format!(
