@@ -74,25 +74,37 @@ pub enum Skip {
 
 /// From a raw frame to the TCP segment it carries: link layer, then IP, then TCP.
 pub fn decode<'a>(p: &RawPacket<'a>) -> Result<TcpSegment<'a>, Skip> {
-    let sliced = link_layer(p.linktype, p.data)?;
+    // Sliced here, not in `link_layer`: returning the (large) sliced packet
+    // through a Result costs two copies of it per frame (callgrind: +5 M
+    // instructions on 40,000 frames).
+    let sliced = match link_layer(p.linktype, p.data)? {
+        Link::Ethernet(d) => LaxSlicedPacket::from_ethernet(d).map_err(|_| Skip::Malformed)?,
+        Link::Ip(d) => LaxSlicedPacket::from_ip(d).map_err(|_| Skip::Malformed)?,
+        Link::EtherType(et, d) => LaxSlicedPacket::from_ether_type(et, d),
+    };
     let (src, dst, ip_payload) = network_layer(&sliced)?;
     transport_layer(&sliced, src, dst, ip_payload)
 }
 
-/// Strips the link-layer header of `linktype` and slices what follows.
-fn link_layer(linktype: u32, d: &[u8]) -> Result<LaxSlicedPacket<'_>, Skip> {
+/// What follows the link-layer header, and how to slice it.
+enum Link<'a> {
+    Ethernet(&'a [u8]),
+    Ip(&'a [u8]),
+    EtherType(EtherType, &'a [u8]),
+}
+
+/// Strips the link-layer header of `linktype`.
+fn link_layer(linktype: u32, d: &[u8]) -> Result<Link<'_>, Skip> {
     Ok(match linktype {
-        lt::ETHERNET => LaxSlicedPacket::from_ethernet(d).map_err(|_| Skip::Malformed)?,
-        lt::RAW | lt::RAW_OPENBSD | lt::RAW_BSDI | lt::IPV4 | lt::IPV6 => {
-            LaxSlicedPacket::from_ip(d).map_err(|_| Skip::Malformed)?
-        }
+        lt::ETHERNET => Link::Ethernet(d),
+        lt::RAW | lt::RAW_OPENBSD | lt::RAW_BSDI | lt::IPV4 | lt::IPV6 => Link::Ip(d),
         lt::LINUX_SLL => {
             // 16-byte header; protocol (an EtherType for IP) in the last 2 bytes.
             if d.len() < 16 {
                 return Err(Skip::Malformed);
             }
             let et = u16::from_be_bytes([d[14], d[15]]);
-            LaxSlicedPacket::from_ether_type(EtherType(et), &d[16..])
+            Link::EtherType(EtherType(et), &d[16..])
         }
         lt::LINUX_SLL2 => {
             // 20-byte header; protocol type first.
@@ -100,7 +112,7 @@ fn link_layer(linktype: u32, d: &[u8]) -> Result<LaxSlicedPacket<'_>, Skip> {
                 return Err(Skip::Malformed);
             }
             let et = u16::from_be_bytes([d[0], d[1]]);
-            LaxSlicedPacket::from_ether_type(EtherType(et), &d[20..])
+            Link::EtherType(EtherType(et), &d[20..])
         }
         lt::NULL | lt::LOOP => {
             // 4-byte address family in the writer's byte order (NULL) or network
@@ -109,7 +121,7 @@ fn link_layer(linktype: u32, d: &[u8]) -> Result<LaxSlicedPacket<'_>, Skip> {
                 return Err(Skip::Malformed);
             }
             match d[4] >> 4 {
-                4 | 6 => LaxSlicedPacket::from_ip(&d[4..]).map_err(|_| Skip::Malformed)?,
+                4 | 6 => Link::Ip(&d[4..]),
                 _ => return Err(Skip::NotIp),
             }
         }
