@@ -493,15 +493,7 @@ impl Pool {
         let mut total = TableStats::default();
         for o in &outs {
             if let Some(s) = &o.stats {
-                total.tcp_packets += s.tcp_packets;
-                total.connections += s.connections;
-                total.port_reuses += s.port_reuses;
-                total.idle_evictions += s.idle_evictions;
-                total.peak_open += s.peak_open;
-                total.peak_ooo_bytes += s.peak_ooo_bytes;
-                total.half_open_ended += s.half_open_ended;
-                total.half_open_evicted += s.half_open_evicted;
-                total.memory_evictions += s.memory_evictions;
+                total.add(s);
             }
         }
         self.merge(outs, sink);

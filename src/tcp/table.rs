@@ -100,6 +100,23 @@ pub struct TableStats {
     pub peak_memory: u64,
 }
 
+impl TableStats {
+    /// Adds the counts of another table (a worker's, with `--threads`). The
+    /// peaks add up to an upper bound of the combined peak; `peak_memory` is
+    /// left alone (the caller replays the true combined peak).
+    pub fn add(&mut self, o: &TableStats) {
+        self.tcp_packets += o.tcp_packets;
+        self.connections += o.connections;
+        self.port_reuses += o.port_reuses;
+        self.idle_evictions += o.idle_evictions;
+        self.peak_open += o.peak_open;
+        self.peak_ooo_bytes += o.peak_ooo_bytes;
+        self.half_open_ended += o.half_open_ended;
+        self.half_open_evicted += o.half_open_evicted;
+        self.memory_evictions += o.memory_evictions;
+    }
+}
+
 /// A connection that has shown nothing but its SYN and/or SYN-ACK
 /// (retransmissions included), kept compact: a SYN flood makes millions.
 /// Any other packet on its 4-tuple promotes it to a full [`Connection`],
