@@ -373,6 +373,10 @@ impl Analyzer {
             w.write_all(&self.sums.rendered)?;
             self.sums.rendered.clear();
         }
+        // Written from the workers' buffers, id spliced in (no copy here).
+        for (p, id) in self.sums.pieces.drain(..) {
+            parallel::write_with_id(w, p.bytes(), id)?;
+        }
         Ok(())
     }
 
@@ -643,6 +647,9 @@ struct Tally {
     unanswered_folded: u64,
     /// [`Options::render`] output not yet written.
     rendered: Vec<u8>,
+    /// The same, rendered by worker threads (with [`RENDER_ID`]): (bytes, id).
+    /// Only one of the two is used by an analyzer.
+    pieces: Vec<(parallel::Piece, u64)>,
 }
 
 impl Tally {
@@ -694,14 +701,14 @@ fn push_record<F: FnMut(&ConnectionRecord)>(
     sums: &mut Tally,
     mut r: ConnectionRecord,
     file: Option<String>,
-    rendered: Option<&[u8]>,
+    rendered: Option<parallel::Piece>,
     opts: &Options,
     on_conn: &mut F,
 ) {
     r.file = file;
     if let Some(render) = opts.render {
         match rendered {
-            Some(b) => parallel::put_with_id(&mut sums.rendered, b, r.id),
+            Some(p) => sums.pieces.push((p, r.id)),
             None => render(&r, &mut sums.rendered),
         }
     }

@@ -42,6 +42,12 @@ use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
+use std::sync::Arc;
+
+/// A render buffer larger than this is shrunk back to it when it returns
+/// to a worker: a burst of huge records (a wave of connections with
+/// thousands of exchanges each) does not stay resident in every batch.
+const TEXT_KEEP: usize = 4 << 20;
 
 /// Segments per batch (all workers together) before it is sent.
 const BATCH: usize = 4096;
@@ -243,12 +249,27 @@ struct Worker {
     est: u64,
 }
 
+/// A record's rendered bytes: a range of a worker's render buffer, shared
+/// until written (no copy on the reading thread; the buffer goes back to
+/// the worker once every piece of it is written).
+pub struct Piece {
+    buf: Arc<Vec<u8>>,
+    from: usize,
+    to: usize,
+}
+
+impl Piece {
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf[self.from..self.to]
+    }
+}
+
 /// A record ready to be handed on, in merge order.
-pub struct Merged<'a> {
+pub struct Merged {
     pub record: ConnectionRecord,
     /// [`Options::render`]'s bytes, rendered with [`super::RENDER_ID`]:
-    /// write them with [`put_with_id`].
-    pub rendered: Option<&'a [u8]>,
+    /// write them with [`write_with_id`].
+    pub rendered: Option<Piece>,
     /// Global packet index at which the connection was created.
     pub start: u64,
 }
@@ -263,6 +284,10 @@ pub struct Pool {
     stash: VecDeque<Vec<Out>>,
     /// Emptied batches back from each worker.
     spare: Vec<Vec<Batch>>,
+    /// Render buffers handed on with the records (worker, buffer), until
+    /// every piece is written; then back in `spare_text`.
+    lent: Vec<(usize, Arc<Vec<u8>>)>,
+    spare_text: Vec<Vec<Vec<u8>>>,
     last_sweep: Timestamp,
     next_id: u64,
     /// Global id → packet index of creation, until the record is merged.
@@ -301,6 +326,8 @@ impl Pool {
             in_flight: 0,
             stash: VecDeque::new(),
             spare: (0..n).map(|_| Vec::new()).collect(),
+            lent: Vec::new(),
+            spare_text: (0..n).map(|_| Vec::new()).collect(),
             last_sweep: Timestamp::default(),
             next_id: 0,
             start_of: FxHashMap::default(),
@@ -322,7 +349,7 @@ impl Pool {
         idx: u64,
         ts: Timestamp,
         s: &TcpSegment<'_>,
-        sink: &mut dyn FnMut(Merged<'_>),
+        sink: &mut dyn FnMut(Merged),
     ) {
         // The table's own rule (`FlowTable::process`), decided here for all.
         if ts.since(self.last_sweep) >= Duration::from_secs(1) {
@@ -396,7 +423,7 @@ impl Pool {
         }
     }
 
-    fn merge_one(&mut self, sink: &mut dyn FnMut(Merged<'_>)) {
+    fn merge_one(&mut self, sink: &mut dyn FnMut(Merged)) {
         let outs = match self.stash.pop_front() {
             Some(o) => o,
             None => self.receive(),
@@ -405,13 +432,32 @@ impl Pool {
         self.merge(outs, sink);
     }
 
-    fn merge(&mut self, mut outs: Vec<Out>, sink: &mut dyn FnMut(Merged<'_>)) {
+    /// Render buffers whose pieces have all been written go back to their
+    /// worker's spares.
+    fn reclaim(&mut self) {
+        let mut i = 0;
+        while i < self.lent.len() {
+            if Arc::strong_count(&self.lent[i].1) > 1 {
+                i += 1;
+                continue;
+            }
+            let (w, buf) = self.lent.swap_remove(i);
+            if let Ok(mut t) = Arc::try_unwrap(buf) {
+                t.clear();
+                t.shrink_to(TEXT_KEEP);
+                self.spare_text[w].push(t);
+            }
+        }
+    }
+
+    fn merge(&mut self, mut outs: Vec<Out>, sink: &mut dyn FnMut(Merged)) {
+        self.reclaim();
         // Ids in order of creation.
         let mut created: Vec<(u64, usize, u64)> = Vec::new();
         let spares: Vec<Option<Batch>> = outs.iter_mut().map(|o| o.spare.take()).collect();
-        let texts: Vec<Vec<u8>> = outs
+        let texts: Vec<Arc<Vec<u8>>> = outs
             .iter_mut()
-            .map(|o| std::mem::take(&mut o.text))
+            .map(|o| Arc::new(std::mem::take(&mut o.text)))
             .collect();
         for (w, o) in outs.iter_mut().enumerate() {
             let base = self.workers[w].created;
@@ -442,7 +488,7 @@ impl Pool {
         }
         // Records: by packet index, sweeps (in id order) before the packet's
         // own (in the order its table finished them).
-        let mut recs: Vec<(u64, u8, u64, Merged<'_>)> = Vec::new();
+        let mut recs: Vec<(u64, u8, u64, Merged)> = Vec::new();
         for (w, o) in outs.into_iter().enumerate() {
             for (seq, (i, p, mut r, bytes)) in o.recs.into_iter().enumerate() {
                 let Some(id) = self.workers[w].ids.remove(&r.id) else {
@@ -451,7 +497,11 @@ impl Pool {
                 r.id = id;
                 let key = if p == SWEEP { id } else { seq as u64 };
                 let start = self.start_of.remove(&id).unwrap_or(0);
-                let rendered = bytes.map(|(a, b)| &texts[w][a..b]);
+                let rendered = bytes.map(|(from, to)| Piece {
+                    buf: texts[w].clone(),
+                    from,
+                    to,
+                });
                 recs.push((
                     i,
                     p,
@@ -469,9 +519,13 @@ impl Pool {
             self.emitted += 1;
             sink(m);
         }
-        for ((w, sp), text) in spares.into_iter().enumerate().zip(texts) {
+        for (w, text) in texts.into_iter().enumerate() {
+            self.lent.push((w, text));
+        }
+        self.reclaim();
+        for (w, sp) in spares.into_iter().enumerate() {
             if let Some(mut b) = sp {
-                b.text = text;
+                b.text = self.spare_text[w].pop().unwrap_or_default();
                 self.spare[w].push(b);
             }
         }
@@ -479,7 +533,7 @@ impl Pool {
 
     /// End of input: every record still to come, in order, and the tables'
     /// counters summed (the peak estimate as one table would have seen it).
-    pub fn finish(mut self, end: Timestamp, sink: &mut dyn FnMut(Merged<'_>)) -> TableStats {
+    pub fn finish(mut self, end: Timestamp, sink: &mut dyn FnMut(Merged)) -> TableStats {
         if self.pending > 0 {
             self.send();
         }
@@ -510,17 +564,18 @@ impl Pool {
     }
 }
 
-/// Appends rendered bytes `b` to `out` with the first [`super::RENDER_ID`]
+/// Writes rendered bytes `b` to `out` with the first [`super::RENDER_ID`]
 /// (in decimal) replaced by `id`.
-pub fn put_with_id(out: &mut Vec<u8>, b: &[u8], id: u64) {
-    let ph = crate::engine::RENDER_ID.to_string();
-    match memchr::memmem::find(b, ph.as_bytes()) {
+pub fn write_with_id(out: &mut impl std::io::Write, b: &[u8], id: u64) -> std::io::Result<()> {
+    const PH: &[u8] = b"18446744073709551615";
+    debug_assert_eq!(PH, crate::engine::RENDER_ID.to_string().as_bytes());
+    match memchr::memmem::find(b, PH) {
         Some(at) => {
-            out.extend_from_slice(&b[..at]);
-            out.extend_from_slice(id.to_string().as_bytes());
-            out.extend_from_slice(&b[at + ph.len()..]);
+            out.write_all(&b[..at])?;
+            write!(out, "{id}")?;
+            out.write_all(&b[at + PH.len()..])
         }
-        None => out.extend_from_slice(b),
+        None => out.write_all(b),
     }
 }
 
@@ -533,13 +588,13 @@ mod tests {
         let ph = crate::engine::RENDER_ID.to_string();
         let line = format!("{{\"id\":{ph},\"client\":\"{ph}\"}}\n");
         let mut got = b"before\n".to_vec();
-        put_with_id(&mut got, line.as_bytes(), 42);
+        write_with_id(&mut got, line.as_bytes(), 42).unwrap();
         assert_eq!(
             String::from_utf8(got).unwrap(),
             format!("before\n{{\"id\":42,\"client\":\"{ph}\"}}\n")
         );
         let mut got = Vec::new();
-        put_with_id(&mut got, b"no id", 7);
+        write_with_id(&mut got, b"no id", 7).unwrap();
         assert_eq!(got, b"no id");
     }
 
