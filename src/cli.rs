@@ -649,12 +649,12 @@ fn report_cmd(files: &[PathBuf], common: &Common, flags: ReportFlags) -> Result<
             // --per-file JSON: one array of reports, still one document.
             Format::Json if per_file => {
                 write!(out, "{}", if gi == 0 { "[\n" } else { ",\n" })?;
-                serde_json::to_writer_pretty(&mut out, &rep)?;
+                report::json::write_document(&mut out, &rep, threads)?;
                 if gi + 1 == groups.len() {
                     writeln!(out, "\n]")?;
                 }
             }
-            Format::Json => report::write_json(&mut out, &rep)?,
+            Format::Json => report::write_json_threads(&mut out, &rep, threads)?,
             Format::Jsonl => report::write_jsonl_summary(&mut out, &rep)?,
             Format::Csv => {}
         }

@@ -4,6 +4,7 @@
 
 pub mod csv;
 pub mod diff;
+pub mod json;
 pub mod text;
 pub mod tone;
 
@@ -28,7 +29,13 @@ pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
 }
 
 pub fn write_json<W: Write>(w: &mut W, r: &Report) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *w, r)?;
+    write_json_threads(w, r, 1)
+}
+
+/// [`write_json`], the connections rendered on `threads` threads (the
+/// same bytes).
+pub fn write_json_threads<W: Write>(w: &mut W, r: &Report, threads: usize) -> io::Result<()> {
+    json::write_document(w, r, threads)?;
     writeln!(w)
 }
 
