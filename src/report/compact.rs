@@ -52,105 +52,197 @@ pub fn with_exchanges_elided<T>(f: impl FnOnce() -> T) -> T {
 
 /// Writes `[` exchange `,` ... `]` as serde_json's compact form.
 pub fn write_exchanges(out: &mut Vec<u8>, v: &[Exchange]) {
-    out.push(b'[');
-    for (i, e) in v.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        write_exchange(out, e);
-    }
-    out.push(b']');
+    Out::compact(out).exchanges(v);
 }
 
-/// One exchange: the fields and order of `impl Serialize for Exchange`.
+/// Writes the list as serde_json's pretty form (two spaces per level) for a
+/// value whose key line is indented `depth` levels.
+pub fn write_exchanges_pretty(out: &mut Vec<u8>, v: &[Exchange], depth: usize) {
+    Out {
+        o: out,
+        pretty: true,
+        depth,
+    }
+    .exchanges(v);
+}
+
+/// One exchange, compact: the fields and order of `impl Serialize for Exchange`.
 pub fn write_exchange(o: &mut Vec<u8>, e: &Exchange) {
-    let (q, r) = (&e.request, &e.response);
-    o.extend_from_slice(b"{\"method\":");
-    opt_str(o, e.method.as_deref());
-    o.extend_from_slice(b",\"target\":");
-    opt_str(o, e.target.as_deref());
-    o.extend_from_slice(b",\"host\":");
-    opt_str(o, e.host.as_deref());
-    o.extend_from_slice(b",\"request_version\":");
-    opt_str(o, q.version.map(|v| v.as_str()));
-    o.extend_from_slice(b",\"response_version\":");
-    opt_str(o, r.version.map(|v| v.as_str()));
-    o.extend_from_slice(b",\"status\":");
-    opt_u64(o, e.status.map(u64::from));
-    o.extend_from_slice(b",\"reason\":");
-    opt_str(o, e.reason.as_deref());
-    o.extend_from_slice(b",\"interim_statuses\":[");
-    for (i, s) in e.interim_statuses.iter().enumerate() {
-        if i > 0 {
-            o.push(b',');
+    Out::compact(o).exchange(e);
+}
+
+/// The output buffer and, for the pretty form, the current nesting depth
+/// (serde_json's `PrettyFormatter`: a newline and the indent before every
+/// element and key, `": "` after a key, `[]`/`{}` when empty).
+struct Out<'a> {
+    o: &'a mut Vec<u8>,
+    pretty: bool,
+    depth: usize,
+}
+
+impl Out<'_> {
+    fn compact(o: &mut Vec<u8>) -> Out<'_> {
+        Out {
+            o,
+            pretty: false,
+            depth: 0,
         }
-        u64_(o, u64::from(*s));
     }
-    o.push(b']');
-    o.extend_from_slice(b",\"request_time\":");
-    opt_ts(o, q.time);
-    o.extend_from_slice(b",\"request_end\":");
-    opt_ts(o, q.end);
-    o.extend_from_slice(b",\"response_time\":");
-    opt_ts(o, r.time);
-    o.extend_from_slice(b",\"response_end\":");
-    opt_ts(o, r.end);
-    o.extend_from_slice(b",\"request_body_bytes\":");
-    u64_(o, q.body_bytes);
-    o.extend_from_slice(b",\"response_body_bytes\":");
-    u64_(o, r.body_bytes);
-    o.extend_from_slice(b",\"response_wire_bytes\":");
-    u64_(o, e.response_wire_bytes);
-    message_headers(o, q, r);
-    o.extend_from_slice(b",\"keep_alive\":");
-    keep_alive(o, e.keep_alive.as_ref());
-    o.extend_from_slice(b",\"transfer_encoding\":");
-    opt_str(o, e.transfer_encoding.as_deref());
-    o.extend_from_slice(b",\"content_encoding\":");
-    opt_str(o, e.content_encoding.as_deref());
-    o.extend_from_slice(b",\"framing\":");
-    opt_str(o, r.framing.map(|f| f.as_str()));
-    o.extend_from_slice(b",\"request_framing\":");
-    opt_str(o, q.framing.map(|f| f.as_str()));
-    o.extend_from_slice(b",\"upgrade\":");
-    opt_str(o, e.upgrade.as_deref());
-    o.extend_from_slice(b",\"expect\":");
-    opt_str(o, e.expect.as_deref());
-    o.extend_from_slice(b",\"request_complete\":");
-    bool_(o, q.complete);
-    o.extend_from_slice(b",\"response_complete\":");
-    bool_(o, r.complete);
-    o.extend_from_slice(b",\"pipelined\":");
-    bool_(o, e.pipelined);
-    o.extend_from_slice(b",\"request_gap_bytes\":");
-    u64_(o, q.gap_bytes);
-    o.extend_from_slice(b",\"response_gap_bytes\":");
-    u64_(o, r.gap_bytes);
-    o.push(b'}');
-}
 
-/// `request_connection` .. `response_keep_alive`: the two messages' raw headers.
-fn message_headers(o: &mut Vec<u8>, q: &Message, r: &Message) {
-    o.extend_from_slice(b",\"request_connection\":");
-    opt_str(o, q.connection.as_deref());
-    o.extend_from_slice(b",\"response_connection\":");
-    opt_str(o, r.connection.as_deref());
-    o.extend_from_slice(b",\"request_keep_alive\":");
-    opt_str(o, q.keep_alive.as_deref());
-    o.extend_from_slice(b",\"response_keep_alive\":");
-    opt_str(o, r.keep_alive.as_deref());
-}
-
-fn keep_alive(o: &mut Vec<u8>, k: Option<&KeepAliveParams>) {
-    match k {
-        None => o.extend_from_slice(b"null"),
-        Some(k) => {
-            o.extend_from_slice(b"{\"timeout\":");
-            opt_u64(o, k.timeout);
-            o.extend_from_slice(b",\"max\":");
-            opt_u64(o, k.max);
-            o.push(b'}');
+    /// Before an element or key: the separator, and in the pretty form the
+    /// line break and indent.
+    #[inline]
+    fn item(&mut self, first: bool) {
+        if !first {
+            self.o.push(b',');
         }
+        if self.pretty {
+            self.o.push(b'\n');
+            self.indent();
+        }
+    }
+
+    fn indent(&mut self) {
+        for _ in 0..self.depth {
+            self.o.extend_from_slice(b"  ");
+        }
+    }
+
+    fn open(&mut self, c: u8) {
+        self.o.push(c);
+        self.depth += 1;
+    }
+
+    /// Closes a non-empty array or object.
+    fn close(&mut self, c: u8) {
+        self.depth -= 1;
+        if self.pretty {
+            self.o.push(b'\n');
+            self.indent();
+        }
+        self.o.push(c);
+    }
+
+    /// `"name":` (pretty: `"name": `); names need no escaping.
+    #[inline]
+    fn key(&mut self, first: bool, name: &str) {
+        self.item(first);
+        self.o.push(b'"');
+        self.o.extend_from_slice(name.as_bytes());
+        self.o
+            .extend_from_slice(if self.pretty { b"\": " } else { b"\":" });
+    }
+
+    fn exchanges(&mut self, v: &[Exchange]) {
+        if v.is_empty() {
+            self.o.extend_from_slice(b"[]");
+            return;
+        }
+        self.open(b'[');
+        for (i, e) in v.iter().enumerate() {
+            self.item(i == 0);
+            self.exchange(e);
+        }
+        self.close(b']');
+    }
+
+    fn exchange(&mut self, e: &Exchange) {
+        let (q, r) = (&e.request, &e.response);
+        self.open(b'{');
+        self.key(true, "method");
+        opt_str(self.o, e.method.as_deref());
+        self.key(false, "target");
+        opt_str(self.o, e.target.as_deref());
+        self.key(false, "host");
+        opt_str(self.o, e.host.as_deref());
+        self.key(false, "request_version");
+        opt_str(self.o, q.version.map(|v| v.as_str()));
+        self.key(false, "response_version");
+        opt_str(self.o, r.version.map(|v| v.as_str()));
+        self.key(false, "status");
+        opt_u64(self.o, e.status.map(u64::from));
+        self.key(false, "reason");
+        opt_str(self.o, e.reason.as_deref());
+        self.key(false, "interim_statuses");
+        self.statuses(&e.interim_statuses);
+        self.key(false, "request_time");
+        opt_ts(self.o, q.time);
+        self.key(false, "request_end");
+        opt_ts(self.o, q.end);
+        self.key(false, "response_time");
+        opt_ts(self.o, r.time);
+        self.key(false, "response_end");
+        opt_ts(self.o, r.end);
+        self.key(false, "request_body_bytes");
+        u64_(self.o, q.body_bytes);
+        self.key(false, "response_body_bytes");
+        u64_(self.o, r.body_bytes);
+        self.key(false, "response_wire_bytes");
+        u64_(self.o, e.response_wire_bytes);
+        self.message_headers(q, r);
+        self.key(false, "keep_alive");
+        self.keep_alive(e.keep_alive.as_ref());
+        self.key(false, "transfer_encoding");
+        opt_str(self.o, e.transfer_encoding.as_deref());
+        self.key(false, "content_encoding");
+        opt_str(self.o, e.content_encoding.as_deref());
+        self.key(false, "framing");
+        opt_str(self.o, r.framing.map(|f| f.as_str()));
+        self.key(false, "request_framing");
+        opt_str(self.o, q.framing.map(|f| f.as_str()));
+        self.key(false, "upgrade");
+        opt_str(self.o, e.upgrade.as_deref());
+        self.key(false, "expect");
+        opt_str(self.o, e.expect.as_deref());
+        self.key(false, "request_complete");
+        bool_(self.o, q.complete);
+        self.key(false, "response_complete");
+        bool_(self.o, r.complete);
+        self.key(false, "pipelined");
+        bool_(self.o, e.pipelined);
+        self.key(false, "request_gap_bytes");
+        u64_(self.o, q.gap_bytes);
+        self.key(false, "response_gap_bytes");
+        u64_(self.o, r.gap_bytes);
+        self.close(b'}');
+    }
+
+    fn statuses(&mut self, v: &[u16]) {
+        if v.is_empty() {
+            self.o.extend_from_slice(b"[]");
+            return;
+        }
+        self.open(b'[');
+        for (i, s) in v.iter().enumerate() {
+            self.item(i == 0);
+            u64_(self.o, u64::from(*s));
+        }
+        self.close(b']');
+    }
+
+    /// `request_connection` .. `response_keep_alive`: the two messages' raw headers.
+    fn message_headers(&mut self, q: &Message, r: &Message) {
+        self.key(false, "request_connection");
+        opt_str(self.o, q.connection.as_deref());
+        self.key(false, "response_connection");
+        opt_str(self.o, r.connection.as_deref());
+        self.key(false, "request_keep_alive");
+        opt_str(self.o, q.keep_alive.as_deref());
+        self.key(false, "response_keep_alive");
+        opt_str(self.o, r.keep_alive.as_deref());
+    }
+
+    fn keep_alive(&mut self, k: Option<&KeepAliveParams>) {
+        let Some(k) = k else {
+            self.o.extend_from_slice(b"null");
+            return;
+        };
+        self.open(b'{');
+        self.key(true, "timeout");
+        opt_u64(self.o, k.timeout);
+        self.key(false, "max");
+        opt_u64(self.o, k.max);
+        self.close(b'}');
     }
 }
 
@@ -309,6 +401,31 @@ mod tests {
             list,
             serde_json::to_vec(&[e.clone(), Exchange::default(), e]).unwrap()
         );
+    }
+
+    #[test]
+    fn pretty_list_matches_serde_json_at_any_depth() {
+        let mut e = Exchange {
+            method: Some("POST".into()),
+            interim_statuses: vec![100],
+            keep_alive: Some(KeepAliveParams {
+                timeout: None,
+                max: Some(9),
+            }),
+            ..Exchange::default()
+        };
+        e.request.time = Some(Timestamp::from_secs_frac(1_700_000_000, 1, 1_000_000));
+        let v = [e, Exchange::default()];
+        let serde = String::from_utf8(serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+        for depth in [0, 1, 3] {
+            let mut o = Vec::new();
+            write_exchanges_pretty(&mut o, &v, depth);
+            let want = serde.replace('\n', &format!("\n{}", "  ".repeat(depth)));
+            assert_eq!(String::from_utf8(o).unwrap(), want, "depth {depth}");
+        }
+        let mut o = Vec::new();
+        write_exchanges_pretty(&mut o, &[], 2);
+        assert_eq!(o, b"[]");
     }
 
     #[test]

@@ -28,9 +28,75 @@ pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
     crate::escape::text(s)
 }
 
+/// The `--format json` document: serde_json's pretty form of the [`Report`]
+/// (two spaces per level), written as its head (every field before
+/// `connections`) and then one record at a time, each record's exchange list
+/// written by [`compact::write_exchanges_pretty`]. The same bytes as
+/// `serde_json::to_writer_pretty(w, r)` (a unit test compares them), without
+/// serde_json escaping 31 field names per exchange.
 pub fn write_json<W: Write>(w: &mut W, r: &Report) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *w, r)?;
-    writeln!(w)
+    #[derive(serde::Serialize)]
+    struct Head<'a> {
+        keepwatch_version: &'a str,
+        files: &'a [crate::capture::FileSummary],
+        summary: &'a crate::analysis::Summary,
+        skipped: &'a crate::engine::Skipped,
+    }
+    let head = serde_json::to_vec_pretty(&Head {
+        keepwatch_version: r.keepwatch_version,
+        files: &r.files,
+        summary: &r.summary,
+        skipped: &r.skipped,
+    })?;
+    // `{ ... \n}` without its closing line.
+    w.write_all(head.strip_suffix(b"\n}").unwrap_or(&head))?;
+    if r.connections.is_empty() {
+        w.write_all(b",\n  \"connections\": []\n}\n")?;
+        return Ok(());
+    }
+    w.write_all(b",\n  \"connections\": [")?;
+    let mut buf = Vec::new();
+    for (i, c) in r.connections.iter().enumerate() {
+        buf.clear();
+        buf.extend_from_slice(if i == 0 { b"\n    " } else { b",\n    " });
+        json_record(&mut buf, c, 2);
+        w.write_all(&buf)?;
+    }
+    w.write_all(b"\n  ]\n}\n")
+}
+
+/// One connection record in serde_json's pretty form, as an element nested
+/// `depth` levels deep (the first line not indented: the caller wrote that).
+pub fn json_record(out: &mut Vec<u8>, c: &ConnectionRecord, depth: usize) {
+    let v = compact::with_exchanges_elided(|| serde_json::to_vec_pretty(c)).unwrap_or_default();
+    // The record's only array-valued `exchanges` key (see `jsonl_line`).
+    const KEY: &[u8] = b"\"exchanges\": []";
+    match memchr::memmem::find(&v, KEY) {
+        Some(at) if !c.exchanges.is_empty() => {
+            let line = v[..at]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |p| p + 1);
+            let key_depth = depth + (at - line) / 2;
+            reindent(out, &v[..at + KEY.len() - 2], depth);
+            compact::write_exchanges_pretty(out, &c.exchanges, key_depth);
+            reindent(out, &v[at + KEY.len()..], depth);
+        }
+        _ => reindent(out, &v, depth),
+    }
+}
+
+/// Copies pretty JSON, indenting every line after the first by `depth`
+/// levels (JSON strings hold no raw line breaks: they are escaped).
+fn reindent(out: &mut Vec<u8>, mut b: &[u8], depth: usize) {
+    while let Some(nl) = memchr::memchr(b'\n', b) {
+        out.extend_from_slice(&b[..=nl]);
+        for _ in 0..depth {
+            out.extend_from_slice(b"  ");
+        }
+        b = &b[nl + 1..];
+    }
+    out.extend_from_slice(b);
 }
 
 /// One JSONL line for a connection.
