@@ -649,7 +649,7 @@ fn report_cmd(files: &[PathBuf], common: &Common, flags: ReportFlags) -> Result<
             // --per-file JSON: one array of reports, still one document.
             Format::Json if per_file => {
                 write!(out, "{}", if gi == 0 { "[\n" } else { ",\n" })?;
-                report::json::write_document(&mut out, &rep, threads)?;
+                report::write_document(&mut out, &rep, threads)?;
                 if gi + 1 == groups.len() {
                     writeln!(out, "\n]")?;
                 }
@@ -665,8 +665,7 @@ fn report_cmd(files: &[PathBuf], common: &Common, flags: ReportFlags) -> Result<
 
 /// [`Options::render`] for `--format jsonl`: one line per connection.
 fn render_jsonl(r: &keepwatch::analysis::ConnectionRecord, b: &mut Vec<u8>) {
-    // Writing to a Vec cannot fail.
-    let _ = report::write_jsonl_connection(b, r);
+    report::jsonl_line(b, r);
 }
 
 /// [`Options::render`] for `--format csv`: one row per connection.
