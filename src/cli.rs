@@ -565,6 +565,8 @@ fn report_cmd(files: &[PathBuf], common: &Common, flags: ReportFlags) -> Result<
             Format::Csv => Some(render_csv),
             Format::Text | Format::Json => None,
         };
+        // Nothing here reads a record's exchanges but the JSONL line.
+        opts.exchanges_only_rendered = fmt == Format::Jsonl;
         let mut an = Analyzer::new(opts).map_err(anyhow::Error::msg)?;
         for w in &dup_warnings {
             an.add_warning(w.clone());

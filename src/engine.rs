@@ -45,6 +45,11 @@ pub struct Options {
     /// before anything taken from the packets, as JSONL and CSV do), so the
     /// reading thread only copies bytes.
     pub render: Option<Render>,
+    /// With [`Options::render`]: the exchange lists are only for the
+    /// rendered output; the records handed to `on_conn` (and kept) come
+    /// without them, dropped as soon as rendered (JSONL: a burst of
+    /// finished connections then holds the lines, not the lists as well).
+    pub exchanges_only_rendered: bool,
 }
 
 /// Renders one record as output bytes (see [`Options::render`]).
@@ -67,6 +72,7 @@ impl Default for Options {
             keys: None,
             threads: 1,
             render: None,
+            exchanges_only_rendered: false,
         }
     }
 }
@@ -710,6 +716,9 @@ fn push_record<F: FnMut(&ConnectionRecord)>(
         match rendered {
             Some(p) => sums.pieces.push((p, r.id)),
             None => render(&r, &mut sums.rendered),
+        }
+        if opts.exchanges_only_rendered {
+            r.exchanges = Vec::new();
         }
     }
     on_conn(&r);

@@ -109,8 +109,8 @@ enum Msg {
     Finish(Timestamp),
 }
 
-/// A record's [`Options::render`] bytes: a range of [`Out::text`].
-type Rendered = Option<(usize, usize)>;
+/// A record's [`Options::render`] bytes: (buffer, from, to) in [`Out::text`].
+type Rendered = Option<(usize, usize, usize)>;
 
 /// How a record was finished at its packet index: sweeps first.
 const SWEEP: u8 = 0;
@@ -129,8 +129,9 @@ struct Out {
     stats: Option<TableStats>,
     /// The batch, emptied, to be filled again (no allocation per batch).
     spare: Option<Batch>,
-    /// The records rendered, one after the other.
-    text: Vec<u8>,
+    /// The records rendered, one after the other, in buffers of about
+    /// [`TEXT_KEEP`] (a burst of huge records is not one huge buffer).
+    text: Vec<Vec<u8>>,
 }
 
 /// The worker's share of the memory bounds.
@@ -142,9 +143,51 @@ fn share(cfg: TableConfig, n: usize) -> TableConfig {
     c
 }
 
+/// A worker's finished connections: the record built and, with
+/// [`Options::render`], rendered at once (then, with
+/// [`Options::exchanges_only_rendered`], its exchange list dropped), so a
+/// burst of finished connections (the end of the capture) holds the rendered
+/// bytes, not the records as well, as on one thread.
+struct Fin<'a> {
+    opts: &'a Options,
+    out: &'a mut Out,
+    text: &'a mut Vec<u8>,
+    file_of: &'a mut FxHashMap<u64, String>,
+    /// Connections from this id on were created by the current item, in
+    /// `file` (not yet in `file_of`).
+    first_new: u64,
+    file: &'a Option<String>,
+}
+
+impl Fin<'_> {
+    fn push(&mut self, idx: u64, phase: u8, c: &Connection<AppInspector>) {
+        let mut r = record(c, !self.opts.drop_exchanges);
+        let mut bytes = None;
+        if let Some(render) = self.opts.render {
+            let local = r.id;
+            r.file = match self.file_of.remove(&local) {
+                Some(f) => Some(f),
+                None if local >= self.first_new => self.file.clone(),
+                None => None,
+            };
+            r.id = super::RENDER_ID;
+            let from = self.text.len();
+            render(&r, self.text);
+            bytes = Some((self.out.text.len(), from, self.text.len()));
+            r.id = local;
+            if self.opts.exchanges_only_rendered {
+                r.exchanges = Vec::new();
+            }
+            if self.text.len() >= TEXT_KEEP {
+                self.out.text.push(std::mem::take(self.text));
+            }
+        }
+        self.out.recs.push((idx, phase, r, bytes));
+    }
+}
+
 fn worker(opts: Options, cfg: TableConfig, rx: Receiver<Msg>, tx: Sender<Out>) {
     let mut table: FlowTable<AppInspector> = super::new_table(&opts, cfg);
-    let with_exchanges = !opts.drop_exchanges;
     let mut est = 0u64;
     let mut peak = 0u64;
     let mut file: Option<String> = None;
@@ -158,11 +201,18 @@ fn worker(opts: Options, cfg: TableConfig, rx: Receiver<Msg>, tx: Sender<Out>) {
                 text.clear();
                 for it in &b.items {
                     let before = table.stats.connections;
+                    let mut fin = Fin {
+                        opts: &opts,
+                        out: &mut out,
+                        text: &mut text,
+                        file_of: &mut file_of,
+                        first_new: before,
+                        file: &file,
+                    };
                     let (idx, phase) = match it {
                         Item::Sweep(idx, ts) => {
-                            let recs = &mut out.recs;
                             table.sweep(*ts, &mut |c: Connection<AppInspector>| {
-                                recs.push((*idx, SWEEP, record(&c, with_exchanges), None))
+                                fin.push(*idx, SWEEP, &c)
                             });
                             (*idx, SWEEP)
                         }
@@ -183,10 +233,9 @@ fn worker(opts: Options, cfg: TableConfig, rx: Receiver<Msg>, tx: Sender<Out>) {
                                 payload: &b.payload[s.off as usize..(s.off + s.len) as usize],
                                 payload_len: s.payload_len,
                             };
-                            let recs = &mut out.recs;
                             let idx = s.idx;
                             table.process(s.ts, &seg, &mut |c: Connection<AppInspector>| {
-                                recs.push((idx, PACKET, record(&c, with_exchanges), None))
+                                fin.push(idx, PACKET, &c)
                             });
                             (idx, PACKET)
                         }
@@ -214,25 +263,21 @@ fn worker(opts: Options, cfg: TableConfig, rx: Receiver<Msg>, tx: Sender<Out>) {
                 out.spare = Some(b);
             }
             Msg::Finish(ts) => {
-                let recs = &mut out.recs;
+                let mut fin = Fin {
+                    opts: &opts,
+                    out: &mut out,
+                    text: &mut text,
+                    file_of: &mut file_of,
+                    first_new: u64::MAX,
+                    file: &file,
+                };
                 table.finish(ts, &mut |c: Connection<AppInspector>| {
-                    recs.push((u64::MAX, SWEEP, record(&c, with_exchanges), None))
+                    fin.push(u64::MAX, SWEEP, &c)
                 });
                 out.stats = Some(table.stats.clone());
             }
         }
-        if let Some(render) = opts.render {
-            for (_, _, r, bytes) in &mut out.recs {
-                let local = r.id;
-                r.file = file_of.remove(&local);
-                r.id = super::RENDER_ID;
-                let from = text.len();
-                render(r, &mut text);
-                *bytes = Some((from, text.len()));
-                r.id = local;
-            }
-        }
-        out.text = text;
+        out.text.push(text);
         if tx.send(out).is_err() {
             return;
         }
@@ -443,9 +488,12 @@ impl Pool {
             }
             let (w, buf) = self.lent.swap_remove(i);
             if let Ok(mut t) = Arc::try_unwrap(buf) {
-                t.clear();
-                t.shrink_to(TEXT_KEEP);
-                self.spare_text[w].push(t);
+                // As many as there are batches to carry them.
+                if self.spare_text[w].len() <= DEPTH + 1 {
+                    t.clear();
+                    t.shrink_to(TEXT_KEEP);
+                    self.spare_text[w].push(t);
+                }
             }
         }
     }
@@ -455,9 +503,9 @@ impl Pool {
         // Ids in order of creation.
         let mut created: Vec<(u64, usize, u64)> = Vec::new();
         let spares: Vec<Option<Batch>> = outs.iter_mut().map(|o| o.spare.take()).collect();
-        let texts: Vec<Arc<Vec<u8>>> = outs
+        let texts: Vec<Vec<Arc<Vec<u8>>>> = outs
             .iter_mut()
-            .map(|o| Arc::new(std::mem::take(&mut o.text)))
+            .map(|o| o.text.drain(..).map(Arc::new).collect())
             .collect();
         for (w, o) in outs.iter_mut().enumerate() {
             let base = self.workers[w].created;
@@ -497,8 +545,8 @@ impl Pool {
                 r.id = id;
                 let key = if p == SWEEP { id } else { seq as u64 };
                 let start = self.start_of.remove(&id).unwrap_or(0);
-                let rendered = bytes.map(|(from, to)| Piece {
-                    buf: texts[w].clone(),
+                let rendered = bytes.map(|(k, from, to)| Piece {
+                    buf: texts[w][k].clone(),
                     from,
                     to,
                 });
@@ -519,8 +567,8 @@ impl Pool {
             self.emitted += 1;
             sink(m);
         }
-        for (w, text) in texts.into_iter().enumerate() {
-            self.lent.push((w, text));
+        for (w, ts) in texts.into_iter().enumerate() {
+            self.lent.extend(ts.into_iter().map(|t| (w, t)));
         }
         self.reclaim();
         for (w, sp) in spares.into_iter().enumerate() {
