@@ -58,17 +58,26 @@ pub fn write_exchanges(out: &mut Vec<u8>, v: &[Exchange]) {
 /// Writes the list as serde_json's pretty form (two spaces per level) for a
 /// value whose key line is indented `depth` levels.
 pub fn write_exchanges_pretty(out: &mut Vec<u8>, v: &[Exchange], depth: usize) {
-    Out {
+    let mut o = Out {
         o: out,
         pretty: true,
-        depth,
-    }
-    .exchanges(v);
+        depth: 0,
+        nl: b"\n".to_vec(),
+    };
+    o.set_depth(depth);
+    o.exchanges(v);
 }
 
 /// One exchange, compact: the fields and order of `impl Serialize for Exchange`.
 pub fn write_exchange(o: &mut Vec<u8>, e: &Exchange) {
     Out::compact(o).exchange(e);
+}
+
+/// `"name":` as a byte string constant.
+macro_rules! k {
+    ($name:literal) => {
+        concat!("\"", $name, "\":").as_bytes()
+    };
 }
 
 /// The output buffer and, for the pretty form, the current nesting depth
@@ -78,6 +87,8 @@ struct Out<'a> {
     o: &'a mut Vec<u8>,
     pretty: bool,
     depth: usize,
+    /// Pretty form: a line break and the indent of `depth`, kept in step.
+    nl: Vec<u8>,
 }
 
 impl Out<'_> {
@@ -86,51 +97,55 @@ impl Out<'_> {
             o,
             pretty: false,
             depth: 0,
+            nl: Vec::new(),
+        }
+    }
+
+    fn set_depth(&mut self, depth: usize) {
+        self.depth = depth;
+        if self.pretty {
+            self.nl.truncate(1);
+            self.nl.resize(1 + 2 * depth, b' ');
         }
     }
 
     /// Before an element or key: the separator, and in the pretty form the
     /// line break and indent.
-    #[inline]
+    #[inline(always)]
     fn item(&mut self, first: bool) {
         if !first {
             self.o.push(b',');
         }
         if self.pretty {
-            self.o.push(b'\n');
-            self.indent();
-        }
-    }
-
-    fn indent(&mut self) {
-        for _ in 0..self.depth {
-            self.o.extend_from_slice(b"  ");
+            self.o.extend_from_slice(&self.nl);
         }
     }
 
     fn open(&mut self, c: u8) {
         self.o.push(c);
-        self.depth += 1;
+        self.set_depth(self.depth + 1);
     }
 
     /// Closes a non-empty array or object.
     fn close(&mut self, c: u8) {
-        self.depth -= 1;
+        self.set_depth(self.depth - 1);
         if self.pretty {
-            self.o.push(b'\n');
-            self.indent();
+            self.o.extend_from_slice(&self.nl);
         }
         self.o.push(c);
     }
 
-    /// `"name":` (pretty: `"name": `); names need no escaping.
-    #[inline]
-    fn key(&mut self, first: bool, name: &str) {
+    /// A key, given as `"name":` (`k!`); pretty: `"name": `. One copy of a
+    /// constant per key in the compact form (a JSONL line has ~45,000).
+    // Inlined so that each constant's length is known where it is copied
+    // (a few stores instead of a `memcpy` call): -7 % of a JSONL run.
+    #[inline(always)]
+    fn key(&mut self, first: bool, name_colon: &'static [u8]) {
         self.item(first);
-        self.o.push(b'"');
-        self.o.extend_from_slice(name.as_bytes());
-        self.o
-            .extend_from_slice(if self.pretty { b"\": " } else { b"\":" });
+        self.o.extend_from_slice(name_colon);
+        if self.pretty {
+            self.o.push(b' ');
+        }
     }
 
     fn exchanges(&mut self, v: &[Exchange]) {
@@ -148,61 +163,63 @@ impl Out<'_> {
 
     fn exchange(&mut self, e: &Exchange) {
         let (q, r) = (&e.request, &e.response);
+        // Most exchanges fit: one capacity check instead of one per push.
+        self.o.reserve(if self.pretty { 1536 } else { 1024 });
         self.open(b'{');
-        self.key(true, "method");
+        self.key(true, k!("method"));
         opt_str(self.o, e.method.as_deref());
-        self.key(false, "target");
+        self.key(false, k!("target"));
         opt_str(self.o, e.target.as_deref());
-        self.key(false, "host");
+        self.key(false, k!("host"));
         opt_str(self.o, e.host.as_deref());
-        self.key(false, "request_version");
+        self.key(false, k!("request_version"));
         opt_str(self.o, q.version.map(|v| v.as_str()));
-        self.key(false, "response_version");
+        self.key(false, k!("response_version"));
         opt_str(self.o, r.version.map(|v| v.as_str()));
-        self.key(false, "status");
+        self.key(false, k!("status"));
         opt_u64(self.o, e.status.map(u64::from));
-        self.key(false, "reason");
+        self.key(false, k!("reason"));
         opt_str(self.o, e.reason.as_deref());
-        self.key(false, "interim_statuses");
+        self.key(false, k!("interim_statuses"));
         self.statuses(&e.interim_statuses);
-        self.key(false, "request_time");
+        self.key(false, k!("request_time"));
         opt_ts(self.o, q.time);
-        self.key(false, "request_end");
+        self.key(false, k!("request_end"));
         opt_ts(self.o, q.end);
-        self.key(false, "response_time");
+        self.key(false, k!("response_time"));
         opt_ts(self.o, r.time);
-        self.key(false, "response_end");
+        self.key(false, k!("response_end"));
         opt_ts(self.o, r.end);
-        self.key(false, "request_body_bytes");
+        self.key(false, k!("request_body_bytes"));
         u64_(self.o, q.body_bytes);
-        self.key(false, "response_body_bytes");
+        self.key(false, k!("response_body_bytes"));
         u64_(self.o, r.body_bytes);
-        self.key(false, "response_wire_bytes");
+        self.key(false, k!("response_wire_bytes"));
         u64_(self.o, e.response_wire_bytes);
         self.message_headers(q, r);
-        self.key(false, "keep_alive");
+        self.key(false, k!("keep_alive"));
         self.keep_alive(e.keep_alive.as_ref());
-        self.key(false, "transfer_encoding");
+        self.key(false, k!("transfer_encoding"));
         opt_str(self.o, e.transfer_encoding.as_deref());
-        self.key(false, "content_encoding");
+        self.key(false, k!("content_encoding"));
         opt_str(self.o, e.content_encoding.as_deref());
-        self.key(false, "framing");
+        self.key(false, k!("framing"));
         opt_str(self.o, r.framing.map(|f| f.as_str()));
-        self.key(false, "request_framing");
+        self.key(false, k!("request_framing"));
         opt_str(self.o, q.framing.map(|f| f.as_str()));
-        self.key(false, "upgrade");
+        self.key(false, k!("upgrade"));
         opt_str(self.o, e.upgrade.as_deref());
-        self.key(false, "expect");
+        self.key(false, k!("expect"));
         opt_str(self.o, e.expect.as_deref());
-        self.key(false, "request_complete");
+        self.key(false, k!("request_complete"));
         bool_(self.o, q.complete);
-        self.key(false, "response_complete");
+        self.key(false, k!("response_complete"));
         bool_(self.o, r.complete);
-        self.key(false, "pipelined");
+        self.key(false, k!("pipelined"));
         bool_(self.o, e.pipelined);
-        self.key(false, "request_gap_bytes");
+        self.key(false, k!("request_gap_bytes"));
         u64_(self.o, q.gap_bytes);
-        self.key(false, "response_gap_bytes");
+        self.key(false, k!("response_gap_bytes"));
         u64_(self.o, r.gap_bytes);
         self.close(b'}');
     }
@@ -222,13 +239,13 @@ impl Out<'_> {
 
     /// `request_connection` .. `response_keep_alive`: the two messages' raw headers.
     fn message_headers(&mut self, q: &Message, r: &Message) {
-        self.key(false, "request_connection");
+        self.key(false, k!("request_connection"));
         opt_str(self.o, q.connection.as_deref());
-        self.key(false, "response_connection");
+        self.key(false, k!("response_connection"));
         opt_str(self.o, r.connection.as_deref());
-        self.key(false, "request_keep_alive");
+        self.key(false, k!("request_keep_alive"));
         opt_str(self.o, q.keep_alive.as_deref());
-        self.key(false, "response_keep_alive");
+        self.key(false, k!("response_keep_alive"));
         opt_str(self.o, r.keep_alive.as_deref());
     }
 
@@ -238,9 +255,9 @@ impl Out<'_> {
             return;
         };
         self.open(b'{');
-        self.key(true, "timeout");
+        self.key(true, k!("timeout"));
         opt_u64(self.o, k.timeout);
-        self.key(false, "max");
+        self.key(false, k!("max"));
         opt_u64(self.o, k.max);
         self.close(b'}');
     }
