@@ -71,7 +71,13 @@ pub fn shard(a: IpAddr, ap: u16, b: IpAddr, bp: u16, n: usize) -> usize {
     ((x ^ (x >> 32)) % n as u64) as usize
 }
 
-/// A TCP segment with its payload in the batch's buffer.
+/// [`Seg::block`] of a payload copied into [`Batch::payload`].
+const COPIED: u32 = u32::MAX;
+/// Read blocks a batch may hold (per worker) before it is sent.
+const BLOCKS: usize = 4;
+
+/// A TCP segment with its payload in one of the batch's read blocks, or
+/// copied into its buffer.
 struct Seg {
     idx: u64,
     ts: Timestamp,
@@ -84,6 +90,8 @@ struct Seg {
     flags: u8,
     window: u16,
     payload_len: u32,
+    /// Index in [`Batch::blocks`], or [`COPIED`].
+    block: u32,
     off: u32,
     len: u32,
 }
@@ -100,6 +108,9 @@ enum Item {
 struct Batch {
     items: Vec<Item>,
     payload: Vec<u8>,
+    /// The capture's read blocks the payloads are slices of (shared, not
+    /// copied: [`crate::capture::file::ReadBlock`]).
+    blocks: Vec<crate::capture::file::ReadBlock>,
     /// Buffer for the rendered records (`Out::text`), reused.
     text: Vec<u8>,
 }
@@ -230,7 +241,13 @@ fn worker(opts: Options, cfg: TableConfig, rx: Receiver<Msg>, tx: Sender<Out>) {
                                 ack: s.ack,
                                 flags: s.flags,
                                 window: s.window,
-                                payload: &b.payload[s.off as usize..(s.off + s.len) as usize],
+                                payload: match s.block {
+                                    COPIED => &b.payload[s.off as usize..(s.off + s.len) as usize],
+                                    k => {
+                                        &b.blocks[k as usize]
+                                            [s.off as usize..(s.off + s.len) as usize]
+                                    }
+                                },
                                 payload_len: s.payload_len,
                             };
                             let idx = s.idx;
@@ -260,6 +277,7 @@ fn worker(opts: Options, cfg: TableConfig, rx: Receiver<Msg>, tx: Sender<Out>) {
                 }
                 b.items.clear();
                 b.payload.clear();
+                b.blocks.clear();
                 out.spare = Some(b);
             }
             Msg::Finish(ts) => {
@@ -334,6 +352,8 @@ pub struct Pool {
     lent: Vec<(usize, Arc<Vec<u8>>)>,
     spare_text: Vec<Vec<Vec<u8>>>,
     last_sweep: Timestamp,
+    /// The read block last seen (see [`in_block`]).
+    block: Option<crate::capture::file::ReadBlock>,
     next_id: u64,
     /// Global id → packet index of creation, until the record is merged.
     start_of: FxHashMap<u64, u64>,
@@ -374,6 +394,7 @@ impl Pool {
             lent: Vec::new(),
             spare_text: (0..n).map(|_| Vec::new()).collect(),
             last_sweep: Timestamp::default(),
+            block: None,
             next_id: 0,
             start_of: FxHashMap::default(),
             est_total: 0,
@@ -405,8 +426,14 @@ impl Pool {
         }
         let w = shard(s.src, s.sport, s.dst, s.dport, self.workers.len());
         let b = &mut self.batches[w];
-        let off = b.payload.len() as u32;
-        b.payload.extend_from_slice(s.payload);
+        let (block, off) = match in_block(b, s.payload, &mut self.block) {
+            Some(at) => at,
+            None => {
+                let off = b.payload.len() as u32;
+                b.payload.extend_from_slice(s.payload);
+                (COPIED, off)
+            }
+        };
         b.items.push(Item::Seg(Seg {
             idx,
             ts,
@@ -419,11 +446,12 @@ impl Pool {
             flags: s.flags,
             window: s.window,
             payload_len: s.payload_len,
+            block,
             off,
             len: s.payload.len() as u32,
         }));
         self.pending += 1;
-        if self.pending >= BATCH || b.payload.len() >= 4 << 20 {
+        if self.pending >= BATCH || b.payload.len() >= 4 << 20 || b.blocks.len() >= BLOCKS {
             self.send();
             while self.in_flight > DEPTH {
                 self.merge_one(sink);
@@ -610,6 +638,40 @@ impl Pool {
         }
         total
     }
+}
+
+/// Where `payload` lies in a read block, as (index in `b.blocks`, offset),
+/// the block added to the batch if needed; `None` if it is not in the
+/// capture's current read block (a live capture, an empty payload).
+/// `last` caches the block: fetched again only when the payload is outside it.
+fn in_block(
+    b: &mut Batch,
+    payload: &[u8],
+    last: &mut Option<crate::capture::file::ReadBlock>,
+) -> Option<(u32, u32)> {
+    if payload.is_empty() {
+        return None;
+    }
+    let within = |blk: &crate::capture::file::ReadBlock| {
+        let base = blk.as_ptr() as usize;
+        let p = payload.as_ptr() as usize;
+        (p >= base && p + payload.len() <= base + blk.len()).then(|| (p - base) as u32)
+    };
+    if let Some((k, blk)) = b.blocks.iter().enumerate().next_back() {
+        if let Some(off) = within(blk) {
+            return Some((k as u32, off));
+        }
+    }
+    let off = match last.as_ref().and_then(within) {
+        Some(off) => off,
+        None => {
+            *last = crate::capture::file::current_block();
+            last.as_ref().and_then(within)?
+        }
+    };
+    let blk = last.clone()?;
+    b.blocks.push(blk);
+    Some(((b.blocks.len() - 1) as u32, off))
 }
 
 /// Writes rendered bytes `b` to `out` with the first [`super::RENDER_ID`]
