@@ -411,50 +411,72 @@ impl MessageHeaders {
         }
     }
 
-    fn add(&mut self, name: &[u8], raw: &[u8]) {
-        fn join(slot: &mut Option<CompactString>, v: &str) {
-            match slot {
-                Some(s) => {
-                    s.push_str(", ");
-                    s.push_str(v);
-                }
-                None => *slot = Some(CompactString::from(v)),
-            }
-        }
+    /// Counts one field and keeps its value if it is one of ours. `name` is
+    /// a token (tchar only: [`eq_token_lower`]); `folded`: the raw value may
+    /// hold obs-fold line breaks.
+    fn add(&mut self, name: &[u8], raw: &[u8], folded: bool) {
         self.field_count += 1;
         // Every name kept has a distinct length but two (Connection and
         // Keep-Alive): one length test rules out nearly every other field.
-        if !matches!(name.len(), 4 | 6 | 7 | 10 | 14 | 16 | 17) {
-            return;
-        }
-        let slot = if name.eq_ignore_ascii_case(b"host") {
-            if self.host.is_some() {
-                self.issues.push("repeated Host header".to_owned());
+        let slot = match name.len() {
+            4 if eq_token_lower(name, b"host") => {
+                if self.host.is_some() {
+                    self.issues.push("repeated Host header".to_owned());
+                }
+                &mut self.host
             }
-            &mut self.host
-        } else if name.eq_ignore_ascii_case(b"connection") {
-            &mut self.connection
-        } else if name.eq_ignore_ascii_case(b"keep-alive") {
-            &mut self.keep_alive
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            &mut self.transfer_encoding
-        } else if name.eq_ignore_ascii_case(b"content-encoding") {
-            &mut self.content_encoding
-        } else if name.eq_ignore_ascii_case(b"upgrade") {
-            &mut self.upgrade
-        } else if name.eq_ignore_ascii_case(b"expect") {
-            &mut self.expect
-        } else if name.eq_ignore_ascii_case(b"content-length") {
-            let v = unfold_value(raw);
-            self.content_length = merge_content_length(self.content_length, &v);
-            join(&mut self.content_length_raw, &v);
-            return;
-        } else {
-            return;
+            6 if eq_token_lower(name, b"expect") => &mut self.expect,
+            7 if eq_token_lower(name, b"upgrade") => &mut self.upgrade,
+            10 if eq_token_lower(name, b"connection") => &mut self.connection,
+            10 if eq_token_lower(name, b"keep-alive") => &mut self.keep_alive,
+            14 if eq_token_lower(name, b"content-length") => {
+                let v = value_text(raw, folded);
+                self.content_length = merge_content_length(self.content_length, &v);
+                join(&mut self.content_length_raw, &v);
+                return;
+            }
+            16 if eq_token_lower(name, b"content-encoding") => &mut self.content_encoding,
+            17 if eq_token_lower(name, b"transfer-encoding") => &mut self.transfer_encoding,
+            _ => return,
         };
-        let v = unfold_value(raw);
-        join(slot, &v);
+        join(slot, &value_text(raw, folded));
     }
+}
+
+/// Appends a repeated field's value after `", "`.
+fn join(slot: &mut Option<CompactString>, v: &str) {
+    match slot {
+        Some(s) => {
+            s.push_str(", ");
+            s.push_str(v);
+        }
+        None => *slot = Some(CompactString::from(v)),
+    }
+}
+
+/// `name` (a token: tchar bytes only) equals `lower` (lowercase letters and
+/// `-` only), ignoring ASCII case. Setting bit 0x20 lowercases a letter; of
+/// the other bytes it maps only CR (0x0d) to `-`, and CR is not a tchar, so
+/// for a token the comparison is exact.
+#[inline]
+fn eq_token_lower(name: &[u8], lower: &[u8]) -> bool {
+    name.len() == lower.len() && name.iter().zip(lower).all(|(&a, &b)| a | 0x20 == b)
+}
+
+/// A raw header value as [`unfold_value`] gives it; when it is not `folded`
+/// it holds no LF, and an ASCII value (nearly every one) is borrowed as it is.
+#[inline]
+fn value_text(raw: &[u8], folded: bool) -> Cow<'_, str> {
+    if folded {
+        return unfold_value(raw);
+    }
+    let trimmed = trim_ws(raw);
+    if trimmed.is_ascii() {
+        // SAFETY: ASCII bytes are valid UTF-8. (`str::from_utf8` checks
+        // short values byte by byte: ~100 instructions a value, issue 14.)
+        return Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(trimmed) });
+    }
+    String::from_utf8_lossy(trimmed)
 }
 
 fn merge_content_length(prev: ContentLength, value: &str) -> ContentLength {
@@ -479,20 +501,74 @@ fn merge_content_length(prev: ContentLength, value: &str) -> ContentLength {
 }
 
 /// Header section up to and including the empty line.
-pub fn header_section(mut i: &[u8]) -> IResult<&[u8], MessageHeaders> {
+///
+/// The hot path of every message head (issue 14): one pass of byte scans, no
+/// `nom` combinator per line. Gives exactly what [`header_line`] applied line
+/// by line gives, `Incomplete` included (the tests compare the two).
+pub fn header_section(i: &[u8]) -> IResult<&[u8], MessageHeaders> {
     let mut h = MessageHeaders::default();
+    let mut pos = 0;
     loop {
-        let (rest, line) = header_line(i)?;
-        i = rest;
-        if let HeaderLine::End = line {
-            return Ok((i, h));
+        match scan_line(&i[pos..]) {
+            Some((_, HeaderLine::End, len)) => return Ok((&i[pos + len..], h)),
+            Some((folded, line, len)) => {
+                pos += len;
+                collect_scanned(&mut h, line, folded);
+            }
+            None => return Err(Err::Incomplete(Needed::new(1))),
         }
-        collect_line(&mut h, line);
     }
+}
+
+/// One header line at the start of `i`, as [`header_line`] parses it, and
+/// the bytes it takes; the flag says whether obs-fold continuations were
+/// joined to it. None: not complete yet (the byte after its LF is needed to
+/// rule out an obs-fold).
+#[inline]
+fn scan_line(i: &[u8]) -> Option<(bool, HeaderLine<'_>, usize)> {
+    match i {
+        [] | [b'\r'] => return None,
+        [b'\n', ..] => return Some((false, HeaderLine::End, 1)),
+        [b'\r', b'\n', ..] => return Some((false, HeaderLine::End, 2)),
+        _ => {}
+    }
+    // Neither the name nor the whitespace after it can hold a CR or LF, so
+    // they are scanned before the line end is known.
+    let name_len = i.iter().position(|&c| !is_tchar(c)).unwrap_or(i.len());
+    let ws = i[name_len..].iter().position(|&c| !is_ws(c))?;
+    let colon = name_len + ws;
+    // The whole logical line: up to an LF not followed by SP/HTAB.
+    let mut end = colon;
+    let mut folded = false;
+    loop {
+        end += memchr::memchr(b'\n', &i[end..])? + 1;
+        if !is_ws(*i.get(end)?) {
+            break;
+        }
+        folded = true;
+    }
+    let content = strip_eol(&i[..end]);
+    let line = if name_len > 0 && i[colon] == b':' {
+        HeaderLine::Field {
+            name: &i[..name_len],
+            value: &content[colon + 1..],
+            space_before_colon: ws > 0,
+        }
+    } else {
+        HeaderLine::Malformed(content)
+    };
+    Some((folded, line, end))
 }
 
 /// Collects one header line into `h` (shared by complete and cut sections).
 fn collect_line(h: &mut MessageHeaders, line: HeaderLine<'_>) {
+    collect_scanned(h, line, true);
+}
+
+/// [`collect_line`] told whether the line was folded (`false`: its value
+/// holds no line break, so none is looked for).
+#[inline]
+fn collect_scanned(h: &mut MessageHeaders, line: HeaderLine<'_>, folded: bool) {
     match line {
         HeaderLine::End => {}
         HeaderLine::Malformed(l) => h.issues.push(format!(
@@ -510,7 +586,7 @@ fn collect_line(h: &mut MessageHeaders, line: HeaderLine<'_>) {
                     escape(name, 40)
                 ));
             }
-            h.add(name, value);
+            h.add(name, value, folded);
         }
     }
 }
@@ -1205,6 +1281,203 @@ mod tests {
         let (_, h) = header_section(b"Transfer-Encoding: identity\r\n\r\n").unwrap();
         assert!(!h.has_transfer_coding());
     }
+
+    /// The section as [`header_line`] parses it line by line (the parser
+    /// [`header_section`] replaced on the hot path): the reference the fast
+    /// scan must agree with, `Incomplete` included.
+    fn header_section_by_lines(mut i: &[u8]) -> IResult<&[u8], MessageHeaders> {
+        let mut h = MessageHeaders::default();
+        loop {
+            let (rest, line) = header_line(i)?;
+            i = rest;
+            if let HeaderLine::End = line {
+                return Ok((i, h));
+            }
+            collect_line(&mut h, line);
+        }
+    }
+
+    fn same_as_by_lines(input: &[u8]) {
+        match (header_section(input), header_section_by_lines(input)) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "{:?}", escape(input, 200)),
+            (Err(Err::Incomplete(_)), Err(Err::Incomplete(_))) => {}
+            (a, b) => panic!("{:?}: {a:?} vs {b:?}", escape(input, 200)),
+        }
+    }
+
+    #[test]
+    fn header_section_edge_cases() {
+        let (rest, h) = header_section(
+            b"Host: a\nConnection:\r\nKeep-Alive : timeout=5\r\nX-F: a\r\n b\r\nbad line\r\n: v\r\nConnection: close\n\nBODY",
+        )
+        .unwrap();
+        assert_eq!(rest, b"BODY");
+        assert_eq!(h.host.as_deref(), Some("a"), "bare LF line end");
+        assert_eq!(
+            h.connection.as_deref(),
+            Some(", close"),
+            "empty value joined"
+        );
+        assert_eq!(h.keep_alive.as_deref(), Some("timeout=5"));
+        assert_eq!(h.field_count, 5);
+        assert_eq!(
+            h.issues,
+            [
+                "whitespace between header name \"Keep-Alive\" and colon (accepted)",
+                "ignored malformed header line \"bad line\"",
+                "ignored malformed header line \": v\"",
+            ]
+        );
+        let (_, h) =
+            header_section(b"Host: caf\xe9\r\nUpgrade: a\r\n\tb \r\n  c\r\nHOST: x\r\n\r\n")
+                .unwrap();
+        assert_eq!(
+            h.host.as_deref(),
+            Some("caf\u{fffd}, x"),
+            "non-UTF-8 replaced"
+        );
+        assert_eq!(h.upgrade.as_deref(), Some("a b c"), "obs-fold");
+        assert_eq!(h.issues, ["repeated Host header"]);
+        let (_, h) = header_section(b"Content-Length: 5\r\ncontent-length: 5, 5\r\n\r\n").unwrap();
+        assert_eq!(h.content_length, ContentLength::Valid(5));
+        assert_eq!(h.content_length_raw.as_deref(), Some("5, 5, 5"));
+        // Near misses of the kept names are counted, not kept.
+        let (_, h) = header_section(
+            b"Keep_Alive: a\r\nConnectiom: b\r\nHosu: c\r\nContent-Lengti: 1\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(h.field_count, 4);
+        assert_eq!(
+            h,
+            MessageHeaders {
+                field_count: 4,
+                ..MessageHeaders::default()
+            }
+        );
+        // The byte after each LF decides about an obs-fold.
+        for cut in [
+            &b""[..],
+            b"\r",
+            b"Host: a\r\n",
+            b"Host: a\r\n \r\n",
+            b"Host",
+        ] {
+            assert!(is_incomplete(header_section(cut)), "{cut:?}");
+        }
+        let (rest, h) = header_section(b"\rX: y\r\n\r\n").unwrap();
+        assert!(rest.is_empty());
+        assert_eq!(h.issues, ["ignored malformed header line \"\\rX: y\""]);
+    }
+
+    #[test]
+    fn eq_token_lower_is_ascii_case_insensitive_on_tokens() {
+        let names: &[&[u8]] = &[b"host", b"expect", b"upgrade", b"connection", b"keep-alive"];
+        let tchars: Vec<u8> = (0..=255u8).filter(|&c| is_tchar(c)).collect();
+        for name in names {
+            for k in 0..name.len() {
+                for &c in &tchars {
+                    let mut n = name.to_vec();
+                    n[k] = c;
+                    assert_eq!(
+                        eq_token_lower(&n, name),
+                        n.eq_ignore_ascii_case(name),
+                        "{n:?}"
+                    );
+                }
+            }
+        }
+        assert!(!eq_token_lower(b"hos", b"host"));
+    }
+
+    #[test]
+    fn value_text_matches_unfold_value() {
+        for raw in [
+            &b" keep-alive "[..],
+            b"",
+            b" \t",
+            b"a\rb",
+            b"\xff\xfe x",
+            b"caf\xc3\xa9\r",
+            b"\t5, 6 ",
+        ] {
+            let v = value_text(raw, false);
+            assert_eq!(v, unfold_value(raw), "{raw:?}");
+            assert_eq!(value_text(raw, true), unfold_value(raw));
+        }
+        assert!(matches!(value_text(b" ok ", false), Cow::Borrowed("ok")));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 256,
+            failure_persistence: None,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// Sections built line by line from header-ish pieces (names kept
+        /// and not, whitespace before and after the colon, missing colons,
+        /// CR/LF endings, obs-folds, non-UTF-8, stray CRs): the fast scan
+        /// gives what the line-by-line parser gives, for every prefix.
+        #[test]
+        fn header_section_agrees_with_header_line(
+            lines in proptest::collection::vec(
+                (0..NAMES.len(), 0..SEPS.len(), 0..VALUES.len(), 0..EOLS.len()),
+                0..8,
+            ),
+            last in 0..EOLS.len(),
+        ) {
+            let mut input = Vec::new();
+            for (n, s, v, e) in lines {
+                for part in [NAMES[n], SEPS[s], VALUES[v], EOLS[e]] {
+                    input.extend_from_slice(part);
+                }
+            }
+            input.extend_from_slice(EOLS[last]);
+            input.extend_from_slice(b"BODY");
+            for end in 0..=input.len() {
+                same_as_by_lines(&input[..end]);
+            }
+        }
+    }
+
+    const NAMES: &[&[u8]] = &[
+        b"Host",
+        b"host",
+        b"Connection",
+        b"KEEP-ALIVE",
+        b"Content-Length",
+        b"Transfer-Encoding",
+        b"content-encoding",
+        b"Upgrade",
+        b"Expect",
+        b"X-Other",
+        b"",
+        b" Host",
+        b"Bad Name",
+        b"\rHost",
+        b"Ho(st",
+        b"Keep_Alive",
+        b"Connectiom",
+        b"HOSU",
+        b"content-lengtH",
+    ];
+    const SEPS: &[&[u8]] = &[b":", b": ", b" :", b"\t : ", b"", b" ", b"::", b"\r:"];
+    const VALUES: &[&[u8]] = &[
+        b"",
+        b"12",
+        b" -1 ",
+        b"5, 5",
+        b"chunked",
+        b"keep-alive\t",
+        b"a b",
+        b"\xff\xfe",
+        b"caf\xc3\xa9",
+        b"\x00",
+        b"a\rb",
+        b"x\r\n y",
+        b"x\n\t\r\n z",
+    ];
+    const EOLS: &[&[u8]] = &[b"\r\n", b"\n", b"\r\n ", b"\n\t", b"\r\r\n", b"\r", b""];
 
     #[test]
     fn find_head_end_resumes() {
