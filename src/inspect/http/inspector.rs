@@ -616,6 +616,9 @@ impl HttpInspector {
             if skip > 0 {
                 return skip;
             }
+            if let Some(end) = self.whole_head(dir, data, ts) {
+                return end;
+            }
             let plausible = Self::plausible(dir, data);
             if plausible == Some(false) {
                 self.not_http(dir, ts, data);
@@ -688,6 +691,26 @@ impl HttpInspector {
         let lost = self.lose_sync(dir, ts, true);
         let start = escape(b, 40);
         self.warn(W::HeadTooLong { dir, start, lost });
+    }
+
+    /// A well-formed head held whole by `data` (nearly every head), parsed in
+    /// one pass that also finds its end: where [`parser::find_head_end`]
+    /// finds it, and a head that parses is plausible (issue 14). None: `data`
+    /// is left to the checks of [`Self::feed_head`].
+    fn whole_head(&mut self, dir: Direction, data: &[u8], ts: Timestamp) -> Option<usize> {
+        match dir {
+            Direction::ClientToServer => {
+                let (rest, rh) = parser::request_head(data).ok()?;
+                self.on_request_head(rh, ts, ts, None);
+                Some(data.len() - rest.len())
+            }
+            Direction::ServerToClient => {
+                let (rest, rh) = parser::response_head(data).ok()?;
+                let end = data.len() - rest.len();
+                self.on_response_head(rh, end as u64, ts, ts, None);
+                Some(end)
+            }
+        }
     }
 
     fn handle_head(&mut self, dir: Direction, head: &[u8], start_ts: Timestamp, end_ts: Timestamp) {

@@ -1440,6 +1440,80 @@ mod tests {
         }
     }
 
+    /// What `feed_head` relies on to parse a head held whole in one pass:
+    /// when the unbounded bytes parse as a head, the parse ends where
+    /// [`find_head_end`] finds the end, parsing just the head gives the same,
+    /// and the bytes are a plausible message start.
+    fn whole_parse_is_bounded_parse(data: &[u8]) {
+        let ctx = || escape(data, 200);
+        if let Ok((rest, rh)) = request_head(data) {
+            let end = data.len() - rest.len();
+            assert_eq!(find_head_end(data, 0), Ok(end), "{}", ctx());
+            let (r, b) = request_head(&data[..end]).unwrap();
+            assert!(r.is_empty());
+            assert_eq!((rh.line, rh.headers), (b.line, b.headers), "{}", ctx());
+            assert_eq!(looks_like_http_request(data), Some(true), "{}", ctx());
+        }
+        if let Ok((rest, rh)) = response_head(data) {
+            let end = data.len() - rest.len();
+            assert_eq!(find_head_end(data, 0), Ok(end), "{}", ctx());
+            let (r, b) = response_head(&data[..end]).unwrap();
+            assert!(r.is_empty());
+            assert_eq!((rh.line, rh.headers), (b.line, b.headers), "{}", ctx());
+            assert_eq!(looks_like_http_response(data), Some(true), "{}", ctx());
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 256,
+            failure_persistence: None,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// Heads (good and bad start lines, header lines as above) followed
+        /// by more bytes, cut anywhere.
+        #[test]
+        fn whole_head_parse_ends_where_find_head_end_does(
+            start in 0..STARTS.len(),
+            lines in proptest::collection::vec(
+                (0..NAMES.len(), 0..SEPS.len(), 0..VALUES.len(), 0..EOLS.len()),
+                0..6,
+            ),
+            last in 0..EOLS.len(),
+            after in 0..STARTS.len(),
+        ) {
+            let mut input = STARTS[start].to_vec();
+            for (n, s, v, e) in lines {
+                for part in [NAMES[n], SEPS[s], VALUES[v], EOLS[e]] {
+                    input.extend_from_slice(part);
+                }
+            }
+            input.extend_from_slice(EOLS[last]);
+            input.extend_from_slice(STARTS[after]);
+            for end in 0..=input.len() {
+                whole_parse_is_bounded_parse(&input[..end]);
+            }
+        }
+    }
+
+    const STARTS: &[&[u8]] = &[
+        b"GET /a HTTP/1.1\r\n",
+        b"POST  *\tHTTP/1.0 \n",
+        b"GET /a HTTP/1.1",
+        b"GET /a\x1bb HTTP/1.1\r\n",
+        b"GET /a HTTP/2.0\r\n",
+        b"GET /a\r\n",
+        b"HTTP/1.1 200 OK\r\n",
+        b"HTTP/1.0 204\n",
+        b"HTTP/1.1 404 Not \xffFound \r\n",
+        b"HTTP/1.1 20x OK\r\n",
+        b"HTTP/1.1 200 OK\r\r\n",
+        b"\r\n",
+        b"\n\n",
+        b"",
+    ];
+
     const NAMES: &[&[u8]] = &[
         b"Host",
         b"host",
