@@ -761,8 +761,8 @@ impl HttpInspector {
             _ => 0,
         };
         let mut ex = Exchange {
-            method: Some(CompactString::from_utf8_lossy(rh.line.method)),
-            target: Some(CompactString::from_utf8_lossy(rh.line.target)),
+            method: Some(parser::lossy_text(rh.line.method)),
+            target: Some(parser::lossy_text(rh.line.target)),
             request: Message {
                 version: Some(rh.line.version),
                 time: Some(start_ts),

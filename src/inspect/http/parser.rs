@@ -1240,6 +1240,18 @@ pub fn embedded_response_start(
     None
 }
 
+/// Bytes as text, non-UTF-8 bytes replaced (`CompactString::from_utf8_lossy`,
+/// which costs ~230 instructions even on a short ASCII method or target:
+/// issue 14).
+pub fn lossy_text(b: &[u8]) -> CompactString {
+    if b.is_ascii() {
+        // SAFETY: ASCII bytes are valid UTF-8.
+        CompactString::from(unsafe { std::str::from_utf8_unchecked(b) })
+    } else {
+        CompactString::from_utf8_lossy(b)
+    }
+}
+
 /// Bytes as a short printable string for warnings (the project's one
 /// escaping policy: [`crate::escape::snippet`]).
 pub fn escape(b: &[u8], max: usize) -> String {
@@ -2001,6 +2013,20 @@ mod tests {
         for c in 0..=255u8 {
             let want = c.is_ascii_alphanumeric() || extra.contains(&c);
             assert_eq!(is_tchar(c), want, "byte {c:#04x}");
+        }
+    }
+
+    #[test]
+    fn lossy_text_is_from_utf8_lossy() {
+        for b in [
+            &b"GET"[..],
+            b"/a?b",
+            b"",
+            b"caf\xc3\xa9",
+            b"\xff/x",
+            b"a\x00\x7f",
+        ] {
+            assert_eq!(lossy_text(b), CompactString::from_utf8_lossy(b), "{b:?}");
         }
     }
 
