@@ -1,8 +1,10 @@
 //! Streaming HTTP/1.x parsers (RFC 9112) over byte slices.
 //!
-//! Every parser here is a `nom` *streaming* parser: when the input ends before
-//! the construct does, it returns `Err::Incomplete`, which callers treat as
-//! "need more bytes" (normal data, not an error). Parsers borrow from their
+//! Every parser here is a *streaming* parser with `nom`'s result type: when
+//! the input ends before the construct does, it returns `Err::Incomplete`,
+//! which callers treat as "need more bytes" (normal data, not an error). The
+//! start lines and the header section, parsed for every message, are byte
+//! scans (issue 14); the rest uses `nom` combinators. Parsers borrow from their
 //! input and never allocate, except [`MessageHeaders`] which keeps owned copies
 //! of the few header values the inspector reports (one allocation per present
 //! header per message, never per packet).
