@@ -567,15 +567,8 @@ fn value_text(raw: &[u8], folded: bool) -> Cow<'_, str> {
 
 fn merge_content_length(prev: ContentLength, value: &str) -> ContentLength {
     let mut cur = prev;
-    for part in value.split(',') {
-        let part = part.trim_matches(|c| c == ' ' || c == '\t');
-        let parsed =
-            if !part.is_empty() && part.len() <= 19 && part.bytes().all(|c| c.is_ascii_digit()) {
-                part.parse::<u64>().ok()
-            } else {
-                None
-            };
-        cur = match (cur, parsed) {
+    for part in value.as_bytes().split(|&c| c == b',') {
+        cur = match (cur, decimal(trim_sp_ht(part))) {
             (ContentLength::Invalid, _) | (_, None) => ContentLength::Invalid,
             (ContentLength::Conflicting, _) => ContentLength::Conflicting,
             (ContentLength::Absent, Some(n)) => ContentLength::Valid(n),
@@ -584,6 +577,27 @@ fn merge_content_length(prev: ContentLength, value: &str) -> ContentLength {
         };
     }
     cur
+}
+
+/// `s` without leading and trailing SP/HTAB.
+fn trim_sp_ht(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+/// 1 to 19 decimal digits (never more than `u64::MAX`) as a number.
+fn decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 19 {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &c| {
+        c.is_ascii_digit().then(|| n * 10 + u64::from(c - b'0'))
+    })
 }
 
 /// Header section up to and including the empty line.
@@ -2030,6 +2044,40 @@ mod tests {
         ] {
             assert_eq!(lossy_text(b), CompactString::from_utf8_lossy(b), "{b:?}");
         }
+    }
+
+    #[test]
+    fn content_length_values() {
+        let cl = |v: &str| merge_content_length(ContentLength::Absent, v);
+        assert_eq!(cl("0"), ContentLength::Valid(0));
+        assert_eq!(cl("\t12 ,12"), ContentLength::Valid(12));
+        assert_eq!(
+            cl("9999999999999999999"),
+            ContentLength::Valid(9_999_999_999_999_999_999)
+        );
+        for bad in [
+            "",
+            "5,",
+            " , 5",
+            "+5",
+            "-1",
+            "5 5",
+            "0x10",
+            "١",
+            "18446744073709551615",
+        ] {
+            assert_eq!(cl(bad), ContentLength::Invalid, "{bad:?}");
+        }
+        assert_eq!(cl("3, 4"), ContentLength::Conflicting);
+        assert_eq!(cl("3, 4, x"), ContentLength::Invalid);
+        assert_eq!(
+            merge_content_length(ContentLength::Valid(3), "3"),
+            ContentLength::Valid(3)
+        );
+        assert_eq!(
+            merge_content_length(ContentLength::Invalid, "3"),
+            ContentLength::Invalid
+        );
     }
 
     #[test]
