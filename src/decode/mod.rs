@@ -76,10 +76,7 @@ pub enum Skip {
 /// From a raw frame to the TCP segment it carries: link layer, then IP, then TCP.
 #[inline]
 pub fn decode<'a>(p: &RawPacket<'a>) -> Result<TcpSegment<'a>, Skip> {
-    match fast::decode(p.linktype, p.data) {
-        Some(r) => r,
-        None => decode_lax(p),
-    }
+    fast::decode(p.linktype, p.data, || decode_lax(p))
 }
 
 /// [`decode`] through etherparse's lax slicer: every shape (VLAN tags, IP

@@ -456,14 +456,22 @@ impl<H: StreamHandler + Default> FlowTable<H> {
     /// longest, until the table is back under seven eighths of the limit.
     /// Each one is finalised (`end_cause` `evicted`, or `closed` for a
     /// closed one) and handed to `done`, so nothing disappears unreported.
+    #[inline]
     fn check_memory<F: FnMut(Connection<H>)>(&mut self, now: Timestamp, done: &mut F) {
         let est = self.memory_estimate();
         if est as u64 > self.stats.peak_memory {
             self.stats.peak_memory = est as u64;
         }
-        if est <= self.cfg.memory_limit {
-            return;
+        if est > self.cfg.memory_limit {
+            self.shrink(now, est, done);
         }
+    }
+
+    /// [`FlowTable::check_memory`] over the limit (out of line: it runs on
+    /// every packet, this part almost never).
+    #[cold]
+    #[inline(never)]
+    fn shrink<F: FnMut(Connection<H>)>(&mut self, now: Timestamp, est: usize, done: &mut F) {
         let target = self.cfg.memory_limit / 8 * 7;
         if !self.half_open.is_empty() {
             let over = est.saturating_sub(target);
@@ -799,6 +807,11 @@ fn open<H>(
     seq: SeqNumber,
     ack: SeqNumber,
 ) {
+    if ev == OpenEvent::Other {
+        // Nothing for the handshake in any state (most segments): skip the
+        // state machine's match.
+        return;
+    }
     let (next, what) = c.state.opening.on(dir, ev);
     c.state.opening = next;
     let hs = &mut c.handshake;
