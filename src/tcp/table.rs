@@ -637,6 +637,7 @@ fn finalize<H: StreamHandler>(
 /// (port reuse, not a retransmission): the old connection is finalised
 /// (`port-reused`) and handed to `done`, and a new one takes its place.
 /// Returns whether it did.
+#[inline]
 fn replace_if_reused<H: StreamHandler + Default, F: FnMut(Connection<H>)>(
     c: &mut Box<Connection<H>>,
     ts: Timestamp,
@@ -646,9 +647,24 @@ fn replace_if_reused<H: StreamHandler + Default, F: FnMut(Connection<H>)>(
     ooo_total: &mut usize,
     done: &mut F,
 ) -> bool {
-    let syn_only = s.has(flags::SYN) && !s.has(flags::ACK);
+    // Checked here, inline: nearly every packet is not a SYN.
+    let syn_only = s.flags & (flags::SYN | flags::ACK) == flags::SYN;
+    syn_only && replace_on_syn(c, ts, s, next_id, stats, ooo_total, done)
+}
+
+/// [`replace_if_reused`] for a SYN without ACK.
+#[inline(never)]
+fn replace_on_syn<H: StreamHandler + Default, F: FnMut(Connection<H>)>(
+    c: &mut Box<Connection<H>>,
+    ts: Timestamp,
+    s: &TcpSegment<'_>,
+    next_id: &mut u64,
+    stats: &mut TableStats,
+    ooo_total: &mut usize,
+    done: &mut F,
+) -> bool {
     let src = SocketAddr::new(s.src, s.sport);
-    if !syn_only || !starts_new_connection(c, src, SeqNumber::new(s.seq)) {
+    if !starts_new_connection(c, src, SeqNumber::new(s.seq)) {
         return false;
     }
     stats.port_reuses += 1;
@@ -861,6 +877,10 @@ fn close<H>(c: &mut Connection<H>, ts: Timestamp, dir: Direction, s: &TcpSegment
     let i = dir.index();
     if s.payload_len > 0 && c.state.closing.is_after_close(dir) {
         c.data_after_close[i] += s.payload_len as u64;
+    }
+    if s.flags & (flags::FIN | flags::RST) == 0 {
+        // Neither: nothing more for the close (most segments).
+        return;
     }
     for (flag, ev, kind) in [
         (flags::FIN, CloseEvent::Fin, CloseKind::Fin),
