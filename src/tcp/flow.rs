@@ -42,7 +42,8 @@ impl FlowKey {
     #[inline]
     pub fn new(src: IpAddr, sport: u16, dst: IpAddr, dport: u16) -> Self {
         let (a, b) = (number(src), number(dst));
-        if (a, sport) <= (b, dport) {
+        // `(a, sport) <= (b, dport)`, without the tuple's `partial_cmp` chain.
+        if a < b || (a == b && sport <= dport) {
             FlowKey {
                 lo: a.to_be_bytes(),
                 hi: b.to_be_bytes(),
