@@ -74,7 +74,7 @@ pub enum Skip {
 }
 
 /// From a raw frame to the TCP segment it carries: link layer, then IP, then TCP.
-#[inline]
+#[inline(always)]
 pub fn decode<'a>(p: &RawPacket<'a>) -> Result<TcpSegment<'a>, Skip> {
     fast::decode(p.linktype, p.data, || decode_lax(p))
 }

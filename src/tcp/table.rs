@@ -739,7 +739,9 @@ fn segment<H: StreamHandler>(
     limits: &Limits,
     ooo_total: &mut usize,
 ) {
-    fix_guessed_roles(c, s, src);
+    if c.roles_guessed {
+        fix_guessed_roles(c, s, src);
+    }
     let dir = if src == c.client {
         Direction::ClientToServer
     } else {
