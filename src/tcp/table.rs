@@ -365,7 +365,7 @@ impl<H: StreamHandler + Default> FlowTable<H> {
         let key = FlowKey::new(s.src, s.sport, s.dst, s.dport);
         let src = SocketAddr::new(s.src, s.sport);
 
-        // One hash lookup: the entry is updated in place.
+        // One hash lookup: the connection is updated in place.
         let FlowTable {
             map,
             half_open,
@@ -381,14 +381,16 @@ impl<H: StreamHandler + Default> FlowTable<H> {
             && s.payload_len == 0
             && !s.has(flags::FIN)
             && !s.has(flags::RST);
-        let conn: &mut Connection<H> = match map.entry(key) {
-            Entry::Occupied(e) => {
-                let c = e.into_mut();
+        // `get_mut`, not `entry`: nearly every packet finds its connection,
+        // and the entry API costs more on a hit (callgrind: ~34
+        // instructions a packet); a new connection looks its slot up again.
+        let conn: &mut Connection<H> = match map.get_mut(&key) {
+            Some(c) => {
                 replace_if_reused(c, ts, s, next_id, stats, ooo_total, done);
                 c
             }
             // Not a full connection: a half-open one, or a new one.
-            Entry::Vacant(e) => match half_open.entry(key) {
+            None => match half_open.entry(key) {
                 Entry::Occupied(mut h) => {
                     let outcome = if handshake_only {
                         h.get_mut().absorb(ts, s, &key)
@@ -412,7 +414,7 @@ impl<H: StreamHandler + Default> FlowTable<H> {
                             return;
                         }
                         Absorb::Promote => {
-                            let c = e.insert(h.remove().into_connection(&key));
+                            let c = map.entry(key).or_insert(h.remove().into_connection(&key));
                             if replace_if_reused(c, ts, s, next_id, stats, ooo_total, done) {
                                 stats.half_open_ended += 1;
                             }
@@ -430,7 +432,9 @@ impl<H: StreamHandler + Default> FlowTable<H> {
                     self.check_memory(ts, done);
                     return;
                 }
-                Entry::Vacant(_) => e.insert(new_connection(next_id, stats, ts, s)),
+                Entry::Vacant(_) => map
+                    .entry(key)
+                    .or_insert(new_connection(next_id, stats, ts, s)),
             },
         };
         // The first payload of a connection: give it the handler the table
