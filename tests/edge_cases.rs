@@ -80,7 +80,7 @@ fn keep_alive_header_is_parsed_and_max_reached_is_the_reason() {
     let c = &analyze(&pkts).connections[0];
     assert_eq!(c.requests, 3);
     assert_eq!(c.close_reason.as_str(), "keep-alive-max");
-    let ka = c.exchanges[0].keep_alive.as_ref().unwrap();
+    let ka = c.exchanges[0].keep_alive().unwrap();
     assert_eq!((ka.timeout, ka.max), (Some(5), Some(2)));
 }
 

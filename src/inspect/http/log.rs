@@ -145,7 +145,7 @@ impl ExchangeLog {
                 continue;
             }
             self.unanswered_omitted += 1;
-            if e.method.as_deref() == Some("HEAD") {
+            if e.method() == Some("HEAD") {
                 let abs = KEEP_HEAD + self.omitted + p;
                 match self.omitted_heads.back_mut() {
                     Some((_, b)) if *b == abs => *b += 1,
@@ -216,11 +216,13 @@ impl IndexMut<usize> for ExchangeLog {
                 while self.omitted_heads.front().is_some_and(|&(_, b)| b <= abs) {
                     self.omitted_heads.pop_front();
                 }
-                let e = Exchange {
-                    method: head.then(|| "HEAD".into()),
+                let mut e = Exchange {
                     outstanding: true,
                     ..Exchange::default()
                 };
+                if head {
+                    e.set_method(b"HEAD");
+                }
                 match &mut self.scratch {
                     Some(s) => **s = (abs, e),
                     None => self.scratch = Some(Box::new((abs, e))),
