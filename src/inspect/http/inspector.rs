@@ -276,6 +276,16 @@ impl Serialize for Exchange {
     }
 }
 
+/// Head bytes as text, invalid UTF-8 replaced (`CompactString::from_utf8_lossy`
+/// walks the bytes in chunks even when they are valid: the common case
+/// takes the plain check).
+fn text(b: &[u8]) -> CompactString {
+    match std::str::from_utf8(b) {
+        Ok(s) => CompactString::new(s),
+        Err(_) => CompactString::from_utf8_lossy(b),
+    }
+}
+
 /// Is `token` one of the comma-separated tokens of a Connection-like header
 /// value (case-insensitive, whitespace tolerant)?
 pub fn has_token(value: Option<&str>, token: &str) -> bool {
@@ -304,7 +314,7 @@ impl Exchange {
     pub fn set_method(&mut self, method: &[u8]) {
         match COMMON_METHODS.iter().position(|m| m.as_bytes() == method) {
             Some(k) => self.method_code = k as u8 + 1,
-            None => self.set_rare_method(CompactString::from_utf8_lossy(method)),
+            None => self.set_rare_method(text(method)),
         }
     }
     /// Sets the request method from decoded text (HTTP/2 `:method`).
@@ -337,7 +347,7 @@ impl Exchange {
             }
             None => {
                 self.common_reason = 0;
-                self.rare_mut().reason = Some(CompactString::from_utf8_lossy(reason));
+                self.rare_mut().reason = Some(text(reason));
             }
         }
     }
@@ -903,7 +913,7 @@ impl HttpInspector {
             _ => 0,
         };
         let mut ex = Exchange {
-            target: Some(CompactString::from_utf8_lossy(rh.line.target)),
+            target: Some(text(rh.line.target)),
             request: Message::starting(Some(rh.line.version), start_ts),
             pipelined: self.outstanding + bonus > 0,
             outstanding: true,
