@@ -200,7 +200,10 @@ fn a_long_keep_alive_connection_keeps_counts_exact_and_details_bounded() {
     assert_eq!(c.exchanges.len() + c.exchanges_omitted, 3000);
     assert_eq!(c.close_reason.as_str(), "connection-close-response");
     assert_eq!(
-        c.exchanges.last().unwrap().response.connection.as_deref(),
+        c.exchanges
+            .last()
+            .unwrap()
+            .connection(keepwatch::Direction::ServerToClient),
         Some("close")
     );
     assert_eq!(c.max_pipeline_depth, 1);

@@ -287,7 +287,7 @@ fn connection_close_from_client_and_from_server() {
         ]
     );
     assert_eq!(
-        c[0].exchanges[2].response.connection.as_deref(),
+        c[0].exchanges[2].connection(keepwatch::Direction::ServerToClient),
         Some("close")
     );
     assert_eq!(

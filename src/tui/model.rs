@@ -203,15 +203,16 @@ pub fn terminal_safe(mut r: ConnectionRecord) -> ConnectionRecord {
         for f in [
             &mut e.target,
             &mut e.host,
-            &mut e.request.connection,
-            &mut e.response.connection,
             &mut e.request.keep_alive,
             &mut e.response.keep_alive,
         ] {
             oc(f);
         }
         if let Some(x) = e.rare_if_set_mut() {
+            let [c0, c1] = &mut x.connection;
             for f in [
+                c0,
+                c1,
                 &mut x.method,
                 &mut x.reason,
                 &mut x.transfer_encoding,

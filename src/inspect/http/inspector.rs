@@ -112,7 +112,10 @@ pub struct Message {
     /// Decoded body length (chunked: sum of chunk sizes; bytes lost in gaps
     /// inside a framed body included).
     pub body_bytes: u64,
-    pub connection: Option<CompactString>,
+    /// The Connection header (read it with [`Exchange::connection`]): 1 +
+    /// its index in [`COMMON_CONNECTION`], [`RARE_CONNECTION`] (in
+    /// `Rare::connection`), or 0: none.
+    pub(crate) connection_code: u8,
     pub keep_alive: Option<CompactString>,
 }
 
@@ -193,7 +196,21 @@ pub struct Rare {
     pub reason: Option<CompactString>,
     /// The request method, unless a common one.
     pub method: Option<CompactString>,
+    /// The request's / the response's Connection header, unless a common one.
+    pub connection: [Option<CompactString>; 2],
 }
+
+/// Connection header values stored as one byte.
+const COMMON_CONNECTION: [&str; 6] = [
+    "keep-alive",
+    "close",
+    "Keep-Alive",
+    "Close",
+    "Upgrade",
+    "upgrade",
+];
+/// `Message::connection_code` of a value kept in `Rare::connection`.
+const RARE_CONNECTION: u8 = u8::MAX;
 
 /// Methods stored as one byte.
 const COMMON_METHODS: [&str; 9] = [
@@ -232,6 +249,7 @@ static NO_RARE: Rare = Rare {
     gap_bytes: [0; 2],
     reason: None,
     method: None,
+    connection: [None, None],
 };
 
 /// The JSON names and order of the flat record every report has written
@@ -256,8 +274,8 @@ impl Serialize for Exchange {
         st.serialize_field("request_body_bytes", &q.body_bytes)?;
         st.serialize_field("response_body_bytes", &r.body_bytes)?;
         st.serialize_field("response_wire_bytes", &self.response_wire_bytes)?;
-        st.serialize_field("request_connection", &q.connection)?;
-        st.serialize_field("response_connection", &r.connection)?;
+        st.serialize_field("request_connection", &self.connection(C2S))?;
+        st.serialize_field("response_connection", &self.connection(S2C))?;
         st.serialize_field("request_keep_alive", &q.keep_alive)?;
         st.serialize_field("response_keep_alive", &r.keep_alive)?;
         st.serialize_field("keep_alive", &self.keep_alive())?;
@@ -328,6 +346,31 @@ impl Exchange {
         self.method_code = RARE_METHOD;
         self.rare_mut().method = Some(method);
     }
+    /// The request's (`ClientToServer`) or the response's Connection header.
+    pub fn connection(&self, dir: Direction) -> Option<&str> {
+        match self.message(dir).connection_code {
+            0 => None,
+            RARE_CONNECTION => self.rare().connection[dir.index()].as_deref(),
+            k => COMMON_CONNECTION.get(usize::from(k) - 1).copied(),
+        }
+    }
+    /// Sets (or clears) the Connection header of the request or the response.
+    pub fn set_connection(&mut self, dir: Direction, value: Option<CompactString>) {
+        let common = value
+            .as_deref()
+            .and_then(|v| COMMON_CONNECTION.iter().position(|&c| c == v));
+        let code = match (&value, common) {
+            (None, _) => 0,
+            (Some(_), Some(k)) => k as u8 + 1,
+            (Some(_), None) => RARE_CONNECTION,
+        };
+        self.message_mut(dir).connection_code = code;
+        if code == RARE_CONNECTION {
+            self.rare_mut().connection[dir.index()] = value;
+        } else if let Some(x) = self.rare_if_set_mut() {
+            x.connection[dir.index()] = None;
+        }
+    }
     /// The final response's reason phrase (null if none was seen).
     pub fn reason(&self) -> Option<&str> {
         match self.common_reason {
@@ -395,19 +438,19 @@ impl Exchange {
     }
     /// The request's Connection header has the `close` token.
     pub fn request_wants_close(&self) -> bool {
-        has_token(self.request.connection.as_deref(), "close")
+        has_token(self.connection(C2S), "close")
     }
     /// The response's Connection header has the `close` token.
     pub fn response_wants_close(&self) -> bool {
-        has_token(self.response.connection.as_deref(), "close")
+        has_token(self.connection(S2C), "close")
     }
     /// The request's Connection header has the `keep-alive` token.
     pub fn request_wants_keep_alive(&self) -> bool {
-        has_token(self.request.connection.as_deref(), "keep-alive")
+        has_token(self.connection(C2S), "keep-alive")
     }
     /// The response's Connection header has the `keep-alive` token.
     pub fn response_wants_keep_alive(&self) -> bool {
-        has_token(self.response.connection.as_deref(), "keep-alive")
+        has_token(self.connection(S2C), "keep-alive")
     }
     /// Whether the connection may persist after this exchange per RFC 9112 §9.3,
     /// judged from the response (and the request's close): None without a response.
@@ -943,7 +986,7 @@ impl HttpInspector {
         }
         let framing = framing::request(BodyHeaders::of(&h));
         ex.host = h.host;
-        ex.request.connection = h.connection;
+        ex.set_connection(C2S, h.connection);
         ex.request.keep_alive = h.keep_alive;
         if h.upgrade.is_some() || h.expect.is_some() {
             let x = ex.rare_mut();
@@ -1088,7 +1131,7 @@ impl HttpInspector {
                 .map(String::from),
             _ => None,
         };
-        e.response.connection = h.connection;
+        e.set_connection(S2C, h.connection);
         e.response.keep_alive = h.keep_alive;
         if h.transfer_encoding.is_some() || h.content_encoding.is_some() {
             let x = e.rare_mut();

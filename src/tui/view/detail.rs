@@ -85,8 +85,8 @@ pub fn timeline(r: &ConnectionRecord, width: usize) -> Vec<(char, Color)> {
     v
 }
 
-fn ka_text(s: &Option<compact_str::CompactString>) -> String {
-    s.as_deref().unwrap_or("—").to_owned()
+fn ka_text(s: Option<&str>) -> String {
+    s.unwrap_or("—").to_owned()
 }
 
 /// The lines of the detail pane for the selected connection, section by
@@ -305,13 +305,13 @@ fn headers(out: &mut Vec<Line<'static>>, r: &ConnectionRecord, width: u16) {
         any = true;
         let req = format!(
             "request Connection: {} · Keep-Alive: {}",
-            ka_text(&e.request.connection),
-            ka_text(&e.request.keep_alive)
+            ka_text(e.connection(crate::Direction::ClientToServer)),
+            ka_text(e.request.keep_alive.as_deref())
         );
         let resp = format!(
             "response Connection: {} · Keep-Alive: {}",
-            ka_text(&e.response.connection),
-            ka_text(&e.response.keep_alive)
+            ka_text(e.connection(crate::Direction::ServerToClient)),
+            ka_text(e.response.keep_alive.as_deref())
         );
         if width >= layout::HEADERS_ONE_LINE {
             out.push(Line::raw(format!("  {:>3} {req} │ {resp}", i + 1)));
