@@ -665,8 +665,7 @@ fn report_cmd(files: &[PathBuf], common: &Common, flags: ReportFlags) -> Result<
 
 /// [`Options::render`] for `--format jsonl`: one line per connection.
 fn render_jsonl(r: &keepwatch::analysis::ConnectionRecord, b: &mut Vec<u8>) {
-    // Writing to a Vec cannot fail.
-    let _ = report::write_jsonl_connection(b, r);
+    report::jsonl_line(b, r);
 }
 
 /// [`Options::render`] for `--format csv`: one row per connection.

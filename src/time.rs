@@ -78,25 +78,33 @@ impl Timestamp {
         let secs = self.0.div_euclid(1_000_000_000);
         let nanos = self.0.rem_euclid(1_000_000_000) as u64;
         let mut at = 0;
-        let Ok(dt) = time::OffsetDateTime::from_unix_timestamp(secs) else {
+        // The date changes once a day: it is computed (by `time`) once per
+        // day seen and kept per thread; the time of day is arithmetic. A
+        // capture's timestamps nearly all fall on one or two days.
+        let day = secs.div_euclid(86_400);
+        let Some(date) = DATE.with(|c| {
+            let (d, text) = c.get();
+            if d == day && text[0] != 0 {
+                return Some(text);
+            }
+            let text = date_text(secs)?;
+            c.set((day, text));
+            Some(text)
+        }) else {
             // Out of the calendar's range: plain seconds.
             let s = format!("{secs}.{nanos:09}");
             let n = s.len().min(buf.len());
             buf[..n].copy_from_slice(&s.as_bytes()[..n]);
             return n;
         };
-        let (d, t) = (dt.date(), dt.time());
-        put(buf, &mut at, d.year().max(0) as u64, 4);
-        lit(buf, &mut at, b'-');
-        put(buf, &mut at, u8::from(d.month()) as u64, 2);
-        lit(buf, &mut at, b'-');
-        put(buf, &mut at, d.day() as u64, 2);
-        lit(buf, &mut at, b'T');
-        put(buf, &mut at, t.hour() as u64, 2);
+        buf[..11].copy_from_slice(&date);
+        at += 11;
+        let tod = secs.rem_euclid(86_400) as u64;
+        put(buf, &mut at, tod / 3600, 2);
         lit(buf, &mut at, b':');
-        put(buf, &mut at, t.minute() as u64, 2);
+        put(buf, &mut at, tod / 60 % 60, 2);
         lit(buf, &mut at, b':');
-        put(buf, &mut at, t.second() as u64, 2);
+        put(buf, &mut at, tod % 60, 2);
         lit(buf, &mut at, b'.');
         if nanos.is_multiple_of(1000) {
             put(buf, &mut at, nanos / 1000, 6);
@@ -106,6 +114,35 @@ impl Timestamp {
         lit(buf, &mut at, b'Z');
         at
     }
+}
+
+thread_local! {
+    /// The last day written by [`Timestamp::write_rfc3339`] (days since the
+    /// epoch) and its `YYYY-MM-DDT`; all zero bytes before the first.
+    static DATE: std::cell::Cell<(i64, [u8; 11])> = const { std::cell::Cell::new((0, [0; 11])) };
+}
+
+/// `YYYY-MM-DDT` of the UTC day holding `secs`, None outside `time`'s range.
+fn date_text(secs: i64) -> Option<[u8; 11]> {
+    let d = time::OffsetDateTime::from_unix_timestamp(secs).ok()?.date();
+    let mut out = [0u8; 11];
+    let (y, m, day) = (d.year().max(0) as u32, u8::from(d.month()), d.day());
+    for (i, v) in [
+        (0, y / 1000 % 10),
+        (1, y / 100 % 10),
+        (2, y / 10 % 10),
+        (3, y % 10),
+    ] {
+        out[i] = b'0' + v as u8;
+    }
+    out[4] = b'-';
+    out[5] = b'0' + m / 10;
+    out[6] = b'0' + m % 10;
+    out[7] = b'-';
+    out[8] = b'0' + day / 10;
+    out[9] = b'0' + day % 10;
+    out[10] = b'T';
+    Some(out)
 }
 
 impl Duration {
@@ -177,6 +214,43 @@ impl Serialize for Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The same text built independently, all by `time`.
+    fn by_time(secs: i64, nanos: u32) -> String {
+        let dt = time::OffsetDateTime::from_unix_timestamp(secs).unwrap();
+        let frac = if nanos.is_multiple_of(1000) {
+            format!("{:06}", nanos / 1000)
+        } else {
+            format!("{nanos:09}")
+        };
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{frac}Z",
+            dt.year(),
+            u8::from(dt.month()),
+            dt.day(),
+            dt.hour(),
+            dt.minute(),
+            dt.second()
+        )
+    }
+
+    proptest! {
+        /// The per-thread date cache gives the same text as computing every
+        /// date, in any order of timestamps (day changes, going back, before 1970).
+        #[test]
+        fn rfc3339_with_the_date_cache(v in proptest::collection::vec((-9_000_000_000i64..9_000_000_000, 0u32..1_000_000_000, 0i64..3), 1..20)) {
+            for (secs, nanos, near) in v {
+                // Runs of nearby timestamps hit the cache; others miss it.
+                for s in [secs, secs + near * 86_399, secs - near] {
+                    // Timestamps are i64 nanoseconds: years 1678 to 2262.
+                    if !(-9_200_000_000..9_200_000_000).contains(&s) { continue; }
+                    let t = Timestamp(s * 1_000_000_000 + i64::from(nanos));
+                    prop_assert_eq!(t.rfc3339(), by_time(s, nanos));
+                }
+            }
+        }
+    }
     #[test]
     fn rfc3339_micro_and_nano() {
         assert_eq!(

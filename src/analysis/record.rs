@@ -106,6 +106,7 @@ pub struct ConnectionRecord {
     pub malformed_messages: u32,
     pub packets: u64,
     pub bytes: u64,
+    #[serde(serialize_with = "crate::report::compact::serialize_exchanges")]
     pub exchanges: Vec<Exchange>,
     /// Exchanges counted but not listed in `exchanges` (a connection keeps the
     /// details of its first 500 and last 500 exchanges, to bound memory).

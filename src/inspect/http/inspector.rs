@@ -106,9 +106,9 @@ pub struct Message {
     pub complete: bool,
     /// Bit 0: `time` is set, bit 1: `end` is set (an `Option<Timestamp>`
     /// takes twice the room; a connection keeps up to 1,500 exchanges).
-    set: u8,
-    time: Timestamp,
-    end: Timestamp,
+    pub(crate) set: u8,
+    pub(crate) time: Timestamp,
+    pub(crate) end: Timestamp,
     /// Decoded body length (chunked: sum of chunk sizes; bytes lost in gaps
     /// inside a framed body included).
     pub body_bytes: u64,
