@@ -273,11 +273,15 @@ impl Analyzer {
     pub fn packet<F: FnMut(&ConnectionRecord)>(&mut self, p: &RawPacket<'_>, on_conn: &mut F) {
         self.packets += 1;
         self.bytes += p.orig_len as u64;
-        if self.last.is_some_and(|l| p.ts < l) {
-            self.out_of_time_order += 1;
+        match self.last {
+            // In time order (nearly always): the first stays the earliest.
+            Some(l) if p.ts >= l => self.last = Some(p.ts),
+            Some(_) => {
+                self.out_of_time_order += 1;
+                self.first = self.first.map(|f| f.min(p.ts));
+            }
+            None => (self.first, self.last) = (Some(p.ts), Some(p.ts)),
         }
-        self.first = Some(self.first.map_or(p.ts, |f| f.min(p.ts)));
-        self.last = Some(self.last.map_or(p.ts, |l| l.max(p.ts)));
         if let Some(f) = self.filter.as_mut() {
             match f.matches(p.linktype, p.data, p.orig_len) {
                 Ok(true) => {}

@@ -80,7 +80,7 @@ fn keep_alive_header_is_parsed_and_max_reached_is_the_reason() {
     let c = &analyze(&pkts).connections[0];
     assert_eq!(c.requests, 3);
     assert_eq!(c.close_reason.as_str(), "keep-alive-max");
-    let ka = c.exchanges[0].keep_alive.as_ref().unwrap();
+    let ka = c.exchanges[0].keep_alive().unwrap();
     assert_eq!((ka.timeout, ka.max), (Some(5), Some(2)));
 }
 
@@ -200,7 +200,10 @@ fn a_long_keep_alive_connection_keeps_counts_exact_and_details_bounded() {
     assert_eq!(c.exchanges.len() + c.exchanges_omitted, 3000);
     assert_eq!(c.close_reason.as_str(), "connection-close-response");
     assert_eq!(
-        c.exchanges.last().unwrap().response.connection.as_deref(),
+        c.exchanges
+            .last()
+            .unwrap()
+            .connection(keepwatch::Direction::ServerToClient),
         Some("close")
     );
     assert_eq!(c.max_pipeline_depth, 1);

@@ -287,7 +287,7 @@ fn connection_close_from_client_and_from_server() {
         ]
     );
     assert_eq!(
-        c[0].exchanges[2].response.connection.as_deref(),
+        c[0].exchanges[2].connection(keepwatch::Direction::ServerToClient),
         Some("close")
     );
     assert_eq!(
@@ -359,7 +359,7 @@ fn head_304_post_and_large_body_on_one_connection() {
     let ex = &c[0].exchanges;
     let m: Vec<(&str, u16)> = ex
         .iter()
-        .map(|e| (e.method.as_deref().unwrap(), e.status.unwrap()))
+        .map(|e| (e.method().unwrap(), e.status.unwrap()))
         .collect();
     assert_eq!(
         m,
@@ -378,7 +378,7 @@ fn chunked_gzip_responses() {
     assert_eq!(words(&c), vec![(2, 2, "client-finished", "reused")]);
     for e in &c[0].exchanges {
         assert_eq!(e.response.framing.map(|f| f.as_str()), Some("chunked"));
-        assert_eq!(e.content_encoding.as_deref(), Some("gzip"));
+        assert_eq!(e.rare().content_encoding.as_deref(), Some("gzip"));
         assert!(e.response.complete && e.response.body_bytes > 0);
     }
 }

@@ -59,7 +59,7 @@ fn methods_targets_status(c: &ConnectionRecord) -> Vec<(String, String, u16)> {
         .iter()
         .map(|e| {
             (
-                e.method.as_deref().unwrap_or_default().to_owned(),
+                e.method().unwrap_or_default().to_owned(),
                 e.target.as_deref().unwrap_or_default().to_owned(),
                 e.status.unwrap_or(0),
             )
@@ -534,7 +534,7 @@ fn http2_connections_have_an_idle_time_before_close() {
             let last = c
                 .exchanges
                 .iter()
-                .filter_map(|e| e.response.end)
+                .filter_map(|e| e.response.end())
                 .max()
                 .expect("answered streams");
             let close = [c.tcp.fin_client, c.tcp.fin_server]

@@ -116,7 +116,7 @@ fn h2_goaway(c: &Connection<AppInspector>) -> Option<CloseReason> {
                 .h2()
                 .map_or(&[][..], |h| h.exchanges())
                 .iter()
-                .filter_map(|e| e.response.end.or(e.response.time))
+                .filter_map(|e| e.response.end().or(e.response.time()))
                 .max();
             let idle = last_end.filter(|&e| e <= at).map(|e| at.since(e));
             let all_answered = h.responses >= h.streams;
@@ -149,7 +149,7 @@ fn tunnel(c: &Connection<AppInspector>, by_server: bool) -> Option<CloseReason> 
 /// A request carried `Connection: close`.
 fn request_close(ex: &[Exchange]) -> Option<CloseReason> {
     ex.iter()
-        .any(|e| e.method.is_some() && e.request_wants_close())
+        .any(|e| e.method().is_some() && e.request_wants_close())
         .then_some(CloseReason::ConnectionCloseRequest)
 }
 
@@ -170,7 +170,7 @@ fn keep_alive_max(
     let mut answered = 0u64;
     for e in ex.iter().filter(|e| e.status.is_some()) {
         answered += 1;
-        if let Some(m) = e.keep_alive.as_ref().and_then(|k| k.max) {
+        if let Some(m) = e.keep_alive().and_then(|k| k.max) {
             // After the i-th response, max=m more (or m including it).
             // `m` comes from a header: saturate, never wrap.
             let (a, b) = (answered.saturating_add(m), (answered - 1).saturating_add(m));
@@ -225,11 +225,11 @@ fn server_timer(
     }
     let all_answered = ex
         .iter()
-        .filter(|e| e.method.is_some())
+        .filter(|e| e.method().is_some())
         .all(|e| e.status.is_some());
     let stale = ex.iter().any(|e| {
-        e.method.is_some()
-            && matches!((e.request.time, c.close.fin[1]), (Some(r), Some(f)) if r > f)
+        e.method().is_some()
+            && matches!((e.request.time(), c.close.fin[1]), (Some(r), Some(f)) if r > f)
     });
     let right_after = idle.is_some_and(|i| i < CLOSED_AFTER_RESPONSE);
     Some(if all_answered && !stale && right_after {
@@ -352,8 +352,8 @@ fn late_request_detail(
     let gone = server_gone?;
     let late = ex
         .iter()
-        .filter(|e| e.method.is_some() && e.request.time.is_some_and(|rt| rt > gone))
-        .filter_map(|e| e.request.time)
+        .filter(|e| e.method().is_some() && e.request.time().is_some_and(|rt| rt > gone))
+        .filter_map(|e| e.request.time())
         .min()?;
     let what = if c.close.fin[1].is_some_and(|f| f <= late) {
         "server FIN"

@@ -261,7 +261,7 @@ fn stale_requests(all: &[Exchange], server_gone: Option<Timestamp>) -> u32 {
     match server_gone {
         Some(t) => all
             .iter()
-            .filter(|e| e.method.is_some() && e.request.time.is_some_and(|rt| rt > t))
+            .filter(|e| e.method().is_some() && e.request.time().is_some_and(|rt| rt > t))
             .count() as u32,
         None => 0,
     }
@@ -280,7 +280,7 @@ fn idle_before_close(
     } else {
         all.iter()
             .chain(h2_exchanges(c))
-            .filter_map(|e| e.response.end.or(e.response.time))
+            .filter_map(|e| e.response.end().or(e.response.time()))
             .max()
     };
     match (c.close.first_time(), last_activity) {

@@ -788,11 +788,20 @@ fn pcap_record<R: Read, F: FnMut(RawPacket<'_>)>(
         pcap_end(inp, sum, offset, avail);
         return false;
     }
-    let d = inp.data();
-    let ts_sec = u32_at(d, 0, h.big);
-    let ts_frac = u32_at(d, 4, h.big);
-    let caplen = u32_at(d, 8, h.big);
-    let origlen = u32_at(d, 12, h.big);
+    // The four fields from one fixed-size copy: no bounds check per byte
+    // (issue 14: ~35 instructions a packet).
+    let Some(&r) = inp.data().first_chunk::<16>() else {
+        unreachable!("fill: at least a record header is available")
+    };
+    let word = |i: usize| {
+        let v = u32::from_le_bytes([r[i], r[i + 1], r[i + 2], r[i + 3]]);
+        if h.big {
+            v.swap_bytes()
+        } else {
+            v
+        }
+    };
+    let (ts_sec, ts_frac, caplen, origlen) = (word(0), word(4), word(8), word(12));
     if caplen > MAX_RECORD {
         sum.damage = Some(format!(
             "corrupt record at offset {offset}: captured length {caplen} is impossible; {} packets read before it",

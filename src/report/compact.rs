@@ -14,8 +14,9 @@
 
 use std::cell::Cell;
 
-use crate::inspect::http::inspector::{Exchange, KeepAliveParams, Message};
+use crate::inspect::http::inspector::{Exchange, KeepAliveParams};
 use crate::time::Timestamp;
+use crate::Direction;
 
 thread_local! {
     /// Set while [`with_exchanges_elided`] runs: the record's exchange list
@@ -162,12 +163,12 @@ impl Out<'_> {
     }
 
     fn exchange(&mut self, e: &Exchange) {
-        let (q, r) = (&e.request, &e.response);
+        let (q, r, x) = (&e.request, &e.response, e.rare());
         // Most exchanges fit: one capacity check instead of one per push.
         self.o.reserve(if self.pretty { 1536 } else { 1024 });
         self.open(b'{');
         self.key(true, k!("method"));
-        opt_str(self.o, e.method.as_deref());
+        opt_str(self.o, e.method());
         self.key(false, k!("target"));
         opt_str(self.o, e.target.as_deref());
         self.key(false, k!("host"));
@@ -179,38 +180,38 @@ impl Out<'_> {
         self.key(false, k!("status"));
         opt_u64(self.o, e.status.map(u64::from));
         self.key(false, k!("reason"));
-        opt_str(self.o, e.reason.as_deref());
+        opt_str(self.o, e.reason());
         self.key(false, k!("interim_statuses"));
-        self.statuses(&e.interim_statuses);
+        self.statuses(&x.interim_statuses);
         self.key(false, k!("request_time"));
-        opt_ts(self.o, q.time);
+        opt_ts(self.o, q.time());
         self.key(false, k!("request_end"));
-        opt_ts(self.o, q.end);
+        opt_ts(self.o, q.end());
         self.key(false, k!("response_time"));
-        opt_ts(self.o, r.time);
+        opt_ts(self.o, r.time());
         self.key(false, k!("response_end"));
-        opt_ts(self.o, r.end);
+        opt_ts(self.o, r.end());
         self.key(false, k!("request_body_bytes"));
         u64_(self.o, q.body_bytes);
         self.key(false, k!("response_body_bytes"));
         u64_(self.o, r.body_bytes);
         self.key(false, k!("response_wire_bytes"));
         u64_(self.o, e.response_wire_bytes);
-        self.message_headers(q, r);
+        self.message_headers(e);
         self.key(false, k!("keep_alive"));
-        self.keep_alive(e.keep_alive.as_ref());
+        self.keep_alive(e.keep_alive().as_ref());
         self.key(false, k!("transfer_encoding"));
-        opt_str(self.o, e.transfer_encoding.as_deref());
+        opt_str(self.o, x.transfer_encoding.as_deref());
         self.key(false, k!("content_encoding"));
-        opt_str(self.o, e.content_encoding.as_deref());
+        opt_str(self.o, x.content_encoding.as_deref());
         self.key(false, k!("framing"));
         opt_str(self.o, r.framing.map(|f| f.as_str()));
         self.key(false, k!("request_framing"));
         opt_str(self.o, q.framing.map(|f| f.as_str()));
         self.key(false, k!("upgrade"));
-        opt_str(self.o, e.upgrade.as_deref());
+        opt_str(self.o, x.upgrade.as_deref());
         self.key(false, k!("expect"));
-        opt_str(self.o, e.expect.as_deref());
+        opt_str(self.o, x.expect.as_deref());
         self.key(false, k!("request_complete"));
         bool_(self.o, q.complete);
         self.key(false, k!("response_complete"));
@@ -218,9 +219,9 @@ impl Out<'_> {
         self.key(false, k!("pipelined"));
         bool_(self.o, e.pipelined);
         self.key(false, k!("request_gap_bytes"));
-        u64_(self.o, q.gap_bytes);
+        u64_(self.o, x.gap_bytes[0]);
         self.key(false, k!("response_gap_bytes"));
-        u64_(self.o, r.gap_bytes);
+        u64_(self.o, x.gap_bytes[1]);
         self.close(b'}');
     }
 
@@ -238,11 +239,12 @@ impl Out<'_> {
     }
 
     /// `request_connection` .. `response_keep_alive`: the two messages' raw headers.
-    fn message_headers(&mut self, q: &Message, r: &Message) {
+    fn message_headers(&mut self, e: &Exchange) {
+        let (q, r) = (&e.request, &e.response);
         self.key(false, k!("request_connection"));
-        opt_str(self.o, q.connection.as_deref());
+        opt_str(self.o, e.connection(Direction::ClientToServer));
         self.key(false, k!("response_connection"));
-        opt_str(self.o, r.connection.as_deref());
+        opt_str(self.o, e.connection(Direction::ServerToClient));
         self.key(false, k!("request_keep_alive"));
         opt_str(self.o, q.keep_alive.as_deref());
         self.key(false, k!("response_keep_alive"));
@@ -340,7 +342,7 @@ pub fn str_(o: &mut Vec<u8>, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inspect::http::inspector::Framing;
+    use crate::inspect::http::inspector::{Framing, Message};
     use crate::inspect::http::parser::HttpVersion;
     use compact_str::CompactString;
     use proptest::prelude::*;
@@ -366,48 +368,47 @@ mod tests {
 
     #[test]
     fn full_exchange_matches_serde_json() {
-        let t = |s| Some(Timestamp::from_secs_frac(s, 123_456_789, 1_000_000_000));
-        let e = Exchange {
-            method: Some("GET".into()),
+        let t = |s| Timestamp::from_secs_frac(s, 123_456_789, 1_000_000_000);
+        let mut e = Exchange {
             target: Some("/a\"b\\c\u{1}\u{7f}é\n".into()),
             host: Some("h:8080".into()),
             status: Some(200),
-            reason: Some("OK\t\r\u{8}\u{c}".into()),
-            interim_statuses: vec![100, 103],
             request: Message {
                 version: Some(HttpVersion::Http11),
-                time: t(1_700_000_000),
-                end: t(1_700_000_001),
                 body_bytes: 7,
-                connection: Some("keep-alive".into()),
                 keep_alive: Some("timeout=5".into()),
                 framing: Some(Framing::ContentLength),
                 complete: true,
-                gap_bytes: 3,
+                ..Message::default()
             },
             response: Message {
                 version: Some(HttpVersion::Http10),
-                time: Some(Timestamp::from_secs_frac(1_700_000_002, 5, 1_000_000)),
-                end: None,
                 body_bytes: u64::MAX,
-                connection: Some("close".into()),
-                keep_alive: None,
+                keep_alive: Some("timeout=5, max=x".into()),
                 framing: Some(Framing::Chunked),
                 complete: false,
-                gap_bytes: 0,
+                ..Message::default()
             },
             response_wire_bytes: 12345,
-            keep_alive: Some(KeepAliveParams {
-                timeout: Some(5),
-                max: None,
-            }),
-            transfer_encoding: Some("gzip, chunked".into()),
-            content_encoding: Some("br".into()),
-            upgrade: Some("websocket".into()),
-            expect: Some("100-continue".into()),
             pipelined: true,
             outstanding: false,
+            ..Exchange::default()
         };
+        e.set_method(b"GET");
+        e.set_reason("OK\t\r\u{8}\u{c}".as_bytes());
+        e.set_connection(Direction::ClientToServer, Some("keep-alive".into()));
+        e.set_connection(Direction::ServerToClient, Some("close, x".into()));
+        e.request.set_time(t(1_700_000_000));
+        e.request.set_end(t(1_700_000_001));
+        e.response
+            .set_time(Timestamp::from_secs_frac(1_700_000_002, 5, 1_000_000));
+        let x = e.rare_mut();
+        x.interim_statuses = vec![100, 103];
+        x.gap_bytes = [3, 0];
+        x.transfer_encoding = Some("gzip, chunked".into());
+        x.content_encoding = Some("br".into());
+        x.upgrade = Some("websocket".into());
+        x.expect = Some("100-continue".into());
         assert_eq!(
             String::from_utf8(mine(&e)).unwrap(),
             String::from_utf8(serde(&e)).unwrap()
@@ -422,16 +423,12 @@ mod tests {
 
     #[test]
     fn pretty_list_matches_serde_json_at_any_depth() {
-        let mut e = Exchange {
-            method: Some("POST".into()),
-            interim_statuses: vec![100],
-            keep_alive: Some(KeepAliveParams {
-                timeout: None,
-                max: Some(9),
-            }),
-            ..Exchange::default()
-        };
-        e.request.time = Some(Timestamp::from_secs_frac(1_700_000_000, 1, 1_000_000));
+        let mut e = Exchange::default();
+        e.set_method(b"POST");
+        e.rare_mut().interim_statuses = vec![100];
+        e.response.keep_alive = Some("max=9".into());
+        e.request
+            .set_time(Timestamp::from_secs_frac(1_700_000_000, 1, 1_000_000));
         let v = [e, Exchange::default()];
         let serde = String::from_utf8(serde_json::to_vec_pretty(&v).unwrap()).unwrap();
         for depth in [0, 1, 3] {
@@ -469,7 +466,8 @@ mod tests {
                 str_(&mut o, v);
                 prop_assert_eq!(o, serde_json::to_vec(v).unwrap());
             }
-            let e = Exchange { target: Some(CompactString::from(s.as_str())), reason: Some(ascii.as_str().into()), ..Exchange::default() };
+            let mut e = Exchange { target: Some(CompactString::from(s.as_str())), ..Exchange::default() };
+            e.set_reason(ascii.as_bytes());
             prop_assert_eq!(mine(&e), serde(&e));
         }
     }

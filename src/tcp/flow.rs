@@ -1,11 +1,13 @@
 //! The flow key: a connection's 4-tuple, direction-normalised so that both
 //! directions hash to the same entry with one lookup.
 
+use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, SocketAddr};
 
 /// Compact, direction-independent 4-tuple. IPv4 addresses are stored
-/// v4-mapped so both families share one layout (36 bytes, no heap).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+/// v4-mapped so both families share one layout (36 bytes, no heap; its size
+/// enters the table's memory estimate, so the fields stay byte arrays).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct FlowKey {
     lo: [u8; 16],
     hi: [u8; 16],
@@ -24,11 +26,24 @@ fn number(ip: IpAddr) -> u128 {
     }
 }
 
+/// Hashed as five words: the derived hash feeds each address to the hasher
+/// as a byte slice (length, then bytes), three times the instructions with
+/// FxHash on every packet (issue 14). Equal keys hash equally.
+impl Hash for FlowKey {
+    #[inline]
+    fn hash<S: Hasher>(&self, h: &mut S) {
+        h.write_u128(u128::from_ne_bytes(self.lo));
+        h.write_u128(u128::from_ne_bytes(self.hi));
+        h.write_u32(u32::from(self.lo_port) << 16 | u32::from(self.hi_port));
+    }
+}
+
 impl FlowKey {
     #[inline]
     pub fn new(src: IpAddr, sport: u16, dst: IpAddr, dport: u16) -> Self {
         let (a, b) = (number(src), number(dst));
-        if (a, sport) <= (b, dport) {
+        // `(a, sport) <= (b, dport)`, without the tuple's `partial_cmp` chain.
+        if a < b || (a == b && sport <= dport) {
             FlowKey {
                 lo: a.to_be_bytes(),
                 hi: b.to_be_bytes(),

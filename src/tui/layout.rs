@@ -57,8 +57,8 @@ pub const HEADERS_ONE_LINE: u16 = 110;
 /// header, as the detail pane lists them.
 pub fn header_exchanges(r: &ConnectionRecord) -> impl Iterator<Item = (usize, &Exchange)> {
     r.exchanges.iter().enumerate().filter(|(_, e)| {
-        e.request.connection.is_some()
-            || e.response.connection.is_some()
+        e.connection(crate::Direction::ClientToServer).is_some()
+            || e.connection(crate::Direction::ServerToClient).is_some()
             || e.request.keep_alive.is_some()
             || e.response.keep_alive.is_some()
     })

@@ -201,20 +201,27 @@ pub fn terminal_safe(mut r: ConnectionRecord) -> ConnectionRecord {
     r.warnings.iter_mut().for_each(s);
     for e in &mut r.exchanges {
         for f in [
-            &mut e.method,
             &mut e.target,
             &mut e.host,
-            &mut e.reason,
-            &mut e.request.connection,
-            &mut e.response.connection,
             &mut e.request.keep_alive,
             &mut e.response.keep_alive,
-            &mut e.transfer_encoding,
-            &mut e.content_encoding,
-            &mut e.upgrade,
-            &mut e.expect,
         ] {
             oc(f);
+        }
+        if let Some(x) = e.rare_if_set_mut() {
+            let [c0, c1] = &mut x.connection;
+            for f in [
+                c0,
+                c1,
+                &mut x.method,
+                &mut x.reason,
+                &mut x.transfer_encoding,
+                &mut x.content_encoding,
+                &mut x.upgrade,
+                &mut x.expect,
+            ] {
+                oc(f);
+            }
         }
     }
     if let Some(t) = &mut r.tls {
@@ -627,7 +634,7 @@ fn per_second(
     };
     bump(conns, r.start);
     for e in &r.exchanges {
-        if let (Some(_), Some(t)) = (&e.method, e.request.time) {
+        if let (Some(_), Some(t)) = (e.method(), e.request.time()) {
             bump(reqs, t);
         }
     }

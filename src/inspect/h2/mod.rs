@@ -600,10 +600,7 @@ impl H2Inspector {
         if self.exchanges.len() < MAX_STREAM_EXCHANGES {
             self.index.insert(sid, self.exchanges.len());
             self.exchanges.push(Exchange {
-                request: crate::inspect::http::inspector::Message {
-                    time: Some(ts),
-                    ..Default::default()
-                },
+                request: crate::inspect::http::inspector::Message::starting(None, ts),
                 ..Default::default()
             });
         } else {
@@ -632,10 +629,10 @@ impl H2Inspector {
         };
         let e = &mut self.exchanges[i];
         if client {
-            e.request.end = Some(ts);
+            e.request.set_end(ts);
             e.request.complete = true;
         } else {
-            e.response.end = Some(ts);
+            e.response.set_end(ts);
             e.response.complete = e.status.is_some();
             self.index.remove(&sid);
         }
@@ -801,21 +798,21 @@ fn text(v: &[u8]) -> compact_str::CompactString {
 
 /// A client header block: the request's method, target and host (trailers are ignored).
 fn request_headers(e: &mut Exchange, fields: &[Field], end_stream: bool, ts: Timestamp) {
-    if e.method.is_some() {
+    if e.method().is_some() {
         return; // trailers
     }
     for (n, v) in fields {
         match n.as_slice() {
-            b":method" => e.method = Some(text(v)),
+            b":method" => e.set_method_text(text(v)),
             b":path" => e.target = Some(text(v)),
             b":authority" => e.host = Some(text(v)),
             b"host" if e.host.is_none() => e.host = Some(text(v)),
-            b"expect" => e.expect = Some(text(v)),
+            b"expect" => e.rare_mut().expect = Some(text(v)),
             _ => {}
         }
     }
     if end_stream {
-        e.request.end = Some(ts);
+        e.request.set_end(ts);
         e.request.complete = true;
     }
 }
@@ -841,20 +838,20 @@ fn response_headers(
     };
     e.response_wire_bytes += 9 + block_len as u64;
     if (100..200).contains(&status) {
-        e.interim_statuses.push(status);
+        e.rare_mut().interim_statuses.push(status);
         return false;
     }
     e.status = Some(status);
-    e.response.time = Some(ts);
+    e.response.set_time(ts);
     for (n, v) in fields {
         match n.as_slice() {
-            b"content-encoding" => e.content_encoding = Some(text(v)),
-            b"transfer-encoding" => e.transfer_encoding = Some(text(v)),
+            b"content-encoding" => e.rare_mut().content_encoding = Some(text(v)),
+            b"transfer-encoding" => e.rare_mut().transfer_encoding = Some(text(v)),
             _ => {}
         }
     }
     if end_stream {
-        e.response.end = Some(ts);
+        e.response.set_end(ts);
         e.response.complete = true;
     }
     end_stream

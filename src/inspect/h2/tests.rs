@@ -319,14 +319,7 @@ fn hpack_rfc7541_c3_requests_become_exchanges() {
     assert_eq!(x.len(), 3);
     let got: Vec<_> = x
         .iter()
-        .map(|e| {
-            (
-                e.method.as_deref(),
-                e.target.as_deref(),
-                e.host.as_deref(),
-                e.status,
-            )
-        })
+        .map(|e| (e.method(), e.target.as_deref(), e.host.as_deref(), e.status))
         .collect();
     assert_eq!(
         got,
@@ -362,7 +355,7 @@ fn hpack_garbage_stops_decoding_but_streams_still_count() {
     h.on_data(C, ts(0), &client);
     h.finish(ts(1));
     assert_eq!(h.info().streams, 2);
-    assert!(h.exchanges().iter().all(|e| e.method.is_none()));
+    assert!(h.exchanges().iter().all(|e| e.method().is_none()));
     assert!(
         h.warnings().iter().any(|w| w.contains("HPACK")),
         "{:?}",

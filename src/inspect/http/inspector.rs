@@ -101,42 +101,87 @@ pub struct Switch {
 #[derive(Debug, Clone, Default)]
 pub struct Message {
     pub version: Option<HttpVersion>,
-    /// First byte of the head (response: of the final response head).
-    pub time: Option<Timestamp>,
-    /// Last byte of the message (head or body); null if incomplete.
-    pub end: Option<Timestamp>,
-    /// Decoded body length (chunked: sum of chunk sizes; bytes lost in gaps
-    /// inside a framed body included).
-    pub body_bytes: u64,
-    pub connection: Option<CompactString>,
-    pub keep_alive: Option<CompactString>,
     /// Body framing; response: null until the final response head is seen.
     pub framing: Option<Framing>,
     pub complete: bool,
-    /// Bytes of the message lost in capture gaps.
-    pub gap_bytes: u64,
+    /// Bit 0: `time` is set, bit 1: `end` is set (an `Option<Timestamp>`
+    /// takes twice the room; a connection keeps up to 1,500 exchanges).
+    pub(crate) set: u8,
+    pub(crate) time: Timestamp,
+    pub(crate) end: Timestamp,
+    /// Decoded body length (chunked: sum of chunk sizes; bytes lost in gaps
+    /// inside a framed body included).
+    pub body_bytes: u64,
+    /// The Connection header (read it with [`Exchange::connection`]): 1 +
+    /// its index in [`COMMON_CONNECTION`], [`RARE_CONNECTION`] (in
+    /// `Rare::connection`), or 0: none.
+    pub(crate) connection_code: u8,
+    pub keep_alive: Option<CompactString>,
+}
+
+impl Message {
+    /// A message whose first byte came at `time`.
+    pub fn starting(version: Option<HttpVersion>, time: Timestamp) -> Message {
+        let mut m = Message {
+            version,
+            ..Message::default()
+        };
+        m.set_time(time);
+        m
+    }
+    /// First byte of the head (response: of the final response head).
+    pub fn time(&self) -> Option<Timestamp> {
+        (self.set & 1 != 0).then_some(self.time)
+    }
+    /// Last byte of the message (head or body); null if incomplete.
+    pub fn end(&self) -> Option<Timestamp> {
+        (self.set & 2 != 0).then_some(self.end)
+    }
+    pub fn set_time(&mut self, t: Timestamp) {
+        self.time = t;
+        self.set |= 1;
+    }
+    pub fn set_end(&mut self, t: Timestamp) {
+        self.end = t;
+        self.set |= 2;
+    }
 }
 
 /// One request and its response (either side may be missing).
 #[derive(Debug, Clone, Default)]
 pub struct Exchange {
-    /// Null for a response whose request was never seen (or was lost in a gap).
-    pub method: Option<CompactString>,
+    /// The request method (read it with [`Exchange::method`]): index + 1
+    /// into [`COMMON_METHODS`], [`RARE_METHOD`] (in `Rare::method`), or 0:
+    /// none (a response whose request was never seen, or was lost in a gap).
+    pub(crate) method_code: u8,
     pub target: Option<CompactString>,
     /// Request Host header.
     pub host: Option<CompactString>,
     /// Final status (101 included); null if no final response was seen.
     pub status: Option<u16>,
-    pub reason: Option<CompactString>,
-    /// 1xx interim statuses received before the final one (101 excluded).
-    pub interim_statuses: Vec<u16>,
+    /// The reason phrase when it is a common one ([`COMMON_REASONS`], index
+    /// + 1); 0: see `Rare::reason` (read it with [`Exchange::reason`]).
+    pub(crate) common_reason: u8,
     pub request: Message,
     /// The final response.
     pub response: Message,
     /// Final response bytes on the wire: head + body incl. chunk framing.
     pub response_wire_bytes: u64,
-    /// Parsed response Keep-Alive header.
-    pub keep_alive: Option<KeepAliveParams>,
+    /// What most exchanges lack, boxed: one pointer when absent (see [`Rare`]).
+    pub(crate) rare: Option<Box<Rare>>,
+    /// The request head was sent while an earlier request's response was not complete.
+    pub pipelined: bool,
+    /// Counted in the inspector's outstanding-request tally.
+    pub(crate) outstanding: bool,
+}
+
+/// The fields of an [`Exchange`] that most exchanges lack. Kept apart so a
+/// plain exchange stays small: a connection keeps up to
+/// `KEEP_HEAD + 2 * KEEP_TAIL` of them (src/inspect/http/log.rs).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rare {
+    /// 1xx interim statuses received before the final one (101 excluded).
+    pub interim_statuses: Vec<u16>,
     /// Response Transfer-Encoding.
     pub transfer_encoding: Option<CompactString>,
     /// Response Content-Encoding.
@@ -145,52 +190,115 @@ pub struct Exchange {
     pub upgrade: Option<CompactString>,
     /// Request Expect header.
     pub expect: Option<CompactString>,
-    /// The request head was sent while an earlier request's response was not complete.
-    pub pipelined: bool,
-    /// Counted in the inspector's outstanding-request tally.
-    pub(crate) outstanding: bool,
+    /// Bytes of the request / the response lost in capture gaps.
+    pub gap_bytes: [u64; 2],
+    /// The final response's reason phrase, unless a common one.
+    pub reason: Option<CompactString>,
+    /// The request method, unless a common one.
+    pub method: Option<CompactString>,
+    /// The request's / the response's Connection header, unless a common one.
+    pub connection: [Option<CompactString>; 2],
 }
+
+/// Connection header values stored as one byte.
+const COMMON_CONNECTION: [&str; 6] = [
+    "keep-alive",
+    "close",
+    "Keep-Alive",
+    "Close",
+    "Upgrade",
+    "upgrade",
+];
+/// `Message::connection_code` of a value kept in `Rare::connection`.
+const RARE_CONNECTION: u8 = u8::MAX;
+
+/// Methods stored as one byte.
+const COMMON_METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE",
+];
+/// `Exchange::method_code` of a method kept in `Rare::method`.
+const RARE_METHOD: u8 = u8::MAX;
+
+/// Reason phrases stored as one byte (the exact wire text).
+const COMMON_REASONS: [&str; 16] = [
+    "OK",
+    "Created",
+    "Accepted",
+    "No Content",
+    "Partial Content",
+    "Switching Protocols",
+    "Moved Permanently",
+    "Found",
+    "Not Modified",
+    "Bad Request",
+    "Unauthorized",
+    "Forbidden",
+    "Not Found",
+    "Internal Server Error",
+    "Bad Gateway",
+    "Service Unavailable",
+];
+
+/// What an exchange without [`Rare`] fields reads as.
+static NO_RARE: Rare = Rare {
+    interim_statuses: Vec::new(),
+    transfer_encoding: None,
+    content_encoding: None,
+    upgrade: None,
+    expect: None,
+    gap_bytes: [0; 2],
+    reason: None,
+    method: None,
+    connection: [None, None],
+};
 
 /// The JSON names and order of the flat record every report has written
 /// (request_*/response_* interleaved): public output, unchanged.
 impl Serialize for Exchange {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let (q, r) = (&self.request, &self.response);
+        let (q, r, x) = (&self.request, &self.response, self.rare());
         let mut st = s.serialize_struct("Exchange", 31)?;
-        st.serialize_field("method", &self.method)?;
+        st.serialize_field("method", &self.method())?;
         st.serialize_field("target", &self.target)?;
         st.serialize_field("host", &self.host)?;
         st.serialize_field("request_version", &q.version)?;
         st.serialize_field("response_version", &r.version)?;
         st.serialize_field("status", &self.status)?;
-        st.serialize_field("reason", &self.reason)?;
-        st.serialize_field("interim_statuses", &self.interim_statuses)?;
-        st.serialize_field("request_time", &q.time)?;
-        st.serialize_field("request_end", &q.end)?;
-        st.serialize_field("response_time", &r.time)?;
-        st.serialize_field("response_end", &r.end)?;
+        st.serialize_field("reason", &self.reason())?;
+        st.serialize_field("interim_statuses", &x.interim_statuses)?;
+        st.serialize_field("request_time", &q.time())?;
+        st.serialize_field("request_end", &q.end())?;
+        st.serialize_field("response_time", &r.time())?;
+        st.serialize_field("response_end", &r.end())?;
         st.serialize_field("request_body_bytes", &q.body_bytes)?;
         st.serialize_field("response_body_bytes", &r.body_bytes)?;
         st.serialize_field("response_wire_bytes", &self.response_wire_bytes)?;
-        st.serialize_field("request_connection", &q.connection)?;
-        st.serialize_field("response_connection", &r.connection)?;
+        st.serialize_field("request_connection", &self.connection(C2S))?;
+        st.serialize_field("response_connection", &self.connection(S2C))?;
         st.serialize_field("request_keep_alive", &q.keep_alive)?;
         st.serialize_field("response_keep_alive", &r.keep_alive)?;
-        st.serialize_field("keep_alive", &self.keep_alive)?;
-        st.serialize_field("transfer_encoding", &self.transfer_encoding)?;
-        st.serialize_field("content_encoding", &self.content_encoding)?;
+        st.serialize_field("keep_alive", &self.keep_alive())?;
+        st.serialize_field("transfer_encoding", &x.transfer_encoding)?;
+        st.serialize_field("content_encoding", &x.content_encoding)?;
         st.serialize_field("framing", &r.framing)?;
         st.serialize_field("request_framing", &q.framing)?;
-        st.serialize_field("upgrade", &self.upgrade)?;
-        st.serialize_field("expect", &self.expect)?;
+        st.serialize_field("upgrade", &x.upgrade)?;
+        st.serialize_field("expect", &x.expect)?;
         st.serialize_field("request_complete", &q.complete)?;
         st.serialize_field("response_complete", &r.complete)?;
         st.serialize_field("pipelined", &self.pipelined)?;
-        st.serialize_field("request_gap_bytes", &q.gap_bytes)?;
-        st.serialize_field("response_gap_bytes", &r.gap_bytes)?;
+        st.serialize_field("request_gap_bytes", &x.gap_bytes[0])?;
+        st.serialize_field("response_gap_bytes", &x.gap_bytes[1])?;
         st.end()
     }
+}
+
+/// Head bytes as text, invalid UTF-8 replaced (`CompactString::from_utf8_lossy`
+/// walks the bytes in chunks even when they are valid: the common case
+/// takes the plain check).
+fn text(b: &[u8]) -> CompactString {
+    parser::lossy_text(b)
 }
 
 /// Is `token` one of the comma-separated tokens of a Connection-like header
@@ -205,6 +313,113 @@ pub fn has_token(value: Option<&str>, token: &str) -> bool {
 }
 
 impl Exchange {
+    /// The fields most exchanges lack (all empty if none was set).
+    pub fn rare(&self) -> &Rare {
+        self.rare.as_deref().unwrap_or(&NO_RARE)
+    }
+    /// The request method (null if no request was seen).
+    pub fn method(&self) -> Option<&str> {
+        match self.method_code {
+            0 => None,
+            RARE_METHOD => self.rare().method.as_deref(),
+            k => COMMON_METHODS.get(usize::from(k) - 1).copied(),
+        }
+    }
+    /// Sets the request method from the request line's bytes.
+    pub fn set_method(&mut self, method: &[u8]) {
+        match COMMON_METHODS.iter().position(|m| m.as_bytes() == method) {
+            Some(k) => self.method_code = k as u8 + 1,
+            None => self.set_rare_method(text(method)),
+        }
+    }
+    /// Sets the request method from decoded text (HTTP/2 `:method`).
+    pub fn set_method_text(&mut self, method: CompactString) {
+        match COMMON_METHODS.iter().position(|&m| m == method) {
+            Some(k) => self.method_code = k as u8 + 1,
+            None => self.set_rare_method(method),
+        }
+    }
+    fn set_rare_method(&mut self, method: CompactString) {
+        self.method_code = RARE_METHOD;
+        self.rare_mut().method = Some(method);
+    }
+    /// The request's (`ClientToServer`) or the response's Connection header.
+    pub fn connection(&self, dir: Direction) -> Option<&str> {
+        match self.message(dir).connection_code {
+            0 => None,
+            RARE_CONNECTION => self.rare().connection[dir.index()].as_deref(),
+            k => COMMON_CONNECTION.get(usize::from(k) - 1).copied(),
+        }
+    }
+    /// Sets (or clears) the Connection header of the request or the response.
+    pub fn set_connection(&mut self, dir: Direction, value: Option<CompactString>) {
+        let common = value
+            .as_deref()
+            .and_then(|v| COMMON_CONNECTION.iter().position(|&c| c == v));
+        let code = match (&value, common) {
+            (None, _) => 0,
+            (Some(_), Some(k)) => k as u8 + 1,
+            (Some(_), None) => RARE_CONNECTION,
+        };
+        self.message_mut(dir).connection_code = code;
+        if code == RARE_CONNECTION {
+            self.rare_mut().connection[dir.index()] = value;
+        } else if let Some(x) = self.rare_if_set_mut() {
+            x.connection[dir.index()] = None;
+        }
+    }
+    /// The final response's reason phrase (null if none was seen).
+    pub fn reason(&self) -> Option<&str> {
+        match self.common_reason {
+            0 => self.rare().reason.as_deref(),
+            k => COMMON_REASONS.get(usize::from(k) - 1).copied(),
+        }
+    }
+    /// Sets the reason phrase from the status line's bytes.
+    pub fn set_reason(&mut self, reason: &[u8]) {
+        let common = COMMON_REASONS.iter().position(|r| r.as_bytes() == reason);
+        match common {
+            Some(k) => {
+                self.common_reason = k as u8 + 1;
+                if let Some(x) = self.rare_if_set_mut() {
+                    x.reason = None;
+                }
+            }
+            None => {
+                self.common_reason = 0;
+                self.rare_mut().reason = Some(text(reason));
+            }
+        }
+    }
+    /// The same, to change in place, if any was set (allocates nothing).
+    pub fn rare_if_set_mut(&mut self) -> Option<&mut Rare> {
+        self.rare.as_deref_mut()
+    }
+    /// The same, to write: allocated on first use.
+    pub fn rare_mut(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+    /// Parsed response Keep-Alive header (its value is kept as
+    /// `response.keep_alive`; parsed when asked, not per exchange).
+    pub fn keep_alive(&self) -> Option<KeepAliveParams> {
+        self.response
+            .keep_alive
+            .as_deref()
+            .map(KeepAliveParams::parse)
+    }
+    /// Bytes of the request (`ClientToServer`) or the response lost in capture gaps.
+    pub fn gap_bytes(&self, dir: Direction) -> u64 {
+        self.rare().gap_bytes[dir.index()]
+    }
+    fn add_gap_bytes(&mut self, dir: Direction, n: u64) {
+        if n > 0 {
+            self.rare_mut().gap_bytes[dir.index()] += n;
+        }
+    }
+    /// The request asked for a protocol switch (CONNECT or Upgrade).
+    fn may_switch(&self) -> bool {
+        self.method() == Some("CONNECT") || self.rare().upgrade.is_some()
+    }
     /// The request (`ClientToServer`) or the response (`ServerToClient`).
     pub fn message(&self, dir: Direction) -> &Message {
         match dir {
@@ -220,19 +435,19 @@ impl Exchange {
     }
     /// The request's Connection header has the `close` token.
     pub fn request_wants_close(&self) -> bool {
-        has_token(self.request.connection.as_deref(), "close")
+        has_token(self.connection(C2S), "close")
     }
     /// The response's Connection header has the `close` token.
     pub fn response_wants_close(&self) -> bool {
-        has_token(self.response.connection.as_deref(), "close")
+        has_token(self.connection(S2C), "close")
     }
     /// The request's Connection header has the `keep-alive` token.
     pub fn request_wants_keep_alive(&self) -> bool {
-        has_token(self.request.connection.as_deref(), "keep-alive")
+        has_token(self.connection(C2S), "keep-alive")
     }
     /// The response's Connection header has the `keep-alive` token.
     pub fn response_wants_keep_alive(&self) -> bool {
-        has_token(self.response.connection.as_deref(), "keep-alive")
+        has_token(self.connection(S2C), "keep-alive")
     }
     /// Whether the connection may persist after this exchange per RFC 9112 §9.3,
     /// judged from the response (and the request's close): None without a response.
@@ -250,7 +465,7 @@ impl Exchange {
         })
     }
     fn label(&self, idx: usize) -> String {
-        match (&self.method, &self.target) {
+        match (self.method(), &self.target) {
             (Some(m), Some(t)) => format!("exchange #{} ({} {})", idx + 1, m, short(t)),
             _ => format!("exchange #{}", idx + 1),
         }
@@ -616,6 +831,9 @@ impl HttpInspector {
             if skip > 0 {
                 return skip;
             }
+            if let Some(end) = self.whole_head(dir, data, ts) {
+                return end;
+            }
             let plausible = Self::plausible(dir, data);
             if plausible == Some(false) {
                 self.not_http(dir, ts, data);
@@ -690,6 +908,26 @@ impl HttpInspector {
         self.warn(W::HeadTooLong { dir, start, lost });
     }
 
+    /// A well-formed head held whole by `data` (nearly every head), parsed in
+    /// one pass that also finds its end: where [`parser::find_head_end`]
+    /// finds it, and a head that parses is plausible (issue 14). None: `data`
+    /// is left to the checks of [`Self::feed_head`].
+    fn whole_head(&mut self, dir: Direction, data: &[u8], ts: Timestamp) -> Option<usize> {
+        match dir {
+            Direction::ClientToServer => {
+                let (rest, rh) = parser::request_head(data).ok()?;
+                self.on_request_head(rh, ts, ts, None);
+                Some(data.len() - rest.len())
+            }
+            Direction::ServerToClient => {
+                let (rest, rh) = parser::response_head(data).ok()?;
+                let end = data.len() - rest.len();
+                self.on_response_head(rh, end as u64, ts, ts, None);
+                Some(end)
+            }
+        }
+    }
+
     fn handle_head(&mut self, dir: Direction, head: &[u8], start_ts: Timestamp, end_ts: Timestamp) {
         match dir {
             Direction::ClientToServer => match parser::request_head(head) {
@@ -738,17 +976,13 @@ impl HttpInspector {
             _ => 0,
         };
         let mut ex = Exchange {
-            method: Some(CompactString::from_utf8_lossy(rh.line.method)),
-            target: Some(CompactString::from_utf8_lossy(rh.line.target)),
-            request: Message {
-                version: Some(rh.line.version),
-                time: Some(start_ts),
-                ..Message::default()
-            },
+            target: Some(text(rh.line.target)),
+            request: Message::starting(Some(rh.line.version), start_ts),
             pipelined: self.outstanding + bonus > 0,
             outstanding: true,
             ..Exchange::default()
         };
+        ex.set_method(rh.line.method);
         self.outstanding += 1;
         self.max_depth = self.max_depth.max(self.outstanding + bonus);
         // Labels are built only for warnings: formatting them for every
@@ -772,10 +1006,13 @@ impl HttpInspector {
         }
         let framing = framing::request(BodyHeaders::of(&h));
         ex.host = h.host;
-        ex.request.connection = h.connection;
+        ex.set_connection(C2S, h.connection);
         ex.request.keep_alive = h.keep_alive;
-        ex.upgrade = h.upgrade;
-        ex.expect = h.expect;
+        if h.upgrade.is_some() || h.expect.is_some() {
+            let x = ex.rare_mut();
+            x.upgrade = h.upgrade;
+            x.expect = h.expect;
+        }
         ex.request.framing = Some(framing.public().unwrap_or(Framing::None));
         self.exchanges.push(ex);
         self.pending.push_back(idx);
@@ -788,7 +1025,7 @@ impl HttpInspector {
             };
             let e = &self.exchanges[idx];
             // A CONNECT/Upgrade request may be followed by tunnel bytes: never assume sync.
-            let may_switch = e.method.as_deref() == Some("CONNECT") || e.upgrade.is_some();
+            let may_switch = e.may_switch();
             let body = body.filter(|_| !may_switch);
             self.cut_message(C2S, idx, h.field_count, body, cut, end_ts);
             return;
@@ -846,8 +1083,8 @@ impl HttpInspector {
     fn request_done(&mut self, ex: usize, ts: Timestamp) {
         let e = &mut self.exchanges[ex];
         e.request.complete = true;
-        e.request.end = Some(ts);
-        let may_switch = e.method.as_deref() == Some("CONNECT") || e.upgrade.is_some();
+        e.request.set_end(ts);
+        let may_switch = e.may_switch();
         let decided = e.status.is_some();
         let side = &mut self.sides[0];
         if side.tunnel_after_body {
@@ -901,21 +1138,26 @@ impl HttpInspector {
         let version = rh.line.version;
         let e = &mut self.exchanges[idx];
         e.status = Some(status);
-        e.reason = Some(CompactString::from_utf8_lossy(rh.line.reason));
+        e.set_reason(rh.line.reason);
         e.response.version = Some(version);
-        e.response.time = Some(start_ts);
+        e.response.set_time(start_ts);
         e.response_wire_bytes = head_len;
-        e.keep_alive = h.keep_alive.as_deref().map(KeepAliveParams::parse);
-        let framing = framing::response(e.method.as_deref(), status, BodyHeaders::of(&h));
+        let framing = framing::response(e.method(), status, BodyHeaders::of(&h));
         // The Upgrade protocol: the response's, else the request's.
         let protocol = match framing {
-            BodyFraming::Upgrade => h.upgrade.or_else(|| e.upgrade.clone()).map(String::from),
+            BodyFraming::Upgrade => h
+                .upgrade
+                .or_else(|| e.rare().upgrade.clone())
+                .map(String::from),
             _ => None,
         };
-        e.response.connection = h.connection;
+        e.set_connection(S2C, h.connection);
         e.response.keep_alive = h.keep_alive;
-        e.transfer_encoding = h.transfer_encoding;
-        e.content_encoding = h.content_encoding;
+        if h.transfer_encoding.is_some() || h.content_encoding.is_some() {
+            let x = e.rare_mut();
+            x.transfer_encoding = h.transfer_encoding;
+            x.content_encoding = h.content_encoding;
+        }
         match cut {
             Some(cut) => {
                 self.cut_response(idx, status, framing, protocol, h.field_count, cut, end_ts)
@@ -942,7 +1184,7 @@ impl HttpInspector {
     ) {
         self.interim += 1;
         match self.pending.front() {
-            Some(ex) => self.exchanges[ex].interim_statuses.push(status),
+            Some(ex) => self.exchanges[ex].rare_mut().interim_statuses.push(status),
             None => self.warn(W::InterimWithoutRequest { status }),
         }
         for issue in &h.issues {
@@ -986,7 +1228,7 @@ impl HttpInspector {
                 return;
             }
         };
-        e.response.gap_bytes += cut.missing;
+        e.add_gap_bytes(S2C, cut.missing);
         self.abandon_response(idx);
         self.warn(W::CutSwitch {
             label: self.label(idx),
@@ -1021,22 +1263,24 @@ impl HttpInspector {
             }
             BodyFraming::NoBody | BodyFraming::ContentLength(0) => self.response_done(idx, end_ts),
             BodyFraming::Chunked { cl_ignored } | BodyFraming::TeUntilClose { cl_ignored } => {
-                let label = self.label(idx);
+                // Labels only for warnings (a chunked response is common).
                 if cl_ignored {
                     let of = self.of(S2C, idx);
                     self.warn(W::BothTeAndCl { of });
                 }
                 if version == HttpVersion::Http10 {
-                    let label = label.clone();
+                    let label = self.label(idx);
                     self.warn(W::TeInHttp10 { label });
                 }
                 if let BodyFraming::Chunked { .. } = framing {
                     self.start_body(S2C, idx, BodyKind::Chunked(ChunkedDecoder::new()), end_ts);
                 } else {
                     let te = self.exchanges[idx]
+                        .rare()
                         .transfer_encoding
                         .clone()
                         .unwrap_or_default();
+                    let label = self.label(idx);
                     self.warn(W::TeNotChunked {
                         label,
                         te: te.into(),
@@ -1078,7 +1322,7 @@ impl HttpInspector {
         cut: Cut,
         ts: Timestamp,
     ) {
-        self.exchanges[ex].message_mut(dir).gap_bytes += cut.missing;
+        self.exchanges[ex].add_gap_bytes(dir, cut.missing);
         let of = self.of(dir, ex);
         if dir == S2C {
             self.abandon_response(ex);
@@ -1137,7 +1381,7 @@ impl HttpInspector {
     fn response_done(&mut self, ex: usize, ts: Timestamp) {
         let e = &mut self.exchanges[ex];
         e.response.complete = true;
-        e.response.end = Some(ts);
+        e.response.set_end(ts);
         if e.outstanding {
             e.outstanding = false;
             self.outstanding -= 1;
@@ -1298,11 +1542,12 @@ impl HttpInspector {
                 if dir == C2S && *remaining == *total {
                     let e = &self.exchanges[ex];
                     let expect_continue = e
+                        .rare()
                         .expect
                         .as_deref()
                         .is_some_and(|x| x.trim().eq_ignore_ascii_case("100-continue"));
                     if expect_continue
-                        && e.request.gap_bytes == 0
+                        && e.gap_bytes(C2S) == 0
                         && e.status.is_some_and(|s| s >= 200)
                         && parser::looks_like_http_request(data) == Some(true)
                     {
@@ -1673,7 +1918,7 @@ impl HttpInspector {
 
     fn add_gap(&mut self, dir: Direction, ex: usize, n: u64, ts: Timestamp) {
         self.add_body(dir, ex, n, n, ts);
-        self.exchanges[ex].message_mut(dir).gap_bytes += n;
+        self.exchanges[ex].add_gap_bytes(dir, n);
     }
 
     /// The sender of `dir` sent FIN.
@@ -1739,7 +1984,7 @@ impl HttpInspector {
                     }),
                     BodyKind::UntilClose => {
                         let end = self.sides[d].body_ts;
-                        self.exchanges[ex].response.end = Some(end);
+                        self.exchanges[ex].response.set_end(end);
                         let bytes = self.exchanges[ex].response.body_bytes;
                         self.warn(W::EndInCloseBody {
                             dir,
@@ -1793,7 +2038,7 @@ impl HttpInspector {
         }
         for ex in pending {
             let e = &self.exchanges[ex];
-            if e.method.is_none() && e.request.time.is_none() {
+            if e.method().is_none() && e.request.time().is_none() {
                 continue; // placeholder for a lost request: already reported
             }
             let label = e.label(ex);

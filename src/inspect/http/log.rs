@@ -28,6 +28,11 @@ pub const KEEP_TAIL: usize = 500;
 /// unanswered middle is counted only).
 pub const UNANSWERED_KEPT: usize = KEEP_HEAD + 2 * KEEP_TAIL;
 
+/// Past this many exchanges kept, the log grows straight to the most it
+/// keeps between compactions (`KEEP_HEAD + 2 * KEEP_TAIL`); below, it
+/// doubles, so a connection with a few requests stays small.
+const GROW_TO_FULL: usize = 128;
+
 #[derive(Debug, Default)]
 pub struct ExchangeLog {
     items: Vec<Exchange>,
@@ -104,6 +109,14 @@ impl ExchangeLog {
     }
 
     pub fn push(&mut self, e: Exchange) {
+        let n = self.items.len();
+        if n == self.items.capacity() && n >= GROW_TO_FULL {
+            // A busy connection: take the room for the most it keeps at once
+            // in one step, instead of doubling (each doubling copies every
+            // exchange kept so far).
+            self.items
+                .reserve_exact((KEEP_HEAD + 2 * KEEP_TAIL).max(2 * n) - n);
+        }
         self.items.push(e);
     }
 
@@ -145,7 +158,7 @@ impl ExchangeLog {
                 continue;
             }
             self.unanswered_omitted += 1;
-            if e.method.as_deref() == Some("HEAD") {
+            if e.method() == Some("HEAD") {
                 let abs = KEEP_HEAD + self.omitted + p;
                 match self.omitted_heads.back_mut() {
                     Some((_, b)) if *b == abs => *b += 1,
@@ -216,11 +229,13 @@ impl IndexMut<usize> for ExchangeLog {
                 while self.omitted_heads.front().is_some_and(|&(_, b)| b <= abs) {
                     self.omitted_heads.pop_front();
                 }
-                let e = Exchange {
-                    method: head.then(|| "HEAD".into()),
+                let mut e = Exchange {
                     outstanding: true,
                     ..Exchange::default()
                 };
+                if head {
+                    e.set_method(b"HEAD");
+                }
                 match &mut self.scratch {
                     Some(s) => **s = (abs, e),
                     None => self.scratch = Some(Box::new((abs, e))),
@@ -258,6 +273,28 @@ mod tests {
         assert_eq!(log[KEEP_HEAD - 1].target.as_deref(), Some("/499"));
         assert_eq!(log[4999].target.as_deref(), Some("/4999"));
         assert_eq!(log[5000 - KEEP_TAIL].target.as_deref(), Some("/4500"));
+    }
+
+    #[test]
+    fn grows_once_to_what_it_keeps() {
+        let mut log = ExchangeLog::default();
+        let mut caps = vec![];
+        for n in 0..5000 {
+            log.push(ex(n));
+            log.compact(log.len());
+            if caps.last() != Some(&log.items.capacity()) {
+                caps.push(log.items.capacity());
+            }
+        }
+        // Doubling up to GROW_TO_FULL, then one step to the most kept.
+        assert_eq!(caps.last(), Some(&(KEEP_HEAD + 2 * KEEP_TAIL)));
+        assert!(caps.len() <= 2 + GROW_TO_FULL.ilog2() as usize, "{caps:?}");
+        // A short connection stays small.
+        let mut short = ExchangeLog::default();
+        for n in 0..10 {
+            short.push(ex(n));
+        }
+        assert!(short.items.capacity() < GROW_TO_FULL);
     }
 
     #[test]

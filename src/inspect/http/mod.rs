@@ -12,6 +12,7 @@ pub mod parser;
 pub mod warning;
 
 pub use inspector::{
-    has_token, Exchange, Framing, HttpInspector, HttpVersion, KeepAliveParams, Message, Switch,
+    has_token, Exchange, Framing, HttpInspector, HttpVersion, KeepAliveParams, Message, Rare,
+    Switch,
 };
 pub use parser::{looks_like_http_request, looks_like_http_response};

@@ -1,8 +1,10 @@
 //! Streaming HTTP/1.x parsers (RFC 9112) over byte slices.
 //!
-//! Every parser here is a `nom` *streaming* parser: when the input ends before
-//! the construct does, it returns `Err::Incomplete`, which callers treat as
-//! "need more bytes" (normal data, not an error). Parsers borrow from their
+//! Every parser here is a *streaming* parser with `nom`'s result type: when
+//! the input ends before the construct does, it returns `Err::Incomplete`,
+//! which callers treat as "need more bytes" (normal data, not an error). The
+//! start lines and the header section, parsed for every message, are byte
+//! scans (issue 14); the rest uses `nom` combinators. Parsers borrow from their
 //! input and never allocate, except [`MessageHeaders`] which keeps owned copies
 //! of the few header values the inspector reports (one allocation per present
 //! header per message, never per packet).
@@ -11,7 +13,7 @@
 //! state machine that skips chunked framing over arbitrary split points.
 
 use compact_str::CompactString;
-use nom::bytes::streaming::{tag, take_till, take_while, take_while1, take_while_m_n};
+use nom::bytes::streaming::{take_till, take_while, take_while1};
 use nom::character::streaming::line_ending;
 use nom::error::{Error, ErrorKind};
 use nom::{Err, IResult, Needed};
@@ -189,32 +191,88 @@ fn fail<I, T>(i: I, kind: ErrorKind) -> IResult<I, T> {
     Err(Err::Error(Error::new(i, kind)))
 }
 
+// The start-line parsers below are byte scans with the streaming semantics
+// of the `nom` combinators they replaced (issue 14; the tests compare them
+// with those): a run of wanted bytes reaching the end of the input is
+// `Incomplete`, a required run that is empty is an error.
+
+type Scan<'a, T> = Result<T, Err<Error<&'a [u8]>>>;
+
+fn incomplete<'a, T>() -> Scan<'a, T> {
+    Err(Err::Incomplete(Needed::new(1)))
+}
+
+/// End of the run of bytes matching `f` from `at` (`take_while`).
+#[inline]
+fn run0(i: &[u8], at: usize, f: impl Fn(u8) -> bool) -> Scan<'_, usize> {
+    match i[at..].iter().position(|&c| !f(c)) {
+        Some(n) => Ok(at + n),
+        None => incomplete(),
+    }
+}
+
+/// End of the non-empty run of bytes matching `f` from `at` (`take_while1`).
+#[inline]
+fn run1(i: &[u8], at: usize, f: impl Fn(u8) -> bool) -> Scan<'_, usize> {
+    match i[at..].iter().position(|&c| !f(c)) {
+        Some(0) => Err(Err::Error(Error::new(&i[at..], ErrorKind::TakeWhile1))),
+        Some(n) => Ok(at + n),
+        None => incomplete(),
+    }
+}
+
+/// End of the line ending (CRLF or bare LF) at `at` (`line_ending`).
+#[inline]
+fn eol_at(i: &[u8], at: usize) -> Scan<'_, usize> {
+    match &i[at..] {
+        [b'\n', ..] => Ok(at + 1),
+        [b'\r', b'\n', ..] => Ok(at + 2),
+        [] | [b'\r'] => incomplete(),
+        rest => Err(Err::Error(Error::new(rest, ErrorKind::CrLf))),
+    }
+}
+
+/// `"HTTP/1." DIGIT` at `at`: its end and the version.
+#[inline]
+fn version_at(i: &[u8], at: usize) -> Scan<'_, (usize, HttpVersion)> {
+    const TAG: &[u8; 7] = b"HTTP/1.";
+    let rest = &i[at..];
+    let tag_ok = match rest.first_chunk::<7>() {
+        // A fixed-size compare: no memcmp call.
+        Some(head) => head == TAG,
+        None => TAG.starts_with(rest),
+    };
+    if !tag_ok {
+        return Err(Err::Error(Error::new(rest, ErrorKind::Tag)));
+    }
+    match rest.get(TAG.len()) {
+        None => incomplete(),
+        Some(b'0') => Ok((at + 8, HttpVersion::Http10)),
+        Some(b'1') => Ok((at + 8, HttpVersion::Http11)),
+        Some(_) => Err(Err::Error(Error::new(rest, ErrorKind::Digit))),
+    }
+}
+
 /// `"HTTP/1." DIGIT` (only 1.0 and 1.1 are accepted).
 pub fn http_version(i: &[u8]) -> IResult<&[u8], HttpVersion> {
-    let (rest, _) = tag(&b"HTTP/1."[..])(i)?;
-    match rest.first() {
-        None => Err(Err::Incomplete(Needed::new(1))),
-        Some(b'0') => Ok((&rest[1..], HttpVersion::Http10)),
-        Some(b'1') => Ok((&rest[1..], HttpVersion::Http11)),
-        Some(_) => fail(i, ErrorKind::Digit),
-    }
+    let (end, version) = version_at(i, 0)?;
+    Ok((&i[end..], version))
 }
 
 /// Request line, including its line ending (CRLF or bare LF). Tolerates
 /// several SP/HTAB between the parts and trailing whitespace before the EOL.
 pub fn request_line(i: &[u8]) -> IResult<&[u8], RequestLine<'_>> {
-    let (i, method) = take_while1(is_tchar)(i)?;
-    let (i, _) = take_while1(is_ws)(i)?;
-    let (i, target) = take_while1(is_lax_target_char)(i)?;
-    let (i, _) = take_while1(is_ws)(i)?;
-    let (i, version) = http_version(i)?;
-    let (i, _) = take_while(is_ws)(i)?;
-    let (i, _) = line_ending(i)?;
+    let method = run1(i, 0, is_tchar)?;
+    let target_start = run1(i, method, is_ws)?;
+    let target_end = run1(i, target_start, is_lax_target_char)?;
+    let version_start = run1(i, target_end, is_ws)?;
+    let (version_end, version) = version_at(i, version_start)?;
+    let end = eol_at(i, run0(i, version_end, is_ws)?)?;
     Ok((
-        i,
+        &i[end..],
         RequestLine {
-            method,
-            target,
+            method: &i[..method],
+            target: &i[target_start..target_end],
             version,
         },
     ))
@@ -222,32 +280,36 @@ pub fn request_line(i: &[u8]) -> IResult<&[u8], RequestLine<'_>> {
 
 /// `HTTP/1.x SP 3DIGIT` and what follows it up to (not including) the reason phrase.
 fn status_prefix(i: &[u8]) -> IResult<&[u8], (HttpVersion, u16)> {
-    let (i, version) = http_version(i)?;
-    let (i, _) = take_while1(is_ws)(i)?;
-    let (i, code) = take_while_m_n(3, 3, |c: u8| c.is_ascii_digit())(i)?;
-    let status = code
-        .iter()
-        .fold(0u16, |acc, &d| acc * 10 + u16::from(d - b'0'));
-    match i.first() {
-        None => Err(Err::Incomplete(Needed::new(1))),
-        Some(b' ' | b'\t' | b'\r' | b'\n') => Ok((i, (version, status))),
-        Some(_) => fail(i, ErrorKind::Digit),
+    let (version_end, version) = version_at(i, 0)?;
+    let code = run1(i, version_end, is_ws)?;
+    let mut status = 0u16;
+    for k in code..code + 3 {
+        match i.get(k) {
+            None => return incomplete(),
+            Some(&d) if d.is_ascii_digit() => status = status * 10 + u16::from(d - b'0'),
+            Some(_) => return fail(&i[code..], ErrorKind::TakeWhileMN),
+        }
+    }
+    match i.get(code + 3) {
+        None => incomplete(),
+        Some(b' ' | b'\t' | b'\r' | b'\n') => Ok((&i[code + 3..], (version, status))),
+        Some(_) => fail(&i[code + 3..], ErrorKind::Digit),
     }
 }
 
 /// Status line, including its line ending. The reason phrase may be empty and
 /// the SP before an empty reason may be missing (`HTTP/1.1 200\r\n`).
 pub fn status_line(i: &[u8]) -> IResult<&[u8], StatusLine<'_>> {
-    let (i, (version, status)) = status_prefix(i)?;
-    let (i, _) = take_while(is_ws)(i)?;
-    let (i, reason) = take_till(|c| c == b'\r' || c == b'\n')(i)?;
-    let (i, _) = line_ending(i)?;
-    let mut reason = reason;
-    while let [rest @ .., b' ' | b'\t'] = reason {
-        reason = rest;
+    let (rest, (version, status)) = status_prefix(i)?;
+    let reason_start = run0(rest, 0, is_ws)?;
+    let reason_end = run0(rest, reason_start, |c| c != b'\r' && c != b'\n')?;
+    let end = eol_at(rest, reason_end)?;
+    let mut reason = &rest[reason_start..reason_end];
+    while let [r @ .., b' ' | b'\t'] = reason {
+        reason = r;
     }
     Ok((
-        i,
+        &rest[end..],
         StatusLine {
             version,
             status,
@@ -411,63 +473,102 @@ impl MessageHeaders {
         }
     }
 
-    fn add(&mut self, name: &[u8], raw: &[u8]) {
-        fn join(slot: &mut Option<CompactString>, v: &str) {
-            match slot {
-                Some(s) => {
-                    s.push_str(", ");
-                    s.push_str(v);
-                }
-                None => *slot = Some(CompactString::from(v)),
-            }
-        }
+    #[cold]
+    fn malformed(&mut self, line: &[u8]) {
+        self.issues.push(format!(
+            "ignored malformed header line \"{}\"",
+            escape(line, 60)
+        ));
+    }
+
+    #[cold]
+    fn space_before_colon(&mut self, name: &[u8]) {
+        self.issues.push(format!(
+            "whitespace between header name \"{}\" and colon (accepted)",
+            escape(name, 40)
+        ));
+    }
+
+    /// Counts one field and keeps its value if it is one of ours. `name` is
+    /// a token (tchar only: [`eq_token_lower`]); `folded`: the raw value may
+    /// hold obs-fold line breaks.
+    #[inline]
+    fn add(&mut self, name: &[u8], raw: &[u8], folded: bool) {
         self.field_count += 1;
         // Every name kept has a distinct length but two (Connection and
-        // Keep-Alive): one length test rules out nearly every other field.
-        if !matches!(name.len(), 4 | 6 | 7 | 10 | 14 | 16 | 17) {
-            return;
+        // Keep-Alive): one length test, inlined, rules out most other fields.
+        if matches!(name.len(), 4 | 6 | 7 | 10 | 14 | 16 | 17) {
+            self.keep(name, raw, folded);
         }
-        let slot = if name.eq_ignore_ascii_case(b"host") {
-            if self.host.is_some() {
-                self.issues.push("repeated Host header".to_owned());
-            }
-            &mut self.host
-        } else if name.eq_ignore_ascii_case(b"connection") {
-            &mut self.connection
-        } else if name.eq_ignore_ascii_case(b"keep-alive") {
-            &mut self.keep_alive
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            &mut self.transfer_encoding
-        } else if name.eq_ignore_ascii_case(b"content-encoding") {
-            &mut self.content_encoding
-        } else if name.eq_ignore_ascii_case(b"upgrade") {
-            &mut self.upgrade
-        } else if name.eq_ignore_ascii_case(b"expect") {
-            &mut self.expect
-        } else if name.eq_ignore_ascii_case(b"content-length") {
-            let v = unfold_value(raw);
-            self.content_length = merge_content_length(self.content_length, &v);
-            join(&mut self.content_length_raw, &v);
-            return;
-        } else {
-            return;
-        };
-        let v = unfold_value(raw);
-        join(slot, &v);
     }
+
+    /// The part of [`Self::add`] past the length test.
+    fn keep(&mut self, name: &[u8], raw: &[u8], folded: bool) {
+        let slot = match name.len() {
+            4 if eq_token_lower(name, b"host") => {
+                if self.host.is_some() {
+                    self.issues.push("repeated Host header".to_owned());
+                }
+                &mut self.host
+            }
+            6 if eq_token_lower(name, b"expect") => &mut self.expect,
+            7 if eq_token_lower(name, b"upgrade") => &mut self.upgrade,
+            10 if eq_token_lower(name, b"connection") => &mut self.connection,
+            10 if eq_token_lower(name, b"keep-alive") => &mut self.keep_alive,
+            14 if eq_token_lower(name, b"content-length") => {
+                let v = value_text(raw, folded);
+                self.content_length = merge_content_length(self.content_length, &v);
+                join(&mut self.content_length_raw, &v);
+                return;
+            }
+            16 if eq_token_lower(name, b"content-encoding") => &mut self.content_encoding,
+            17 if eq_token_lower(name, b"transfer-encoding") => &mut self.transfer_encoding,
+            _ => return,
+        };
+        join(slot, &value_text(raw, folded));
+    }
+}
+
+/// Appends a repeated field's value after `", "`.
+fn join(slot: &mut Option<CompactString>, v: &str) {
+    match slot {
+        Some(s) => {
+            s.push_str(", ");
+            s.push_str(v);
+        }
+        None => *slot = Some(CompactString::from(v)),
+    }
+}
+
+/// `name` (a token: tchar bytes only) equals `lower` (lowercase letters and
+/// `-` only), ignoring ASCII case. Setting bit 0x20 lowercases a letter; of
+/// the other bytes it maps only CR (0x0d) to `-`, and CR is not a tchar, so
+/// for a token the comparison is exact.
+#[inline]
+fn eq_token_lower(name: &[u8], lower: &[u8]) -> bool {
+    name.len() == lower.len() && name.iter().zip(lower).all(|(&a, &b)| a | 0x20 == b)
+}
+
+/// A raw header value as [`unfold_value`] gives it; when it is not `folded`
+/// it holds no LF, and an ASCII value (nearly every one) is borrowed as it is.
+#[inline]
+fn value_text(raw: &[u8], folded: bool) -> Cow<'_, str> {
+    if folded {
+        return unfold_value(raw);
+    }
+    let trimmed = trim_ws(raw);
+    if trimmed.is_ascii() {
+        // SAFETY: ASCII bytes are valid UTF-8. (`str::from_utf8` checks
+        // short values byte by byte: ~100 instructions a value, issue 14.)
+        return Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(trimmed) });
+    }
+    String::from_utf8_lossy(trimmed)
 }
 
 fn merge_content_length(prev: ContentLength, value: &str) -> ContentLength {
     let mut cur = prev;
-    for part in value.split(',') {
-        let part = part.trim_matches(|c| c == ' ' || c == '\t');
-        let parsed =
-            if !part.is_empty() && part.len() <= 19 && part.bytes().all(|c| c.is_ascii_digit()) {
-                part.parse::<u64>().ok()
-            } else {
-                None
-            };
-        cur = match (cur, parsed) {
+    for part in value.as_bytes().split(|&c| c == b',') {
+        cur = match (cur, decimal(trim_sp_ht(part))) {
             (ContentLength::Invalid, _) | (_, None) => ContentLength::Invalid,
             (ContentLength::Conflicting, _) => ContentLength::Conflicting,
             (ContentLength::Absent, Some(n)) => ContentLength::Valid(n),
@@ -478,39 +579,137 @@ fn merge_content_length(prev: ContentLength, value: &str) -> ContentLength {
     cur
 }
 
+/// `s` without leading and trailing SP/HTAB.
+fn trim_sp_ht(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+/// 1 to 19 decimal digits (never more than `u64::MAX`) as a number.
+fn decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 19 {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &c| {
+        c.is_ascii_digit().then(|| n * 10 + u64::from(c - b'0'))
+    })
+}
+
 /// Header section up to and including the empty line.
-pub fn header_section(mut i: &[u8]) -> IResult<&[u8], MessageHeaders> {
+///
+/// The hot path of every message head (issue 14): byte scans, no `nom`
+/// combinator per line. Gives exactly what [`header_line`] applied line by
+/// line gives, `Incomplete` included (the tests compare the two).
+pub fn header_section(i: &[u8]) -> IResult<&[u8], MessageHeaders> {
     let mut h = MessageHeaders::default();
+    let mut pos = 0;
     loop {
-        let (rest, line) = header_line(i)?;
-        i = rest;
-        if let HeaderLine::End = line {
-            return Ok((i, h));
+        let line = &i[pos..];
+        match line {
+            [] | [b'\r'] => return Err(Err::Incomplete(Needed::new(1))),
+            [b'\n', ..] => return Ok((&i[pos + 1..], h)),
+            [b'\r', b'\n', ..] => return Ok((&i[pos + 2..], h)),
+            _ => {}
         }
-        collect_line(&mut h, line);
+        // Neither the name nor the whitespace after it can hold a CR or LF,
+        // so they are scanned before the line end is known.
+        let name_len = tchar_prefix(line);
+        let Some(ws) = line[name_len..].iter().position(|&c| !is_ws(c)) else {
+            return Err(Err::Incomplete(Needed::new(1)));
+        };
+        let colon = name_len + ws;
+        let Some((end, folded)) = logical_line_end(line, colon) else {
+            return Err(Err::Incomplete(Needed::new(1)));
+        };
+        let content = strip_eol(&line[..end]);
+        if name_len > 0 && line[colon] == b':' {
+            let name = &line[..name_len];
+            if ws > 0 {
+                h.space_before_colon(name);
+            }
+            h.add(name, &content[colon + 1..], folded);
+        } else {
+            h.malformed(content);
+        }
+        pos += end;
     }
 }
 
-/// Collects one header line into `h` (shared by complete and cut sections).
+/// Length of the run of tchar bytes starting `b`, four bytes a step.
+#[inline]
+fn tchar_prefix(b: &[u8]) -> usize {
+    let mut n = 0;
+    while let Some(&[c0, c1, c2, c3]) = b.get(n..n + 4) {
+        if !(is_tchar(c0) & is_tchar(c1) & is_tchar(c2) & is_tchar(c3)) {
+            break;
+        }
+        n += 4;
+    }
+    while n < b.len() && is_tchar(b[n]) {
+        n += 1;
+    }
+    n
+}
+
+/// End of the logical header line in `line` (just past an LF not followed by
+/// SP/HTAB), the LF searched from `from`; the flag says whether obs-fold
+/// continuation lines were taken in. None: not complete yet (the byte after
+/// the LF is needed).
+#[inline]
+fn logical_line_end(line: &[u8], from: usize) -> Option<(usize, bool)> {
+    let mut end = from;
+    let mut folded = false;
+    loop {
+        end = find_lf(line, end)? + 1;
+        if !is_ws(*line.get(end)?) {
+            return Some((end, folded));
+        }
+        folded = true;
+    }
+}
+
+/// Position of the first LF in `b` at or after `from`. Header lines are
+/// short: eight bytes a step (SWAR) cost less than memchr's set-up per call.
+#[inline]
+fn find_lf(b: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    const LFS: u64 = u64::from_ne_bytes([b'\n'; 8]);
+    let mut k = from;
+    while let Some(chunk) = b.get(k..k + 8) {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word) ^ LFS;
+        // The lowest set high bit marks the first zero byte of `x` (a borrow
+        // can only set bits above a zero byte).
+        let zero = x.wrapping_sub(ONES) & !x & HIGHS;
+        if zero != 0 {
+            return Some(k + zero.trailing_zeros() as usize / 8);
+        }
+        k += 8;
+    }
+    b.get(k..)?.iter().position(|&c| c == b'\n').map(|p| k + p)
+}
+
+/// Collects one header line into `h` (the cut section's lines).
 fn collect_line(h: &mut MessageHeaders, line: HeaderLine<'_>) {
     match line {
         HeaderLine::End => {}
-        HeaderLine::Malformed(l) => h.issues.push(format!(
-            "ignored malformed header line \"{}\"",
-            escape(l, 60)
-        )),
+        HeaderLine::Malformed(l) => h.malformed(l),
         HeaderLine::Field {
             name,
             value,
             space_before_colon,
         } => {
             if space_before_colon {
-                h.issues.push(format!(
-                    "whitespace between header name \"{}\" and colon (accepted)",
-                    escape(name, 40)
-                ));
+                h.space_before_colon(name);
             }
-            h.add(name, value);
+            h.add(name, value, true);
         }
     }
 }
@@ -1057,6 +1256,18 @@ pub fn embedded_response_start(
     None
 }
 
+/// Bytes as text, non-UTF-8 bytes replaced (`CompactString::from_utf8_lossy`,
+/// which costs ~230 instructions even on a short ASCII method or target:
+/// issue 14).
+pub fn lossy_text(b: &[u8]) -> CompactString {
+    // `from_utf8` checks ASCII a word at a time; only invalid input pays
+    // for the lossy walk.
+    match std::str::from_utf8(b) {
+        Ok(s) => CompactString::new(s),
+        Err(_) => CompactString::from_utf8_lossy(b),
+    }
+}
+
 /// Bytes as a short printable string for warnings (the project's one
 /// escaping policy: [`crate::escape::snippet`]).
 pub fn escape(b: &[u8], max: usize) -> String {
@@ -1069,6 +1280,160 @@ mod tests {
 
     fn is_incomplete<T: fmt::Debug>(r: IResult<&[u8], T>) -> bool {
         matches!(r, Err(Err::Incomplete(_)))
+    }
+
+    /// The `nom` start-line parsers the byte scans replaced: the reference
+    /// they must agree with (Ok, Incomplete and error alike).
+    mod nom_reference {
+        use super::super::*;
+        use nom::bytes::streaming::{tag, take_while_m_n};
+
+        /// `"HTTP/1." DIGIT` (only 1.0 and 1.1 are accepted).
+        pub fn http_version(i: &[u8]) -> IResult<&[u8], HttpVersion> {
+            let (rest, _) = tag(&b"HTTP/1."[..])(i)?;
+            match rest.first() {
+                None => Err(Err::Incomplete(Needed::new(1))),
+                Some(b'0') => Ok((&rest[1..], HttpVersion::Http10)),
+                Some(b'1') => Ok((&rest[1..], HttpVersion::Http11)),
+                Some(_) => fail(i, ErrorKind::Digit),
+            }
+        }
+
+        /// Request line, including its line ending (CRLF or bare LF). Tolerates
+        /// several SP/HTAB between the parts and trailing whitespace before the EOL.
+        pub fn request_line(i: &[u8]) -> IResult<&[u8], RequestLine<'_>> {
+            let (i, method) = take_while1(is_tchar)(i)?;
+            let (i, _) = take_while1(is_ws)(i)?;
+            let (i, target) = take_while1(is_lax_target_char)(i)?;
+            let (i, _) = take_while1(is_ws)(i)?;
+            let (i, version) = http_version(i)?;
+            let (i, _) = take_while(is_ws)(i)?;
+            let (i, _) = line_ending(i)?;
+            Ok((
+                i,
+                RequestLine {
+                    method,
+                    target,
+                    version,
+                },
+            ))
+        }
+
+        /// `HTTP/1.x SP 3DIGIT` and what follows it up to (not including) the reason phrase.
+        pub fn status_prefix(i: &[u8]) -> IResult<&[u8], (HttpVersion, u16)> {
+            let (i, version) = http_version(i)?;
+            let (i, _) = take_while1(is_ws)(i)?;
+            let (i, code) = take_while_m_n(3, 3, |c: u8| c.is_ascii_digit())(i)?;
+            let status = code
+                .iter()
+                .fold(0u16, |acc, &d| acc * 10 + u16::from(d - b'0'));
+            match i.first() {
+                None => Err(Err::Incomplete(Needed::new(1))),
+                Some(b' ' | b'\t' | b'\r' | b'\n') => Ok((i, (version, status))),
+                Some(_) => fail(i, ErrorKind::Digit),
+            }
+        }
+
+        /// Status line, including its line ending. The reason phrase may be empty and
+        /// the SP before an empty reason may be missing (`HTTP/1.1 200\r\n`).
+        pub fn status_line(i: &[u8]) -> IResult<&[u8], StatusLine<'_>> {
+            let (i, (version, status)) = status_prefix(i)?;
+            let (i, _) = take_while(is_ws)(i)?;
+            let (i, reason) = take_till(|c| c == b'\r' || c == b'\n')(i)?;
+            let (i, _) = line_ending(i)?;
+            let mut reason = reason;
+            while let [rest @ .., b' ' | b'\t'] = reason {
+                reason = rest;
+            }
+            Ok((
+                i,
+                StatusLine {
+                    version,
+                    status,
+                    reason,
+                },
+            ))
+        }
+    }
+
+    /// Same outcome: equal Ok values, or both Incomplete, or both errors.
+    fn same_outcome<T: PartialEq + fmt::Debug>(
+        input: &[u8],
+        a: IResult<&[u8], T>,
+        b: IResult<&[u8], T>,
+    ) {
+        match (a, b) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "{}", escape(input, 100)),
+            (Err(Err::Incomplete(_)), Err(Err::Incomplete(_))) => {}
+            (Err(Err::Error(_)), Err(Err::Error(_))) => {}
+            (a, b) => panic!("{}: {a:?} vs {b:?}", escape(input, 100)),
+        }
+    }
+
+    const LINE_PIECES: &[&[u8]] = &[
+        b"GET",
+        b"M-SEARCH",
+        b"HTTP/1.",
+        b"HTTP/1.1",
+        b"HTTP/1.0",
+        b"HTTP/2",
+        b"HTTP/1.9",
+        b"HTTP",
+        b"HTTP/1",
+        b"HTTP/",
+        b"http/1.1",
+        b" ",
+        b"\t",
+        b"  ",
+        b"/a?b=c",
+        b"*",
+        b"\x1b",
+        b"\xff",
+        b"200",
+        b"2",
+        b"20",
+        b"2000",
+        b"20x",
+        b"OK",
+        b"Not Found",
+        b"\r",
+        b"\n",
+        b"\r\n",
+        b"(",
+        b"",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 512,
+            failure_persistence: None,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// Start lines built from start-line pieces, every prefix: the byte
+        /// scans agree with the `nom` parsers they replaced.
+        #[test]
+        fn start_lines_agree_with_nom(
+            pieces in proptest::collection::vec(0..LINE_PIECES.len(), 0..10),
+            shape in 0..3usize,
+        ) {
+            let mut input: Vec<u8> = match shape {
+                0 => b"GET /x HTTP/1.1".to_vec(),
+                1 => b"HTTP/1.1 200".to_vec(),
+                _ => Vec::new(),
+            };
+            for k in pieces {
+                input.extend_from_slice(LINE_PIECES[k]);
+            }
+            input.extend_from_slice(b"\r\nX");
+            for end in 0..=input.len() {
+                let b = &input[..end];
+                same_outcome(b, request_line(b), nom_reference::request_line(b));
+                same_outcome(b, status_line(b), nom_reference::status_line(b));
+                same_outcome(b, status_prefix(b), nom_reference::status_prefix(b));
+                same_outcome(b, http_version(b), nom_reference::http_version(b));
+            }
+        }
     }
 
     #[test]
@@ -1205,6 +1570,310 @@ mod tests {
         let (_, h) = header_section(b"Transfer-Encoding: identity\r\n\r\n").unwrap();
         assert!(!h.has_transfer_coding());
     }
+
+    /// The section as [`header_line`] parses it line by line (the parser
+    /// [`header_section`] replaced on the hot path): the reference the fast
+    /// scan must agree with, `Incomplete` included.
+    fn header_section_by_lines(mut i: &[u8]) -> IResult<&[u8], MessageHeaders> {
+        let mut h = MessageHeaders::default();
+        loop {
+            let (rest, line) = header_line(i)?;
+            i = rest;
+            if let HeaderLine::End = line {
+                return Ok((i, h));
+            }
+            collect_line(&mut h, line);
+        }
+    }
+
+    fn same_as_by_lines(input: &[u8]) {
+        match (header_section(input), header_section_by_lines(input)) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "{:?}", escape(input, 200)),
+            (Err(Err::Incomplete(_)), Err(Err::Incomplete(_))) => {}
+            (a, b) => panic!("{:?}: {a:?} vs {b:?}", escape(input, 200)),
+        }
+    }
+
+    #[test]
+    fn header_section_edge_cases() {
+        let (rest, h) = header_section(
+            b"Host: a\nConnection:\r\nKeep-Alive : timeout=5\r\nX-F: a\r\n b\r\nbad line\r\n: v\r\nConnection: close\n\nBODY",
+        )
+        .unwrap();
+        assert_eq!(rest, b"BODY");
+        assert_eq!(h.host.as_deref(), Some("a"), "bare LF line end");
+        assert_eq!(
+            h.connection.as_deref(),
+            Some(", close"),
+            "empty value joined"
+        );
+        assert_eq!(h.keep_alive.as_deref(), Some("timeout=5"));
+        assert_eq!(h.field_count, 5);
+        assert_eq!(
+            h.issues,
+            [
+                "whitespace between header name \"Keep-Alive\" and colon (accepted)",
+                "ignored malformed header line \"bad line\"",
+                "ignored malformed header line \": v\"",
+            ]
+        );
+        let (_, h) =
+            header_section(b"Host: caf\xe9\r\nUpgrade: a\r\n\tb \r\n  c\r\nHOST: x\r\n\r\n")
+                .unwrap();
+        assert_eq!(
+            h.host.as_deref(),
+            Some("caf\u{fffd}, x"),
+            "non-UTF-8 replaced"
+        );
+        assert_eq!(h.upgrade.as_deref(), Some("a b c"), "obs-fold");
+        assert_eq!(h.issues, ["repeated Host header"]);
+        let (_, h) = header_section(b"Content-Length: 5\r\ncontent-length: 5, 5\r\n\r\n").unwrap();
+        assert_eq!(h.content_length, ContentLength::Valid(5));
+        assert_eq!(h.content_length_raw.as_deref(), Some("5, 5, 5"));
+        // Near misses of the kept names are counted, not kept.
+        let (_, h) = header_section(
+            b"Keep_Alive: a\r\nConnectiom: b\r\nHosu: c\r\nContent-Lengti: 1\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(h.field_count, 4);
+        assert_eq!(
+            h,
+            MessageHeaders {
+                field_count: 4,
+                ..MessageHeaders::default()
+            }
+        );
+        // The byte after each LF decides about an obs-fold.
+        for cut in [
+            &b""[..],
+            b"\r",
+            b"Host: a\r\n",
+            b"Host: a\r\n \r\n",
+            b"Host",
+        ] {
+            assert!(is_incomplete(header_section(cut)), "{cut:?}");
+        }
+        let (rest, h) = header_section(b"\rX: y\r\n\r\n").unwrap();
+        assert!(rest.is_empty());
+        assert_eq!(h.issues, ["ignored malformed header line \"\\rX: y\""]);
+    }
+
+    #[test]
+    fn find_lf_and_tchar_prefix_match_byte_scans() {
+        // Bytes next to LF and to the SWAR masks' edges, in every mix.
+        const ALPHABET: [u8; 8] = [b'\n', 0x0b, 0x8a, 0x09, 0x00, 0xff, b'\r', b'a'];
+        let mut seed = 0x2545_f491_u32;
+        for len in 0..40 {
+            for _ in 0..60 {
+                let b: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 17;
+                        seed ^= seed << 5;
+                        ALPHABET[(seed % 8) as usize]
+                    })
+                    .collect();
+                for from in 0..=len {
+                    let want = b[from..].iter().position(|&c| c == b'\n').map(|p| from + p);
+                    assert_eq!(find_lf(&b, from), want, "{b:?} from {from}");
+                }
+                let t: Vec<u8> = b
+                    .iter()
+                    .map(|&c| if c == b'a' { b'-' } else { c })
+                    .collect();
+                let want = t.iter().take_while(|&&c| is_tchar(c)).count();
+                assert_eq!(tchar_prefix(&t), want, "{t:?}");
+            }
+        }
+        assert_eq!(tchar_prefix(b"Content-Length: 5"), 14);
+        assert_eq!(tchar_prefix(b"Host"), 4);
+        assert_eq!(find_lf(b"0123456789abcdef\n", 3), Some(16));
+        assert_eq!(find_lf(b"abc", 3), None);
+    }
+
+    #[test]
+    fn eq_token_lower_is_ascii_case_insensitive_on_tokens() {
+        let names: &[&[u8]] = &[b"host", b"expect", b"upgrade", b"connection", b"keep-alive"];
+        let tchars: Vec<u8> = (0..=255u8).filter(|&c| is_tchar(c)).collect();
+        for name in names {
+            for k in 0..name.len() {
+                for &c in &tchars {
+                    let mut n = name.to_vec();
+                    n[k] = c;
+                    assert_eq!(
+                        eq_token_lower(&n, name),
+                        n.eq_ignore_ascii_case(name),
+                        "{n:?}"
+                    );
+                }
+            }
+        }
+        assert!(!eq_token_lower(b"hos", b"host"));
+    }
+
+    #[test]
+    fn value_text_matches_unfold_value() {
+        for raw in [
+            &b" keep-alive "[..],
+            b"",
+            b" \t",
+            b"a\rb",
+            b"\xff\xfe x",
+            b"caf\xc3\xa9\r",
+            b"\t5, 6 ",
+        ] {
+            let v = value_text(raw, false);
+            assert_eq!(v, unfold_value(raw), "{raw:?}");
+            assert_eq!(value_text(raw, true), unfold_value(raw));
+        }
+        assert!(matches!(value_text(b" ok ", false), Cow::Borrowed("ok")));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 256,
+            failure_persistence: None,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// Sections built line by line from header-ish pieces (names kept
+        /// and not, whitespace before and after the colon, missing colons,
+        /// CR/LF endings, obs-folds, non-UTF-8, stray CRs): the fast scan
+        /// gives what the line-by-line parser gives, for every prefix.
+        #[test]
+        fn header_section_agrees_with_header_line(
+            lines in proptest::collection::vec(
+                (0..NAMES.len(), 0..SEPS.len(), 0..VALUES.len(), 0..EOLS.len()),
+                0..8,
+            ),
+            last in 0..EOLS.len(),
+        ) {
+            let mut input = Vec::new();
+            for (n, s, v, e) in lines {
+                for part in [NAMES[n], SEPS[s], VALUES[v], EOLS[e]] {
+                    input.extend_from_slice(part);
+                }
+            }
+            input.extend_from_slice(EOLS[last]);
+            input.extend_from_slice(b"BODY");
+            for end in 0..=input.len() {
+                same_as_by_lines(&input[..end]);
+            }
+        }
+    }
+
+    /// What `feed_head` relies on to parse a head held whole in one pass:
+    /// when the unbounded bytes parse as a head, the parse ends where
+    /// [`find_head_end`] finds the end, parsing just the head gives the same,
+    /// and the bytes are a plausible message start.
+    fn whole_parse_is_bounded_parse(data: &[u8]) {
+        let ctx = || escape(data, 200);
+        if let Ok((rest, rh)) = request_head(data) {
+            let end = data.len() - rest.len();
+            assert_eq!(find_head_end(data, 0), Ok(end), "{}", ctx());
+            let (r, b) = request_head(&data[..end]).unwrap();
+            assert!(r.is_empty());
+            assert_eq!((rh.line, rh.headers), (b.line, b.headers), "{}", ctx());
+            assert_eq!(looks_like_http_request(data), Some(true), "{}", ctx());
+        }
+        if let Ok((rest, rh)) = response_head(data) {
+            let end = data.len() - rest.len();
+            assert_eq!(find_head_end(data, 0), Ok(end), "{}", ctx());
+            let (r, b) = response_head(&data[..end]).unwrap();
+            assert!(r.is_empty());
+            assert_eq!((rh.line, rh.headers), (b.line, b.headers), "{}", ctx());
+            assert_eq!(looks_like_http_response(data), Some(true), "{}", ctx());
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 256,
+            failure_persistence: None,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// Heads (good and bad start lines, header lines as above) followed
+        /// by more bytes, cut anywhere.
+        #[test]
+        fn whole_head_parse_ends_where_find_head_end_does(
+            start in 0..STARTS.len(),
+            lines in proptest::collection::vec(
+                (0..NAMES.len(), 0..SEPS.len(), 0..VALUES.len(), 0..EOLS.len()),
+                0..6,
+            ),
+            last in 0..EOLS.len(),
+            after in 0..STARTS.len(),
+        ) {
+            let mut input = STARTS[start].to_vec();
+            for (n, s, v, e) in lines {
+                for part in [NAMES[n], SEPS[s], VALUES[v], EOLS[e]] {
+                    input.extend_from_slice(part);
+                }
+            }
+            input.extend_from_slice(EOLS[last]);
+            input.extend_from_slice(STARTS[after]);
+            for end in 0..=input.len() {
+                whole_parse_is_bounded_parse(&input[..end]);
+            }
+        }
+    }
+
+    const STARTS: &[&[u8]] = &[
+        b"GET /a HTTP/1.1\r\n",
+        b"POST  *\tHTTP/1.0 \n",
+        b"GET /a HTTP/1.1",
+        b"GET /a\x1bb HTTP/1.1\r\n",
+        b"GET /a HTTP/2.0\r\n",
+        b"GET /a\r\n",
+        b"HTTP/1.1 200 OK\r\n",
+        b"HTTP/1.0 204\n",
+        b"HTTP/1.1 404 Not \xffFound \r\n",
+        b"HTTP/1.1 20x OK\r\n",
+        b"HTTP/1.1 200 OK\r\r\n",
+        b"\r\n",
+        b"\n\n",
+        b"",
+    ];
+
+    const NAMES: &[&[u8]] = &[
+        b"Host",
+        b"host",
+        b"Connection",
+        b"KEEP-ALIVE",
+        b"Content-Length",
+        b"Transfer-Encoding",
+        b"content-encoding",
+        b"Upgrade",
+        b"Expect",
+        b"X-Other",
+        b"",
+        b" Host",
+        b"Bad Name",
+        b"\rHost",
+        b"Ho(st",
+        b"Keep_Alive",
+        b"Connectiom",
+        b"HOSU",
+        b"content-lengtH",
+    ];
+    const SEPS: &[&[u8]] = &[b":", b": ", b" :", b"\t : ", b"", b" ", b"::", b"\r:"];
+    const VALUES: &[&[u8]] = &[
+        b"",
+        b"12",
+        b" -1 ",
+        b"5, 5",
+        b"chunked",
+        b"keep-alive\t",
+        b"a b",
+        b"\xff\xfe",
+        b"caf\xc3\xa9",
+        b"\x00",
+        b"a\rb",
+        b"x\r\n y",
+        b"x\n\t\r\n z",
+    ];
+    const EOLS: &[&[u8]] = &[b"\r\n", b"\n", b"\r\n ", b"\n\t", b"\r\r\n", b"\r", b""];
 
     #[test]
     fn find_head_end_resumes() {
@@ -1361,6 +2030,54 @@ mod tests {
             let want = c.is_ascii_alphanumeric() || extra.contains(&c);
             assert_eq!(is_tchar(c), want, "byte {c:#04x}");
         }
+    }
+
+    #[test]
+    fn lossy_text_is_from_utf8_lossy() {
+        for b in [
+            &b"GET"[..],
+            b"/a?b",
+            b"",
+            b"caf\xc3\xa9",
+            b"\xff/x",
+            b"a\x00\x7f",
+        ] {
+            assert_eq!(lossy_text(b), CompactString::from_utf8_lossy(b), "{b:?}");
+        }
+    }
+
+    #[test]
+    fn content_length_values() {
+        let cl = |v: &str| merge_content_length(ContentLength::Absent, v);
+        assert_eq!(cl("0"), ContentLength::Valid(0));
+        assert_eq!(cl("\t12 ,12"), ContentLength::Valid(12));
+        assert_eq!(
+            cl("9999999999999999999"),
+            ContentLength::Valid(9_999_999_999_999_999_999)
+        );
+        for bad in [
+            "",
+            "5,",
+            " , 5",
+            "+5",
+            "-1",
+            "5 5",
+            "0x10",
+            "١",
+            "18446744073709551615",
+        ] {
+            assert_eq!(cl(bad), ContentLength::Invalid, "{bad:?}");
+        }
+        assert_eq!(cl("3, 4"), ContentLength::Conflicting);
+        assert_eq!(cl("3, 4, x"), ContentLength::Invalid);
+        assert_eq!(
+            merge_content_length(ContentLength::Valid(3), "3"),
+            ContentLength::Valid(3)
+        );
+        assert_eq!(
+            merge_content_length(ContentLength::Invalid, "3"),
+            ContentLength::Invalid
+        );
     }
 
     #[test]

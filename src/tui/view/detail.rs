@@ -57,14 +57,14 @@ pub fn timeline(r: &ConnectionRecord, width: usize) -> Vec<(char, Color)> {
         }
     }
     for (i, e) in r.exchanges.iter().enumerate() {
-        let Some(a) = e.request.time.or(e.response.time) else {
+        let Some(a) = e.request.time().or(e.response.time()) else {
             continue;
         };
         let b = e
             .response
-            .end
-            .or(e.response.time)
-            .or(e.request.end)
+            .end()
+            .or(e.response.time())
+            .or(e.request.end())
             .unwrap_or(a)
             .max(a);
         let mark = if i % 2 == 0 {
@@ -85,8 +85,8 @@ pub fn timeline(r: &ConnectionRecord, width: usize) -> Vec<(char, Color)> {
     v
 }
 
-fn ka_text(s: &Option<compact_str::CompactString>) -> String {
-    s.as_deref().unwrap_or("—").to_owned()
+fn ka_text(s: Option<&str>) -> String {
+    s.unwrap_or("—").to_owned()
 }
 
 /// The lines of the detail pane for the selected connection, section by
@@ -254,11 +254,11 @@ fn exchanges(out: &mut Vec<Line<'static>>, r: &ConnectionRecord, width: u16) {
         ));
     }
     for (i, e) in r.exchanges.iter().enumerate() {
-        let wait = match (e.request.end.or(e.request.time), e.response.time) {
+        let wait = match (e.request.end().or(e.request.time()), e.response.time()) {
             (Some(a), Some(b)) if b >= a => human(b.since(a)),
             _ => "—".into(),
         };
-        let total = match (e.request.time, e.response.end) {
+        let total = match (e.request.time(), e.response.end()) {
             (Some(a), Some(b)) if b >= a => human(b.since(a)),
             _ => "—".into(),
         };
@@ -266,8 +266,8 @@ fn exchanges(out: &mut Vec<Line<'static>>, r: &ConnectionRecord, width: u16) {
             .status
             .map(|s| s.to_string())
             .unwrap_or_else(|| "—".into());
-        let stale = match (e.request.time, tcp.fin_server) {
-            (Some(rt), Some(f)) if rt > f && e.method.is_some() => " STALE",
+        let stale = match (e.request.time(), tcp.fin_server) {
+            (Some(rt), Some(f)) if rt > f && e.method().is_some() => " STALE",
             _ => "",
         };
         let st = if !stale.is_empty() || e.status.is_none() {
@@ -281,12 +281,12 @@ fn exchanges(out: &mut Vec<Line<'static>>, r: &ConnectionRecord, width: u16) {
             format!(
                 "  {:>3} {:<7} {:<tw$} {:>6} {:>7} {:>7} {:>9} {:>9} {:>9}{}{}",
                 i + 1,
-                fit(e.method.as_deref().unwrap_or("—"), 7, false),
+                fit(e.method().unwrap_or("—"), 7, false),
                 fit(e.target.as_deref().unwrap_or("—"), tw, false),
                 status,
                 fmt_bytes(e.request.body_bytes),
                 fmt_bytes(e.response.body_bytes),
-                rel(e.request.time.or(e.response.time), t0),
+                rel(e.request.time().or(e.response.time()), t0),
                 wait,
                 total,
                 if e.pipelined { " pipelined" } else { "" },
@@ -305,13 +305,13 @@ fn headers(out: &mut Vec<Line<'static>>, r: &ConnectionRecord, width: u16) {
         any = true;
         let req = format!(
             "request Connection: {} · Keep-Alive: {}",
-            ka_text(&e.request.connection),
-            ka_text(&e.request.keep_alive)
+            ka_text(e.connection(crate::Direction::ClientToServer)),
+            ka_text(e.request.keep_alive.as_deref())
         );
         let resp = format!(
             "response Connection: {} · Keep-Alive: {}",
-            ka_text(&e.response.connection),
-            ka_text(&e.response.keep_alive)
+            ka_text(e.connection(crate::Direction::ServerToClient)),
+            ka_text(e.response.keep_alive.as_deref())
         );
         if width >= layout::HEADERS_ONE_LINE {
             out.push(Line::raw(format!("  {:>3} {req} │ {resp}", i + 1)));

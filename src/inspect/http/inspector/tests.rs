@@ -140,16 +140,16 @@ fn sequential_keep_alive_conversation() {
         .iter()
         .all(|e| e.request.complete && e.response.complete && !e.pipelined));
 
-    assert_eq!(ex[0].method.as_deref(), Some("GET"));
+    assert_eq!(ex[0].method(), Some("GET"));
     assert_eq!(ex[0].target.as_deref(), Some("/index.html"));
     assert_eq!(ex[0].host.as_deref(), Some("example.com"));
     assert_eq!(ex[0].status, Some(200));
     assert_eq!(ex[0].response.framing, Some(Framing::ContentLength));
     assert_eq!(ex[0].response.body_bytes, 19);
-    assert_eq!(ex[0].request.time, Some(t(0)));
-    assert_eq!(ex[0].request.end, Some(t(0)));
-    assert_eq!(ex[0].response.time, Some(t(1)));
-    assert_eq!(ex[0].response.end, Some(t(1)));
+    assert_eq!(ex[0].request.time(), Some(t(0)));
+    assert_eq!(ex[0].request.end(), Some(t(0)));
+    assert_eq!(ex[0].response.time(), Some(t(1)));
+    assert_eq!(ex[0].response.end(), Some(t(1)));
     assert!(ex[0].response_wants_keep_alive());
     assert_eq!(ex[0].persistent(), Some(true));
 
@@ -158,13 +158,13 @@ fn sequential_keep_alive_conversation() {
     assert_eq!(ex[1].status, Some(201));
     assert_eq!(ex[1].response.framing, Some(Framing::Chunked));
     assert_eq!(ex[1].response.body_bytes, 7 + 16);
-    assert_eq!(ex[1].transfer_encoding.as_deref(), Some("chunked"));
-    assert_eq!(ex[1].content_encoding.as_deref(), Some("gzip"));
+    assert_eq!(ex[1].rare().transfer_encoding.as_deref(), Some("chunked"));
+    assert_eq!(ex[1].rare().content_encoding.as_deref(), Some("gzip"));
     let conv = conversation();
     assert_eq!(ex[1].response_wire_bytes, conv[3].1.len() as u64);
 
     // HEAD: Content-Length describes the representation, no body follows.
-    assert_eq!(ex[2].method.as_deref(), Some("HEAD"));
+    assert_eq!(ex[2].method(), Some("HEAD"));
     assert_eq!(ex[2].response.framing, Some(Framing::None));
     assert_eq!(ex[2].response.body_bytes, 0);
 }
@@ -337,7 +337,7 @@ fn head_304_204_and_post_on_one_connection() {
         .iter()
         .map(|e| {
             (
-                e.method.clone().unwrap().to_string(),
+                e.method().unwrap().to_string(),
                 e.status.unwrap(),
                 e.response.framing.unwrap(),
                 e.response.body_bytes,
@@ -406,12 +406,12 @@ fn continue_100_then_200() {
         (1, 1, 1)
     );
     let e = &i.exchanges()[0];
-    assert_eq!(e.interim_statuses, vec![100]);
+    assert_eq!(e.rare().interim_statuses, vec![100]);
     assert_eq!(e.status, Some(200));
     assert_eq!(e.request.body_bytes, 10);
-    assert_eq!(e.request.end, Some(t(2)));
-    assert_eq!(e.response.time, Some(t(3)));
-    assert_eq!(e.expect.as_deref(), Some("100-continue"));
+    assert_eq!(e.request.end(), Some(t(2)));
+    assert_eq!(e.response.time(), Some(t(3)));
+    assert_eq!(e.rare().expect.as_deref(), Some("100-continue"));
 }
 
 #[test]
@@ -492,7 +492,7 @@ fn http10_response_without_length_ends_at_fin() {
     assert!(e.response.complete);
     assert_eq!(e.response.framing, Some(Framing::UntilClose));
     assert_eq!(e.response.body_bytes, 22);
-    assert_eq!(e.response.end, Some(t(2)), "last body byte, not the FIN");
+    assert_eq!(e.response.end(), Some(t(2)), "last body byte, not the FIN");
     assert_eq!(e.persistent(), Some(false));
     assert_eq!(i.http_version(), Some("1.0"));
     i.finish(t(4));
@@ -505,7 +505,7 @@ fn until_close_without_fin_is_incomplete_at_finish() {
     i.finish(t(5));
     let e = &i.exchanges()[0];
     assert!(!e.response.complete);
-    assert_eq!(e.response.end, Some(t(2)));
+    assert_eq!(e.response.end(), Some(t(2)));
     assert!(i.warnings().iter().any(|w| w.contains("without FIN")));
 }
 
@@ -549,8 +549,8 @@ fn websocket_upgrade_switch_and_drain() {
     let e = &i.exchanges()[0];
     assert_eq!(e.status, Some(101));
     assert!(e.response.complete);
-    assert!(e.interim_statuses.is_empty());
-    assert_eq!(e.upgrade.as_deref(), Some("websocket"));
+    assert!(e.rare().interim_statuses.is_empty());
+    assert_eq!(e.rare().upgrade.as_deref(), Some("websocket"));
     assert_eq!((i.responses(), i.interim_responses()), (1, 0));
     i.finish(t(3));
     assert_eq!(i.warnings(), &[] as &[String]);
@@ -616,7 +616,7 @@ fn connect_407_held_bytes_are_parsed_as_http() {
     );
     assert_eq!(i.requests(), 2, "held bytes parsed after the 407");
     assert!(i.switched().is_none());
-    assert_eq!(i.exchanges()[1].request.time, Some(t(1)));
+    assert_eq!(i.exchanges()[1].request.time(), Some(t(1)));
     assert!(i.exchanges()[1].pipelined, "sent before the 407 arrived");
     assert_eq!(i.max_pipeline_depth(), 2);
     i.on_data(S, t(3), b"HTTP/1.1 200 Connection established\r\n\r\n");
@@ -635,7 +635,7 @@ fn more_responses_than_requests() {
     assert_eq!(i.responses(), 2);
     let ex = i.exchanges();
     assert_eq!(ex.len(), 2);
-    assert_eq!(ex[1].method, None);
+    assert_eq!(ex[1].method(), None);
     assert_eq!(ex[1].status, Some(200));
     assert_eq!(ex[1].response.body_bytes, 3);
     assert_eq!(
@@ -678,8 +678,8 @@ fn gap_inside_content_length_body_keeps_sync() {
     let ex = i.exchanges();
     assert!(ex[0].response.complete);
     assert_eq!(ex[0].response.body_bytes, 1000);
-    assert_eq!(ex[0].response.gap_bytes, 400);
-    assert_eq!(ex[0].response.end, Some(t(3)));
+    assert_eq!(ex[0].gap_bytes(S2C), 400);
+    assert_eq!(ex[0].response.end(), Some(t(3)));
     assert_eq!(ex[1].status, Some(200));
     assert_eq!(ex[1].response.body_bytes, 6);
     assert!(ex[1].response.complete);
@@ -741,7 +741,11 @@ fn gap_inside_request_head_keeps_fifo_with_placeholder() {
     i.on_data(S, t(7), &nginx("200 OK", &[], b"3"));
     let ex = i.exchanges();
     assert_eq!(ex.len(), 3);
-    assert_eq!(ex[1].method, None, "placeholder: the request line was cut");
+    assert_eq!(
+        ex[1].method(),
+        None,
+        "placeholder: the request line was cut"
+    );
     assert_eq!(ex[1].response.body_bytes, 1);
     assert_eq!(ex[2].target.as_deref(), Some("/three"));
     assert_eq!(ex[2].response.body_bytes, 1);
@@ -779,7 +783,7 @@ fn gap_beyond_body_end_loses_sync_then_resyncs() {
     i.on_data(S, t(4), &nginx("200 OK", &[], b"c"));
     let ex = i.exchanges();
     assert!(ex[0].response.complete);
-    assert_eq!(ex[0].response.gap_bytes, 5);
+    assert_eq!(ex[0].gap_bytes(S2C), 5);
     assert_eq!(ex[1].status, None);
     assert_eq!(ex[2].status, Some(200));
     assert!(ex[2].response.complete);
@@ -801,7 +805,7 @@ fn gap_inside_chunk_data_keeps_sync_but_not_in_framing() {
     let e = &i.exchanges()[0];
     assert!(e.response.complete);
     assert_eq!(e.response.body_bytes, 10);
-    assert_eq!(e.response.gap_bytes, 6);
+    assert_eq!(e.gap_bytes(S2C), 6);
 
     let mut i = HttpInspector::new();
     i.on_data(C, t(0), &curl("GET", "/", &[], b""));
@@ -1032,7 +1036,7 @@ fn keep_alive_parameter_variants() {
     );
     let e = &i.exchanges()[0];
     assert_eq!(
-        e.keep_alive,
+        e.keep_alive(),
         Some(KeepAliveParams {
             timeout: Some(5),
             max: Some(100)
@@ -1044,18 +1048,16 @@ fn keep_alive_parameter_variants() {
 
 #[test]
 fn connection_tokens() {
-    let e = Exchange {
-        request: Message {
-            connection: Some("Keep-Alive, Upgrade".into()),
-            ..Message::default()
-        },
+    let mut e = Exchange {
         response: Message {
-            connection: Some(" close ".into()),
             version: Some(HttpVersion::Http11),
             ..Message::default()
         },
         ..Exchange::default()
     };
+    e.set_connection(C2S, Some("Keep-Alive, Upgrade".into()));
+    e.set_connection(S2C, Some(" close ".into()));
+    assert_eq!(e.connection(S2C), Some(" close "));
     assert!(e.request_wants_keep_alive());
     assert!(!e.request_wants_close());
     assert!(e.response_wants_close());
@@ -1064,14 +1066,15 @@ fn connection_tokens() {
     assert!(has_token(Some("upgrade,\tCLOSE"), "close"));
     assert!(!has_token(Some("closed, keep-alive-ish"), "close"));
     assert!(!has_token(None, "close"));
-    let e10 = Exchange {
+    let mut e10 = Exchange {
         response: Message {
             version: Some(HttpVersion::Http10),
-            connection: Some("keep-alive".into()),
             ..Message::default()
         },
         ..Exchange::default()
     };
+    e10.set_connection(S2C, Some("keep-alive".into()));
+    assert_eq!(e10.connection(S2C), Some("keep-alive"));
     assert_eq!(e10.persistent(), Some(true));
     let e10 = Exchange {
         response: Message {
@@ -1101,7 +1104,7 @@ fn bare_lf_heads() {
     assert!(ex[0].request_wants_close() && ex[0].response_wants_close());
     assert_eq!(ex[1].target.as_deref(), Some("/lf2"));
     assert_eq!(ex[1].status, Some(204));
-    assert_eq!(ex[1].reason.as_deref(), Some(""));
+    assert_eq!(ex[1].reason(), Some(""));
     assert_eq!(i.http_version(), Some("mixed"));
     assert_eq!(i.warnings(), &[] as &[String]);
 }
@@ -1121,8 +1124,8 @@ fn obs_fold_and_whitespace_before_colon() {
     );
     let e = &i.exchanges()[0];
     assert_eq!(e.host.as_deref(), Some("example.com"));
-    assert_eq!(e.request.connection.as_deref(), Some("keep-alive, Upgrade"));
-    assert_eq!(e.response.connection.as_deref(), Some("keep-alive, close"));
+    assert_eq!(e.connection(C2S), Some("keep-alive, Upgrade"));
+    assert_eq!(e.connection(S2C), Some("keep-alive, close"));
     assert!(e.response_wants_close());
     assert_eq!(e.response.body_bytes, 3);
     assert!(e.response.complete);
@@ -1321,7 +1324,7 @@ fn upgrade_declined_keeps_parsing_http() {
     i.finish(t(4));
     assert!(i.switched().is_none());
     assert_eq!(i.requests(), 2);
-    assert_eq!(i.exchanges()[0].upgrade.as_deref(), Some("h2c"));
+    assert_eq!(i.exchanges()[0].rare().upgrade.as_deref(), Some("h2c"));
     assert!(i.exchanges().iter().all(|e| e.response.complete));
     assert!(!i.exchanges()[1].pipelined);
     assert_eq!(i.warnings(), &[] as &[String]);
@@ -1358,4 +1361,12 @@ fn h2c_upgrade_switches_with_protocol() {
     );
     assert_eq!(i.drain_tunnel(S).len(), 9);
     assert_eq!(i.warnings(), &[] as &[String]);
+}
+
+/// A connection keeps up to 1,500 exchanges: their size is its memory.
+#[test]
+fn exchange_stays_small() {
+    let (e, m) = (size_of::<Exchange>(), size_of::<Message>());
+    eprintln!("Exchange {e} B, Message {m} B");
+    assert!(e <= 192, "Exchange is {e} bytes");
 }
