@@ -1277,6 +1277,15 @@ pub fn escape(b: &[u8], max: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// Proptest settings of this module: `n` cases, no failure files written.
+    fn cases(n: u32) -> proptest::prelude::ProptestConfig {
+        proptest::prelude::ProptestConfig {
+            cases: n,
+            failure_persistence: None,
+            ..proptest::prelude::ProptestConfig::default()
+        }
+    }
+
     use super::*;
 
     fn is_incomplete<T: fmt::Debug>(r: IResult<&[u8], T>) -> bool {
@@ -1405,11 +1414,7 @@ mod tests {
     ];
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig {
-            cases: 512,
-            failure_persistence: None,
-            ..proptest::prelude::ProptestConfig::default()
-        })]
+        #![proptest_config(cases(512))]
 
         /// Start lines built from start-line pieces, every prefix: the byte
         /// scans agree with the `nom` parsers they replaced.
@@ -1731,11 +1736,7 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig {
-            cases: 256,
-            failure_persistence: None,
-            ..proptest::prelude::ProptestConfig::default()
-        })]
+        #![proptest_config(cases(256))]
 
         /// Sections built line by line from header-ish pieces (names kept
         /// and not, whitespace before and after the colon, missing colons,
@@ -1788,11 +1789,7 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig {
-            cases: 256,
-            failure_persistence: None,
-            ..proptest::prelude::ProptestConfig::default()
-        })]
+        #![proptest_config(cases(256))]
 
         /// Heads (good and bad start lines, header lines as above) followed
         /// by more bytes, cut anywhere.
