@@ -7,7 +7,7 @@
 //! slice is parsed in place. Strings are allocated per message, never per packet.
 
 use super::framing::{self, BodyFraming, BodyHeaders, Unframeable};
-use super::log::{ExchangeLog, PendingQueue, UNANSWERED_KEPT};
+use super::log::{ExchangeLog, Facts, PendingQueue, UNANSWERED_KEPT};
 pub use super::parser::HttpVersion;
 use super::parser::{
     self, escape, ChunkStatus, ChunkedDecoder, MessageHeaders, RequestHead, ResponseHead,
@@ -638,11 +638,27 @@ impl HttpInspector {
         }
     }
 
+    /// An inspector for reports that print no exchange details (text,
+    /// CSV): finished exchanges are kept as their [`Facts`] only, so
+    /// [`HttpInspector::exchanges`] holds only the unfinished ones;
+    /// [`HttpInspector::facts`] is the same as without it.
+    pub fn without_details() -> Self {
+        HttpInspector {
+            exchanges: ExchangeLog::facts_only(),
+            ..Self::new()
+        }
+    }
+
     /// The exchanges kept (all of them unless the connection carried more
     /// than a thousand: then the first and the most recent, see
-    /// [`HttpInspector::exchanges_omitted`]).
+    /// [`HttpInspector::exchanges_omitted`]; without the finished ones if
+    /// built [`HttpInspector::without_details`]).
     pub fn exchanges(&self) -> &[Exchange] {
         self.exchanges.as_slice()
+    }
+    /// What the analysis reads of every exchange kept, in order.
+    pub fn facts(&self) -> Vec<Facts> {
+        self.exchanges.facts()
     }
     /// Exchanges counted but whose details were dropped to bound memory.
     pub fn exchanges_omitted(&self) -> usize {
@@ -679,6 +695,7 @@ impl HttpInspector {
     }
     fn compact(&mut self) {
         let floor = self.busy_floor();
+        self.exchanges.condense(floor);
         self.exchanges.compact(floor);
         if self.pending.len() > UNANSWERED_KEPT {
             let floor = self.busy_floor_but_pending();
