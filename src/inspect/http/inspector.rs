@@ -351,6 +351,25 @@ impl Exchange {
             k => COMMON_CONNECTION.get(usize::from(k) - 1).copied(),
         }
     }
+    /// Whether the request's (`ClientToServer`) or the response's Connection
+    /// header has the `close` and the `keep-alive` tokens ([`has_token`]):
+    /// the common values from their code, without reading text.
+    pub fn connection_tokens(&self, dir: Direction) -> (bool, bool) {
+        match self.message(dir).connection_code {
+            RARE_CONNECTION => {
+                let v = self.connection(dir);
+                (has_token(v, "close"), has_token(v, "keep-alive"))
+            }
+            k => match k
+                .checked_sub(1)
+                .and_then(|i| COMMON_CONNECTION.get(usize::from(i)))
+            {
+                Some(&"keep-alive" | &"Keep-Alive") => (false, true),
+                Some(&"close" | &"Close") => (true, false),
+                _ => (false, false),
+            },
+        }
+    }
     /// Sets (or clears) the Connection header of the request or the response.
     pub fn set_connection(&mut self, dir: Direction, value: Option<CompactString>) {
         let common = value

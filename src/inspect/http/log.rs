@@ -27,6 +27,7 @@
 use super::inspector::{Framing, HttpVersion};
 use super::Exchange;
 use crate::time::Timestamp;
+use crate::Direction;
 use std::collections::VecDeque;
 use std::ops::{Index, IndexMut};
 
@@ -79,14 +80,16 @@ impl Facts {
                 flags |= f;
             }
         };
-        set(e.method().is_some(), F_METHOD);
-        set(e.method() == Some("HEAD"), F_HEAD);
+        let method = e.method();
+        set(method.is_some(), F_METHOD);
+        set(method == Some("HEAD"), F_HEAD);
         set(e.status.is_some(), F_STATUS);
-        set(e.request_wants_close(), F_REQ_CLOSE);
-        set(e.response_wants_close(), F_RESP_CLOSE);
-        let req10 = e.request.version == Some(HttpVersion::Http10) && !e.request_wants_keep_alive();
-        let resp10 =
-            e.response.version == Some(HttpVersion::Http10) && !e.response_wants_keep_alive();
+        let (req_close, req_ka) = e.connection_tokens(Direction::ClientToServer);
+        let (resp_close, resp_ka) = e.connection_tokens(Direction::ServerToClient);
+        set(req_close, F_REQ_CLOSE);
+        set(resp_close, F_RESP_CLOSE);
+        let req10 = e.request.version == Some(HttpVersion::Http10) && !req_ka;
+        let resp10 = e.response.version == Some(HttpVersion::Http10) && !resp_ka;
         set(req10 || resp10, F_HTTP10_DEFAULT);
         set(
             e.response.framing == Some(Framing::UntilClose),
@@ -337,10 +340,15 @@ impl ExchangeLog {
         abs >= KEEP_HEAD && abs < KEEP_HEAD + self.omitted
     }
 
-    /// Was `abs` dropped or kept as facts only (either way never looked up)?
+    /// Where exchange `abs` is in `items`, unless it was dropped or is kept
+    /// as facts only (either way, never looked up but for a late response).
     #[inline]
-    fn is_gone(&self, abs: usize) -> bool {
-        self.is_omitted(abs) || (!self.facts.is_empty() && self.pos(abs) < self.facts.len())
+    fn whole(&self, abs: usize) -> Option<usize> {
+        if self.is_omitted(abs) {
+            return None;
+        }
+        let p = self.pos(abs).wrapping_sub(self.facts.len());
+        (p < self.items.len()).then_some(p)
     }
 
     /// Drops the middle even though requests there still await their
@@ -418,47 +426,46 @@ impl ExchangeLog {
 impl Index<usize> for ExchangeLog {
     type Output = Exchange;
     fn index(&self, abs: usize) -> &Exchange {
-        if self.is_gone(abs) {
-            debug_assert!(
-                self.is_omitted(abs),
-                "exchange {abs} kept as facts looked up"
-            );
-            // A dropped request a late response is matched to: its stand-in
-            // once written to, a blank one before.
-            return match &self.scratch {
-                Some(s) if s.0 == abs => &s.1,
-                _ => blank(),
-            };
+        if let Some(p) = self.whole(abs) {
+            return &self.items[p];
         }
-        &self.items[self.pos(abs) - self.facts.len()]
+        debug_assert!(
+            self.is_omitted(abs),
+            "exchange {abs} kept as facts looked up"
+        );
+        // A dropped request a late response is matched to: its stand-in
+        // once written to, a blank one before.
+        match &self.scratch {
+            Some(s) if s.0 == abs => &s.1,
+            _ => blank(),
+        }
     }
 }
 
 impl IndexMut<usize> for ExchangeLog {
     fn index_mut(&mut self, abs: usize) -> &mut Exchange {
-        if self.is_gone(abs) {
-            debug_assert!(self.is_omitted(abs), "exchange {abs} kept as facts changed");
-            if !matches!(&self.scratch, Some(s) if s.0 == abs) {
-                let head = self.omitted_was_head(abs);
-                while self.omitted_heads.front().is_some_and(|&(_, b)| b <= abs) {
-                    self.omitted_heads.pop_front();
-                }
-                let mut e = Exchange {
-                    outstanding: true,
-                    ..Exchange::default()
-                };
-                if head {
-                    e.set_method(b"HEAD");
-                }
-                match &mut self.scratch {
-                    Some(s) => **s = (abs, e),
-                    None => self.scratch = Some(Box::new((abs, e))),
-                }
-            }
-            return &mut self.scratch.as_mut().expect("just set").1;
+        if let Some(p) = self.whole(abs) {
+            return &mut self.items[p];
         }
-        let p = self.pos(abs) - self.facts.len();
-        &mut self.items[p]
+        debug_assert!(self.is_omitted(abs), "exchange {abs} kept as facts changed");
+        if !matches!(&self.scratch, Some(s) if s.0 == abs) {
+            let head = self.omitted_was_head(abs);
+            while self.omitted_heads.front().is_some_and(|&(_, b)| b <= abs) {
+                self.omitted_heads.pop_front();
+            }
+            let mut e = Exchange {
+                outstanding: true,
+                ..Exchange::default()
+            };
+            if head {
+                e.set_method(b"HEAD");
+            }
+            match &mut self.scratch {
+                Some(s) => **s = (abs, e),
+                None => self.scratch = Some(Box::new((abs, e))),
+            }
+        }
+        &mut self.scratch.as_mut().expect("just set").1
     }
 }
 
@@ -509,6 +516,59 @@ mod tests {
             short.push(ex(n));
         }
         assert!(short.items.capacity() < GROW_TO_FULL);
+    }
+
+    #[test]
+    fn facts_only_keeps_the_same_exchanges() {
+        let (mut full, mut slim) = (ExchangeLog::default(), ExchangeLog::facts_only());
+        for n in 0..5000 {
+            let mut e = ex(n);
+            e.host = Some(format!("h{n}").into());
+            e.request.set_time(Timestamp(n as i64));
+            full.push(e.clone());
+            slim.push(e);
+            // The newest three are still busy.
+            let floor = (n + 1).saturating_sub(3);
+            full.compact(floor);
+            slim.condense(floor);
+            slim.compact(floor);
+        }
+        assert_eq!(full.facts(), slim.facts());
+        assert_eq!(slim.facts()[0].host.as_deref(), Some("h0"));
+        assert_eq!((slim.len(), slim.omitted()), (full.len(), full.omitted()));
+        assert!(slim.facts.len() > KEEP_HEAD, "{}", slim.facts.len());
+        assert!(slim.items.len() < 40, "{}", slim.items.len());
+        assert_eq!(slim[4999].target.as_deref(), Some("/4999"));
+    }
+
+    #[test]
+    fn connection_tokens_read_as_the_header_text() {
+        use super::super::has_token;
+        let values = [
+            "keep-alive",
+            "close",
+            "Keep-Alive",
+            "Close",
+            "Upgrade",
+            "upgrade",
+            "Keep-Alive, Upgrade",
+            "close, keep-alive",
+            " CLOSE ",
+            "KEEP-ALIVE",
+            "foo",
+        ];
+        for dir in [Direction::ClientToServer, Direction::ServerToClient] {
+            let mut e = Exchange::default();
+            assert_eq!(e.connection_tokens(dir), (false, false));
+            for v in values {
+                e.set_connection(dir, Some(v.into()));
+                let want = (
+                    has_token(Some(v), "close"),
+                    has_token(Some(v), "keep-alive"),
+                );
+                assert_eq!(e.connection_tokens(dir), want, "{v:?}");
+            }
+        }
     }
 
     #[test]
