@@ -565,6 +565,8 @@ fn report_cmd(files: &[PathBuf], common: &Common, flags: ReportFlags) -> Result<
             Format::Csv => Some(render_csv),
             Format::Text | Format::Json => None,
         };
+        // Nothing here reads a record's exchanges but the JSONL line.
+        opts.exchanges_only_rendered = fmt == Format::Jsonl;
         let mut an = Analyzer::new(opts).map_err(anyhow::Error::msg)?;
         for w in &dup_warnings {
             an.add_warning(w.clone());
@@ -649,12 +651,12 @@ fn report_cmd(files: &[PathBuf], common: &Common, flags: ReportFlags) -> Result<
             // --per-file JSON: one array of reports, still one document.
             Format::Json if per_file => {
                 write!(out, "{}", if gi == 0 { "[\n" } else { ",\n" })?;
-                serde_json::to_writer_pretty(&mut out, &rep)?;
+                report::write_document(&mut out, &rep, threads)?;
                 if gi + 1 == groups.len() {
                     writeln!(out, "\n]")?;
                 }
             }
-            Format::Json => report::write_json(&mut out, &rep)?,
+            Format::Json => report::write_json_threads(&mut out, &rep, threads)?,
             Format::Jsonl => report::write_jsonl_summary(&mut out, &rep)?,
             Format::Csv => {}
         }

@@ -45,6 +45,11 @@ pub struct Options {
     /// before anything taken from the packets, as JSONL and CSV do), so the
     /// reading thread only copies bytes.
     pub render: Option<Render>,
+    /// With [`Options::render`]: the exchange lists are only for the
+    /// rendered output; the records handed to `on_conn` (and kept) come
+    /// without them, dropped as soon as rendered (JSONL: a burst of
+    /// finished connections then holds the lines, not the lists as well).
+    pub exchanges_only_rendered: bool,
 }
 
 /// Renders one record as output bytes (see [`Options::render`]).
@@ -67,6 +72,7 @@ impl Default for Options {
             keys: None,
             threads: 1,
             render: None,
+            exchanges_only_rendered: false,
         }
     }
 }
@@ -384,6 +390,10 @@ impl Analyzer {
             w.write_all(&self.sums.rendered)?;
             self.sums.rendered.clear();
         }
+        // Written from the workers' buffers, id spliced in (no copy here).
+        for (p, id) in self.sums.pieces.drain(..) {
+            parallel::write_with_id(w, p.bytes(), id)?;
+        }
         Ok(())
     }
 
@@ -654,6 +664,9 @@ struct Tally {
     unanswered_folded: u64,
     /// [`Options::render`] output not yet written.
     rendered: Vec<u8>,
+    /// The same, rendered by worker threads (with [`RENDER_ID`]): (bytes, id).
+    /// Only one of the two is used by an analyzer.
+    pieces: Vec<(parallel::Piece, u64)>,
 }
 
 impl Tally {
@@ -705,15 +718,18 @@ fn push_record<F: FnMut(&ConnectionRecord)>(
     sums: &mut Tally,
     mut r: ConnectionRecord,
     file: Option<String>,
-    rendered: Option<&[u8]>,
+    rendered: Option<parallel::Piece>,
     opts: &Options,
     on_conn: &mut F,
 ) {
     r.file = file;
     if let Some(render) = opts.render {
         match rendered {
-            Some(b) => parallel::put_with_id(&mut sums.rendered, b, r.id),
+            Some(p) => sums.pieces.push((p, r.id)),
             None => render(&r, &mut sums.rendered),
+        }
+        if opts.exchanges_only_rendered {
+            r.exchanges = Vec::new();
         }
     }
     on_conn(&r);

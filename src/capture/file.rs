@@ -39,6 +39,7 @@ use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::sync::Mutex;
 
 /// Largest captured length a classic pcap record may claim before we call it
@@ -493,12 +494,35 @@ fn sniff(data: &[u8]) -> Option<FileFormat> {
     }
 }
 
+/// The block of bytes a file is being read from, on this thread: frames
+/// handed to the callback of `for_each*` are slices of it, so a consumer
+/// that keeps packet bytes past the callback (`report --threads`: the
+/// segments shipped to the workers) can hold the block instead of copying
+/// them ([`current_block`]). A block is never written while shared: the
+/// reader moves on to another.
+pub type ReadBlock = std::sync::Arc<Vec<u8>>;
+
+thread_local! {
+    static CURRENT: std::cell::RefCell<Option<ReadBlock>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The block the frames now being read on this thread are slices of.
+pub fn current_block() -> Option<ReadBlock> {
+    CURRENT.with(|c| c.borrow().clone())
+}
+
+/// Retired blocks kept for reuse once the workers let go of them.
+const SPARE_BLOCKS: usize = 64;
+
 /// A refillable window on a byte stream. The parsers ask for the bytes of the
 /// next record ([`Input::fill`]), borrow them ([`Input::data`]) and move on
 /// ([`Input::consume`]); a record never spans a refill.
 struct Input<R> {
     src: R,
-    buf: Vec<u8>,
+    /// Also [`CURRENT`], for consumers to share (see [`ReadBlock`]).
+    buf: ReadBlock,
+    /// Blocks given up while shared, to reuse when they are free again.
+    spare: Vec<ReadBlock>,
     start: usize,
     end: usize,
     /// Stream offset of `buf[0]`.
@@ -513,7 +537,8 @@ impl<R: Read> Input<R> {
     fn new(src: R, size: usize, compression: Option<Compression>) -> Self {
         Input {
             src,
-            buf: vec![0; size.max(64)],
+            buf: ReadBlock::new(vec![0; size.max(64)]),
+            spare: Vec::new(),
             start: 0,
             end: 0,
             base: 0,
@@ -534,19 +559,55 @@ impl<R: Read> Input<R> {
         self.refill(n)
     }
 
-    #[cold]
-    fn refill(&mut self, n: usize) -> usize {
-        if self.start + n > self.buf.len() {
-            self.buf.copy_within(self.start..self.end, 0);
+    /// The buffer, to write: if a consumer still holds it, a free spare
+    /// (or a new block) with the unread bytes copied over takes its place.
+    fn own_buf(&mut self) {
+        CURRENT.with(|c| c.borrow_mut().take());
+        if Arc::get_mut(&mut self.buf).is_none() {
+            let free = self.spare.iter().position(|b| Arc::strong_count(b) == 1);
+            let mut next = match free {
+                Some(i) => self.spare.swap_remove(i),
+                None => ReadBlock::new(vec![0; self.buf.len()]),
+            };
+            let nb = Arc::get_mut(&mut next).unwrap_or_else(|| unreachable!());
+            if nb.len() < self.buf.len() {
+                nb.resize(self.buf.len(), 0);
+            }
+            nb[..self.end - self.start].copy_from_slice(&self.buf[self.start..self.end]);
             self.base += self.start as u64;
             self.end -= self.start;
             self.start = 0;
-            if n > self.buf.len() {
-                self.buf.resize(n, 0);
+            let old = std::mem::replace(&mut self.buf, next);
+            if self.spare.len() < SPARE_BLOCKS {
+                self.spare.push(old);
             }
         }
+    }
+
+    #[cold]
+    fn refill(&mut self, n: usize) -> usize {
+        self.own_buf();
+        let (start, end) = (self.start, self.end);
+        if start + n > self.buf.len() {
+            let buf = Arc::get_mut(&mut self.buf).unwrap_or_else(|| unreachable!());
+            buf.copy_within(start..end, 0);
+            if n > buf.len() {
+                buf.resize(n, 0);
+            }
+            self.base += start as u64;
+            self.end -= start;
+            self.start = 0;
+        }
+        let r = self.read_more(n);
+        let b = self.buf.clone();
+        CURRENT.with(|c| *c.borrow_mut() = Some(b));
+        r
+    }
+
+    fn read_more(&mut self, n: usize) -> usize {
         while self.end - self.start < n {
-            match self.src.read(&mut self.buf[self.end..]) {
+            let buf = Arc::get_mut(&mut self.buf).unwrap_or_else(|| unreachable!());
+            match self.src.read(&mut buf[self.end..]) {
                 Ok(0) => {
                     self.eof = true;
                     break;
@@ -1242,6 +1303,47 @@ mod tests {
                 stream.for_each(|_| {}),
                 Err(CaptureError::AlreadyRead { .. })
             ));
+        }
+    }
+
+    /// A frame's bytes stay valid in the read block they were read into for
+    /// as long as it is held ([`current_block`], as `report --threads`
+    /// ships them): the reader moves on to another block instead of
+    /// overwriting a shared one, and reuses blocks once they are let go.
+    #[test]
+    fn held_read_blocks_are_never_overwritten() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/captures");
+        for name in [
+            "netns-impaired-loss-dup-reorder.pcap",
+            "curl-http11-reuse.pcapng",
+        ] {
+            let cap = CaptureFile::open(&dir.join(name)).unwrap();
+            let mut held: Vec<(ReadBlock, usize, Vec<u8>)> = Vec::new();
+            let mut seen = 0;
+            let mut switches = 0;
+            let mut last: Option<ReadBlock> = None;
+            cap.for_each_buffered(256, |p| {
+                seen += 1;
+                let b = current_block().expect("a block");
+                let at = p.data.as_ptr() as usize - b.as_ptr() as usize;
+                assert!(
+                    at + p.data.len() <= b.len(),
+                    "{name}: frame outside the block"
+                );
+                if !last.as_ref().is_some_and(|l| Arc::ptr_eq(l, &b)) {
+                    switches += 1;
+                    last = Some(b.clone());
+                }
+                // Hold every other frame's block; let the others go.
+                if seen % 2 == 0 {
+                    held.push((b, at, p.data.to_vec()));
+                }
+            })
+            .unwrap();
+            assert!(switches > 2, "{name}: {switches} blocks");
+            for (b, at, bytes) in &held {
+                assert_eq!(&b[*at..*at + bytes.len()], &bytes[..], "{name}");
+            }
         }
     }
 

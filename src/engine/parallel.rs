@@ -42,6 +42,12 @@ use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
+use std::sync::Arc;
+
+/// A render buffer larger than this is shrunk back to it when it returns
+/// to a worker: a burst of huge records (a wave of connections with
+/// thousands of exchanges each) does not stay resident in every batch.
+const TEXT_KEEP: usize = 4 << 20;
 
 /// Segments per batch (all workers together) before it is sent.
 const BATCH: usize = 4096;
@@ -65,7 +71,13 @@ pub fn shard(a: IpAddr, ap: u16, b: IpAddr, bp: u16, n: usize) -> usize {
     ((x ^ (x >> 32)) % n as u64) as usize
 }
 
-/// A TCP segment with its payload in the batch's buffer.
+/// [`Seg::block`] of a payload copied into [`Batch::payload`].
+const COPIED: u32 = u32::MAX;
+/// Read blocks a batch may hold (per worker) before it is sent.
+const BLOCKS: usize = 4;
+
+/// A TCP segment with its payload in one of the batch's read blocks, or
+/// copied into its buffer.
 struct Seg {
     idx: u64,
     ts: Timestamp,
@@ -78,6 +90,8 @@ struct Seg {
     flags: u8,
     window: u16,
     payload_len: u32,
+    /// Index in [`Batch::blocks`], or [`COPIED`].
+    block: u32,
     off: u32,
     len: u32,
 }
@@ -94,6 +108,9 @@ enum Item {
 struct Batch {
     items: Vec<Item>,
     payload: Vec<u8>,
+    /// The capture's read blocks the payloads are slices of (shared, not
+    /// copied: [`crate::capture::file::ReadBlock`]).
+    blocks: Vec<crate::capture::file::ReadBlock>,
     /// Buffer for the rendered records (`Out::text`), reused.
     text: Vec<u8>,
 }
@@ -103,8 +120,8 @@ enum Msg {
     Finish(Timestamp),
 }
 
-/// A record's [`Options::render`] bytes: a range of [`Out::text`].
-type Rendered = Option<(usize, usize)>;
+/// A record's [`Options::render`] bytes: (buffer, from, to) in [`Out::text`].
+type Rendered = Option<(usize, usize, usize)>;
 
 /// How a record was finished at its packet index: sweeps first.
 const SWEEP: u8 = 0;
@@ -123,8 +140,9 @@ struct Out {
     stats: Option<TableStats>,
     /// The batch, emptied, to be filled again (no allocation per batch).
     spare: Option<Batch>,
-    /// The records rendered, one after the other.
-    text: Vec<u8>,
+    /// The records rendered, one after the other, in buffers of about
+    /// [`TEXT_KEEP`] (a burst of huge records is not one huge buffer).
+    text: Vec<Vec<u8>>,
 }
 
 /// The worker's share of the memory bounds.
@@ -136,9 +154,51 @@ fn share(cfg: TableConfig, n: usize) -> TableConfig {
     c
 }
 
+/// A worker's finished connections: the record built and, with
+/// [`Options::render`], rendered at once (then, with
+/// [`Options::exchanges_only_rendered`], its exchange list dropped), so a
+/// burst of finished connections (the end of the capture) holds the rendered
+/// bytes, not the records as well, as on one thread.
+struct Fin<'a> {
+    opts: &'a Options,
+    out: &'a mut Out,
+    text: &'a mut Vec<u8>,
+    file_of: &'a mut FxHashMap<u64, String>,
+    /// Connections from this id on were created by the current item, in
+    /// `file` (not yet in `file_of`).
+    first_new: u64,
+    file: &'a Option<String>,
+}
+
+impl Fin<'_> {
+    fn push(&mut self, idx: u64, phase: u8, c: &Connection<AppInspector>) {
+        let mut r = record(c, !self.opts.drop_exchanges);
+        let mut bytes = None;
+        if let Some(render) = self.opts.render {
+            let local = r.id;
+            r.file = match self.file_of.remove(&local) {
+                Some(f) => Some(f),
+                None if local >= self.first_new => self.file.clone(),
+                None => None,
+            };
+            r.id = super::RENDER_ID;
+            let from = self.text.len();
+            render(&r, self.text);
+            bytes = Some((self.out.text.len(), from, self.text.len()));
+            r.id = local;
+            if self.opts.exchanges_only_rendered {
+                r.exchanges = Vec::new();
+            }
+            if self.text.len() >= TEXT_KEEP {
+                self.out.text.push(std::mem::take(self.text));
+            }
+        }
+        self.out.recs.push((idx, phase, r, bytes));
+    }
+}
+
 fn worker(opts: Options, cfg: TableConfig, rx: Receiver<Msg>, tx: Sender<Out>) {
     let mut table: FlowTable<AppInspector> = super::new_table(&opts, cfg);
-    let with_exchanges = !opts.drop_exchanges;
     let mut est = 0u64;
     let mut peak = 0u64;
     let mut file: Option<String> = None;
@@ -152,11 +212,18 @@ fn worker(opts: Options, cfg: TableConfig, rx: Receiver<Msg>, tx: Sender<Out>) {
                 text.clear();
                 for it in &b.items {
                     let before = table.stats.connections;
+                    let mut fin = Fin {
+                        opts: &opts,
+                        out: &mut out,
+                        text: &mut text,
+                        file_of: &mut file_of,
+                        first_new: before,
+                        file: &file,
+                    };
                     let (idx, phase) = match it {
                         Item::Sweep(idx, ts) => {
-                            let recs = &mut out.recs;
                             table.sweep(*ts, &mut |c: Connection<AppInspector>| {
-                                recs.push((*idx, SWEEP, record(&c, with_exchanges), None))
+                                fin.push(*idx, SWEEP, &c)
                             });
                             (*idx, SWEEP)
                         }
@@ -174,13 +241,18 @@ fn worker(opts: Options, cfg: TableConfig, rx: Receiver<Msg>, tx: Sender<Out>) {
                                 ack: s.ack,
                                 flags: s.flags,
                                 window: s.window,
-                                payload: &b.payload[s.off as usize..(s.off + s.len) as usize],
+                                payload: match s.block {
+                                    COPIED => &b.payload[s.off as usize..(s.off + s.len) as usize],
+                                    k => {
+                                        &b.blocks[k as usize]
+                                            [s.off as usize..(s.off + s.len) as usize]
+                                    }
+                                },
                                 payload_len: s.payload_len,
                             };
-                            let recs = &mut out.recs;
                             let idx = s.idx;
                             table.process(s.ts, &seg, &mut |c: Connection<AppInspector>| {
-                                recs.push((idx, PACKET, record(&c, with_exchanges), None))
+                                fin.push(idx, PACKET, &c)
                             });
                             (idx, PACKET)
                         }
@@ -205,28 +277,25 @@ fn worker(opts: Options, cfg: TableConfig, rx: Receiver<Msg>, tx: Sender<Out>) {
                 }
                 b.items.clear();
                 b.payload.clear();
+                b.blocks.clear();
                 out.spare = Some(b);
             }
             Msg::Finish(ts) => {
-                let recs = &mut out.recs;
+                let mut fin = Fin {
+                    opts: &opts,
+                    out: &mut out,
+                    text: &mut text,
+                    file_of: &mut file_of,
+                    first_new: u64::MAX,
+                    file: &file,
+                };
                 table.finish(ts, &mut |c: Connection<AppInspector>| {
-                    recs.push((u64::MAX, SWEEP, record(&c, with_exchanges), None))
+                    fin.push(u64::MAX, SWEEP, &c)
                 });
                 out.stats = Some(table.stats.clone());
             }
         }
-        if let Some(render) = opts.render {
-            for (_, _, r, bytes) in &mut out.recs {
-                let local = r.id;
-                r.file = file_of.remove(&local);
-                r.id = super::RENDER_ID;
-                let from = text.len();
-                render(r, &mut text);
-                *bytes = Some((from, text.len()));
-                r.id = local;
-            }
-        }
-        out.text = text;
+        out.text.push(text);
         if tx.send(out).is_err() {
             return;
         }
@@ -243,12 +312,27 @@ struct Worker {
     est: u64,
 }
 
+/// A record's rendered bytes: a range of a worker's render buffer, shared
+/// until written (no copy on the reading thread; the buffer goes back to
+/// the worker once every piece of it is written).
+pub struct Piece {
+    buf: Arc<Vec<u8>>,
+    from: usize,
+    to: usize,
+}
+
+impl Piece {
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf[self.from..self.to]
+    }
+}
+
 /// A record ready to be handed on, in merge order.
-pub struct Merged<'a> {
+pub struct Merged {
     pub record: ConnectionRecord,
     /// [`Options::render`]'s bytes, rendered with [`super::RENDER_ID`]:
-    /// write them with [`put_with_id`].
-    pub rendered: Option<&'a [u8]>,
+    /// write them with [`write_with_id`].
+    pub rendered: Option<Piece>,
     /// Global packet index at which the connection was created.
     pub start: u64,
 }
@@ -263,7 +347,13 @@ pub struct Pool {
     stash: VecDeque<Vec<Out>>,
     /// Emptied batches back from each worker.
     spare: Vec<Vec<Batch>>,
+    /// Render buffers handed on with the records (worker, buffer), until
+    /// every piece is written; then back in `spare_text`.
+    lent: Vec<(usize, Arc<Vec<u8>>)>,
+    spare_text: Vec<Vec<Vec<u8>>>,
     last_sweep: Timestamp,
+    /// The read block last seen (see [`in_block`]).
+    block: Option<crate::capture::file::ReadBlock>,
     next_id: u64,
     /// Global id → packet index of creation, until the record is merged.
     start_of: FxHashMap<u64, u64>,
@@ -301,7 +391,10 @@ impl Pool {
             in_flight: 0,
             stash: VecDeque::new(),
             spare: (0..n).map(|_| Vec::new()).collect(),
+            lent: Vec::new(),
+            spare_text: (0..n).map(|_| Vec::new()).collect(),
             last_sweep: Timestamp::default(),
+            block: None,
             next_id: 0,
             start_of: FxHashMap::default(),
             est_total: 0,
@@ -322,7 +415,7 @@ impl Pool {
         idx: u64,
         ts: Timestamp,
         s: &TcpSegment<'_>,
-        sink: &mut dyn FnMut(Merged<'_>),
+        sink: &mut dyn FnMut(Merged),
     ) {
         // The table's own rule (`FlowTable::process`), decided here for all.
         if ts.since(self.last_sweep) >= Duration::from_secs(1) {
@@ -333,8 +426,14 @@ impl Pool {
         }
         let w = shard(s.src, s.sport, s.dst, s.dport, self.workers.len());
         let b = &mut self.batches[w];
-        let off = b.payload.len() as u32;
-        b.payload.extend_from_slice(s.payload);
+        let (block, off) = match in_block(b, s.payload, &mut self.block) {
+            Some(at) => at,
+            None => {
+                let off = b.payload.len() as u32;
+                b.payload.extend_from_slice(s.payload);
+                (COPIED, off)
+            }
+        };
         b.items.push(Item::Seg(Seg {
             idx,
             ts,
@@ -347,11 +446,12 @@ impl Pool {
             flags: s.flags,
             window: s.window,
             payload_len: s.payload_len,
+            block,
             off,
             len: s.payload.len() as u32,
         }));
         self.pending += 1;
-        if self.pending >= BATCH || b.payload.len() >= 4 << 20 {
+        if self.pending >= BATCH || b.payload.len() >= 4 << 20 || b.blocks.len() >= BLOCKS {
             self.send();
             while self.in_flight > DEPTH {
                 self.merge_one(sink);
@@ -396,7 +496,7 @@ impl Pool {
         }
     }
 
-    fn merge_one(&mut self, sink: &mut dyn FnMut(Merged<'_>)) {
+    fn merge_one(&mut self, sink: &mut dyn FnMut(Merged)) {
         let outs = match self.stash.pop_front() {
             Some(o) => o,
             None => self.receive(),
@@ -405,13 +505,35 @@ impl Pool {
         self.merge(outs, sink);
     }
 
-    fn merge(&mut self, mut outs: Vec<Out>, sink: &mut dyn FnMut(Merged<'_>)) {
+    /// Render buffers whose pieces have all been written go back to their
+    /// worker's spares.
+    fn reclaim(&mut self) {
+        let mut i = 0;
+        while i < self.lent.len() {
+            if Arc::strong_count(&self.lent[i].1) > 1 {
+                i += 1;
+                continue;
+            }
+            let (w, buf) = self.lent.swap_remove(i);
+            if let Ok(mut t) = Arc::try_unwrap(buf) {
+                // As many as there are batches to carry them.
+                if self.spare_text[w].len() <= DEPTH + 1 {
+                    t.clear();
+                    t.shrink_to(TEXT_KEEP);
+                    self.spare_text[w].push(t);
+                }
+            }
+        }
+    }
+
+    fn merge(&mut self, mut outs: Vec<Out>, sink: &mut dyn FnMut(Merged)) {
+        self.reclaim();
         // Ids in order of creation.
         let mut created: Vec<(u64, usize, u64)> = Vec::new();
         let spares: Vec<Option<Batch>> = outs.iter_mut().map(|o| o.spare.take()).collect();
-        let texts: Vec<Vec<u8>> = outs
+        let texts: Vec<Vec<Arc<Vec<u8>>>> = outs
             .iter_mut()
-            .map(|o| std::mem::take(&mut o.text))
+            .map(|o| o.text.drain(..).map(Arc::new).collect())
             .collect();
         for (w, o) in outs.iter_mut().enumerate() {
             let base = self.workers[w].created;
@@ -442,7 +564,7 @@ impl Pool {
         }
         // Records: by packet index, sweeps (in id order) before the packet's
         // own (in the order its table finished them).
-        let mut recs: Vec<(u64, u8, u64, Merged<'_>)> = Vec::new();
+        let mut recs: Vec<(u64, u8, u64, Merged)> = Vec::new();
         for (w, o) in outs.into_iter().enumerate() {
             for (seq, (i, p, mut r, bytes)) in o.recs.into_iter().enumerate() {
                 let Some(id) = self.workers[w].ids.remove(&r.id) else {
@@ -451,7 +573,11 @@ impl Pool {
                 r.id = id;
                 let key = if p == SWEEP { id } else { seq as u64 };
                 let start = self.start_of.remove(&id).unwrap_or(0);
-                let rendered = bytes.map(|(a, b)| &texts[w][a..b]);
+                let rendered = bytes.map(|(k, from, to)| Piece {
+                    buf: texts[w][k].clone(),
+                    from,
+                    to,
+                });
                 recs.push((
                     i,
                     p,
@@ -469,9 +595,13 @@ impl Pool {
             self.emitted += 1;
             sink(m);
         }
-        for ((w, sp), text) in spares.into_iter().enumerate().zip(texts) {
+        for (w, ts) in texts.into_iter().enumerate() {
+            self.lent.extend(ts.into_iter().map(|t| (w, t)));
+        }
+        self.reclaim();
+        for (w, sp) in spares.into_iter().enumerate() {
             if let Some(mut b) = sp {
-                b.text = text;
+                b.text = self.spare_text[w].pop().unwrap_or_default();
                 self.spare[w].push(b);
             }
         }
@@ -479,7 +609,7 @@ impl Pool {
 
     /// End of input: every record still to come, in order, and the tables'
     /// counters summed (the peak estimate as one table would have seen it).
-    pub fn finish(mut self, end: Timestamp, sink: &mut dyn FnMut(Merged<'_>)) -> TableStats {
+    pub fn finish(mut self, end: Timestamp, sink: &mut dyn FnMut(Merged)) -> TableStats {
         if self.pending > 0 {
             self.send();
         }
@@ -510,17 +640,52 @@ impl Pool {
     }
 }
 
-/// Appends rendered bytes `b` to `out` with the first [`super::RENDER_ID`]
-/// (in decimal) replaced by `id`.
-pub fn put_with_id(out: &mut Vec<u8>, b: &[u8], id: u64) {
-    let ph = crate::engine::RENDER_ID.to_string();
-    match memchr::memmem::find(b, ph.as_bytes()) {
-        Some(at) => {
-            out.extend_from_slice(&b[..at]);
-            out.extend_from_slice(id.to_string().as_bytes());
-            out.extend_from_slice(&b[at + ph.len()..]);
+/// Where `payload` lies in a read block, as (index in `b.blocks`, offset),
+/// the block added to the batch if needed; `None` if it is not in the
+/// capture's current read block (a live capture, an empty payload).
+/// `last` caches the block: fetched again only when the payload is outside it.
+fn in_block(
+    b: &mut Batch,
+    payload: &[u8],
+    last: &mut Option<crate::capture::file::ReadBlock>,
+) -> Option<(u32, u32)> {
+    if payload.is_empty() {
+        return None;
+    }
+    let within = |blk: &crate::capture::file::ReadBlock| {
+        let base = blk.as_ptr() as usize;
+        let p = payload.as_ptr() as usize;
+        (p >= base && p + payload.len() <= base + blk.len()).then(|| (p - base) as u32)
+    };
+    if let Some((k, blk)) = b.blocks.iter().enumerate().next_back() {
+        if let Some(off) = within(blk) {
+            return Some((k as u32, off));
         }
-        None => out.extend_from_slice(b),
+    }
+    let off = match last.as_ref().and_then(within) {
+        Some(off) => off,
+        None => {
+            *last = crate::capture::file::current_block();
+            last.as_ref().and_then(within)?
+        }
+    };
+    let blk = last.clone()?;
+    b.blocks.push(blk);
+    Some(((b.blocks.len() - 1) as u32, off))
+}
+
+/// Writes rendered bytes `b` to `out` with the first [`super::RENDER_ID`]
+/// (in decimal) replaced by `id`.
+pub fn write_with_id(out: &mut impl std::io::Write, b: &[u8], id: u64) -> std::io::Result<()> {
+    const PH: &[u8] = b"18446744073709551615";
+    debug_assert_eq!(PH, crate::engine::RENDER_ID.to_string().as_bytes());
+    match memchr::memmem::find(b, PH) {
+        Some(at) => {
+            out.write_all(&b[..at])?;
+            write!(out, "{id}")?;
+            out.write_all(&b[at + PH.len()..])
+        }
+        None => out.write_all(b),
     }
 }
 
@@ -533,13 +698,13 @@ mod tests {
         let ph = crate::engine::RENDER_ID.to_string();
         let line = format!("{{\"id\":{ph},\"client\":\"{ph}\"}}\n");
         let mut got = b"before\n".to_vec();
-        put_with_id(&mut got, line.as_bytes(), 42);
+        write_with_id(&mut got, line.as_bytes(), 42).unwrap();
         assert_eq!(
             String::from_utf8(got).unwrap(),
             format!("before\n{{\"id\":42,\"client\":\"{ph}\"}}\n")
         );
         let mut got = Vec::new();
-        put_with_id(&mut got, b"no id", 7);
+        write_with_id(&mut got, b"no id", 7).unwrap();
         assert_eq!(got, b"no id");
     }
 

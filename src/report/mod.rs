@@ -5,6 +5,7 @@
 pub mod compact;
 pub mod csv;
 pub mod diff;
+pub mod json;
 pub mod text;
 pub mod tone;
 
@@ -35,6 +36,18 @@ pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
 /// `serde_json::to_writer_pretty(w, r)` (a unit test compares them), without
 /// serde_json escaping 31 field names per exchange.
 pub fn write_json<W: Write>(w: &mut W, r: &Report) -> io::Result<()> {
+    write_json_threads(w, r, 1)
+}
+
+/// [`write_json`], the connection records rendered on `threads` threads
+/// (the same bytes: see [`json::write_connections`]).
+pub fn write_json_threads<W: Write>(w: &mut W, r: &Report, threads: usize) -> io::Result<()> {
+    write_document(w, r, threads)?;
+    writeln!(w)
+}
+
+/// The document without its final newline (`--per-file` puts it in an array).
+pub fn write_document<W: Write>(w: &mut W, r: &Report, threads: usize) -> io::Result<()> {
     #[derive(serde::Serialize)]
     struct Head<'a> {
         keepwatch_version: &'a str,
@@ -51,18 +64,12 @@ pub fn write_json<W: Write>(w: &mut W, r: &Report) -> io::Result<()> {
     // `{ ... \n}` without its closing line.
     w.write_all(head.strip_suffix(b"\n}").unwrap_or(&head))?;
     if r.connections.is_empty() {
-        w.write_all(b",\n  \"connections\": []\n}\n")?;
+        w.write_all(b",\n  \"connections\": []\n}")?;
         return Ok(());
     }
     w.write_all(b",\n  \"connections\": [")?;
-    let mut buf = Vec::new();
-    for (i, c) in r.connections.iter().enumerate() {
-        buf.clear();
-        buf.extend_from_slice(if i == 0 { b"\n    " } else { b",\n    " });
-        json_record(&mut buf, c, 2);
-        w.write_all(&buf)?;
-    }
-    w.write_all(b"\n  ]\n}\n")
+    json::write_connections(w, &r.connections, threads)?;
+    w.write_all(b"\n  ]\n}")
 }
 
 /// One connection record in serde_json's pretty form, as an element nested
