@@ -195,9 +195,9 @@ pub fn record(c: &Connection<AppInspector>, with_exchanges: bool) -> ConnectionR
         close_reason,
         close_detail: close_detail(c, all, server_gone),
         protocol: c.app.proto().as_str(),
-        host: all
+        host: https
             .iter()
-            .find_map(|e| e.host.as_deref().map(str::to_owned))
+            .find_map(|h| h.first_host().map(str::to_owned))
             .or_else(|| tls.as_ref().and_then(|t| t.sni.clone())),
         http_version: http_version(c, http),
         http_versions: http_versions(http),

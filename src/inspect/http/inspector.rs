@@ -679,6 +679,10 @@ impl HttpInspector {
     pub fn facts(&self) -> Vec<Facts> {
         self.exchanges.facts()
     }
+    /// The Host of the first exchange kept that has one.
+    pub fn first_host(&self) -> Option<&str> {
+        self.exchanges.first_host()
+    }
     /// Exchanges counted but whose details were dropped to bound memory.
     pub fn exchanges_omitted(&self) -> usize {
         self.exchanges.omitted()

@@ -44,13 +44,11 @@ pub const UNANSWERED_KEPT: usize = KEEP_HEAD + 2 * KEEP_TAIL;
 const GROW_TO_FULL: usize = 128;
 
 /// What the analysis reads of one exchange (verdict, close reason, close
-/// detail, host, idle time, stale requests): 48 bytes instead of an
-/// [`Exchange`]'s 184 and its text.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// detail, idle time, stale requests): 32 bytes instead of an
+/// [`Exchange`]'s 184 and its text. (The Host, read of the first exchange
+/// that has one, is kept apart: [`ExchangeLog::first_host`].)
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Facts {
-    /// The request's Host, where the analysis may still need it (see
-    /// [`Facts::of`]).
-    pub host: Option<Box<str>>,
     request_time: i64,
     response_last: i64,
     ka_max: u64,
@@ -70,10 +68,8 @@ const F_OUTSTANDING: u16 = 1 << 9;
 const F_HEAD: u16 = 1 << 10;
 
 impl Facts {
-    /// The facts of `e`; its Host only if `with_host` (the analysis reads the
-    /// first Host of the exchanges kept: past one kept for good, the others
-    /// are not needed).
-    pub fn of(e: &Exchange, with_host: bool) -> Facts {
+    /// The facts of `e`.
+    pub fn of(e: &Exchange) -> Facts {
         let mut flags = 0;
         let mut set = |on: bool, f: u16| {
             if on {
@@ -103,7 +99,6 @@ impl Facts {
         set(response_last.is_some(), F_RESP_LAST);
         set(ka_max.is_some(), F_KA_MAX);
         Facts {
-            host: e.host.as_deref().filter(|_| with_host).map(Box::from),
             request_time: request_time.map_or(0, |t| t.0),
             response_last: response_last.map_or(0, |t| t.0),
             ka_max: ka_max.unwrap_or(0),
@@ -159,9 +154,10 @@ pub struct ExchangeLog {
     facts: Vec<Facts>,
     /// Keep finished exchanges as [`Facts`] only.
     facts_only: bool,
-    /// A Host is kept among the first [`KEEP_HEAD`] facts (never dropped):
-    /// later facts need not keep theirs.
-    head_host: bool,
+    /// The Hosts of exchanges kept as facts (absolute index, Host), oldest
+    /// first, while the analysis may read them: past one among the first
+    /// [`KEEP_HEAD`] (never dropped), no more are kept.
+    hosts: VecDeque<(usize, Box<str>)>,
     items: Vec<Exchange>,
     omitted: usize,
     /// Of `omitted`, exchanges dropped while still awaiting their response.
@@ -249,15 +245,17 @@ impl ExchangeLog {
     /// converted now).
     pub fn facts(&self) -> Vec<Facts> {
         let mut v = Vec::with_capacity(self.kept());
-        v.extend(self.facts.iter().cloned());
-        // Only the first Host is read: past it, none is copied.
-        let mut need_host = !v.iter().any(|f| f.host.is_some());
-        v.extend(self.items.iter().map(|e| {
-            let f = Facts::of(e, need_host);
-            need_host &= f.host.is_none();
-            f
-        }));
+        v.extend_from_slice(&self.facts);
+        v.extend(self.items.iter().map(Facts::of));
         v
+    }
+
+    /// The Host of the first exchange kept that has one.
+    pub fn first_host(&self) -> Option<&str> {
+        match self.hosts.front() {
+            Some((_, h)) => Some(h),
+            None => self.items.iter().find_map(|e| e.host.as_deref()),
+        }
     }
 
     /// With [`ExchangeLog::facts_only`], keeps the exchanges older than
@@ -278,10 +276,17 @@ impl ExchangeLog {
             self.facts.reserve_exact(want - self.facts.len());
         }
         for e in self.items.drain(..n) {
-            let head = self.facts.len() < KEEP_HEAD;
-            let f = Facts::of(&e, !self.head_host);
-            self.head_host |= head && f.host.is_some();
-            self.facts.push(f);
+            let abs = if self.facts.len() < KEEP_HEAD {
+                self.facts.len()
+            } else {
+                self.facts.len() + self.omitted
+            };
+            self.facts.push(Facts::of(&e));
+            if let Some(h) = e.host.as_deref() {
+                if self.hosts.front().is_none_or(|&(a, _)| a >= KEEP_HEAD) {
+                    self.hosts.push_back((abs, h.into()));
+                }
+            }
         }
     }
 
@@ -296,6 +301,8 @@ impl ExchangeLog {
 
     /// Drops the exchanges kept at positions `a..b` (facts or whole).
     fn drop_kept(&mut self, a: usize, b: usize) {
+        let (lo, hi) = (self.abs_of(a), self.abs_of(a) + (b - a));
+        self.hosts.retain(|&(x, _)| x < lo || x >= hi);
         let nf = self.facts.len();
         self.facts.drain(a.min(nf)..b.min(nf));
         self.items.drain(a.max(nf) - nf..b.max(nf) - nf);
@@ -534,11 +541,33 @@ mod tests {
             slim.compact(floor);
         }
         assert_eq!(full.facts(), slim.facts());
-        assert_eq!(slim.facts()[0].host.as_deref(), Some("h0"));
+        assert_eq!(slim.first_host(), Some("h0"));
+        assert_eq!(slim.hosts.len(), 1);
         assert_eq!((slim.len(), slim.omitted()), (full.len(), full.omitted()));
         assert!(slim.facts.len() > KEEP_HEAD, "{}", slim.facts.len());
         assert!(slim.items.len() < 40, "{}", slim.items.len());
         assert_eq!(slim[4999].target.as_deref(), Some("/4999"));
+    }
+
+    #[test]
+    fn facts_only_finds_the_first_host_kept() {
+        // No Host in the first 600: the first Host kept moves as the middle
+        // is dropped, and the Hosts kept stay bounded.
+        let (mut full, mut slim) = (ExchangeLog::default(), ExchangeLog::facts_only());
+        for n in 0..6000 {
+            let mut e = ex(n);
+            e.host = (n >= 600).then(|| format!("h{n}").into());
+            full.push(e.clone());
+            slim.push(e);
+            let floor = (n + 1).saturating_sub(2);
+            full.compact(floor);
+            slim.condense(floor);
+            slim.compact(floor);
+            assert_eq!(full.first_host(), slim.first_host(), "after {n}");
+            assert!(slim.hosts.len() <= slim.kept());
+        }
+        assert!(full.omitted() > 0);
+        assert_ne!(slim.first_host(), Some("h600"));
     }
 
     #[test]
