@@ -125,8 +125,10 @@ pub struct Analyzer {
     file_marks: Vec<(u64, Option<String>)>,
 }
 
-/// A flow table for `opts` with configuration `cfg` (TLS keys wired in).
+/// A flow table for `opts` with configuration `cfg` (TLS keys wired in;
+/// without exchange details when no report prints them).
 fn new_table(opts: &Options, cfg: TableConfig) -> FlowTable<AppInspector> {
+    let details = !opts.drop_exchanges;
     match &opts.keys {
         Some(k) => {
             let k = k.clone();
@@ -135,15 +137,20 @@ fn new_table(opts: &Options, cfg: TableConfig) -> FlowTable<AppInspector> {
             FlowTable::with_factory(
                 cfg,
                 std::sync::Arc::new(move || {
-                    if k.is_empty() && !k.requested() {
+                    let app = if k.is_empty() && !k.requested() {
                         AppInspector::default()
                     } else {
                         AppInspector::with_keys(Some(k.clone()))
-                    }
+                    };
+                    app.with_details(details)
                 }),
             )
         }
-        None => FlowTable::new(cfg),
+        None if details => FlowTable::new(cfg),
+        None => FlowTable::with_factory(
+            cfg,
+            std::sync::Arc::new(|| AppInspector::default().with_details(false)),
+        ),
     }
 }
 

@@ -1,7 +1,7 @@
 //! Why a connection ended: the close reason (a public contract, docs/output.md)
 //! and the close sequence in words (`close_detail`).
 
-use crate::inspect::http::{Exchange, HttpVersion, KeepAliveParams};
+use crate::inspect::http::{Facts, KeepAliveParams};
 use crate::inspect::tls::TlsInfo;
 use crate::inspect::AppInspector;
 use crate::tcp::conn::{CloseKind, Connection};
@@ -54,7 +54,7 @@ impl CloseReason {
 /// tried in the documented order; the first that holds wins.
 pub(crate) fn close_reason(
     c: &Connection<AppInspector>,
-    ex: &[Exchange],
+    ex: &[Facts],
     requests: u32,
     ka: Option<&KeepAliveParams>,
     idle: Option<Duration>,
@@ -133,7 +133,7 @@ fn h2_goaway(c: &Connection<AppInspector>) -> Option<CloseReason> {
 }
 
 /// No HTTP/1 exchange: the side that closed.
-fn no_exchange(ex: &[Exchange], by_server: bool) -> Option<CloseReason> {
+fn no_exchange(ex: &[Facts], by_server: bool) -> Option<CloseReason> {
     ex.is_empty().then(|| by_side(by_server))
 }
 
@@ -147,9 +147,9 @@ fn tunnel(c: &Connection<AppInspector>, by_server: bool) -> Option<CloseReason> 
 }
 
 /// A request carried `Connection: close`.
-fn request_close(ex: &[Exchange]) -> Option<CloseReason> {
+fn request_close(ex: &[Facts]) -> Option<CloseReason> {
     ex.iter()
-        .any(|e| e.method().is_some() && e.request_wants_close())
+        .any(|e| e.has_method() && e.request_wants_close())
         .then_some(CloseReason::ConnectionCloseRequest)
 }
 
@@ -157,7 +157,7 @@ fn request_close(ex: &[Exchange]) -> Option<CloseReason> {
 /// serve (`Keep-Alive: max=N`, static as nginx/lighttpd send it, or counting
 /// down per response as Apache does) and closed when that many were served.
 fn keep_alive_max(
-    ex: &[Exchange],
+    ex: &[Facts],
     requests: u32,
     ka: Option<&KeepAliveParams>,
     by_server: bool,
@@ -168,9 +168,9 @@ fn keep_alive_max(
     let served = requests as u64;
     let mut budget_met = false;
     let mut answered = 0u64;
-    for e in ex.iter().filter(|e| e.status.is_some()) {
+    for e in ex.iter().filter(|e| e.has_status()) {
         answered += 1;
-        if let Some(m) = e.keep_alive().and_then(|k| k.max) {
+        if let Some(m) = e.keep_alive_max() {
             // After the i-th response, max=m more (or m including it).
             // `m` comes from a header: saturate, never wrap.
             let (a, b) = (answered.saturating_add(m), (answered - 1).saturating_add(m));
@@ -184,30 +184,24 @@ fn keep_alive_max(
 /// Appendix C.2.2): a 1.0 request without one, or a 1.0 response without
 /// one, means the connection ends after this exchange. This comes before the
 /// server's `Connection: close`, which for a 1.0 client only restates it.
-fn http10_default(ex: &[Exchange]) -> Option<CloseReason> {
+fn http10_default(ex: &[Facts]) -> Option<CloseReason> {
     ex.iter()
-        .any(|e| {
-            let req10 =
-                e.request.version == Some(HttpVersion::Http10) && !e.request_wants_keep_alive();
-            let resp10 =
-                e.response.version == Some(HttpVersion::Http10) && !e.response_wants_keep_alive();
-            req10 || resp10
-        })
+        .any(Facts::http10_default)
         .then_some(CloseReason::Http10Default)
 }
 
 /// A response carried `Connection: close`, or the server closed after a
 /// response without a length: delimited by the close, the server had to
 /// close (RFC 9112 §6.3 rule 8), just as if it had said so.
-fn response_close(ex: &[Exchange], by_server: bool) -> Option<CloseReason> {
+fn response_close(ex: &[Facts], by_server: bool) -> Option<CloseReason> {
     let resp_close = ex
         .iter()
-        .any(|e| e.status.is_some() && e.response_wants_close());
+        .any(|e| e.has_status() && e.response_wants_close());
     let until_close = ex
         .iter()
         .rev()
-        .find(|e| e.status.is_some())
-        .is_some_and(|e| e.response.framing == Some(crate::inspect::http::Framing::UntilClose));
+        .find(|e| e.has_status())
+        .is_some_and(Facts::until_close);
     (resp_close || (by_server && until_close)).then_some(CloseReason::ConnectionCloseResponse)
 }
 
@@ -216,20 +210,16 @@ fn response_close(ex: &[Exchange], by_server: bool) -> Option<CloseReason> {
 /// not), or with a request unanswered (unknown).
 fn server_timer(
     c: &Connection<AppInspector>,
-    ex: &[Exchange],
+    ex: &[Facts],
     idle: Option<Duration>,
     by_server: bool,
 ) -> Option<CloseReason> {
     if !by_server {
         return None;
     }
-    let all_answered = ex
-        .iter()
-        .filter(|e| e.method().is_some())
-        .all(|e| e.status.is_some());
+    let all_answered = ex.iter().filter(|e| e.has_method()).all(|e| e.has_status());
     let stale = ex.iter().any(|e| {
-        e.method().is_some()
-            && matches!((e.request.time(), c.close.fin[1]), (Some(r), Some(f)) if r > f)
+        e.has_method() && matches!((e.request_time(), c.close.fin[1]), (Some(r), Some(f)) if r > f)
     });
     let right_after = idle.is_some_and(|i| i < CLOSED_AFTER_RESPONSE);
     Some(if all_answered && !stale && right_after {
@@ -278,7 +268,7 @@ fn tls_close_notify_first(t: &TlsInfo, close: Option<Timestamp>) -> Option<Direc
 /// the TLS close, the HTTP/2 GOAWAY, a late (stale) request, in that order.
 pub(crate) fn close_detail(
     c: &Connection<AppInspector>,
-    ex: &[Exchange],
+    ex: &[Facts],
     server_gone: Option<Timestamp>,
 ) -> Option<String> {
     let parts: Vec<String> = [
@@ -346,14 +336,14 @@ fn goaway_detail(c: &Connection<AppInspector>) -> Option<String> {
 /// later`: the first request sent after the server had closed its side.
 fn late_request_detail(
     c: &Connection<AppInspector>,
-    ex: &[Exchange],
+    ex: &[Facts],
     server_gone: Option<Timestamp>,
 ) -> Option<String> {
     let gone = server_gone?;
     let late = ex
         .iter()
-        .filter(|e| e.method().is_some() && e.request.time().is_some_and(|rt| rt > gone))
-        .filter_map(|e| e.request.time())
+        .filter(|e| e.has_method() && e.request_time().is_some_and(|rt| rt > gone))
+        .filter_map(|e| e.request_time())
         .min()?;
     let what = if c.close.fin[1].is_some_and(|f| f <= late) {
         "server FIN"

@@ -4,7 +4,7 @@
 use super::close::{close_detail, close_reason};
 use super::*;
 use crate::inspect::h2::H2Info;
-use crate::inspect::http::{Exchange, HttpInspector, KeepAliveParams};
+use crate::inspect::http::{Exchange, Facts, HttpInspector, KeepAliveParams};
 use crate::inspect::tls::TlsInfo;
 use crate::inspect::AppInspector;
 use crate::tcp::conn::Connection;
@@ -167,13 +167,13 @@ pub fn record(c: &Connection<AppInspector>, with_exchanges: bool) -> ConnectionR
     // inside TLS (after a CONNECT's own exchange when tunnelled).
     let https: Vec<&HttpInspector> = c.app.http_layers().collect();
     let http = https.first().copied();
-    let joined: Vec<Exchange>;
-    let all: &[Exchange] = if https.len() > 1 {
-        joined = https.iter().flat_map(|h| h.exchanges()).cloned().collect();
-        &joined
-    } else {
-        http.map(|h| h.exchanges()).unwrap_or(&[])
+    // What the analysis reads of every HTTP/1.x exchange kept, all layers.
+    let all: Vec<Facts> = match https[..] {
+        [] => Vec::new(),
+        [h] => h.facts(),
+        _ => https.iter().flat_map(|h| h.facts()).collect(),
     };
+    let all = &all[..];
     let (requests, responses) = request_counts(&https, c.app.h2().map(|h| h.info()));
     let server_gone = server_gone(c);
     let idle_before_close = idle_before_close(c, all, http);
@@ -195,9 +195,9 @@ pub fn record(c: &Connection<AppInspector>, with_exchanges: bool) -> ConnectionR
         close_reason,
         close_detail: close_detail(c, all, server_gone),
         protocol: c.app.proto().as_str(),
-        host: all
+        host: https
             .iter()
-            .find_map(|e| e.host.as_deref().map(str::to_owned))
+            .find_map(|h| h.first_host().map(str::to_owned))
             .or_else(|| tls.as_ref().and_then(|t| t.sni.clone())),
         http_version: http_version(c, http),
         http_versions: http_versions(http),
@@ -211,7 +211,8 @@ pub fn record(c: &Connection<AppInspector>, with_exchanges: bool) -> ConnectionR
         bytes: c.half[0].stats.bytes + c.half[1].stats.bytes,
         exchanges: if with_exchanges {
             // HTTP/2 streams (decoded headers) follow the HTTP/1.x exchanges.
-            all.iter().chain(h2_exchanges(c)).cloned().collect()
+            let http1 = https.iter().flat_map(|h| h.exchanges());
+            http1.chain(h2_exchanges(c)).cloned().collect()
         } else {
             Vec::new()
         },
@@ -257,11 +258,11 @@ fn server_gone(c: &Connection<AppInspector>) -> Option<Timestamp> {
 }
 
 /// Requests sent after the server had closed its side.
-fn stale_requests(all: &[Exchange], server_gone: Option<Timestamp>) -> u32 {
+fn stale_requests(all: &[Facts], server_gone: Option<Timestamp>) -> u32 {
     match server_gone {
         Some(t) => all
             .iter()
-            .filter(|e| e.method().is_some() && e.request.time().is_some_and(|rt| rt > t))
+            .filter(|e| e.has_method() && e.request_time().is_some_and(|rt| rt > t))
             .count() as u32,
         None => 0,
     }
@@ -272,16 +273,16 @@ fn stale_requests(all: &[Exchange], server_gone: Option<Timestamp>) -> u32 {
 /// last payload (the tunnel's own traffic is what goes idle).
 fn idle_before_close(
     c: &Connection<AppInspector>,
-    all: &[Exchange],
+    all: &[Facts],
     http: Option<&HttpInspector>,
 ) -> Option<Duration> {
     let last_activity = if http.is_some_and(|h| h.switched().is_some()) {
         c.last_data_ts
     } else {
-        all.iter()
-            .chain(h2_exchanges(c))
-            .filter_map(|e| e.response.end().or(e.response.time()))
-            .max()
+        let h2 = h2_exchanges(c)
+            .iter()
+            .filter_map(|e| e.response.end().or(e.response.time()));
+        all.iter().filter_map(Facts::response_last).chain(h2).max()
     };
     match (c.close.first_time(), last_activity) {
         (Some(close), Some(r)) if close >= r => Some(close.since(r)),

@@ -83,9 +83,13 @@ pub struct TlsLayer {
 }
 
 impl Layer {
-    fn http() -> Layer {
+    fn http(details: bool) -> Layer {
         Layer::Http(Box::new(HttpLayer {
-            http: HttpInspector::new(),
+            http: if details {
+                HttpInspector::new()
+            } else {
+                HttpInspector::without_details()
+            },
             tunnel: None,
         }))
     }
@@ -193,6 +197,8 @@ impl Layer {
 /// of bytes no inspector reads.
 struct Cx<'a> {
     keys: &'a Option<Arc<KeyStore>>,
+    /// Exchange details are printed (else HTTP/1 keeps only their facts).
+    details: bool,
     opaque: &'a mut [u64; 2],
 }
 
@@ -253,7 +259,7 @@ impl TlsLayer {
                 Plain::Data(dir, ts, bytes) => {
                     if let Layer::Undecided = self.inner {
                         let alpn = self.tls.info().alpn.as_deref();
-                        self.inner = decide_inside_tls(alpn, dir, &bytes);
+                        self.inner = decide_inside_tls(alpn, dir, &bytes, cx.details);
                     }
                     self.inner.feed(cx, dir, ts, &bytes);
                 }
@@ -263,7 +269,7 @@ impl TlsLayer {
     }
 }
 
-fn decide_inside_tls(alpn: Option<&str>, dir: Direction, b: &[u8]) -> Layer {
+fn decide_inside_tls(alpn: Option<&str>, dir: Direction, b: &[u8], details: bool) -> Layer {
     if alpn == Some("h2") {
         return Layer::h2(H2Inspector::new());
     }
@@ -276,7 +282,7 @@ fn decide_inside_tls(alpn: Option<&str>, dir: Direction, b: &[u8]) -> Layer {
     };
     match http {
         Some(false) => Layer::Opaque,
-        _ => Layer::http(),
+        _ => Layer::http(details),
     }
 }
 
@@ -285,6 +291,8 @@ pub struct AppInspector {
     pub layer: Layer,
     /// Secrets for TLS decryption (`--keylog`), shared by all connections.
     keys: Option<Arc<KeyStore>>,
+    /// No report prints the exchanges: HTTP/1 keeps only their facts.
+    details_dropped: bool,
     probe: [Vec<u8>; 2],
     undecided_chunks: u32,
     /// Stream bytes not given to any inspector (unrecognised or opaque).
@@ -333,6 +341,13 @@ impl AppInspector {
             keys,
             ..Default::default()
         }
+    }
+
+    /// Whether the exchanges' details are kept (the default), or only what
+    /// the analysis reads of them ([`HttpInspector::without_details`]).
+    pub fn with_details(mut self, details: bool) -> Self {
+        self.details_dropped = !details;
+        self
     }
 
     /// The outermost protocol.
@@ -384,7 +399,7 @@ impl AppInspector {
 
     fn start(&mut self, p: Proto) {
         self.layer = match p {
-            Proto::Http => Layer::http(),
+            Proto::Http => Layer::http(!self.details_dropped),
             Proto::Tls => Layer::tls(&self.keys),
             Proto::H2c => Layer::h2(H2Inspector::new()),
             Proto::Other => Layer::Opaque,
@@ -395,6 +410,7 @@ impl AppInspector {
     fn feed(&mut self, dir: Direction, ts: Timestamp, data: &[u8]) {
         let mut cx = Cx {
             keys: &self.keys,
+            details: !self.details_dropped,
             opaque: &mut self.opaque_bytes,
         };
         self.layer.feed(&mut cx, dir, ts, data);
@@ -460,6 +476,7 @@ impl StreamHandler for AppInspector {
         }
         let mut cx = Cx {
             keys: &self.keys,
+            details: !self.details_dropped,
             opaque: &mut self.opaque_bytes,
         };
         self.layer.on_gap(&mut cx, dir, ts, missing);
@@ -480,6 +497,7 @@ impl StreamHandler for AppInspector {
         }
         let mut cx = Cx {
             keys: &self.keys,
+            details: !self.details_dropped,
             opaque: &mut self.opaque_bytes,
         };
         self.layer.finish(&mut cx, ts);

@@ -7,7 +7,7 @@
 //! slice is parsed in place. Strings are allocated per message, never per packet.
 
 use super::framing::{self, BodyFraming, BodyHeaders, Unframeable};
-use super::log::{ExchangeLog, PendingQueue, UNANSWERED_KEPT};
+use super::log::{ExchangeLog, Facts, PendingQueue, UNANSWERED_KEPT};
 pub use super::parser::HttpVersion;
 use super::parser::{
     self, escape, ChunkStatus, ChunkedDecoder, MessageHeaders, RequestHead, ResponseHead,
@@ -351,6 +351,25 @@ impl Exchange {
             k => COMMON_CONNECTION.get(usize::from(k) - 1).copied(),
         }
     }
+    /// Whether the request's (`ClientToServer`) or the response's Connection
+    /// header has the `close` and the `keep-alive` tokens ([`has_token`]):
+    /// the common values from their code, without reading text.
+    pub fn connection_tokens(&self, dir: Direction) -> (bool, bool) {
+        match self.message(dir).connection_code {
+            RARE_CONNECTION => {
+                let v = self.connection(dir);
+                (has_token(v, "close"), has_token(v, "keep-alive"))
+            }
+            k => match k
+                .checked_sub(1)
+                .and_then(|i| COMMON_CONNECTION.get(usize::from(i)))
+            {
+                Some(&"keep-alive" | &"Keep-Alive") => (false, true),
+                Some(&"close" | &"Close") => (true, false),
+                _ => (false, false),
+            },
+        }
+    }
     /// Sets (or clears) the Connection header of the request or the response.
     pub fn set_connection(&mut self, dir: Direction, value: Option<CompactString>) {
         let common = value
@@ -638,11 +657,31 @@ impl HttpInspector {
         }
     }
 
+    /// An inspector for reports that print no exchange details (text,
+    /// CSV): finished exchanges are kept as their [`Facts`] only, so
+    /// [`HttpInspector::exchanges`] holds only the unfinished ones;
+    /// [`HttpInspector::facts`] is the same as without it.
+    pub fn without_details() -> Self {
+        HttpInspector {
+            exchanges: ExchangeLog::facts_only(),
+            ..Self::new()
+        }
+    }
+
     /// The exchanges kept (all of them unless the connection carried more
     /// than a thousand: then the first and the most recent, see
-    /// [`HttpInspector::exchanges_omitted`]).
+    /// [`HttpInspector::exchanges_omitted`]; without the finished ones if
+    /// built [`HttpInspector::without_details`]).
     pub fn exchanges(&self) -> &[Exchange] {
         self.exchanges.as_slice()
+    }
+    /// What the analysis reads of every exchange kept, in order.
+    pub fn facts(&self) -> Vec<Facts> {
+        self.exchanges.facts()
+    }
+    /// The Host of the first exchange kept that has one.
+    pub fn first_host(&self) -> Option<&str> {
+        self.exchanges.first_host()
     }
     /// Exchanges counted but whose details were dropped to bound memory.
     pub fn exchanges_omitted(&self) -> usize {
@@ -679,6 +718,7 @@ impl HttpInspector {
     }
     fn compact(&mut self) {
         let floor = self.busy_floor();
+        self.exchanges.condense(floor);
         self.exchanges.compact(floor);
         if self.pending.len() > UNANSWERED_KEPT {
             let floor = self.busy_floor_but_pending();

@@ -16,8 +16,18 @@
 //! its request (was it a HEAD?) is kept as ranges of indices, and the
 //! [`PendingQueue`] of requests awaiting a response holds ranges too, so such
 //! a direction costs a few counters, not a record per request.
+//!
+//! When no report prints the exchanges (text, CSV), the log is built with
+//! [`ExchangeLog::facts_only`]: a finished exchange (older than every busy
+//! one, the same rule the dropping relies on) is then kept as its
+//! [`Facts`], the few things the analysis reads (src/analysis/close.rs),
+//! instead of the whole [`Exchange`]. Which exchanges are kept does not
+//! change: facts and exchanges together sit at the same positions.
 
+use super::inspector::{Framing, HttpVersion};
 use super::Exchange;
+use crate::time::Timestamp;
+use crate::Direction;
 use std::collections::VecDeque;
 use std::ops::{Index, IndexMut};
 
@@ -33,8 +43,121 @@ pub const UNANSWERED_KEPT: usize = KEEP_HEAD + 2 * KEEP_TAIL;
 /// doubles, so a connection with a few requests stays small.
 const GROW_TO_FULL: usize = 128;
 
+/// What the analysis reads of one exchange (verdict, close reason, close
+/// detail, idle time, stale requests): 32 bytes instead of an
+/// [`Exchange`]'s 184 and its text. (The Host, read of the first exchange
+/// that has one, is kept apart: [`ExchangeLog::first_host`].)
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Facts {
+    request_time: i64,
+    response_last: i64,
+    ka_max: u64,
+    flags: u16,
+}
+
+const F_METHOD: u16 = 1;
+const F_STATUS: u16 = 1 << 1;
+const F_REQ_CLOSE: u16 = 1 << 2;
+const F_RESP_CLOSE: u16 = 1 << 3;
+const F_HTTP10_DEFAULT: u16 = 1 << 4;
+const F_UNTIL_CLOSE: u16 = 1 << 5;
+const F_REQ_TIME: u16 = 1 << 6;
+const F_RESP_LAST: u16 = 1 << 7;
+const F_KA_MAX: u16 = 1 << 8;
+const F_OUTSTANDING: u16 = 1 << 9;
+const F_HEAD: u16 = 1 << 10;
+
+impl Facts {
+    /// The facts of `e`.
+    pub fn of(e: &Exchange) -> Facts {
+        let mut flags = 0;
+        let mut set = |on: bool, f: u16| {
+            if on {
+                flags |= f;
+            }
+        };
+        let method = e.method();
+        set(method.is_some(), F_METHOD);
+        set(method == Some("HEAD"), F_HEAD);
+        set(e.status.is_some(), F_STATUS);
+        let (req_close, req_ka) = e.connection_tokens(Direction::ClientToServer);
+        let (resp_close, resp_ka) = e.connection_tokens(Direction::ServerToClient);
+        set(req_close, F_REQ_CLOSE);
+        set(resp_close, F_RESP_CLOSE);
+        let req10 = e.request.version == Some(HttpVersion::Http10) && !req_ka;
+        let resp10 = e.response.version == Some(HttpVersion::Http10) && !resp_ka;
+        set(req10 || resp10, F_HTTP10_DEFAULT);
+        set(
+            e.response.framing == Some(Framing::UntilClose),
+            F_UNTIL_CLOSE,
+        );
+        set(e.outstanding, F_OUTSTANDING);
+        let request_time = e.request.time();
+        let response_last = e.response.end().or(e.response.time());
+        let ka_max = e.keep_alive().and_then(|k| k.max);
+        set(request_time.is_some(), F_REQ_TIME);
+        set(response_last.is_some(), F_RESP_LAST);
+        set(ka_max.is_some(), F_KA_MAX);
+        Facts {
+            request_time: request_time.map_or(0, |t| t.0),
+            response_last: response_last.map_or(0, |t| t.0),
+            ka_max: ka_max.unwrap_or(0),
+            flags,
+        }
+    }
+    fn has(&self, f: u16) -> bool {
+        self.flags & f != 0
+    }
+    /// A request was seen.
+    pub fn has_method(&self) -> bool {
+        self.has(F_METHOD)
+    }
+    /// A final response was seen.
+    pub fn has_status(&self) -> bool {
+        self.has(F_STATUS)
+    }
+    /// The request's Connection header has `close`.
+    pub fn request_wants_close(&self) -> bool {
+        self.has(F_REQ_CLOSE)
+    }
+    /// The response's Connection header has `close`.
+    pub fn response_wants_close(&self) -> bool {
+        self.has(F_RESP_CLOSE)
+    }
+    /// An HTTP/1.0 request or response without `keep-alive`.
+    pub fn http10_default(&self) -> bool {
+        self.has(F_HTTP10_DEFAULT)
+    }
+    /// The response was delimited by the close.
+    pub fn until_close(&self) -> bool {
+        self.has(F_UNTIL_CLOSE)
+    }
+    /// When the request started.
+    pub fn request_time(&self) -> Option<Timestamp> {
+        self.has(F_REQ_TIME).then_some(Timestamp(self.request_time))
+    }
+    /// When the response ended (or started, if its end was not seen).
+    pub fn response_last(&self) -> Option<Timestamp> {
+        self.has(F_RESP_LAST)
+            .then_some(Timestamp(self.response_last))
+    }
+    /// The response's `Keep-Alive: max`.
+    pub fn keep_alive_max(&self) -> Option<u64> {
+        self.has(F_KA_MAX).then_some(self.ka_max)
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct ExchangeLog {
+    /// With [`ExchangeLog::facts_only`]: the facts of the oldest exchanges
+    /// kept, finished ones; `items` follow them.
+    facts: Vec<Facts>,
+    /// Keep finished exchanges as [`Facts`] only.
+    facts_only: bool,
+    /// The Hosts of exchanges kept as facts (absolute index, Host), oldest
+    /// first, while the analysis may read them: past one among the first
+    /// [`KEEP_HEAD`] (never dropped), no more are kept.
+    hosts: VecDeque<(usize, Box<str>)>,
     items: Vec<Exchange>,
     omitted: usize,
     /// Of `omitted`, exchanges dropped while still awaiting their response.
@@ -101,7 +224,89 @@ impl PendingQueue {
 impl ExchangeLog {
     /// Exchanges so far, omitted ones included (the next absolute index).
     pub fn len(&self) -> usize {
-        self.items.len() + self.omitted
+        self.kept() + self.omitted
+    }
+
+    /// Exchanges kept, as facts or whole.
+    fn kept(&self) -> usize {
+        self.facts.len() + self.items.len()
+    }
+
+    /// A log that keeps finished exchanges as [`Facts`] only (see
+    /// [`ExchangeLog::condense`]).
+    pub fn facts_only() -> ExchangeLog {
+        ExchangeLog {
+            facts_only: true,
+            ..ExchangeLog::default()
+        }
+    }
+
+    /// The facts of every exchange kept, in order (those kept whole
+    /// converted now).
+    pub fn facts(&self) -> Vec<Facts> {
+        let mut v = Vec::with_capacity(self.kept());
+        v.extend_from_slice(&self.facts);
+        v.extend(self.items.iter().map(Facts::of));
+        v
+    }
+
+    /// The Host of the first exchange kept that has one.
+    pub fn first_host(&self) -> Option<&str> {
+        match self.hosts.front() {
+            Some((_, h)) => Some(h),
+            None => self.items.iter().find_map(|e| e.host.as_deref()),
+        }
+    }
+
+    /// With [`ExchangeLog::facts_only`], keeps the exchanges older than
+    /// `busy_floor` (finished, never looked up again: the rule `compact`
+    /// relies on) as their facts, a batch at a time.
+    pub fn condense(&mut self, busy_floor: usize) {
+        const BATCH: usize = 32;
+        if !self.facts_only {
+            return;
+        }
+        let first = self.abs_of(self.facts.len());
+        let n = busy_floor.saturating_sub(first).min(self.items.len());
+        if n < BATCH {
+            return;
+        }
+        if self.facts.len() + n > self.facts.capacity() && self.facts.len() >= GROW_TO_FULL {
+            let want = (KEEP_HEAD + 2 * KEEP_TAIL).max(2 * self.facts.len());
+            self.facts.reserve_exact(want - self.facts.len());
+        }
+        for e in self.items.drain(..n) {
+            let abs = if self.facts.len() < KEEP_HEAD {
+                self.facts.len()
+            } else {
+                self.facts.len() + self.omitted
+            };
+            self.facts.push(Facts::of(&e));
+            if let Some(h) = e.host.as_deref() {
+                if self.hosts.front().is_none_or(|&(a, _)| a >= KEEP_HEAD) {
+                    self.hosts.push_back((abs, h.into()));
+                }
+            }
+        }
+    }
+
+    /// The absolute index of the exchange kept at position `p`.
+    fn abs_of(&self, p: usize) -> usize {
+        if p < KEEP_HEAD {
+            p
+        } else {
+            p + self.omitted
+        }
+    }
+
+    /// Drops the exchanges kept at positions `a..b` (facts or whole).
+    fn drop_kept(&mut self, a: usize, b: usize) {
+        let (lo, hi) = (self.abs_of(a), self.abs_of(a) + (b - a));
+        self.hosts.retain(|&(x, _)| x < lo || x >= hi);
+        let nf = self.facts.len();
+        self.facts.drain(a.min(nf)..b.min(nf));
+        self.items.drain(a.max(nf) - nf..b.max(nf) - nf);
+        self.omitted += b - a;
     }
 
     pub fn is_empty(&self) -> bool {
@@ -110,7 +315,7 @@ impl ExchangeLog {
 
     pub fn push(&mut self, e: Exchange) {
         let n = self.items.len();
-        if n == self.items.capacity() && n >= GROW_TO_FULL {
+        if n == self.items.capacity() && n >= GROW_TO_FULL && !self.facts_only {
             // A busy connection: take the room for the most it keeps at once
             // in one step, instead of doubling (each doubling copies every
             // exchange kept so far).
@@ -121,7 +326,8 @@ impl ExchangeLog {
     }
 
     /// The exchanges kept: the first ones, then (after a jump of
-    /// `omitted()`) the most recent ones.
+    /// `omitted()`) the most recent ones. With [`ExchangeLog::facts_only`],
+    /// only those not kept as facts.
     pub fn as_slice(&self) -> &[Exchange] {
         &self.items
     }
@@ -141,33 +347,52 @@ impl ExchangeLog {
         abs >= KEEP_HEAD && abs < KEEP_HEAD + self.omitted
     }
 
+    /// Where exchange `abs` is in `items`, unless it was dropped or is kept
+    /// as facts only (either way, never looked up but for a late response).
+    #[inline]
+    fn whole(&self, abs: usize) -> Option<usize> {
+        if self.is_omitted(abs) {
+            return None;
+        }
+        let p = self.pos(abs).wrapping_sub(self.facts.len());
+        (p < self.items.len()).then_some(p)
+    }
+
     /// Drops the middle even though requests there still await their
     /// responses (their count and whether each was a HEAD are kept).
     /// `floor` is the oldest exchange busy for any other reason (a body in
     /// progress, held bytes, a protocol switch): nothing from it on is dropped.
     pub fn compact_unanswered(&mut self, floor: usize) {
-        if self.items.len() < KEEP_HEAD + 2 * KEEP_TAIL {
+        if self.kept() < KEEP_HEAD + 2 * KEEP_TAIL {
             return;
         }
-        let end = self.items.len() - KEEP_TAIL;
+        let end = self.kept() - KEEP_TAIL;
         if end + self.omitted > floor {
             return;
         }
-        for (p, e) in self.items[KEEP_HEAD..end].iter().enumerate() {
-            if !e.outstanding {
+        let nf = self.facts.len();
+        let facts = self.facts[KEEP_HEAD.min(nf)..end.min(nf)]
+            .iter()
+            .map(|f| (f.has(F_OUTSTANDING), f.has(F_HEAD)));
+        let items = self.items[KEEP_HEAD.max(nf) - nf..end.max(nf) - nf]
+            .iter()
+            .map(|e| (e.outstanding, e.method() == Some("HEAD")));
+        let mut heads = std::mem::take(&mut self.omitted_heads);
+        for (p, (outstanding, head)) in facts.chain(items).enumerate() {
+            if !outstanding {
                 continue;
             }
             self.unanswered_omitted += 1;
-            if e.method() == Some("HEAD") {
+            if head {
                 let abs = KEEP_HEAD + self.omitted + p;
-                match self.omitted_heads.back_mut() {
+                match heads.back_mut() {
                     Some((_, b)) if *b == abs => *b += 1,
-                    _ => self.omitted_heads.push_back((abs, abs + 1)),
+                    _ => heads.push_back((abs, abs + 1)),
                 }
             }
         }
-        self.items.drain(KEEP_HEAD..end);
-        self.omitted += end - KEEP_HEAD;
+        self.omitted_heads = heads;
+        self.drop_kept(KEEP_HEAD, end);
     }
 
     fn omitted_was_head(&self, abs: usize) -> bool {
@@ -193,58 +418,61 @@ impl ExchangeLog {
     /// Drops the finished middle once it is a whole chunk. `busy_floor` is the
     /// absolute index of the oldest exchange the inspector may still touch.
     pub fn compact(&mut self, busy_floor: usize) {
-        if self.items.len() < KEEP_HEAD + 2 * KEEP_TAIL {
+        if self.kept() < KEEP_HEAD + 2 * KEEP_TAIL {
             return;
         }
-        let end = self.items.len() - KEEP_TAIL; // position, exclusive
+        let end = self.kept() - KEEP_TAIL; // position, exclusive
         let end_abs = end + self.omitted;
         if end_abs > busy_floor {
             return;
         }
-        self.items.drain(KEEP_HEAD..end);
-        self.omitted += end - KEEP_HEAD;
+        self.drop_kept(KEEP_HEAD, end);
     }
 }
 
 impl Index<usize> for ExchangeLog {
     type Output = Exchange;
     fn index(&self, abs: usize) -> &Exchange {
-        if self.is_omitted(abs) {
-            // A dropped request a late response is matched to: its stand-in
-            // once written to, a blank one before.
-            return match &self.scratch {
-                Some(s) if s.0 == abs => &s.1,
-                _ => blank(),
-            };
+        if let Some(p) = self.whole(abs) {
+            return &self.items[p];
         }
-        &self.items[self.pos(abs)]
+        debug_assert!(
+            self.is_omitted(abs),
+            "exchange {abs} kept as facts looked up"
+        );
+        // A dropped request a late response is matched to: its stand-in
+        // once written to, a blank one before.
+        match &self.scratch {
+            Some(s) if s.0 == abs => &s.1,
+            _ => blank(),
+        }
     }
 }
 
 impl IndexMut<usize> for ExchangeLog {
     fn index_mut(&mut self, abs: usize) -> &mut Exchange {
-        if self.is_omitted(abs) {
-            if !matches!(&self.scratch, Some(s) if s.0 == abs) {
-                let head = self.omitted_was_head(abs);
-                while self.omitted_heads.front().is_some_and(|&(_, b)| b <= abs) {
-                    self.omitted_heads.pop_front();
-                }
-                let mut e = Exchange {
-                    outstanding: true,
-                    ..Exchange::default()
-                };
-                if head {
-                    e.set_method(b"HEAD");
-                }
-                match &mut self.scratch {
-                    Some(s) => **s = (abs, e),
-                    None => self.scratch = Some(Box::new((abs, e))),
-                }
-            }
-            return &mut self.scratch.as_mut().expect("just set").1;
+        if let Some(p) = self.whole(abs) {
+            return &mut self.items[p];
         }
-        let p = self.pos(abs);
-        &mut self.items[p]
+        debug_assert!(self.is_omitted(abs), "exchange {abs} kept as facts changed");
+        if !matches!(&self.scratch, Some(s) if s.0 == abs) {
+            let head = self.omitted_was_head(abs);
+            while self.omitted_heads.front().is_some_and(|&(_, b)| b <= abs) {
+                self.omitted_heads.pop_front();
+            }
+            let mut e = Exchange {
+                outstanding: true,
+                ..Exchange::default()
+            };
+            if head {
+                e.set_method(b"HEAD");
+            }
+            match &mut self.scratch {
+                Some(s) => **s = (abs, e),
+                None => self.scratch = Some(Box::new((abs, e))),
+            }
+        }
+        &mut self.scratch.as_mut().expect("just set").1
     }
 }
 
@@ -295,6 +523,81 @@ mod tests {
             short.push(ex(n));
         }
         assert!(short.items.capacity() < GROW_TO_FULL);
+    }
+
+    #[test]
+    fn facts_only_keeps_the_same_exchanges() {
+        let (mut full, mut slim) = (ExchangeLog::default(), ExchangeLog::facts_only());
+        for n in 0..5000 {
+            let mut e = ex(n);
+            e.host = Some(format!("h{n}").into());
+            e.request.set_time(Timestamp(n as i64));
+            full.push(e.clone());
+            slim.push(e);
+            // The newest three are still busy.
+            let floor = (n + 1).saturating_sub(3);
+            full.compact(floor);
+            slim.condense(floor);
+            slim.compact(floor);
+        }
+        assert_eq!(full.facts(), slim.facts());
+        assert_eq!(slim.first_host(), Some("h0"));
+        assert_eq!(slim.hosts.len(), 1);
+        assert_eq!((slim.len(), slim.omitted()), (full.len(), full.omitted()));
+        assert!(slim.facts.len() > KEEP_HEAD, "{}", slim.facts.len());
+        assert!(slim.items.len() < 40, "{}", slim.items.len());
+        assert_eq!(slim[4999].target.as_deref(), Some("/4999"));
+    }
+
+    #[test]
+    fn facts_only_finds_the_first_host_kept() {
+        // No Host in the first 600: the first Host kept moves as the middle
+        // is dropped, and the Hosts kept stay bounded.
+        let (mut full, mut slim) = (ExchangeLog::default(), ExchangeLog::facts_only());
+        for n in 0..6000 {
+            let mut e = ex(n);
+            e.host = (n >= 600).then(|| format!("h{n}").into());
+            full.push(e.clone());
+            slim.push(e);
+            let floor = (n + 1).saturating_sub(2);
+            full.compact(floor);
+            slim.condense(floor);
+            slim.compact(floor);
+            assert_eq!(full.first_host(), slim.first_host(), "after {n}");
+            assert!(slim.hosts.len() <= slim.kept());
+        }
+        assert!(full.omitted() > 0);
+        assert_ne!(slim.first_host(), Some("h600"));
+    }
+
+    #[test]
+    fn connection_tokens_read_as_the_header_text() {
+        use super::super::has_token;
+        let values = [
+            "keep-alive",
+            "close",
+            "Keep-Alive",
+            "Close",
+            "Upgrade",
+            "upgrade",
+            "Keep-Alive, Upgrade",
+            "close, keep-alive",
+            " CLOSE ",
+            "KEEP-ALIVE",
+            "foo",
+        ];
+        for dir in [Direction::ClientToServer, Direction::ServerToClient] {
+            let mut e = Exchange::default();
+            assert_eq!(e.connection_tokens(dir), (false, false));
+            for v in values {
+                e.set_connection(dir, Some(v.into()));
+                let want = (
+                    has_token(Some(v), "close"),
+                    has_token(Some(v), "keep-alive"),
+                );
+                assert_eq!(e.connection_tokens(dir), want, "{v:?}");
+            }
+        }
     }
 
     #[test]

@@ -15,4 +15,5 @@ pub use inspector::{
     has_token, Exchange, Framing, HttpInspector, HttpVersion, KeepAliveParams, Message, Rare,
     Switch,
 };
+pub use log::Facts;
 pub use parser::{looks_like_http_request, looks_like_http_response};
