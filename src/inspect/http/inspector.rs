@@ -10,7 +10,7 @@ use super::framing::{self, BodyFraming, BodyHeaders, Unframeable};
 use super::log::{ExchangeLog, Facts, PendingQueue, UNANSWERED_KEPT};
 pub use super::parser::HttpVersion;
 use super::parser::{
-    self, escape, ChunkStatus, ChunkedDecoder, MessageHeaders, RequestHead, ResponseHead,
+    self, escape, ChunkStatus, ChunkedDecoder, MessageHeaders, RequestLine, StatusLine,
 };
 use super::warning::{CutThen, Ending, HttpWarning as W, LostMessage, Of};
 use crate::inspect::warnings::Warnings;
@@ -626,6 +626,10 @@ pub struct HttpInspector {
     /// bytes that are not a message start). Each has a warning.
     malformed: u32,
     warnings: Warnings<W>,
+    /// The header section of the head being handled, parsed in place
+    /// ([`parser::header_section_into`]) and reused from head to head: the
+    /// values kept are taken from it into the exchange (issue 14).
+    head: MessageHeaders,
 }
 
 impl Default for HttpInspector {
@@ -654,6 +658,7 @@ impl HttpInspector {
             replaying: None,
             malformed: 0,
             warnings: Warnings::new(MAX_WARNINGS, ""),
+            head: MessageHeaders::default(),
         }
     }
 
@@ -955,14 +960,14 @@ impl HttpInspector {
     fn whole_head(&mut self, dir: Direction, data: &[u8], ts: Timestamp) -> Option<usize> {
         match dir {
             Direction::ClientToServer => {
-                let (rest, rh) = parser::request_head(data).ok()?;
-                self.on_request_head(rh, ts, ts, None);
+                let (rest, line) = parser::request_head_into(data, &mut self.head).ok()?;
+                self.on_request_head(line, ts, ts, None);
                 Some(data.len() - rest.len())
             }
             Direction::ServerToClient => {
-                let (rest, rh) = parser::response_head(data).ok()?;
+                let (rest, line) = parser::response_head_into(data, &mut self.head).ok()?;
                 let end = data.len() - rest.len();
-                self.on_response_head(rh, end as u64, ts, ts, None);
+                self.on_response_head(line, end as u64, ts, ts, None);
                 Some(end)
             }
         }
@@ -970,12 +975,14 @@ impl HttpInspector {
 
     fn handle_head(&mut self, dir: Direction, head: &[u8], start_ts: Timestamp, end_ts: Timestamp) {
         match dir {
-            Direction::ClientToServer => match parser::request_head(head) {
-                Ok((_, rh)) => self.on_request_head(rh, start_ts, end_ts, None),
+            Direction::ClientToServer => match parser::request_head_into(head, &mut self.head) {
+                Ok((_, line)) => self.on_request_head(line, start_ts, end_ts, None),
                 Err(_) => self.bad_head(dir, end_ts, head),
             },
-            Direction::ServerToClient => match parser::response_head(head) {
-                Ok((_, rh)) => self.on_response_head(rh, head.len() as u64, start_ts, end_ts, None),
+            Direction::ServerToClient => match parser::response_head_into(head, &mut self.head) {
+                Ok((_, line)) => {
+                    self.on_response_head(line, head.len() as u64, start_ts, end_ts, None)
+                }
                 Err(_) => self.bad_head(dir, end_ts, head),
             },
         }
@@ -997,39 +1004,52 @@ impl HttpInspector {
         self.side_versions[dir.index()] |= bit;
     }
 
+    /// A request head: its start line `line`, its header section in
+    /// `self.head`.
     fn on_request_head(
         &mut self,
-        rh: RequestHead<'_>,
+        line: RequestLine<'_>,
         start_ts: Timestamp,
         end_ts: Timestamp,
         cut: Option<Cut>,
     ) {
         self.saw_http = true;
         self.requests += 1;
-        self.note_version(Direction::ClientToServer, rh.line.version);
+        self.note_version(Direction::ClientToServer, line.version);
         let idx = self.exchanges.len();
-        let mut h = rh.headers;
         // Replayed held bytes were sent while the held-for exchange was still
         // outstanding, even if its response has completed since.
         let bonus = match self.replaying {
             Some(held) if !self.exchanges[held].outstanding => 1,
             _ => 0,
         };
-        let mut ex = Exchange {
-            target: Some(text(rh.line.target)),
-            request: Message::starting(Some(rh.line.version), start_ts),
-            pipelined: self.outstanding + bonus > 0,
-            outstanding: true,
-            ..Exchange::default()
-        };
-        ex.set_method(rh.line.method);
+        let pipelined = self.outstanding + bonus > 0;
         self.outstanding += 1;
         self.max_depth = self.max_depth.max(self.outstanding + bonus);
+        let h = &mut self.head;
+        let framing = framing::request(BodyHeaders::of(h));
+        // Filled in place: an exchange built apart is copied into the log.
+        let ex = self.exchanges.push_new();
+        ex.target = Some(text(line.target));
+        ex.request.version = Some(line.version);
+        ex.request.set_time(start_ts);
+        ex.pipelined = pipelined;
+        ex.outstanding = true;
+        ex.set_method(line.method);
+        ex.host = h.host.take();
+        ex.set_connection(C2S, h.connection.take());
+        ex.request.keep_alive = h.keep_alive.take();
+        if h.upgrade.is_some() || h.expect.is_some() {
+            let x = ex.rare_mut();
+            x.upgrade = h.upgrade.take();
+            x.expect = h.expect.take();
+        }
+        ex.request.framing = Some(framing.public().unwrap_or(Framing::None));
         // Labels are built only for warnings: formatting them for every
         // exchange was a measurable share of the whole pipeline.
         if !h.issues.is_empty() {
             let label = ex.label(idx);
-            for issue in std::mem::take(&mut h.issues) {
+            for issue in std::mem::take(&mut self.head.issues) {
                 let of = Of {
                     dir: C2S,
                     label: label.clone(),
@@ -1037,24 +1057,13 @@ impl HttpInspector {
                 self.warn(W::HeaderIssue { of, issue });
             }
         }
-        if parser::has_control(rh.line.target) {
+        if parser::has_control(line.target) {
             self.malformed += 1;
             self.warn(W::ControlInTarget {
                 exchange: idx + 1,
-                target: escape(rh.line.target, 60),
+                target: escape(line.target, 60),
             });
         }
-        let framing = framing::request(BodyHeaders::of(&h));
-        ex.host = h.host;
-        ex.set_connection(C2S, h.connection);
-        ex.request.keep_alive = h.keep_alive;
-        if h.upgrade.is_some() || h.expect.is_some() {
-            let x = ex.rare_mut();
-            x.upgrade = h.upgrade;
-            x.expect = h.expect;
-        }
-        ex.request.framing = Some(framing.public().unwrap_or(Framing::None));
-        self.exchanges.push(ex);
         self.pending.push_back(idx);
         self.compact();
         if let Some(cut) = cut {
@@ -1067,22 +1076,15 @@ impl HttpInspector {
             // A CONNECT/Upgrade request may be followed by tunnel bytes: never assume sync.
             let may_switch = e.may_switch();
             let body = body.filter(|_| !may_switch);
-            self.cut_message(C2S, idx, h.field_count, body, cut, end_ts);
+            self.cut_message(C2S, idx, self.head.field_count, body, cut, end_ts);
             return;
         }
-        let te = h.transfer_encoding.as_deref();
-        self.frame_request(idx, framing, te, h.content_length_raw.as_deref(), end_ts);
+        self.frame_request(idx, framing, end_ts);
     }
 
     /// Starts the body of request `idx` (or completes it) as `framing` says.
-    fn frame_request(
-        &mut self,
-        idx: usize,
-        framing: BodyFraming,
-        te: Option<&str>,
-        cl_raw: Option<&str>,
-        end_ts: Timestamp,
-    ) {
+    /// (An unframeable body's warning quotes the header from `self.head`.)
+    fn frame_request(&mut self, idx: usize, framing: BodyFraming, end_ts: Timestamp) {
         match framing {
             BodyFraming::Chunked { cl_ignored } => {
                 if cl_ignored {
@@ -1101,9 +1103,10 @@ impl HttpInspector {
                 end_ts,
             ),
             BodyFraming::Invalid(why) => {
+                let h = &self.head;
                 let value = match why {
-                    Unframeable::TeNotChunked => te,
-                    Unframeable::BadContentLength => cl_raw,
+                    Unframeable::TeNotChunked => h.transfer_encoding.as_deref(),
+                    Unframeable::BadContentLength => h.content_length_raw.as_deref(),
                 };
                 let value = value.unwrap_or("").to_owned();
                 let label = self.label(idx);
@@ -1139,23 +1142,24 @@ impl HttpInspector {
         }
     }
 
+    /// A response head: its status line `line`, its header section in
+    /// `self.head`.
     fn on_response_head(
         &mut self,
-        rh: ResponseHead<'_>,
+        line: StatusLine<'_>,
         head_len: u64,
         start_ts: Timestamp,
         end_ts: Timestamp,
         cut: Option<Cut>,
     ) {
         self.saw_http = true;
-        self.note_version(Direction::ServerToClient, rh.line.version);
-        let status = rh.line.status;
-        let mut h = rh.headers;
-        if let Some(ka) = &h.keep_alive {
+        self.note_version(Direction::ServerToClient, line.version);
+        let status = line.status;
+        if let Some(ka) = &self.head.keep_alive {
             self.keep_alive = Some(KeepAliveParams::parse(ka));
         }
         if (100..200).contains(&status) && status != 101 {
-            self.on_interim_head(status, &h, end_ts, cut);
+            self.on_interim_head(status, end_ts, cut);
             return;
         }
         self.responses += 1;
@@ -1171,41 +1175,43 @@ impl HttpInspector {
                 idx
             }
         };
-        for issue in std::mem::take(&mut h.issues) {
-            let of = self.of(S2C, idx);
-            self.warn(W::HeaderIssue { of, issue });
+        if !self.head.issues.is_empty() {
+            for issue in std::mem::take(&mut self.head.issues) {
+                let of = self.of(S2C, idx);
+                self.warn(W::HeaderIssue { of, issue });
+            }
         }
-        let version = rh.line.version;
+        let version = line.version;
         let e = &mut self.exchanges[idx];
         e.status = Some(status);
-        e.set_reason(rh.line.reason);
+        e.set_reason(line.reason);
         e.response.version = Some(version);
         e.response.set_time(start_ts);
         e.response_wire_bytes = head_len;
-        let framing = framing::response(e.method(), status, BodyHeaders::of(&h));
+        let h = &mut self.head;
+        let framing = framing::response(e.method(), status, BodyHeaders::of(h));
         // The Upgrade protocol: the response's, else the request's.
         let protocol = match framing {
             BodyFraming::Upgrade => h
                 .upgrade
+                .take()
                 .or_else(|| e.rare().upgrade.clone())
                 .map(String::from),
             _ => None,
         };
-        e.set_connection(S2C, h.connection);
-        e.response.keep_alive = h.keep_alive;
+        e.set_connection(S2C, h.connection.take());
+        e.response.keep_alive = h.keep_alive.take();
         if h.transfer_encoding.is_some() || h.content_encoding.is_some() {
             let x = e.rare_mut();
-            x.transfer_encoding = h.transfer_encoding;
-            x.content_encoding = h.content_encoding;
+            x.transfer_encoding = h.transfer_encoding.take();
+            x.content_encoding = h.content_encoding.take();
         }
         match cut {
             Some(cut) => {
-                self.cut_response(idx, status, framing, protocol, h.field_count, cut, end_ts)
+                let fields = h.field_count;
+                self.cut_response(idx, status, framing, protocol, fields, cut, end_ts)
             }
-            None => {
-                let cl_raw = h.content_length_raw.as_deref();
-                self.frame_response(idx, version, framing, protocol, cl_raw, end_ts);
-            }
+            None => self.frame_response(idx, version, framing, protocol, end_ts),
         }
         // A final response that does not switch protocols: client bytes held
         // after a CONNECT/Upgrade request are HTTP after all.
@@ -1215,24 +1221,18 @@ impl HttpInspector {
     }
 
     /// An interim (1xx, not 101) response head: noted on the oldest pending exchange.
-    fn on_interim_head(
-        &mut self,
-        status: u16,
-        h: &MessageHeaders,
-        end_ts: Timestamp,
-        cut: Option<Cut>,
-    ) {
+    /// (Its header section is in `self.head`.)
+    fn on_interim_head(&mut self, status: u16, end_ts: Timestamp, cut: Option<Cut>) {
         self.interim += 1;
         match self.pending.front() {
             Some(ex) => self.exchanges[ex].rare_mut().interim_statuses.push(status),
             None => self.warn(W::InterimWithoutRequest { status }),
         }
-        for issue in &h.issues {
-            let issue = issue.clone();
+        for issue in std::mem::take(&mut self.head.issues) {
             self.warn(W::InterimHeaderIssue { status, issue });
         }
         if let Some(cut) = cut {
-            self.cut_interim(status, h.field_count, cut, end_ts);
+            self.cut_interim(status, self.head.field_count, cut, end_ts);
         }
     }
 
@@ -1288,7 +1288,6 @@ impl HttpInspector {
         version: HttpVersion,
         framing: BodyFraming,
         protocol: Option<String>,
-        cl_raw: Option<&str>,
         end_ts: Timestamp,
     ) {
         self.exchanges[idx].response.framing = framing.public();
@@ -1339,10 +1338,12 @@ impl HttpInspector {
             ),
             BodyFraming::UntilClose => self.start_body(S2C, idx, BodyKind::UntilClose, end_ts),
             BodyFraming::Invalid(_) => {
+                // The raw value, before anything can parse another head.
+                let raw = self.head.content_length_raw.as_deref();
+                let raw = raw.unwrap_or_default().to_owned();
                 self.abandon_response(idx);
                 let label = self.label(idx);
                 self.lose_sync(S2C, end_ts, false);
-                let raw = cl_raw.unwrap_or_default().to_owned();
                 self.warn(W::BadResponseContentLength { label, raw });
             }
         }
@@ -1930,11 +1931,8 @@ impl HttpInspector {
                     min_missing: c.min_missing,
                     captured,
                 };
-                let rh = RequestHead {
-                    line,
-                    headers: c.headers,
-                };
-                self.on_request_head(rh, start_ts, ts, Some(cut));
+                self.head = c.headers;
+                self.on_request_head(line, start_ts, ts, Some(cut));
             }
             Direction::ServerToClient => {
                 let Ok((rest, line)) = parser::status_line(buf) else {
@@ -1946,11 +1944,8 @@ impl HttpInspector {
                     min_missing: c.min_missing,
                     captured,
                 };
-                let rh = ResponseHead {
-                    line,
-                    headers: c.headers,
-                };
-                self.on_response_head(rh, captured, start_ts, ts, Some(cut));
+                self.head = c.headers;
+                self.on_response_head(line, captured, start_ts, ts, Some(cut));
             }
         }
         true

@@ -1370,3 +1370,63 @@ fn exchange_stays_small() {
     eprintln!("Exchange {e} B, Message {m} B");
     assert!(e <= 192, "Exchange is {e} bytes");
 }
+
+#[test]
+fn nothing_of_a_head_carries_into_the_next() {
+    // Every header section is parsed into one reused `MessageHeaders`.
+    let mut i = HttpInspector::new();
+    let first = [
+        ("Expect", "100-continue"),
+        ("Connection", "close, foo"),
+        ("Keep-Alive", "timeout=5"),
+        ("Content-Length", "2"),
+    ];
+    i.on_data(C, t(0), &curl("POST", "/a", &first, b"hi"));
+    i.on_data(C, t(0), &msg("GET /b HTTP/1.1", &[], b""));
+    let te = [("Transfer-Encoding", "gzip"), ("Content-Encoding", "br")];
+    i.on_data(S, t(1), &nginx("200 OK", &te, b""));
+    i.on_data(S, t(2), &msg("HTTP/1.1 204 No Content", &[], b""));
+    let ex = i.exchanges();
+    assert_eq!(ex[0].rare().expect.as_deref(), Some("100-continue"));
+    assert_eq!(ex[0].connection(C), Some("close, foo"));
+    assert_eq!(ex[0].request.keep_alive.as_deref(), Some("timeout=5"));
+    assert_eq!(ex[0].rare().transfer_encoding.as_deref(), Some("gzip"));
+    assert_eq!(ex[0].rare().content_encoding.as_deref(), Some("br"));
+    let b = &ex[1];
+    assert_eq!((b.host.as_deref(), b.connection(C)), (None, None));
+    assert_eq!(
+        (b.request.keep_alive.as_deref(), b.rare().expect.as_deref()),
+        (None, None)
+    );
+    assert_eq!(b.request.framing, Some(Framing::None));
+    assert_eq!(b.connection(S), None);
+    assert_eq!(b.rare().transfer_encoding, None);
+    assert_eq!(b.rare().content_encoding, None);
+}
+
+#[test]
+fn unframeable_request_quotes_its_own_header() {
+    for (header, value, why) in [
+        ("Transfer-Encoding", "gzip", Unframeable::TeNotChunked),
+        ("Content-Length", "1, 2", Unframeable::BadContentLength),
+    ] {
+        let mut i = HttpInspector::new();
+        // The head before had a Content-Length of its own.
+        i.on_data(
+            C,
+            t(0),
+            &curl("GET", "/a", &[("Content-Length", "9")], b"123456789"),
+        );
+        i.on_data(C, t(1), &curl("POST", "/b", &[(header, value)], b""));
+        let w = i.warning_kinds();
+        assert_eq!(
+            w,
+            [W::UnframeableRequest {
+                label: "exchange #2 (POST /b)".into(),
+                why,
+                value: value.into(),
+            }]
+        );
+        assert_eq!(i.exchanges()[0].request.body_bytes, 9);
+    }
+}
