@@ -513,39 +513,43 @@ impl MessageHeaders {
     }
 
     /// Counts one field and keeps its value if it is one of ours. `name` is
-    /// a token (tchar only: [`eq_token_lower`]); `folded`: the raw value may
-    /// hold obs-fold line breaks.
-    #[inline]
+    /// not empty; `folded`: the raw value may hold obs-fold line breaks.
+    #[inline(always)]
     fn add(&mut self, name: &[u8], raw: &[u8], folded: bool) {
         self.field_count += 1;
-        // Every name kept has a distinct length but two (Connection and
-        // Keep-Alive): one length test, inlined, rules out most other fields.
-        if matches!(name.len(), 4 | 6 | 7 | 10 | 14 | 16 | 17) {
+        // The names kept differ in length or first letter: one inlined
+        // table test rules out nearly every other field (Date, ETag, Server
+        // share a length with a name kept, not its first letter).
+        let first = KEPT_FIRST.get(name.len()).copied().unwrap_or_default();
+        let c = name[0] | 0x20;
+        if c == first[0] || c == first[1] {
             self.keep(name, raw, folded);
         }
     }
 
-    /// The part of [`Self::add`] past the length test.
+    /// The part of [`Self::add`] past the first-letter test (kept out of
+    /// the line loop: inlined, it spills the loop's registers).
+    #[inline(never)]
     fn keep(&mut self, name: &[u8], raw: &[u8], folded: bool) {
         let slot = match name.len() {
-            4 if eq_token_lower(name, b"host") => {
+            4 if eq_name(name, b"host") => {
                 if self.host.is_some() {
                     self.issues.push("repeated Host header".to_owned());
                 }
                 &mut self.host
             }
-            6 if eq_token_lower(name, b"expect") => &mut self.expect,
-            7 if eq_token_lower(name, b"upgrade") => &mut self.upgrade,
-            10 if eq_token_lower(name, b"connection") => &mut self.connection,
-            10 if eq_token_lower(name, b"keep-alive") => &mut self.keep_alive,
-            14 if eq_token_lower(name, b"content-length") => {
+            6 if eq_name(name, b"expect") => &mut self.expect,
+            7 if eq_name(name, b"upgrade") => &mut self.upgrade,
+            10 if eq_name(name, b"connection") => &mut self.connection,
+            10 if eq_name(name, b"keep-alive") => &mut self.keep_alive,
+            14 if eq_name(name, b"content-length") => {
                 let v = value_text(raw, folded);
                 self.content_length = merge_content_length(self.content_length, &v);
                 join(&mut self.content_length_raw, &v);
                 return;
             }
-            16 if eq_token_lower(name, b"content-encoding") => &mut self.content_encoding,
-            17 if eq_token_lower(name, b"transfer-encoding") => &mut self.transfer_encoding,
+            16 if eq_name(name, b"content-encoding") => &mut self.content_encoding,
+            17 if eq_name(name, b"transfer-encoding") => &mut self.transfer_encoding,
             _ => return,
         };
         join(slot, &value_text(raw, folded));
@@ -563,13 +567,49 @@ fn join(slot: &mut Option<CompactString>, v: &str) {
     }
 }
 
-/// `name` (a token: tchar bytes only) equals `lower` (lowercase letters and
-/// `-` only), ignoring ASCII case. Setting bit 0x20 lowercases a letter; of
-/// the other bytes it maps only CR (0x0d) to `-`, and CR is not a tchar, so
-/// for a token the comparison is exact.
-#[inline]
-fn eq_token_lower(name: &[u8], lower: &[u8]) -> bool {
-    name.len() == lower.len() && name.iter().zip(lower).all(|(&a, &b)| a | 0x20 == b)
+/// The names [`MessageHeaders::keep`] keeps: by length, their first letters
+/// (lowercase; 0: none).
+const KEPT_FIRST: [[u8; 2]; 18] = {
+    let mut t = [[0u8; 2]; 18];
+    t[4] = [b'h', 0];
+    t[6] = [b'e', 0];
+    t[7] = [b'u', 0];
+    t[10] = [b'c', b'k'];
+    t[14] = [b'c', 0];
+    t[16] = [b'c', 0];
+    t[17] = [b't', 0];
+    t
+};
+
+/// `name` equals `lower` (lowercase letters and `-` only, 4 bytes or more),
+/// ignoring ASCII case, compared a word at a time (a byte loop cost ~4
+/// instructions a byte, issue 14): bit 0x20 is set on the letters only,
+/// so `A`-`Z` match their lowercase and nothing else does.
+#[inline(always)]
+fn eq_name<const N: usize>(name: &[u8], lower: &[u8; N]) -> bool {
+    const { assert!(N >= 4) };
+    let Ok(name) = <&[u8; N]>::try_from(name) else {
+        return false;
+    };
+    let mask = lower.map(|c| if c.is_ascii_lowercase() { 0x20 } else { 0 });
+    // Words of 8 bytes (4 below 8), the last one ending at the end.
+    let w = if N >= 8 { 8 } else { 4 };
+    let word = |b: &[u8; N], at: usize| -> u64 {
+        let mut x = [0u8; 8];
+        x[..w].copy_from_slice(&b[at..at + w]);
+        u64::from_le_bytes(x)
+    };
+    let mut at = 0;
+    loop {
+        let k = at.min(N - w);
+        if word(name, k) | word(&mask, k) != word(lower, k) {
+            return false;
+        }
+        if k == N - w {
+            return true;
+        }
+        at += w;
+    }
 }
 
 /// A raw header value as [`unfold_value`] gives it; when it is not `folded`
@@ -1777,23 +1817,79 @@ mod tests {
     }
 
     #[test]
-    fn eq_token_lower_is_ascii_case_insensitive_on_tokens() {
-        let names: &[&[u8]] = &[b"host", b"expect", b"upgrade", b"connection", b"keep-alive"];
-        let tchars: Vec<u8> = (0..=255u8).filter(|&c| is_tchar(c)).collect();
-        for name in names {
-            for k in 0..name.len() {
-                for &c in &tchars {
-                    let mut n = name.to_vec();
+    fn eq_name_is_ascii_case_insensitive() {
+        fn check<const N: usize>(name: &[u8; N]) {
+            let mut upper = *name;
+            upper.make_ascii_uppercase();
+            assert!(eq_name(&upper, name) && eq_name(name, name));
+            // Any one byte changed, to anything.
+            for k in 0..N {
+                for c in 0..=255u8 {
+                    let mut n = *name;
                     n[k] = c;
-                    assert_eq!(
-                        eq_token_lower(&n, name),
-                        n.eq_ignore_ascii_case(name),
-                        "{n:?}"
-                    );
+                    assert_eq!(eq_name(&n, name), n.eq_ignore_ascii_case(name), "{n:?}");
                 }
             }
+            assert!(!eq_name(&name[1..], name));
+            assert!(!eq_name(&[name.as_slice(), b"x"].concat(), name));
         }
-        assert!(!eq_token_lower(b"hos", b"host"));
+        check(b"host");
+        check(b"expect");
+        check(b"upgrade");
+        check(b"connection");
+        check(b"keep-alive");
+        check(b"content-length");
+        check(b"content-encoding");
+        check(b"transfer-encoding");
+    }
+
+    #[test]
+    fn kept_first_letters_are_the_kept_names() {
+        let kept: &[&[u8]] = &[
+            b"host",
+            b"expect",
+            b"upgrade",
+            b"connection",
+            b"keep-alive",
+            b"content-length",
+            b"content-encoding",
+            b"transfer-encoding",
+        ];
+        for (len, first) in KEPT_FIRST.iter().enumerate() {
+            let mut want: Vec<u8> = kept
+                .iter()
+                .filter(|n| n.len() == len)
+                .map(|n| n[0])
+                .collect();
+            want.resize(2, 0);
+            assert_eq!(first[..], want[..], "length {len}");
+        }
+        // Every name kept is reached: a section with all of them, in
+        // either case, keeps each.
+        for upper in [false, true] {
+            let mut section = Vec::new();
+            for n in kept {
+                let n = if upper {
+                    n.to_ascii_uppercase()
+                } else {
+                    n.to_vec()
+                };
+                section.extend_from_slice(&[&n[..], b": 1\r\n"].concat());
+            }
+            section.extend_from_slice(b"\r\n");
+            let (_, h) = header_section(&section).unwrap();
+            let all = [
+                &h.host,
+                &h.expect,
+                &h.upgrade,
+                &h.connection,
+                &h.keep_alive,
+                &h.content_length_raw,
+                &h.content_encoding,
+                &h.transfer_encoding,
+            ];
+            assert!(all.iter().all(|v| v.as_deref() == Some("1")), "{h:?}");
+        }
     }
 
     #[test]
