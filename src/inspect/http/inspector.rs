@@ -961,6 +961,7 @@ impl HttpInspector {
     fn whole_head(&mut self, dir: Direction, data: &[u8], ts: Timestamp) -> Option<usize> {
         match dir {
             Direction::ClientToServer => {
+                self.head.skip_host = self.exchanges.host_settled();
                 let (rest, line) = parser::request_head_into(data, &mut self.head).ok()?;
                 self.on_request_head(line, ts, ts, None);
                 Some(data.len() - rest.len())
@@ -975,6 +976,7 @@ impl HttpInspector {
     }
 
     fn handle_head(&mut self, dir: Direction, head: &[u8], start_ts: Timestamp, end_ts: Timestamp) {
+        self.head.skip_host = self.exchanges.host_settled();
         match dir {
             Direction::ClientToServer => match parser::request_head_into(head, &mut self.head) {
                 Ok((_, line)) => self.on_request_head(line, start_ts, end_ts, None),
@@ -1038,6 +1040,7 @@ impl HttpInspector {
         ex.outstanding = true;
         ex.set_method(line.method);
         ex.host = h.host.take();
+        let has_host = ex.host.is_some();
         ex.set_connection(C2S, h.connection.take());
         ex.request.keep_alive = h.keep_alive.take();
         if h.upgrade.is_some() || h.expect.is_some() {
@@ -1064,6 +1067,9 @@ impl HttpInspector {
                 exchange: idx + 1,
                 target: escape(line.target, 60),
             });
+        }
+        if has_host {
+            self.exchanges.note_host(idx);
         }
         self.pending.push_back(idx);
         self.compact();

@@ -169,6 +169,8 @@ pub struct ExchangeLog {
     /// (its absolute index, and the stand-in); boxed, so an inspector that
     /// never needs one (nearly all) costs one pointer.
     scratch: Option<Box<(usize, Exchange)>>,
+    /// An exchange among the first [`KEEP_HEAD`] (never dropped) has a Host.
+    early_host: bool,
 }
 
 /// What a dropped exchange reads as before its stand-in is written to.
@@ -248,6 +250,18 @@ impl ExchangeLog {
         v.extend_from_slice(&self.facts);
         v.extend(self.items.iter().map(Facts::of));
         v
+    }
+
+    /// Exchange `abs` has a Host.
+    pub fn note_host(&mut self, abs: usize) {
+        self.early_host |= abs < KEEP_HEAD;
+    }
+
+    /// With [`ExchangeLog::facts_only`], nothing will read the Host of a
+    /// new exchange: only [`ExchangeLog::first_host`] reads Hosts then, and
+    /// an exchange among the first [`KEEP_HEAD`], never dropped, has one.
+    pub fn host_settled(&self) -> bool {
+        self.facts_only && self.early_host
     }
 
     /// The Host of the first exchange kept that has one.

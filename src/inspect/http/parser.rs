@@ -452,6 +452,12 @@ pub struct MessageHeaders {
     pub field_count: u32,
     /// Human-readable problems found (malformed lines, whitespace before colon...).
     pub issues: Vec<String>,
+    /// Leave the Host value out (a repeated Host is still an issue): set
+    /// by an inspector whose report can no longer read it. Kept by
+    /// [`MessageHeaders::clear`].
+    pub skip_host: bool,
+    /// A Host field was seen (kept or not).
+    host_seen: bool,
 }
 
 impl MessageHeaders {
@@ -475,6 +481,7 @@ impl MessageHeaders {
         }
         self.content_length = ContentLength::Absent;
         self.plain_lengths = 0;
+        self.host_seen = false;
         self.field_count = 0;
         self.issues.clear();
     }
@@ -539,8 +546,12 @@ impl MessageHeaders {
     fn keep(&mut self, name: &[u8], raw: &[u8], folded: bool) {
         let slot = match name.len() {
             4 if eq_name(name, b"host") => {
-                if self.host.is_some() {
+                if self.host_seen {
                     self.issues.push("repeated Host header".to_owned());
+                }
+                self.host_seen = true;
+                if self.skip_host {
+                    return;
                 }
                 &mut self.host
             }
@@ -2273,6 +2284,24 @@ mod tests {
             b"a\x00\x7f",
         ] {
             assert_eq!(lossy_text(b), CompactString::from_utf8_lossy(b), "{b:?}");
+        }
+    }
+
+    #[test]
+    fn skip_host_leaves_only_the_host_out() {
+        for section in [
+            &b"Host: a\r\nConnection: close\r\n\r\n"[..],
+            b"HOST: a\r\nhost: b\r\nX: y\r\n\r\n",
+            b"X: y\r\n\r\n",
+        ] {
+            let (_, mut want) = header_section(section).unwrap();
+            let mut h = dirty();
+            h.skip_host = true;
+            header_section_into(section, &mut h).unwrap();
+            assert!(h.skip_host && h.host.is_none());
+            want.host = None;
+            want.skip_host = true;
+            assert_eq!(h, want);
         }
     }
 

@@ -1430,3 +1430,34 @@ fn unframeable_request_quotes_its_own_header() {
         assert_eq!(i.exchanges()[0].request.body_bytes, 9);
     }
 }
+
+#[test]
+fn without_details_finds_the_same_first_host() {
+    // Past the first Host among the exchanges never dropped, a facts-only
+    // inspector parses Hosts without keeping them.
+    for host_from in [0, 3, 499, 500, 1700] {
+        let (mut full, mut slim) = (HttpInspector::new(), HttpInspector::without_details());
+        for n in 0..2500 {
+            let host = format!("h{n}");
+            let headers: &[(&str, &str)] = if n >= host_from {
+                &[("Host", &host)]
+            } else {
+                &[]
+            };
+            let req = msg(&format!("GET /{n} HTTP/1.1"), headers, b"");
+            for i in [&mut full, &mut slim] {
+                i.on_data(C, t(n), &req);
+                i.on_data(S, t(n), &nginx("200 OK", &[], b"ok"));
+            }
+        }
+        assert_eq!(slim.first_host(), full.first_host(), "from {host_from}");
+        if host_from < super::super::log::KEEP_HEAD as i64 {
+            assert_eq!(full.first_host(), Some(&format!("h{host_from}")[..]));
+        } else {
+            // Hosts in the dropped middle are gone: a later one is first.
+            assert!(full.first_host().is_some());
+        }
+        assert_eq!(slim.facts(), full.facts());
+        assert_eq!(slim.exchanges_omitted(), full.exchanges_omitted());
+    }
+}
