@@ -34,12 +34,15 @@
 
 use super::Options;
 use crate::analysis::{record, ConnectionRecord};
+use crate::capture::file::{read_stripe, ReadBlock, StripeReader};
 use crate::decode::TcpSegment;
 use crate::inspect::AppInspector;
 use crate::tcp::{Connection, FlowTable, TableConfig, TableStats};
 use crate::time::{Duration, Timestamp};
 use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
+use std::collections::VecDeque as Queue;
+use std::fs::File;
 use std::net::IpAddr;
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::Arc;
@@ -74,7 +77,7 @@ pub fn shard(a: IpAddr, ap: u16, b: IpAddr, bp: u16, n: usize) -> usize {
 /// [`Seg::block`] of a payload copied into [`Batch::payload`].
 const COPIED: u32 = u32::MAX;
 /// Read blocks a batch may hold (per worker) before it is sent.
-const BLOCKS: usize = 4;
+const BLOCKS: usize = 2;
 
 /// A TCP segment with its payload in one of the batch's read blocks, or
 /// copied into its buffer.
@@ -118,6 +121,18 @@ struct Batch {
 enum Msg {
     Batch(Batch),
     Finish(Timestamp),
+    /// Read a stripe of the capture file ([`StripeFeed`]).
+    Read(ReadReq),
+}
+
+/// A [`StripeReader`] request: the block read goes back on `reply`.
+struct ReadReq {
+    file: Arc<File>,
+    at: u64,
+    len: usize,
+    room: usize,
+    block: Option<ReadBlock>,
+    reply: SyncSender<(ReadBlock, std::io::Result<usize>)>,
 }
 
 /// A record's [`Options::render`] bytes: (buffer, from, to) in [`Out::text`].
@@ -204,9 +219,19 @@ fn worker(opts: Options, cfg: TableConfig, rx: Receiver<Msg>, tx: Sender<Out>) {
     let mut file: Option<String> = None;
     let mut file_of: FxHashMap<u64, String> = FxHashMap::default();
     for msg in rx {
+        let msg = match msg {
+            // Between batches: the reading thread waits for it.
+            Msg::Read(r) => {
+                let (blk, res) = read_stripe(&r.file, r.at, r.len, r.room, r.block);
+                let _ = r.reply.send((blk, res));
+                continue;
+            }
+            m => m,
+        };
         let mut out = Out::default();
         let mut text = Vec::new();
         match msg {
+            Msg::Read(_) => unreachable!("served above"),
             Msg::Batch(mut b) => {
                 text = std::mem::take(&mut b.text);
                 text.clear();
@@ -303,7 +328,9 @@ fn worker(opts: Options, cfg: TableConfig, rx: Receiver<Msg>, tx: Sender<Out>) {
 }
 
 struct Worker {
-    tx: SyncSender<Msg>,
+    /// Unbounded: [`Pool`] bounds the batches in flight ([`DEPTH`]), and a
+    /// stripe request must never wait behind them to be queued.
+    tx: Sender<Msg>,
     rx: Receiver<Out>,
     handle: Option<std::thread::JoinHandle<()>>,
     /// Local id → (global id); removed when the record is merged.
@@ -367,7 +394,7 @@ impl Pool {
         let cfg = share(opts.table, n);
         let workers = (0..n)
             .map(|i| {
-                let (tx, wrx) = sync_channel(DEPTH + 1);
+                let (tx, wrx) = channel();
                 let (wtx, rx) = channel();
                 let o = opts.clone();
                 let handle = std::thread::Builder::new()
@@ -400,6 +427,16 @@ impl Pool {
             est_total: 0,
             peak: 0,
             emitted: 0,
+        }
+    }
+
+    /// A [`StripeReader`] for the next file: the workers read its stripes
+    /// in turn, between their batches. Drop it when the file is read.
+    pub fn feed(&self) -> StripeFeed {
+        StripeFeed {
+            txs: self.workers.iter().map(|w| w.tx.clone()).collect(),
+            next: 0,
+            replies: Queue::new(),
         }
     }
 
@@ -629,14 +666,56 @@ impl Pool {
         self.merge(outs, sink);
         total.peak_memory = self.peak;
         for w in &mut self.workers {
-            // Closing the channel ends the worker's loop.
-            let (tx, _) = sync_channel(0);
+            // Closing the channel ends the worker's loop (a [`StripeFeed`]
+            // holds a sender only while a file is read).
+            let (tx, _) = channel();
             drop(std::mem::replace(&mut w.tx, tx));
             if let Some(h) = w.handle.take() {
                 let _ = h.join();
             }
         }
         total
+    }
+}
+
+/// The workers as a [`StripeReader`]: stripe k is read by worker k mod N,
+/// so the copy from the kernel is spread over the cores like the rest.
+pub struct StripeFeed {
+    txs: Vec<Sender<Msg>>,
+    next: usize,
+    replies: Queue<Receiver<(ReadBlock, std::io::Result<usize>)>>,
+}
+
+impl StripeReader for StripeFeed {
+    fn request(
+        &mut self,
+        file: &Arc<File>,
+        at: u64,
+        len: usize,
+        room: usize,
+        block: Option<ReadBlock>,
+    ) {
+        let (reply, rx) = sync_channel(1);
+        let w = self.next;
+        self.next = (w + 1) % self.txs.len();
+        let req = ReadReq {
+            file: file.clone(),
+            at,
+            len,
+            room,
+            block,
+            reply,
+        };
+        // A worker gone shows as an error when the reply is awaited.
+        let _ = self.txs[w].send(Msg::Read(req));
+        self.replies.push_back(rx);
+    }
+
+    fn receive(&mut self) -> std::io::Result<(ReadBlock, usize)> {
+        let gone = || std::io::Error::other("a keepwatch worker thread stopped");
+        let rx = self.replies.pop_front().ok_or_else(gone)?;
+        let (blk, res) = rx.recv().map_err(|_| gone())?;
+        res.map(|n| (blk, n))
     }
 }
 
