@@ -556,30 +556,32 @@ const AHEAD: usize = 4;
 /// the kernel is shared between the cores instead of being done by the one
 /// thread that parses the records. Requests are answered in order.
 pub trait StripeReader {
-    /// Read `len` bytes of `file` at offset `at` into `block[room..]` (a
-    /// block to reuse, free of other holders, or a new one if `None`).
-    fn request(
-        &mut self,
-        file: &Arc<File>,
-        at: u64,
-        len: usize,
-        room: usize,
-        block: Option<ReadBlock>,
-    );
+    /// Read stripe `s` of `file` (see [`Stripe`]).
+    fn request(&mut self, file: &Arc<File>, s: Stripe);
     /// The oldest request's block and how many bytes were read: fewer than
     /// asked only at the end of the file.
     fn receive(&mut self) -> io::Result<(ReadBlock, usize)>;
 }
 
-/// Serves a [`StripeReader`] request (on whatever thread reads): `block`
-/// (or a new one) holding `len` bytes of `file` at `at` after `room` bytes.
-pub fn read_stripe(
-    file: &File,
-    at: u64,
-    len: usize,
-    room: usize,
-    block: Option<ReadBlock>,
-) -> (ReadBlock, io::Result<usize>) {
+/// One [`StripeReader`] request: `len` bytes of the file at offset `at`, to
+/// be read into `block[room..]` (a block to reuse, free of other holders, or
+/// a new one if `None`).
+pub struct Stripe {
+    pub at: u64,
+    pub len: usize,
+    pub room: usize,
+    pub block: Option<ReadBlock>,
+}
+
+/// Serves a [`StripeReader`] request (on whatever thread reads): the block
+/// holding the stripe's bytes after its room, and how many were read.
+pub fn read_stripe(file: &File, s: Stripe) -> (ReadBlock, io::Result<usize>) {
+    let Stripe {
+        at,
+        len,
+        room,
+        block,
+    } = s;
     let mut blk = block.unwrap_or_default();
     if Arc::get_mut(&mut blk).is_none() {
         blk = ReadBlock::default();
@@ -738,8 +740,13 @@ impl<R: Read> Input<'_, R> {
         while !st.ended && st.pending < AHEAD {
             let free = self.spare.iter().rposition(|b| Arc::strong_count(b) == 1);
             let block = free.map(|i| self.spare.swap_remove(i));
-            st.reader
-                .request(&st.file, st.next, st.stripe, st.room, block);
+            let s = Stripe {
+                at: st.next,
+                len: st.stripe,
+                room: st.room,
+                block,
+            };
+            st.reader.request(&st.file, s);
             st.next += st.stripe as u64;
             st.pending += 1;
         }
@@ -1566,15 +1573,8 @@ mod tests {
     struct InPlace(std::collections::VecDeque<(ReadBlock, io::Result<usize>)>);
 
     impl StripeReader for InPlace {
-        fn request(
-            &mut self,
-            file: &Arc<File>,
-            at: u64,
-            len: usize,
-            room: usize,
-            block: Option<ReadBlock>,
-        ) {
-            self.0.push_back(read_stripe(file, at, len, room, block));
+        fn request(&mut self, file: &Arc<File>, s: Stripe) {
+            self.0.push_back(read_stripe(file, s));
         }
         fn receive(&mut self) -> io::Result<(ReadBlock, usize)> {
             let (b, r) = self.0.pop_front().expect("asked for");

@@ -34,7 +34,7 @@
 
 use super::Options;
 use crate::analysis::{record, ConnectionRecord};
-use crate::capture::file::{read_stripe, ReadBlock, StripeReader};
+use crate::capture::file::{read_stripe, ReadBlock, Stripe, StripeReader};
 use crate::decode::TcpSegment;
 use crate::inspect::AppInspector;
 use crate::tcp::{Connection, FlowTable, TableConfig, TableStats};
@@ -128,10 +128,7 @@ enum Msg {
 /// A [`StripeReader`] request: the block read goes back on `reply`.
 struct ReadReq {
     file: Arc<File>,
-    at: u64,
-    len: usize,
-    room: usize,
-    block: Option<ReadBlock>,
+    stripe: Stripe,
     reply: SyncSender<(ReadBlock, std::io::Result<usize>)>,
 }
 
@@ -222,7 +219,7 @@ fn worker(opts: Options, cfg: TableConfig, rx: Receiver<Msg>, tx: Sender<Out>) {
         let msg = match msg {
             // Between batches: the reading thread waits for it.
             Msg::Read(r) => {
-                let (blk, res) = read_stripe(&r.file, r.at, r.len, r.room, r.block);
+                let (blk, res) = read_stripe(&r.file, r.stripe);
                 let _ = r.reply.send((blk, res));
                 continue;
             }
@@ -687,23 +684,13 @@ pub struct StripeFeed {
 }
 
 impl StripeReader for StripeFeed {
-    fn request(
-        &mut self,
-        file: &Arc<File>,
-        at: u64,
-        len: usize,
-        room: usize,
-        block: Option<ReadBlock>,
-    ) {
+    fn request(&mut self, file: &Arc<File>, stripe: Stripe) {
         let (reply, rx) = sync_channel(1);
         let w = self.next;
         self.next = (w + 1) % self.txs.len();
         let req = ReadReq {
             file: file.clone(),
-            at,
-            len,
-            room,
-            block,
+            stripe,
             reply,
         };
         // A worker gone shows as an error when the reply is awaited.
