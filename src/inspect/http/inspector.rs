@@ -18,7 +18,6 @@ use crate::time::Timestamp;
 use crate::Direction;
 use compact_str::CompactString;
 use serde::Serialize;
-use std::borrow::Cow;
 
 /// Largest message head (start line + header section) buffered across packets.
 pub const MAX_HEAD: usize = 64 * 1024;
@@ -1112,10 +1111,10 @@ impl HttpInspector {
             BodyFraming::Invalid(why) => {
                 let h = &self.head;
                 let value = match why {
-                    Unframeable::TeNotChunked => h.transfer_encoding.as_deref().map(str::to_owned),
-                    Unframeable::BadContentLength => h.content_length_raw().map(Cow::into_owned),
+                    Unframeable::TeNotChunked => h.transfer_encoding.as_deref(),
+                    Unframeable::BadContentLength => h.content_length_raw.as_deref(),
                 };
-                let value = value.unwrap_or_default();
+                let value = value.unwrap_or("").to_owned();
                 let label = self.label(idx);
                 self.lose_sync(C2S, end_ts, false);
                 self.warn(W::UnframeableRequest { label, why, value });
@@ -1346,8 +1345,8 @@ impl HttpInspector {
             BodyFraming::UntilClose => self.start_body(S2C, idx, BodyKind::UntilClose, end_ts),
             BodyFraming::Invalid(_) => {
                 // The raw value, before anything can parse another head.
-                let raw = self.head.content_length_raw();
-                let raw = raw.unwrap_or_default().into_owned();
+                let raw = self.head.content_length_raw.as_deref();
+                let raw = raw.unwrap_or_default().to_owned();
                 self.abandon_response(idx);
                 let label = self.label(idx);
                 self.lose_sync(S2C, end_ts, false);

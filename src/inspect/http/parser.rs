@@ -442,13 +442,8 @@ pub struct MessageHeaders {
     pub upgrade: Option<CompactString>,
     pub expect: Option<CompactString>,
     pub content_length: ContentLength,
-    /// Raw Content-Length value(s), for warnings: read them with
-    /// [`MessageHeaders::content_length_raw`]. While every value is the
-    /// plain digits of the valid length (nearly always), only their number
-    /// is kept, in `plain_lengths`, and the text is written when asked
-    /// (issue 14: the warning that quotes it is rare).
-    content_length_raw: Option<CompactString>,
-    plain_lengths: u32,
+    /// Raw Content-Length value(s), for warnings.
+    pub content_length_raw: Option<CompactString>,
     pub field_count: u32,
     /// Human-readable problems found (malformed lines, whitespace before colon...).
     pub issues: Vec<String>,
@@ -480,7 +475,6 @@ impl MessageHeaders {
             }
         }
         self.content_length = ContentLength::Absent;
-        self.plain_lengths = 0;
         self.host_seen = false;
         self.field_count = 0;
         self.issues.clear();
@@ -561,7 +555,8 @@ impl MessageHeaders {
             10 if eq_name(name, b"keep-alive") => &mut self.keep_alive,
             14 if eq_name(name, b"content-length") => {
                 let v = value_text(raw, folded);
-                self.add_content_length(&v);
+                self.content_length = merge_content_length(self.content_length, &v);
+                join(&mut self.content_length_raw, &v);
                 return;
             }
             16 if eq_name(name, b"content-encoding") => &mut self.content_encoding,
@@ -570,57 +565,6 @@ impl MessageHeaders {
         };
         join(slot, &value_text(raw, folded));
     }
-}
-
-impl MessageHeaders {
-    /// One Content-Length value (as [`value_text`] gives it).
-    fn add_content_length(&mut self, v: &str) {
-        let prev = self.content_length;
-        self.content_length = merge_content_length(prev, v);
-        let plain = self.content_length_raw.is_none()
-            && matches!(self.content_length, ContentLength::Valid(_))
-            && is_plain_decimal(v);
-        if plain {
-            self.plain_lengths += 1;
-            return;
-        }
-        if self.plain_lengths > 0 {
-            // The values so far, written out: each was `prev`'s digits.
-            self.content_length_raw = self.content_length_raw_of(prev).map(Into::into);
-            self.plain_lengths = 0;
-        }
-        join(&mut self.content_length_raw, v);
-    }
-
-    /// The Content-Length value(s) as received, comma-joined (None: no
-    /// Content-Length).
-    pub fn content_length_raw(&self) -> Option<Cow<'_, str>> {
-        self.content_length_raw_of(self.content_length)
-    }
-
-    fn content_length_raw_of(&self, length: ContentLength) -> Option<Cow<'_, str>> {
-        if let Some(raw) = &self.content_length_raw {
-            return Some(Cow::Borrowed(raw));
-        }
-        match (length, self.plain_lengths) {
-            (_, 0) => None,
-            (ContentLength::Valid(n), k) => {
-                let n = n.to_string();
-                Some(Cow::Owned(vec![n; k as usize].join(", ")))
-            }
-            // Plain values only while the length is valid (add_content_length).
-            _ => None,
-        }
-    }
-}
-
-/// Is `v` the digits [`u64::to_string`] gives for a length `decimal` reads
-/// (no sign, no leading zero, no whitespace, at most 19 digits)?
-fn is_plain_decimal(v: &str) -> bool {
-    let b = v.as_bytes();
-    (1..=19).contains(&b.len())
-        && b.iter().all(u8::is_ascii_digit)
-        && (b.len() == 1 || b[0] != b'0')
 }
 
 /// Appends a repeated field's value after `", "`.
@@ -1765,7 +1709,6 @@ mod tests {
         )
         .unwrap();
         assert!(h.expect.is_some() && h.content_length_raw.is_some() && h.issues.len() == 2);
-        assert_eq!(h.content_length_raw().as_deref(), Some("1, 2"));
         h
     }
 
@@ -1822,7 +1765,7 @@ mod tests {
         assert_eq!(h.issues, ["repeated Host header"]);
         let (_, h) = header_section(b"Content-Length: 5\r\ncontent-length: 5, 5\r\n\r\n").unwrap();
         assert_eq!(h.content_length, ContentLength::Valid(5));
-        assert_eq!(h.content_length_raw().as_deref(), Some("5, 5, 5"));
+        assert_eq!(h.content_length_raw.as_deref(), Some("5, 5, 5"));
         // Near misses of the kept names are counted, not kept.
         let (_, h) = header_section(
             b"Keep_Alive: a\r\nConnectiom: b\r\nHosu: c\r\nContent-Lengti: 1\r\n\r\n",
@@ -1952,11 +1895,11 @@ mod tests {
                 &h.upgrade,
                 &h.connection,
                 &h.keep_alive,
+                &h.content_length_raw,
                 &h.content_encoding,
                 &h.transfer_encoding,
             ];
             assert!(all.iter().all(|v| v.as_deref() == Some("1")), "{h:?}");
-            assert_eq!(h.content_length, ContentLength::Valid(1));
         }
     }
 
@@ -2341,11 +2284,7 @@ mod tests {
                 let trimmed: Vec<&str> = seq.iter().map(|v| v.trim()).collect();
                 trimmed.join(", ")
             });
-            assert_eq!(
-                h.content_length_raw().as_deref(),
-                want.as_deref(),
-                "{seq:?}"
-            );
+            assert_eq!(h.content_length_raw.as_deref(), want.as_deref(), "{seq:?}");
         }
     }
 
