@@ -9,7 +9,9 @@
 //! decompressor with `read`. Every packet handed on is a slice of that buffer:
 //! no copy beyond the one from the kernel and no allocation per packet. The
 //! buffer holds a megabyte and is reused, so memory stays flat on any capture
-//! length and nothing is spilled to disk.
+//! length and nothing is spilled to disk. With `report --threads`, a regular
+//! uncompressed file is read in stripes by other threads instead
+//! ([`StripeReader`]); the parsers see the same contiguous buffer.
 //!
 //! Files used to be memory-mapped; a file that another process truncated
 //! while it was read (a `tcpdump -C/-W` ring rewriting its oldest file, `>

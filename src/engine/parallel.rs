@@ -3,11 +3,13 @@
 //!
 //! The reading thread (the [`super::Analyzer`]) decodes each frame as it
 //! always did (it counts skips and needs the 4-tuple), and hands the TCP
-//! segment, payload copied into a shared buffer, to the worker that owns its
-//! connection: [`shard`] hashes the 4-tuple symmetrically, so both
+//! segment, its payload a slice of the shared read block (copied only when
+//! outside one), to the worker that owns its connection: [`shard`] hashes the 4-tuple symmetrically, so both
 //! directions, and every connection ever seen on that 4-tuple, land on one
 //! worker, in capture order. Workers run their own [`FlowTable`] and build
-//! the records of the connections they finish.
+//! the records of the connections they finish. Between batches they also
+//! read the stripes of a regular file for the reading thread
+//! ([`StripeFeed`]), so the copy from the kernel is spread over the cores.
 //!
 //! Determinism. Everything the single table decides from *other* flows is
 //! replayed:
