@@ -793,10 +793,7 @@ fn line_masks(chunk: &[u8; 16]) -> (u32, u32) {
         let dash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'-' as i8));
         let name = _mm_or_si128(_mm_or_si128(letter, digit), dash);
         let lf = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\n' as i8));
-        (
-            _mm_movemask_epi8(name) as u32,
-            _mm_movemask_epi8(lf) as u32,
-        )
+        (_mm_movemask_epi8(name) as u32, _mm_movemask_epi8(lf) as u32)
     }
 }
 
@@ -1960,11 +1957,7 @@ mod tests {
                 for c in 0..=255u8 {
                     let mut chunk = [fill; 16];
                     chunk[at] = c;
-                    assert_eq!(
-                        line_masks(&chunk),
-                        line_masks_portable(&chunk),
-                        "{chunk:?}"
-                    );
+                    assert_eq!(line_masks(&chunk), line_masks_portable(&chunk), "{chunk:?}");
                 }
             }
         }
