@@ -4,7 +4,7 @@
 //! the input ends before the construct does, it returns `Err::Incomplete`,
 //! which callers treat as "need more bytes" (normal data, not an error). The
 //! start lines and the header section, parsed for every message, are byte
-//! scans (issue 14); the rest uses `nom` combinators. Parsers borrow from their
+//! scans (issue 14; header lines 16 bytes at a time with SSE2 on x86_64); the rest uses `nom` combinators. Parsers borrow from their
 //! input and never allocate, except [`MessageHeaders`] which keeps owned copies
 //! of the few header values the inspector reports (one allocation per present
 //! header per message, never per packet).
@@ -708,7 +708,16 @@ pub fn header_section_into<'a>(i: &'a [u8], h: &mut MessageHeaders) -> Scan<'a, 
             _ => {}
         }
         let (name_len, ws, lf) = match plain_name(line) {
-            Some(found) => found,
+            Some((colon, _, lf)) => {
+                // A field: no check of the name or the colon left to do.
+                let Some((end, folded)) = lf.and_then(|lf| logical_line_end(line, lf)) else {
+                    return Err(Err::Incomplete(Needed::new(1)));
+                };
+                let content = strip_eol(&line[..end]);
+                h.add(&line[..colon], &content[colon + 1..], folded);
+                pos += end;
+                continue;
+            }
             None => {
                 // Neither the name nor the whitespace after it can hold a CR
                 // or LF, so they are scanned before the line end is known.
