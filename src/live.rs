@@ -249,6 +249,10 @@ impl LiveSession {
         for p in packets {
             self.packet(&p, now, sink);
         }
+        // Worker threads: what they finished goes out now, not when a
+        // batch of theirs fills up.
+        let rows = &mut self.rows;
+        self.an.flush(&mut |r| rows.finished(r, sink));
         if self.cfg.early_rows {
             self.show_closed(sink);
         }
