@@ -126,9 +126,10 @@ enum Cmd {
         /// Servers with a label of their own in the metrics (the busiest); the rest count as server="other"
         #[arg(long, value_name = "N", default_value_t = keepwatch::metrics::DEFAULT_MAX_SERVERS)]
         metrics_servers: usize,
-        /// Worker threads for the analysis (default: the cores available); 1
-        /// runs it on one thread. Rows, records and the summary are the same
-        /// whatever the number (unless --memory-limit evicts connections)
+        /// Worker threads for the analysis, as `report --threads` (default 1:
+        /// one thread keeps up with loopback load at a few percent of a core,
+        /// see docs/performance.md). Rows, records and the summary are the
+        /// same whatever the number (unless --memory-limit evicts connections)
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
         threads: Option<u16>,
     },
@@ -352,7 +353,7 @@ pub fn main() -> i32 {
             &common,
             duration,
             metrics.map(|a| (a, metrics_servers)),
-            threads.map_or_else(default_threads, usize::from),
+            threads.map_or(1, usize::from),
         ),
         Cmd::Interfaces => interfaces_cmd(),
         Cmd::Diff {

@@ -29,6 +29,17 @@
 //! so the merge takes batch k from each worker, sorts, and hands records on
 //! in order; the summary is folded from them on the reading thread.
 //!
+//! Live sources (`live --threads N`) use the same pool: the live session
+//! calls [`Pool::flush`] after each batch libpcap hands over (the partial
+//! batch is sent and every record finished so far merged, so rows do not
+//! wait for a full batch of segments), [`Pool::advance`] on a quiet wire (a sweep
+//! at the estimated capture time on every worker, decided like the others,
+//! so its records and the next sweep's timing are one table's), and asks
+//! the workers for its views (closed and lingering connections for the
+//! early rows, open records, open servers and count) with `Msg::Query`,
+//! answered between batches like a stripe read; ids are mapped to the
+//! global ones, which is exact once the pool is [`Pool::idle`].
+//!
 //! What is not exact: the memory bounds (`--memory-limit`, the half-open
 //! cap, the out-of-order budget) are split evenly between the workers, so
 //! once a bound is hit the connections it evicts can differ from one
@@ -614,7 +625,7 @@ impl Pool {
     /// Sends what waits in the batches and merges every batch in flight:
     /// the records the workers finished so far go to `sink` now. A live
     /// session does this after each of its batches, so no record waits for
-    /// [`BATCH`] segments to fill a batch.
+    /// 4,096 segments to fill a batch.
     pub fn flush(&mut self, sink: &mut dyn FnMut(Merged)) {
         if self.pending > 0 {
             self.send();
