@@ -126,6 +126,12 @@ enum Cmd {
         /// Servers with a label of their own in the metrics (the busiest); the rest count as server="other"
         #[arg(long, value_name = "N", default_value_t = keepwatch::metrics::DEFAULT_MAX_SERVERS)]
         metrics_servers: usize,
+        /// Worker threads for the analysis, as `report --threads` (default 1:
+        /// one thread keeps up with loopback load at a few percent of a core,
+        /// see docs/performance.md). Rows, records and the summary are the
+        /// same whatever the number (unless --memory-limit evicts connections)
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+        threads: Option<u16>,
     },
     /// Compare two captures (before and after a fix): reuse per server
     ///
@@ -333,6 +339,7 @@ pub fn main() -> i32 {
             promisc,
             metrics,
             metrics_servers,
+            threads,
         } => live_cmd(
             LiveConfig {
                 interface,
@@ -346,6 +353,7 @@ pub fn main() -> i32 {
             &common,
             duration,
             metrics.map(|a| (a, metrics_servers)),
+            threads.map_or(1, usize::from),
         ),
         Cmd::Interfaces => interfaces_cmd(),
         Cmd::Diff {
@@ -835,6 +843,7 @@ fn live_cmd(
     common: &Common,
     duration: Option<f64>,
     metrics: Option<(String, usize)>,
+    threads: usize,
 ) -> Result<i32> {
     use keepwatch::live::{Every, LiveSession, SessionConfig};
     use std::time::Instant;
@@ -849,6 +858,7 @@ fn live_cmd(
     // The filter is compiled by libpcap on the device itself.
     let mut opts = options(common, common.format != Format::Json);
     opts.filter = None;
+    opts.threads = threads;
     if !common.keylog.is_empty() {
         opts.keys = Some(key_store(common, true)?);
     }

@@ -196,10 +196,18 @@ impl Analyzer {
     }
 
     /// Connections in the table that have not closed: a closed connection
-    /// waiting out its linger (for late packets) is not open any more.
+    /// waiting out its linger (for late packets) is not open any more. With
+    /// worker threads this is exact when they have every segment (after
+    /// [`Analyzer::flush`], as a live session leaves them: one round trip to
+    /// them); in the middle of a file (`report`'s progress line) it is the
+    /// connections created and not finished yet, lingering ones included.
     pub fn open_connections(&self) -> usize {
         if let Some(p) = &self.pool {
-            return p.open();
+            return if p.idle() {
+                p.open_connections()
+            } else {
+                p.open()
+            };
         }
         let lingering = self
             .table
@@ -209,23 +217,38 @@ impl Analyzer {
         self.table.open_connections() - lingering
     }
 
-    /// The open connections in the table right now: (id, server address).
-    /// Closed ones waiting out their linger are left out.
+    /// The open connections in the table right now: (id, server address),
+    /// in id order. Closed ones waiting out their linger are left out. With
+    /// worker threads: as of the last [`Analyzer::flush`].
     pub fn open_connection_servers(
         &self,
     ) -> impl Iterator<Item = (u64, std::net::SocketAddr)> + '_ {
-        self.table
-            .connections()
-            .filter(|c| !c.close.is_closed())
-            .map(|c| (c.id, c.server))
+        let v = match &self.pool {
+            Some(p) => p.open_servers(),
+            None => {
+                let mut v: Vec<_> = self
+                    .table
+                    .connections()
+                    .filter(|c| !c.close.is_closed())
+                    .map(|c| (c.id, c.server))
+                    .collect();
+                v.sort_unstable_by_key(|&(id, _)| id);
+                v
+            }
+        };
+        v.into_iter()
     }
 
     pub fn finished_records(&self) -> &[ConnectionRecord] {
         &self.records
     }
 
-    /// Live views: the connections still in the table, as records.
+    /// Live views: the connections still in the table, as records. With
+    /// worker threads: as of the last [`Analyzer::flush`].
     pub fn open_records(&self) -> Vec<ConnectionRecord> {
+        if let Some(p) = &self.pool {
+            return p.open_records().into_iter().map(|(r, _)| r).collect();
+        }
         let mut v: Vec<ConnectionRecord> = Vec::new();
         self.table
             .for_each_connection(|c| v.push(record(c, !self.opts.drop_exchanges)));
@@ -242,8 +265,19 @@ impl Analyzer {
     /// Live output: records of connections that are closed (both FINs, or a
     /// RST) but still lingering in the table for late packets, skipping the
     /// ids `skip` says were reported already. Built as they stand now, so they
-    /// can be printed at once instead of after the linger.
+    /// can be printed at once instead of after the linger. With worker
+    /// threads: as of the last [`Analyzer::flush`] (the same records).
     pub fn closed_records(&self, skip: impl Fn(u64) -> bool) -> Vec<ConnectionRecord> {
+        if let Some(p) = &self.pool {
+            return p
+                .closed_records(skip)
+                .into_iter()
+                .map(|(mut r, start)| {
+                    r.file = file_at(&self.file_marks, start);
+                    r
+                })
+                .collect();
+        }
         let mut v: Vec<ConnectionRecord> = self
             .table
             .connections()
@@ -375,9 +409,16 @@ impl Analyzer {
     /// idle connections are finalised and reported without waiting for the
     /// next packet. Records keep their packet timestamps; `now` only decides
     /// when the linger and idle timeouts have run out. Ignored unless `now`
-    /// is after the last packet.
+    /// is after the last packet. With worker threads each sweeps its shard
+    /// after the segments given so far, and everything they finished is
+    /// handed on before this returns (as [`Analyzer::flush`]).
     pub fn advance<F: FnMut(&ConnectionRecord)>(&mut self, now: Timestamp, on_conn: &mut F) {
         if self.last.is_none_or(|l| now <= l) {
+            return;
+        }
+        if self.pool.is_some() {
+            let idx = self.packets + 1;
+            self.with_pool(on_conn, |p, sink| p.advance(idx, now, sink));
             return;
         }
         let Analyzer {
@@ -389,6 +430,46 @@ impl Analyzer {
             ..
         } = self;
         table.sweep(now, &mut |c| push(records, sums, c, opts, file_of, on_conn));
+    }
+
+    /// With worker threads: sends them the segments still waiting for a
+    /// full batch and waits for every record they finished, handed to
+    /// `on_conn` now (a live session calls it after each batch, so rows are
+    /// not held back, and [`Analyzer::closed_records`] and the other live
+    /// views are exact). One thread: nothing to do.
+    pub fn flush<F: FnMut(&ConnectionRecord)>(&mut self, on_conn: &mut F) {
+        if self.pool.as_ref().is_some_and(|p| !p.idle()) {
+            self.with_pool(on_conn, |p, sink| p.flush(sink));
+        }
+    }
+
+    /// Runs `f` on the pool with the sink every merged record goes through.
+    fn with_pool<F: FnMut(&ConnectionRecord)>(
+        &mut self,
+        on_conn: &mut F,
+        f: impl FnOnce(&mut parallel::Pool, &mut dyn FnMut(parallel::Merged)),
+    ) {
+        let Analyzer {
+            pool,
+            records,
+            sums,
+            opts,
+            file_marks,
+            ..
+        } = self;
+        if let Some(pool) = pool {
+            f(pool, &mut |m| {
+                push_record(
+                    records,
+                    sums,
+                    m.record,
+                    file_at(file_marks, m.start),
+                    m.rendered,
+                    opts,
+                    on_conn,
+                )
+            });
+        }
     }
 
     /// [`Options::render`] output so far to `w` (then forgotten).

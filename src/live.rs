@@ -9,6 +9,12 @@
 //! at a connection's close and amended if a late packet changes them, the
 //! running counts of the status line, and the `--duration` limit.
 //!
+//! With worker threads ([`Options::threads`], `live --threads N`) the analyzer
+//! is flushed at the end of every batch ([`Analyzer::flush`]): what the
+//! workers finished reaches the sink at once, and the early rows and the views
+//! are asked of them after every packet given so far. The rows, finished
+//! records and report are those of one thread, call by call.
+//!
 //! It reads no clock: the shell hands it "now" as [`Mono`], the monotonic time
 //! since the session started, and a [`LiveSink`] receives what it reports.
 //! Tests drive it with packets from a capture file and scripted ticks.
@@ -249,6 +255,10 @@ impl LiveSession {
         for p in packets {
             self.packet(&p, now, sink);
         }
+        // Worker threads: what they finished goes out now, not when a
+        // batch of theirs fills up.
+        let rows = &mut self.rows;
+        self.an.flush(&mut |r| rows.finished(r, sink));
         if self.cfg.early_rows {
             self.show_closed(sink);
         }

@@ -93,9 +93,15 @@ fn replay(s: &mut LiveSession, f: &[Frame], log: &mut Log) -> Mono {
 
 #[test]
 fn closed_connections_finish_on_a_quiet_wire() {
+    for threads in 1..=3 {
+        closed_connections_finish_on_a_quiet_wire_on(threads);
+    }
+}
+
+fn closed_connections_finish_on_a_quiet_wire_on(threads: usize) {
     // curl -0, two URLs: the server closes each connection.
     let f = frames("curl-http10-close.pcap");
-    let mut s = session(SessionConfig::default());
+    let mut s = session_on(Options::default(), SessionConfig::default(), threads);
     let mut log = Log::default();
     let end = replay(&mut s, &f, &mut log);
     let before = log.finished.len();
@@ -123,8 +129,14 @@ fn closed_connections_finish_on_a_quiet_wire() {
 
 #[test]
 fn quiet_ticks_are_rate_limited_and_need_a_packet() {
+    for threads in 1..=3 {
+        quiet_ticks_are_rate_limited_and_need_a_packet_on(threads);
+    }
+}
+
+fn quiet_ticks_are_rate_limited_and_need_a_packet_on(threads: usize) {
     let f = frames("curl-http10-close.pcap");
-    let mut s = session(SessionConfig::default());
+    let mut s = session_on(Options::default(), SessionConfig::default(), threads);
     let mut log = Log::default();
     // Before any packet there is no capture time to move on.
     assert_eq!(s.capture_now(Std::from_secs(60)), None);
@@ -151,11 +163,18 @@ fn quiet_ticks_are_rate_limited_and_need_a_packet() {
 
 #[test]
 fn early_rows_show_a_connection_at_its_close_once() {
+    for threads in 1..=3 {
+        early_rows_show_a_connection_at_its_close_once_on(threads);
+    }
+}
+
+fn early_rows_show_a_connection_at_its_close_once_on(threads: usize) {
     let f = frames("curl-http10-close.pcap");
-    let mut s = session(SessionConfig {
+    let cfg = SessionConfig {
         early_rows: true,
         ..SessionConfig::default()
-    });
+    };
+    let mut s = session_on(Options::default(), cfg, threads);
     let mut log = Log::default();
     let end = replay(&mut s, &f, &mut log);
     // Both connections closed: both rows are out, before any linger ran out.
@@ -248,7 +267,7 @@ fn every_is_due_once_per_period() {
 }
 
 /// A session decrypting with a key log file that grows while it runs.
-fn tls_session(keylog: &std::path::Path) -> LiveSession {
+fn tls_session(keylog: &std::path::Path, threads: usize) -> LiveSession {
     let ks = KeyStore::new_growing();
     // Not there yet: read again as it appears.
     let _ = ks.add_file(keylog);
@@ -256,7 +275,7 @@ fn tls_session(keylog: &std::path::Path) -> LiveSession {
         keys: Some(ks),
         ..Options::default()
     };
-    LiveSession::new(opts, SessionConfig::default()).expect("session")
+    session_on(opts, SessionConfig::default(), threads)
 }
 
 fn requests(log: &Log) -> u32 {
@@ -271,12 +290,18 @@ fn temp_keylog(tag: &str) -> PathBuf {
 
 #[test]
 fn a_key_log_written_late_releases_the_held_records() {
+    for threads in 1..=3 {
+        a_key_log_written_late_releases_the_held_records_on(threads);
+    }
+}
+
+fn a_key_log_written_late_releases_the_held_records_on(threads: usize) {
     // TLS 1.3, 3 connections, 6 requests, all with their secrets in the log.
     let f = frames("tls13-keylog-curl-aeads.pcap");
     let keys = std::fs::read(sample("keylogs", "tls13-keylog-curl-aeads.keys")).unwrap();
     // Without the secrets: nothing decrypted, no HTTP requests.
     let missing = temp_keylog("missing");
-    let mut s = tls_session(&missing);
+    let mut s = tls_session(&missing, threads);
     let mut log = Log::default();
     let end = replay(&mut s, &f, &mut log);
     s.quiet(end + Std::from_secs(400), &mut log);
@@ -286,7 +311,7 @@ fn a_key_log_written_late_releases_the_held_records() {
     // the wire is quiet: the tick that finishes the connections reads them
     // first, and the records held back are decrypted.
     let late = temp_keylog("late");
-    let mut s = tls_session(&late);
+    let mut s = tls_session(&late, threads);
     let mut log = Log::default();
     let end = replay(&mut s, &f, &mut log);
     assert_eq!(requests(&log), 0, "held: nothing decrypted yet");
@@ -303,10 +328,16 @@ fn a_key_log_written_late_releases_the_held_records() {
 
 #[test]
 fn a_key_log_written_half_way_is_read_before_the_next_batch() {
+    for threads in 1..=3 {
+        a_key_log_written_half_way_is_read_before_the_next_batch_on(threads);
+    }
+}
+
+fn a_key_log_written_half_way_is_read_before_the_next_batch_on(threads: usize) {
     let f = frames("tls13-keylog-curl-aeads.pcap");
     let keys = std::fs::read(sample("keylogs", "tls13-keylog-curl-aeads.keys")).unwrap();
     let path = temp_keylog("half");
-    let mut s = tls_session(&path);
+    let mut s = tls_session(&path, threads);
     let mut log = Log::default();
     let half = f.len() / 2;
     for p in &f[..half] {
@@ -320,4 +351,208 @@ fn a_key_log_written_half_way_is_read_before_the_next_batch() {
     let _ = std::fs::remove_file(&path);
     assert_eq!(rep.summary.requests, 6);
     assert_eq!(requests(&log), 6);
+}
+
+/// A session on `threads` worker threads (1: the table on the calling
+/// thread).
+fn session_on(opts: Options, cfg: SessionConfig, threads: usize) -> LiveSession {
+    LiveSession::new(Options { threads, ..opts }, cfg).expect("session")
+}
+
+/// Every sample capture, each shifted to start 700 ms after the one before,
+/// merged by capture time: many connections on many 4-tuples at once (so on
+/// every worker), opening, closing, lingering and idling over each other.
+/// Every third capture is cut after two thirds of its frames, so some
+/// connections never close (they go idle, or are open at the end).
+fn mix() -> Vec<Frame> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("samples/captures");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".pcap") || n.ends_with(".pcapng"))
+        .collect();
+    names.sort();
+    assert!(names.len() > 30, "{names:?}");
+    let t0 = 1_800_000_000_000_000_000i64;
+    let mut all = Vec::new();
+    for (k, name) in names.iter().enumerate() {
+        let f = frames(name);
+        let first = f.iter().map(|p| p.ts.as_nanos()).min().unwrap();
+        let keep = if k % 3 == 1 { f.len() * 2 / 3 } else { f.len() };
+        for mut p in f.into_iter().take(keep) {
+            p.ts = Timestamp::from_nanos(t0 + k as i64 * 700_000_000 + p.ts.as_nanos() - first);
+            all.push(p);
+        }
+    }
+    all.sort_by_key(|p| p.ts); // stable: each capture keeps its own order
+    all
+}
+
+/// What a session did, call by call: `Call` marks the start of each call
+/// into it, the sink's rows and finished records follow, and after each
+/// batch the live views (open count, open servers, open records).
+#[derive(Debug, PartialEq)]
+enum Event {
+    Call(&'static str, u128),
+    Row(serde_json::Value, bool),
+    Finished(serde_json::Value),
+    Views(usize, Vec<(u64, std::net::SocketAddr)>, serde_json::Value),
+    Report(serde_json::Value),
+}
+
+#[derive(Default)]
+struct Trace(Vec<Event>);
+
+impl LiveSink for Trace {
+    fn row(&mut self, r: &ConnectionRecord, amended: bool) -> io::Result<()> {
+        self.0
+            .push(Event::Row(serde_json::to_value(r).unwrap(), amended));
+        Ok(())
+    }
+    fn finished(&mut self, r: &ConnectionRecord) {
+        self.0
+            .push(Event::Finished(serde_json::to_value(r).unwrap()));
+    }
+}
+
+/// `f` replayed as a live capture would hand it over: frames within 5 ms
+/// of the first of a batch go in one batch (at most `per_batch`), and while
+/// the wire is quiet the loop's 100 ms waits run out (`quiet`), as in
+/// `keepwatch live`; then the end.
+fn live_replay(
+    f: &[Frame],
+    opts: &Options,
+    cfg: SessionConfig,
+    threads: usize,
+    per_batch: usize,
+) -> Vec<Event> {
+    let mut s = session_on(opts.clone(), cfg, threads);
+    let mut t = Trace::default();
+    let t0 = f[0].ts.as_nanos();
+    let mono = |p: &Frame| Std::from_nanos((p.ts.as_nanos() - t0) as u64);
+    let mut i = 0;
+    let mut now = Mono::ZERO;
+    while i < f.len() {
+        let start = mono(&f[i]);
+        while start.saturating_sub(now) > ms(100) {
+            now += ms(100);
+            t.0.push(Event::Call("quiet", now.as_millis()));
+            s.quiet(now, &mut t);
+        }
+        let mut j = i + 1;
+        while j < f.len() && j - i < per_batch && mono(&f[j]) - start < ms(5) {
+            j += 1;
+        }
+        now = now.max(mono(&f[j - 1]));
+        t.0.push(Event::Call("batch", now.as_millis()));
+        s.batch(f[i..j].iter().map(Frame::raw), now, &mut t);
+        let an = s.analyzer();
+        let open = an.open_records();
+        let servers: Vec<_> = an.open_connection_servers().collect();
+        assert!(open.windows(2).all(|w| w[0].id < w[1].id), "id order");
+        t.0.push(Event::Views(
+            an.open_connections(),
+            servers,
+            serde_json::to_value(&open).unwrap(),
+        ));
+        i = j;
+    }
+    // Quiet to the end of every linger and idle timeout.
+    for _ in 0..80 {
+        now += ms(100);
+        t.0.push(Event::Call("quiet", now.as_millis()));
+        s.quiet(now, &mut t);
+    }
+    t.0.push(Event::Call("finish", now.as_millis()));
+    let (rep, err) = s.finish(&mut t);
+    assert!(err.is_none());
+    t.0.push(Event::Report(serde_json::to_value(&rep).unwrap()));
+    t.0
+}
+
+/// The first difference between two traces, said plainly.
+fn same_trace(a: &[Event], b: &[Event], what: &str) {
+    for (k, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!(
+            x == y,
+            "{what}: event {k} differs\n one thread: {x:?}\n workers:    {y:?}"
+        );
+    }
+    assert_eq!(a.len(), b.len(), "{what}: trace lengths");
+}
+
+/// `live --threads N`: the same rows (order, amended flags), finished
+/// records, live views and final report as one thread, call by call, with
+/// early rows or without, with connections finished by quiet ticks at the
+/// linger and at a short idle timeout, and whatever the batch size.
+#[test]
+fn worker_threads_give_what_one_thread_gives_call_by_call() {
+    let f = mix();
+    let short_idle = Options {
+        table: crate::tcp::TableConfig {
+            idle_timeout: crate::time::Duration::from_secs(2),
+            ..crate::tcp::TableConfig::default()
+        },
+        ..Options::default()
+    };
+    let text_like = Options {
+        drop_exchanges: true,
+        slim_records: true,
+        ..Options::default()
+    };
+    let early = SessionConfig {
+        early_rows: true,
+        ..SessionConfig::default()
+    };
+    for (what, opts, cfg, per_batch) in [
+        ("early rows", Options::default(), early, 64),
+        ("early rows, one packet a batch", text_like, early, 1),
+        (
+            "idle timeout 2 s",
+            short_idle,
+            SessionConfig::default(),
+            1000,
+        ),
+    ] {
+        let one = live_replay(&f, &opts, cfg, 1, per_batch);
+        let count = |p: fn(&Event) -> bool| one.iter().filter(|e| p(e)).count();
+        // The scenario is worth comparing: rows at the close, connections
+        // finished by a quiet tick, connections open at the end.
+        let finished = count(|e| matches!(e, Event::Finished(_)));
+        assert!(finished > 60, "{what}: {finished} finished");
+        if cfg.early_rows {
+            let at_close =
+                count(|e| matches!(e, Event::Row(r, false) if r["tcp"]["end_cause"] == "closed"));
+            assert!(at_close > 20, "{what}: {at_close} rows at the close");
+        }
+        let mut quiet_finished = 0;
+        let mut in_quiet = false;
+        for e in &one {
+            match e {
+                Event::Call(c, _) => in_quiet = *c == "quiet",
+                Event::Finished(_) if in_quiet => quiet_finished += 1,
+                _ => {}
+            }
+        }
+        assert!(
+            quiet_finished > 10,
+            "{what}: {quiet_finished} finished by a tick"
+        );
+        let cause = |c: &str| {
+            one.iter()
+                .filter(|e| matches!(e, Event::Finished(r) if r["tcp"]["end_cause"] == c))
+                .count()
+        };
+        if cfg.early_rows {
+            let amended = count(|e| matches!(e, Event::Row(_, true)));
+            assert!(amended > 0, "{what}: no amended row");
+            assert!(cause("capture-ended") > 5, "{what}: open at the end");
+        } else {
+            assert!(cause("idle-timeout") > 5, "{what}: idle timeouts");
+        }
+        for n in [2, 3] {
+            let many = live_replay(&f, &opts, cfg, n, per_batch);
+            same_trace(&one, &many, &format!("{what}, {n} threads"));
+        }
+    }
 }

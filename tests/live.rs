@@ -91,6 +91,18 @@ fn by_client<'a>(conns: &'a [Value], client: &str) -> &'a Value {
 /// still open at Ctrl-C; then the `-w` file replayed with `keepwatch report`.
 #[test]
 fn live_nginx_keepalive_http10_and_replay() {
+    nginx_keepalive_http10_and_replay("1");
+}
+
+/// The same on two worker threads: the same connections, verdicts and
+/// close reasons, printed while the capture runs (rows at the close, and
+/// records finished by the quiet-wire sweep on the workers).
+#[test]
+fn live_threads_2_nginx_keepalive_http10_and_replay() {
+    nginx_keepalive_http10_and_replay("2");
+}
+
+fn nginx_keepalive_http10_and_replay(threads: &str) {
     require_capture!();
     if support::which("curl").is_none() {
         common::skip("curl not installed");
@@ -121,6 +133,8 @@ fn live_nginx_keepalive_http10_and_replay() {
             &filter,
             "--format",
             "jsonl",
+            "--threads",
+            threads,
             "-w",
             pcap.to_str().unwrap(),
         ],

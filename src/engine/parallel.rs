@@ -29,6 +29,17 @@
 //! so the merge takes batch k from each worker, sorts, and hands records on
 //! in order; the summary is folded from them on the reading thread.
 //!
+//! Live sources (`live --threads N`) use the same pool: the live session
+//! calls [`Pool::flush`] after each batch libpcap hands over (the partial
+//! batch is sent and every record finished so far merged, so rows do not
+//! wait for a full batch of segments), [`Pool::advance`] on a quiet wire (a sweep
+//! at the estimated capture time on every worker, decided like the others,
+//! so its records and the next sweep's timing are one table's), and asks
+//! the workers for its views (closed and lingering connections for the
+//! early rows, open records, open servers and count) with `Msg::Query`,
+//! answered between batches like a stripe read; ids are mapped to the
+//! global ones, which is exact once the pool is [`Pool::idle`].
+//!
 //! What is not exact: the memory bounds (`--memory-limit`, the half-open
 //! cap, the out-of-order budget) are split evenly between the workers, so
 //! once a bound is hit the connections it evicts can differ from one
@@ -125,6 +136,75 @@ enum Msg {
     Finish(Timestamp),
     /// Read a stripe of the capture file ([`StripeFeed`]).
     Read(ReadReq),
+    /// A live view of the table, answered between batches ([`Ask`]).
+    Query(Ask, SyncSender<Answer>),
+}
+
+/// What a live session asks a worker about its table (after every segment
+/// sent so far: the channel keeps the order). Ids are the worker's own.
+enum Ask {
+    /// Open connections, closed ones lingering left out.
+    Count,
+    /// (id, server) of the open connections (half-open ones left out).
+    Servers,
+    /// Ids of the connections closed and lingering.
+    ClosedIds,
+    /// Records of these closed, lingering connections, as they stand.
+    Closed(Vec<u64>),
+    /// Records of every connection in the table.
+    Open,
+}
+
+enum Answer {
+    Count(usize),
+    Servers(Vec<(u64, std::net::SocketAddr)>),
+    Ids(Vec<u64>),
+    Records(Vec<ConnectionRecord>),
+}
+
+/// A worker's answer to `ask` (the one-thread [`super::Analyzer`]'s views,
+/// on its shard).
+fn answer(table: &FlowTable<AppInspector>, opts: &Options, ask: Ask) -> Answer {
+    let details = !opts.drop_exchanges;
+    match ask {
+        Ask::Count => {
+            let lingering = table.connections().filter(|c| c.close.is_closed()).count();
+            Answer::Count(table.open_connections() - lingering)
+        }
+        Ask::Servers => Answer::Servers(
+            table
+                .connections()
+                .filter(|c| !c.close.is_closed())
+                .map(|c| (c.id, c.server))
+                .collect(),
+        ),
+        Ask::ClosedIds => Answer::Ids(
+            table
+                .connections()
+                .filter(|c| c.close.is_closed())
+                .map(|c| c.id)
+                .collect(),
+        ),
+        Ask::Closed(mut ids) => {
+            ids.sort_unstable();
+            Answer::Records(
+                table
+                    .connections()
+                    .filter(|c| c.close.is_closed() && ids.binary_search(&c.id).is_ok())
+                    .map(|c| {
+                        let mut r = record(c, details);
+                        r.tcp.end_cause = crate::tcp::EndCause::Closed;
+                        r
+                    })
+                    .collect(),
+            )
+        }
+        Ask::Open => {
+            let mut v = Vec::new();
+            table.for_each_connection(|c| v.push(record(c, details)));
+            Answer::Records(v)
+        }
+    }
 }
 
 /// A [`StripeReader`] request: the block read goes back on `reply`.
@@ -225,12 +305,16 @@ fn worker(opts: Options, cfg: TableConfig, rx: Receiver<Msg>, tx: Sender<Out>) {
                 let _ = r.reply.send((blk, res));
                 continue;
             }
+            Msg::Query(ask, reply) => {
+                let _ = reply.send(answer(&table, &opts, ask));
+                continue;
+            }
             m => m,
         };
         let mut out = Out::default();
         let mut text = Vec::new();
         match msg {
-            Msg::Read(_) => unreachable!("served above"),
+            Msg::Read(_) | Msg::Query(..) => unreachable!("served above"),
             Msg::Batch(mut b) => {
                 text = std::mem::take(&mut b.text);
                 text.clear();
@@ -530,6 +614,149 @@ impl Pool {
             let outs = self.receive();
             self.stash.push_back(outs);
         }
+    }
+
+    /// Nothing waits to be sent and every batch sent is merged (as after
+    /// [`Pool::flush`]): the live views below are then exact.
+    pub fn idle(&self) -> bool {
+        self.pending == 0 && self.in_flight == 0
+    }
+
+    /// Sends what waits in the batches and merges every batch in flight:
+    /// the records the workers finished so far go to `sink` now. A live
+    /// session does this after each of its batches, so no record waits for
+    /// 4,096 segments to fill a batch.
+    pub fn flush(&mut self, sink: &mut dyn FnMut(Merged)) {
+        if self.pending > 0 {
+            self.send();
+        }
+        while self.in_flight > 0 {
+            self.merge_one(sink);
+        }
+    }
+
+    /// Capture time reached `now` without a packet (a live source on a
+    /// quiet wire): every worker sweeps its table at `now`, after the
+    /// segments sent so far, as one table's [`FlowTable::sweep`] would (the
+    /// next once-a-second sweep counts from `now` too). `idx` is the index
+    /// after the last frame read, so the records come after every earlier
+    /// one, in id order. Flushed: they go to `sink` before this returns.
+    pub fn advance(&mut self, idx: u64, now: Timestamp, sink: &mut dyn FnMut(Merged)) {
+        self.last_sweep = now;
+        for b in &mut self.batches {
+            b.items.push(Item::Sweep(idx, now));
+        }
+        self.send();
+        while self.in_flight > 0 {
+            self.merge_one(sink);
+        }
+    }
+
+    /// Asks worker `w` `ask(w)` (None: not that one) and waits for the
+    /// answers, in worker order.
+    fn ask(&self, mut ask: impl FnMut(usize) -> Option<Ask>) -> Vec<Option<Answer>> {
+        let rxs: Vec<Option<Receiver<Answer>>> = (0..self.workers.len())
+            .map(|w| {
+                ask(w).map(|a| {
+                    let (tx, rx) = sync_channel(1);
+                    // A worker gone shows when the answer is awaited.
+                    let _ = self.workers[w].tx.send(Msg::Query(a, tx));
+                    rx
+                })
+            })
+            .collect();
+        rxs.into_iter()
+            .map(|rx| rx.map(|rx| rx.recv().expect("a keepwatch worker thread stopped")))
+            .collect()
+    }
+
+    /// The global id of worker `w`'s connection `local`: None for one
+    /// whose creation is not merged yet (the pool is not [`Pool::idle`]).
+    fn global(&self, w: usize, local: u64) -> Option<u64> {
+        self.workers[w].ids.get(&local).copied()
+    }
+
+    /// Records answered by the workers with their global ids and the index
+    /// of the frame that created them, in id order.
+    fn records(&self, answers: Vec<Option<Answer>>) -> Vec<(ConnectionRecord, u64)> {
+        let mut v: Vec<(ConnectionRecord, u64)> = Vec::new();
+        for (w, a) in answers.into_iter().enumerate() {
+            let Some(Answer::Records(rs)) = a else {
+                continue;
+            };
+            for mut r in rs {
+                if let Some(id) = self.global(w, r.id) {
+                    r.id = id;
+                    let start = self.start_of.get(&id).copied().unwrap_or(0);
+                    v.push((r, start));
+                }
+            }
+        }
+        v.sort_unstable_by_key(|(r, _)| r.id);
+        v
+    }
+
+    /// Open connections, closed ones lingering left out (exact when
+    /// [`Pool::idle`]; one round trip to the workers).
+    pub fn open_connections(&self) -> usize {
+        self.ask(|_| Some(Ask::Count))
+            .into_iter()
+            .map(|a| match a {
+                Some(Answer::Count(n)) => n,
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// (global id, server) of the open connections, in id order (half-open
+    /// and closed lingering ones left out).
+    pub fn open_servers(&self) -> Vec<(u64, std::net::SocketAddr)> {
+        let mut v = Vec::new();
+        for (w, a) in self.ask(|_| Some(Ask::Servers)).into_iter().enumerate() {
+            if let Some(Answer::Servers(s)) = a {
+                v.extend(
+                    s.into_iter()
+                        .filter_map(|(l, srv)| Some((self.global(w, l)?, srv))),
+                );
+            }
+        }
+        v.sort_unstable_by_key(|&(id, _)| id);
+        v
+    }
+
+    /// Records of the connections closed and lingering whose global id
+    /// `skip` does not name, as one table's
+    /// [`super::Analyzer::closed_records`] gives them (`end_cause` closed),
+    /// with the index of the frame that created each. One round trip for the
+    /// ids, a second only if some are wanted.
+    pub fn closed_records(&self, skip: impl Fn(u64) -> bool) -> Vec<(ConnectionRecord, u64)> {
+        let mut wanted: Vec<Vec<u64>> = self
+            .ask(|_| Some(Ask::ClosedIds))
+            .into_iter()
+            .enumerate()
+            .map(|(w, a)| match a {
+                Some(Answer::Ids(ids)) => ids
+                    .into_iter()
+                    .filter(|&l| self.global(w, l).is_some_and(|g| !skip(g)))
+                    .collect(),
+                _ => Vec::new(),
+            })
+            .collect();
+        if wanted.iter().all(Vec::is_empty) {
+            return Vec::new();
+        }
+        let answers = self.ask(|w| {
+            let ids = std::mem::take(&mut wanted[w]);
+            (!ids.is_empty()).then_some(Ask::Closed(ids))
+        });
+        self.records(answers)
+    }
+
+    /// Records of every connection in the workers' tables, in id order,
+    /// with the index of the frame that created each.
+    pub fn open_records(&self) -> Vec<(ConnectionRecord, u64)> {
+        let answers = self.ask(|_| Some(Ask::Open));
+        self.records(answers)
     }
 
     fn merge_one(&mut self, sink: &mut dyn FnMut(Merged)) {
