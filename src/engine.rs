@@ -38,8 +38,10 @@ pub struct Options {
     /// the calling thread. See [`parallel`]: the output is the same.
     pub threads: usize,
     /// Streaming output rendered by the engine (JSONL and CSV lines): each
-    /// finished record is rendered into [`Analyzer::write_rendered`]'s
-    /// buffer, in order. With worker threads the workers render (the id,
+    /// finished record is written by [`Analyzer::write_rendered`], in order
+    /// (with `slim_records`, rendered only then, one at a time, so a burst
+    /// of finished connections is not one buffer of all its lines). With
+    /// worker threads the workers render (the id,
     /// known only after the merge, is rendered as [`RENDER_ID`] and its
     /// first occurrence replaced: a renderer prints the id in decimal, once,
     /// before anything taken from the packets, as JSONL and CSV do), so the
@@ -123,6 +125,11 @@ pub struct Analyzer {
     pool: Option<parallel::Pool>,
     /// (first frame index, file) as set by `set_current_file`, for `pool`.
     file_marks: Vec<(u64, Option<String>)>,
+    /// After [`Analyzer::end_input`], `pool`'s workers, rendering the
+    /// streaming lines still to write.
+    renderers: Option<parallel::Pool>,
+    /// [`Analyzer::end_input`] was called.
+    ended: bool,
 }
 
 /// A flow table for `opts` with configuration `cfg` (TLS keys wired in;
@@ -164,6 +171,8 @@ impl Analyzer {
         Ok(Analyzer {
             table: new_table(&opts, opts.table),
             pool,
+            renderers: None,
+            ended: false,
             file_marks: Vec::new(),
             filter,
             opts,
@@ -472,15 +481,63 @@ impl Analyzer {
         }
     }
 
-    /// [`Options::render`] output so far to `w` (then forgotten).
+    /// [`Options::render`] output so far to `w` (then forgotten), in order.
+    ///
+    /// Streaming records not rendered yet ([`Line::Record`]) are rendered
+    /// here, one at a time, so a burst of finished connections (a sweep, the
+    /// end of input) never becomes one buffer of all their lines: on one
+    /// thread into one reused line buffer; with worker threads, by the
+    /// workers, a few ahead ([`RENDER_AHEAD`] per worker). Until
+    /// [`Analyzer::end_input`] a line a worker has not rendered yet is left
+    /// for a later call (the reading thread does not wait); after it, this
+    /// waits for every line.
     pub fn write_rendered(&mut self, w: &mut impl std::io::Write) -> std::io::Result<()> {
-        if !self.sums.rendered.is_empty() {
-            w.write_all(&self.sums.rendered)?;
-            self.sums.rendered.clear();
-        }
-        // Written from the workers' buffers, id spliced in (no copy here).
-        for (p, id) in self.sums.pieces.drain(..) {
-            parallel::write_with_id(w, p.bytes(), id)?;
+        let Analyzer {
+            sums,
+            pool,
+            renderers,
+            ended,
+            opts,
+            ..
+        } = self;
+        let lines = &mut sums.lines;
+        let mut pool = pool.as_mut().or(renderers.as_mut());
+        while !lines.is_empty() {
+            if let Some(p) = pool.as_deref_mut() {
+                let ahead = RENDER_AHEAD * p.workers();
+                for line in lines.iter_mut().take(ahead) {
+                    if matches!(line, Line::Record(_)) {
+                        let Line::Record(r) = std::mem::replace(line, Line::Bytes(Vec::new()))
+                        else {
+                            unreachable!("matched above")
+                        };
+                        *line = Line::Asked(p.render(r));
+                    }
+                }
+            }
+            match lines.front_mut() {
+                None => break,
+                Some(Line::Bytes(b)) => w.write_all(b)?,
+                // Written from the workers' buffers, id spliced in (no copy here).
+                Some(Line::Piece(p, id)) => parallel::write_with_id(w, p.bytes(), *id)?,
+                Some(Line::Record(r)) => {
+                    let b = &mut sums.scratch;
+                    b.clear();
+                    if let Some(render) = opts.render {
+                        render(r, b);
+                    }
+                    w.write_all(b)?;
+                    // One huge line does not stay resident.
+                    if b.capacity() > LINE_KEEP {
+                        *b = Vec::new();
+                    }
+                }
+                Some(Line::Asked(a)) => match a.take(*ended) {
+                    None => return Ok(()),
+                    Some(b) => w.write_all(&b?)?,
+                },
+            }
+            lines.pop_front();
         }
         Ok(())
     }
@@ -489,7 +546,8 @@ impl Analyzer {
     /// and the rendered output); [`Analyzer::finish`] then builds the report.
     pub fn end_input<F: FnMut(&ConnectionRecord)>(&mut self, on_conn: &mut F) {
         let end = self.last.unwrap_or_default();
-        if let Some(pool) = self.pool.take() {
+        self.ended = true;
+        if let Some(mut pool) = self.pool.take() {
             let Analyzer {
                 records,
                 sums,
@@ -509,6 +567,8 @@ impl Analyzer {
                 )
             });
             self.table.stats = stats;
+            // Kept to render the lines still to write (`write_rendered`).
+            self.renderers = Some(pool);
         }
         let Analyzer {
             table,
@@ -524,6 +584,9 @@ impl Analyzer {
     /// Finalises every connection still open and builds the report.
     pub fn finish<F: FnMut(&ConnectionRecord)>(mut self, on_conn: &mut F) -> Report {
         self.end_input(on_conn);
+        if let Some(p) = self.renderers.take() {
+            p.close();
+        }
         self.records.sort_by_key(|r| r.id);
         let mut summary = std::mem::take(&mut self.sums.summary).finish();
         summary.packets = self.packets;
@@ -750,12 +813,29 @@ struct Tally {
     records_folded: u64,
     ooo_limit_hits: u64,
     unanswered_folded: u64,
-    /// [`Options::render`] output not yet written.
-    rendered: Vec<u8>,
-    /// The same, rendered by worker threads (with [`RENDER_ID`]): (bytes, id).
-    /// Only one of the two is used by an analyzer.
-    pieces: Vec<(parallel::Piece, u64)>,
+    /// [`Options::render`] output not yet written, in order.
+    lines: std::collections::VecDeque<Line>,
+    /// The line buffer [`Analyzer::write_rendered`] renders into.
+    scratch: Vec<u8>,
 }
+
+/// [`Options::render`] output waiting to be written.
+enum Line {
+    /// Rendered.
+    Bytes(Vec<u8>),
+    /// Rendered by a worker thread (with [`RENDER_ID`]), and the id.
+    Piece(parallel::Piece, u64),
+    /// A streaming record (with its exchanges), to render when written.
+    Record(Box<ConnectionRecord>),
+    /// The same, being rendered by a worker thread.
+    Asked(parallel::Asked),
+}
+
+/// Streaming records rendered ahead of the writing, per worker thread.
+const RENDER_AHEAD: usize = 2;
+
+/// [`Tally::scratch`] larger than this is freed after its line is written.
+const LINE_KEEP: usize = 1 << 20;
 
 impl Tally {
     fn add(&mut self, r: &ConnectionRecord) {
@@ -811,18 +891,37 @@ fn push_record<F: FnMut(&ConnectionRecord)>(
     on_conn: &mut F,
 ) {
     r.file = file;
+    // A streaming record not rendered yet is rendered when written
+    // (`write_rendered`), not here: a burst of them would otherwise be one
+    // buffer of all their lines.
+    let mut deferred = false;
+    let mut exchanges = Vec::new();
     if let Some(render) = opts.render {
         match rendered {
-            Some(p) => sums.pieces.push((p, r.id)),
-            None => render(&r, &mut sums.rendered),
+            Some(p) => sums.lines.push_back(Line::Piece(p, r.id)),
+            None if opts.slim_records => deferred = true,
+            None => {
+                if !matches!(sums.lines.back(), Some(Line::Bytes(_))) {
+                    sums.lines.push_back(Line::Bytes(Vec::new()));
+                }
+                if let Some(Line::Bytes(b)) = sums.lines.back_mut() {
+                    render(&r, b);
+                }
+            }
         }
         if opts.exchanges_only_rendered {
-            r.exchanges = Vec::new();
+            exchanges = std::mem::take(&mut r.exchanges);
         }
     }
     on_conn(&r);
     sums.add(&r);
     if opts.slim_records {
+        if deferred {
+            if opts.exchanges_only_rendered {
+                r.exchanges = exchanges;
+            }
+            sums.lines.push_back(Line::Record(Box::new(r)));
+        }
         return;
     }
     // A SYN flood must not fill the kept list with SYN-only records.
@@ -834,4 +933,67 @@ fn push_record<F: FnMut(&ConnectionRecord)>(
         sums.failed_kept += 1;
     }
     records.push(r);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jsonl(r: &ConnectionRecord, b: &mut Vec<u8>) {
+        crate::report::jsonl_line(b, r);
+    }
+
+    /// JSONL of `path` on `threads` threads, and how many records were still
+    /// waiting to be rendered when the input ended.
+    fn stream(path: &std::path::Path, threads: usize) -> (Vec<u8>, usize) {
+        let opts = Options {
+            threads,
+            slim_records: true,
+            render: Some(jsonl),
+            exchanges_only_rendered: true,
+            ..Options::default()
+        };
+        let mut an = Analyzer::new(opts).unwrap();
+        let mut out = Vec::new();
+        let cap = crate::capture::CaptureFile::open(path).unwrap();
+        let s = cap
+            .for_each(|p| {
+                an.packet(&p, &mut |_| {});
+                an.write_rendered(&mut out).unwrap();
+            })
+            .unwrap();
+        an.add_file(s);
+        an.end_input(&mut |_| {});
+        let waiting = an
+            .sums
+            .lines
+            .iter()
+            .filter(|l| matches!(l, Line::Record(_)))
+            .count();
+        an.write_rendered(&mut out).unwrap();
+        assert!(an.sums.lines.is_empty());
+        an.finish(&mut |_| {});
+        (out, waiting)
+    }
+
+    /// A burst of finished streaming connections is queued as records and
+    /// rendered one at a time as it is written (on one thread, and on the
+    /// workers past their per-batch share, which unit tests set to one
+    /// record), never as one buffer of all its lines; the bytes are the
+    /// same.
+    #[test]
+    fn streaming_bursts_are_rendered_as_written() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/captures");
+        let mut waited = [0usize; 2];
+        for e in std::fs::read_dir(dir).unwrap() {
+            let path = e.unwrap().path();
+            let (one, w1) = stream(&path, 1);
+            let (two, w2) = stream(&path, 2);
+            assert_eq!(one, two, "{}", path.display());
+            assert!(!one.is_empty(), "{}", path.display());
+            waited[0] += w1;
+            waited[1] += w2;
+        }
+        assert!(waited[0] > 0 && waited[1] > 0, "{waited:?}");
+    }
 }

@@ -65,6 +65,13 @@ use std::sync::Arc;
 /// thousands of exchanges each) does not stay resident in every batch.
 const TEXT_KEEP: usize = 4 << 20;
 
+/// Bytes a worker renders for one batch (a sweep or the end of input may
+/// finish thousands of connections in it): the records after that come
+/// unrendered, with their exchanges, and are rendered a few at a time as
+/// they are written ([`Pool::render`]), so a burst is never all its lines
+/// at once. (Unit tests: every record past a batch's first.)
+const BURST: usize = if cfg!(test) { 1 } else { 2 * TEXT_KEEP };
+
 /// Segments per batch (all workers together) before it is sent.
 const BATCH: usize = 4096;
 /// Batches in flight before the reader waits for the oldest to merge.
@@ -138,6 +145,8 @@ enum Msg {
     Read(ReadReq),
     /// A live view of the table, answered between batches ([`Ask`]).
     Query(Ask, SyncSender<Answer>),
+    /// Render a record ([`Pool::render`]); the bytes go back on the sender.
+    Render(Box<ConnectionRecord>, SyncSender<Vec<u8>>),
 }
 
 /// What a live session asks a worker about its table (after every segment
@@ -268,7 +277,12 @@ impl Fin<'_> {
     fn push(&mut self, idx: u64, phase: u8, c: &Connection<AppInspector>) {
         let mut r = record(c, !self.opts.drop_exchanges);
         let mut bytes = None;
-        if let Some(render) = self.opts.render {
+        let burst = || self.out.text.iter().map(Vec::len).sum::<usize>() + self.text.len() >= BURST;
+        if self.opts.render.is_some() && burst() {
+            // Rendered as it is written (`Pool::render`), its file set by
+            // the merge.
+            self.file_of.remove(&r.id);
+        } else if let Some(render) = self.opts.render {
             let local = r.id;
             r.file = match self.file_of.remove(&local) {
                 Some(f) => Some(f),
@@ -309,12 +323,21 @@ fn worker(opts: Options, cfg: TableConfig, rx: Receiver<Msg>, tx: Sender<Out>) {
                 let _ = reply.send(answer(&table, &opts, ask));
                 continue;
             }
+            Msg::Render(r, reply) => {
+                let mut b = Vec::new();
+                if let Some(render) = opts.render {
+                    render(&r, &mut b);
+                }
+                drop(r);
+                let _ = reply.send(b);
+                continue;
+            }
             m => m,
         };
         let mut out = Out::default();
         let mut text = Vec::new();
         match msg {
-            Msg::Read(_) | Msg::Query(..) => unreachable!("served above"),
+            Msg::Read(_) | Msg::Query(..) | Msg::Render(..) => unreachable!("served above"),
             Msg::Batch(mut b) => {
                 text = std::mem::take(&mut b.text);
                 text.clear();
@@ -447,8 +470,29 @@ pub struct Merged {
     pub start: u64,
 }
 
+/// A record being rendered by a worker ([`Pool::render`]).
+pub struct Asked(Receiver<Vec<u8>>);
+
+impl Asked {
+    /// The rendered bytes; `None` if not ready and `wait` is false.
+    pub fn take(&self, wait: bool) -> Option<std::io::Result<Vec<u8>>> {
+        use std::sync::mpsc::TryRecvError;
+        let gone = || std::io::Error::other("a keepwatch worker thread stopped");
+        if wait {
+            return Some(self.0.recv().map_err(|_| gone()));
+        }
+        match self.0.try_recv() {
+            Ok(b) => Some(Ok(b)),
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Disconnected) => Some(Err(gone())),
+        }
+    }
+}
+
 pub struct Pool {
     workers: Vec<Worker>,
+    /// The worker the next [`Pool::render`] goes to.
+    next_render: usize,
     batches: Vec<Batch>,
     pending: usize,
     /// Sent, not merged.
@@ -496,6 +540,7 @@ impl Pool {
             .collect();
         Pool {
             workers,
+            next_render: 0,
             batches: (0..n).map(|_| Batch::default()).collect(),
             pending: 0,
             in_flight: 0,
@@ -521,6 +566,23 @@ impl Pool {
             next: 0,
             replies: Queue::new(),
         }
+    }
+
+    /// Worker threads.
+    pub fn workers(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// Renders `r` with [`Options::render`] on a worker (in turn), after
+    /// what it was given before; the bytes come back on the [`Asked`]. The
+    /// workers serve it until [`Pool::close`], after [`Pool::finish`] too.
+    pub fn render(&mut self, r: Box<ConnectionRecord>) -> Asked {
+        let (reply, rx) = sync_channel(1);
+        let w = self.next_render;
+        self.next_render = (w + 1) % self.workers.len();
+        // A worker gone shows as an error when the bytes are awaited.
+        let _ = self.workers[w].tx.send(Msg::Render(r, reply));
+        Asked(rx)
     }
 
     /// Connections created and not yet finished (for the progress line).
@@ -872,7 +934,8 @@ impl Pool {
 
     /// End of input: every record still to come, in order, and the tables'
     /// counters summed (the peak estimate as one table would have seen it).
-    pub fn finish(mut self, end: Timestamp, sink: &mut dyn FnMut(Merged)) -> TableStats {
+    /// The workers stay, to [`Pool::render`], until [`Pool::close`].
+    pub fn finish(&mut self, end: Timestamp, sink: &mut dyn FnMut(Merged)) -> TableStats {
         if self.pending > 0 {
             self.send();
         }
@@ -891,6 +954,11 @@ impl Pool {
         }
         self.merge(outs, sink);
         total.peak_memory = self.peak;
+        total
+    }
+
+    /// Ends the worker threads (after [`Pool::finish`]).
+    pub fn close(mut self) {
         for w in &mut self.workers {
             // Closing the channel ends the worker's loop (a [`StripeFeed`]
             // holds a sender only while a file is read).
@@ -900,7 +968,6 @@ impl Pool {
                 let _ = h.join();
             }
         }
-        total
     }
 }
 
