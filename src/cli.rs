@@ -601,13 +601,9 @@ fn report_cmd(files: &[PathBuf], common: &Common, flags: ReportFlags) -> Result<
                 _ => 16,
             };
             let keys = an.keys().cloned();
-            // With worker threads, they read the file's bytes too.
-            let mut feed = an.stripe_reader();
             // Secrets in the capture wait for the worker threads to catch up.
             let cell = std::cell::RefCell::new(&mut an);
-            let summary = cap.for_each_striped(
-                feed.as_mut()
-                    .map(|f| f as &mut dyn keepwatch::capture::file::StripeReader),
+            let summary = cap.for_each_with_secrets(
                 |p| {
                     let mut an = cell.borrow_mut();
                     an.packet(&p, &mut on_conn);

@@ -302,13 +302,6 @@ impl Analyzer {
         v
     }
 
-    /// With worker threads, a reader of the next file's stripes on them
-    /// ([`crate::capture::CaptureFile::for_each_striped`]); drop it once the
-    /// file is read.
-    pub fn stripe_reader(&self) -> Option<parallel::StripeFeed> {
-        self.pool.as_ref().map(|p| p.feed())
-    }
-
     /// TLS secrets found in the capture are about to be added: with worker
     /// threads, wait until they have taken every packet read so far, so the
     /// secrets apply from this point of the capture on, as with one thread.

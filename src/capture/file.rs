@@ -9,9 +9,9 @@
 //! decompressor with `read`. Every packet handed on is a slice of that buffer:
 //! no copy beyond the one from the kernel and no allocation per packet. The
 //! buffer holds a megabyte and is reused, so memory stays flat on any capture
-//! length and nothing is spilled to disk. With `report --threads`, a regular
-//! uncompressed file is read in stripes by other threads instead
-//! ([`StripeReader`]); the parsers see the same contiguous buffer.
+//! length and nothing is spilled to disk. With `report --threads` the
+//! workers hold on to the blocks their segments' payloads lie in
+//! ([`ReadBlock`]) and the reader moves on to a spare block.
 //!
 //! Files used to be memory-mapped; a file that another process truncated
 //! while it was read (a `tcpdump -C/-W` ring rewriting its oldest file, `>
@@ -266,7 +266,7 @@ impl CaptureFile {
         buffer: usize,
         f: F,
     ) -> Result<FileSummary, CaptureError> {
-        self.read_all(buffer, f, &mut |_, _| {}, None)
+        self.read_all(buffer, f, &mut |_, _| {})
     }
 
     /// Like [`CaptureFile::for_each`], and `secrets(type, data)` for each
@@ -277,19 +277,7 @@ impl CaptureFile {
         f: F,
         mut secrets: S,
     ) -> Result<FileSummary, CaptureError> {
-        self.read_all(BUFFER, f, &mut secrets, None)
-    }
-
-    /// [`CaptureFile::for_each_with_secrets`], with the file's bytes read by
-    /// `stripes` (on other threads: `report --threads`) when it is a regular,
-    /// uncompressed file; packets, damage and summary are the same.
-    pub fn for_each_striped<F: FnMut(RawPacket<'_>), S: FnMut(u32, &[u8])>(
-        &self,
-        stripes: Option<&mut dyn StripeReader>,
-        f: F,
-        mut secrets: S,
-    ) -> Result<FileSummary, CaptureError> {
-        self.read_all(BUFFER, f, &mut secrets, stripes.map(|r| (r, STRIPE, ROOM)))
+        self.read_all(BUFFER, f, &mut secrets)
     }
 
     fn read_all<F: FnMut(RawPacket<'_>)>(
@@ -297,31 +285,17 @@ impl CaptureFile {
         buffer: usize,
         f: F,
         secrets: &mut dyn FnMut(u32, &[u8]),
-        stripes: Option<(&mut dyn StripeReader, usize, usize)>,
     ) -> Result<FileSummary, CaptureError> {
         let name = self.name.as_str();
         match &self.origin {
             Origin::File { file, len } => {
                 let pos = AtomicU64::new(0);
                 let raw = PreadReader { file, pos: &pos };
-                let mut sum = match (self.compression, stripes) {
-                    (None, Some((reader, stripe, room))) => {
-                        let st = Striped {
-                            reader,
-                            file: file.clone(),
-                            next: 0,
-                            pending: 0,
-                            ended: false,
-                            pos: &pos,
-                            stripe,
-                            room,
-                        };
-                        read_capture(Input::striped(st), self.format, name, f, secrets)?
-                    }
-                    (None, None) => {
+                let mut sum = match self.compression {
+                    None => {
                         read_capture(Input::new(raw, buffer, None), self.format, name, f, secrets)?
                     }
-                    (Some(c), _) => read_capture(
+                    Some(c) => read_capture(
                         Input::new(decoder(c, raw), buffer, Some(c)),
                         self.format,
                         name,
@@ -545,89 +519,11 @@ pub fn current_block() -> Option<ReadBlock> {
 /// Retired blocks kept for reuse once the workers let go of them.
 const SPARE_BLOCKS: usize = 64;
 
-/// Bytes of a file's stripe: what one request reads.
-const STRIPE: usize = 256 << 10;
-/// Bytes free in front of a stripe's data, where the unread end of the
-/// previous stripe (a record cut by the boundary) is copied.
-const ROOM: usize = 64 << 10;
-/// Stripes asked for ahead of the one being parsed.
-const AHEAD: usize = 4;
-
-/// Reads a regular file's bytes for [`CaptureFile::for_each_striped`]: in
-/// `report --threads` the worker threads read the stripes, so the copy from
-/// the kernel is shared between the cores instead of being done by the one
-/// thread that parses the records. Requests are answered in order.
-pub trait StripeReader {
-    /// Read stripe `s` of `file` (see [`Stripe`]).
-    fn request(&mut self, file: &Arc<File>, s: Stripe);
-    /// The oldest request's block and how many bytes were read: fewer than
-    /// asked only at the end of the file.
-    fn receive(&mut self) -> io::Result<(ReadBlock, usize)>;
-}
-
-/// One [`StripeReader`] request: `len` bytes of the file at offset `at`, to
-/// be read into `block[room..]` (a block to reuse, free of other holders, or
-/// a new one if `None`).
-pub struct Stripe {
-    pub at: u64,
-    pub len: usize,
-    pub room: usize,
-    pub block: Option<ReadBlock>,
-}
-
-/// Serves a [`StripeReader`] request (on whatever thread reads): the block
-/// holding the stripe's bytes after its room, and how many were read.
-pub fn read_stripe(file: &File, s: Stripe) -> (ReadBlock, io::Result<usize>) {
-    let Stripe {
-        at,
-        len,
-        room,
-        block,
-    } = s;
-    let mut blk = block.unwrap_or_default();
-    if Arc::get_mut(&mut blk).is_none() {
-        blk = ReadBlock::default();
-    }
-    let b = Arc::get_mut(&mut blk).unwrap_or_else(|| unreachable!());
-    if b.len() < room + len {
-        b.resize(room + len, 0);
-    }
-    let buf = &mut b[room..room + len];
-    let mut got = 0;
-    while got < len {
-        match file.read_at(&mut buf[got..], at + got as u64) {
-            Ok(0) => break,
-            Ok(k) => got += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return (blk, Err(e)),
-        }
-    }
-    (blk, Ok(got))
-}
-
-/// An [`Input`]'s stripes: what was asked for, and where the file is.
-struct Striped<'s> {
-    reader: &'s mut dyn StripeReader,
-    file: Arc<File>,
-    /// File offset of the next stripe to ask for.
-    next: u64,
-    /// Asked for, not received.
-    pending: usize,
-    /// The end (or a read error) was met: ask for no more.
-    ended: bool,
-    /// Bytes received (to tell a file that shrank).
-    pos: &'s AtomicU64,
-    stripe: usize,
-    room: usize,
-}
-
 /// A refillable window on a byte stream. The parsers ask for the bytes of the
 /// next record ([`Input::fill`]), borrow them ([`Input::data`]) and move on
 /// ([`Input::consume`]); a record never spans a refill.
-struct Input<'s, R> {
+struct Input<R> {
     src: R,
-    /// The bytes come from a [`StripeReader`] instead of `src`.
-    stripes: Option<Striped<'s>>,
     /// Also [`CURRENT`], for consumers to share (see [`ReadBlock`]).
     buf: ReadBlock,
     /// Blocks given up while shared, to reuse when they are free again.
@@ -642,20 +538,10 @@ struct Input<'s, R> {
     compression: Option<Compression>,
 }
 
-impl<'s> Input<'s, io::Empty> {
-    /// An input fed by stripes read elsewhere (see [`Striped`]).
-    fn striped(st: Striped<'s>) -> Self {
-        let mut inp = Input::new(io::empty(), 64, None);
-        inp.stripes = Some(st);
-        inp
-    }
-}
-
-impl<R: Read> Input<'_, R> {
+impl<R: Read> Input<R> {
     fn new(src: R, size: usize, compression: Option<Compression>) -> Self {
         Input {
             src,
-            stripes: None,
             buf: ReadBlock::new(vec![0; size.max(64)]),
             spare: Vec::new(),
             start: 0,
@@ -705,9 +591,6 @@ impl<R: Read> Input<'_, R> {
 
     #[cold]
     fn refill(&mut self, n: usize) -> usize {
-        if self.stripes.is_some() {
-            return self.refill_striped(n);
-        }
         self.own_buf();
         let (start, end) = (self.start, self.end);
         if start + n > self.buf.len() {
@@ -724,107 +607,6 @@ impl<R: Read> Input<'_, R> {
         let b = self.buf.clone();
         CURRENT.with(|c| *c.borrow_mut() = Some(b));
         r
-    }
-
-    /// A block given up: kept to be read into again once free.
-    fn retire(&mut self, b: ReadBlock) {
-        if self.spare.len() < SPARE_BLOCKS {
-            self.spare.push(b);
-        }
-    }
-
-    /// Keeps [`AHEAD`] stripes asked for, each with a free spare block to
-    /// read into when there is one.
-    fn ask(&mut self) {
-        let Some(st) = self.stripes.as_mut() else {
-            return;
-        };
-        while !st.ended && st.pending < AHEAD {
-            let free = self.spare.iter().rposition(|b| Arc::strong_count(b) == 1);
-            let block = free.map(|i| self.spare.swap_remove(i));
-            let s = Stripe {
-                at: st.next,
-                len: st.stripe,
-                room: st.room,
-                block,
-            };
-            st.reader.request(&st.file, s);
-            st.next += st.stripe as u64;
-            st.pending += 1;
-        }
-    }
-
-    /// [`Input::refill`] from stripes: the next stripe's block becomes the
-    /// buffer, the unread bytes of the current one copied into the room in
-    /// front of its data (a record cut by the stripe boundary is whole
-    /// again), so nothing but that remainder is copied.
-    #[cold]
-    fn refill_striped(&mut self, n: usize) -> usize {
-        CURRENT.with(|c| c.borrow_mut().take());
-        while self.end - self.start < n && !self.eof {
-            self.ask();
-            let Some(st) = self.stripes.as_mut() else {
-                break;
-            };
-            st.pending -= 1;
-            let (stripe, room) = (st.stripe, st.room);
-            let (mut blk, got) = match st.reader.receive() {
-                Ok(r) => r,
-                Err(e) => {
-                    st.ended = true;
-                    self.err = Some(e);
-                    self.eof = true;
-                    break;
-                }
-            };
-            st.pos.fetch_add(got as u64, Ordering::Relaxed);
-            if got < stripe {
-                // A short read: the end of the file.
-                st.ended = true;
-                self.eof = true;
-            }
-            if got == 0 {
-                self.retire(blk);
-                break;
-            }
-            let rem = self.end - self.start;
-            let fits = blk.len() >= room + got && rem <= room;
-            match Arc::get_mut(&mut blk) {
-                Some(b) if fits => {
-                    b[room - rem..room].copy_from_slice(&self.buf[self.start..self.end]);
-                    // Stream offset of `b[0]`: `b[room]` follows the bytes
-                    // read so far (wraps before the first stripe).
-                    self.base = self
-                        .base
-                        .wrapping_add(self.end as u64)
-                        .wrapping_sub(room as u64);
-                    self.start = room - rem;
-                    self.end = room + got;
-                    let old = std::mem::replace(&mut self.buf, blk);
-                    self.retire(old);
-                }
-                _ => {
-                    // Rare: more unread bytes than the room (a record longer
-                    // than it, cut by the boundary). One buffer holds both.
-                    self.own_buf();
-                    let (start, end) = (self.start, self.end);
-                    let buf = Arc::get_mut(&mut self.buf).unwrap_or_else(|| unreachable!());
-                    buf.copy_within(start..end, 0);
-                    self.base = self.base.wrapping_add(start as u64);
-                    self.end -= start;
-                    self.start = 0;
-                    if buf.len() < self.end + got {
-                        buf.resize(self.end + got, 0);
-                    }
-                    buf[self.end..self.end + got].copy_from_slice(&blk[room..room + got]);
-                    self.end += got;
-                    self.retire(blk);
-                }
-            }
-        }
-        let b = self.buf.clone();
-        CURRENT.with(|c| *c.borrow_mut() = Some(b));
-        self.end - self.start
     }
 
     fn read_more(&mut self, n: usize) -> usize {
@@ -860,7 +642,6 @@ impl<R: Read> Input<'_, R> {
     /// Offset in the (decompressed) stream of the next byte.
     #[inline]
     fn offset(&self) -> u64 {
-        // Wrapping: a striped input's first block starts before offset 0.
         self.base.wrapping_add(self.start as u64)
     }
 
@@ -1569,81 +1350,6 @@ mod tests {
                 assert_eq!(&b[*at..*at + bytes.len()], &bytes[..], "{name}");
             }
         }
-    }
-
-    /// Answers stripe requests at once, on the calling thread.
-    struct InPlace(std::collections::VecDeque<(ReadBlock, io::Result<usize>)>);
-
-    impl StripeReader for InPlace {
-        fn request(&mut self, file: &Arc<File>, s: Stripe) {
-            self.0.push_back(read_stripe(file, s));
-        }
-        fn receive(&mut self) -> io::Result<(ReadBlock, usize)> {
-            let (b, r) = self.0.pop_front().expect("asked for");
-            r.map(|n| (b, n))
-        }
-    }
-
-    /// Reading a file in stripes (`report --threads`) yields what one
-    /// buffer does: the same packets, bytes, damage and notes, whether a
-    /// record is cut by a stripe boundary, longer than the room in front of
-    /// a stripe (the copy fallback), or longer than a stripe; on whole and
-    /// on truncated files (damage offsets included); held blocks stay intact.
-    #[test]
-    fn striped_reading_is_transparent() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/captures");
-        let tmp = std::env::temp_dir().join(format!("kw-striped-{}", std::process::id()));
-        std::fs::create_dir_all(&tmp).unwrap();
-        type Got = (
-            u64,
-            u64,
-            Option<String>,
-            Vec<String>,
-            Vec<(i64, u32, Vec<u8>)>,
-        );
-        for name in [
-            "netns-impaired-loss-dup-reorder.pcap",
-            "curl-http11-reuse.pcapng",
-        ] {
-            let bytes = std::fs::read(dir.join(name)).unwrap();
-            for cut in [bytes.len(), bytes.len() - 1, bytes.len() * 2 / 3 + 7, 300] {
-                let path = tmp.join(format!("{cut}-{name}"));
-                std::fs::write(&path, &bytes[..cut]).unwrap();
-                let cap = CaptureFile::open(&path).unwrap();
-                let mut held: Vec<(ReadBlock, usize, Vec<u8>)> = Vec::new();
-                let mut run = |stripes: Option<(&mut dyn StripeReader, usize, usize)>| -> Got {
-                    let mut v = Vec::new();
-                    let s = cap
-                        .read_all(
-                            1 << 20,
-                            |p| {
-                                if v.len() % 3 == 0 {
-                                    if let Some(b) = current_block() {
-                                        let at = p.data.as_ptr() as usize - b.as_ptr() as usize;
-                                        held.push((b, at, p.data.to_vec()));
-                                    }
-                                }
-                                v.push((p.ts.0, p.orig_len, p.data.to_vec()))
-                            },
-                            &mut |_, _| {},
-                            stripes,
-                        )
-                        .unwrap();
-                    (s.packets, s.bytes, s.damage, s.notes, v)
-                };
-                let plain = run(None);
-                for (stripe, room) in [(4096, 256), (1000, 64), (64, 16), (STRIPE, ROOM)] {
-                    let mut r = InPlace(Default::default());
-                    let got = run(Some((&mut r, stripe, room)));
-                    assert_eq!(got.0, plain.0, "{name} cut {cut} stripe {stripe}");
-                    assert_eq!(got, plain, "{name} cut {cut} stripe {stripe}");
-                }
-                for (b, at, data) in &held {
-                    assert_eq!(&b[*at..*at + data.len()], &data[..], "{name} cut {cut}");
-                }
-            }
-        }
-        std::fs::remove_dir_all(&tmp).unwrap();
     }
 
     #[test]

@@ -7,9 +7,7 @@
 //! outside one), to the worker that owns its connection: [`shard`] hashes the 4-tuple symmetrically, so both
 //! directions, and every connection ever seen on that 4-tuple, land on one
 //! worker, in capture order. Workers run their own [`FlowTable`] and build
-//! the records of the connections they finish. Between batches they also
-//! read the stripes of a regular file for the reading thread
-//! ([`StripeFeed`]), so the copy from the kernel is spread over the cores.
+//! the records of the connections they finish.
 //!
 //! Determinism. Everything the single table decides from *other* flows is
 //! replayed:
@@ -37,7 +35,7 @@
 //! so its records and the next sweep's timing are one table's), and asks
 //! the workers for its views (closed and lingering connections for the
 //! early rows, open records, open servers and count) with `Msg::Query`,
-//! answered between batches like a stripe read; ids are mapped to the
+//! answered between batches; ids are mapped to the
 //! global ones, which is exact once the pool is [`Pool::idle`].
 //!
 //! What is not exact: the memory bounds (`--memory-limit`, the half-open
@@ -47,15 +45,12 @@
 
 use super::Options;
 use crate::analysis::{record, ConnectionRecord};
-use crate::capture::file::{read_stripe, ReadBlock, Stripe, StripeReader};
 use crate::decode::TcpSegment;
 use crate::inspect::AppInspector;
 use crate::tcp::{Connection, FlowTable, TableConfig, TableStats};
 use crate::time::{Duration, Timestamp};
 use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
-use std::collections::VecDeque as Queue;
-use std::fs::File;
 use std::net::IpAddr;
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::Arc;
@@ -157,8 +152,6 @@ struct Batch {
 enum Msg {
     Batch(Batch),
     Finish(Timestamp),
-    /// Read a stripe of the capture file ([`StripeFeed`]).
-    Read(ReadReq),
     /// A live view of the table, answered between batches ([`Ask`]).
     Query(Ask, SyncSender<Answer>),
     /// Render a record ([`Pool::render`]); the bytes go back on the sender.
@@ -230,13 +223,6 @@ fn answer(table: &FlowTable<AppInspector>, opts: &Options, ask: Ask) -> Answer {
             Answer::Records(v)
         }
     }
-}
-
-/// A [`StripeReader`] request: the block read goes back on `reply`.
-struct ReadReq {
-    file: Arc<File>,
-    stripe: Stripe,
-    reply: SyncSender<(ReadBlock, std::io::Result<usize>)>,
 }
 
 /// A record's [`Options::render`] bytes: (buffer, from, to) in [`Out::text`].
@@ -329,12 +315,6 @@ fn worker(opts: Options, cfg: TableConfig, rx: Receiver<Msg>, tx: Sender<Out>) {
     let mut file_of: FxHashMap<u64, String> = FxHashMap::default();
     for msg in rx {
         let msg = match msg {
-            // Between batches: the reading thread waits for it.
-            Msg::Read(r) => {
-                let (blk, res) = read_stripe(&r.file, r.stripe);
-                let _ = r.reply.send((blk, res));
-                continue;
-            }
             Msg::Query(ask, reply) => {
                 let _ = reply.send(answer(&table, &opts, ask));
                 continue;
@@ -353,7 +333,7 @@ fn worker(opts: Options, cfg: TableConfig, rx: Receiver<Msg>, tx: Sender<Out>) {
         let mut out = Out::default();
         let mut text = Vec::new();
         match msg {
-            Msg::Read(_) | Msg::Query(..) | Msg::Render(..) => unreachable!("served above"),
+            Msg::Query(..) | Msg::Render(..) => unreachable!("served above"),
             Msg::Batch(mut b) => {
                 text = std::mem::take(&mut b.text);
                 text.clear();
@@ -452,7 +432,7 @@ fn worker(opts: Options, cfg: TableConfig, rx: Receiver<Msg>, tx: Sender<Out>) {
 
 struct Worker {
     /// Unbounded: [`Pool`] bounds the batches in flight ([`DEPTH`]), and a
-    /// stripe request must never wait behind them to be queued.
+    /// query or render request must never wait behind them to be queued.
     tx: Sender<Msg>,
     rx: Receiver<Out>,
     handle: Option<std::thread::JoinHandle<()>>,
@@ -572,16 +552,6 @@ impl Pool {
             est_total: 0,
             peak: 0,
             emitted: 0,
-        }
-    }
-
-    /// A [`StripeReader`] for the next file: the workers read its stripes
-    /// in turn, between their batches. Drop it when the file is read.
-    pub fn feed(&self) -> StripeFeed {
-        StripeFeed {
-            txs: self.workers.iter().map(|w| w.tx.clone()).collect(),
-            next: 0,
-            replies: Queue::new(),
         }
     }
 
@@ -977,45 +947,13 @@ impl Pool {
     /// Ends the worker threads (after [`Pool::finish`]).
     pub fn close(mut self) {
         for w in &mut self.workers {
-            // Closing the channel ends the worker's loop (a [`StripeFeed`]
-            // holds a sender only while a file is read).
+            // Closing the channel ends the worker's loop.
             let (tx, _) = channel();
             drop(std::mem::replace(&mut w.tx, tx));
             if let Some(h) = w.handle.take() {
                 let _ = h.join();
             }
         }
-    }
-}
-
-/// The workers as a [`StripeReader`]: stripe k is read by worker k mod N,
-/// so the copy from the kernel is spread over the cores like the rest.
-pub struct StripeFeed {
-    txs: Vec<Sender<Msg>>,
-    next: usize,
-    replies: Queue<Receiver<(ReadBlock, std::io::Result<usize>)>>,
-}
-
-impl StripeReader for StripeFeed {
-    fn request(&mut self, file: &Arc<File>, stripe: Stripe) {
-        let (reply, rx) = sync_channel(1);
-        let w = self.next;
-        self.next = (w + 1) % self.txs.len();
-        let req = ReadReq {
-            file: file.clone(),
-            stripe,
-            reply,
-        };
-        // A worker gone shows as an error when the reply is awaited.
-        let _ = self.txs[w].send(Msg::Read(req));
-        self.replies.push_back(rx);
-    }
-
-    fn receive(&mut self) -> std::io::Result<(ReadBlock, usize)> {
-        let gone = || std::io::Error::other("a keepwatch worker thread stopped");
-        let rx = self.replies.pop_front().ok_or_else(gone)?;
-        let (blk, res) = rx.recv().map_err(|_| gone())?;
-        res.map(|n| (blk, n))
     }
 }
 
