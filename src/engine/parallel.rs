@@ -7,7 +7,11 @@
 //! outside one), to the worker that owns its connection: [`shard`] hashes the 4-tuple symmetrically, so both
 //! directions, and every connection ever seen on that 4-tuple, land on one
 //! worker, in capture order. Workers run their own [`FlowTable`] and build
-//! the records of the connections they finish.
+//! the records of the connections they finish. With two threads, one of the
+//! two tables runs on the reading thread itself ([`Link::Inline`]: its batch
+//! runs when it is sent, while the worker thread works on its own) and gets
+//! a quarter of the connections ([`INLINE_SHARE`]), so that two cores carry
+//! two busy threads, not three.
 //!
 //! Determinism. Everything the single table decides from *other* flows is
 //! replayed:
@@ -80,7 +84,18 @@ const DEPTH: usize = 4;
 /// reading thread's batching cost, issue 14).
 #[inline]
 pub fn shard(a: IpAddr, ap: u16, b: IpAddr, bp: u16, n: usize) -> usize {
-    let x = endpoint_hash(a, ap).wrapping_add(endpoint_hash(b, bp));
+    reduce(shard_hash(a, ap, b, bp), n)
+}
+
+/// The 64-bit hash [`shard`] reduces: the same for both directions.
+#[inline]
+pub fn shard_hash(a: IpAddr, ap: u16, b: IpAddr, bp: u16) -> u64 {
+    endpoint_hash(a, ap).wrapping_add(endpoint_hash(b, bp))
+}
+
+/// `x` to `0..n` in proportion (a multiply, not a division).
+#[inline]
+fn reduce(x: u64, n: usize) -> usize {
     ((u128::from(x) * n as u128) >> 64) as usize
 }
 
@@ -307,45 +322,89 @@ impl Fin<'_> {
     }
 }
 
+/// A worker's table and what it keeps between batches: on its own thread
+/// ([`worker`]) or, with two threads, on the reading thread ([`Link::Inline`]).
+struct State {
+    opts: Options,
+    table: FlowTable<AppInspector>,
+    est: u64,
+    peak: u64,
+    file: Option<String>,
+    file_of: FxHashMap<u64, String>,
+}
+
 fn worker(opts: Options, cfg: TableConfig, rx: Receiver<Msg>, tx: Sender<Out>) {
-    let mut table: FlowTable<AppInspector> = super::new_table(&opts, cfg);
-    let mut est = 0u64;
-    let mut peak = 0u64;
-    let mut file: Option<String> = None;
-    let mut file_of: FxHashMap<u64, String> = FxHashMap::default();
+    let mut st = State::new(opts, cfg);
     for msg in rx {
-        let msg = match msg {
+        if let Some(out) = st.step(msg) {
+            if tx.send(out).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+impl State {
+    fn new(opts: Options, cfg: TableConfig) -> State {
+        State {
+            table: super::new_table(&opts, cfg),
+            opts,
+            est: 0,
+            peak: 0,
+            file: None,
+            file_of: FxHashMap::default(),
+        }
+    }
+
+    /// A query or a render request, answered on its reply channel.
+    fn serve(&self, msg: Msg) {
+        match msg {
             Msg::Query(ask, reply) => {
-                let _ = reply.send(answer(&table, &opts, ask));
-                continue;
+                let _ = reply.send(answer(&self.table, &self.opts, ask));
             }
             Msg::Render(r, reply) => {
                 let mut b = Vec::new();
-                if let Some(render) = opts.render {
+                if let Some(render) = self.opts.render {
                     render(&r, &mut b);
                 }
                 drop(r);
                 let _ = reply.send(b);
-                continue;
             }
-            m => m,
-        };
+            Msg::Batch(_) | Msg::Finish(_) => unreachable!("stepped"),
+        }
+    }
+
+    /// One message: a batch or the end give an [`Out`]; a query or a
+    /// render request is answered on its reply channel.
+    fn step(&mut self, msg: Msg) -> Option<Out> {
+        let State {
+            opts,
+            table,
+            est,
+            peak,
+            file,
+            file_of,
+        } = self;
+        let opts = &*opts;
         let mut out = Out::default();
         let mut text = Vec::new();
         match msg {
-            Msg::Query(..) | Msg::Render(..) => unreachable!("served above"),
+            m @ (Msg::Query(..) | Msg::Render(..)) => {
+                self.serve(m);
+                return None;
+            }
             Msg::Batch(mut b) => {
                 text = std::mem::take(&mut b.text);
                 text.clear();
                 for it in &b.items {
                     let before = table.stats.connections;
                     let mut fin = Fin {
-                        opts: &opts,
+                        opts,
                         out: &mut out,
                         text: &mut text,
-                        file_of: &mut file_of,
+                        file_of,
                         first_new: before,
-                        file: &file,
+                        file,
                     };
                     let (idx, phase) = match it {
                         Item::Sweep(idx, ts) => {
@@ -392,13 +451,13 @@ fn worker(opts: Options, cfg: TableConfig, rx: Receiver<Msg>, tx: Sender<Out>) {
                     }
                     // The peak one table would record includes the moment
                     // before an eviction brought the estimate down.
-                    if table.stats.peak_memory > peak {
-                        peak = table.stats.peak_memory;
-                        out.est.push((idx, phase, peak));
+                    if table.stats.peak_memory > *peak {
+                        *peak = table.stats.peak_memory;
+                        out.est.push((idx, phase, *peak));
                     }
                     let now = table.memory_estimate() as u64;
-                    if now != est {
-                        est = now;
+                    if now != *est {
+                        *est = now;
                         out.est.push((idx, phase, now));
                     }
                 }
@@ -410,12 +469,12 @@ fn worker(opts: Options, cfg: TableConfig, rx: Receiver<Msg>, tx: Sender<Out>) {
             }
             Msg::Finish(ts) => {
                 let mut fin = Fin {
-                    opts: &opts,
+                    opts,
                     out: &mut out,
                     text: &mut text,
-                    file_of: &mut file_of,
+                    file_of,
                     first_new: u64::MAX,
-                    file: &file,
+                    file,
                 };
                 table.finish(ts, &mut |c: Connection<AppInspector>| {
                     fin.push(u64::MAX, SWEEP, &c)
@@ -424,23 +483,79 @@ fn worker(opts: Options, cfg: TableConfig, rx: Receiver<Msg>, tx: Sender<Out>) {
             }
         }
         out.text.push(text);
-        if tx.send(out).is_err() {
-            return;
-        }
+        Some(out)
     }
 }
 
 struct Worker {
-    /// Unbounded: [`Pool`] bounds the batches in flight ([`DEPTH`]), and a
-    /// query or render request must never wait behind them to be queued.
-    tx: Sender<Msg>,
-    rx: Receiver<Out>,
-    handle: Option<std::thread::JoinHandle<()>>,
+    link: Link,
     /// Local id → (global id); removed when the record is merged.
     ids: FxHashMap<u64, u64>,
     created: u64,
     est: u64,
 }
+
+/// How the reading thread reaches a worker's table.
+enum Link {
+    /// On its own thread. `tx` is unbounded: [`Pool`] bounds the batches
+    /// in flight ([`DEPTH`]), and a query or render request must never wait
+    /// behind them to be queued.
+    Thread {
+        tx: Sender<Msg>,
+        rx: Receiver<Out>,
+        handle: Option<std::thread::JoinHandle<()>>,
+    },
+    /// On the reading thread, which runs each batch when it sends it (two
+    /// threads: see [`INLINE_SHARE`]).
+    Inline { st: Box<State>, outs: VecDeque<Out> },
+}
+
+impl Worker {
+    /// A batch or the end of input, for [`Worker::recv`] to collect.
+    fn send(&mut self, msg: Msg) {
+        match &mut self.link {
+            // A worker gone (it panicked) shows when its results are awaited.
+            Link::Thread { tx, .. } => {
+                let _ = tx.send(msg);
+            }
+            Link::Inline { st, outs } => outs.extend(st.step(msg)),
+        }
+    }
+
+    /// A query or render request, answered on its own channel.
+    fn request(&self, msg: Msg) {
+        match &self.link {
+            // A worker gone shows when the answer is awaited.
+            Link::Thread { tx, .. } => {
+                let _ = tx.send(msg);
+            }
+            Link::Inline { st, .. } => st.serve(msg),
+        }
+    }
+
+    /// The oldest result not collected; `None` if the thread is gone.
+    fn recv(&mut self) -> Option<Out> {
+        match &mut self.link {
+            Link::Thread { rx, .. } => rx.recv().ok(),
+            Link::Inline { outs, .. } => outs.pop_front(),
+        }
+    }
+
+    fn inline(&self) -> bool {
+        matches!(self.link, Link::Inline { .. })
+    }
+}
+
+/// With two threads, the share of the connections whose table runs on the
+/// reading thread itself, the rest going to the one worker thread. The
+/// reading thread's own work (read, decode, batch, merge) was about half a
+/// worker's on the request-dense capture (issue 14: 37 ms against 70 ms of
+/// table work), and three busy threads on two cores leave one core doing
+/// two threads' work, so the reading thread takes about a quarter of the
+/// table work and the two cores end even. On big-frame captures the read
+/// dominates and the worker finishes early; both are measured in
+/// docs/performance.md ("Threads").
+const INLINE_SHARE: f64 = 0.25;
 
 /// A record's rendered bytes: a range of a worker's render buffer, shared
 /// until written (no copy on the reading thread; the buffer goes back to
@@ -488,6 +603,10 @@ impl Asked {
 
 pub struct Pool {
     workers: Vec<Worker>,
+    /// Connections whose [`shard_hash`] is below this go to worker 0, on
+    /// the reading thread (0: no worker there); the rest are spread evenly
+    /// over the others.
+    inline_cut: u64,
     /// The worker the next [`Pool::render`] goes to.
     next_render: usize,
     batches: Vec<Batch>,
@@ -516,19 +635,27 @@ pub struct Pool {
 impl Pool {
     pub fn new(opts: &Options, n: usize) -> Pool {
         let cfg = share(opts.table, n);
+        // Two threads: table 0 on the reading thread (see `INLINE_SHARE`).
+        let inline = n == 2;
         let workers = (0..n)
             .map(|i| {
-                let (tx, wrx) = channel();
-                let (wtx, rx) = channel();
-                let o = opts.clone();
-                let handle = std::thread::Builder::new()
-                    .name(format!("keepwatch-worker-{i}"))
-                    .spawn(move || worker(o, cfg, wrx, wtx))
-                    .ok();
+                let link = if inline && i == 0 {
+                    Link::Inline {
+                        st: Box::new(State::new(opts.clone(), cfg)),
+                        outs: VecDeque::new(),
+                    }
+                } else {
+                    let (tx, wrx) = channel();
+                    let (wtx, rx) = channel();
+                    let o = opts.clone();
+                    let handle = std::thread::Builder::new()
+                        .name(format!("keepwatch-worker-{i}"))
+                        .spawn(move || worker(o, cfg, wrx, wtx))
+                        .ok();
+                    Link::Thread { tx, rx, handle }
+                };
                 Worker {
-                    tx,
-                    rx,
-                    handle,
+                    link,
                     ids: FxHashMap::default(),
                     created: 0,
                     est: 0,
@@ -537,6 +664,11 @@ impl Pool {
             .collect();
         Pool {
             workers,
+            inline_cut: if inline {
+                (INLINE_SHARE * 2f64.powi(64)) as u64
+            } else {
+                0
+            },
             next_render: 0,
             batches: (0..n).map(|_| Batch::default()).collect(),
             pending: 0,
@@ -565,10 +697,14 @@ impl Pool {
     /// workers serve it until [`Pool::close`], after [`Pool::finish`] too.
     pub fn render(&mut self, r: Box<ConnectionRecord>) -> Asked {
         let (reply, rx) = sync_channel(1);
-        let w = self.next_render;
+        let mut w = self.next_render;
+        // The reading thread writes: it leaves the rendering to the others.
+        if self.workers[w].inline() {
+            w = (w + 1) % self.workers.len();
+        }
         self.next_render = (w + 1) % self.workers.len();
         // A worker gone shows as an error when the bytes are awaited.
-        let _ = self.workers[w].tx.send(Msg::Render(r, reply));
+        self.workers[w].request(Msg::Render(r, reply));
         Asked(rx)
     }
 
@@ -593,7 +729,7 @@ impl Pool {
                 b.items.push(Item::Sweep(idx, ts));
             }
         }
-        let w = shard(s.src, s.sport, s.dst, s.dport, self.workers.len());
+        let w = self.route(shard_hash(s.src, s.sport, s.dst, s.dport));
         let b = &mut self.batches[w];
         let (block, off) = match in_block(b, s.payload, &mut self.block) {
             Some(at) => at,
@@ -635,11 +771,31 @@ impl Pool {
         }
     }
 
+    /// The worker that owns a connection of hash `x` ([`shard_hash`]).
+    #[inline]
+    fn route(&self, x: u64) -> usize {
+        if self.inline_cut == 0 {
+            return reduce(x, self.workers.len());
+        }
+        if x < self.inline_cut {
+            return 0;
+        }
+        // The rest spread evenly over workers 1.., by the hash above the cut.
+        let span = u64::MAX - self.inline_cut;
+        let y = ((u128::from(x - self.inline_cut) << 64) / (u128::from(span) + 1)) as u64;
+        1 + reduce(y, self.workers.len() - 1)
+    }
+
     fn send(&mut self) {
-        for (i, (w, b)) in self.workers.iter().zip(self.batches.iter_mut()).enumerate() {
-            let b = std::mem::replace(b, self.spare[i].pop().unwrap_or_default());
-            // A worker gone (it panicked) shows when its results are awaited.
-            let _ = w.tx.send(Msg::Batch(b));
+        // Worker 0 last: if it is the reading thread's own, its batch runs
+        // in this call, while the threads work on theirs.
+        let n = self.workers.len();
+        for i in (1..n).chain([0]) {
+            let b = std::mem::replace(
+                &mut self.batches[i],
+                self.spare[i].pop().unwrap_or_default(),
+            );
+            self.workers[i].send(Msg::Batch(b));
         }
         self.pending = 0;
         self.in_flight += 1;
@@ -647,8 +803,8 @@ impl Pool {
 
     fn receive(&mut self) -> Vec<Out> {
         self.workers
-            .iter()
-            .map(|w| w.rx.recv().expect("a keepwatch worker thread stopped"))
+            .iter_mut()
+            .map(|w| w.recv().expect("a keepwatch worker thread stopped"))
             .collect()
     }
 
@@ -709,7 +865,7 @@ impl Pool {
                 ask(w).map(|a| {
                     let (tx, rx) = sync_channel(1);
                     // A worker gone shows when the answer is awaited.
-                    let _ = self.workers[w].tx.send(Msg::Query(a, tx));
+                    self.workers[w].request(Msg::Query(a, tx));
                     rx
                 })
             })
@@ -929,8 +1085,8 @@ impl Pool {
         while self.in_flight > 0 {
             self.merge_one(sink);
         }
-        for w in &self.workers {
-            let _ = w.tx.send(Msg::Finish(end));
+        for w in self.workers.iter_mut().rev() {
+            w.send(Msg::Finish(end));
         }
         let outs = self.receive();
         let mut total = TableStats::default();
@@ -947,11 +1103,13 @@ impl Pool {
     /// Ends the worker threads (after [`Pool::finish`]).
     pub fn close(mut self) {
         for w in &mut self.workers {
-            // Closing the channel ends the worker's loop.
-            let (tx, _) = channel();
-            drop(std::mem::replace(&mut w.tx, tx));
-            if let Some(h) = w.handle.take() {
-                let _ = h.join();
+            if let Link::Thread { tx, handle, .. } = &mut w.link {
+                // Closing the channel ends the worker's loop.
+                let (closed, _) = channel();
+                drop(std::mem::replace(tx, closed));
+                if let Some(h) = handle.take() {
+                    let _ = h.join();
+                }
             }
         }
     }
@@ -1046,6 +1204,33 @@ mod tests {
                     assert!(shard(x, port, y, 5555, n) < n);
                 }
             }
+        }
+    }
+
+    #[test]
+    fn two_threads_put_a_share_of_the_tables_on_the_reading_thread() {
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let s: IpAddr = "10.0.0.2".parse().unwrap();
+        for n in [2usize, 3] {
+            let pool = Pool::new(&Options::default(), n);
+            let inline: Vec<bool> = pool.workers.iter().map(Worker::inline).collect();
+            assert_eq!(inline, (0..n).map(|i| n == 2 && i == 0).collect::<Vec<_>>());
+            let mut count = vec![0u32; n];
+            for port in 20000u16..30000 {
+                let w = pool.route(shard_hash(a, port, s, 80));
+                assert_eq!(w, pool.route(shard_hash(s, 80, a, port)));
+                count[w] += 1;
+            }
+            let want: Vec<f64> = if n == 2 {
+                vec![INLINE_SHARE, 1.0 - INLINE_SHARE]
+            } else {
+                vec![1.0 / n as f64; n]
+            };
+            for (c, w) in count.iter().zip(&want) {
+                let got = f64::from(*c) / 10000.0;
+                assert!((got - w).abs() < 0.03, "n={n}: {count:?}");
+            }
+            pool.close();
         }
     }
 
