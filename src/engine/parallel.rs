@@ -554,7 +554,11 @@ impl Worker {
 /// two threads' work, so the reading thread takes about a quarter of the
 /// table work and the two cores end even. On big-frame captures the read
 /// dominates and the worker finishes early; both are measured in
-/// docs/performance.md ("Threads").
+/// docs/performance.md ("Threads"). Not with JSONL or CSV
+/// ([`Options::render`]): there the workers render the lines as well, and
+/// two worker threads beside the reading thread were faster (dense JSONL
+/// median 131 ms against 150 with the reading thread taking a quarter to a
+/// half of the tables).
 const INLINE_SHARE: f64 = 0.25;
 
 /// A record's rendered bytes: a range of a worker's render buffer, shared
@@ -635,8 +639,9 @@ pub struct Pool {
 impl Pool {
     pub fn new(opts: &Options, n: usize) -> Pool {
         let cfg = share(opts.table, n);
-        // Two threads: table 0 on the reading thread (see `INLINE_SHARE`).
-        let inline = n == 2;
+        // Two threads: table 0 on the reading thread (see `INLINE_SHARE`),
+        // unless the workers render streaming lines.
+        let inline = n == 2 && opts.render.is_none();
         let workers = (0..n)
             .map(|i| {
                 let link = if inline && i == 0 {
@@ -1211,6 +1216,15 @@ mod tests {
     fn two_threads_put_a_share_of_the_tables_on_the_reading_thread() {
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let s: IpAddr = "10.0.0.2".parse().unwrap();
+        let jsonl = Pool::new(
+            &Options {
+                render: Some(|_, _| {}),
+                ..Options::default()
+            },
+            2,
+        );
+        assert!(!jsonl.workers.iter().any(Worker::inline));
+        jsonl.close();
         for n in [2usize, 3] {
             let pool = Pool::new(&Options::default(), n);
             let inline: Vec<bool> = pool.workers.iter().map(Worker::inline).collect();
