@@ -10,7 +10,7 @@
 //!
 //! Label cardinality is bounded: at most `max_servers` servers (`ip:port`)
 //! have a `server` label of their own, the busiest by connections; the rest
-//! are counted under `server="other"` ([`ServerLabels`]). Every series is
+//! are counted under `server="other"` (`ServerLabels`). Every series is
 //! monotonic: a server that loses its label has its series removed, never
 //! moved into another.
 //!

@@ -5,7 +5,7 @@
 //! the file name), from a file or from standard input (`-`).
 //!
 //! One reader serves every source: records are parsed out of a refillable
-//! buffer ([`Input`]) that a regular file fills with `pread`, and a pipe or a
+//! buffer (`Input`) that a regular file fills with `pread`, and a pipe or a
 //! decompressor with `read`. Every packet handed on is a slice of that buffer:
 //! no copy beyond the one from the kernel and no allocation per packet. The
 //! buffer holds a megabyte and is reused, so memory stays flat on any capture

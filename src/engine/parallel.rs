@@ -8,9 +8,9 @@
 //! directions, and every connection ever seen on that 4-tuple, land on one
 //! worker, in capture order. Workers run their own [`FlowTable`] and build
 //! the records of the connections they finish. With two threads, one of the
-//! two tables runs on the reading thread itself ([`Link::Inline`]: its batch
+//! two tables runs on the reading thread itself (`Link::Inline`: its batch
 //! runs when it is sent, while the worker thread works on its own) and gets
-//! a quarter of the connections ([`INLINE_SHARE`]), so that two cores carry
+//! a quarter of the connections (`INLINE_SHARE`), so that two cores carry
 //! two busy threads, not three.
 //!
 //! Determinism. Everything the single table decides from *other* flows is

@@ -12,7 +12,7 @@
 //!
 //! Memory is bounded by design (docs/robustness.md):
 //! - a connection that has shown only its SYN and/or SYN-ACK is *half-open* and
-//!   kept in a compact 64-byte entry ([`HalfOpen`]), not a full
+//!   kept in a compact 64-byte entry (`HalfOpen`), not a full
 //!   [`Connection`] (~2 KB); its next packet of any other kind promotes it. At
 //!   most [`TableConfig::max_half_open`] are kept: past that the oldest are
 //!   finalised early (`end_cause` `evicted`) and counted;
