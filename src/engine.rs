@@ -903,7 +903,7 @@ fn push<F: FnMut(&ConnectionRecord)>(
     file_of: &mut rustc_hash::FxHashMap<u64, String>,
     on_conn: &mut F,
 ) {
-    let r = record(&c, !opts.drop_exchanges);
+    let r = Box::new(record(&c, !opts.drop_exchanges));
     let file = file_of.remove(&r.id);
     push_record(records, sums, r, file, None, opts, on_conn);
 }
@@ -919,7 +919,7 @@ fn file_at(marks: &[(u64, Option<String>)], idx: u64) -> Option<String> {
 fn push_record<F: FnMut(&ConnectionRecord)>(
     records: &mut Vec<ConnectionRecord>,
     sums: &mut Tally,
-    mut r: ConnectionRecord,
+    mut r: Box<ConnectionRecord>,
     file: Option<String>,
     rendered: Option<parallel::Piece>,
     opts: &Options,
@@ -955,7 +955,6 @@ fn push_record<F: FnMut(&ConnectionRecord)>(
             if opts.exchanges_only_rendered {
                 r.exchanges = exchanges;
             }
-            let r = Box::new(r);
             let r = match sums.lines.back_mut() {
                 Some(Line::Records(g)) => match g.add(r) {
                     Ok(()) => return,
@@ -977,7 +976,7 @@ fn push_record<F: FnMut(&ConnectionRecord)>(
         }
         sums.failed_kept += 1;
     }
-    records.push(r);
+    records.push(*r);
 }
 
 #[cfg(test)]

@@ -249,7 +249,10 @@ struct Out {
     /// (index, phase, estimate): its table's memory estimate changed.
     est: Vec<(u64, u8, u64)>,
     /// (index, phase, record, rendered) in the order the table finished them.
-    recs: Vec<(u64, u8, ConnectionRecord, Rendered)>,
+    /// Boxed, built once here: the merge and the line queue move the
+    /// pointer, so a burst (a million records at the end of input) is not
+    /// held twice or three times while it is sorted and handed on.
+    recs: Vec<(u64, u8, Box<ConnectionRecord>, Rendered)>,
     /// After `Finish`: the table's counters.
     stats: Option<TableStats>,
     /// The batch, emptied, to be filled again (no allocation per batch).
@@ -286,7 +289,7 @@ struct Fin<'a> {
 
 impl Fin<'_> {
     fn push(&mut self, idx: u64, phase: u8, c: &Connection<AppInspector>) {
-        let mut r = record(c, !self.opts.drop_exchanges);
+        let mut r = Box::new(record(c, !self.opts.drop_exchanges));
         let mut bytes = None;
         let burst = || self.out.text.iter().map(Vec::len).sum::<usize>() + self.text.len() >= BURST;
         if self.opts.render.is_some() && burst() {
@@ -475,7 +478,7 @@ impl Piece {
 
 /// A record ready to be handed on, in merge order.
 pub struct Merged {
-    pub record: ConnectionRecord,
+    pub record: Box<ConnectionRecord>,
     /// [`Options::render`]'s bytes, rendered with [`super::RENDER_ID`]:
     /// write them with [`write_with_id`].
     pub rendered: Option<Piece>,
