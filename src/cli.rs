@@ -189,6 +189,11 @@ enum Cmd {
         /// Memory the flow table may hold (e.g. 512M, 2G)
         #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = memory_size)]
         memory_limit: usize,
+        /// With -i: worker threads for the analysis, as `live --threads`
+        /// (default 1). The rows and records are the same whatever the number
+        /// (unless --memory-limit evicts connections)
+        #[arg(long, value_name = "N", requires = "interface", value_parser = clap::value_parser!(u16).range(1..=256))]
+        threads: Option<u16>,
     },
 }
 
@@ -380,6 +385,25 @@ pub fn main() -> i32 {
                 memory_limit,
             },
         ),
+        // clap leaves `requires` unchecked when FILE (which conflicts with
+        // -i) is given.
+        Cmd::Tui {
+            interface: None,
+            threads: Some(_),
+            ..
+        } => {
+            use clap::CommandFactory;
+            let mut root = Cli::command();
+            root.build();
+            let tui = root.find_subcommand_mut("tui").expect("the tui subcommand");
+            let e = tui.error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--threads is for the live dashboard (`keepwatch tui -i IFACE --threads N`); \
+                 a capture file is read on one thread",
+            );
+            let _ = e.print();
+            return 2;
+        }
         Cmd::Tui {
             files,
             interface: None,
@@ -405,9 +429,11 @@ pub fn main() -> i32 {
             idle_timeout,
             keylog,
             memory_limit,
+            threads,
         } => tui_cmd(
             &or_stdin(files),
             interface,
+            threads.map_or(1, usize::from),
             &Common {
                 filter,
                 format: Format::Text,
@@ -1142,7 +1168,13 @@ impl keepwatch::live::LiveSink for LiveRows<'_> {
     }
 }
 
-fn tui_cmd(files: &[PathBuf], interface: Option<String>, common: &Common) -> Result<i32> {
+/// `threads`: the live analysis's worker threads (`-i` only).
+fn tui_cmd(
+    files: &[PathBuf],
+    interface: Option<String>,
+    threads: usize,
+    common: &Common,
+) -> Result<i32> {
     use keepwatch::tui;
     if !io::stdout().is_terminal() {
         anyhow::bail!("keepwatch tui needs a terminal; use `keepwatch report` for text output");
@@ -1167,6 +1199,7 @@ fn tui_cmd(files: &[PathBuf], interface: Option<String>, common: &Common) -> Res
         let mut opts = options(common, false);
         opts.filter = None;
         opts.drop_exchanges = false; // the detail pane shows them
+        opts.threads = threads;
         if !common.keylog.is_empty() {
             opts.keys = Some(key_store(common, true)?);
         }

@@ -128,8 +128,6 @@ pub struct Analyzer {
     /// After [`Analyzer::end_input`], `pool`'s workers, rendering the
     /// streaming lines still to write.
     renderers: Option<parallel::Pool>,
-    /// [`Analyzer::end_input`] was called.
-    ended: bool,
 }
 
 /// A flow table for `opts` with configuration `cfg` (TLS keys wired in;
@@ -172,7 +170,6 @@ impl Analyzer {
             table: new_table(&opts, opts.table),
             pool,
             renderers: None,
-            ended: false,
             file_marks: Vec::new(),
             filter,
             opts,
@@ -474,22 +471,23 @@ impl Analyzer {
         }
     }
 
-    /// [`Options::render`] output so far to `w` (then forgotten), in order.
+    /// [`Options::render`] output so far to `w` (then forgotten), in order;
+    /// nothing is left waiting when this returns.
     ///
-    /// Streaming records not rendered yet ([`Line::Record`]) are rendered
-    /// here, one at a time, so a burst of finished connections (a sweep, the
-    /// end of input) never becomes one buffer of all their lines: on one
+    /// Streaming records not rendered yet ([`Line::Records`]) are rendered
+    /// here, a group at a time, so a burst of finished connections (a sweep,
+    /// the end of input) never becomes one buffer of all their lines: on one
     /// thread into one reused line buffer; with worker threads, by the
-    /// workers, a few ahead ([`RENDER_AHEAD`] per worker). Until
-    /// [`Analyzer::end_input`] a line a worker has not rendered yet is left
-    /// for a later call (the reading thread does not wait); after it, this
-    /// waits for every line.
+    /// workers, a few groups ahead ([`RENDER_AHEAD`] per worker), written as
+    /// they come back. The reading thread waits for them, as one thread
+    /// renders a burst before it reads on: the records of a burst are gone
+    /// before the connections of the next packets grow (a render lagging
+    /// behind the reading kept them all, and more with every burst).
     pub fn write_rendered(&mut self, w: &mut impl std::io::Write) -> std::io::Result<()> {
         let Analyzer {
             sums,
             pool,
             renderers,
-            ended,
             opts,
             ..
         } = self;
@@ -499,12 +497,9 @@ impl Analyzer {
             if let Some(p) = pool.as_deref_mut() {
                 let ahead = RENDER_AHEAD * p.workers();
                 for line in lines.iter_mut().take(ahead) {
-                    if matches!(line, Line::Record(_)) {
-                        let Line::Record(r) = std::mem::replace(line, Line::Bytes(Vec::new()))
-                        else {
-                            unreachable!("matched above")
-                        };
-                        *line = Line::Asked(p.render(r));
+                    if let Line::Records(g) = line {
+                        let g = std::mem::take(&mut g.records);
+                        *line = Line::Asked(p.render(g));
                     }
                 }
             }
@@ -513,22 +508,21 @@ impl Analyzer {
                 Some(Line::Bytes(b)) => w.write_all(b)?,
                 // Written from the workers' buffers, id spliced in (no copy here).
                 Some(Line::Piece(p, id)) => parallel::write_with_id(w, p.bytes(), *id)?,
-                Some(Line::Record(r)) => {
+                Some(Line::Records(g)) => {
                     let b = &mut sums.scratch;
-                    b.clear();
-                    if let Some(render) = opts.render {
-                        render(r, b);
+                    for r in &g.records {
+                        b.clear();
+                        if let Some(render) = opts.render {
+                            render(r, b);
+                        }
+                        w.write_all(b)?;
                     }
-                    w.write_all(b)?;
                     // One huge line does not stay resident.
                     if b.capacity() > LINE_KEEP {
                         *b = Vec::new();
                     }
                 }
-                Some(Line::Asked(a)) => match a.take(*ended) {
-                    None => return Ok(()),
-                    Some(b) => w.write_all(&b?)?,
-                },
+                Some(Line::Asked(a)) => w.write_all(&a.wait()?)?,
             }
             lines.pop_front();
         }
@@ -539,7 +533,6 @@ impl Analyzer {
     /// and the rendered output); [`Analyzer::finish`] then builds the report.
     pub fn end_input<F: FnMut(&ConnectionRecord)>(&mut self, on_conn: &mut F) {
         let end = self.last.unwrap_or_default();
-        self.ended = true;
         if let Some(mut pool) = self.pool.take() {
             let Analyzer {
                 records,
@@ -818,13 +811,55 @@ enum Line {
     Bytes(Vec<u8>),
     /// Rendered by a worker thread (with [`RENDER_ID`]), and the id.
     Piece(parallel::Piece, u64),
-    /// A streaming record (with its exchanges), to render when written.
-    Record(Box<ConnectionRecord>),
+    /// Streaming records finished one after the other (with their
+    /// exchanges), to render when written, together.
+    Records(Group),
     /// The same, being rendered by a worker thread.
     Asked(parallel::Asked),
 }
 
-/// Streaming records rendered ahead of the writing, per worker thread.
+/// Consecutive streaming records rendered as one piece of work: up to
+/// [`GROUP_RECORDS`] records and about [`GROUP_BYTES`] of output, so a
+/// burst of a million small records is not a million messages to the
+/// workers, and a group of big ones not one huge buffer.
+#[derive(Default)]
+struct Group {
+    /// Boxed: a group's vector grows by doubling, and a burst of a million
+    /// records in vectors of records themselves left their old buffers as
+    /// holes in the heap (one thread, jsonl, 300,000 open connections
+    /// made by `examples/hostile open-conns`: 797 -> 1,169 MB peak RSS).
+    #[allow(clippy::vec_box)]
+    records: Vec<Box<ConnectionRecord>>,
+    /// The estimated output bytes ([`Group::weight`]).
+    weight: usize,
+}
+
+/// Records in a [`Group`] at most.
+const GROUP_RECORDS: usize = 256;
+/// A [`Group`] takes no more records once their estimated output is this large.
+const GROUP_BYTES: usize = 256 << 10;
+
+impl Group {
+    /// About what a record renders to (a JSONL exchange is ~600 bytes).
+    fn weight(r: &ConnectionRecord) -> usize {
+        1024 + 512 * r.exchanges.len()
+    }
+
+    /// Takes `r` if it has room for it; gives it back if not.
+    fn add(&mut self, r: Box<ConnectionRecord>) -> Result<(), Box<ConnectionRecord>> {
+        let w = Group::weight(&r);
+        let full = self.records.len() >= GROUP_RECORDS || self.weight + w > GROUP_BYTES;
+        if full && !self.records.is_empty() {
+            return Err(r);
+        }
+        self.weight += w;
+        self.records.push(r);
+        Ok(())
+    }
+}
+
+/// Groups of streaming records rendered ahead of the writing, per worker
+/// thread.
 const RENDER_AHEAD: usize = 2;
 
 /// [`Tally::scratch`] larger than this is freed after its line is written.
@@ -861,7 +896,7 @@ fn push<F: FnMut(&ConnectionRecord)>(
     file_of: &mut rustc_hash::FxHashMap<u64, String>,
     on_conn: &mut F,
 ) {
-    let r = record(&c, !opts.drop_exchanges);
+    let r = Box::new(record(&c, !opts.drop_exchanges));
     let file = file_of.remove(&r.id);
     push_record(records, sums, r, file, None, opts, on_conn);
 }
@@ -877,7 +912,7 @@ fn file_at(marks: &[(u64, Option<String>)], idx: u64) -> Option<String> {
 fn push_record<F: FnMut(&ConnectionRecord)>(
     records: &mut Vec<ConnectionRecord>,
     sums: &mut Tally,
-    mut r: ConnectionRecord,
+    mut r: Box<ConnectionRecord>,
     file: Option<String>,
     rendered: Option<parallel::Piece>,
     opts: &Options,
@@ -913,7 +948,16 @@ fn push_record<F: FnMut(&ConnectionRecord)>(
             if opts.exchanges_only_rendered {
                 r.exchanges = exchanges;
             }
-            sums.lines.push_back(Line::Record(Box::new(r)));
+            let r = match sums.lines.back_mut() {
+                Some(Line::Records(g)) => match g.add(r) {
+                    Ok(()) => return,
+                    Err(r) => r,
+                },
+                _ => r,
+            };
+            let mut g = Group::default();
+            let _ = g.add(r);
+            sums.lines.push_back(Line::Records(g));
         }
         return;
     }
@@ -925,7 +969,7 @@ fn push_record<F: FnMut(&ConnectionRecord)>(
         }
         sums.failed_kept += 1;
     }
-    records.push(r);
+    records.push(*r);
 }
 
 #[cfg(test)]
@@ -937,7 +981,9 @@ mod tests {
     }
 
     /// JSONL of `path` on `threads` threads, and how many records were still
-    /// waiting to be rendered when the input ended.
+    /// waiting to be rendered when the input ended. Nothing is left waiting
+    /// after a `write_rendered` (the records of a burst are written before
+    /// the next packet is read, with worker threads too).
     fn stream(path: &std::path::Path, threads: usize) -> (Vec<u8>, usize) {
         let opts = Options {
             threads,
@@ -953,6 +999,7 @@ mod tests {
             .for_each(|p| {
                 an.packet(&p, &mut |_| {});
                 an.write_rendered(&mut out).unwrap();
+                assert!(an.sums.lines.is_empty(), "{}", path.display());
             })
             .unwrap();
         an.add_file(s);
@@ -961,8 +1008,11 @@ mod tests {
             .sums
             .lines
             .iter()
-            .filter(|l| matches!(l, Line::Record(_)))
-            .count();
+            .map(|l| match l {
+                Line::Records(g) => g.records.len(),
+                _ => 0,
+            })
+            .sum();
         an.write_rendered(&mut out).unwrap();
         assert!(an.sums.lines.is_empty());
         an.finish(&mut |_| {});
@@ -970,8 +1020,8 @@ mod tests {
     }
 
     /// A burst of finished streaming connections is queued as records and
-    /// rendered one at a time as it is written (on one thread, and on the
-    /// workers past their per-batch share, which unit tests set to one
+    /// rendered a group at a time as it is written (on one thread, and on
+    /// the workers past their per-batch share, which unit tests set to one
     /// record), never as one buffer of all its lines; the bytes are the
     /// same.
     #[test]
@@ -988,5 +1038,42 @@ mod tests {
             waited[1] += w2;
         }
         assert!(waited[0] > 0 && waited[1] > 0, "{waited:?}");
+    }
+
+    /// A group of records rendered together holds many small records but
+    /// only a few big ones (about [`GROUP_BYTES`] of output), and always
+    /// at least one.
+    #[test]
+    fn groups_are_bounded_by_records_and_estimated_bytes() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("samples/captures/curl-http11-reuse.pcap");
+        let cap = crate::capture::CaptureFile::open(&path).unwrap();
+        let mut an = Analyzer::new(Options::default()).unwrap();
+        cap.for_each(|p| an.packet(&p, &mut |_| {})).unwrap();
+        let r = an.finish(&mut |_| {}).connections.remove(0);
+        assert!(!r.exchanges.is_empty());
+        let mut small = r.clone();
+        small.exchanges.clear();
+        let mut big = r.clone();
+        big.exchanges = std::iter::repeat_n(r.exchanges[0].clone(), 300).collect();
+
+        let mut g = Group::default();
+        let mut n = 0;
+        while g.add(Box::new(small.clone())).is_ok() {
+            n += 1;
+        }
+        assert_eq!(n, GROUP_RECORDS);
+        let mut g = Group::default();
+        let mut n = 0;
+        while g.add(Box::new(big.clone())).is_ok() {
+            n += 1;
+        }
+        // 300 exchanges are ~150 KB of estimated output: one fits.
+        assert_eq!(n, 1);
+        // A record larger than a group's bytes still makes one.
+        big.exchanges = std::iter::repeat_n(r.exchanges[0].clone(), 2000).collect();
+        let mut g = Group::default();
+        assert!(g.add(Box::new(big.clone())).is_ok());
+        assert!(g.add(Box::new(small.clone())).is_err());
     }
 }

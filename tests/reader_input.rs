@@ -273,6 +273,13 @@ fn what_is_not_a_capture_on_stdin_is_a_clear_error() {
     let (code, _, err) = run(&["tui"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("-i IFACE"), "{err}");
+    // `tui --threads` is for the live dashboard: with a file, a usage error
+    // (before anything is read or the terminal is asked for).
+    let (code, _, err) = run(&["tui", "no-such.pcap", "--threads", "2"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("tui -i IFACE --threads N"), "{err}");
+    let (code, _, err) = run(&["tui", "-i", "lo", "--threads", "0"]);
+    assert_eq!(code, 2, "{err}");
 }
 
 /// Many short HTTP connections in one pcap; returns the file and, per

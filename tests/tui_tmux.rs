@@ -108,6 +108,36 @@ impl Session {
         self.wait_for(text, |p| p.contains(text))
     }
 
+    /// Worker threads (`keepwatch-worker-N`) of the processes the pane's
+    /// shell started: the analysis's pool (none on one thread).
+    fn worker_threads(&self) -> usize {
+        let out = Command::new("tmux")
+            .args([
+                "display-message",
+                "-p",
+                "-t",
+                &self.pane_target(),
+                "#{pane_pid}",
+            ])
+            .output()
+            .expect("display-message");
+        let shell = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
+            .unwrap_or_default();
+        let mut n = 0;
+        for child in children.split_whitespace() {
+            let Ok(tasks) = std::fs::read_dir(format!("/proc/{child}/task")) else {
+                continue;
+            };
+            for t in tasks.flatten() {
+                let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+                // The kernel cuts names at 15 bytes.
+                n += usize::from(comm.starts_with("keepwatch-worke"));
+            }
+        }
+        n
+    }
+
     fn alternate_screen(&self) -> bool {
         let out = Command::new("tmux")
             .args([
@@ -313,13 +343,34 @@ fn tui_ctrl_c_restores_terminal() {
 /// appear as the connections happen, and quitting restores the terminal.
 #[test]
 fn tui_live_on_loopback_shows_connections_as_they_happen() {
+    tui_live_on_loopback("live", "", 0);
+}
+
+/// The same with `--threads 2`, as `live --threads`: the analysis on two
+/// threads (one table on the reading thread, the other on one worker
+/// thread: `engine::parallel`), the same rows as they happen; and with
+/// `--threads 3`, three worker threads.
+#[test]
+fn tui_live_threads_2_on_loopback_shows_the_same_rows() {
+    tui_live_on_loopback("live-threads", " --threads 2", 1);
+    tui_live_on_loopback("live-threads3", " --threads 3", 3);
+}
+
+/// `tui -i lo` (with `extra` arguments) in tmux session `tag` while curl
+/// makes three connections to an nginx of our own: one reused, two HTTP/1.0.
+/// `workers`: the analysis's worker threads expected (0: on one thread).
+fn tui_live_on_loopback(tag: &str, extra: &str, workers: usize) {
     let Some((curl, nginx)) = live_setup() else {
         return;
     };
     let port = nginx.port;
-    let cmd = format!("{} tui -i lo -f 'tcp port {port}'", quote(&common::bin()));
-    let s = Session::start("live", &cmd);
+    let cmd = format!(
+        "{} tui -i lo -f 'tcp port {port}'{extra}",
+        quote(&common::bin())
+    );
+    let s = Session::start(tag, &cmd);
     s.wait_text("Connections");
+    assert_eq!(s.worker_threads(), workers, "worker threads of `{cmd}`");
     // Give libpcap a moment to attach before traffic starts.
     std::thread::sleep(Duration::from_millis(500));
     let url = |p: &str| format!("http://127.0.0.1:{port}/{p}");

@@ -59,16 +59,24 @@ use std::net::IpAddr;
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::Arc;
 
-/// A render buffer larger than this is shrunk back to it when it returns
-/// to a worker: a burst of huge records (a wave of connections with
-/// thousands of exchanges each) does not stay resident in every batch.
-const TEXT_KEEP: usize = 4 << 20;
+/// A worker's render buffer is handed on once it holds this much: a burst
+/// of huge records (a wave of connections with thousands of exchanges
+/// each) is a few buffers of about this size, not one huge buffer.
+/// (Was 4 MiB: dense.pcap jsonl on two threads peaked at 56 MB, now 46.)
+const TEXT_KEEP: usize = 1 << 20;
+
+/// A render buffer back from the writing goes to the worker's next batch
+/// only up to this capacity; a larger one (filled by a burst) is freed.
+/// Kept at its size, every burst left a few more 4 MiB buffers circulating
+/// with the batches, up to ~100 MB (issue 14: dense-10x.pcap jsonl on two
+/// threads 161 MB).
+const SPARE_TEXT: usize = 256 << 10;
 
 /// Bytes a worker renders for one batch (a sweep or the end of input may
 /// finish thousands of connections in it): the records after that come
-/// unrendered, with their exchanges, and are rendered a few at a time as
-/// they are written ([`Pool::render`]), so a burst is never all its lines
-/// at once. (Unit tests: every record past a batch's first.)
+/// unrendered, with their exchanges, and are rendered a group at a time
+/// as they are written ([`Pool::render`]), so a burst is never all its
+/// lines at once. (Unit tests: every record past a batch's first.)
 const BURST: usize = if cfg!(test) { 1 } else { 2 * TEXT_KEEP };
 
 /// Segments per batch (all workers together) before it is sent.
@@ -169,8 +177,11 @@ enum Msg {
     Finish(Timestamp),
     /// A live view of the table, answered between batches ([`Ask`]).
     Query(Ask, SyncSender<Answer>),
-    /// Render a record ([`Pool::render`]); the bytes go back on the sender.
-    Render(Box<ConnectionRecord>, SyncSender<Vec<u8>>),
+    /// Render records ([`Pool::render`]); their bytes, one after the other,
+    /// go back on the sender.
+    // Boxed records, as queued (`engine::Group`).
+    #[allow(clippy::vec_box)]
+    Render(Vec<Box<ConnectionRecord>>, SyncSender<Vec<u8>>),
 }
 
 /// What a live session asks a worker about its table (after every segment
@@ -255,7 +266,10 @@ struct Out {
     /// (index, phase, estimate): its table's memory estimate changed.
     est: Vec<(u64, u8, u64)>,
     /// (index, phase, record, rendered) in the order the table finished them.
-    recs: Vec<(u64, u8, ConnectionRecord, Rendered)>,
+    /// Boxed, built once here: the merge and the line queue move the
+    /// pointer, so a burst (a million records at the end of input) is not
+    /// held twice or three times while it is sorted and handed on.
+    recs: Vec<(u64, u8, Box<ConnectionRecord>, Rendered)>,
     /// After `Finish`: the table's counters.
     stats: Option<TableStats>,
     /// The batch, emptied, to be filled again (no allocation per batch).
@@ -292,7 +306,7 @@ struct Fin<'a> {
 
 impl Fin<'_> {
     fn push(&mut self, idx: u64, phase: u8, c: &Connection<AppInspector>) {
-        let mut r = record(c, !self.opts.drop_exchanges);
+        let mut r = Box::new(record(c, !self.opts.drop_exchanges));
         let mut bytes = None;
         let burst = || self.out.text.iter().map(Vec::len).sum::<usize>() + self.text.len() >= BURST;
         if self.opts.render.is_some() && burst() {
@@ -362,12 +376,14 @@ impl State {
             Msg::Query(ask, reply) => {
                 let _ = reply.send(answer(&self.table, &self.opts, ask));
             }
-            Msg::Render(r, reply) => {
+            Msg::Render(rs, reply) => {
                 let mut b = Vec::new();
                 if let Some(render) = self.opts.render {
-                    render(&r, &mut b);
+                    for r in &rs {
+                        render(r, &mut b);
+                    }
                 }
-                drop(r);
+                drop(rs);
                 let _ = reply.send(b);
             }
             Msg::Batch(_) | Msg::Finish(_) => unreachable!("stepped"),
@@ -578,7 +594,7 @@ impl Piece {
 
 /// A record ready to be handed on, in merge order.
 pub struct Merged {
-    pub record: ConnectionRecord,
+    pub record: Box<ConnectionRecord>,
     /// [`Options::render`]'s bytes, rendered with [`super::RENDER_ID`]:
     /// write them with [`write_with_id`].
     pub rendered: Option<Piece>,
@@ -586,22 +602,14 @@ pub struct Merged {
     pub start: u64,
 }
 
-/// A record being rendered by a worker ([`Pool::render`]).
+/// Records being rendered by a worker ([`Pool::render`]).
 pub struct Asked(Receiver<Vec<u8>>);
 
 impl Asked {
-    /// The rendered bytes; `None` if not ready and `wait` is false.
-    pub fn take(&self, wait: bool) -> Option<std::io::Result<Vec<u8>>> {
-        use std::sync::mpsc::TryRecvError;
+    /// The rendered bytes, once the worker has them.
+    pub fn wait(&self) -> std::io::Result<Vec<u8>> {
         let gone = || std::io::Error::other("a keepwatch worker thread stopped");
-        if wait {
-            return Some(self.0.recv().map_err(|_| gone()));
-        }
-        match self.0.try_recv() {
-            Ok(b) => Some(Ok(b)),
-            Err(TryRecvError::Empty) => None,
-            Err(TryRecvError::Disconnected) => Some(Err(gone())),
-        }
+        self.0.recv().map_err(|_| gone())
     }
 }
 
@@ -698,9 +706,11 @@ impl Pool {
     }
 
     /// Renders `r` with [`Options::render`] on a worker (in turn), after
-    /// what it was given before; the bytes come back on the [`Asked`]. The
-    /// workers serve it until [`Pool::close`], after [`Pool::finish`] too.
-    pub fn render(&mut self, r: Box<ConnectionRecord>) -> Asked {
+    /// what it was given before; the bytes, one record after the other,
+    /// come back on the [`Asked`]. The workers serve it until
+    /// [`Pool::close`], after [`Pool::finish`] too.
+    #[allow(clippy::vec_box)]
+    pub fn render(&mut self, r: Vec<Box<ConnectionRecord>>) -> Asked {
         let (reply, rx) = sync_channel(1);
         let mut w = self.next_render;
         // The reading thread writes: it leaves the rendering to the others.
@@ -979,7 +989,7 @@ impl Pool {
     }
 
     /// Render buffers whose pieces have all been written go back to their
-    /// worker's spares.
+    /// worker's spares, unless a burst made them large ([`SPARE_TEXT`]).
     fn reclaim(&mut self) {
         let mut i = 0;
         while i < self.lent.len() {
@@ -990,9 +1000,8 @@ impl Pool {
             let (w, buf) = self.lent.swap_remove(i);
             if let Ok(mut t) = Arc::try_unwrap(buf) {
                 // As many as there are batches to carry them.
-                if self.spare_text[w].len() <= DEPTH + 1 {
+                if self.spare_text[w].len() <= DEPTH + 1 && t.capacity() <= SPARE_TEXT {
                     t.clear();
-                    t.shrink_to(TEXT_KEEP);
                     self.spare_text[w].push(t);
                 }
             }
@@ -1177,6 +1186,34 @@ pub fn write_with_id(out: &mut impl std::io::Write, b: &[u8], id: u64) -> std::i
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Render buffers back from the writing are kept for the next batches
+    /// only while small: the buffers a burst filled are freed, not kept
+    /// at their size (they piled up with every burst: 161 MB on dense-10x
+    /// with two threads, issue 14).
+    #[test]
+    fn burst_sized_render_buffers_are_not_kept() {
+        let mut p = Pool::new(&Options::default(), 2);
+        for w in [0, 1, 0, 1, 0, 1, 0, 1] {
+            let mut t = Vec::with_capacity(TEXT_KEEP + 1);
+            t.extend_from_slice(b"a rendered line\n");
+            p.lent.push((w, Arc::new(t)));
+        }
+        p.lent.push((0, Arc::new(Vec::with_capacity(4096))));
+        // One still being written stays lent.
+        let held = Arc::new(Vec::with_capacity(TEXT_KEEP + 1));
+        p.lent.push((1, held.clone()));
+        p.reclaim();
+        assert_eq!(p.lent.len(), 1);
+        let kept: Vec<usize> = p.spare_text.iter().flatten().map(Vec::capacity).collect();
+        assert_eq!(kept, vec![4096]);
+        assert!(p.spare_text.iter().flatten().all(Vec::is_empty));
+        drop(held);
+        p.reclaim();
+        assert!(p.lent.is_empty());
+        assert_eq!(p.spare_text.iter().flatten().count(), 1);
+        p.close();
+    }
 
     #[test]
     fn the_first_placeholder_id_is_replaced() {
