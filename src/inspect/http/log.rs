@@ -76,9 +76,8 @@ impl Facts {
                 flags |= f;
             }
         };
-        let method = e.method();
-        set(method.is_some(), F_METHOD);
-        set(method == Some("HEAD"), F_HEAD);
+        set(e.has_method(), F_METHOD);
+        set(e.is_head(), F_HEAD);
         set(e.status.is_some(), F_STATUS);
         let (req_close, req_ka) = e.connection_tokens(Direction::ClientToServer);
         let (resp_close, resp_ka) = e.connection_tokens(Direction::ServerToClient);
@@ -652,6 +651,25 @@ mod tests {
                 );
                 assert_eq!(e.connection_tokens(dir), want, "{v:?}");
             }
+        }
+    }
+
+    #[test]
+    fn method_flags_read_as_the_method_text() {
+        let mut methods: Vec<&[u8]> = b"GET HEAD POST PUT DELETE OPTIONS PATCH CONNECT TRACE"
+            .split(|&c| c == b' ')
+            .collect();
+        methods.extend([&b"head"[..], b"HEADX", b"PROPFIND", b"", b"\xff"]);
+        let e = Exchange::default();
+        assert!(!e.has_method() && !e.is_head());
+        for m in methods {
+            let mut e = Exchange::default();
+            e.set_method(m);
+            assert_eq!(e.has_method(), e.method().is_some(), "{m:?}");
+            assert_eq!(e.is_head(), e.method() == Some("HEAD"), "{m:?}");
+            let f = Facts::of(&e);
+            assert!(f.has_method());
+            assert_eq!(f.has(F_HEAD), m == b"HEAD");
         }
     }
 
