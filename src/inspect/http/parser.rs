@@ -830,17 +830,28 @@ fn value_text(raw: &[u8], folded: bool) -> Cow<'_, str> {
 }
 
 fn merge_content_length(prev: ContentLength, value: &str) -> ContentLength {
+    // One number, nothing around it (nearly every value): no split into
+    // comma-separated parts, no trim (issue 14).
+    if let Some(n) = decimal(value.as_bytes()) {
+        return merge_one_length(prev, Some(n));
+    }
     let mut cur = prev;
     for part in value.as_bytes().split(|&c| c == b',') {
-        cur = match (cur, decimal(trim_sp_ht(part))) {
-            (ContentLength::Invalid, _) | (_, None) => ContentLength::Invalid,
-            (ContentLength::Conflicting, _) => ContentLength::Conflicting,
-            (ContentLength::Absent, Some(n)) => ContentLength::Valid(n),
-            (ContentLength::Valid(a), Some(b)) if a == b => ContentLength::Valid(a),
-            (ContentLength::Valid(_), Some(_)) => ContentLength::Conflicting,
-        };
+        cur = merge_one_length(cur, decimal(trim_sp_ht(part)));
     }
     cur
+}
+
+/// One Content-Length part (None: not a number) after `cur`.
+#[inline(always)]
+fn merge_one_length(cur: ContentLength, part: Option<u64>) -> ContentLength {
+    match (cur, part) {
+        (ContentLength::Invalid, _) | (_, None) => ContentLength::Invalid,
+        (ContentLength::Conflicting, _) => ContentLength::Conflicting,
+        (ContentLength::Absent, Some(n)) => ContentLength::Valid(n),
+        (ContentLength::Valid(a), Some(b)) if a == b => ContentLength::Valid(a),
+        (ContentLength::Valid(_), Some(_)) => ContentLength::Conflicting,
+    }
 }
 
 /// `s` without leading and trailing SP/HTAB.
@@ -2859,6 +2870,31 @@ mod tests {
             merge_content_length(ContentLength::Invalid, "3"),
             ContentLength::Invalid
         );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(cases(2048))]
+
+        /// The one-number short cut gives what the split into parts gives,
+        /// after every earlier state.
+        #[test]
+        fn content_length_short_cut_agrees_with_parts(
+            value in "[0-9 ,\t+x]{0,22}",
+            prev in 0..5usize,
+        ) {
+            let prev = [
+                ContentLength::Absent,
+                ContentLength::Valid(7),
+                ContentLength::Valid(0),
+                ContentLength::Invalid,
+                ContentLength::Conflicting,
+            ][prev];
+            let mut want = prev;
+            for part in value.as_bytes().split(|&c| c == b',') {
+                want = merge_one_length(want, decimal(trim_sp_ht(part)));
+            }
+            proptest::prop_assert_eq!(merge_content_length(prev, &value), want);
+        }
     }
 
     #[test]
