@@ -910,14 +910,25 @@ pub fn header_section_into<'a>(i: &'a [u8], h: &mut MessageHeaders) -> Scan<'a, 
             let Some((colon, lf)) = short_plain_line(two) else {
                 break;
             };
+            let line = &i[pos..];
+            // Past the 32 bytes, the next 16 (a date, a longer value).
+            let lf = match lf {
+                Some(lf) => lf,
+                None => match line.get(32..).and_then(|r| r.first_chunk::<16>()) {
+                    Some(third) if lf_mask(third) != 0 => {
+                        32 + lf_mask(third).trailing_zeros() as usize
+                    }
+                    _ => break,
+                },
+            };
             // The byte after the LF: an obs-fold, or not known yet, is
             // left to the step below.
             let next = pos + lf + 1;
             if i.get(next).is_none_or(|&c| is_ws(c)) {
                 break;
             }
-            let end = if two[lf - 1] == b'\r' { lf - 1 } else { lf };
-            h.add(&two[..colon], &two[colon + 1..end], false);
+            let end = if line[lf - 1] == b'\r' { lf - 1 } else { lf };
+            h.add(&line[..colon], &line[colon + 1..end], false);
             pos = next;
         }
         let line = &i[pos..];
@@ -966,13 +977,12 @@ pub fn header_section_into<'a>(i: &'a [u8], h: &mut MessageHeaders) -> Scan<'a, 
     }
 }
 
-/// A line held by `two` (32 bytes from its start) whose name is ASCII
-/// letters, digits and `-` followed by `:`: the colon's and the first LF's
-/// positions (the LF after the colon). None for any other line or one
-/// whose LF is not in `two` (a section's end too: CR and LF are not name
-/// bytes).
+/// A line starting `two` (32 bytes from its start) whose name is ASCII
+/// letters, digits and `-` followed by `:`: the colon's position and the
+/// first LF's after it if it is in `two`. None for any other line (a
+/// section's end too: CR and LF are not name bytes).
 #[inline(always)]
-fn short_plain_line(two: &[u8; 32]) -> Option<(usize, usize)> {
+fn short_plain_line(two: &[u8; 32]) -> Option<(usize, Option<usize>)> {
     let (first, second) = two.split_at(16);
     let (name, lf) = line_masks(first.try_into().ok()?);
     if name & 1 == 0 || name == 0xffff {
@@ -984,7 +994,7 @@ fn short_plain_line(two: &[u8; 32]) -> Option<(usize, usize)> {
     }
     let lf = lf | lf_mask(second.try_into().ok()?) << 16;
     let after = lf & !((2u32 << colon) - 1);
-    (after != 0).then(|| (colon, after.trailing_zeros() as usize))
+    Some((colon, (after != 0).then(|| after.trailing_zeros() as usize)))
 }
 
 /// The common line, `name:` with a name of ASCII letters, digits and `-`
@@ -2332,18 +2342,17 @@ mod tests {
         };
         assert_eq!(
             short_plain_line(&two(b"Server: nginx/1.22.1\r\n")),
-            Some((6, 21))
+            Some((6, Some(21)))
         );
         assert_eq!(
             short_plain_line(&two(b"Content-Length: 100\r\n")),
-            Some((14, 20))
+            Some((14, Some(20)))
         );
-        assert_eq!(short_plain_line(&two(b"A:\n")), Some((1, 2)));
-        // LF past the 32 bytes, a name of 16 or more, not a plain name, the end.
-        assert_eq!(
-            short_plain_line(&two(b"Date: Sat, 05 Dec 2026 03:14:17 GMT")),
-            None
-        );
+        assert_eq!(short_plain_line(&two(b"A:\n")), Some((1, Some(2))));
+        // LF past the 32 bytes.
+        let date = b"Date: Sat, 05 Dec 2026 03:14:17 GMT\r\n";
+        assert_eq!(short_plain_line(&two(date)), Some((4, None)));
+        // A name of 16 or more, not a plain name, the end.
         assert_eq!(short_plain_line(&two(b"X-Sixteen-Bytes-: v\r\n")), None);
         assert_eq!(short_plain_line(&two(b"X_Y: v\r\n")), None);
         assert_eq!(short_plain_line(&two(b"Host : v\r\n")), None);
@@ -2351,6 +2360,16 @@ mod tests {
         assert_eq!(short_plain_line(&two(b"\r\nBODY")), None);
         // An LF before the colon is not the line's end.
         assert_eq!(short_plain_line(&two(b"A\n:\n")), None);
+        // Lines ending within the 32 bytes, within the 16 after them (read by
+        // the loop), and past them (left to the step) all read the same.
+        for len in [31, 32, 33, 47, 48, 49, 63] {
+            let mut head = b"Connection: ".to_vec();
+            head.resize(len - 1, b'k');
+            head.extend_from_slice(b"\nX-Next: 1\r\n\r\nbody bytes after it, thirty-two+");
+            let (rest, h) = header_section(&head).unwrap();
+            assert_eq!(h.connection.as_deref().map(str::len), Some(len - 13));
+            assert_eq!((h.field_count, rest.len()), (2, 32));
+        }
     }
 
     #[test]
