@@ -200,15 +200,9 @@ pub struct Rare {
     pub connection: [Option<CompactString>; 2],
 }
 
-/// Connection header values stored as one byte.
-const COMMON_CONNECTION: [&str; 6] = [
-    "keep-alive",
-    "close",
-    "Keep-Alive",
-    "Close",
-    "Upgrade",
-    "upgrade",
-];
+/// Connection header values stored as one byte (the codes the header
+/// parser gives them).
+use super::parser::COMMON_CONNECTION;
 /// `Message::connection_code` of a value kept in `Rare::connection`.
 const RARE_CONNECTION: u8 = u8::MAX;
 
@@ -419,6 +413,21 @@ impl Exchange {
             self.rare_mut().connection[dir.index()] = value;
         } else if let Some(x) = self.rare_if_set_mut() {
             x.connection[dir.index()] = None;
+        }
+    }
+    /// Sets the Connection header of the request or the response from a
+    /// parsed head's ([`MessageHeaders::take_connection`]): a common value's
+    /// code as it is, anything else as [`Exchange::set_connection`] does.
+    #[inline]
+    pub fn set_connection_from(&mut self, dir: Direction, h: &mut MessageHeaders) {
+        match h.take_connection() {
+            (0, text) => self.set_connection(dir, text),
+            (code, _) => {
+                self.message_mut(dir).connection_code = code;
+                if let Some(x) = self.rare_if_set_mut() {
+                    x.connection[dir.index()] = None;
+                }
+            }
         }
     }
     /// The final response's reason phrase (null if none was seen).
@@ -1074,7 +1083,7 @@ impl HttpInspector {
         ex.set_method(line.method);
         ex.host = h.host.take();
         let has_host = ex.host.is_some();
-        ex.set_connection(C2S, h.connection.take());
+        ex.set_connection_from(C2S, h);
         ex.request.keep_alive = h.keep_alive.take();
         if h.upgrade.is_some() || h.expect.is_some() {
             let x = ex.rare_mut();
@@ -1239,7 +1248,7 @@ impl HttpInspector {
                 .map(String::from),
             _ => None,
         };
-        e.set_connection(S2C, h.connection.take());
+        e.set_connection_from(S2C, h);
         e.response.keep_alive = h.keep_alive.take();
         if h.transfer_encoding.is_some() || h.content_encoding.is_some() {
             let x = e.rare_mut();

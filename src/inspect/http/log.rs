@@ -655,6 +655,47 @@ mod tests {
     }
 
     #[test]
+    fn connection_from_a_head_reads_as_its_text() {
+        use super::super::parser::header_section;
+        let values = [
+            "keep-alive",
+            "close",
+            "Keep-Alive",
+            "Close",
+            "Upgrade",
+            "upgrade",
+            "KEEP-ALIVE",
+            "keep-alive, Upgrade",
+            "",
+            "foo",
+        ];
+        for dir in [Direction::ClientToServer, Direction::ServerToClient] {
+            for v in values {
+                for repeat in [1, 2] {
+                    let section = format!("Connection: {v}\r\n").repeat(repeat) + "\r\n";
+                    let (_, mut h) = header_section(section.as_bytes()).unwrap();
+                    let text = h.connection().map(String::from);
+                    let want = (repeat == 2).then(|| format!("{v}, {v}"));
+                    assert_eq!(text, want.or(Some(v.to_owned())), "{section:?}");
+                    // Over an exchange that had a rare value there before.
+                    let (mut from_head, mut from_text) = (Exchange::default(), Exchange::default());
+                    from_head.set_connection(dir, Some("x-rare".into()));
+                    from_head.set_connection_from(dir, &mut h);
+                    from_text.set_connection(dir, text.as_deref().map(Into::into));
+                    assert_eq!(from_head.connection(dir), from_text.connection(dir));
+                    assert_eq!(
+                        from_head.connection_tokens(dir),
+                        from_text.connection_tokens(dir)
+                    );
+                    assert_eq!(Facts::of(&from_head), Facts::of(&from_text));
+                    assert_eq!(from_head.rare().connection, from_text.rare().connection);
+                    assert_eq!(h.connection(), None, "taken");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn method_flags_read_as_the_method_text() {
         let mut methods: Vec<&[u8]> = b"GET HEAD POST PUT DELETE OPTIONS PATCH CONNECT TRACE"
             .split(|&c| c == b' ')

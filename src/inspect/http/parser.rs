@@ -628,7 +628,14 @@ pub enum ContentLength {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MessageHeaders {
     pub host: Option<CompactString>,
-    pub connection: Option<CompactString>,
+    /// The Connection field as text, unless it is one of
+    /// [`COMMON_CONNECTION`] (then `connection_common`): read it with
+    /// [`MessageHeaders::connection`].
+    connection_text: Option<CompactString>,
+    /// 1 + the index in [`COMMON_CONNECTION`] of a Connection field that is
+    /// exactly one of those (one field, nothing joined); 0: see
+    /// `connection_text`. No text is copied for it (issue 14).
+    connection_common: u8,
     pub keep_alive: Option<CompactString>,
     pub transfer_encoding: Option<CompactString>,
     pub content_encoding: Option<CompactString>,
@@ -653,9 +660,10 @@ impl MessageHeaders {
     /// for the next head.
     #[inline]
     pub fn clear(&mut self) {
+        self.connection_common = 0;
         for v in [
             &mut self.host,
-            &mut self.connection,
+            &mut self.connection_text,
             &mut self.keep_alive,
             &mut self.transfer_encoding,
             &mut self.content_encoding,
@@ -671,6 +679,21 @@ impl MessageHeaders {
         self.host_seen = false;
         self.field_count = 0;
         self.issues.clear();
+    }
+
+    /// The Connection field (repeated ones comma-joined).
+    pub fn connection(&self) -> Option<&str> {
+        match self.connection_common {
+            0 => self.connection_text.as_deref(),
+            k => COMMON_CONNECTION.get(usize::from(k) - 1).copied(),
+        }
+    }
+
+    /// The Connection field, taken: 1 + its index in [`COMMON_CONNECTION`]
+    /// if it is one of those, else 0 and its text (or none).
+    pub fn take_connection(&mut self) -> (u8, Option<CompactString>) {
+        let code = std::mem::take(&mut self.connection_common);
+        (code, self.connection_text.take())
     }
 
     /// Transfer-Encoding is present with `chunked` as the final coding.
@@ -744,7 +767,28 @@ impl MessageHeaders {
             }
             6 if eq_name(name, b"expect") => &mut self.expect,
             7 if eq_name(name, b"upgrade") => &mut self.upgrade,
-            10 if eq_name(name, b"connection") => &mut self.connection,
+            10 if eq_name(name, b"connection") => {
+                let v = value_text(raw, folded);
+                match self.connection_common {
+                    0 if self.connection_text.is_none() => {
+                        let k = common_connection(v.as_bytes());
+                        if k != 0 {
+                            self.connection_common = k;
+                            return;
+                        }
+                    }
+                    0 => {}
+                    // Repeated: the first value as text, then joined.
+                    k => {
+                        self.connection_common = 0;
+                        self.connection_text = COMMON_CONNECTION
+                            .get(usize::from(k) - 1)
+                            .map(|&c| CompactString::const_new(c));
+                    }
+                }
+                join(&mut self.connection_text, &v);
+                return;
+            }
             10 if eq_name(name, b"keep-alive") => &mut self.keep_alive,
             14 if eq_name(name, b"content-length") => {
                 let v = value_text(raw, folded);
@@ -769,6 +813,60 @@ fn join(slot: &mut Option<CompactString>, v: &str) {
         }
         None => *slot = Some(CompactString::from(v)),
     }
+}
+
+/// Connection values kept as a code, not as text (exact bytes): what
+/// nearly every message sends. [`Exchange`](super::Exchange) keeps the same
+/// codes.
+pub const COMMON_CONNECTION: [&str; 6] = [
+    "keep-alive",
+    "close",
+    "Keep-Alive",
+    "Close",
+    "Upgrade",
+    "upgrade",
+];
+
+/// 1 + the index of `v` in [`COMMON_CONNECTION`], or 0: compared as two
+/// 4-byte words (first and last, overlapping) and the length, which tell
+/// those six apart exactly for lengths 4 to 8, with the middle bytes of
+/// a 10-byte value compared too (no `memcmp` call, issue 14).
+#[inline]
+fn common_connection(v: &[u8]) -> u8 {
+    const fn words(b: &[u8]) -> (u32, u32, u16) {
+        let n = b.len();
+        let first = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        let last = u32::from_le_bytes([b[n - 4], b[n - 3], b[n - 2], b[n - 1]]);
+        let mid = if n == 10 {
+            u16::from_le_bytes([b[4], b[5]])
+        } else {
+            0
+        };
+        (first, last, mid)
+    }
+    const TABLE: [(usize, (u32, u32, u16)); 6] = {
+        let mut t = [(0, (0, 0, 0)); 6];
+        let mut k = 0;
+        while k < 6 {
+            let b = COMMON_CONNECTION[k].as_bytes();
+            assert!(matches!(b.len(), 5 | 7 | 10));
+            t[k] = (b.len(), words(b));
+            k += 1;
+        }
+        t
+    };
+    if !matches!(v.len(), 5 | 7 | 10) {
+        return 0;
+    }
+    let w = words(v);
+    let mut k = 0;
+    while k < TABLE.len() {
+        if TABLE[k] == (v.len(), w) {
+            return k as u8 + 1;
+        }
+        k += 1;
+    }
+    0
 }
 
 /// The names [`MessageHeaders::keep`] keeps: by length, their first letters
@@ -2088,7 +2186,7 @@ mod tests {
         )
         .unwrap();
         assert!(rest.is_empty());
-        assert_eq!(h.connection.as_deref(), Some("keep-alive, Upgrade"));
+        assert_eq!(h.connection(), Some("keep-alive, Upgrade"));
         assert_eq!(h.content_length, ContentLength::Valid(12));
         assert_eq!(h.keep_alive.as_deref(), Some("timeout=5"));
         assert!(h.chunked());
@@ -2162,11 +2260,7 @@ mod tests {
         .unwrap();
         assert_eq!(rest, b"BODY");
         assert_eq!(h.host.as_deref(), Some("a"), "bare LF line end");
-        assert_eq!(
-            h.connection.as_deref(),
-            Some(", close"),
-            "empty value joined"
-        );
+        assert_eq!(h.connection(), Some(", close"), "empty value joined");
         assert_eq!(h.keep_alive.as_deref(), Some("timeout=5"));
         assert_eq!(h.field_count, 5);
         assert_eq!(
@@ -2336,6 +2430,28 @@ mod tests {
     }
 
     #[test]
+    fn common_connection_is_exact() {
+        for (k, c) in COMMON_CONNECTION.iter().enumerate() {
+            assert_eq!(common_connection(c.as_bytes()), k as u8 + 1);
+            // Any one byte changed, and any length around it, is not common.
+            for at in 0..c.len() {
+                for b in [b'x', b' ', c.as_bytes()[at] ^ 0x20, 0] {
+                    let mut v = c.as_bytes().to_vec();
+                    v[at] = b;
+                    let want = COMMON_CONNECTION.iter().position(|m| m.as_bytes() == v);
+                    assert_eq!(common_connection(&v), want.map_or(0, |k| k as u8 + 1));
+                }
+            }
+            for extra in [&b" "[..], b"x", b"ee", b"-alive"] {
+                assert_eq!(common_connection(&[c.as_bytes(), extra].concat()), 0);
+                assert_eq!(common_connection(&[extra, c.as_bytes()].concat()), 0);
+            }
+        }
+        assert_eq!(common_connection(b""), 0);
+        assert_eq!(common_connection(b"keep"), 0);
+    }
+
+    #[test]
     fn short_plain_lines() {
         let two = |b: &[u8]| -> [u8; 32] {
             let mut t = [b'x'; 32];
@@ -2370,7 +2486,7 @@ mod tests {
             head.resize(len - 1, b'k');
             head.extend_from_slice(b"\nX-Next: 1\r\n\r\nbody bytes after it, thirty-two+");
             let (rest, h) = header_section(&head).unwrap();
-            assert_eq!(h.connection.as_deref().map(str::len), Some(len - 13));
+            assert_eq!(h.connection().map(str::len), Some(len - 13));
             assert_eq!((h.field_count, rest.len()), (2, 32));
         }
     }
@@ -2536,13 +2652,14 @@ mod tests {
                 &h.host,
                 &h.expect,
                 &h.upgrade,
-                &h.connection,
+                &h.connection_text,
                 &h.keep_alive,
                 &h.content_length_raw,
                 &h.content_encoding,
                 &h.transfer_encoding,
             ];
             assert!(all.iter().all(|v| v.as_deref() == Some("1")), "{h:?}");
+            assert_eq!(h.connection(), Some("1"));
         }
     }
 
