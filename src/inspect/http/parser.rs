@@ -622,9 +622,10 @@ pub enum ContentLength {
 
 /// The header fields the inspector keeps, collected from a header section.
 /// Repeated fields (Connection, Keep-Alive, ...) are comma-joined. Values are
-/// [`CompactString`]s: one of up to 24 bytes (nearly every Connection,
-/// Keep-Alive, Host...) is stored inline, so collecting a head allocates
-/// nothing (issue 14).
+/// [`CompactString`]s: one of up to 24 bytes (nearly every Keep-Alive,
+/// Host...) is stored inline, so collecting a head allocates nothing
+/// (issue 14); a Connection field that is one of [`COMMON_CONNECTION`] is
+/// kept as its code, no text copied.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MessageHeaders {
     pub host: Option<CompactString>,
