@@ -747,6 +747,13 @@ impl MessageHeaders {
         let first = KEPT_FIRST.get(name.len()).copied().unwrap_or_default();
         let c = name[0] | 0x20;
         if c == first[0] || c == first[1] {
+            // The first Host of a request whose value is not kept (every
+            // request once the connection's first Host is settled): counted
+            // here, without the call.
+            if self.skip_host && !self.host_seen && eq_name(name, b"host") {
+                self.host_seen = true;
+                return;
+            }
             self.keep(name, raw, folded);
         }
     }
