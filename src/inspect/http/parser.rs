@@ -754,6 +754,20 @@ impl MessageHeaders {
                 self.host_seen = true;
                 return;
             }
+            // `Connection: keep-alive` and the like, once: its code here (as
+            // `keep` would find it: one SP, then exactly a common value).
+            if let [b' ', value @ ..] = raw {
+                if self.connection_common == 0
+                    && self.connection_text.is_none()
+                    && eq_name(name, b"connection")
+                {
+                    let k = common_connection(value);
+                    if k != 0 {
+                        self.connection_common = k;
+                        return;
+                    }
+                }
+            }
             self.keep(name, raw, folded);
         }
     }
