@@ -767,6 +767,16 @@ impl MessageHeaders {
                         return;
                     }
                 }
+                // The first Content-Length, one number (as `keep` reads it).
+                if self.content_length_raw.is_none() && eq_name(name, b"content-length") {
+                    if let Some(n) = decimal(value) {
+                        self.content_length = merge_one_length(self.content_length, Some(n));
+                        // SAFETY: decimal digits are ASCII.
+                        let text = unsafe { std::str::from_utf8_unchecked(value) };
+                        self.content_length_raw = Some(CompactString::from(text));
+                        return;
+                    }
+                }
             }
             self.keep(name, raw, folded);
         }
