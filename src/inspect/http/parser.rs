@@ -999,13 +999,23 @@ fn trim_sp_ht(mut s: &[u8]) -> &[u8] {
 }
 
 /// 1 to 19 decimal digits (never more than `u64::MAX`) as a number.
+/// Inlined, a plain loop (the fold with checked arithmetic cost ~57
+/// instructions on a 3-digit length, issue 14).
+#[inline]
 fn decimal(digits: &[u8]) -> Option<u64> {
     if digits.is_empty() || digits.len() > 19 {
         return None;
     }
-    digits.iter().try_fold(0u64, |n, &c| {
-        c.is_ascii_digit().then(|| n * 10 + u64::from(c - b'0'))
-    })
+    let mut n = 0u64;
+    for &c in digits {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        // 19 digits stay below u64::MAX: neither step can overflow.
+        n = n.wrapping_mul(10).wrapping_add(u64::from(d));
+    }
+    Some(n)
 }
 
 /// Header section up to and including the empty line.
@@ -3077,6 +3087,20 @@ mod tests {
                 trimmed.join(", ")
             });
             assert_eq!(h.content_length_raw.as_deref(), want.as_deref(), "{seq:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(cases(2048))]
+
+        /// `decimal` reads what `str::parse::<u64>` reads of 1 to 19 ASCII
+        /// digits, and nothing else.
+        #[test]
+        fn decimal_agrees_with_parse(s in "[0-9+\\- a/:]{0,21}") {
+            let want = (s.len() <= 19 && !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit()))
+                .then(|| s.parse::<u64>().ok())
+                .flatten();
+            proptest::prop_assert_eq!(decimal(s.as_bytes()), want);
         }
     }
 
