@@ -633,7 +633,9 @@ fn report_cmd(files: &[PathBuf], common: &Common, flags: ReportFlags) -> Result<
                 |p| {
                     let mut an = cell.borrow_mut();
                     an.packet(&p, &mut on_conn);
-                    write_out(&mut an, &mut out);
+                    if an.has_rendered() {
+                        write_out(&mut an, &mut out);
+                    }
                     progress.packet(record + p.data.len() as u64, || an.open_connections());
                 },
                 |typ, data| {

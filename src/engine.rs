@@ -471,6 +471,13 @@ impl Analyzer {
         }
     }
 
+    /// Is there [`Options::render`] output for [`Analyzer::write_rendered`]
+    /// to write? (Asked after every packet: nearly always no.)
+    #[inline]
+    pub fn has_rendered(&self) -> bool {
+        !self.sums.lines.is_empty()
+    }
+
     /// [`Options::render`] output so far to `w` (then forgotten), in order;
     /// nothing is left waiting when this returns.
     ///

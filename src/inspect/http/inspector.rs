@@ -200,17 +200,27 @@ pub struct Rare {
     pub connection: [Option<CompactString>; 2],
 }
 
-/// Connection header values stored as one byte.
-const COMMON_CONNECTION: [&str; 6] = [
-    "keep-alive",
-    "close",
-    "Keep-Alive",
-    "Close",
-    "Upgrade",
-    "upgrade",
-];
+/// Connection header values stored as one byte (the codes the header
+/// parser gives them).
+use super::parser::COMMON_CONNECTION;
 /// `Message::connection_code` of a value kept in `Rare::connection`.
 const RARE_CONNECTION: u8 = u8::MAX;
+
+/// [`Exchange::connection_tokens`] of each `Message::connection_code` but
+/// [`RARE_CONNECTION`] (0: no header), from [`COMMON_CONNECTION`].
+const CONNECTION_TOKENS: [(bool, bool); COMMON_CONNECTION.len() + 1] = {
+    let mut t = [(false, false); COMMON_CONNECTION.len() + 1];
+    let mut k = 0;
+    while k < COMMON_CONNECTION.len() {
+        let v = COMMON_CONNECTION[k].as_bytes();
+        t[k + 1] = (
+            v.eq_ignore_ascii_case(b"close"),
+            v.eq_ignore_ascii_case(b"keep-alive"),
+        );
+        k += 1;
+    }
+    t
+};
 
 /// Methods stored as one byte.
 const COMMON_METHODS: [&str; 9] = [
@@ -218,6 +228,11 @@ const COMMON_METHODS: [&str; 9] = [
 ];
 /// `Exchange::method_code` of a method kept in `Rare::method`.
 const RARE_METHOD: u8 = u8::MAX;
+/// `Exchange::method_code` of HEAD (a common method is never kept as rare).
+const HEAD_CODE: u8 = {
+    assert!(matches!(COMMON_METHODS[1].as_bytes(), b"HEAD"));
+    2
+};
 
 /// Reason phrases stored as one byte (the exact wire text).
 const COMMON_REASONS: [&str; 16] = [
@@ -353,22 +368,35 @@ impl Exchange {
     }
     /// Whether the request's (`ClientToServer`) or the response's Connection
     /// header has the `close` and the `keep-alive` tokens ([`has_token`]):
-    /// the common values from their code, without reading text.
+    /// the common values from their code (one table read), without reading text.
+    #[inline]
     pub fn connection_tokens(&self, dir: Direction) -> (bool, bool) {
         match self.message(dir).connection_code {
-            RARE_CONNECTION => {
-                let v = self.connection(dir);
-                (has_token(v, "close"), has_token(v, "keep-alive"))
-            }
-            k => match k
-                .checked_sub(1)
-                .and_then(|i| COMMON_CONNECTION.get(usize::from(i)))
-            {
-                Some(&"keep-alive" | &"Keep-Alive") => (false, true),
-                Some(&"close" | &"Close") => (true, false),
-                _ => (false, false),
-            },
+            RARE_CONNECTION => self.rare_connection_tokens(dir),
+            k => CONNECTION_TOKENS
+                .get(usize::from(k))
+                .copied()
+                .unwrap_or_default(),
         }
+    }
+    #[cold]
+    fn rare_connection_tokens(&self, dir: Direction) -> (bool, bool) {
+        let v = self.connection(dir);
+        (has_token(v, "close"), has_token(v, "keep-alive"))
+    }
+    /// A request was seen ([`Exchange::method`] is set), told by the code.
+    #[inline]
+    pub fn has_method(&self) -> bool {
+        match self.method_code {
+            0 => false,
+            RARE_METHOD => self.rare().method.is_some(),
+            _ => true,
+        }
+    }
+    /// The request's method is HEAD (a common method: told by its code).
+    #[inline]
+    pub fn is_head(&self) -> bool {
+        self.method_code == HEAD_CODE
     }
     /// Sets (or clears) the Connection header of the request or the response.
     pub fn set_connection(&mut self, dir: Direction, value: Option<CompactString>) {
@@ -385,6 +413,21 @@ impl Exchange {
             self.rare_mut().connection[dir.index()] = value;
         } else if let Some(x) = self.rare_if_set_mut() {
             x.connection[dir.index()] = None;
+        }
+    }
+    /// Sets the Connection header of the request or the response from a
+    /// parsed head's ([`MessageHeaders::take_connection`]): a common value's
+    /// code as it is, anything else as [`Exchange::set_connection`] does.
+    #[inline]
+    pub fn set_connection_from(&mut self, dir: Direction, h: &mut MessageHeaders) {
+        match h.take_connection() {
+            (0, text) => self.set_connection(dir, text),
+            (code, _) => {
+                self.message_mut(dir).connection_code = code;
+                if let Some(x) = self.rare_if_set_mut() {
+                    x.connection[dir.index()] = None;
+                }
+            }
         }
     }
     /// The final response's reason phrase (null if none was seen).
@@ -1040,7 +1083,7 @@ impl HttpInspector {
         ex.set_method(line.method);
         ex.host = h.host.take();
         let has_host = ex.host.is_some();
-        ex.set_connection(C2S, h.connection.take());
+        ex.set_connection_from(C2S, h);
         ex.request.keep_alive = h.keep_alive.take();
         if h.upgrade.is_some() || h.expect.is_some() {
             let x = ex.rare_mut();
@@ -1205,7 +1248,7 @@ impl HttpInspector {
                 .map(String::from),
             _ => None,
         };
-        e.set_connection(S2C, h.connection.take());
+        e.set_connection_from(S2C, h);
         e.response.keep_alive = h.keep_alive.take();
         if h.transfer_encoding.is_some() || h.content_encoding.is_some() {
             let x = e.rare_mut();

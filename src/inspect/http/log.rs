@@ -76,9 +76,8 @@ impl Facts {
                 flags |= f;
             }
         };
-        let method = e.method();
-        set(method.is_some(), F_METHOD);
-        set(method == Some("HEAD"), F_HEAD);
+        set(e.has_method(), F_METHOD);
+        set(e.is_head(), F_HEAD);
         set(e.status.is_some(), F_STATUS);
         let (req_close, req_ka) = e.connection_tokens(Direction::ClientToServer);
         let (resp_close, resp_ka) = e.connection_tokens(Direction::ServerToClient);
@@ -464,10 +463,22 @@ impl ExchangeLog {
 
 impl Index<usize> for ExchangeLog {
     type Output = Exchange;
+    /// Inlined up to the exchange kept whole (every lookup but a late
+    /// response's): the call cost ~20 instructions, five a request (issue 14).
+    #[inline]
     fn index(&self, abs: usize) -> &Exchange {
         if let Some(p) = self.whole(abs) {
             return &self.items[p];
         }
+        self.dropped(abs)
+    }
+}
+
+impl ExchangeLog {
+    /// [`Index::index`] of an exchange not kept whole.
+    #[cold]
+    #[inline(never)]
+    fn dropped(&self, abs: usize) -> &Exchange {
         debug_assert!(
             self.is_omitted(abs),
             "exchange {abs} kept as facts looked up"
@@ -482,10 +493,21 @@ impl Index<usize> for ExchangeLog {
 }
 
 impl IndexMut<usize> for ExchangeLog {
+    /// Inlined as [`Index::index`] is.
+    #[inline]
     fn index_mut(&mut self, abs: usize) -> &mut Exchange {
         if let Some(p) = self.whole(abs) {
             return &mut self.items[p];
         }
+        self.dropped_mut(abs)
+    }
+}
+
+impl ExchangeLog {
+    /// [`IndexMut::index_mut`] of an exchange not kept whole: its stand-in.
+    #[cold]
+    #[inline(never)]
+    fn dropped_mut(&mut self, abs: usize) -> &mut Exchange {
         debug_assert!(self.is_omitted(abs), "exchange {abs} kept as facts changed");
         if !matches!(&self.scratch, Some(s) if s.0 == abs) {
             let head = self.omitted_was_head(abs);
@@ -629,6 +651,66 @@ mod tests {
                 );
                 assert_eq!(e.connection_tokens(dir), want, "{v:?}");
             }
+        }
+    }
+
+    #[test]
+    fn connection_from_a_head_reads_as_its_text() {
+        use super::super::parser::header_section;
+        let values = [
+            "keep-alive",
+            "close",
+            "Keep-Alive",
+            "Close",
+            "Upgrade",
+            "upgrade",
+            "KEEP-ALIVE",
+            "keep-alive, Upgrade",
+            "",
+            "foo",
+        ];
+        for dir in [Direction::ClientToServer, Direction::ServerToClient] {
+            for v in values {
+                for repeat in [1, 2] {
+                    let section = format!("Connection: {v}\r\n").repeat(repeat) + "\r\n";
+                    let (_, mut h) = header_section(section.as_bytes()).unwrap();
+                    let text = h.connection().map(String::from);
+                    let want = (repeat == 2).then(|| format!("{v}, {v}"));
+                    assert_eq!(text, want.or(Some(v.to_owned())), "{section:?}");
+                    // Over an exchange that had a rare value there before.
+                    let (mut from_head, mut from_text) = (Exchange::default(), Exchange::default());
+                    from_head.set_connection(dir, Some("x-rare".into()));
+                    from_head.set_connection_from(dir, &mut h);
+                    from_text.set_connection(dir, text.as_deref().map(Into::into));
+                    assert_eq!(from_head.connection(dir), from_text.connection(dir));
+                    assert_eq!(
+                        from_head.connection_tokens(dir),
+                        from_text.connection_tokens(dir)
+                    );
+                    assert_eq!(Facts::of(&from_head), Facts::of(&from_text));
+                    assert_eq!(from_head.rare().connection, from_text.rare().connection);
+                    assert_eq!(h.connection(), None, "taken");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn method_flags_read_as_the_method_text() {
+        let mut methods: Vec<&[u8]> = b"GET HEAD POST PUT DELETE OPTIONS PATCH CONNECT TRACE"
+            .split(|&c| c == b' ')
+            .collect();
+        methods.extend([&b"head"[..], b"HEADX", b"PROPFIND", b"", b"\xff"]);
+        let e = Exchange::default();
+        assert!(!e.has_method() && !e.is_head());
+        for m in methods {
+            let mut e = Exchange::default();
+            e.set_method(m);
+            assert_eq!(e.has_method(), e.method().is_some(), "{m:?}");
+            assert_eq!(e.is_head(), e.method() == Some("HEAD"), "{m:?}");
+            let f = Facts::of(&e);
+            assert!(f.has_method());
+            assert_eq!(f.has(F_HEAD), m == b"HEAD");
         }
     }
 

@@ -4,7 +4,10 @@
 //! the input ends before the construct does, it returns `Err::Incomplete`,
 //! which callers treat as "need more bytes" (normal data, not an error). The
 //! start lines and the header section, parsed for every message, are byte
-//! scans (issue 14; header lines 16 bytes at a time with SSE2 on x86_64); the rest uses `nom` combinators. Parsers borrow from their
+//! scans (issue 14; header lines, the request target and the reason
+//! phrase 16 bytes at a time with SSE2 on x86_64, a plain header line of up
+//! to 48 bytes in a short loop of its own); the rest uses `nom`
+//! combinators. Parsers borrow from their
 //! input and never allocate, except [`MessageHeaders`] which keeps owned copies
 //! of the few header values the inspector reports (one allocation per present
 //! header per message, never per packet).
@@ -262,6 +265,9 @@ pub fn http_version(i: &[u8]) -> IResult<&[u8], HttpVersion> {
 /// Request line, including its line ending (CRLF or bare LF). Tolerates
 /// several SP/HTAB between the parts and trailing whitespace before the EOL.
 pub fn request_line(i: &[u8]) -> IResult<&[u8], RequestLine<'_>> {
+    if let Some(done) = request_line_plain(i) {
+        return Ok(done);
+    }
     let method = run1(i, 0, is_tchar)?;
     let target_start = run1(i, method, is_ws)?;
     let target_end = run1(i, target_start, is_lax_target_char)?;
@@ -276,6 +282,190 @@ pub fn request_line(i: &[u8]) -> IResult<&[u8], RequestLine<'_>> {
             version,
         },
     ))
+}
+
+/// The common request line, `method SP target SP HTTP/1.x CRLF` with one
+/// SP each and at least 16 bytes from the target on: what the byte scans of
+/// [`request_line`] give, from a 16-byte scan of the target and fixed-size
+/// compares (~190 instructions a line were the byte scans, issue 14). None:
+/// any other line (or too few bytes), which the byte scans take.
+#[inline(always)]
+fn request_line_plain(i: &[u8]) -> Option<(&[u8], RequestLine<'_>)> {
+    let method = tchar_prefix(i);
+    if method == 0 || *i.get(method)? != b' ' {
+        return None;
+    }
+    let target_start = method + 1;
+    // Not whitespace (one SP only), nor a line end (an empty target).
+    if !is_lax_target_char(*i.get(target_start)?) || is_ws(i[target_start]) {
+        return None;
+    }
+    let target_end = find_space_or_eol(i, target_start)?;
+    const SP_TAG: &[u8; 8] = b" HTTP/1.";
+    let tail = i.get(target_end..)?.first_chunk::<11>()?;
+    let version = match tail {
+        [t @ .., d, b'\r', b'\n'] if t == SP_TAG => match d {
+            b'1' => HttpVersion::Http11,
+            b'0' => HttpVersion::Http10,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    Some((
+        &i[target_end + 11..],
+        RequestLine {
+            method: &i[..method],
+            target: &i[target_start..target_end],
+            version,
+        },
+    ))
+}
+
+/// The first SP, HTAB, CR or LF at or after `from`, 16 bytes a step. None
+/// when not found before fewer than 16 bytes are left.
+#[inline(always)]
+fn find_space_or_eol(b: &[u8], from: usize) -> Option<usize> {
+    let mut k = from;
+    loop {
+        let chunk = b.get(k..)?.first_chunk::<16>()?;
+        let m = space_eol_mask(chunk);
+        if m != 0 {
+            return Some(k + m.trailing_zeros() as usize);
+        }
+        k += 16;
+    }
+}
+
+/// Mask of the SP, HTAB, CR and LF bytes of `chunk` (bit n: byte n), SSE2.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn space_eol_mask(chunk: &[u8; 16]) -> u32 {
+    use std::arch::x86_64::*;
+    // SAFETY: SSE2 is in every x86_64 CPU; the unaligned load reads the 16
+    // bytes of `chunk`, no more.
+    unsafe {
+        let v = _mm_loadu_si128(chunk.as_ptr().cast());
+        let eq = |c: u8| _mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8));
+        let m = _mm_or_si128(
+            _mm_or_si128(eq(b' '), eq(b'\t')),
+            _mm_or_si128(eq(b'\r'), eq(b'\n')),
+        );
+        _mm_movemask_epi8(m) as u32
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn space_eol_mask(chunk: &[u8; 16]) -> u32 {
+    space_eol_mask_portable(chunk)
+}
+
+/// [`space_eol_mask`] a byte at a time (other targets; the tests compare the two).
+#[cfg(any(test, not(target_arch = "x86_64")))]
+fn space_eol_mask_portable(chunk: &[u8; 16]) -> u32 {
+    let mut m = 0;
+    for (n, &c) in chunk.iter().enumerate() {
+        if matches!(c, b' ' | b'\t' | b'\r' | b'\n') {
+            m |= 1 << n;
+        }
+    }
+    m
+}
+
+/// The common status line, `HTTP/1.x SP 3DIGIT SP reason CRLF` (or an
+/// empty reason: `HTTP/1.x SP 3DIGIT CRLF`) with at least 16 bytes from the
+/// reason on: what the byte scans of [`status_line`] give. None: any other
+/// line (or too few bytes), which the byte scans take.
+#[inline(always)]
+fn status_line_plain(i: &[u8]) -> Option<(&[u8], StatusLine<'_>)> {
+    let head = i.first_chunk::<14>()?;
+    let version = match head {
+        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', v, b' ', ..] => match v {
+            b'1' => HttpVersion::Http11,
+            b'0' => HttpVersion::Http10,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let mut status = 0u16;
+    for &d in &head[9..12] {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        status = status * 10 + u16::from(d - b'0');
+    }
+    let (reason_start, reason_end) = match head[12..14] {
+        [b'\r', b'\n'] => (12, 12),
+        // One SP, then the reason (not whitespace) up to the first CR or LF.
+        [b' ', c] if !is_ws(c) => {
+            let end = find_cr_lf(i, 13)?;
+            (13, end)
+        }
+        _ => return None,
+    };
+    let end = match i.get(reason_end..reason_end + 2)? {
+        [b'\r', b'\n'] => reason_end + 2,
+        _ => return None,
+    };
+    let mut reason = &i[reason_start..reason_end];
+    while let [r @ .., b' ' | b'\t'] = reason {
+        reason = r;
+    }
+    Some((
+        &i[end..],
+        StatusLine {
+            version,
+            status,
+            reason,
+        },
+    ))
+}
+
+/// The first CR or LF at or after `from` (a reason phrase's end), 16 bytes
+/// a step over [`space_eol_mask`]'s CR and LF. None when not found before
+/// fewer than 16 bytes are left.
+#[inline(always)]
+fn find_cr_lf(b: &[u8], from: usize) -> Option<usize> {
+    let mut k = from;
+    loop {
+        let chunk = b.get(k..)?.first_chunk::<16>()?;
+        let m = cr_lf_mask(chunk);
+        if m != 0 {
+            return Some(k + m.trailing_zeros() as usize);
+        }
+        k += 16;
+    }
+}
+
+/// Mask of the CR and LF bytes of `chunk` (bit n: byte n).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn cr_lf_mask(chunk: &[u8; 16]) -> u32 {
+    use std::arch::x86_64::*;
+    // SAFETY: as in `space_eol_mask`.
+    unsafe {
+        let v = _mm_loadu_si128(chunk.as_ptr().cast());
+        let eq = |c: u8| _mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8));
+        _mm_movemask_epi8(_mm_or_si128(eq(b'\r'), eq(b'\n'))) as u32
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn cr_lf_mask(chunk: &[u8; 16]) -> u32 {
+    cr_lf_mask_portable(chunk)
+}
+
+/// [`cr_lf_mask`] a byte at a time.
+#[cfg(any(test, not(target_arch = "x86_64")))]
+fn cr_lf_mask_portable(chunk: &[u8; 16]) -> u32 {
+    let mut m = 0;
+    for (n, &c) in chunk.iter().enumerate() {
+        if matches!(c, b'\r' | b'\n') {
+            m |= 1 << n;
+        }
+    }
+    m
 }
 
 /// `HTTP/1.x SP 3DIGIT` and what follows it up to (not including) the reason phrase.
@@ -300,6 +490,9 @@ fn status_prefix(i: &[u8]) -> IResult<&[u8], (HttpVersion, u16)> {
 /// Status line, including its line ending. The reason phrase may be empty and
 /// the SP before an empty reason may be missing (`HTTP/1.1 200\r\n`).
 pub fn status_line(i: &[u8]) -> IResult<&[u8], StatusLine<'_>> {
+    if let Some(done) = status_line_plain(i) {
+        return Ok(done);
+    }
     let (rest, (version, status)) = status_prefix(i)?;
     let reason_start = run0(rest, 0, is_ws)?;
     let reason_end = run0(rest, reason_start, |c| c != b'\r' && c != b'\n')?;
@@ -429,13 +622,21 @@ pub enum ContentLength {
 
 /// The header fields the inspector keeps, collected from a header section.
 /// Repeated fields (Connection, Keep-Alive, ...) are comma-joined. Values are
-/// [`CompactString`]s: one of up to 24 bytes (nearly every Connection,
-/// Keep-Alive, Host...) is stored inline, so collecting a head allocates
-/// nothing (issue 14).
+/// [`CompactString`]s: one of up to 24 bytes (nearly every Keep-Alive,
+/// Host...) is stored inline, so collecting a head allocates nothing
+/// (issue 14); a Connection field that is one of [`COMMON_CONNECTION`] is
+/// kept as its code, no text copied.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MessageHeaders {
     pub host: Option<CompactString>,
-    pub connection: Option<CompactString>,
+    /// The Connection field as text, unless it is one of
+    /// [`COMMON_CONNECTION`] (then `connection_common`): read it with
+    /// [`MessageHeaders::connection`].
+    connection_text: Option<CompactString>,
+    /// 1 + the index in [`COMMON_CONNECTION`] of a Connection field that is
+    /// exactly one of those (one field, nothing joined); 0: see
+    /// `connection_text`. No text is copied for it (issue 14).
+    connection_common: u8,
     pub keep_alive: Option<CompactString>,
     pub transfer_encoding: Option<CompactString>,
     pub content_encoding: Option<CompactString>,
@@ -460,9 +661,10 @@ impl MessageHeaders {
     /// for the next head.
     #[inline]
     pub fn clear(&mut self) {
+        self.connection_common = 0;
         for v in [
             &mut self.host,
-            &mut self.connection,
+            &mut self.connection_text,
             &mut self.keep_alive,
             &mut self.transfer_encoding,
             &mut self.content_encoding,
@@ -478,6 +680,21 @@ impl MessageHeaders {
         self.host_seen = false;
         self.field_count = 0;
         self.issues.clear();
+    }
+
+    /// The Connection field (repeated ones comma-joined).
+    pub fn connection(&self) -> Option<&str> {
+        match self.connection_common {
+            0 => self.connection_text.as_deref(),
+            k => COMMON_CONNECTION.get(usize::from(k) - 1).copied(),
+        }
+    }
+
+    /// The Connection field, taken: 1 + its index in [`COMMON_CONNECTION`]
+    /// if it is one of those, else 0 and its text (or none).
+    pub fn take_connection(&mut self) -> (u8, Option<CompactString>) {
+        let code = std::mem::take(&mut self.connection_common);
+        (code, self.connection_text.take())
     }
 
     /// Transfer-Encoding is present with `chunked` as the final coding.
@@ -530,6 +747,37 @@ impl MessageHeaders {
         let first = KEPT_FIRST.get(name.len()).copied().unwrap_or_default();
         let c = name[0] | 0x20;
         if c == first[0] || c == first[1] {
+            // The first Host of a request whose value is not kept (every
+            // request once the connection's first Host is settled): counted
+            // here, without the call.
+            if self.skip_host && !self.host_seen && eq_name(name, b"host") {
+                self.host_seen = true;
+                return;
+            }
+            // `Connection: keep-alive` and the like, once: its code here (as
+            // `keep` would find it: one SP, then exactly a common value).
+            if let [b' ', value @ ..] = raw {
+                if self.connection_common == 0
+                    && self.connection_text.is_none()
+                    && eq_name(name, b"connection")
+                {
+                    let k = common_connection(value);
+                    if k != 0 {
+                        self.connection_common = k;
+                        return;
+                    }
+                }
+                // The first Content-Length, one number (as `keep` reads it).
+                if self.content_length_raw.is_none() && eq_name(name, b"content-length") {
+                    if let Some(n) = decimal(value) {
+                        self.content_length = merge_one_length(self.content_length, Some(n));
+                        // SAFETY: decimal digits are ASCII.
+                        let text = unsafe { std::str::from_utf8_unchecked(value) };
+                        self.content_length_raw = Some(CompactString::from(text));
+                        return;
+                    }
+                }
+            }
             self.keep(name, raw, folded);
         }
     }
@@ -551,7 +799,28 @@ impl MessageHeaders {
             }
             6 if eq_name(name, b"expect") => &mut self.expect,
             7 if eq_name(name, b"upgrade") => &mut self.upgrade,
-            10 if eq_name(name, b"connection") => &mut self.connection,
+            10 if eq_name(name, b"connection") => {
+                let v = value_text(raw, folded);
+                match self.connection_common {
+                    0 if self.connection_text.is_none() => {
+                        let k = common_connection(v.as_bytes());
+                        if k != 0 {
+                            self.connection_common = k;
+                            return;
+                        }
+                    }
+                    0 => {}
+                    // Repeated: the first value as text, then joined.
+                    k => {
+                        self.connection_common = 0;
+                        self.connection_text = COMMON_CONNECTION
+                            .get(usize::from(k) - 1)
+                            .map(|&c| CompactString::const_new(c));
+                    }
+                }
+                join(&mut self.connection_text, &v);
+                return;
+            }
             10 if eq_name(name, b"keep-alive") => &mut self.keep_alive,
             14 if eq_name(name, b"content-length") => {
                 let v = value_text(raw, folded);
@@ -576,6 +845,60 @@ fn join(slot: &mut Option<CompactString>, v: &str) {
         }
         None => *slot = Some(CompactString::from(v)),
     }
+}
+
+/// Connection values kept as a code, not as text (exact bytes): what
+/// nearly every message sends. [`Exchange`](super::Exchange) keeps the same
+/// codes.
+pub const COMMON_CONNECTION: [&str; 6] = [
+    "keep-alive",
+    "close",
+    "Keep-Alive",
+    "Close",
+    "Upgrade",
+    "upgrade",
+];
+
+/// 1 + the index of `v` in [`COMMON_CONNECTION`], or 0: compared as two
+/// 4-byte words (first and last, overlapping) and the length, which tell
+/// those six apart exactly for lengths 4 to 8, with the middle bytes of
+/// a 10-byte value compared too (no `memcmp` call, issue 14).
+#[inline]
+fn common_connection(v: &[u8]) -> u8 {
+    const fn words(b: &[u8]) -> (u32, u32, u16) {
+        let n = b.len();
+        let first = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        let last = u32::from_le_bytes([b[n - 4], b[n - 3], b[n - 2], b[n - 1]]);
+        let mid = if n == 10 {
+            u16::from_le_bytes([b[4], b[5]])
+        } else {
+            0
+        };
+        (first, last, mid)
+    }
+    const TABLE: [(usize, (u32, u32, u16)); 6] = {
+        let mut t = [(0, (0, 0, 0)); 6];
+        let mut k = 0;
+        while k < 6 {
+            let b = COMMON_CONNECTION[k].as_bytes();
+            assert!(matches!(b.len(), 5 | 7 | 10));
+            t[k] = (b.len(), words(b));
+            k += 1;
+        }
+        t
+    };
+    if !matches!(v.len(), 5 | 7 | 10) {
+        return 0;
+    }
+    let w = words(v);
+    let mut k = 0;
+    while k < TABLE.len() {
+        if TABLE[k] == (v.len(), w) {
+            return k as u8 + 1;
+        }
+        k += 1;
+    }
+    0
 }
 
 /// The names [`MessageHeaders::keep`] keeps: by length, their first letters
@@ -640,17 +963,28 @@ fn value_text(raw: &[u8], folded: bool) -> Cow<'_, str> {
 }
 
 fn merge_content_length(prev: ContentLength, value: &str) -> ContentLength {
+    // One number, nothing around it (nearly every value): no split into
+    // comma-separated parts, no trim (issue 14).
+    if let Some(n) = decimal(value.as_bytes()) {
+        return merge_one_length(prev, Some(n));
+    }
     let mut cur = prev;
     for part in value.as_bytes().split(|&c| c == b',') {
-        cur = match (cur, decimal(trim_sp_ht(part))) {
-            (ContentLength::Invalid, _) | (_, None) => ContentLength::Invalid,
-            (ContentLength::Conflicting, _) => ContentLength::Conflicting,
-            (ContentLength::Absent, Some(n)) => ContentLength::Valid(n),
-            (ContentLength::Valid(a), Some(b)) if a == b => ContentLength::Valid(a),
-            (ContentLength::Valid(_), Some(_)) => ContentLength::Conflicting,
-        };
+        cur = merge_one_length(cur, decimal(trim_sp_ht(part)));
     }
     cur
+}
+
+/// One Content-Length part (None: not a number) after `cur`.
+#[inline(always)]
+fn merge_one_length(cur: ContentLength, part: Option<u64>) -> ContentLength {
+    match (cur, part) {
+        (ContentLength::Invalid, _) | (_, None) => ContentLength::Invalid,
+        (ContentLength::Conflicting, _) => ContentLength::Conflicting,
+        (ContentLength::Absent, Some(n)) => ContentLength::Valid(n),
+        (ContentLength::Valid(a), Some(b)) if a == b => ContentLength::Valid(a),
+        (ContentLength::Valid(_), Some(_)) => ContentLength::Conflicting,
+    }
 }
 
 /// `s` without leading and trailing SP/HTAB.
@@ -665,13 +999,23 @@ fn trim_sp_ht(mut s: &[u8]) -> &[u8] {
 }
 
 /// 1 to 19 decimal digits (never more than `u64::MAX`) as a number.
+/// Inlined, a plain loop (the fold with checked arithmetic cost ~57
+/// instructions on a 3-digit length, issue 14).
+#[inline]
 fn decimal(digits: &[u8]) -> Option<u64> {
     if digits.is_empty() || digits.len() > 19 {
         return None;
     }
-    digits.iter().try_fold(0u64, |n, &c| {
-        c.is_ascii_digit().then(|| n * 10 + u64::from(c - b'0'))
-    })
+    let mut n = 0u64;
+    for &c in digits {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        // 19 digits stay below u64::MAX: neither step can overflow.
+        n = n.wrapping_mul(10).wrapping_add(u64::from(d));
+    }
+    Some(n)
 }
 
 /// Header section up to and including the empty line.
@@ -696,10 +1040,40 @@ pub fn header_section(i: &[u8]) -> IResult<&[u8], MessageHeaders> {
 /// bytes, or found in them. Any other line (a name with other tchar bytes,
 /// whitespace before the colon, a malformed line, fewer than 16 bytes left)
 /// takes the byte scans.
+///
+/// A line of at most 32 bytes (with its LF) with such a name, no obs-fold
+/// after it, and 32 bytes at hand from its start takes a shorter loop
+/// ([`short_plain_line`]): no section-end checks (its first byte is a name
+/// byte), its LF from the same two 16-byte masks, its value cut in place.
 pub fn header_section_into<'a>(i: &'a [u8], h: &mut MessageHeaders) -> Scan<'a, &'a [u8]> {
     h.clear();
     let mut pos = 0;
     loop {
+        while let Some(two) = i.get(pos..).and_then(|r| r.first_chunk::<32>()) {
+            let Some((colon, lf)) = short_plain_line(two) else {
+                break;
+            };
+            let line = &i[pos..];
+            // Past the 32 bytes, the next 16 (a date, a longer value).
+            let lf = match lf {
+                Some(lf) => lf,
+                None => match line.get(32..).and_then(|r| r.first_chunk::<16>()) {
+                    Some(third) if lf_mask(third) != 0 => {
+                        32 + lf_mask(third).trailing_zeros() as usize
+                    }
+                    _ => break,
+                },
+            };
+            // The byte after the LF: an obs-fold, or not known yet, is
+            // left to the step below.
+            let next = pos + lf + 1;
+            if i.get(next).is_none_or(|&c| is_ws(c)) {
+                break;
+            }
+            let end = if line[lf - 1] == b'\r' { lf - 1 } else { lf };
+            h.add(&line[..colon], &line[colon + 1..end], false);
+            pos = next;
+        }
         let line = &i[pos..];
         match line {
             [] | [b'\r'] => return Err(Err::Incomplete(Needed::new(1))),
@@ -746,6 +1120,26 @@ pub fn header_section_into<'a>(i: &'a [u8], h: &mut MessageHeaders) -> Scan<'a, 
     }
 }
 
+/// A line starting `two` (32 bytes from its start) whose name is ASCII
+/// letters, digits and `-` followed by `:`: the colon's position and the
+/// first LF's after it if it is in `two`. None for any other line (a
+/// section's end too: CR and LF are not name bytes).
+#[inline(always)]
+fn short_plain_line(two: &[u8; 32]) -> Option<(usize, Option<usize>)> {
+    let (first, second) = two.split_at(16);
+    let (name, lf) = line_masks(first.try_into().ok()?);
+    if name & 1 == 0 || name == 0xffff {
+        return None;
+    }
+    let colon = (!name).trailing_zeros() as usize;
+    if two[colon] != b':' {
+        return None;
+    }
+    let lf = lf | lf_mask(second.try_into().ok()?) << 16;
+    let after = lf & !((2u32 << colon) - 1);
+    Some((colon, (after != 0).then(|| after.trailing_zeros() as usize)))
+}
+
 /// The common line, `name:` with a name of ASCII letters, digits and `-`
 /// only: the name's length, 0 (no whitespace before the colon) and the
 /// position of the first LF after the colon (None: not in `line`). None
@@ -753,6 +1147,27 @@ pub fn header_section_into<'a>(i: &'a [u8], h: &mut MessageHeaders) -> Scan<'a, 
 /// those bytes are tchar, the colon is neither tchar nor whitespace).
 #[inline(always)]
 fn plain_name(line: &[u8]) -> Option<(usize, usize, Option<usize>)> {
+    // With 32 bytes at hand, the LFs of the second 16 are taken at once:
+    // most header lines end there (a second scan call per line, issue 14).
+    if let Some(two) = line.first_chunk::<32>() {
+        let (first, second) = two.split_at(16);
+        let first: &[u8; 16] = first.try_into().ok()?;
+        let (name, lf) = line_masks(first);
+        if name != 0xffff {
+            let colon = (!name).trailing_zeros() as usize;
+            if colon == 0 || first[colon] != b':' {
+                return None;
+            }
+            let lf = lf | lf_mask(second.try_into().ok()?) << 16;
+            let after = lf & !((2u32 << colon) - 1);
+            let lf = if after != 0 {
+                Some(after.trailing_zeros() as usize)
+            } else {
+                find_lf(line, 32)
+            };
+            return Some((colon, 0, lf));
+        }
+    }
     let mut k = 0;
     loop {
         let chunk = line.get(k..)?.first_chunk::<16>()?;
@@ -810,6 +1225,24 @@ fn line_masks(chunk: &[u8; 16]) -> (u32, u32) {
 #[inline(always)]
 fn line_masks(chunk: &[u8; 16]) -> (u32, u32) {
     line_masks_portable(chunk)
+}
+
+/// The LF mask of [`line_masks`] alone.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn lf_mask(chunk: &[u8; 16]) -> u32 {
+    use std::arch::x86_64::*;
+    // SAFETY: as in `line_masks`.
+    unsafe {
+        let v = _mm_loadu_si128(chunk.as_ptr().cast());
+        _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'\n' as i8))) as u32
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn lf_mask(chunk: &[u8; 16]) -> u32 {
+    line_masks_portable(chunk).1
 }
 
 /// [`line_masks`] a byte at a time (other targets; the tests compare the two).
@@ -1795,7 +2228,7 @@ mod tests {
         )
         .unwrap();
         assert!(rest.is_empty());
-        assert_eq!(h.connection.as_deref(), Some("keep-alive, Upgrade"));
+        assert_eq!(h.connection(), Some("keep-alive, Upgrade"));
         assert_eq!(h.content_length, ContentLength::Valid(12));
         assert_eq!(h.keep_alive.as_deref(), Some("timeout=5"));
         assert!(h.chunked());
@@ -1869,11 +2302,7 @@ mod tests {
         .unwrap();
         assert_eq!(rest, b"BODY");
         assert_eq!(h.host.as_deref(), Some("a"), "bare LF line end");
-        assert_eq!(
-            h.connection.as_deref(),
-            Some(", close"),
-            "empty value joined"
-        );
+        assert_eq!(h.connection(), Some(", close"), "empty value joined");
         assert_eq!(h.keep_alive.as_deref(), Some("timeout=5"));
         assert_eq!(h.field_count, 5);
         assert_eq!(
@@ -1967,6 +2396,7 @@ mod tests {
                     let mut chunk = [fill; 16];
                     chunk[at] = c;
                     assert_eq!(line_masks(&chunk), line_masks_portable(&chunk), "{chunk:?}");
+                    assert_eq!(lf_mask(&chunk), line_masks_portable(&chunk).1);
                 }
             }
         }
@@ -2023,6 +2453,177 @@ mod tests {
             input.extend_from_slice(b"BODY and more bytes after it");
             for end in 0..=input.len() {
                 same_as_by_lines(&input[..end]);
+            }
+        }
+    }
+
+    #[test]
+    fn start_line_masks_match_byte_scans() {
+        for fill in [b'a', b' ', b'\t', b'\r', b'\n', 0x80] {
+            for at in 0..16 {
+                for c in 0..=255u8 {
+                    let mut chunk = [fill; 16];
+                    chunk[at] = c;
+                    assert_eq!(space_eol_mask(&chunk), space_eol_mask_portable(&chunk));
+                    assert_eq!(cr_lf_mask(&chunk), cr_lf_mask_portable(&chunk));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn common_connection_is_exact() {
+        for (k, c) in COMMON_CONNECTION.iter().enumerate() {
+            assert_eq!(common_connection(c.as_bytes()), k as u8 + 1);
+            // Any one byte changed, and any length around it, is not common.
+            for at in 0..c.len() {
+                for b in [b'x', b' ', c.as_bytes()[at] ^ 0x20, 0] {
+                    let mut v = c.as_bytes().to_vec();
+                    v[at] = b;
+                    let want = COMMON_CONNECTION.iter().position(|m| m.as_bytes() == v);
+                    assert_eq!(common_connection(&v), want.map_or(0, |k| k as u8 + 1));
+                }
+            }
+            for extra in [&b" "[..], b"x", b"ee", b"-alive"] {
+                assert_eq!(common_connection(&[c.as_bytes(), extra].concat()), 0);
+                assert_eq!(common_connection(&[extra, c.as_bytes()].concat()), 0);
+            }
+        }
+        assert_eq!(common_connection(b""), 0);
+        assert_eq!(common_connection(b"keep"), 0);
+    }
+
+    #[test]
+    fn short_plain_lines() {
+        let two = |b: &[u8]| -> [u8; 32] {
+            let mut t = [b'x'; 32];
+            let n = b.len().min(32);
+            t[..n].copy_from_slice(&b[..n]);
+            t
+        };
+        assert_eq!(
+            short_plain_line(&two(b"Server: nginx/1.22.1\r\n")),
+            Some((6, Some(21)))
+        );
+        assert_eq!(
+            short_plain_line(&two(b"Content-Length: 100\r\n")),
+            Some((14, Some(20)))
+        );
+        assert_eq!(short_plain_line(&two(b"A:\n")), Some((1, Some(2))));
+        // LF past the 32 bytes.
+        let date = b"Date: Sat, 05 Dec 2026 03:14:17 GMT\r\n";
+        assert_eq!(short_plain_line(&two(date)), Some((4, None)));
+        // A name of 16 or more, not a plain name, the end.
+        assert_eq!(short_plain_line(&two(b"X-Sixteen-Bytes-: v\r\n")), None);
+        assert_eq!(short_plain_line(&two(b"X_Y: v\r\n")), None);
+        assert_eq!(short_plain_line(&two(b"Host : v\r\n")), None);
+        assert_eq!(short_plain_line(&two(b":v\r\n")), None);
+        assert_eq!(short_plain_line(&two(b"\r\nBODY")), None);
+        // An LF before the colon is not the line's end.
+        assert_eq!(short_plain_line(&two(b"A\n:\n")), None);
+        // Lines ending within the 32 bytes, within the 16 after them (read by
+        // the loop), and past them (left to the step) all read the same.
+        for len in [31, 32, 33, 47, 48, 49, 63] {
+            let mut head = b"Connection: ".to_vec();
+            head.resize(len - 1, b'k');
+            head.extend_from_slice(b"\nX-Next: 1\r\n\r\nbody bytes after it, thirty-two+");
+            let (rest, h) = header_section(&head).unwrap();
+            assert_eq!(h.connection().map(str::len), Some(len - 13));
+            assert_eq!((h.field_count, rest.len()), (2, 32));
+        }
+    }
+
+    #[test]
+    fn plain_start_lines_take_the_short_path() {
+        // The lines of the request-dense bench capture, and longer ones.
+        let (rest, l) =
+            request_line_plain(b"GET /b HTTP/1.1\r\nHost: 10.77.0.1:28080\r\n").unwrap();
+        assert_eq!((l.method, l.target), (&b"GET"[..], &b"/b"[..]));
+        assert_eq!(rest, b"Host: 10.77.0.1:28080\r\n");
+        let long = b"M-SEARCH /a/very/long/target/past/sixteen?bytes=1 HTTP/1.0\r\nX: y\r\n\r\n";
+        let (_, l) = request_line_plain(long).unwrap();
+        assert_eq!(l.target, b"/a/very/long/target/past/sixteen?bytes=1");
+        assert_eq!(l.version, HttpVersion::Http10);
+        let (rest, s) = status_line_plain(b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\n").unwrap();
+        assert_eq!((s.status, s.reason), (200, &b"OK"[..]));
+        assert_eq!(rest, b"Server: nginx/1.22.1\r\n");
+        let (_, s) = status_line_plain(b"HTTP/1.0 404\r\nServer: nginx/1.22.1\r\n").unwrap();
+        assert_eq!(
+            (s.version, s.status, s.reason),
+            (HttpVersion::Http10, 404, &b""[..])
+        );
+        // Others are left to the byte scans.
+        for line in [
+            &b"GET  /b HTTP/1.1\r\nHost: 10.77.0.1:28080\r\n"[..],
+            b"GET /b HTTP/1.1\nHost: 10.77.0.1:28080\r\n",
+            b"GET /b HTTP/1.1 \r\nHost: 10.77.0.1:28080\r\n",
+            b"GET /b HTTP/1.1\r\n",
+        ] {
+            assert!(request_line_plain(line).is_none(), "{}", escape(line, 80));
+            assert!(request_line(line).is_ok());
+        }
+        for line in [
+            &b"HTTP/1.1 200  OK\r\nServer: nginx/1.22.1\r\n"[..],
+            b"HTTP/1.1 200 OK\nServer: nginx/1.22.1\r\n",
+            b"HTTP/1.1 200 OK\r\n",
+        ] {
+            assert!(status_line_plain(line).is_none(), "{}", escape(line, 80));
+            assert!(status_line(line).is_ok());
+        }
+    }
+
+    const START_SEPS: &[&[u8]] = &[b" ", b"  ", b"\t", b""];
+    const START_VERSIONS: &[&[u8]] = &[
+        b"HTTP/1.1",
+        b"HTTP/1.0",
+        b"HTTP/1.2",
+        b"HTTP/1.",
+        b"http/1.1",
+    ];
+    const START_EOLS: &[&[u8]] = &[b"\r\n", b"\n", b" \r\n", b"\r", b"\rx"];
+    const METHODS: &[&[u8]] = &[b"GET", b"M-SEARCH", b"", b"G(T", b"POST"];
+    const STATUSES: &[&[u8]] = &[b"200", b"20", b"2000", b"20x", b"404"];
+
+    proptest::proptest! {
+        #![proptest_config(cases(256))]
+
+        /// Request and status lines with targets and reasons sized around
+        /// the 16-byte chunk edges and odd bytes in them, followed by more
+        /// of the head (so the short paths can take them): every prefix
+        /// parses as the `nom` parsers do.
+        #[test]
+        fn plain_start_lines_agree_with_nom(
+            method in 0..METHODS.len(),
+            status in 0..STATUSES.len(),
+            sep1 in 0..START_SEPS.len(),
+            len in 0..EDGE_LENS.len(),
+            picks in proptest::collection::vec((0..70usize, 0..64usize), 0..3),
+            sep2 in 0..START_SEPS.len(),
+            version in 0..START_VERSIONS.len(),
+            eol in 0..START_EOLS.len(),
+        ) {
+            let run = edge_run(EDGE_LENS[len], &picks);
+            let mut request = METHODS[method].to_vec();
+            let mut response = START_VERSIONS[version].to_vec();
+            response.extend_from_slice(START_SEPS[sep1]);
+            response.extend_from_slice(STATUSES[status]);
+            request.extend_from_slice(START_SEPS[sep1]);
+            request.extend_from_slice(&run);
+            request.extend_from_slice(START_SEPS[sep2]);
+            request.extend_from_slice(START_VERSIONS[version]);
+            response.extend_from_slice(START_SEPS[sep2]);
+            response.extend_from_slice(&run);
+            for input in [&mut request, &mut response] {
+                input.extend_from_slice(START_EOLS[eol]);
+                input.extend_from_slice(b"Host: example.com:8080\r\n\r\n");
+            }
+            for end in 0..=request.len() {
+                let b = &request[..end];
+                same_outcome(b, request_line(b), nom_reference::request_line(b));
+            }
+            for end in 0..=response.len() {
+                let b = &response[..end];
+                same_outcome(b, status_line(b), nom_reference::status_line(b));
             }
         }
     }
@@ -2093,13 +2694,14 @@ mod tests {
                 &h.host,
                 &h.expect,
                 &h.upgrade,
-                &h.connection,
+                &h.connection_text,
                 &h.keep_alive,
                 &h.content_length_raw,
                 &h.content_encoding,
                 &h.transfer_encoding,
             ];
             assert!(all.iter().all(|v| v.as_deref() == Some("1")), "{h:?}");
+            assert_eq!(h.connection(), Some("1"));
         }
     }
 
@@ -2488,6 +3090,20 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(cases(2048))]
+
+        /// `decimal` reads what `str::parse::<u64>` reads of 1 to 19 ASCII
+        /// digits, and nothing else.
+        #[test]
+        fn decimal_agrees_with_parse(s in "[0-9+\\- a/:]{0,21}") {
+            let want = (s.len() <= 19 && !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit()))
+                .then(|| s.parse::<u64>().ok())
+                .flatten();
+            proptest::prop_assert_eq!(decimal(s.as_bytes()), want);
+        }
+    }
+
     #[test]
     fn content_length_values() {
         let cl = |v: &str| merge_content_length(ContentLength::Absent, v);
@@ -2520,6 +3136,31 @@ mod tests {
             merge_content_length(ContentLength::Invalid, "3"),
             ContentLength::Invalid
         );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(cases(2048))]
+
+        /// The one-number short cut gives what the split into parts gives,
+        /// after every earlier state.
+        #[test]
+        fn content_length_short_cut_agrees_with_parts(
+            value in "[0-9 ,\t+x]{0,22}",
+            prev in 0..5usize,
+        ) {
+            let prev = [
+                ContentLength::Absent,
+                ContentLength::Valid(7),
+                ContentLength::Valid(0),
+                ContentLength::Invalid,
+                ContentLength::Conflicting,
+            ][prev];
+            let mut want = prev;
+            for part in value.as_bytes().split(|&c| c == b',') {
+                want = merge_one_length(want, decimal(trim_sp_ht(part)));
+            }
+            proptest::prop_assert_eq!(merge_content_length(prev, &value), want);
+        }
     }
 
     #[test]
