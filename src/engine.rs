@@ -347,27 +347,7 @@ impl Analyzer {
         match decode(p) {
             Ok(seg) if self.pool.is_some() => {
                 let idx = self.packets;
-                let Analyzer {
-                    pool,
-                    records,
-                    sums,
-                    opts,
-                    file_marks,
-                    ..
-                } = self;
-                if let Some(pool) = pool {
-                    pool.segment(idx, p.ts, &seg, &mut |m| {
-                        push_record(
-                            records,
-                            sums,
-                            m.record,
-                            file_at(file_marks, m.start),
-                            m.rendered,
-                            opts,
-                            on_conn,
-                        )
-                    });
-                }
+                self.with_pool(on_conn, |pool, sink| pool.segment(idx, p.ts, &seg, sink));
             }
             Ok(seg) => {
                 let Analyzer {
@@ -443,6 +423,7 @@ impl Analyzer {
     }
 
     /// Runs `f` on the pool with the sink every merged record goes through.
+    #[inline]
     fn with_pool<F: FnMut(&ConnectionRecord)>(
         &mut self,
         on_conn: &mut F,
