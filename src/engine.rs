@@ -521,28 +521,12 @@ impl Analyzer {
     /// and the rendered output); [`Analyzer::finish`] then builds the report.
     pub fn end_input<F: FnMut(&ConnectionRecord)>(&mut self, on_conn: &mut F) {
         let end = self.last.unwrap_or_default();
-        if let Some(mut pool) = self.pool.take() {
-            let Analyzer {
-                records,
-                sums,
-                opts,
-                file_marks,
-                ..
-            } = self;
-            let stats = pool.finish(end, &mut |m| {
-                push_record(
-                    records,
-                    sums,
-                    m.record,
-                    file_at(file_marks, m.start),
-                    m.rendered,
-                    opts,
-                    on_conn,
-                )
-            });
+        let mut stats = None;
+        self.with_pool(on_conn, |p, sink| stats = Some(p.finish(end, sink)));
+        if let Some(stats) = stats {
             self.table.stats = stats;
             // Kept to render the lines still to write (`write_rendered`).
-            self.renderers = Some(pool);
+            self.renderers = self.pool.take();
         }
         let Analyzer {
             table,

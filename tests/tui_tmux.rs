@@ -111,17 +111,7 @@ impl Session {
     /// Worker threads (`keepwatch-worker-N`) of the processes the pane's
     /// shell started: the analysis's pool (none on one thread).
     fn worker_threads(&self) -> usize {
-        let out = Command::new("tmux")
-            .args([
-                "display-message",
-                "-p",
-                "-t",
-                &self.pane_target(),
-                "#{pane_pid}",
-            ])
-            .output()
-            .expect("display-message");
-        let shell = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let shell = self.display("#{pane_pid}");
         let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
             .unwrap_or_default();
         let mut n = 0;
@@ -139,17 +129,16 @@ impl Session {
     }
 
     fn alternate_screen(&self) -> bool {
+        self.display("#{alternate_on}") == "1"
+    }
+
+    /// tmux's `display-message -p FORMAT` for the pane, trimmed.
+    fn display(&self, format: &str) -> String {
         let out = Command::new("tmux")
-            .args([
-                "display-message",
-                "-p",
-                "-t",
-                &self.pane_target(),
-                "#{alternate_on}",
-            ])
+            .args(["display-message", "-p", "-t", &self.pane_target(), format])
             .output()
             .expect("display-message");
-        String::from_utf8_lossy(&out.stdout).trim() == "1"
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 }
 
