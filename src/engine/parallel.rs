@@ -616,8 +616,8 @@ impl Asked {
 pub struct Pool {
     workers: Vec<Worker>,
     /// Connections whose [`shard_hash`] is below this go to worker 0, on
-    /// the reading thread (0: no worker there); the rest are spread evenly
-    /// over the others.
+    /// the reading thread, the rest to worker 1 (two tables only; 0: no
+    /// worker on the reading thread, connections spread evenly).
     inline_cut: u64,
     /// The worker the next [`Pool::render`] goes to.
     next_render: usize,
@@ -792,13 +792,8 @@ impl Pool {
         if self.inline_cut == 0 {
             return reduce(x, self.workers.len());
         }
-        if x < self.inline_cut {
-            return 0;
-        }
-        // The rest spread evenly over workers 1.., by the hash above the cut.
-        let span = u64::MAX - self.inline_cut;
-        let y = ((u128::from(x - self.inline_cut) << 64) / (u128::from(span) + 1)) as u64;
-        1 + reduce(y, self.workers.len() - 1)
+        // Only two tables have one on the reading thread: the rest is 1.
+        usize::from(x >= self.inline_cut)
     }
 
     fn send(&mut self) {
