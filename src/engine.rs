@@ -39,8 +39,8 @@ pub struct Options {
     pub threads: usize,
     /// Streaming output rendered by the engine (JSONL and CSV lines): each
     /// finished record is written by [`Analyzer::write_rendered`], in order
-    /// (with `slim_records`, rendered only then, one at a time, so a burst
-    /// of finished connections is not one buffer of all its lines). With
+    /// (with `slim_records`, rendered only then, a group at a time, so a
+    /// burst of finished connections is not one buffer of all its lines). With
     /// worker threads the workers render (the id,
     /// known only after the merge, is rendered as [`RENDER_ID`] and its
     /// first occurrence replaced: a renderer prints the id in decimal, once,

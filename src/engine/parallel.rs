@@ -557,6 +557,7 @@ impl Worker {
         }
     }
 
+    #[cfg(test)]
     fn inline(&self) -> bool {
         matches!(self.link, Link::Inline { .. })
     }
@@ -712,11 +713,9 @@ impl Pool {
     #[allow(clippy::vec_box)]
     pub fn render(&mut self, r: Vec<Box<ConnectionRecord>>) -> Asked {
         let (reply, rx) = sync_channel(1);
-        let mut w = self.next_render;
-        // The reading thread writes: it leaves the rendering to the others.
-        if self.workers[w].inline() {
-            w = (w + 1) % self.workers.len();
-        }
+        // (No table runs on the reading thread when the workers render
+        // streaming lines: see `INLINE_SHARE`.)
+        let w = self.next_render;
         self.next_render = (w + 1) % self.workers.len();
         // A worker gone shows as an error when the bytes are awaited.
         self.workers[w].request(Msg::Render(r, reply));
