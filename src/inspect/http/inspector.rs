@@ -29,6 +29,65 @@ pub const MAX_TUNNEL: usize = 1024 * 1024;
 /// Warnings kept per connection (one more says how many were suppressed).
 pub const MAX_WARNINGS: usize = 256;
 
+/// Longest head kept by [`HeadMemo`]: a response of a dozen fields, a
+/// request of an API client. Longer ones are parsed every time.
+const MEMO_MAX: usize = 512;
+
+/// The last head parsed whole in one direction of a connection, with what
+/// parsing it gave: a following head that is byte for byte the same (a
+/// load generator's requests, a poller's, a server's responses within the
+/// same second of `Date`) is not parsed again (issue 14). Parsing is a
+/// function of the head's bytes and `skip_host` alone, so reusing the
+/// result is exact; the memo is only a shortcut.
+#[derive(Debug, Default)]
+struct HeadMemo {
+    /// The head, up to and including its empty line; empty: none kept.
+    bytes: Vec<u8>,
+    /// The header section as parsed (nothing taken from it yet).
+    headers: MessageHeaders,
+    /// Request: end of the method, start and end of the target.
+    /// Response: 0, start and end of the reason phrase.
+    span: [u32; 3],
+    version: Option<HttpVersion>,
+    status: u16,
+    /// Heads since the last hit: past a few, the memo is refreshed only
+    /// now and then (heads that all differ pay the comparison alone).
+    misses: u32,
+}
+
+impl HeadMemo {
+    /// The memo's head if `data` starts with it (parsed with `skip_host`).
+    #[inline]
+    fn hit(&self, data: &[u8], skip_host: bool) -> Option<usize> {
+        let n = self.bytes.len();
+        (n > 0 && self.headers.skip_host == skip_host && data.get(..n) == Some(&self.bytes[..]))
+            .then_some(n)
+    }
+
+    /// Whether a head that missed should replace the memo.
+    #[inline]
+    fn refresh(&mut self) -> bool {
+        self.misses = self.misses.saturating_add(1);
+        self.misses <= 4 || self.misses.is_multiple_of(64)
+    }
+
+    fn keep(
+        &mut self,
+        head: &[u8],
+        h: &MessageHeaders,
+        span: [usize; 3],
+        version: HttpVersion,
+        status: u16,
+    ) {
+        self.bytes.clear();
+        self.bytes.extend_from_slice(head);
+        self.headers.copy_from(h);
+        self.span = span.map(|x| x as u32);
+        self.version = Some(version);
+        self.status = status;
+    }
+}
+
 /// Parameters of a `Keep-Alive: timeout=5, max=1000` header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct KeepAliveParams {
@@ -673,6 +732,15 @@ pub struct HttpInspector {
     /// ([`parser::header_section_into`]) and reused from head to head: the
     /// values kept are taken from it into the exchange (issue 14).
     head: MessageHeaders,
+    /// Per direction, the last head and its parse ([`HeadMemo`]); made at
+    /// a connection's second head, so one-exchange connections do not
+    /// pay for it.
+    memo: Option<Box<[HeadMemo; 2]>>,
+    /// Tests: heads taken from the memo; with `no_memo`, it is never used.
+    #[cfg(test)]
+    memo_hits: u32,
+    #[cfg(test)]
+    no_memo: bool,
 }
 
 impl Default for HttpInspector {
@@ -702,6 +770,11 @@ impl HttpInspector {
             malformed: 0,
             warnings: Warnings::new(MAX_WARNINGS, ""),
             head: MessageHeaders::default(),
+            memo: None,
+            #[cfg(test)]
+            memo_hits: 0,
+            #[cfg(test)]
+            no_memo: false,
         }
     }
 
@@ -1001,19 +1074,90 @@ impl HttpInspector {
     /// finds it, and a head that parses is plausible (issue 14). None: `data`
     /// is left to the checks of [`Self::feed_head`].
     fn whole_head(&mut self, dir: Direction, data: &[u8], ts: Timestamp) -> Option<usize> {
+        let d = dir.index();
+        if dir == C2S {
+            self.head.skip_host = self.exchanges.host_settled();
+        }
+        #[cfg(test)]
+        let memo = self.memo.as_mut().filter(|_| !self.no_memo);
+        #[cfg(not(test))]
+        let memo = self.memo.as_mut();
+        if let Some(memo) = memo {
+            let m = &mut memo[d];
+            if let (Some(end), Some(version)) = (m.hit(data, self.head.skip_host), m.version) {
+                m.misses = 0;
+                #[cfg(test)]
+                {
+                    self.memo_hits += 1;
+                }
+                self.head.copy_from(&m.headers);
+                let [a, b, c] = m.span.map(|x| x as usize);
+                let status = m.status;
+                match dir {
+                    Direction::ClientToServer => {
+                        let (method, target) = (&data[..a], &data[b..c]);
+                        let line = RequestLine {
+                            method,
+                            target,
+                            version,
+                        };
+                        self.on_request_head(line, ts, ts, None);
+                    }
+                    Direction::ServerToClient => {
+                        let reason = &data[b..c];
+                        let line = StatusLine {
+                            version,
+                            status,
+                            reason,
+                        };
+                        self.on_response_head(line, end as u64, ts, ts, None);
+                    }
+                }
+                return Some(end);
+            }
+        }
+        let at = |s: &[u8]| s.as_ptr() as usize - data.as_ptr() as usize;
         match dir {
             Direction::ClientToServer => {
-                self.head.skip_host = self.exchanges.host_settled();
                 let (rest, line) = parser::request_head_into(data, &mut self.head).ok()?;
+                let end = data.len() - rest.len();
+                if self.requests > 0 && end <= MEMO_MAX {
+                    let span = [
+                        line.method.len(),
+                        at(line.target),
+                        at(line.target) + line.target.len(),
+                    ];
+                    self.remember(d, &data[..end], span, line.version, 0);
+                }
                 self.on_request_head(line, ts, ts, None);
-                Some(data.len() - rest.len())
+                Some(end)
             }
             Direction::ServerToClient => {
                 let (rest, line) = parser::response_head_into(data, &mut self.head).ok()?;
                 let end = data.len() - rest.len();
+                if self.responses + self.interim > 0 && end <= MEMO_MAX {
+                    let span = [0, at(line.reason), at(line.reason) + line.reason.len()];
+                    self.remember(d, &data[..end], span, line.version, line.status);
+                }
                 self.on_response_head(line, end as u64, ts, ts, None);
                 Some(end)
             }
+        }
+    }
+
+    /// Keeps `head`, just parsed into `self.head`, as direction `d`'s memo
+    /// (unless heads keep missing it).
+    fn remember(
+        &mut self,
+        d: usize,
+        head: &[u8],
+        span: [usize; 3],
+        version: HttpVersion,
+        status: u16,
+    ) {
+        let m = &mut self.memo.get_or_insert_with(Default::default)[d];
+        if m.refresh() {
+            m.keep(head, &self.head, span, version, status);
         }
     }
 

@@ -682,6 +682,51 @@ impl MessageHeaders {
         self.issues.clear();
     }
 
+    /// Becomes a copy of `o`, touching only the fields either has set (most
+    /// are `None` on both: a memoized head, issue 14).
+    #[inline]
+    pub fn copy_from(&mut self, o: &MessageHeaders) {
+        // Every field named: one added to the struct must be added here.
+        let MessageHeaders {
+            host,
+            connection_text,
+            connection_common,
+            keep_alive,
+            transfer_encoding,
+            content_encoding,
+            upgrade,
+            expect,
+            content_length,
+            content_length_raw,
+            field_count,
+            issues,
+            skip_host,
+            host_seen,
+        } = o;
+        #[inline(always)]
+        fn copy(v: &mut Option<CompactString>, w: &Option<CompactString>) {
+            if v.is_some() || w.is_some() {
+                v.clone_from(w);
+            }
+        }
+        copy(&mut self.host, host);
+        copy(&mut self.connection_text, connection_text);
+        copy(&mut self.keep_alive, keep_alive);
+        copy(&mut self.transfer_encoding, transfer_encoding);
+        copy(&mut self.content_encoding, content_encoding);
+        copy(&mut self.upgrade, upgrade);
+        copy(&mut self.expect, expect);
+        copy(&mut self.content_length_raw, content_length_raw);
+        if !(self.issues.is_empty() && issues.is_empty()) {
+            self.issues.clone_from(issues);
+        }
+        self.connection_common = *connection_common;
+        self.content_length = *content_length;
+        self.field_count = *field_count;
+        self.skip_host = *skip_host;
+        self.host_seen = *host_seen;
+    }
+
     /// The Connection field (repeated ones comma-joined).
     pub fn connection(&self) -> Option<&str> {
         match self.connection_common {

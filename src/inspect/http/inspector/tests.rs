@@ -1461,3 +1461,154 @@ fn without_details_finds_the_same_first_host() {
         assert_eq!(slim.exchanges_omitted(), full.exchanges_omitted());
     }
 }
+
+/// Heads for the memo tests (issue 14): repeats, and near-repeats that
+/// differ in one byte, in the start line, in a value the inspector keeps
+/// or in one it skips, with header issues, interim and bodiless responses.
+fn memo_messages() -> Vec<(Direction, Vec<u8>)> {
+    let ka = [("Connection", "keep-alive")];
+    vec![
+        (C, msg("GET / HTTP/1.1", &[("Host", "a:80")], b"")),
+        (C, msg("GET / HTTP/1.1", &[("Host", "b:80")], b"")),
+        (C, msg("GET /x HTTP/1.1", &[("Host", "a:80")], b"")),
+        (C, msg("HEAD / HTTP/1.1", &[("Host", "a:80")], b"")),
+        (C, msg("GET / HTTP/1.0", &[("Host", "a:80")], b"")),
+        (
+            C,
+            msg(
+                "GET / HTTP/1.1",
+                &[("Host", "a:80"), ("Connection", "close")],
+                b"",
+            ),
+        ),
+        (
+            C,
+            msg("GET / HTTP/1.1", &[("Host", "a:80"), ("Host", "a:80")], b""),
+        ),
+        (C, b"GET / HTTP/1.1\r\nHost : a:80\r\n\r\n".to_vec()),
+        (C, b"GET /\x01 HTTP/1.1\r\nHost: a:80\r\n\r\n".to_vec()),
+        (
+            C,
+            msg(
+                "POST /p HTTP/1.1",
+                &[("Host", "a:80"), ("Content-Length", "2")],
+                b"hi",
+            ),
+        ),
+        (
+            C,
+            msg(
+                "GET / HTTP/1.1",
+                &[("Host", "a:80"), ("Expect", "100-continue")],
+                b"",
+            ),
+        ),
+        (S, nginx("200 OK", &[], b"0123456789")),
+        (S, nginx("200 OK", &[], b"0123456780")),
+        (S, nginx("200 OK", &[], b"01234567890")),
+        (S, nginx("404 Not Found", &[], b"0123456789")),
+        (
+            S,
+            nginx("200 OK", &[("Keep-Alive", "timeout=5, max=100")], b""),
+        ),
+        (
+            S,
+            nginx("200 OK", &[("Transfer-Encoding", "chunked")], b"0\r\n\r\n"),
+        ),
+        (S, msg("HTTP/1.1 204 No Content", &ka, b"")),
+        (S, msg("HTTP/1.1 100 Continue", &[], b"")),
+        (
+            S,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX: a\r\n b\r\n\r\n".to_vec(),
+        ),
+        (
+            S,
+            msg(
+                "HTTP/1.1 200 OK",
+                &[("Content-Length", "0"), ("Connection", "close")],
+                b"",
+            ),
+        ),
+    ]
+}
+
+/// `msgs` fed in `order`, each message in the pieces `cuts` makes; the
+/// memo in use or not, with or without exchange details.
+fn memo_run(
+    msgs: &[(Direction, Vec<u8>)],
+    order: &[(prop::sample::Index, Vec<prop::sample::Index>)],
+    memo: bool,
+    details: bool,
+) -> HttpInspector {
+    let mut i = if details {
+        HttpInspector::new()
+    } else {
+        HttpInspector::without_details()
+    };
+    i.no_memo = !memo;
+    for (k, (pick, cuts)) in order.iter().enumerate() {
+        let (dir, m) = &msgs[pick.index(msgs.len())];
+        for piece in cut(m, cuts) {
+            i.on_data(*dir, t(k as i64), piece);
+        }
+    }
+    i
+}
+
+proptest! {
+    #![proptest_config(cases(256))]
+
+    /// A head taken from the memo gives exactly what parsing it gives:
+    /// any sequence of repeated and near-repeated heads, whole or in
+    /// pieces, with or without exchange details (which change how Host
+    /// is parsed).
+    #[test]
+    fn memoized_heads_give_what_parsing_gives(
+        order in prop::collection::vec(
+            (any::<prop::sample::Index>(), prop::collection::vec(any::<prop::sample::Index>(), 0..2)),
+            1..40,
+        ),
+        details in any::<bool>(),
+    ) {
+        let msgs = memo_messages();
+        let mut with = memo_run(&msgs, &order, true, details);
+        let mut without = memo_run(&msgs, &order, false, details);
+        prop_assert_eq!(without.memo_hits, 0);
+        prop_assert_eq!(snapshot(&with), snapshot(&without));
+        prop_assert_eq!(with.facts(), without.facts());
+        with.finish(t(99));
+        without.finish(t(99));
+        prop_assert_eq!(snapshot(&with), snapshot(&without));
+    }
+}
+
+#[test]
+fn repeated_heads_are_taken_from_the_memo() {
+    let msgs = memo_messages();
+    let (req, resp) = (&msgs[0].1, &msgs[11].1);
+    let mut i = HttpInspector::new();
+    for k in 0..5 {
+        i.on_data(C, t(k), req);
+        i.on_data(S, t(k), resp);
+    }
+    // The first two heads of each direction are parsed (the memo is made
+    // at the second), the other three of each come from it.
+    assert_eq!(i.memo_hits, 6);
+    assert_eq!(i.requests(), 5);
+    assert_eq!(i.responses(), 5);
+    // A head that differs in its last header byte is parsed, and so is a
+    // head only a prefix of which has arrived.
+    i.on_data(C, t(6), &msgs[1].1);
+    i.on_data(C, t(7), &req[..req.len() - 1]);
+    assert_eq!(i.memo_hits, 6);
+    i.on_data(C, t(7), &req[req.len() - 1..]);
+    assert_eq!(i.requests(), 7);
+    // Pipelined: one slice of identical requests.
+    let mut burst = Vec::new();
+    for _ in 0..4 {
+        burst.extend_from_slice(req);
+    }
+    i.on_data(C, t(8), &burst);
+    assert_eq!(i.requests(), 11);
+    assert!(i.memo_hits >= 9, "{}", i.memo_hits);
+}
