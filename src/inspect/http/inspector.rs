@@ -50,6 +50,11 @@ struct HeadMemo {
     span: [u32; 3],
     version: Option<HttpVersion>,
     status: u16,
+    /// Request: the target as the exchange keeps it.
+    target: CompactString,
+    /// The inspector's `head` of this direction holds `headers` (nothing
+    /// parsed into it since): a hit copies nothing.
+    fresh: bool,
     /// Heads since the last hit: past a few, the memo is refreshed only
     /// now and then (heads that all differ pay the comparison alone).
     misses: u32,
@@ -82,9 +87,13 @@ impl HeadMemo {
         self.bytes.clear();
         self.bytes.extend_from_slice(head);
         self.headers.copy_from(h);
+        self.fresh = true;
         self.span = span.map(|x| x as u32);
         self.version = Some(version);
         self.status = status;
+        if status == 0 {
+            self.target = text(&head[span[1]..span[2]]);
+        }
     }
 }
 
@@ -475,11 +484,11 @@ impl Exchange {
         }
     }
     /// Sets the Connection header of the request or the response from a
-    /// parsed head's ([`MessageHeaders::take_connection`]): a common value's
+    /// parsed head's ([`MessageHeaders::connection_parts`]): a common value's
     /// code as it is, anything else as [`Exchange::set_connection`] does.
     #[inline]
-    pub fn set_connection_from(&mut self, dir: Direction, h: &mut MessageHeaders) {
-        match h.take_connection() {
+    pub fn set_connection_from(&mut self, dir: Direction, h: &MessageHeaders) {
+        match h.connection_parts() {
             (0, text) => self.set_connection(dir, text),
             (code, _) => {
                 self.message_mut(dir).connection_code = code;
@@ -728,10 +737,12 @@ pub struct HttpInspector {
     /// bytes that are not a message start). Each has a warning.
     malformed: u32,
     warnings: Warnings<W>,
-    /// The header section of the head being handled, parsed in place
+    /// Per direction, the header section of the last head, parsed in place
     /// ([`parser::header_section_into`]) and reused from head to head: the
-    /// values kept are taken from it into the exchange (issue 14).
-    head: MessageHeaders,
+    /// values kept are copied from it into the exchange, and it is left as
+    /// parsed, so that a head repeated in its direction ([`HeadMemo`]) finds
+    /// it ready (issue 14).
+    head: [MessageHeaders; 2],
     /// Per direction, the last head and its parse ([`HeadMemo`]); made at
     /// a connection's second head, so one-exchange connections do not
     /// pay for it.
@@ -769,7 +780,7 @@ impl HttpInspector {
             replaying: None,
             malformed: 0,
             warnings: Warnings::new(MAX_WARNINGS, ""),
-            head: MessageHeaders::default(),
+            head: Default::default(),
             memo: None,
             #[cfg(test)]
             memo_hits: 0,
@@ -1076,7 +1087,7 @@ impl HttpInspector {
     fn whole_head(&mut self, dir: Direction, data: &[u8], ts: Timestamp) -> Option<usize> {
         let d = dir.index();
         if dir == C2S {
-            self.head.skip_host = self.exchanges.host_settled();
+            self.head[0].skip_host = self.exchanges.host_settled();
         }
         #[cfg(test)]
         let memo = self.memo.as_mut().filter(|_| !self.no_memo);
@@ -1084,24 +1095,28 @@ impl HttpInspector {
         let memo = self.memo.as_mut();
         if let Some(memo) = memo {
             let m = &mut memo[d];
-            if let (Some(end), Some(version)) = (m.hit(data, self.head.skip_host), m.version) {
+            if let (Some(end), Some(version)) = (m.hit(data, self.head[d].skip_host), m.version) {
                 m.misses = 0;
                 #[cfg(test)]
                 {
                     self.memo_hits += 1;
                 }
-                self.head.copy_from(&m.headers);
+                if !m.fresh {
+                    self.head[d].copy_from(&m.headers);
+                    m.fresh = true;
+                }
                 let [a, b, c] = m.span.map(|x| x as usize);
                 let status = m.status;
                 match dir {
                     Direction::ClientToServer => {
                         let (method, target) = (&data[..a], &data[b..c]);
+                        let kept = m.target.clone();
                         let line = RequestLine {
                             method,
                             target,
                             version,
                         };
-                        self.on_request_head(line, ts, ts, None);
+                        self.on_request_head(line, kept, ts, ts, None);
                     }
                     Direction::ServerToClient => {
                         let reason = &data[b..c];
@@ -1117,9 +1132,10 @@ impl HttpInspector {
             }
         }
         let at = |s: &[u8]| s.as_ptr() as usize - data.as_ptr() as usize;
+        self.parsing(d);
         match dir {
             Direction::ClientToServer => {
-                let (rest, line) = parser::request_head_into(data, &mut self.head).ok()?;
+                let (rest, line) = parser::request_head_into(data, &mut self.head[0]).ok()?;
                 let end = data.len() - rest.len();
                 if self.requests > 0 && end <= MEMO_MAX {
                     let span = [
@@ -1129,11 +1145,12 @@ impl HttpInspector {
                     ];
                     self.remember(d, &data[..end], span, line.version, 0);
                 }
-                self.on_request_head(line, ts, ts, None);
+                let target = text(line.target);
+                self.on_request_head(line, target, ts, ts, None);
                 Some(end)
             }
             Direction::ServerToClient => {
-                let (rest, line) = parser::response_head_into(data, &mut self.head).ok()?;
+                let (rest, line) = parser::response_head_into(data, &mut self.head[1]).ok()?;
                 let end = data.len() - rest.len();
                 if self.responses + self.interim > 0 && end <= MEMO_MAX {
                     let span = [0, at(line.reason), at(line.reason) + line.reason.len()];
@@ -1145,7 +1162,15 @@ impl HttpInspector {
         }
     }
 
-    /// Keeps `head`, just parsed into `self.head`, as direction `d`'s memo
+    /// `self.head[d]` is about to be written: no longer the memo's.
+    #[inline]
+    fn parsing(&mut self, d: usize) {
+        if let Some(memo) = &mut self.memo {
+            memo[d].fresh = false;
+        }
+    }
+
+    /// Keeps `head`, just parsed into `self.head[d]`, as direction `d`'s memo
     /// (unless heads keep missing it).
     fn remember(
         &mut self,
@@ -1157,23 +1182,31 @@ impl HttpInspector {
     ) {
         let m = &mut self.memo.get_or_insert_with(Default::default)[d];
         if m.refresh() {
-            m.keep(head, &self.head, span, version, status);
+            m.keep(head, &self.head[d], span, version, status);
         }
     }
 
     fn handle_head(&mut self, dir: Direction, head: &[u8], start_ts: Timestamp, end_ts: Timestamp) {
-        self.head.skip_host = self.exchanges.host_settled();
+        self.parsing(dir.index());
         match dir {
-            Direction::ClientToServer => match parser::request_head_into(head, &mut self.head) {
-                Ok((_, line)) => self.on_request_head(line, start_ts, end_ts, None),
-                Err(_) => self.bad_head(dir, end_ts, head),
-            },
-            Direction::ServerToClient => match parser::response_head_into(head, &mut self.head) {
-                Ok((_, line)) => {
-                    self.on_response_head(line, head.len() as u64, start_ts, end_ts, None)
+            Direction::ClientToServer => {
+                self.head[0].skip_host = self.exchanges.host_settled();
+                match parser::request_head_into(head, &mut self.head[0]) {
+                    Ok((_, line)) => {
+                        let target = text(line.target);
+                        self.on_request_head(line, target, start_ts, end_ts, None)
+                    }
+                    Err(_) => self.bad_head(dir, end_ts, head),
                 }
-                Err(_) => self.bad_head(dir, end_ts, head),
-            },
+            }
+            Direction::ServerToClient => {
+                match parser::response_head_into(head, &mut self.head[1]) {
+                    Ok((_, line)) => {
+                        self.on_response_head(line, head.len() as u64, start_ts, end_ts, None)
+                    }
+                    Err(_) => self.bad_head(dir, end_ts, head),
+                }
+            }
         }
     }
 
@@ -1193,11 +1226,12 @@ impl HttpInspector {
         self.side_versions[dir.index()] |= bit;
     }
 
-    /// A request head: its start line `line`, its header section in
-    /// `self.head`.
+    /// A request head: its start line `line` (its target as kept:
+    /// `target`), its header section in `self.head[0]`.
     fn on_request_head(
         &mut self,
         line: RequestLine<'_>,
+        target: CompactString,
         start_ts: Timestamp,
         end_ts: Timestamp,
         cut: Option<Cut>,
@@ -1215,31 +1249,31 @@ impl HttpInspector {
         let pipelined = self.outstanding + bonus > 0;
         self.outstanding += 1;
         self.max_depth = self.max_depth.max(self.outstanding + bonus);
-        let h = &mut self.head;
+        let h = &self.head[0];
         let framing = framing::request(BodyHeaders::of(h));
         // Filled in place: an exchange built apart is copied into the log.
         let ex = self.exchanges.push_new();
-        ex.target = Some(text(line.target));
+        ex.target = Some(target);
         ex.request.version = Some(line.version);
         ex.request.set_time(start_ts);
         ex.pipelined = pipelined;
         ex.outstanding = true;
         ex.set_method(line.method);
-        ex.host = h.host.take();
+        ex.host = h.host.clone();
         let has_host = ex.host.is_some();
         ex.set_connection_from(C2S, h);
-        ex.request.keep_alive = h.keep_alive.take();
+        ex.request.keep_alive = h.keep_alive.clone();
         if h.upgrade.is_some() || h.expect.is_some() {
             let x = ex.rare_mut();
-            x.upgrade = h.upgrade.take();
-            x.expect = h.expect.take();
+            x.upgrade = h.upgrade.clone();
+            x.expect = h.expect.clone();
         }
         ex.request.framing = Some(framing.public().unwrap_or(Framing::None));
         // Labels are built only for warnings: formatting them for every
         // exchange was a measurable share of the whole pipeline.
         if !h.issues.is_empty() {
             let label = ex.label(idx);
-            for issue in std::mem::take(&mut self.head.issues) {
+            for issue in self.head[0].issues.clone() {
                 let of = Of {
                     dir: C2S,
                     label: label.clone(),
@@ -1269,14 +1303,14 @@ impl HttpInspector {
             // A CONNECT/Upgrade request may be followed by tunnel bytes: never assume sync.
             let may_switch = e.may_switch();
             let body = body.filter(|_| !may_switch);
-            self.cut_message(C2S, idx, self.head.field_count, body, cut, end_ts);
+            self.cut_message(C2S, idx, self.head[0].field_count, body, cut, end_ts);
             return;
         }
         self.frame_request(idx, framing, end_ts);
     }
 
     /// Starts the body of request `idx` (or completes it) as `framing` says.
-    /// (An unframeable body's warning quotes the header from `self.head`.)
+    /// (An unframeable body's warning quotes the header from `self.head[0]`.)
     fn frame_request(&mut self, idx: usize, framing: BodyFraming, end_ts: Timestamp) {
         match framing {
             BodyFraming::Chunked { cl_ignored } => {
@@ -1296,7 +1330,7 @@ impl HttpInspector {
                 end_ts,
             ),
             BodyFraming::Invalid(why) => {
-                let h = &self.head;
+                let h = &self.head[0];
                 let value = match why {
                     Unframeable::TeNotChunked => h.transfer_encoding.as_deref(),
                     Unframeable::BadContentLength => h.content_length_raw.as_deref(),
@@ -1336,7 +1370,7 @@ impl HttpInspector {
     }
 
     /// A response head: its status line `line`, its header section in
-    /// `self.head`.
+    /// `self.head[1]`.
     fn on_response_head(
         &mut self,
         line: StatusLine<'_>,
@@ -1348,7 +1382,7 @@ impl HttpInspector {
         self.saw_http = true;
         self.note_version(Direction::ServerToClient, line.version);
         let status = line.status;
-        if let Some(ka) = &self.head.keep_alive {
+        if let Some(ka) = &self.head[1].keep_alive {
             self.keep_alive = Some(KeepAliveParams::parse(ka));
         }
         if (100..200).contains(&status) && status != 101 {
@@ -1368,8 +1402,8 @@ impl HttpInspector {
                 idx
             }
         };
-        if !self.head.issues.is_empty() {
-            for issue in std::mem::take(&mut self.head.issues) {
+        if !self.head[1].issues.is_empty() {
+            for issue in self.head[1].issues.clone() {
                 let of = self.of(S2C, idx);
                 self.warn(W::HeaderIssue { of, issue });
             }
@@ -1381,23 +1415,23 @@ impl HttpInspector {
         e.response.version = Some(version);
         e.response.set_time(start_ts);
         e.response_wire_bytes = head_len;
-        let h = &mut self.head;
+        let h = &self.head[1];
         let framing = framing::response(e.method(), status, BodyHeaders::of(h));
         // The Upgrade protocol: the response's, else the request's.
         let protocol = match framing {
             BodyFraming::Upgrade => h
                 .upgrade
-                .take()
+                .clone()
                 .or_else(|| e.rare().upgrade.clone())
                 .map(String::from),
             _ => None,
         };
         e.set_connection_from(S2C, h);
-        e.response.keep_alive = h.keep_alive.take();
+        e.response.keep_alive = h.keep_alive.clone();
         if h.transfer_encoding.is_some() || h.content_encoding.is_some() {
             let x = e.rare_mut();
-            x.transfer_encoding = h.transfer_encoding.take();
-            x.content_encoding = h.content_encoding.take();
+            x.transfer_encoding = h.transfer_encoding.clone();
+            x.content_encoding = h.content_encoding.clone();
         }
         match cut {
             Some(cut) => {
@@ -1414,18 +1448,18 @@ impl HttpInspector {
     }
 
     /// An interim (1xx, not 101) response head: noted on the oldest pending exchange.
-    /// (Its header section is in `self.head`.)
+    /// (Its header section is in `self.head[1]`.)
     fn on_interim_head(&mut self, status: u16, end_ts: Timestamp, cut: Option<Cut>) {
         self.interim += 1;
         match self.pending.front() {
             Some(ex) => self.exchanges[ex].rare_mut().interim_statuses.push(status),
             None => self.warn(W::InterimWithoutRequest { status }),
         }
-        for issue in std::mem::take(&mut self.head.issues) {
+        for issue in self.head[1].issues.clone() {
             self.warn(W::InterimHeaderIssue { status, issue });
         }
         if let Some(cut) = cut {
-            self.cut_interim(status, self.head.field_count, cut, end_ts);
+            self.cut_interim(status, self.head[1].field_count, cut, end_ts);
         }
     }
 
@@ -1532,7 +1566,7 @@ impl HttpInspector {
             BodyFraming::UntilClose => self.start_body(S2C, idx, BodyKind::UntilClose, end_ts),
             BodyFraming::Invalid(_) => {
                 // The raw value, before anything can parse another head.
-                let raw = self.head.content_length_raw.as_deref();
+                let raw = self.head[1].content_length_raw.as_deref();
                 let raw = raw.unwrap_or_default().to_owned();
                 self.abandon_response(idx);
                 let label = self.label(idx);
@@ -2124,8 +2158,10 @@ impl HttpInspector {
                     min_missing: c.min_missing,
                     captured,
                 };
-                self.head = c.headers;
-                self.on_request_head(line, start_ts, ts, Some(cut));
+                self.parsing(0);
+                self.head[0] = c.headers;
+                let target = text(line.target);
+                self.on_request_head(line, target, start_ts, ts, Some(cut));
             }
             Direction::ServerToClient => {
                 let Ok((rest, line)) = parser::status_line(buf) else {
@@ -2137,7 +2173,8 @@ impl HttpInspector {
                     min_missing: c.min_missing,
                     captured,
                 };
-                self.head = c.headers;
+                self.parsing(1);
+                self.head[1] = c.headers;
                 self.on_response_head(line, captured, start_ts, ts, Some(cut));
             }
         }

@@ -735,11 +735,13 @@ impl MessageHeaders {
         }
     }
 
-    /// The Connection field, taken: 1 + its index in [`COMMON_CONNECTION`]
-    /// if it is one of those, else 0 and its text (or none).
-    pub fn take_connection(&mut self) -> (u8, Option<CompactString>) {
-        let code = std::mem::take(&mut self.connection_common);
-        (code, self.connection_text.take())
+    /// The Connection field: 1 + its index in [`COMMON_CONNECTION`] if it
+    /// is one of those (no text then), else 0 and its text (or none).
+    pub fn connection_parts(&self) -> (u8, Option<CompactString>) {
+        match self.connection_common {
+            0 => (0, self.connection_text.clone()),
+            k => (k, None),
+        }
     }
 
     /// Transfer-Encoding is present with `chunked` as the final coding.
