@@ -43,7 +43,7 @@ const MEMO_MAX: usize = 512;
 struct HeadMemo {
     /// The head, up to and including its empty line; empty: none kept.
     bytes: Vec<u8>,
-    /// The header section as parsed (nothing taken from it yet).
+    /// The header section as parsed.
     headers: MessageHeaders,
     /// Request: end of the method, start and end of the target.
     /// Response: 0, start and end of the reason phrase.

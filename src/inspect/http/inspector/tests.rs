@@ -1612,3 +1612,16 @@ fn repeated_heads_are_taken_from_the_memo() {
     assert_eq!(i.requests(), 11);
     assert!(i.memo_hits >= 9, "{}", i.memo_hits);
 }
+
+#[test]
+fn head_memo_stays_small() {
+    // A connection that repeats heads holds two memos besides its bytes
+    // (at most `MEMO_MAX` per direction): not counted by the table's
+    // per-inspector allowance, so kept small.
+    let m = size_of::<HeadMemo>();
+    eprintln!(
+        "HeadMemo {m} B, MessageHeaders {} B",
+        size_of::<MessageHeaders>()
+    );
+    assert!(2 * (m + MEMO_MAX) <= 2048, "HeadMemo is {m} bytes");
+}
