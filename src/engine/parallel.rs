@@ -10,7 +10,7 @@
 //! the records of the connections they finish. With two threads, one of the
 //! two tables runs on the reading thread itself (`Link::Inline`: its batch
 //! runs when it is sent, while the worker thread works on its own) and gets
-//! a quarter of the connections (`INLINE_SHARE`), so that two cores carry
+//! a sixteenth of the connections (`INLINE_SHARE`), so that two cores carry
 //! two busy threads, not three.
 //!
 //! Determinism. Everything the single table decides from *other* flows is
@@ -564,19 +564,17 @@ impl Worker {
 }
 
 /// With two threads, the share of the connections whose table runs on the
-/// reading thread itself, the rest going to the one worker thread. The
-/// reading thread's own work (read, decode, batch, merge) was about half a
-/// worker's on the request-dense capture (issue 14: 37 ms against 70 ms of
-/// table work), and three busy threads on two cores leave one core doing
-/// two threads' work, so the reading thread takes about a quarter of the
-/// table work and the two cores end even. On big-frame captures the read
-/// dominates and the worker finishes early; both are measured in
-/// docs/performance.md ("Threads"). Not with JSONL or CSV
-/// ([`Options::render`]): there the workers render the lines as well, and
-/// two worker threads beside the reading thread were faster (dense JSONL
-/// median 131 ms against 150 with the reading thread taking a quarter to a
-/// half of the tables).
-const INLINE_SHARE: f64 = 0.25;
+/// reading thread itself, the rest going to the one worker thread: three
+/// busy threads on two cores leave one core doing two threads' work. Since
+/// repeated heads are not parsed again (`HeadMemo`, session 7) the table
+/// work is the smaller part and the reading thread's own (read, decode,
+/// batch, merge) the larger, so the reading thread takes only a sixteenth
+/// of the tables, in every format: dense.pcap, interleaved, shares 0.02 /
+/// 0.05 / 0.08 / 0.25 measured text 57.4 / 56.7 / 57.4 / 66.6 ms and JSONL
+/// 118 / 105 / 105 / 110 ms, against 63.6 (text) and 124 (JSONL) with a
+/// quarter for text and two worker threads beside the reading thread for
+/// JSONL and CSV (docs/performance.md, "Session 8").
+const INLINE_SHARE: f64 = 0.0625;
 
 /// A record's rendered bytes: a range of a worker's render buffer, shared
 /// until written (no copy on the reading thread; the buffer goes back to
@@ -648,9 +646,8 @@ pub struct Pool {
 impl Pool {
     pub fn new(opts: &Options, n: usize) -> Pool {
         let cfg = share(opts.table, n);
-        // Two threads: table 0 on the reading thread (see `INLINE_SHARE`),
-        // unless the workers render streaming lines.
-        let inline = n == 2 && opts.render.is_none();
+        // Two threads: table 0 on the reading thread (see `INLINE_SHARE`).
+        let inline = n == 2;
         let workers = (0..n)
             .map(|i| {
                 let link = if inline && i == 0 {
@@ -713,8 +710,8 @@ impl Pool {
     #[allow(clippy::vec_box)]
     pub fn render(&mut self, r: Vec<Box<ConnectionRecord>>) -> Asked {
         let (reply, rx) = sync_channel(1);
-        // (No table runs on the reading thread when the workers render
-        // streaming lines: see `INLINE_SHARE`.)
+        // With two threads, worker 0 is the reading thread's own table: it
+        // renders its turn in this call.
         let w = self.next_render;
         self.next_render = (w + 1) % self.workers.len();
         // A worker gone shows as an error when the bytes are awaited.
@@ -1247,17 +1244,12 @@ mod tests {
     fn two_threads_put_a_share_of_the_tables_on_the_reading_thread() {
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let s: IpAddr = "10.0.0.2".parse().unwrap();
-        let jsonl = Pool::new(
-            &Options {
-                render: Some(|_, _| {}),
-                ..Options::default()
-            },
-            2,
-        );
-        assert!(!jsonl.workers.iter().any(Worker::inline));
-        jsonl.close();
-        for n in [2usize, 3] {
-            let pool = Pool::new(&Options::default(), n);
+        let jsonl = Options {
+            render: Some(|_, _| {}),
+            ..Options::default()
+        };
+        for (n, opts) in [(2usize, &Options::default()), (2, &jsonl), (3, &jsonl)] {
+            let pool = Pool::new(opts, n);
             let inline: Vec<bool> = pool.workers.iter().map(Worker::inline).collect();
             assert_eq!(inline, (0..n).map(|i| n == 2 && i == 0).collect::<Vec<_>>());
             let mut count = vec![0u32; n];
