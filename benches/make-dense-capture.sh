@@ -48,7 +48,9 @@ for side in "$NS_S kwd-s" "$NS_C kwd-c"; do
 done
 
 mkdir -p "$TMP/doc" "$TMP/logs"
-head -c 75 /dev/urandom | base64 -w 0 > "$TMP/doc/b" # 100 bytes
+# KW_BODY: the body size in bytes (default 100; docs/performance.md measures
+# 1,000 and 4,000 too, for the choice of threads by frame size).
+head -c $(( ${KW_BODY:-100} * 3 / 4 )) /dev/urandom | base64 -w 0 > "$TMP/doc/b"
 cat > "$TMP/nginx.conf" <<CONF
 worker_processes 1;
 daemon off;

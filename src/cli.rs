@@ -89,9 +89,11 @@ enum Cmd {
         /// No progress line on stderr (it is shown only on a terminal, for inputs of 100 MB or more)
         #[arg(short = 'q', long)]
         quiet: bool,
-        /// Worker threads for the analysis (default: the cores available); 1
-        /// runs it on one thread. The output is the same whatever the number
-        /// (unless --memory-limit evicts connections: it is split between them)
+        /// Worker threads for the analysis (default: the cores available, or 1
+        /// for a capture of large frames, 1 KiB or more on average, where a
+        /// second thread costs more than it saves); 1 runs it on one thread.
+        /// The output is the same whatever the number (unless --memory-limit
+        /// evicts connections: it is split between them)
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
         threads: Option<u16>,
     },
@@ -331,6 +333,7 @@ pub fn main() -> i32 {
                 summary_only,
                 quiet,
                 threads: threads.map_or_else(default_threads, usize::from),
+                auto_threads: threads.is_none(),
             },
         ),
         Cmd::Live {
@@ -523,11 +526,51 @@ struct ReportFlags {
     summary_only: bool,
     quiet: bool,
     threads: usize,
+    /// `--threads` unset: [`analysis_threads`] may choose one.
+    auto_threads: bool,
 }
 
 /// `--threads` unset: one worker per available core.
 fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Mean captured bytes per frame from which `report`, with `--threads`
+/// unset, analyses on one thread: there the reading thread's copy from the
+/// kernel is most of the work, and a second thread costs more than it takes
+/// over (two threads against one, interleaved: 0.98x at a 1,002-byte mean,
+/// 0.90x at 2,296 bytes; 1.10x at 787 bytes; docs/performance.md, "Threads
+/// by frame size"). The JSON document is still rendered on every thread.
+const ONE_THREAD_FRAME: u64 = 1024;
+/// Bytes sampled from the head of the input to take that mean.
+const FRAME_SAMPLE: u64 = 4 << 20;
+
+/// The analysis threads for the files of one report: `threads`, or one
+/// when it was not given and the frames in the first [`FRAME_SAMPLE`]
+/// bytes of the files (in order, as many as it takes) average
+/// [`ONE_THREAD_FRAME`] bytes or more. Standard input and compressed
+/// files are not sampled (reading ahead would consume or decompress them).
+fn analysis_threads(group: &[&CaptureFile], threads: usize, auto: bool) -> usize {
+    if !auto || threads <= 1 {
+        return threads;
+    }
+    let (mut frames, mut bytes, mut read) = (0u64, 0u64, 0u64);
+    for c in group {
+        if read >= FRAME_SAMPLE {
+            break;
+        }
+        if let Some((n, b)) = c.head_frames(FRAME_SAMPLE - read) {
+            frames += n;
+            bytes += b;
+            // Record headers included, roughly: enough to stop sampling.
+            read += b + 16 * n + 24;
+        }
+    }
+    if frames > 0 && bytes >= ONE_THREAD_FRAME * frames {
+        1
+    } else {
+        threads
+    }
 }
 
 fn report_cmd(files: &[PathBuf], common: &Common, flags: ReportFlags) -> Result<i32> {
@@ -536,6 +579,7 @@ fn report_cmd(files: &[PathBuf], common: &Common, flags: ReportFlags) -> Result<
         summary_only,
         quiet,
         threads,
+        auto_threads,
     } = flags;
     // Open every file first so a typo fails before any output.
     let mut caps = Vec::new();
@@ -591,7 +635,7 @@ fn report_cmd(files: &[PathBuf], common: &Common, flags: ReportFlags) -> Result<
         let streaming = matches!(fmt, Format::Jsonl | Format::Csv);
         let mut opts = options(common, streaming);
         opts.keys = Some(key_store(common, false)?);
-        opts.threads = threads;
+        opts.threads = analysis_threads(group, threads, auto_threads);
         // The engine renders the streamed lines (on the worker threads when
         // there are several); they are written here as they come.
         opts.render = match fmt {
@@ -1249,4 +1293,77 @@ fn tui_cmd(
     let mut model = tui::Model::from_report(format!("{source}{filter_note}"), &rep);
     tui::run_terminal(&mut model, &mut tui::NoFeed)?;
     Ok(if damaged { EXIT_DAMAGED } else { EXIT_OK })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn sample(name: &str) -> CaptureFile {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("samples/captures")
+            .join(name);
+        CaptureFile::open(&p).unwrap()
+    }
+
+    /// A classic little-endian pcap (Ethernet) with one frame of each
+    /// captured length, built field by field.
+    fn pcap(lens: &[u32]) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+        b.extend_from_slice(&2u16.to_le_bytes());
+        b.extend_from_slice(&4u16.to_le_bytes());
+        b.extend_from_slice(&0i32.to_le_bytes());
+        b.extend_from_slice(&0u32.to_le_bytes());
+        b.extend_from_slice(&65535u32.to_le_bytes());
+        b.extend_from_slice(&1u32.to_le_bytes());
+        for (i, &n) in lens.iter().enumerate() {
+            b.extend_from_slice(&(i as u32 + 1).to_le_bytes());
+            b.extend_from_slice(&0u32.to_le_bytes());
+            b.extend_from_slice(&n.to_le_bytes());
+            b.extend_from_slice(&n.to_le_bytes());
+            b.extend(std::iter::repeat_n(0u8, n as usize));
+        }
+        b
+    }
+
+    #[test]
+    fn head_frames_counts_the_whole_frames_within_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("three.pcap");
+        std::fs::write(&p, pcap(&[100, 2000, 50])).unwrap();
+        let c = CaptureFile::open(&p).unwrap();
+        assert_eq!(c.head_frames(1 << 20), Some((3, 2150)));
+        // 24-byte file header, then 16 + 100, then the second record cut.
+        assert_eq!(c.head_frames(24 + 116 + 500), Some((1, 100)));
+        assert_eq!(c.head_frames(24 + 116 + 16 + 2000), Some((2, 2100)));
+        // Compressed input is not read ahead.
+        let z = dir.path().join("three.pcap.gz");
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        io::Write::write_all(&mut enc, &pcap(&[100])).unwrap();
+        std::fs::write(&z, enc.finish().unwrap()).unwrap();
+        assert_eq!(CaptureFile::open(&z).unwrap().head_frames(1 << 20), None);
+    }
+
+    #[test]
+    fn captures_of_large_frames_are_analysed_on_one_thread_unless_threads_are_given() {
+        // 31 frames of 7,896 bytes on average (capinfos), 310 bytes.
+        let big = sample("go-unread-body.pcap");
+        let small = sample("curl-gzip-chunked.pcap");
+        assert_eq!(analysis_threads(&[&big], 2, true), 1);
+        assert_eq!(analysis_threads(&[&big], 4, true), 1);
+        assert_eq!(analysis_threads(&[&big], 2, false), 2, "--threads 2 given");
+        assert_eq!(analysis_threads(&[&small], 2, true), 2);
+        // The mean is taken over the files together: 244 kB in 43 frames.
+        assert_eq!(analysis_threads(&[&small, &big], 2, true), 1);
+        // Just under and at the cut, built field by field.
+        let dir = tempfile::tempdir().unwrap();
+        for (lens, want) in [(vec![1023u32, 1023], 2), (vec![1000, 1048], 1)] {
+            let p = dir.path().join("f.pcap");
+            std::fs::write(&p, pcap(&lens)).unwrap();
+            let c = CaptureFile::open(&p).unwrap();
+            assert_eq!(analysis_threads(&[&c], 2, true), want, "{lens:?}");
+        }
+    }
 }

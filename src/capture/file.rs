@@ -269,6 +269,37 @@ impl CaptureFile {
         self.read_all(buffer, f, &mut |_, _| {})
     }
 
+    /// Frames and captured bytes in the first `limit` bytes of a regular,
+    /// uncompressed file, read apart from [`CaptureFile::for_each`] (which
+    /// still reads the whole file); `None` for a stream (reading it ahead
+    /// would consume it) or a compressed file. A frame cut by the limit is
+    /// not counted. `report` chooses its threads from this before the first
+    /// packet (docs/performance.md, "Threads by frame size").
+    pub fn head_frames(&self, limit: u64) -> Option<(u64, u64)> {
+        let Origin::File { file, .. } = &self.origin else {
+            return None;
+        };
+        if self.compression.is_some() {
+            return None;
+        }
+        let pos = AtomicU64::new(0);
+        let raw = PreadReader { file, pos: &pos }.take(limit);
+        let (mut frames, mut bytes) = (0u64, 0u64);
+        let buffer = BUFFER.min(usize::try_from(limit).unwrap_or(BUFFER)).max(1);
+        // A cut record or a damaged head ends the count; nothing is reported.
+        let _ = read_capture(
+            Input::new(raw, buffer, None),
+            self.format,
+            &self.name,
+            |p| {
+                frames += 1;
+                bytes += p.data.len() as u64;
+            },
+            &mut |_, _| {},
+        );
+        Some((frames, bytes))
+    }
+
     /// Like [`CaptureFile::for_each`], and `secrets(type, data)` for each
     /// pcapng Decryption Secrets Block, in file order (before the packets it
     /// precedes). Used by keepwatch's tls module for embedded key logs.
