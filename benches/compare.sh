@@ -54,7 +54,9 @@ echo "== capture"
 capinfos -c -s -u -M "$F" | sed 1d
 echo "tcp connections (tshark conv,tcp): $(tshark -r "$F" -q -z conv,tcp | grep -c '<->')"
 
-cat "$F" > /dev/null # warm the page cache; every tool reads from it
+# Every tool reads from the page cache, the file in one state: dropped and
+# read back (benches/settle.py says why).
+python3 "$HERE/benches/settle.py" "$F"
 
 echo "== CPU time (user+sys seconds, median of $RUNS) and keepwatch / peer"
 cpu() { # cpu CMD... -> median user+sys

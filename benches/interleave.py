@@ -8,6 +8,9 @@ discarded; one warm-up run each is not counted.
 
     python3 benches/interleave.py RUNS CMD...
 
+Settle the capture first (`python3 benches/settle.py FILE`): a file just
+written by tcpdump reads slower than one read back from disk.
+
 Example (docs/performance.md, "Threads"):
 
     python3 benches/interleave.py 40 \\
