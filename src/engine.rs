@@ -344,10 +344,11 @@ impl Analyzer {
                 }
             }
         }
-        match decode(p) {
+        // By reference: the segment is not moved again (see `decode::fast`).
+        match &decode(p) {
             Ok(seg) if self.pool.is_some() => {
                 let idx = self.packets;
-                self.with_pool(on_conn, |pool, sink| pool.segment(idx, p.ts, &seg, sink));
+                self.with_pool(on_conn, |pool, sink| pool.segment(idx, p.ts, seg, sink));
             }
             Ok(seg) => {
                 let Analyzer {
@@ -360,7 +361,7 @@ impl Analyzer {
                     ..
                 } = self;
                 let before = table.stats.connections;
-                table.process(p.ts, &seg, &mut |c| {
+                table.process(p.ts, seg, &mut |c| {
                     push(records, sums, c, opts, file_of, on_conn)
                 });
                 if let Some(f) = current_file {
