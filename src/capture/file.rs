@@ -744,6 +744,8 @@ struct PcapHeader {
     linktype: u32,
     /// Units per second of the records' fractions.
     units: u32,
+    /// Nanoseconds per unit (1 or 1,000): the timestamp by a multiply.
+    ns_per_unit: u64,
     /// Bytes of a record header: 16, or 24 in the modified variant.
     rec_hdr: usize,
 }
@@ -806,6 +808,7 @@ fn pcap_header<R: Read>(inp: &mut Input<R>, path: &str) -> Result<PcapHeader, Ca
         nanos,
         linktype,
         units: if nanos { 1_000_000_000 } else { 1_000_000 },
+        ns_per_unit: if nanos { 1 } else { 1_000 },
         rec_hdr: if modified { 24 } else { 16 },
     })
 }
@@ -866,7 +869,8 @@ fn pcap_record<R: Read, F: FnMut(RawPacket<'_>)>(
     } else {
         ts_frac
     };
-    let ts = Timestamp::from_secs_frac(ts_sec as i64, frac as u64, units as u64);
+    // `from_secs_frac(ts_sec, frac, units)`, without the division.
+    let ts = Timestamp::from_secs_nanos(ts_sec as i64, frac as u64 * h.ns_per_unit);
     sum.packets += 1;
     sum.bytes += caplen as u64;
     f(RawPacket {
@@ -1214,8 +1218,19 @@ impl<'p> Pcapng<'p> {
             return;
         };
         let raw = ((epb.ts_high as u64) << 32) | epb.ts_low as u64;
-        let secs = (raw / ifc.units) as i128 + ifc.offset as i128;
-        let ts = match Timestamp::checked_from_secs_frac(secs, raw % ifc.units, ifc.units) {
+        // Microseconds and nanoseconds (nearly every capture) divide by a
+        // constant, a multiply; other resolutions by the interface's.
+        let (whole, nanos) = match ifc.units {
+            1_000_000 => (raw / 1_000_000, Some(raw % 1_000_000 * 1_000)),
+            1_000_000_000 => (raw / 1_000_000_000, Some(raw % 1_000_000_000)),
+            u => (raw / u, None),
+        };
+        let secs = whole as i128 + ifc.offset as i128;
+        let at = match nanos {
+            Some(ns) => Timestamp::checked_from_secs_nanos(secs, ns),
+            None => Timestamp::checked_from_secs_frac(secs, raw % ifc.units, ifc.units),
+        };
+        let ts = match at {
             Some(t) => t,
             None => {
                 self.out_of_range += 1;
