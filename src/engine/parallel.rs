@@ -10,7 +10,7 @@
 //! the records of the connections they finish. With two threads, one of the
 //! two tables runs on the reading thread itself (`Link::Inline`: its batch
 //! runs when it is sent, while the worker thread works on its own) and gets
-//! a sixteenth of the connections (`INLINE_SHARE`), so that two cores carry
+//! three sixteenths of the connections (`INLINE_SHARE`), so that two cores carry
 //! two busy threads, not three.
 //!
 //! Determinism. Everything the single table decides from *other* flows is
@@ -565,16 +565,16 @@ impl Worker {
 
 /// With two threads, the share of the connections whose table runs on the
 /// reading thread itself, the rest going to the one worker thread: three
-/// busy threads on two cores leave one core doing two threads' work. Since
-/// repeated heads are not parsed again (`HeadMemo`, session 7) the table
-/// work is the smaller part and the reading thread's own (read, decode,
-/// batch, merge) the larger, so the reading thread takes only a sixteenth
-/// of the tables, in every format: dense.pcap, interleaved, shares 0.02 /
-/// 0.05 / 0.08 / 0.25 measured text 57.4 / 56.7 / 57.4 / 66.6 ms and JSONL
-/// 118 / 105 / 105 / 110 ms, against 63.6 (text) and 124 (JSONL) with a
-/// quarter for text and two worker threads beside the reading thread for
-/// JSONL and CSV (docs/performance.md, "Session 8").
-const INLINE_SHARE: f64 = 0.0625;
+/// busy threads on two cores leave one core doing two threads' work. The
+/// reading thread's own work (read, decode, batch, merge) is the larger
+/// part, so it takes a small share of the tables, in every format (JSONL
+/// and CSV too, where session 6 had found two worker threads better).
+/// Measured on dense.pcap, interleaved, 12 runs, after session 8 made the
+/// reading thread cheaper (no store-forwarding stalls in decode, no
+/// division per timestamp): shares 1/16, 1/8, 3/16, 1/4 gave text 55.2 /
+/// 49.3 / 49.1 / 50.3 ms, JSON 124.4 / 119.1 / 117.0 / 120.6, JSONL 115.0
+/// / 108.9 / 107.8 / 106.7 (docs/performance.md, "Session 8").
+const INLINE_SHARE: f64 = 0.1875;
 
 /// A record's rendered bytes: a range of a worker's render buffer, shared
 /// until written (no copy on the reading thread; the buffer goes back to
