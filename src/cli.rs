@@ -90,8 +90,8 @@ enum Cmd {
         #[arg(short = 'q', long)]
         quiet: bool,
         /// Worker threads for the analysis (default: the cores available, or 1
-        /// for a capture of large frames, 1 KiB or more on average, where a
-        /// second thread costs more than it saves); 1 runs it on one thread.
+        /// for a capture of large frames, 900 bytes or more on average, where
+        /// a second thread costs more than it saves); 1 runs it on one thread.
         /// The output is the same whatever the number (unless --memory-limit
         /// evicts connections: it is split between them)
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
@@ -538,16 +538,18 @@ fn default_threads() -> usize {
 /// Mean captured bytes per frame from which `report`, with `--threads`
 /// unset, analyses on one thread: there the reading thread's copy from the
 /// kernel is most of the work, and a second thread costs more than it takes
-/// over (two threads against one, interleaved: 0.98x at a 1,002-byte mean,
-/// 0.90x at 2,296 bytes; 1.10x at 787 bytes; docs/performance.md, "Threads
-/// by frame size"). The JSON document is still rendered on every thread.
-const ONE_THREAD_FRAME: u64 = 1024;
-/// Bytes sampled from the head of the input to take that mean.
+/// over. Two threads against one, interleaved (text, JSONL): 1.22x, 1.21x
+/// at a 298-byte mean (dense.pcap); 1.00x, 1.07x at 787 bytes; 0.83x, 0.89x
+/// at 1,002 bytes; 0.84x, 0.87x at 2,296 bytes (docs/performance.md,
+/// "Session 8"). The JSON document is still rendered on every thread.
+const ONE_THREAD_FRAME: u64 = 900;
+/// Bytes sampled from the input to take that mean.
 const FRAME_SAMPLE: u64 = 4 << 20;
 
 /// The analysis threads for the files of one report: `threads`, or one
-/// when it was not given and the frames in the first [`FRAME_SAMPLE`]
-/// bytes of the files (in order, as many as it takes) average
+/// when it was not given and the frames sampled over [`FRAME_SAMPLE`]
+/// bytes of the files (in order, as many as it takes; spread over a large
+/// classic pcap file, else its head: `CaptureFile::sample_frames`) average
 /// [`ONE_THREAD_FRAME`] bytes or more. Standard input and compressed
 /// files are not sampled (reading ahead would consume or decompress them).
 fn analysis_threads(group: &[&CaptureFile], threads: usize, auto: bool) -> usize {
@@ -559,7 +561,7 @@ fn analysis_threads(group: &[&CaptureFile], threads: usize, auto: bool) -> usize
         if read >= FRAME_SAMPLE {
             break;
         }
-        if let Some((n, b)) = c.head_frames(FRAME_SAMPLE - read) {
+        if let Some((n, b)) = c.sample_frames(FRAME_SAMPLE - read) {
             frames += n;
             bytes += b;
             // Record headers included, roughly: enough to stop sampling.
@@ -1310,6 +1312,11 @@ mod tests {
     /// A classic little-endian pcap (Ethernet) with one frame of each
     /// captured length, built field by field.
     fn pcap(lens: &[u32]) -> Vec<u8> {
+        pcap_with(lens, |_, _| 0)
+    }
+
+    /// [`pcap`] with payload byte `k` of frame `i` given by `byte(i, k)`.
+    fn pcap_with(lens: &[u32], byte: impl Fn(usize, usize) -> u8) -> Vec<u8> {
         let mut b = Vec::new();
         b.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
         b.extend_from_slice(&2u16.to_le_bytes());
@@ -1319,13 +1326,67 @@ mod tests {
         b.extend_from_slice(&65535u32.to_le_bytes());
         b.extend_from_slice(&1u32.to_le_bytes());
         for (i, &n) in lens.iter().enumerate() {
-            b.extend_from_slice(&(i as u32 + 1).to_le_bytes());
+            b.extend_from_slice(&(1_733_400_000 + i as u32).to_le_bytes());
             b.extend_from_slice(&0u32.to_le_bytes());
             b.extend_from_slice(&n.to_le_bytes());
             b.extend_from_slice(&n.to_le_bytes());
-            b.extend(std::iter::repeat_n(0u8, n as usize));
+            b.extend((0..n as usize).map(|k| byte(i, k)));
         }
         b
+    }
+
+    /// Frames, captured bytes.
+    fn mean(lens: &[u32]) -> f64 {
+        lens.iter().map(|&n| f64::from(n)).sum::<f64>() / lens.len() as f64
+    }
+
+    #[test]
+    fn large_pcap_files_are_sampled_over_their_whole_length() {
+        let dir = tempfile::tempdir().unwrap();
+        // 2 MiB of 100-byte frames, then 40 MiB of 1,500-byte ones: the
+        // head says small frames; the file averages 947 bytes a frame.
+        let mut lens = vec![100u32; (2 << 20) / 116];
+        lens.extend(vec![1500u32; (40 << 20) / 1516]);
+        assert_eq!(mean(&lens).round(), 947.0);
+        let p = dir.path().join("head-small.pcap");
+        std::fs::write(&p, pcap(&lens)).unwrap();
+        let c = CaptureFile::open(&p).unwrap();
+        let (hn, hb) = c.head_frames(FRAME_SAMPLE).unwrap();
+        // The head alone: 4 MiB, half of them small frames.
+        assert!(hb / hn < 300, "head {} bytes a frame", hb / hn);
+        assert_eq!(analysis_threads(&[&c], 2, true), 1);
+        let (n, b) = c.sample_frames(FRAME_SAMPLE).unwrap();
+        assert!(n > 1000, "{n} frames sampled");
+        assert!(b / n >= 900, "sampled {} bytes a frame", b / n);
+        // Random sizes, payloads of noise (record headers to be found
+        // among them): the sampled mean is the file's within 10 %.
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let lens: Vec<u32> = (0..40_000).map(|_| 60 + (next() % 1441) as u32).collect();
+        let noise: Vec<u8> = (0..4096).map(|_| next() as u8).collect();
+        let p = dir.path().join("noise.pcap");
+        std::fs::write(
+            &p,
+            pcap_with(&lens, |i, k| noise[(i * 31 + k) % noise.len()]),
+        )
+        .unwrap();
+        let c = CaptureFile::open(&p).unwrap();
+        let (n, b) = c.sample_frames(FRAME_SAMPLE).unwrap();
+        let (got, want) = (b as f64 / n as f64, mean(&lens));
+        assert!(
+            (got - want).abs() < want / 10.0,
+            "sampled {got:.0}, file {want:.0}"
+        );
+        // A file under four times the budget is sampled from its head.
+        let p = dir.path().join("small.pcap");
+        std::fs::write(&p, pcap(&[100, 2000, 50])).unwrap();
+        let c = CaptureFile::open(&p).unwrap();
+        assert_eq!(c.sample_frames(FRAME_SAMPLE), Some((3, 2150)));
     }
 
     #[test]
@@ -1359,7 +1420,7 @@ mod tests {
         assert_eq!(analysis_threads(&[&small, &big], 2, true), 1);
         // Just under and at the cut, built field by field.
         let dir = tempfile::tempdir().unwrap();
-        for (lens, want) in [(vec![1023u32, 1023], 2), (vec![1000, 1048], 1)] {
+        for (lens, want) in [(vec![899u32, 899], 2), (vec![880, 920], 1)] {
             let p = dir.path().join("f.pcap");
             std::fs::write(&p, pcap(&lens)).unwrap();
             let c = CaptureFile::open(&p).unwrap();
