@@ -740,7 +740,12 @@ impl Pool {
                 b.items.push(Item::Sweep(idx, ts));
             }
         }
-        let w = self.route(shard_hash(s.src, s.sport, s.dst, s.dport));
+        // The segment was just decoded: its addresses read part by part.
+        let (src, dst) = (
+            crate::decode::just_written(&s.src),
+            crate::decode::just_written(&s.dst),
+        );
+        let w = self.route(shard_hash(src, s.sport, dst, s.dport));
         let b = &mut self.batches[w];
         let (block, off) = match in_block(b, s.payload, &mut self.block) {
             Some(at) => at,
@@ -753,8 +758,8 @@ impl Pool {
         b.items.push(Item::Seg(Seg {
             idx,
             ts,
-            src: s.src,
-            dst: s.dst,
+            src,
+            dst,
             sport: s.sport,
             dport: s.dport,
             seq: s.seq,

@@ -41,7 +41,22 @@ impl Hash for FlowKey {
 impl FlowKey {
     #[inline]
     pub fn new(src: IpAddr, sport: u16, dst: IpAddr, dport: u16) -> Self {
-        let (a, b) = (number(src), number(dst));
+        Self::from_numbers(number(src), sport, number(dst), dport)
+    }
+
+    /// [`FlowKey::new`] of a segment just decoded: its addresses are read
+    /// with [`crate::decode::just_written`].
+    #[inline]
+    pub fn of_segment(s: &crate::decode::TcpSegment<'_>) -> Self {
+        let (src, dst) = (
+            crate::decode::just_written(&s.src),
+            crate::decode::just_written(&s.dst),
+        );
+        Self::new(src, s.sport, dst, s.dport)
+    }
+
+    #[inline]
+    fn from_numbers(a: u128, sport: u16, b: u128, dport: u16) -> Self {
         // `(a, sport) <= (b, dport)`, without the tuple's `partial_cmp` chain.
         if a < b || (a == b && sport <= dport) {
             FlowKey {

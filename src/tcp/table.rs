@@ -362,7 +362,7 @@ impl<H: StreamHandler + Default> FlowTable<H> {
         if ts.since(self.last_sweep) >= Duration::from_secs(1) {
             self.sweep(ts, done);
         }
-        let key = FlowKey::new(s.src, s.sport, s.dst, s.dport);
+        let key = FlowKey::of_segment(s);
         let src = SocketAddr::new(s.src, s.sport);
 
         // One hash lookup: the connection is updated in place.
