@@ -324,7 +324,13 @@ mod tests {
 
     #[test]
     fn just_written_gives_the_address_it_reads() {
-        for a in ["10.1.2.3", "255.255.255.255", "::1", "2001:db8::8:80", "::ffff:1.2.3.4"] {
+        for a in [
+            "10.1.2.3",
+            "255.255.255.255",
+            "::1",
+            "2001:db8::8:80",
+            "::ffff:1.2.3.4",
+        ] {
             let ip: IpAddr = a.parse().unwrap();
             assert_eq!(just_written(&ip), ip, "{a}");
         }
