@@ -538,9 +538,9 @@ fn default_threads() -> usize {
 /// Mean captured bytes per frame from which `report`, with `--threads`
 /// unset, analyses on one thread: there the reading thread's copy from the
 /// kernel is most of the work, and a second thread costs more than it takes
-/// over. Two threads against one, interleaved (text, JSONL): 1.22x, 1.21x
-/// at a 298-byte mean (dense.pcap); 1.00x, 1.07x at 787 bytes; 0.83x, 0.89x
-/// at 1,002 bytes; 0.84x, 0.87x at 2,296 bytes (docs/performance.md,
+/// over. Two threads against one, interleaved (text, JSONL): 1.23x, 1.23x
+/// at a 298-byte mean (dense.pcap); 1.03x, 1.12x at 787 bytes; 0.86x, 0.95x
+/// at 1,002 bytes; 0.86x, 0.87x at 2,296 bytes (docs/performance.md,
 /// "Session 8"). The JSON document is still rendered on every thread.
 const ONE_THREAD_FRAME: u64 = 900;
 /// Bytes sampled from the input to take that mean.

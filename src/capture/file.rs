@@ -277,7 +277,7 @@ impl CaptureFile {
     /// still reads the whole file); `None` for a stream (reading it ahead
     /// would consume it) or a compressed file. A frame cut by the limit is
     /// not counted. `report` chooses its threads from this before the first
-    /// packet (docs/performance.md, "Threads by frame size").
+    /// packet (docs/performance.md, "Session 8").
     pub fn head_frames(&self, limit: u64) -> Option<(u64, u64)> {
         let Origin::File { file, .. } = &self.origin else {
             return None;
@@ -770,16 +770,9 @@ const SPREAD_CHAIN: usize = 4;
 fn spread_sample(file: &File, len: u64, budget: u64) -> Option<(u64, u64)> {
     let mut hdr = [0u8; 40];
     file.read_exact_at(&mut hdr, 0).ok()?;
-    let magic = u32::from_le_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]);
-    let (big, units, rec) = match magic {
-        0xa1b2_c3d4 => (false, 1_000_000, 16),
-        0xd4c3_b2a1 => (true, 1_000_000, 16),
-        0xa1b2_3c4d => (false, 1_000_000_000, 16),
-        0x4d3c_b2a1 => (true, 1_000_000_000, 16),
-        0xa1b2_cd34 => (false, 1_000_000, 24),
-        0x34cd_b2a1 => (true, 1_000_000, 24),
-        _ => return None,
-    };
+    let (big, nanos, modified) = pcap_magic(u32_at(&hdr, 0, false))?;
+    let units = if nanos { 1_000_000_000 } else { 1_000_000 };
+    let rec = if modified { 24 } else { 16 };
     let snap = u32_at(&hdr, 16, big).clamp(262_144, MAX_RECORD);
     let first_sec = u32_at(&hdr, 24, big);
     // A record header here: a fraction in range, a length the file allows
@@ -835,6 +828,23 @@ fn spread_sample(file: &File, len: u64, budget: u64) -> Option<(u64, u64)> {
     (frames > 0).then_some((frames, bytes))
 }
 
+/// A classic pcap magic, read little-endian: (big-endian, nanosecond
+/// fractions, the modified variant's 24-byte record headers).
+fn pcap_magic(magic: u32) -> Option<(bool, bool, bool)> {
+    Some(match magic {
+        0xa1b2_c3d4 => (false, false, false),
+        0xd4c3_b2a1 => (true, false, false),
+        0xa1b2_3c4d => (false, true, false),
+        0x4d3c_b2a1 => (true, true, false),
+        // Alexey Kuznetzov's patched libpcap: microseconds, and 8 more bytes
+        // in every record header (interface index, protocol, packet type),
+        // as libpcap's sf-pcap.c reads it.
+        0xa1b2_cd34 => (false, false, true),
+        0x34cd_b2a1 => (true, false, true),
+        _ => return None,
+    })
+}
+
 /// What a classic pcap file header says that every record needs.
 struct PcapHeader {
     /// The file is big-endian.
@@ -887,19 +897,9 @@ fn pcap_header<R: Read>(inp: &mut Input<R>, path: &str) -> Result<PcapHeader, Ca
         });
     }
     let d = inp.data();
-    // The magic, read little-endian, says the byte order and the variant.
     let magic = u32::from_le_bytes([d[0], d[1], d[2], d[3]]);
-    let (big, nanos, modified) = match magic {
-        0xa1b2_c3d4 => (false, false, false),
-        0xd4c3_b2a1 => (true, false, false),
-        0xa1b2_3c4d => (false, true, false),
-        0x4d3c_b2a1 => (true, true, false),
-        // Alexey Kuznetzov's patched libpcap: microseconds, and 8 more bytes
-        // in every record header (interface index, protocol, packet type),
-        // as libpcap's sf-pcap.c reads it.
-        0xa1b2_cd34 => (false, false, true),
-        0x34cd_b2a1 => (true, false, true),
-        _ => unreachable!("sniffed as pcap"),
+    let Some((big, nanos, modified)) = pcap_magic(magic) else {
+        unreachable!("sniffed as pcap")
     };
     let linktype = u32_at(d, 20, big);
     inp.consume(24);
