@@ -2,6 +2,7 @@
 //! interface, it makes no difference), connection records and a summary out.
 //! `capture → decode → tcp → inspectors → analysis`.
 
+use crate::analysis::record::record_owned;
 use crate::analysis::{record, ConnectionRecord, Summary, SummaryBuilder};
 use crate::capture::{FileSummary, PacketFilter};
 use crate::decode::{decode, Skip};
@@ -869,7 +870,7 @@ fn push<F: FnMut(&ConnectionRecord)>(
     file_of: &mut rustc_hash::FxHashMap<u64, String>,
     on_conn: &mut F,
 ) {
-    let r = Box::new(record(&c, !opts.drop_exchanges));
+    let r = Box::new(record_owned(c, !opts.drop_exchanges));
     let file = file_of.remove(&r.id);
     push_record(records, sums, r, file, None, opts, on_conn);
 }

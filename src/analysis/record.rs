@@ -230,6 +230,16 @@ pub fn record(c: &Connection<AppInspector>, with_exchanges: bool) -> ConnectionR
     rec
 }
 
+/// [`record`] of a connection that is dropped next: the exchange list is
+/// moved into the record, not copied.
+pub fn record_owned(mut c: Connection<AppInspector>, with_exchanges: bool) -> ConnectionRecord {
+    let mut rec = record(&c, false);
+    if with_exchanges {
+        rec.exchanges = c.app.take_exchanges();
+    }
+    rec
+}
+
 /// The HTTP/2 streams' exchanges (h2c, or h2 decrypted from TLS), if any.
 fn h2_exchanges(c: &Connection<AppInspector>) -> &[Exchange] {
     c.app.h2().map_or(&[][..], |h| h.exchanges())

@@ -48,6 +48,7 @@
 //! thread's.
 
 use super::Options;
+use crate::analysis::record::record_owned;
 use crate::analysis::{record, ConnectionRecord};
 use crate::decode::TcpSegment;
 use crate::inspect::AppInspector;
@@ -305,8 +306,8 @@ struct Fin<'a> {
 }
 
 impl Fin<'_> {
-    fn push(&mut self, idx: u64, phase: u8, c: &Connection<AppInspector>) {
-        let mut r = Box::new(record(c, !self.opts.drop_exchanges));
+    fn push(&mut self, idx: u64, phase: u8, c: Connection<AppInspector>) {
+        let mut r = Box::new(record_owned(c, !self.opts.drop_exchanges));
         let mut bytes = None;
         let burst = || self.out.text.iter().map(Vec::len).sum::<usize>() + self.text.len() >= BURST;
         if self.opts.render.is_some() && burst() {
@@ -425,7 +426,7 @@ impl State {
                     let (idx, phase) = match it {
                         Item::Sweep(idx, ts) => {
                             table.sweep(*ts, &mut |c: Connection<AppInspector>| {
-                                fin.push(*idx, SWEEP, &c)
+                                fin.push(*idx, SWEEP, c)
                             });
                             (*idx, SWEEP)
                         }
@@ -454,7 +455,7 @@ impl State {
                             };
                             let idx = s.idx;
                             table.process(s.ts, &seg, &mut |c: Connection<AppInspector>| {
-                                fin.push(idx, PACKET, &c)
+                                fin.push(idx, PACKET, c)
                             });
                             (idx, PACKET)
                         }
@@ -493,7 +494,7 @@ impl State {
                     file,
                 };
                 table.finish(ts, &mut |c: Connection<AppInspector>| {
-                    fin.push(u64::MAX, SWEEP, &c)
+                    fin.push(u64::MAX, SWEEP, c)
                 });
                 out.stats = Some(table.stats.clone());
             }

@@ -19,7 +19,7 @@ pub mod tls;
 pub mod warnings;
 
 use self::h2::H2Inspector;
-use self::http::HttpInspector;
+use self::http::{Exchange, HttpInspector};
 use self::tls::{KeyStore, Plain, TlsInspector};
 use crate::tcp::{Direction, StreamHandler};
 use crate::time::Timestamp;
@@ -373,6 +373,40 @@ impl AppInspector {
     /// The outermost HTTP/1.x inspector.
     pub fn http(&self) -> Option<&HttpInspector> {
         self.http_layers().next()
+    }
+
+    /// The exchanges kept, moved out, in the order of a record's list
+    /// (`analysis::record`): each HTTP/1.x layer's, outermost first, then
+    /// the HTTP/2 streams'. For a connection about to be dropped: its
+    /// records then take the list without copying it (issue 14: the copy
+    /// was 4 % of a `--format jsonl` run, and as many fresh pages again).
+    pub fn take_exchanges(&mut self) -> Vec<Exchange> {
+        let mut out: Vec<Exchange> = Vec::new();
+        let mut add = |v: Vec<Exchange>| {
+            if out.is_empty() {
+                out = v;
+            } else {
+                out.extend(v);
+            }
+        };
+        let mut h2 = Vec::new();
+        let mut l = Some(&mut self.layer);
+        while let Some(layer) = l {
+            l = match layer {
+                Layer::Http(h) => {
+                    add(h.http.take_exchanges());
+                    h.tunnel.as_mut()
+                }
+                Layer::Tls(t) => Some(&mut t.inner),
+                Layer::H2(h) => {
+                    h2 = h.take_exchanges();
+                    None
+                }
+                Layer::Undecided | Layer::Opaque => None,
+            };
+        }
+        add(h2);
+        out
     }
 
     /// The (outermost) TLS inspector: at the top, or inside a CONNECT tunnel.

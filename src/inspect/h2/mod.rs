@@ -263,6 +263,11 @@ impl H2Inspector {
         &self.exchanges
     }
 
+    /// The exchanges of [`H2Inspector::exchanges`], moved out.
+    pub fn take_exchanges(&mut self) -> Vec<Exchange> {
+        std::mem::take(&mut self.exchanges)
+    }
+
     pub fn exchanges_omitted(&self) -> usize {
         self.exchanges_omitted
     }

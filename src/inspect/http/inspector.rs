@@ -807,6 +807,10 @@ impl HttpInspector {
     pub fn exchanges(&self) -> &[Exchange] {
         self.exchanges.as_slice()
     }
+    /// The exchanges kept ([`HttpInspector::exchanges`]), moved out.
+    pub fn take_exchanges(&mut self) -> Vec<Exchange> {
+        self.exchanges.take_items()
+    }
     /// What the analysis reads of every exchange kept, in order.
     pub fn facts(&self) -> Vec<Facts> {
         self.exchanges.facts()

@@ -374,6 +374,12 @@ impl ExchangeLog {
         &self.items
     }
 
+    /// The exchanges of [`ExchangeLog::as_slice`], moved out (the log is
+    /// then read no more: its connection is being dropped).
+    pub fn take_items(&mut self) -> Vec<Exchange> {
+        std::mem::take(&mut self.items)
+    }
+
     pub fn omitted(&self) -> usize {
         self.omitted
     }
