@@ -743,6 +743,12 @@ fn report_cmd(files: &[PathBuf], common: &Common, flags: ReportFlags) -> Result<
             Format::Csv => {}
         }
         out.flush().context("writing the report")?;
+        if gi + 1 == groups.len() {
+            // The process ends next and hands all its memory back at once:
+            // the last report is not taken apart record by record (a JSON
+            // report of dense.pcap spent 3 % of its time dropping exchanges).
+            std::mem::forget(rep);
+        }
     }
     Ok(if damaged { EXIT_DAMAGED } else { EXIT_OK })
 }
