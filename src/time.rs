@@ -103,15 +103,7 @@ impl Timestamp {
         // exchanges, mostly share one (issue 14: this function's self time
         // in a dense.pcap JSONL run, 5.3 % -> 2.9 %). The date is computed
         // (by `time`) once per day seen; the time of day is arithmetic.
-        let Some(head) = SECOND.with(|c| {
-            let (s, text) = c.get();
-            if s == secs && text[0] != 0 {
-                return Some(text);
-            }
-            let text = second_text(secs)?;
-            c.set((secs, text));
-            Some(text)
-        }) else {
+        let Some(head) = SECOND.with(|c| cached(c, secs, || second_text(secs))) else {
             // Out of the calendar's range: plain seconds.
             let s = format!("{secs}.{nanos:09}");
             let n = s.len().min(buf.len());
@@ -140,19 +132,27 @@ thread_local! {
     static SECOND: std::cell::Cell<(i64, [u8; 19])> = const { std::cell::Cell::new((0, [0; 19])) };
 }
 
+/// The text kept in `cell` if it is `key`'s (a first byte of zero: nothing
+/// kept yet), else `make`'s, then kept.
+fn cached<const N: usize>(
+    cell: &std::cell::Cell<(i64, [u8; N])>,
+    key: i64,
+    make: impl FnOnce() -> Option<[u8; N]>,
+) -> Option<[u8; N]> {
+    let (k, text) = cell.get();
+    if k == key && text[0] != 0 {
+        return Some(text);
+    }
+    let text = make()?;
+    cell.set((key, text));
+    Some(text)
+}
+
 /// `YYYY-MM-DDTHH:MM:SS` of the UTC second `secs`, None outside `time`'s
 /// range; the date from the per-thread cache of the last day.
 fn second_text(secs: i64) -> Option<[u8; 19]> {
     let day = secs.div_euclid(86_400);
-    let date = DATE.with(|c| {
-        let (d, text) = c.get();
-        if d == day && text[0] != 0 {
-            return Some(text);
-        }
-        let text = date_text(secs)?;
-        c.set((day, text));
-        Some(text)
-    })?;
+    let date = DATE.with(|c| cached(c, day, || date_text(secs)))?;
     let mut out = [0u8; 19];
     out[..11].copy_from_slice(&date);
     let tod = secs.rem_euclid(86_400) as u64;
