@@ -353,7 +353,7 @@ fn opt_str(o: &mut Vec<u8>, s: Option<&str>) {
     }
 }
 
-/// Some byte of `x` is `"`, `\\` or below 0x20 (SWAR: a byte's high bit
+/// Some byte of `x` is `"`, `\` or below 0x20 (SWAR: a byte's high bit
 /// is set in the result where it is zero after the xor or the subtraction).
 fn needs_escape(x: u64) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
