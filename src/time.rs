@@ -83,18 +83,14 @@ impl Timestamp {
     /// `format_description!`) gives the same bytes but took 210-240 ns per
     /// timestamp against 61-64 ns here, about 40 ms more (~15 %) of a JSON
     /// report of the 1x benchmark capture (264 k timestamps; docs/performance.md).
-    pub fn write_rfc3339(self, buf: &mut [u8; 40]) -> usize {
-        fn put(buf: &mut [u8; 40], at: &mut usize, v: u64, digits: usize) {
+    pub fn write_rfc3339<B: TextBuf>(self, buf: &mut B) -> usize {
+        fn put<B: TextBuf>(buf: &mut B, at: &mut usize, v: u64, digits: usize) {
             let mut v = v;
             for i in (0..digits).rev() {
-                buf[*at + i] = b'0' + (v % 10) as u8;
+                buf.set(*at + i, b'0' + (v % 10) as u8);
                 v /= 10;
             }
             *at += digits;
-        }
-        fn lit(buf: &mut [u8; 40], at: &mut usize, c: u8) {
-            buf[*at] = c;
-            *at += 1;
         }
         let secs = self.0.div_euclid(1_000_000_000);
         let nanos = self.0.rem_euclid(1_000_000_000) as u64;
@@ -106,20 +102,53 @@ impl Timestamp {
         let Some(head) = SECOND.with(|c| cached(c, secs, || second_text(secs))) else {
             // Out of the calendar's range: plain seconds.
             let s = format!("{secs}.{nanos:09}");
-            let n = s.len().min(buf.len());
-            buf[..n].copy_from_slice(&s.as_bytes()[..n]);
+            let n = s.len().min(40);
+            buf.copy(0, &s.as_bytes()[..n]);
             return n;
         };
-        buf[..19].copy_from_slice(&head);
-        let mut at = 19;
-        lit(buf, &mut at, b'.');
+        buf.copy(0, &head);
+        buf.set(19, b'.');
+        let mut at = 20;
         if nanos.is_multiple_of(1000) {
             put(buf, &mut at, nanos / 1000, 6);
         } else {
             put(buf, &mut at, nanos, 9);
         }
-        lit(buf, &mut at, b'Z');
-        at
+        buf.set(at, b'Z');
+        at + 1
+    }
+}
+
+/// Where [`Timestamp::write_rfc3339`] writes: 40 bytes, initialised (a
+/// buffer on the stack) or not yet (the spare room of an output buffer,
+/// `report::compact`).
+pub trait TextBuf {
+    fn set(&mut self, at: usize, b: u8);
+    fn copy(&mut self, at: usize, s: &[u8]);
+}
+
+impl TextBuf for [u8; 40] {
+    #[inline(always)]
+    fn set(&mut self, at: usize, b: u8) {
+        self[at] = b;
+    }
+    #[inline(always)]
+    fn copy(&mut self, at: usize, s: &[u8]) {
+        self[at..at + s.len()].copy_from_slice(s);
+    }
+}
+
+impl TextBuf for [std::mem::MaybeUninit<u8>; 40] {
+    #[inline(always)]
+    fn set(&mut self, at: usize, b: u8) {
+        self[at].write(b);
+    }
+    #[inline(always)]
+    fn copy(&mut self, at: usize, s: &[u8]) {
+        let d = &mut self[at..at + s.len()];
+        // SAFETY: `d` is `s.len()` bytes, which `s` (a borrow of something
+        // else) cannot overlap.
+        unsafe { std::ptr::copy_nonoverlapping(s.as_ptr(), d.as_mut_ptr().cast::<u8>(), s.len()) };
     }
 }
 

@@ -13,6 +13,7 @@
 //! `--format json` document keeps serde_json.
 
 use std::cell::Cell;
+use std::mem::MaybeUninit;
 
 use crate::inspect::http::inspector::{Exchange, KeepAliveParams};
 use crate::time::Timestamp;
@@ -53,26 +54,114 @@ pub fn with_exchanges_elided<T>(f: impl FnOnce() -> T) -> T {
 
 /// Writes `[` exchange `,` ... `]` as serde_json's compact form.
 pub fn write_exchanges(out: &mut Vec<u8>, v: &[Exchange]) {
-    Out::compact(out).exchanges(v);
+    list(out, v, None);
 }
 
 /// Writes the list as serde_json's pretty form (two spaces per level) for a
 /// value whose key line is indented `depth` levels.
 pub fn write_exchanges_pretty(out: &mut Vec<u8>, v: &[Exchange], depth: usize) {
-    let mut o = Out {
-        o: out,
-        pretty: true,
-        depth: 0,
-        nl: NL.to_vec(),
-        nl_len: 1,
-    };
-    o.set_depth(depth);
-    o.exchanges(v);
+    list(out, v, Some(depth));
 }
 
 /// One exchange, compact: the fields and order of `impl Serialize for Exchange`.
 pub fn write_exchange(o: &mut Vec<u8>, e: &Exchange) {
-    Out::compact(o).exchange(e);
+    append(o, room(e, None), None, 0, |w| w.exchange(e));
+}
+
+/// A JSON string as serde_json escapes it (see [`W::str_`]).
+pub fn str_(o: &mut Vec<u8>, s: &str) {
+    append(o, 6 * s.len() + 2, None, 0, |w| w.str_(s));
+}
+
+/// A line break and spaces: the shortest pretty-form `W::nl`, copied whole
+/// (a constant length, no `memcpy` call) and cut to the indent.
+const NL: &[u8; 16] = b"\n               ";
+
+fn list(out: &mut Vec<u8>, v: &[Exchange], depth: Option<usize>) {
+    if v.is_empty() {
+        out.extend_from_slice(b"[]");
+        return;
+    }
+    // The deepest line written is a key of an exchange's `keep_alive`
+    // object (or an element of its `interim_statuses`): three levels below
+    // the list's key.
+    let nl = depth.map(|d| {
+        let mut nl = NL.to_vec();
+        nl.resize(nl.len().max(1 + 2 * (d + 3)), b' ');
+        nl
+    });
+    let (nl, d) = (nl.as_deref(), depth.unwrap_or(0));
+    out.push(b'[');
+    for (i, e) in v.iter().enumerate() {
+        append(out, room(e, nl), nl, d + 1, |w| {
+            w.item(i == 0);
+            w.exchange(e);
+        });
+    }
+    append(out, NL.len() + 2 * d + 1, nl, d + 1, |w| w.close(b']'));
+}
+
+/// Room for one exchange and the separator before it: its strings escaped
+/// at worst (six bytes a byte, `\u00xx`, and the quotes); its 33 keys (at
+/// most 22 bytes each with quotes, colon and comma, 650 in all), 8 numbers
+/// (20 digits at most), 4 timestamps (40 bytes and the quotes), 3 booleans,
+/// brackets and braces, under 1,280 bytes; each interim status 6; and in
+/// the pretty form, before each of at most 38 keys and closing brackets and
+/// each status, a line break and indent (`nl`), a comma, a space.
+fn room(e: &Exchange, nl: Option<&[u8]>) -> usize {
+    let (q, r, x) = (&e.request, &e.response, e.rare());
+    let strings: usize = [
+        e.method(),
+        e.target.as_deref(),
+        e.host.as_deref(),
+        q.version.map(|v| v.as_str()),
+        r.version.map(|v| v.as_str()),
+        e.reason(),
+        e.connection(Direction::ClientToServer),
+        e.connection(Direction::ServerToClient),
+        q.keep_alive.as_deref(),
+        r.keep_alive.as_deref(),
+        x.transfer_encoding.as_deref(),
+        x.content_encoding.as_deref(),
+        r.framing.map(|f| f.as_str()),
+        q.framing.map(|f| f.as_str()),
+        x.upgrade.as_deref(),
+        x.expect.as_deref(),
+    ]
+    .iter()
+    .map(|s| s.map_or(4, |s| 6 * s.len() + 2))
+    .sum();
+    let statuses = x.interim_statuses.len();
+    let lines = nl.map_or(0, |nl| (38 + statuses) * (nl.len() + 2));
+    1280 + strings + 6 * statuses + lines
+}
+
+/// Runs `f` on a writer over `out`'s spare capacity, `room` bytes of it,
+/// and keeps what it wrote: one capacity check for a whole exchange, and
+/// the write position in a register (each `Vec` push loads and stores its
+/// length: a byte written may be the `Vec`'s own, for all the compiler
+/// knows). Writing past `room` panics, as any slice index out of range.
+fn append(
+    out: &mut Vec<u8>,
+    room: usize,
+    nl: Option<&[u8]>,
+    depth: usize,
+    f: impl FnOnce(&mut W<'_>),
+) {
+    out.reserve(room);
+    let len = out.len();
+    let mut w = W {
+        b: &mut out.spare_capacity_mut()[..room],
+        n: 0,
+        nl,
+        depth,
+    };
+    f(&mut w);
+    let n = w.n;
+    // SAFETY: the first `n` bytes of the spare capacity are initialised:
+    // `W` only ever moves `n` past bytes it has just written (`put`,
+    // `byte`, `digits`, `timestamp`) or back (`cut`).
+    unsafe { out.set_len(len + n) };
 }
 
 /// `,"name":` as a byte string constant (the separator of every key but
@@ -83,57 +172,54 @@ macro_rules! k {
     };
 }
 
-/// The output buffer and, for the pretty form, the current nesting depth
-/// (serde_json's `PrettyFormatter`: a newline and the indent before every
-/// element and key, `": "` after a key, `[]`/`{}` when empty).
-struct Out<'a> {
-    o: &'a mut Vec<u8>,
-    pretty: bool,
+/// Writes serde_json's compact form, or its pretty form (`PrettyFormatter`:
+/// a line break and the indent before every element and key, `": "` after
+/// a key, `[]`/`{}` when empty), into `b` from its start; `n` bytes written.
+struct W<'a> {
+    b: &'a mut [MaybeUninit<u8>],
+    n: usize,
+    /// Pretty form: a line break and the indent of the deepest level, at
+    /// least [`NL`]'s length (cut to the current indent when written).
+    nl: Option<&'a [u8]>,
     depth: usize,
-    /// Pretty form: a line break and the indent of `depth` (its first
-    /// `nl_len` bytes), kept in step, padded with spaces to at least
-    /// [`NL`]'s length.
-    nl: Vec<u8>,
-    nl_len: usize,
 }
 
-/// A line break and spaces: the shortest `Out::nl`, copied whole (a
-/// constant length, no `memcpy` call) and cut to the indent.
-const NL: &[u8; 16] = b"\n               ";
-
-impl Out<'_> {
-    fn compact(o: &mut Vec<u8>) -> Out<'_> {
-        Out {
-            o,
-            pretty: false,
-            depth: 0,
-            nl: Vec::new(),
-            nl_len: 0,
-        }
+impl W<'_> {
+    #[inline(always)]
+    fn put(&mut self, s: &[u8]) {
+        let d = &mut self.b[self.n..self.n + s.len()];
+        // SAFETY: `d` is `s.len()` bytes of spare capacity, which `s` (a
+        // borrow of something else) cannot overlap. (A loop of
+        // `MaybeUninit::write` was compiled to a byte at a time.)
+        unsafe { std::ptr::copy_nonoverlapping(s.as_ptr(), d.as_mut_ptr().cast::<u8>(), s.len()) };
+        self.n += s.len();
     }
 
-    fn set_depth(&mut self, depth: usize) {
-        self.depth = depth;
-        if self.pretty {
-            self.nl_len = 1 + 2 * depth;
-            if self.nl.len() < self.nl_len {
-                self.nl.resize(self.nl_len, b' ');
-            }
-        }
+    #[inline(always)]
+    fn byte(&mut self, c: u8) {
+        self.b[self.n].write(c);
+        self.n += 1;
+    }
+
+    /// Takes back the last `k` bytes written. (Constant-length copies then
+    /// cut: a few stores instead of a `memcpy` call, for the ~30 values of
+    /// an exchange.)
+    #[inline(always)]
+    fn cut(&mut self, k: usize) {
+        self.n -= k;
     }
 
     /// Pretty form: the line break and indent.
     #[inline(always)]
-    fn newline(&mut self) {
-        let at = self.o.len();
-        if let Some(nl) = self.nl.first_chunk::<16>() {
-            if self.nl_len <= nl.len() {
-                self.o.extend_from_slice(nl);
-                self.o.truncate(at + self.nl_len);
-                return;
+    fn newline(&mut self, nl: &[u8]) {
+        let len = 1 + 2 * self.depth;
+        match nl.first_chunk::<16>() {
+            Some(c) if len <= c.len() => {
+                self.put(c);
+                self.cut(c.len() - len);
             }
+            _ => self.put(&nl[..len]),
         }
-        self.o.extend_from_slice(&self.nl[..self.nl_len]);
     }
 
     /// Before an element or key: the separator, and in the pretty form the
@@ -141,25 +227,25 @@ impl Out<'_> {
     #[inline(always)]
     fn item(&mut self, first: bool) {
         if !first {
-            self.o.push(b',');
+            self.byte(b',');
         }
-        if self.pretty {
-            self.newline();
+        if let Some(nl) = self.nl {
+            self.newline(nl);
         }
     }
 
     fn open(&mut self, c: u8) {
-        self.o.push(c);
-        self.set_depth(self.depth + 1);
+        self.byte(c);
+        self.depth += 1;
     }
 
     /// Closes a non-empty array or object.
     fn close(&mut self, c: u8) {
-        self.set_depth(self.depth - 1);
-        if self.pretty {
-            self.newline();
+        self.depth -= 1;
+        if let Some(nl) = self.nl {
+            self.newline(nl);
         }
-        self.o.push(c);
+        self.byte(c);
     }
 
     /// A key, given as `,"name":` (`k!`); pretty: `"name": ` after the
@@ -169,102 +255,87 @@ impl Out<'_> {
     // (a few stores instead of a `memcpy` call): -7 % of a JSONL run.
     #[inline(always)]
     fn key(&mut self, first: bool, comma_name_colon: &'static [u8]) {
-        if self.pretty {
+        if self.nl.is_some() {
             self.item(first);
-            self.o.extend_from_slice(&comma_name_colon[1..]);
-            self.o.push(b' ');
+            self.put(&comma_name_colon[1..]);
+            self.byte(b' ');
         } else if first {
-            self.o.extend_from_slice(&comma_name_colon[1..]);
+            self.put(&comma_name_colon[1..]);
         } else {
-            self.o.extend_from_slice(comma_name_colon);
+            self.put(comma_name_colon);
         }
-    }
-
-    fn exchanges(&mut self, v: &[Exchange]) {
-        if v.is_empty() {
-            self.o.extend_from_slice(b"[]");
-            return;
-        }
-        self.open(b'[');
-        for (i, e) in v.iter().enumerate() {
-            self.item(i == 0);
-            self.exchange(e);
-        }
-        self.close(b']');
     }
 
     fn exchange(&mut self, e: &Exchange) {
         let (q, r, x) = (&e.request, &e.response, e.rare());
-        // Most exchanges fit: one capacity check instead of one per push.
-        self.o.reserve(if self.pretty { 1536 } else { 1024 });
         self.open(b'{');
         self.key(true, k!("method"));
-        opt_str(self.o, e.method());
+        self.opt_str(e.method());
         self.key(false, k!("target"));
-        opt_str(self.o, e.target.as_deref());
+        self.opt_str(e.target.as_deref());
         self.key(false, k!("host"));
-        opt_str(self.o, e.host.as_deref());
+        self.opt_str(e.host.as_deref());
         self.key(false, k!("request_version"));
-        opt_str(self.o, q.version.map(|v| v.as_str()));
+        self.opt_str(q.version.map(|v| v.as_str()));
         self.key(false, k!("response_version"));
-        opt_str(self.o, r.version.map(|v| v.as_str()));
+        self.opt_str(r.version.map(|v| v.as_str()));
         self.key(false, k!("status"));
-        opt_u64(self.o, e.status.map(u64::from));
+        self.opt_u64(e.status.map(u64::from));
         self.key(false, k!("reason"));
-        opt_str(self.o, e.reason());
+        self.opt_str(e.reason());
         self.key(false, k!("interim_statuses"));
         self.statuses(&x.interim_statuses);
         self.key(false, k!("request_time"));
-        opt_ts(self.o, q.time());
+        self.opt_ts(q.time());
         self.key(false, k!("request_end"));
-        opt_ts(self.o, q.end());
+        self.opt_ts(q.end());
         self.key(false, k!("response_time"));
-        opt_ts(self.o, r.time());
+        self.opt_ts(r.time());
         self.key(false, k!("response_end"));
-        opt_ts(self.o, r.end());
+        self.opt_ts(r.end());
         self.key(false, k!("request_body_bytes"));
-        u64_(self.o, q.body_bytes);
+        self.u64_(q.body_bytes);
         self.key(false, k!("response_body_bytes"));
-        u64_(self.o, r.body_bytes);
+        self.u64_(r.body_bytes);
         self.key(false, k!("response_wire_bytes"));
-        u64_(self.o, e.response_wire_bytes);
+        self.u64_(e.response_wire_bytes);
         self.message_headers(e);
         self.key(false, k!("keep_alive"));
         self.keep_alive(e.keep_alive().as_ref());
         self.key(false, k!("transfer_encoding"));
-        opt_str(self.o, x.transfer_encoding.as_deref());
+        self.opt_str(x.transfer_encoding.as_deref());
         self.key(false, k!("content_encoding"));
-        opt_str(self.o, x.content_encoding.as_deref());
+        self.opt_str(x.content_encoding.as_deref());
         self.key(false, k!("framing"));
-        opt_str(self.o, r.framing.map(|f| f.as_str()));
+        self.opt_str(r.framing.map(|f| f.as_str()));
         self.key(false, k!("request_framing"));
-        opt_str(self.o, q.framing.map(|f| f.as_str()));
+        self.opt_str(q.framing.map(|f| f.as_str()));
         self.key(false, k!("upgrade"));
-        opt_str(self.o, x.upgrade.as_deref());
+        self.opt_str(x.upgrade.as_deref());
         self.key(false, k!("expect"));
-        opt_str(self.o, x.expect.as_deref());
+        self.opt_str(x.expect.as_deref());
         self.key(false, k!("request_complete"));
-        bool_(self.o, q.complete);
+        self.bool_(q.complete);
         self.key(false, k!("response_complete"));
-        bool_(self.o, r.complete);
+        self.bool_(r.complete);
         self.key(false, k!("pipelined"));
-        bool_(self.o, e.pipelined);
+        self.bool_(e.pipelined);
         self.key(false, k!("request_gap_bytes"));
-        u64_(self.o, x.gap_bytes[0]);
+        self.u64_(x.gap_bytes[0]);
         self.key(false, k!("response_gap_bytes"));
-        u64_(self.o, x.gap_bytes[1]);
+        self.u64_(x.gap_bytes[1]);
         self.close(b'}');
     }
 
     fn statuses(&mut self, v: &[u16]) {
         if v.is_empty() {
-            self.o.extend_from_slice(b"[]");
+            self.put(b"[]");
             return;
         }
         self.open(b'[');
         for (i, s) in v.iter().enumerate() {
             self.item(i == 0);
-            u64_(self.o, u64::from(*s));
+            self.u64_(u64::from(*s));
         }
         self.close(b']');
     }
@@ -273,83 +344,140 @@ impl Out<'_> {
     fn message_headers(&mut self, e: &Exchange) {
         let (q, r) = (&e.request, &e.response);
         self.key(false, k!("request_connection"));
-        opt_str(self.o, e.connection(Direction::ClientToServer));
+        self.opt_str(e.connection(Direction::ClientToServer));
         self.key(false, k!("response_connection"));
-        opt_str(self.o, e.connection(Direction::ServerToClient));
+        self.opt_str(e.connection(Direction::ServerToClient));
         self.key(false, k!("request_keep_alive"));
-        opt_str(self.o, q.keep_alive.as_deref());
+        self.opt_str(q.keep_alive.as_deref());
         self.key(false, k!("response_keep_alive"));
-        opt_str(self.o, r.keep_alive.as_deref());
+        self.opt_str(r.keep_alive.as_deref());
     }
 
     fn keep_alive(&mut self, k: Option<&KeepAliveParams>) {
         let Some(k) = k else {
-            self.o.extend_from_slice(b"null");
+            self.put(b"null");
             return;
         };
         self.open(b'{');
         self.key(true, k!("timeout"));
-        opt_u64(self.o, k.timeout);
+        self.opt_u64(k.timeout);
         self.key(false, k!("max"));
-        opt_u64(self.o, k.max);
+        self.opt_u64(k.max);
         self.close(b'}');
     }
-}
 
-// The values below are copied with a constant length, then the surplus
-// cut off: a few stores instead of a `memcpy` call for each of the ~30
-// values of an exchange (issue 14).
-
-fn bool_(o: &mut Vec<u8>, b: bool) {
-    o.extend_from_slice(if b { b"true " } else { b"false" });
-    o.truncate(o.len() - usize::from(b));
-}
-
-fn u64_(o: &mut Vec<u8>, n: u64) {
-    // Room for the most digits (20), the digits written in place. (Digits
-    // built apart and copied in were read back with wide loads over the
-    // byte stores just made: a store-forwarding stall per number.)
-    let len = n.checked_ilog10().unwrap_or(0) as usize + 1;
-    let at = o.len();
-    o.extend_from_slice(&[0; 20]);
-    let mut v = n;
-    for d in o[at..at + len].iter_mut().rev() {
-        *d = b'0' + (v % 10) as u8;
-        v /= 10;
+    fn bool_(&mut self, b: bool) {
+        self.put(if b { b"true " } else { b"false" });
+        self.cut(usize::from(b));
     }
-    o.truncate(at + len);
-}
 
-fn opt_u64(o: &mut Vec<u8>, n: Option<u64>) {
-    match n {
-        Some(n) => u64_(o, n),
-        None => o.extend_from_slice(b"null"),
-    }
-}
-
-fn opt_ts(o: &mut Vec<u8>, t: Option<Timestamp>) {
-    match t {
-        Some(t) => {
-            // Written in place, in room for the longest form, then cut
-            // (see `u64_`). Digits and separators only, as `impl Serialize
-            // for Timestamp` writes them: nothing to escape.
-            o.push(b'"');
-            let at = o.len();
-            o.extend_from_slice(&[0; 40]);
-            if let Some(buf) = o[at..].first_chunk_mut::<40>() {
-                let n = t.write_rfc3339(buf);
-                o.truncate(at + n);
-            }
-            o.push(b'"');
+    /// The digits written in place, last first. (Digits built apart and
+    /// copied in were read back with wide loads over the byte stores just
+    /// made: a store-forwarding stall per number.)
+    fn u64_(&mut self, n: u64) {
+        let len = n.checked_ilog10().unwrap_or(0) as usize + 1;
+        let mut v = n;
+        for d in self.b[self.n..self.n + len].iter_mut().rev() {
+            d.write(b'0' + (v % 10) as u8);
+            v /= 10;
         }
-        None => o.extend_from_slice(b"null"),
+        self.n += len;
     }
-}
 
-fn opt_str(o: &mut Vec<u8>, s: Option<&str>) {
-    match s {
-        Some(s) => str_(o, s),
-        None => o.extend_from_slice(b"null"),
+    fn opt_u64(&mut self, n: Option<u64>) {
+        match n {
+            Some(n) => self.u64_(n),
+            None => self.put(b"null"),
+        }
+    }
+
+    fn opt_ts(&mut self, t: Option<Timestamp>) {
+        match t {
+            Some(t) => {
+                // Written in place, in room for the longest form. Digits
+                // and separators only, as `impl Serialize for Timestamp`
+                // writes them: nothing to escape.
+                self.byte(b'"');
+                let at = self.n;
+                let buf: &mut [MaybeUninit<u8>; 40] = (&mut self.b[at..at + 40])
+                    .try_into()
+                    .expect("a 40-byte slice");
+                self.n += t.write_rfc3339(buf);
+                self.byte(b'"');
+            }
+            None => self.put(b"null"),
+        }
+    }
+
+    fn opt_str(&mut self, s: Option<&str>) {
+        match s {
+            Some(s) => self.str_(s),
+            None => self.put(b"null"),
+        }
+    }
+
+    /// A JSON string as serde_json escapes it: `"`, `\` and the C0 controls
+    /// (`\b \t \n \f \r` by name, the others as `\u00xx`, lowercase hex);
+    /// everything else, DEL and non-ASCII included, as it is.
+    fn str_(&mut self, s: &str) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let b = s.as_bytes();
+        let n = b.len();
+        self.byte(b'"');
+        // Eight bytes at a time while none needs escaping, each copied with
+        // a constant length; a last partial word as the last eight bytes
+        // again (overlapping what is written). The strings here are short:
+        // a target, a Host, a version, a reason.
+        let word = |i: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&b[i..i + 8]);
+            u64::from_le_bytes(w)
+        };
+        let mut i = 0;
+        if n >= 8 {
+            while i + 8 <= n {
+                let x = word(i);
+                if needs_escape(x) {
+                    break;
+                }
+                self.put(&x.to_le_bytes());
+                i += 8;
+            }
+            if i < n && i + 8 > n {
+                let x = word(n - 8);
+                if !needs_escape(x) {
+                    self.cut(8 - (n - i));
+                    self.put(&x.to_le_bytes());
+                    i = n;
+                }
+            }
+        }
+        while i < n {
+            let c = b[i];
+            i += 1;
+            if c >= 0x20 && c != b'"' && c != b'\\' {
+                self.byte(c);
+                continue;
+            }
+            match c {
+                b'"' => self.put(b"\\\""),
+                b'\\' => self.put(b"\\\\"),
+                0x08 => self.put(b"\\b"),
+                b'\t' => self.put(b"\\t"),
+                b'\n' => self.put(b"\\n"),
+                0x0c => self.put(b"\\f"),
+                b'\r' => self.put(b"\\r"),
+                _ => self.put(&[
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[usize::from(c >> 4)],
+                    HEX[usize::from(c & 0xf)],
+                ]),
+            }
+        }
+        self.byte(b'"');
     }
 }
 
@@ -361,73 +489,6 @@ fn needs_escape(x: u64) -> bool {
     let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
     let below_0x20 = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
     (zero(x ^ (ONES * u64::from(b'"'))) | zero(x ^ (ONES * u64::from(b'\\'))) | below_0x20) != 0
-}
-
-/// A JSON string as serde_json escapes it: `"`, `\` and the C0 controls
-/// (`\b \t \n \f \r` by name, the others as `\u00xx`, lowercase hex);
-/// everything else, DEL and non-ASCII included, as it is.
-pub fn str_(o: &mut Vec<u8>, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let b = s.as_bytes();
-    let n = b.len();
-    o.reserve(n + 2);
-    o.push(b'"');
-    // Eight bytes at a time while none needs escaping, each copied with a
-    // constant length; a last partial word as the last eight bytes again
-    // (overlapping what is written). The strings here are short: a target,
-    // a Host, a version, a reason.
-    let word = |i: usize| {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&b[i..i + 8]);
-        u64::from_le_bytes(w)
-    };
-    let mut i = 0;
-    if n >= 8 {
-        let at = o.len();
-        while i + 8 <= n {
-            let x = word(i);
-            if needs_escape(x) {
-                break;
-            }
-            o.extend_from_slice(&x.to_le_bytes());
-            i += 8;
-        }
-        if i < n && i + 8 > n {
-            let x = word(n - 8);
-            if !needs_escape(x) {
-                o.truncate(at + n - 8);
-                o.extend_from_slice(&x.to_le_bytes());
-                i = n;
-            }
-        }
-    }
-    // Then a byte at a time (room was reserved: each push is a store).
-    while i < n {
-        let c = b[i];
-        i += 1;
-        if c >= 0x20 && c != b'"' && c != b'\\' {
-            o.push(c);
-            continue;
-        }
-        match c {
-            b'"' => o.extend_from_slice(b"\\\""),
-            b'\\' => o.extend_from_slice(b"\\\\"),
-            0x08 => o.extend_from_slice(b"\\b"),
-            b'\t' => o.extend_from_slice(b"\\t"),
-            b'\n' => o.extend_from_slice(b"\\n"),
-            0x0c => o.extend_from_slice(b"\\f"),
-            b'\r' => o.extend_from_slice(b"\\r"),
-            _ => o.extend_from_slice(&[
-                b'\\',
-                b'u',
-                b'0',
-                b'0',
-                HEX[usize::from(c >> 4)],
-                HEX[usize::from(c & 0xf)],
-            ]),
-        }
-    }
-    o.push(b'"');
 }
 
 #[cfg(test)]
@@ -531,6 +592,52 @@ mod tests {
         let mut o = Vec::new();
         write_exchanges_pretty(&mut o, &[], 2);
         assert_eq!(o, b"[]");
+    }
+
+    /// Every string at its longest escaped form (`\u00xx` for each byte),
+    /// every number at its widest, many interim statuses, pretty at a depth
+    /// whose indent passes `NL`: the room reserved holds it (writing past
+    /// it panics) and the bytes are serde_json's.
+    #[test]
+    fn the_room_reserved_holds_the_widest_exchange() {
+        let wide = "\u{1}\u{2}\u{1f}".repeat(40);
+        let s = || Some(CompactString::from(wide.as_str()));
+        let t = Timestamp::from_secs_frac(1_700_000_000, 123_456_789, 1_000_000_000);
+        let mut e = Exchange {
+            target: s(),
+            host: s(),
+            status: Some(u16::MAX),
+            response_wire_bytes: u64::MAX,
+            ..Exchange::default()
+        };
+        for m in [&mut e.request, &mut e.response] {
+            m.version = Some(HttpVersion::Http11);
+            m.body_bytes = u64::MAX;
+            m.keep_alive = Some(format!("timeout={wide}").into());
+            m.framing = Some(Framing::ContentLength);
+            m.set_time(t);
+            m.set_end(t);
+        }
+        e.set_method(wide.as_bytes());
+        e.set_reason(wide.as_bytes());
+        e.set_connection(Direction::ClientToServer, s());
+        e.set_connection(Direction::ServerToClient, s());
+        let x = e.rare_mut();
+        x.interim_statuses = vec![u16::MAX; 50];
+        x.gap_bytes = [u64::MAX, u64::MAX];
+        x.transfer_encoding = s();
+        x.content_encoding = s();
+        x.upgrade = s();
+        x.expect = s();
+        assert_eq!(mine(&e), serde(&e));
+        let v = [e.clone(), e];
+        let serde = String::from_utf8(serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+        for depth in [0, 5, 12] {
+            let mut o = Vec::new();
+            write_exchanges_pretty(&mut o, &v, depth);
+            let want = serde.replace('\n', &format!("\n{}", "  ".repeat(depth)));
+            assert_eq!(String::from_utf8(o).unwrap(), want, "depth {depth}");
+        }
     }
 
     #[test]
