@@ -15,9 +15,10 @@
 use std::cell::Cell;
 use std::mem::MaybeUninit;
 
-use crate::inspect::http::inspector::{Exchange, KeepAliveParams};
+use crate::inspect::http::inspector::{Exchange, KeepAliveParams, COMMON_TEXT_MAX};
 use crate::time::Timestamp;
 use crate::Direction;
+use compact_str::CompactString;
 
 thread_local! {
     /// Set while [`with_exchanges_elided`] runs: the record's exchange list
@@ -101,39 +102,39 @@ fn list(out: &mut Vec<u8>, v: &[Exchange], depth: Option<usize>) {
     append(out, NL.len() + 2 * d + 1, nl, d + 1, |w| w.close(b']'));
 }
 
-/// Room for one exchange and the separator before it: its strings escaped
-/// at worst (six bytes a byte, `\u00xx`, and the quotes); its 33 keys (at
+/// Room for one exchange and the separator before it: its strings from
+/// the wire escaped at worst (six bytes a byte, `\u00xx`); the 8 from the
+/// program's own tables (never escaped); the quotes or `null` of its 20
+/// strings; its 33 keys (at
 /// most 22 bytes each with quotes, colon and comma, 650 in all), 8 numbers
 /// (20 digits at most), 4 timestamps (40 bytes and the quotes), 3 booleans,
 /// brackets and braces, under 1,280 bytes; each interim status 6; and in
 /// the pretty form, before each of at most 38 keys and closing brackets and
-/// each status, a line break and indent (`nl`), a comma, a space.
+/// each status, a line break and indent (`nl`), a comma, a space. (The
+/// strings an exchange's `Rare` holds are counted only when there is one.)
 fn room(e: &Exchange, nl: Option<&[u8]>) -> usize {
-    let (q, r, x) = (&e.request, &e.response, e.rare());
-    let strings: usize = [
-        e.method(),
-        e.target.as_deref(),
-        e.host.as_deref(),
-        q.version.map(|v| v.as_str()),
-        r.version.map(|v| v.as_str()),
-        e.reason(),
-        e.connection(Direction::ClientToServer),
-        e.connection(Direction::ServerToClient),
-        q.keep_alive.as_deref(),
-        r.keep_alive.as_deref(),
-        x.transfer_encoding.as_deref(),
-        x.content_encoding.as_deref(),
-        r.framing.map(|f| f.as_str()),
-        q.framing.map(|f| f.as_str()),
-        x.upgrade.as_deref(),
-        x.expect.as_deref(),
-    ]
-    .iter()
-    .map(|s| s.map_or(4, |s| 6 * s.len() + 2))
-    .sum();
-    let statuses = x.interim_statuses.len();
+    let len = |s: &Option<CompactString>| s.as_ref().map_or(0, |s| s.len());
+    let mut wire =
+        len(&e.target) + len(&e.host) + len(&e.request.keep_alive) + len(&e.response.keep_alive);
+    let mut statuses = 0;
+    if let Some(x) = e.rare.as_deref() {
+        wire += [
+            &x.transfer_encoding,
+            &x.content_encoding,
+            &x.upgrade,
+            &x.expect,
+            &x.reason,
+            &x.method,
+            &x.connection[0],
+            &x.connection[1],
+        ]
+        .into_iter()
+        .map(len)
+        .sum::<usize>();
+        statuses = x.interim_statuses.len();
+    }
     let lines = nl.map_or(0, |nl| (38 + statuses) * (nl.len() + 2));
-    1280 + strings + 6 * statuses + lines
+    1280 + 8 * COMMON_TEXT_MAX + 20 * 4 + 6 * wire + 6 * statuses + lines
 }
 
 /// Runs `f` on a writer over `out`'s spare capacity, `room` bytes of it,

@@ -322,6 +322,32 @@ const COMMON_REASONS: [&str; 16] = [
     "Service Unavailable",
 ];
 
+/// The longest text an [`Exchange`] gives from the program's own tables
+/// rather than from the wire (a common method, reason or Connection value,
+/// a version, a framing): `report::compact` reserves room by it.
+pub(crate) const COMMON_TEXT_MAX: usize = {
+    const MAX: usize = 24;
+    let mut i = 0;
+    while i < COMMON_METHODS.len() {
+        assert!(COMMON_METHODS[i].len() <= MAX);
+        i += 1;
+    }
+    let mut i = 0;
+    while i < COMMON_REASONS.len() {
+        assert!(COMMON_REASONS[i].len() <= MAX);
+        i += 1;
+    }
+    let mut i = 0;
+    while i < COMMON_CONNECTION.len() {
+        assert!(COMMON_CONNECTION[i].len() <= MAX);
+        i += 1;
+    }
+    assert!(HttpVersion::Http10.as_str().len() <= MAX && HttpVersion::Http11.as_str().len() <= MAX);
+    assert!(Framing::ContentLength.as_str().len() <= MAX && Framing::Chunked.as_str().len() <= MAX);
+    assert!(Framing::UntilClose.as_str().len() <= MAX && Framing::None.as_str().len() <= MAX);
+    MAX
+};
+
 /// What an exchange without [`Rare`] fields reads as.
 static NO_RARE: Rare = Rare {
     interim_statuses: Vec::new(),
