@@ -15,7 +15,10 @@
 use std::cell::Cell;
 use std::mem::MaybeUninit;
 
-use crate::inspect::http::inspector::{Exchange, KeepAliveParams, COMMON_TEXT_MAX};
+use crate::inspect::http::inspector::{
+    Exchange, Framing, KeepAliveParams, Text, COMMON_METHODS, COMMON_REASONS,
+};
+use crate::inspect::http::parser::{HttpVersion, COMMON_CONNECTION};
 use crate::time::Timestamp;
 use crate::Direction;
 use compact_str::CompactString;
@@ -104,8 +107,8 @@ fn list(out: &mut Vec<u8>, v: &[Exchange], depth: Option<usize>) {
 
 /// Room for one exchange and the separator before it: its strings from
 /// the wire escaped at worst (six bytes a byte, `\u00xx`); the 8 from the
-/// program's own tables (never escaped); the quotes or `null` of its 20
-/// strings; its 33 keys (at
+/// program's own tables ([`Lit`]s, copied whole); the quotes or `null` of
+/// its 20 strings; its 33 keys (at
 /// most 22 bytes each with quotes, colon and comma, 650 in all), 8 numbers
 /// (20 digits at most), 4 timestamps (40 bytes and the quotes), 3 booleans,
 /// brackets and braces, under 1,280 bytes; each interim status 6; and in
@@ -134,7 +137,73 @@ fn room(e: &Exchange, nl: Option<&[u8]>) -> usize {
         statuses = x.interim_statuses.len();
     }
     let lines = nl.map_or(0, |nl| (38 + statuses) * (nl.len() + 2));
-    1280 + 8 * COMMON_TEXT_MAX + 20 * 4 + 6 * wire + 6 * statuses + lines
+    1280 + 8 * LIT + 20 * 4 + 6 * wire + 6 * statuses + lines
+}
+
+/// A string of the program's own tables as JSON: quoted, padded with
+/// spaces to [`LIT`] bytes (copied whole, a few stores, then cut to `len`).
+#[derive(Clone, Copy)]
+struct Lit {
+    b: [u8; LIT],
+    len: usize,
+}
+
+const LIT: usize = 32;
+
+/// `s` quoted; it must need no escaping (checked when compiled).
+const fn lit(s: &str) -> Lit {
+    let s = s.as_bytes();
+    assert!(s.len() + 2 <= LIT);
+    let mut b = [b' '; LIT];
+    b[0] = b'"';
+    let mut i = 0;
+    while i < s.len() {
+        assert!(s[i] >= 0x20 && s[i] != b'"' && s[i] != b'\\');
+        b[i + 1] = s[i];
+        i += 1;
+    }
+    b[s.len() + 1] = b'"';
+    Lit {
+        b,
+        len: s.len() + 2,
+    }
+}
+
+const fn lits<const N: usize>(v: [&str; N]) -> [Lit; N] {
+    let mut out = [lit(""); N];
+    let mut i = 0;
+    while i < N {
+        out[i] = lit(v[i]);
+        i += 1;
+    }
+    out
+}
+
+const METHODS: [Lit; COMMON_METHODS.len()] = lits(COMMON_METHODS);
+const REASONS: [Lit; COMMON_REASONS.len()] = lits(COMMON_REASONS);
+const CONNECTIONS: [Lit; COMMON_CONNECTION.len()] = lits(COMMON_CONNECTION);
+const VERSIONS: [Lit; 2] = lits([HttpVersion::Http10.as_str(), HttpVersion::Http11.as_str()]);
+const FRAMINGS: [Lit; 4] = lits([
+    Framing::ContentLength.as_str(),
+    Framing::Chunked.as_str(),
+    Framing::UntilClose.as_str(),
+    Framing::None.as_str(),
+]);
+
+fn version_lit(v: HttpVersion) -> &'static Lit {
+    &VERSIONS[match v {
+        HttpVersion::Http10 => 0,
+        HttpVersion::Http11 => 1,
+    }]
+}
+
+fn framing_lit(f: Framing) -> &'static Lit {
+    &FRAMINGS[match f {
+        Framing::ContentLength => 0,
+        Framing::Chunked => 1,
+        Framing::UntilClose => 2,
+        Framing::None => 3,
+    }]
 }
 
 /// Runs `f` on a writer over `out`'s spare capacity, `room` bytes of it,
@@ -271,19 +340,19 @@ impl W<'_> {
         let (q, r, x) = (&e.request, &e.response, e.rare());
         self.open(b'{');
         self.key(true, k!("method"));
-        self.opt_str(e.method());
+        self.text(e.method_text(), &METHODS);
         self.key(false, k!("target"));
         self.opt_str(e.target.as_deref());
         self.key(false, k!("host"));
         self.opt_str(e.host.as_deref());
         self.key(false, k!("request_version"));
-        self.opt_str(q.version.map(|v| v.as_str()));
+        self.opt_lit(q.version.map(version_lit));
         self.key(false, k!("response_version"));
-        self.opt_str(r.version.map(|v| v.as_str()));
+        self.opt_lit(r.version.map(version_lit));
         self.key(false, k!("status"));
         self.opt_u64(e.status.map(u64::from));
         self.key(false, k!("reason"));
-        self.opt_str(e.reason());
+        self.text(e.reason_text(), &REASONS);
         self.key(false, k!("interim_statuses"));
         self.statuses(&x.interim_statuses);
         self.key(false, k!("request_time"));
@@ -308,9 +377,9 @@ impl W<'_> {
         self.key(false, k!("content_encoding"));
         self.opt_str(x.content_encoding.as_deref());
         self.key(false, k!("framing"));
-        self.opt_str(r.framing.map(|f| f.as_str()));
+        self.opt_lit(r.framing.map(framing_lit));
         self.key(false, k!("request_framing"));
-        self.opt_str(q.framing.map(|f| f.as_str()));
+        self.opt_lit(q.framing.map(framing_lit));
         self.key(false, k!("upgrade"));
         self.opt_str(x.upgrade.as_deref());
         self.key(false, k!("expect"));
@@ -345,9 +414,9 @@ impl W<'_> {
     fn message_headers(&mut self, e: &Exchange) {
         let (q, r) = (&e.request, &e.response);
         self.key(false, k!("request_connection"));
-        self.opt_str(e.connection(Direction::ClientToServer));
+        self.text(e.connection_text(Direction::ClientToServer), &CONNECTIONS);
         self.key(false, k!("response_connection"));
-        self.opt_str(e.connection(Direction::ServerToClient));
+        self.text(e.connection_text(Direction::ServerToClient), &CONNECTIONS);
         self.key(false, k!("request_keep_alive"));
         self.opt_str(q.keep_alive.as_deref());
         self.key(false, k!("response_keep_alive"));
@@ -407,6 +476,27 @@ impl W<'_> {
                 self.byte(b'"');
             }
             None => self.put(b"null"),
+        }
+    }
+
+    #[inline(always)]
+    fn lit(&mut self, l: &Lit) {
+        self.put(&l.b);
+        self.cut(LIT - l.len);
+    }
+
+    fn opt_lit(&mut self, l: Option<&Lit>) {
+        match l {
+            Some(l) => self.lit(l),
+            None => self.put(b"null"),
+        }
+    }
+
+    /// A text field as stored: a table's entry, or a string from the wire.
+    fn text(&mut self, t: Text<'_>, table: &[Lit]) {
+        match t {
+            Text::Common(i) => self.opt_lit(table.get(i)),
+            Text::Wire(s) => self.opt_str(s),
         }
     }
 
@@ -638,6 +728,61 @@ mod tests {
             write_exchanges_pretty(&mut o, &v, depth);
             let want = serde.replace('\n', &format!("\n{}", "  ".repeat(depth)));
             assert_eq!(String::from_utf8(o).unwrap(), want, "depth {depth}");
+        }
+    }
+
+    /// Every entry of the program's tables, written from its [`Lit`], reads
+    /// as serde_json writes the text.
+    #[test]
+    fn every_table_text_matches_serde_json() {
+        let mut all = Vec::new();
+        for (i, m) in COMMON_METHODS.iter().enumerate() {
+            let mut e = Exchange::default();
+            e.set_method(m.as_bytes());
+            e.set_reason(COMMON_REASONS[i % COMMON_REASONS.len()].as_bytes());
+            let c = COMMON_CONNECTION[i % COMMON_CONNECTION.len()];
+            e.set_connection(Direction::ServerToClient, Some(c.into()));
+            assert!(matches!(e.method_text(), Text::Common(_)), "{m}");
+            all.push(e);
+        }
+        for r in COMMON_REASONS {
+            let mut e = Exchange::default();
+            e.set_reason(r.as_bytes());
+            assert!(matches!(e.reason_text(), Text::Common(_)), "{r}");
+            all.push(e);
+        }
+        for c in COMMON_CONNECTION {
+            let mut e = Exchange::default();
+            e.set_connection(Direction::ClientToServer, Some(c.into()));
+            assert!(
+                matches!(
+                    e.connection_text(Direction::ClientToServer),
+                    Text::Common(_)
+                ),
+                "{c}"
+            );
+            all.push(e);
+        }
+        let versions = [HttpVersion::Http10, HttpVersion::Http11];
+        let framings = [
+            Framing::ContentLength,
+            Framing::Chunked,
+            Framing::UntilClose,
+            Framing::None,
+        ];
+        for (i, f) in framings.into_iter().enumerate() {
+            let mut e = Exchange::default();
+            e.request.framing = Some(f);
+            e.response.framing = Some(framings[(i + 1) % 4]);
+            e.request.version = Some(versions[i % 2]);
+            e.response.version = Some(versions[(i + 1) % 2]);
+            all.push(e);
+        }
+        for e in &all {
+            assert_eq!(
+                String::from_utf8(mine(e)).unwrap(),
+                String::from_utf8(serde(e)).unwrap()
+            );
         }
     }
 

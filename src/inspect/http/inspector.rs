@@ -291,7 +291,7 @@ const CONNECTION_TOKENS: [(bool, bool); COMMON_CONNECTION.len() + 1] = {
 };
 
 /// Methods stored as one byte.
-const COMMON_METHODS: [&str; 9] = [
+pub(crate) const COMMON_METHODS: [&str; 9] = [
     "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE",
 ];
 /// `Exchange::method_code` of a method kept in `Rare::method`.
@@ -303,7 +303,7 @@ const HEAD_CODE: u8 = {
 };
 
 /// Reason phrases stored as one byte (the exact wire text).
-const COMMON_REASONS: [&str; 16] = [
+pub(crate) const COMMON_REASONS: [&str; 16] = [
     "OK",
     "Created",
     "Accepted",
@@ -322,31 +322,24 @@ const COMMON_REASONS: [&str; 16] = [
     "Service Unavailable",
 ];
 
-/// The longest text an [`Exchange`] gives from the program's own tables
-/// rather than from the wire (a common method, reason or Connection value,
-/// a version, a framing): `report::compact` reserves room by it.
-pub(crate) const COMMON_TEXT_MAX: usize = {
-    const MAX: usize = 24;
-    let mut i = 0;
-    while i < COMMON_METHODS.len() {
-        assert!(COMMON_METHODS[i].len() <= MAX);
-        i += 1;
+/// A text field of an [`Exchange`] as stored: an index into one of the
+/// program's tables (`COMMON_METHODS`, `COMMON_REASONS`,
+/// `COMMON_CONNECTION`), or text from the wire (`None`: absent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Text<'a> {
+    Common(usize),
+    Wire(Option<&'a str>),
+}
+
+impl<'a> Text<'a> {
+    /// The text, `Common` looked up in `table`.
+    pub(crate) fn or_table(self, table: &[&'static str]) -> Option<&'a str> {
+        match self {
+            Text::Common(i) => table.get(i).copied(),
+            Text::Wire(s) => s,
+        }
     }
-    let mut i = 0;
-    while i < COMMON_REASONS.len() {
-        assert!(COMMON_REASONS[i].len() <= MAX);
-        i += 1;
-    }
-    let mut i = 0;
-    while i < COMMON_CONNECTION.len() {
-        assert!(COMMON_CONNECTION[i].len() <= MAX);
-        i += 1;
-    }
-    assert!(HttpVersion::Http10.as_str().len() <= MAX && HttpVersion::Http11.as_str().len() <= MAX);
-    assert!(Framing::ContentLength.as_str().len() <= MAX && Framing::Chunked.as_str().len() <= MAX);
-    assert!(Framing::UntilClose.as_str().len() <= MAX && Framing::None.as_str().len() <= MAX);
-    MAX
-};
+}
 
 /// What an exchange without [`Rare`] fields reads as.
 static NO_RARE: Rare = Rare {
@@ -428,10 +421,15 @@ impl Exchange {
     }
     /// The request method (null if no request was seen).
     pub fn method(&self) -> Option<&str> {
+        self.method_text().or_table(&COMMON_METHODS)
+    }
+    /// [`Exchange::method`] as stored: an index into `COMMON_METHODS`, or
+    /// text from the wire.
+    pub(crate) fn method_text(&self) -> Text<'_> {
         match self.method_code {
-            0 => None,
-            RARE_METHOD => self.rare().method.as_deref(),
-            k => COMMON_METHODS.get(usize::from(k) - 1).copied(),
+            0 => Text::Wire(None),
+            RARE_METHOD => Text::Wire(self.rare().method.as_deref()),
+            k => Text::Common(usize::from(k) - 1),
         }
     }
     /// Sets the request method from the request line's bytes.
@@ -454,10 +452,14 @@ impl Exchange {
     }
     /// The request's (`ClientToServer`) or the response's Connection header.
     pub fn connection(&self, dir: Direction) -> Option<&str> {
+        self.connection_text(dir).or_table(&COMMON_CONNECTION)
+    }
+    /// [`Exchange::connection`] as stored (see [`Exchange::method_text`]).
+    pub(crate) fn connection_text(&self, dir: Direction) -> Text<'_> {
         match self.message(dir).connection_code {
-            0 => None,
-            RARE_CONNECTION => self.rare().connection[dir.index()].as_deref(),
-            k => COMMON_CONNECTION.get(usize::from(k) - 1).copied(),
+            0 => Text::Wire(None),
+            RARE_CONNECTION => Text::Wire(self.rare().connection[dir.index()].as_deref()),
+            k => Text::Common(usize::from(k) - 1),
         }
     }
     /// Whether the request's (`ClientToServer`) or the response's Connection
@@ -526,9 +528,13 @@ impl Exchange {
     }
     /// The final response's reason phrase (null if none was seen).
     pub fn reason(&self) -> Option<&str> {
+        self.reason_text().or_table(&COMMON_REASONS)
+    }
+    /// [`Exchange::reason`] as stored (see [`Exchange::method_text`]).
+    pub(crate) fn reason_text(&self) -> Text<'_> {
         match self.common_reason {
-            0 => self.rare().reason.as_deref(),
-            k => COMMON_REASONS.get(usize::from(k) - 1).copied(),
+            0 => Text::Wire(self.rare().reason.as_deref()),
+            k => Text::Common(usize::from(k) - 1),
         }
     }
     /// Sets the reason phrase from the status line's bytes.
