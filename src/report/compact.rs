@@ -77,9 +77,11 @@ pub fn str_(o: &mut Vec<u8>, s: &str) {
     append(o, 6 * s.len() + 2, None, 0, |w| w.str_(s));
 }
 
-/// A line break and spaces: the shortest pretty-form `W::nl`, copied whole
-/// (a constant length, no `memcpy` call) and cut to the indent.
-const NL: &[u8; 16] = b"\n               ";
+/// A comma, a line break and spaces: the shortest pretty-form `W::nl`; a
+/// separator and indent are copied from it with a constant length
+/// ([`NL_COPY`]: a few stores, no `memcpy` call), then cut.
+const NL: &[u8; 33] = b",\n                               ";
+const NL_COPY: usize = 32;
 
 fn list(out: &mut Vec<u8>, v: &[Exchange], depth: Option<usize>) {
     if v.is_empty() {
@@ -91,7 +93,7 @@ fn list(out: &mut Vec<u8>, v: &[Exchange], depth: Option<usize>) {
     // the list's key.
     let nl = depth.map(|d| {
         let mut nl = NL.to_vec();
-        nl.resize(nl.len().max(1 + 2 * (d + 3)), b' ');
+        nl.resize(nl.len().max(2 + 2 * (d + 3)), b' ');
         nl
     });
     let (nl, d) = (nl.as_deref(), depth.unwrap_or(0));
@@ -224,7 +226,7 @@ fn append(
         b: &mut out.spare_capacity_mut()[..room],
         n: 0,
         nl,
-        depth,
+        nl_len: 1 + 2 * depth,
     };
     f(&mut w);
     let n = w.n;
@@ -234,11 +236,15 @@ fn append(
     unsafe { out.set_len(len + n) };
 }
 
-/// `,"name":` as a byte string constant (the separator of every key but
-/// an object's first).
+/// A key as byte string constants: `,"name":` for the compact form (the
+/// separator of every key but an object's first included) and `"name": `
+/// for the pretty form.
 macro_rules! k {
     ($name:literal) => {
-        concat!(",\"", $name, "\":").as_bytes()
+        (
+            concat!(",\"", $name, "\":").as_bytes(),
+            concat!("\"", $name, "\": ").as_bytes(),
+        )
     };
 }
 
@@ -248,10 +254,12 @@ macro_rules! k {
 struct W<'a> {
     b: &'a mut [MaybeUninit<u8>],
     n: usize,
-    /// Pretty form: a line break and the indent of the deepest level, at
-    /// least [`NL`]'s length (cut to the current indent when written).
+    /// Pretty form: a comma, a line break and the indent of the deepest
+    /// level, at least [`NL`]'s length (cut to the current indent when
+    /// written).
     nl: Option<&'a [u8]>,
-    depth: usize,
+    /// The line break and indent of the current level: `1 + 2 * depth`.
+    nl_len: usize,
 }
 
 impl W<'_> {
@@ -279,60 +287,55 @@ impl W<'_> {
         self.n -= k;
     }
 
-    /// Pretty form: the line break and indent.
-    #[inline(always)]
-    fn newline(&mut self, nl: &[u8]) {
-        let len = 1 + 2 * self.depth;
-        match nl.first_chunk::<16>() {
-            Some(c) if len <= c.len() => {
-                self.put(c);
-                self.cut(c.len() - len);
-            }
-            _ => self.put(&nl[..len]),
-        }
-    }
-
     /// Before an element or key: the separator, and in the pretty form the
-    /// line break and indent.
+    /// line break and indent (copied together from `nl`).
     #[inline(always)]
     fn item(&mut self, first: bool) {
-        if !first {
-            self.byte(b',');
-        }
-        if let Some(nl) = self.nl {
-            self.newline(nl);
+        let Some(nl) = self.nl else {
+            if !first {
+                self.byte(b',');
+            }
+            return;
+        };
+        let from = usize::from(first);
+        let len = self.nl_len + 1 - from;
+        match nl[from..].first_chunk::<NL_COPY>() {
+            Some(c) if len <= NL_COPY => {
+                self.put(c);
+                self.cut(NL_COPY - len);
+            }
+            _ => self.put(&nl[from..from + len]),
         }
     }
 
     fn open(&mut self, c: u8) {
         self.byte(c);
-        self.depth += 1;
+        self.nl_len += 2;
     }
 
     /// Closes a non-empty array or object.
     fn close(&mut self, c: u8) {
-        self.depth -= 1;
-        if let Some(nl) = self.nl {
-            self.newline(nl);
+        self.nl_len -= 2;
+        if self.nl.is_some() {
+            self.item(true);
         }
         self.byte(c);
     }
 
-    /// A key, given as `,"name":` (`k!`); pretty: `"name": ` after the
-    /// separator and the line break. One copy of a constant per key in the
-    /// compact form (a JSONL line has ~45,000), separator included.
+    /// A key, given as `,"name":` and `"name": ` (`k!`): one copy of a
+    /// constant per key after the separator (a JSONL line has ~45,000
+    /// keys; the compact form's includes the separator).
     // Inlined so that each constant's length is known where it is copied
     // (a few stores instead of a `memcpy` call): -7 % of a JSONL run.
     #[inline(always)]
-    fn key(&mut self, first: bool, comma_name_colon: &'static [u8]) {
+    fn key(&mut self, first: bool, (compact, pretty): (&'static [u8], &'static [u8])) {
         if self.nl.is_some() {
             self.item(first);
-            self.put(&comma_name_colon[1..]);
-            self.byte(b' ');
+            self.put(pretty);
         } else if first {
-            self.put(&comma_name_colon[1..]);
+            self.put(&compact[1..]);
         } else {
-            self.put(comma_name_colon);
+            self.put(compact);
         }
     }
 
@@ -723,7 +726,7 @@ mod tests {
         assert_eq!(mine(&e), serde(&e));
         let v = [e.clone(), e];
         let serde = String::from_utf8(serde_json::to_vec_pretty(&v).unwrap()).unwrap();
-        for depth in [0, 5, 12] {
+        for depth in [0, 5, 12, 14, 20] {
             let mut o = Vec::new();
             write_exchanges_pretty(&mut o, &v, depth);
             let want = serde.replace('\n', &format!("\n{}", "  ".repeat(depth)));
