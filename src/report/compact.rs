@@ -1,16 +1,18 @@
-//! The exchange list of a JSONL line, written by hand (issue 14).
+//! The exchange list of a JSONL line or of a `--format json` record, written
+//! by hand (issue 14).
 //!
 //! A request-dense connection carries ~1,400 exchanges of 31 fields each, and
 //! through serde_json every field name is escaped byte by byte and every value
 //! goes through the generic serializer: on the request-dense bench capture the
 //! exchange list was half of a `--format jsonl` run. Here the field names are
-//! constant byte strings and values are appended to the line buffer directly.
+//! constant byte strings, the program's own strings quoted constants, and
+//! everything is written through a cursor over the output's spare capacity
+//! (`W`, `append`; docs/performance.md, "Session 10").
 //!
-//! The bytes are exactly serde_json's compact output for the same
-//! [`Exchange`] (its `Serialize` impl stays the definition; the unit tests
-//! compare the two on built exchanges, and `tests/output_identity.rs` on every
-//! sample and corpus file). Only the compact form is written here: the pretty
-//! `--format json` document keeps serde_json.
+//! The bytes are exactly serde_json's output, compact or pretty, for the
+//! same [`Exchange`] (its `Serialize` impl stays the definition; the unit
+//! tests compare the two on built exchanges, and `tests/output_identity.rs`
+//! on every sample and corpus file).
 
 use std::cell::Cell;
 use std::mem::MaybeUninit;
