@@ -154,6 +154,10 @@ struct Lit {
 
 const LIT: usize = 32;
 
+/// The longest RFC 3339 text of a timestamp with its quotes (nanoseconds):
+/// `"YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ"`.
+const TS_COPY: usize = 32;
+
 /// `s` quoted; it must need no escaping (checked when compiled).
 const fn lit(s: &str) -> Lit {
     let s = s.as_bytes();
@@ -361,13 +365,13 @@ impl W<'_> {
         self.key(false, k!("interim_statuses"));
         self.statuses(&x.interim_statuses);
         self.key(false, k!("request_time"));
-        self.opt_ts(q.time());
+        let t = self.opt_ts(q.time());
         self.key(false, k!("request_end"));
-        self.opt_ts(q.end());
+        self.opt_ts_again(q.end(), t);
         self.key(false, k!("response_time"));
-        self.opt_ts(r.time());
+        let t = self.opt_ts(r.time());
         self.key(false, k!("response_end"));
-        self.opt_ts(r.end());
+        self.opt_ts_again(r.end(), t);
         self.key(false, k!("request_body_bytes"));
         self.u64_(q.body_bytes);
         self.key(false, k!("response_body_bytes"));
@@ -466,12 +470,15 @@ impl W<'_> {
         }
     }
 
-    fn opt_ts(&mut self, t: Option<Timestamp>) {
+    /// A timestamp or `null`; for a timestamp, where its quoted text was
+    /// written (see [`W::opt_ts_again`]).
+    fn opt_ts(&mut self, t: Option<Timestamp>) -> Option<(Timestamp, usize, usize)> {
         match t {
             Some(t) => {
                 // Written in place, in room for the longest form. Digits
                 // and separators only, as `impl Serialize for Timestamp`
                 // writes them: nothing to escape.
+                let start = self.n;
                 self.byte(b'"');
                 let at = self.n;
                 let buf: &mut [MaybeUninit<u8>; 40] = (&mut self.b[at..at + 40])
@@ -479,8 +486,27 @@ impl W<'_> {
                     .expect("a 40-byte slice");
                 self.n += t.write_rfc3339(buf);
                 self.byte(b'"');
+                Some((t, start, self.n - start))
             }
-            None => self.put(b"null"),
+            None => {
+                self.put(b"null");
+                None
+            }
+        }
+    }
+
+    /// A timestamp after `earlier` (from [`W::opt_ts`]): when they are
+    /// equal (a message in one segment ends when it starts), its text is
+    /// copied from the earlier one, a constant [`TS_COPY`] bytes then cut.
+    fn opt_ts_again(&mut self, t: Option<Timestamp>, earlier: Option<(Timestamp, usize, usize)>) {
+        match (t, earlier) {
+            (Some(t), Some((e, at, len))) if t == e && len <= TS_COPY => {
+                self.b.copy_within(at..at + TS_COPY, self.n);
+                self.n += len;
+            }
+            _ => {
+                self.opt_ts(t);
+            }
         }
     }
 
@@ -789,6 +815,38 @@ mod tests {
                 String::from_utf8(serde(e)).unwrap()
             );
         }
+    }
+
+    /// A message that ends when it starts has its end copied from its
+    /// start's text: the same bytes as serde_json, in microseconds and in
+    /// nanoseconds, compact and pretty, and when only one of them is set.
+    #[test]
+    fn equal_start_and_end_read_as_serde_json() {
+        let mut v = Vec::new();
+        for (frac, units) in [(123_456, 1_000_000), (123_456_789, 1_000_000_000), (0, 1)] {
+            let t = Timestamp::from_secs_frac(1_700_000_000, frac, units);
+            let mut e = Exchange::default();
+            e.request.set_time(t);
+            e.request.set_end(t);
+            e.response.set_time(t);
+            e.response.set_end(Timestamp::from_nanos(t.as_nanos() + 1));
+            v.push(e.clone());
+            let mut only_end = Exchange::default();
+            only_end.request.set_end(t);
+            v.push(only_end);
+        }
+        let mut o = Vec::new();
+        write_exchanges(&mut o, &v);
+        assert_eq!(
+            String::from_utf8(o).unwrap(),
+            serde_json::to_string(&v).unwrap()
+        );
+        let mut o = Vec::new();
+        write_exchanges_pretty(&mut o, &v, 0);
+        assert_eq!(
+            String::from_utf8(o).unwrap(),
+            serde_json::to_string_pretty(&v).unwrap()
+        );
     }
 
     #[test]
