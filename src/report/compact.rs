@@ -112,12 +112,12 @@ fn list(out: &mut Vec<u8>, v: &[Exchange], depth: Option<usize>) {
 /// Room for one exchange and the separator before it: its strings from
 /// the wire escaped at worst (six bytes a byte, `\u00xx`); the 8 from the
 /// program's own tables ([`Lit`]s, copied whole); the quotes or `null` of
-/// its 20 strings; its 33 keys (at
-/// most 22 bytes each with quotes, colon and comma, 650 in all), 8 numbers
-/// (20 digits at most), 4 timestamps (40 bytes and the quotes), 3 booleans,
-/// brackets and braces, under 1,280 bytes; each interim status 6; and in
-/// the pretty form, before each of at most 38 keys and closing brackets and
-/// each status, a line break and indent (`nl`), a comma, a space. (The
+/// its 20 strings; its 33 keys (at most 22 bytes each with quotes, colon
+/// and comma, 650 in all), 8 numbers (20 digits at most), 4 timestamps (40
+/// bytes and the quotes), 3 booleans, brackets and braces, under 1,280
+/// bytes; each interim status 6; and in the pretty form, before each of at
+/// most 38 keys and closing brackets and each status, a comma, a line break
+/// and indent (up to `nl`'s length, copied whole and cut). (The
 /// strings an exchange's `Rare` holds are counted only when there is one.)
 fn room(e: &Exchange, nl: Option<&[u8]>) -> usize {
     let len = |s: &Option<CompactString>| s.as_ref().map_or(0, |s| s.len());
