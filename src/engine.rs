@@ -512,7 +512,13 @@ impl Analyzer {
                         *b = Vec::new();
                     }
                 }
-                Some(Line::Asked(a)) => w.write_all(&a.wait()?)?,
+                Some(Line::Asked(a)) => {
+                    let b = a.wait()?;
+                    w.write_all(&b)?;
+                    if let Some(p) = pool.as_deref_mut() {
+                        p.render_done(b);
+                    }
+                }
             }
             lines.pop_front();
         }

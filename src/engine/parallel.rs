@@ -66,6 +66,11 @@ use std::sync::Arc;
 /// (Was 4 MiB: dense.pcap jsonl on two threads peaked at 56 MB, now 46.)
 const TEXT_KEEP: usize = 1 << 20;
 
+/// Render buffers kept for the next [`Pool::render`], and the largest kept
+/// (at most 16 MiB held between bursts).
+const RENDER_SPARE: usize = 4;
+const RENDER_SPARE_BYTES: usize = 4 << 20;
+
 /// A render buffer back from the writing goes to the worker's next batch
 /// only up to this capacity; a larger one (filled by a burst) is freed.
 /// Kept at its size, every burst left a few more 4 MiB buffers circulating
@@ -178,11 +183,11 @@ enum Msg {
     Finish(Timestamp),
     /// A live view of the table, answered between batches ([`Ask`]).
     Query(Ask, SyncSender<Answer>),
-    /// Render records ([`Pool::render`]); their bytes, one after the other,
-    /// go back on the sender.
+    /// Render records ([`Pool::render`]) into the buffer given (emptied
+    /// first); their bytes, one after the other, go back on the sender.
     // Boxed records, as queued (`engine::Group`).
     #[allow(clippy::vec_box)]
-    Render(Vec<Box<ConnectionRecord>>, SyncSender<Vec<u8>>),
+    Render(Vec<Box<ConnectionRecord>>, Vec<u8>, SyncSender<Vec<u8>>),
 }
 
 /// What a live session asks a worker about its table (after every segment
@@ -377,8 +382,8 @@ impl State {
             Msg::Query(ask, reply) => {
                 let _ = reply.send(answer(&self.table, &self.opts, ask));
             }
-            Msg::Render(rs, reply) => {
-                let mut b = Vec::new();
+            Msg::Render(rs, mut b, reply) => {
+                b.clear();
                 if let Some(render) = self.opts.render {
                     for r in &rs {
                         render(r, &mut b);
@@ -633,6 +638,8 @@ pub struct Pool {
     /// every piece is written; then back in `spare_text`.
     lent: Vec<(usize, Arc<Vec<u8>>)>,
     spare_text: Vec<Vec<Vec<u8>>>,
+    /// Render buffers back from the writing ([`Pool::render_done`]).
+    render_spare: Vec<Vec<u8>>,
     last_sweep: Timestamp,
     /// The read block last seen (see [`in_block`]).
     block: Option<crate::capture::file::ReadBlock>,
@@ -689,6 +696,7 @@ impl Pool {
             spare: (0..n).map(|_| Vec::new()).collect(),
             lent: Vec::new(),
             spare_text: (0..n).map(|_| Vec::new()).collect(),
+            render_spare: Vec::new(),
             last_sweep: Timestamp::default(),
             block: None,
             next_id: 0,
@@ -716,8 +724,19 @@ impl Pool {
         let w = self.next_render;
         self.next_render = (w + 1) % self.workers.len();
         // A worker gone shows as an error when the bytes are awaited.
-        self.workers[w].request(Msg::Render(r, reply));
+        let buf = self.render_spare.pop().unwrap_or_default();
+        self.workers[w].request(Msg::Render(r, buf, reply));
         Asked(rx)
+    }
+
+    /// A buffer from [`Pool::render`], written: kept for a next render
+    /// (a fresh buffer grown to a megabyte-long JSONL line, one per busy
+    /// connection, faulted its pages in each time), up to [`RENDER_SPARE`]
+    /// of them, each up to [`RENDER_SPARE_BYTES`].
+    pub fn render_done(&mut self, b: Vec<u8>) {
+        if self.render_spare.len() < RENDER_SPARE && b.capacity() <= RENDER_SPARE_BYTES {
+            self.render_spare.push(b);
+        }
     }
 
     /// Connections created and not yet finished (for the progress line).
@@ -1209,6 +1228,51 @@ mod tests {
         p.reclaim();
         assert!(p.lent.is_empty());
         assert_eq!(p.spare_text.iter().flatten().count(), 1);
+        p.close();
+    }
+
+    /// A render buffer back from the writing is used again, emptied first,
+    /// on the reading thread's table and on the worker thread alike; one
+    /// too large, or one past the count kept, is freed.
+    #[test]
+    fn render_buffers_are_reused_emptied() {
+        fn render(r: &ConnectionRecord, b: &mut Vec<u8>) {
+            b.extend_from_slice(format!("{}\n", r.packets).as_bytes());
+        }
+        let opts = Options {
+            render: Some(render),
+            ..Options::default()
+        };
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("samples/captures/curl-http11-reuse.pcap");
+        let cap = crate::capture::CaptureFile::open(&path).unwrap();
+        let mut an = crate::engine::Analyzer::new(Options::default()).unwrap();
+        cap.for_each(|p| an.packet(&p, &mut |_| {})).unwrap();
+        let base = an.finish(&mut |_| {}).connections.remove(0);
+        let rec = |packets| {
+            let mut r = base.clone();
+            r.packets = packets;
+            Box::new(r)
+        };
+        let mut p = Pool::new(&opts, 2);
+        let mut got = Vec::new();
+        for n in 1..=6u64 {
+            let b = p.render(vec![rec(n), rec(10 * n)]).wait().unwrap();
+            got.push(String::from_utf8(b.clone()).unwrap());
+            p.render_done(b);
+            assert_eq!(p.render_spare.len(), 1);
+        }
+        let want: Vec<String> = (1..=6u64).map(|n| format!("{n}\n{}\n", 10 * n)).collect();
+        assert_eq!(got, want);
+        p.render_done(Vec::with_capacity(RENDER_SPARE_BYTES + 1));
+        for _ in 0..2 * RENDER_SPARE {
+            p.render_done(Vec::new());
+        }
+        assert_eq!(p.render_spare.len(), RENDER_SPARE);
+        assert!(p
+            .render_spare
+            .iter()
+            .all(|b| b.capacity() <= RENDER_SPARE_BYTES));
         p.close();
     }
 
