@@ -12,7 +12,12 @@
 //!   a look at its Ethernet/IPv4/TCP header, before any decode;
 //! - `shared-blocks`: the two threads read alternate 1 MiB blocks of the file
 //!   into a ring both walk (the copy from the kernel split between them), and
-//!   table their own connections, peeking at the others.
+//!   table their own connections, peeking at the others;
+//! - `one-map`: one thread walks a read-only mapping of the file (no copy
+//!   from the kernel; `MAP_POPULATE`), decodes and tables every frame;
+//! - `shared-map-peek`: two threads walk one such mapping, each tabling its
+//!   own connections and peeking at the others' headers (nothing is copied
+//!   and no frame crosses to the other thread).
 //!
 //! Classic little-endian pcap of Ethernet frames only (the bench captures).
 //! Run: `KEEPWATCH_BENCH_FILE=target/bench/dense.pcap cargo bench --bench split`
@@ -215,6 +220,33 @@ impl Ring {
     }
 }
 
+/// The records of a classic little-endian pcap in `m`, walked by `s`.
+fn walk_map(m: &[u8], mut s: Shard) -> u64 {
+    let mut at = 24;
+    while let Some(h) = m.get(at..at + 16) {
+        let f = |i: usize| u32::from_le_bytes(h[i..i + 4].try_into().unwrap());
+        let caplen = f(8) as usize;
+        let Some(data) = m.get(at + 16..at + 16 + caplen) else {
+            break;
+        };
+        let ts = Timestamp::from_secs_frac(i64::from(f(0)), u64::from(f(4)), 1_000_000);
+        s.frame(&RawPacket {
+            ts,
+            linktype: 1,
+            data,
+            orig_len: f(12),
+        });
+        at += 16 + caplen;
+    }
+    s.finish()
+}
+
+fn map(path: &Path) -> memmap2::Mmap {
+    let f = std::fs::File::open(path).unwrap();
+    // SAFETY: a bench file nobody writes while it runs.
+    unsafe { memmap2::MmapOptions::new().populate().map(&f).unwrap() }
+}
+
 fn two<F: Fn(u64) -> u64 + Sync>(f: F) -> u64 {
     std::thread::scope(|sc| {
         let hs: Vec<_> = (0..2)
@@ -259,6 +291,17 @@ fn main() {
             Box::new(|| {
                 let ring = Ring::new(p);
                 two(|me| ring.walk(Shard::new(me, 2, true)))
+            }),
+        ),
+        (
+            "one-map",
+            Box::new(|| walk_map(&map(p), Shard::new(0, 1, false))),
+        ),
+        (
+            "shared-map-peek",
+            Box::new(|| {
+                let m = map(p);
+                two(|me| walk_map(&m, Shard::new(me, 2, true)))
             }),
         ),
     ];
