@@ -4,24 +4,29 @@
 //! compressed with gzip, zstd or xz (recognised by their magic bytes, never by
 //! the file name), from a file or from standard input (`-`).
 //!
-//! One reader serves every source: records are parsed out of a refillable
-//! buffer (`Input`) that a regular file fills with `pread`, and a pipe or a
-//! decompressor with `read`. Every packet handed on is a slice of that buffer:
-//! no copy beyond the one from the kernel and no allocation per packet. The
-//! buffer holds a megabyte and is reused, so memory stays flat on any capture
-//! length and nothing is spilled to disk. With `report --threads` the
-//! workers hold on to the blocks their segments' payloads lie in
-//! ([`ReadBlock`]) and the reader moves on to a spare block.
+//! One reader serves every source: records are parsed out of a window on
+//! the bytes (`Input`). A regular, uncompressed file is read through a
+//! read-only memory map, made readable [`MAP_WINDOW`] ahead in one call and
+//! released behind: the page cache is read in place, with no copy. A pipe,
+//! standard input or a decompressor fills a reused 256 KiB buffer with
+//! `read` (and `KEEPWATCH_READ=pread` reads regular files with `pread` into
+//! it too). Every packet handed on is a slice of the map or the buffer: no
+//! allocation per packet, and memory stays flat on any capture length. With
+//! `report --threads` the workers hold on to the block their segments'
+//! payloads lie in ([`ReadBlock`]: the map, or a buffer, in which case the
+//! reader moves on to a spare one).
 //!
-//! Files used to be memory-mapped; a file that another process truncated
-//! while it was read (a `tcpdump -C/-W` ring rewriting its oldest file, `>
-//! file`, log rotation) then killed the process with SIGBUS on the next page.
-//! Reading with `pread` cannot fault: a shrunk file just ends early, and
-//! [`CaptureFile::for_each`] reports it ("the file shrank from X to Y bytes
-//! while being read") as damage, with every packet before the cut. A file
-//! replaced (renamed over, deleted) while it is read is read to its end, as the
-//! open descriptor still refers to it. The mapped reader was not faster either:
-//! docs/performance.md has the figures.
+//! A file that another process truncates while it is read (a `tcpdump
+//! -C/-W` ring rewriting its oldest file, `> file`, log rotation) used to
+//! kill the process with SIGBUS on the next mapped page (issue 15). Maps are
+//! now guarded (`super::guard`): a vanished page reads as zeros, the reader
+//! stops before handing on the record that touched it, and
+//! [`CaptureFile::for_each`] reports the cut ("the file shrank from X to Y
+//! bytes while being read") as damage, with every packet before it, as the
+//! `pread` reader does at a short read. A file replaced (renamed over,
+//! deleted) while it is read is read to its end, as the open descriptor (and
+//! the map) still refer to it. docs/performance.md has the figures, for the
+//! first mapped reader (slower than `pread`) and for this one (faster).
 //!
 //! A file cut in the middle of a record, a corrupt block, a compressed stream
 //! that ends early or fails to decompress: every packet before the damage is
@@ -258,10 +263,11 @@ impl CaptureFile {
     /// Calls `f` for every packet in file order. A regular file can be read
     /// again; a stream only once ([`CaptureError::AlreadyRead`] after).
     pub fn for_each<F: FnMut(RawPacket<'_>)>(&self, f: F) -> Result<FileSummary, CaptureError> {
-        self.for_each_buffered(BUFFER, f)
+        self.read_all(None, f, &mut |_, _| {})
     }
 
-    /// [`CaptureFile::for_each`] with a read buffer of `buffer` bytes (grown
+    /// [`CaptureFile::for_each`] through the buffered reader (`pread` for a
+    /// regular file, never a map) with a read buffer of `buffer` bytes (grown
     /// when a record is larger): what is read never depends on it. For tests
     /// and the fuzz target, which use small buffers to refill often.
     pub fn for_each_buffered<F: FnMut(RawPacket<'_>)>(
@@ -269,7 +275,7 @@ impl CaptureFile {
         buffer: usize,
         f: F,
     ) -> Result<FileSummary, CaptureError> {
-        self.read_all(buffer, f, &mut |_, _| {})
+        self.read_all(Some(buffer), f, &mut |_, _| {})
     }
 
     /// Frames and captured bytes in the first `limit` bytes of a regular,
@@ -291,7 +297,7 @@ impl CaptureFile {
         let buffer = BUFFER.min(usize::try_from(limit).unwrap_or(BUFFER)).max(1);
         // A cut record or a damaged head ends the count; nothing is reported.
         let _ = read_capture(
-            Input::new(raw, buffer, None),
+            &mut Input::new(raw, buffer, None),
             self.format,
             &self.name,
             |p| {
@@ -335,26 +341,46 @@ impl CaptureFile {
         f: F,
         mut secrets: S,
     ) -> Result<FileSummary, CaptureError> {
-        self.read_all(BUFFER, f, &mut secrets)
+        self.read_all(None, f, &mut secrets)
     }
 
+    /// Reads every record: a regular, uncompressed file through a guarded
+    /// map, unless a `buffer` size is given (tests and the fuzz target
+    /// exercise the `pread` reader's refills with small buffers) or
+    /// `KEEPWATCH_READ=pread` is set in the environment.
     fn read_all<F: FnMut(RawPacket<'_>)>(
         &self,
-        buffer: usize,
-        f: F,
+        buffer: Option<usize>,
+        mut f: F,
         secrets: &mut dyn FnMut(u32, &[u8]),
     ) -> Result<FileSummary, CaptureError> {
         let name = self.name.as_str();
+        let map =
+            buffer.is_none() && std::env::var_os("KEEPWATCH_READ").is_none_or(|v| v != "pread");
+        let buffer = buffer.unwrap_or(BUFFER);
         match &self.origin {
             Origin::File { file, len } => {
                 let pos = AtomicU64::new(0);
+                if map && self.compression.is_none() {
+                    if let Some(mut inp) = Input::mapped(io::empty(), file, *len) {
+                        let mut sum = read_capture(&mut inp, self.format, name, &mut f, secrets)?;
+                        if inp.map_cut() {
+                            shrank(&mut sum, file, *len);
+                        }
+                        return Ok(sum);
+                    }
+                }
                 let raw = PreadReader { file, pos: &pos };
                 let mut sum = match self.compression {
-                    None => {
-                        read_capture(Input::new(raw, buffer, None), self.format, name, f, secrets)?
-                    }
+                    None => read_capture(
+                        &mut Input::new(raw, buffer, None),
+                        self.format,
+                        name,
+                        f,
+                        secrets,
+                    )?,
                     Some(c) => read_capture(
-                        Input::new(decoder(c, raw), buffer, Some(c)),
+                        &mut Input::new(decoder(c, raw), buffer, Some(c)),
                         self.format,
                         name,
                         f,
@@ -365,14 +391,7 @@ impl CaptureFile {
                 // opened, and the file is smaller now: another process
                 // truncated it. Say so rather than "cut short".
                 if pos.load(Ordering::Relaxed) < *len {
-                    if let Ok(now) = file.metadata().map(|m| m.len()) {
-                        if now < *len {
-                            sum.damage = Some(format!(
-                                "the file shrank from {len} to {now} bytes while being read (another process truncated or rewrote it); {} packets read before the cut are reported",
-                                sum.packets
-                            ));
-                        }
-                    }
+                    shrank(&mut sum, file, *len);
                 }
                 Ok(sum)
             }
@@ -384,13 +403,27 @@ impl CaptureFile {
                     .ok_or_else(|| CaptureError::AlreadyRead { path: name.into() })?;
                 // Already decompressed (see from_stream).
                 read_capture(
-                    Input::new(stream, buffer, self.compression),
+                    &mut Input::new(stream, buffer, self.compression),
                     self.format,
                     name,
                     f,
                     secrets,
                 )
             }
+        }
+    }
+}
+
+/// Reading stopped before the size the file had when it was opened, and the
+/// file is smaller now: another process truncated it. Say so rather than
+/// "cut short".
+fn shrank(sum: &mut FileSummary, file: &File, len: u64) {
+    if let Ok(now) = file.metadata().map(|m| m.len()) {
+        if now < len {
+            sum.damage = Some(format!(
+                "the file shrank from {len} to {now} bytes while being read (another process truncated or rewrote it); {} packets read before the cut are reported",
+                sum.packets
+            ));
         }
     }
 }
@@ -563,7 +596,48 @@ fn sniff(data: &[u8]) -> Option<FileFormat> {
 /// segments shipped to the workers) can hold the block instead of copying
 /// them ([`current_block`]). A block is never written while shared: the
 /// reader moves on to another.
-pub type ReadBlock = std::sync::Arc<Vec<u8>>;
+pub type ReadBlock = std::sync::Arc<BlockBytes>;
+
+/// What a [`ReadBlock`] holds: bytes read into memory, or the whole capture
+/// file mapped (a regular, uncompressed file; see [`MAP_WINDOW`]).
+pub enum BlockBytes {
+    Read(Vec<u8>),
+    /// The guard is dropped before the map is unmapped (field order).
+    Mapped {
+        guard: super::guard::Guarded,
+        map: memmap2::Mmap,
+    },
+}
+
+impl std::ops::Deref for BlockBytes {
+    type Target = [u8];
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        match self {
+            BlockBytes::Read(v) => v,
+            BlockBytes::Mapped { map, .. } => map,
+        }
+    }
+}
+
+impl BlockBytes {
+    fn vec(&mut self) -> &mut Vec<u8> {
+        match self {
+            BlockBytes::Read(v) => v,
+            BlockBytes::Mapped { .. } => unreachable!("a mapped block is never written"),
+        }
+    }
+}
+
+/// A mapped file is made readable this far ahead of the record being read,
+/// in one call (`MADV_POPULATE_READ`: the page table filled at once, not a
+/// fault per page), and released ([`MAP_BEHIND`]) behind it, so the pages
+/// it holds stay few on any capture length.
+const MAP_WINDOW: usize = 2 << 20;
+/// Pages this far behind the record being read are released from the
+/// mapping (`MADV_DONTNEED`: the file's pages stay in the page cache; a
+/// worker that reads a payload there later faults it in again).
+const MAP_BEHIND: usize = 4 << 20;
 
 thread_local! {
     static CURRENT: std::cell::RefCell<Option<ReadBlock>> = const { std::cell::RefCell::new(None) };
@@ -594,13 +668,28 @@ struct Input<R> {
     /// The read error that ended the stream, if one did.
     err: Option<io::Error>,
     compression: Option<Compression>,
+    /// Reading a mapped file (`buf` is [`BlockBytes::Mapped`]).
+    map: Option<MapState>,
+}
+
+/// Where the reading of a mapped file stands.
+struct MapState {
+    file: Arc<File>,
+    /// The bytes readable: the file's length when mapped, less if it shrank.
+    len: usize,
+    /// Bytes made readable so far (`Input::end`).
+    ready: usize,
+    /// Bytes released behind the reading.
+    dropped: usize,
+    /// The file shrank while it was read.
+    cut: bool,
 }
 
 impl<R: Read> Input<R> {
     fn new(src: R, size: usize, compression: Option<Compression>) -> Self {
         Input {
             src,
-            buf: ReadBlock::new(vec![0; size.max(64)]),
+            buf: ReadBlock::new(BlockBytes::Read(vec![0; size.max(64)])),
             spare: Vec::new(),
             start: 0,
             end: 0,
@@ -608,7 +697,56 @@ impl<R: Read> Input<R> {
             eof: false,
             err: None,
             compression,
+            map: None,
         }
+    }
+
+    /// Reads `file` (regular, uncompressed, `len` bytes) through a guarded
+    /// mapping: no copy from the kernel. None if it cannot be mapped or
+    /// guarded; then read it with `pread`.
+    fn mapped(src: R, file: &Arc<File>, len: u64) -> Option<Self> {
+        let len = usize::try_from(len).ok()?;
+        // SAFETY: the map is read only, and a file that shrinks under it is
+        // caught by the guard (src/capture/guard.rs): the vanished pages
+        // read as zeros and the reader stops before handing them on.
+        let map = unsafe { memmap2::MmapOptions::new().len(len).map(&**file) }.ok()?;
+        let guard = super::guard::Guarded::new(map.as_ptr(), map.len())?;
+        let _ = map.advise(memmap2::Advice::Sequential);
+        let buf = ReadBlock::new(BlockBytes::Mapped { guard, map });
+        CURRENT.with(|c| *c.borrow_mut() = Some(buf.clone()));
+        Some(Input {
+            src,
+            buf,
+            spare: Vec::new(),
+            start: 0,
+            end: 0,
+            base: 0,
+            eof: false,
+            err: None,
+            compression: None,
+            map: Some(MapState {
+                file: file.clone(),
+                len,
+                ready: 0,
+                dropped: 0,
+                cut: false,
+            }),
+        })
+    }
+
+    /// A page of a mapped file vanished under the reader (the guard's flag):
+    /// nothing more is read, as at the end of a shrunk file read with `pread`.
+    #[inline]
+    fn vanished(&self) -> bool {
+        match &*self.buf {
+            BlockBytes::Mapped { guard, .. } => guard.hit(),
+            BlockBytes::Read(_) => false,
+        }
+    }
+
+    /// The file shrank while it was read through a map.
+    fn map_cut(&self) -> bool {
+        self.map.as_ref().is_some_and(|m| m.cut)
     }
 
     /// Makes `n` bytes available and returns how many are: fewer than `n`
@@ -616,10 +754,122 @@ impl<R: Read> Input<R> {
     #[inline]
     fn fill(&mut self, n: usize) -> usize {
         let avail = self.end - self.start;
-        if avail >= n || self.eof {
+        if (avail >= n && (self.map.is_none() || !self.vanished())) || self.eof {
             return avail;
         }
         self.refill(n)
+    }
+
+    /// [`Input::refill`] of a mapped file: more of it made readable.
+    #[cold]
+    fn map_more(&mut self, n: usize) -> usize {
+        if self.vanished() {
+            // Nothing past here is the file's any more: reading ends, and
+            // says why (then `CaptureFile::read_all` tells how far it shrank).
+            let st = self.map.as_mut().unwrap_or_else(|| unreachable!());
+            st.cut = true;
+            self.eof = true;
+            self.end = self.start;
+            self.err.get_or_insert_with(|| {
+                io::Error::other(
+                    "the mapped file lost pages while being read (truncated by another process)",
+                )
+            });
+            return 0;
+        }
+        loop {
+            self.populate(n);
+            let st = self.map.as_ref().unwrap_or_else(|| unreachable!());
+            if self.end - self.start >= n || st.cut {
+                break;
+            }
+            // At the end of the map: a file still being written may have
+            // grown since it was mapped (`pread` would read on).
+            let now = st.file.metadata().map(|m| m.len()).unwrap_or(0);
+            if now <= st.len as u64 || !self.remap(now) {
+                break;
+            }
+        }
+        self.release_behind();
+        if self.end - self.start < n {
+            self.eof = true;
+        }
+        self.end - self.start
+    }
+
+    /// Makes the next `n` bytes readable (or up to the end of the map), at
+    /// least [`MAP_WINDOW`] at a time; notes a shrink it runs into.
+    fn populate(&mut self, n: usize) {
+        let BlockBytes::Mapped { map, .. } = &*self.buf else {
+            unreachable!("populate on a mapped file")
+        };
+        let st = self.map.as_mut().unwrap_or_else(|| unreachable!());
+        while self.end - self.start < n && st.ready < st.len {
+            let want = (self.start + n).max(st.ready + MAP_WINDOW).min(st.len) - st.ready;
+            if map
+                .advise_range(memmap2::Advice::PopulateRead, st.ready, want)
+                .is_err()
+            {
+                // A page that would raise SIGBUS: the file shrank. Read up to
+                // its new end, as `pread` would.
+                st.cut = true;
+                let now = st.file.metadata().map(|m| m.len()).unwrap_or(0);
+                let now = usize::try_from(now).unwrap_or(usize::MAX);
+                if now >= st.len || now <= st.ready {
+                    st.len = st.ready;
+                    break;
+                }
+                st.len = now;
+                continue;
+            }
+            st.ready += want;
+            self.end = st.ready;
+        }
+    }
+
+    /// Maps the file again, `len` bytes long now (it grew while read). False
+    /// if it cannot be (then reading ends at the old length).
+    fn remap(&mut self, len: u64) -> bool {
+        let st = self.map.as_mut().unwrap_or_else(|| unreachable!());
+        let Ok(len) = usize::try_from(len) else {
+            return false;
+        };
+        // SAFETY: as in `Input::mapped`.
+        let Ok(map) = (unsafe { memmap2::MmapOptions::new().len(len).map(&*st.file) }) else {
+            return false;
+        };
+        let Some(guard) = super::guard::Guarded::new(map.as_ptr(), map.len()) else {
+            return false;
+        };
+        let _ = map.advise(memmap2::Advice::Sequential);
+        st.len = len;
+        // Pages of the new map before `start` were never made present.
+        st.dropped = st.dropped.max(self.start & !(MAP_WINDOW - 1));
+        self.buf = ReadBlock::new(BlockBytes::Mapped { guard, map });
+        let b = self.buf.clone();
+        CURRENT.with(|c| *c.borrow_mut() = Some(b));
+        true
+    }
+
+    /// Releases the pages more than [`MAP_BEHIND`] behind the reading.
+    fn release_behind(&mut self) {
+        let BlockBytes::Mapped { map, .. } = &*self.buf else {
+            return;
+        };
+        let st = self.map.as_mut().unwrap_or_else(|| unreachable!());
+        let behind = self.start.saturating_sub(MAP_BEHIND) & !(MAP_WINDOW - 1);
+        if behind > st.dropped {
+            // SAFETY: the pages released are re-read from the file if read
+            // again (a shared, read-only file map); nothing is lost.
+            let _ = unsafe {
+                map.unchecked_advise_range(
+                    memmap2::UncheckedAdvice::DontNeed,
+                    st.dropped,
+                    behind - st.dropped,
+                )
+            };
+            st.dropped = behind;
+        }
     }
 
     /// The buffer, to write: if a consumer still holds it, a free spare
@@ -630,9 +880,11 @@ impl<R: Read> Input<R> {
             let free = self.spare.iter().rposition(|b| Arc::strong_count(b) == 1);
             let mut next = match free {
                 Some(i) => self.spare.swap_remove(i),
-                None => ReadBlock::new(vec![0; self.buf.len()]),
+                None => ReadBlock::new(BlockBytes::Read(vec![0; self.buf.len()])),
             };
-            let nb = Arc::get_mut(&mut next).unwrap_or_else(|| unreachable!());
+            let nb = Arc::get_mut(&mut next)
+                .unwrap_or_else(|| unreachable!())
+                .vec();
             if nb.len() < self.buf.len() {
                 nb.resize(self.buf.len(), 0);
             }
@@ -649,10 +901,15 @@ impl<R: Read> Input<R> {
 
     #[cold]
     fn refill(&mut self, n: usize) -> usize {
+        if self.map.is_some() {
+            return self.map_more(n);
+        }
         self.own_buf();
         let (start, end) = (self.start, self.end);
         if start + n > self.buf.len() {
-            let buf = Arc::get_mut(&mut self.buf).unwrap_or_else(|| unreachable!());
+            let buf = Arc::get_mut(&mut self.buf)
+                .unwrap_or_else(|| unreachable!())
+                .vec();
             buf.copy_within(start..end, 0);
             if n > buf.len() {
                 buf.resize(n, 0);
@@ -669,7 +926,9 @@ impl<R: Read> Input<R> {
 
     fn read_more(&mut self, n: usize) -> usize {
         while self.end - self.start < n {
-            let buf = Arc::get_mut(&mut self.buf).unwrap_or_else(|| unreachable!());
+            let buf = Arc::get_mut(&mut self.buf)
+                .unwrap_or_else(|| unreachable!())
+                .vec();
             match self.src.read(&mut buf[self.end..]) {
                 Ok(0) => {
                     self.eof = true;
@@ -737,15 +996,15 @@ fn summary(path: &str, format: FileFormat, compression: Option<Compression>) -> 
 }
 
 fn read_capture<R: Read, F: FnMut(RawPacket<'_>)>(
-    mut inp: Input<R>,
+    inp: &mut Input<R>,
     format: FileFormat,
     name: &str,
     f: F,
     secrets: &mut dyn FnMut(u32, &[u8]),
 ) -> Result<FileSummary, CaptureError> {
     match format {
-        FileFormat::Pcap => read_pcap(&mut inp, name, f),
-        FileFormat::Pcapng => read_pcapng(&mut inp, name, f, secrets),
+        FileFormat::Pcap => read_pcap(inp, name, f),
+        FileFormat::Pcapng => read_pcapng(inp, name, f, secrets),
     }
 }
 
@@ -956,7 +1215,7 @@ fn pcap_record<R: Read, F: FnMut(RawPacket<'_>)>(
     if avail < need {
         sum.damage = Some(inp.stop_reason(offset, sum.packets).unwrap_or_else(|| format!(
             "cut short in the middle of a record at offset {offset} (record claims {caplen} bytes, {} present); {} packets read before the cut",
-            avail - rec_hdr,
+            avail.saturating_sub(rec_hdr),
             sum.packets
         )));
         return false;
@@ -1457,6 +1716,200 @@ mod tests {
                 stream.for_each(|_| {}),
                 Err(CaptureError::AlreadyRead { .. })
             ));
+        }
+    }
+
+    /// A regular, uncompressed file is read through a map (no copy from the
+    /// kernel), and reads exactly as with `pread`: whole, cut in the middle
+    /// of a record, cut in the middle of the file; damage text included.
+    #[test]
+    fn mapped_reading_is_transparent() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/captures");
+        let tmp = tempfile::tempdir().unwrap();
+        for name in [
+            "netns-impaired-loss-dup-reorder.pcap",
+            "curl-http11-reuse.pcapng",
+        ] {
+            let bytes = std::fs::read(dir.join(name)).unwrap();
+            for cut in [bytes.len(), bytes.len() - 7, bytes.len() / 2 + 3] {
+                let path = tmp.path().join(name);
+                std::fs::write(&path, &bytes[..cut]).unwrap();
+                let cap = CaptureFile::open(&path).unwrap();
+                let mut v: Vec<(i64, u32, Vec<u8>)> = Vec::new();
+                let mut mapped = 0;
+                let s = cap
+                    .for_each(|p| {
+                        let b = current_block().expect("a block");
+                        if let BlockBytes::Mapped { map, .. } = &*b {
+                            let at = p.data.as_ptr() as usize - map.as_ptr() as usize;
+                            assert!(at + p.data.len() <= cut, "{name}: past the end");
+                            mapped += 1;
+                        }
+                        v.push((p.ts.0, p.orig_len, p.data.to_vec()))
+                    })
+                    .unwrap();
+                assert_eq!(mapped, v.len(), "{name} cut at {cut}: read through the map");
+                let mut w: Vec<(i64, u32, Vec<u8>)> = Vec::new();
+                let t = cap
+                    .for_each_buffered(4096, |p| w.push((p.ts.0, p.orig_len, p.data.to_vec())))
+                    .unwrap();
+                assert!(!v.is_empty(), "{name} cut at {cut}");
+                assert_eq!(
+                    (s.packets, s.bytes, &s.damage, &v),
+                    (t.packets, t.bytes, &t.damage, &w),
+                    "{name} cut at {cut}"
+                );
+                assert_eq!(s.damage.is_some(), cut < bytes.len(), "{name} cut at {cut}");
+            }
+        }
+    }
+
+    /// A classic pcap of `n` records of 200 bytes, built field by field.
+    fn pcap_of(n: u32) -> Vec<u8> {
+        let mut v = Vec::new();
+        for x in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 1] {
+            v.extend_from_slice(&x.to_le_bytes());
+        }
+        for k in 0..n {
+            for x in [1_700_000_000 + k, k % 1_000_000, 200, 200] {
+                v.extend_from_slice(&x.to_le_bytes());
+            }
+            v.extend((0..200u32).map(|i| (i + k) as u8));
+        }
+        v
+    }
+
+    /// A pcapng file (one section, one Ethernet interface) of `n` enhanced
+    /// packet blocks of 200 bytes, built field by field: the same packets as
+    /// [`pcap_of`].
+    fn pcapng_of(n: u32) -> Vec<u8> {
+        let mut v = Vec::new();
+        let words = |v: &mut Vec<u8>, w: &[u32]| {
+            w.iter().for_each(|x| v.extend_from_slice(&x.to_le_bytes()))
+        };
+        words(
+            &mut v,
+            &[
+                0x0a0d_0d0a,
+                28,
+                0x1a2b_3c4d,
+                0x0000_0001,
+                u32::MAX,
+                u32::MAX,
+                28,
+            ],
+        );
+        words(&mut v, &[1, 20, 1, 65535, 20]);
+        for k in 0..n {
+            let us = (1_700_000_000 + u64::from(k)) * 1_000_000 + u64::from(k % 1_000_000);
+            words(&mut v, &[6, 232, 0, (us >> 32) as u32, us as u32, 200, 200]);
+            v.extend((0..200u32).map(|i| (i + k) as u8));
+            words(&mut v, &[232]);
+        }
+        v
+    }
+
+    /// The file shrinks while it is read through the map (another process
+    /// truncates it; here the callback does). Past the part made readable:
+    /// the reader reads up to the new end, as `pread` would. Behind the
+    /// record being read: the vanished pages raise SIGBUS, the guard
+    /// (src/capture/guard.rs) turns them into zeros, and the reader stops
+    /// before handing any on. Either way the damage says how far the file
+    /// shrank, and the process lives.
+    #[test]
+    fn a_mapped_file_that_shrinks_is_reported_not_a_crash() {
+        const N: u32 = 40_000;
+        let tmp = tempfile::tempdir().unwrap();
+        let cases = [
+            ("shrinks.pcap", pcap_of(N), 24, 216),
+            ("shrinks.pcapng", pcapng_of(N), 48, 232),
+        ];
+        for (name, whole, head, rec) in cases {
+            let path = tmp.path().join(name);
+            let total = whole.len() as u64;
+            // (packet at which the file is cut, length cut to, packets expected)
+            let ahead = head + 30_000 * rec + 100;
+            let behind = 100_000;
+            for (at, cut, want) in [(1_000, ahead, 30_000), (5_000, behind, 5_000)] {
+                std::fs::write(&path, &whole).unwrap();
+                let cap = CaptureFile::open(&path).unwrap();
+                let mut seen = 0u32;
+                let mut bad = 0;
+                let s = cap
+                    .for_each(|p| {
+                        assert!(
+                            matches!(current_block().as_deref(), Some(BlockBytes::Mapped { .. })),
+                            "read through the map"
+                        );
+                        // Every record handed on is the file's, never zeros.
+                        if p.data.len() != 200 || p.data[0] != seen as u8 || p.ts.0 == 0 {
+                            bad += 1;
+                        }
+                        seen += 1;
+                        if seen == at {
+                            std::fs::OpenOptions::new()
+                                .write(true)
+                                .open(&path)
+                                .unwrap()
+                                .set_len(cut)
+                                .unwrap();
+                        }
+                    })
+                    .unwrap();
+                assert_eq!(bad, 0, "{name} cut at {cut}");
+                assert_eq!(s.packets, want, "{name} cut at {cut}");
+                assert_eq!(
+                s.damage.as_deref(),
+                Some(
+                    format!(
+                        "the file shrank from {total} to {cut} bytes while being read (another process truncated or rewrote it); {want} packets read before the cut are reported"
+                    )
+                    .as_str()
+                ),
+                "{name}"
+            );
+            }
+        }
+    }
+
+    /// A file still being written grows while it is read through the map:
+    /// the reader maps it again at its end and reads on, as `pread` does.
+    #[test]
+    fn a_mapped_file_that_grows_is_read_on() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cases = [
+            ("grows.pcap", pcap_of(10_000), pcap_of(20_000)),
+            ("grows.pcapng", pcapng_of(10_000), pcapng_of(20_000)),
+        ];
+        for (name, first, whole) in cases {
+            let path = tmp.path().join(name);
+            std::fs::write(&path, &first).unwrap();
+            let cap = CaptureFile::open(&path).unwrap();
+            let (mut seen, mut bad, mut maps) = (0u32, 0, Vec::new());
+            let s = cap
+                .for_each(|p| {
+                    let b = current_block().expect("a block");
+                    assert!(matches!(&*b, BlockBytes::Mapped { .. }), "{name}");
+                    if !maps.iter().any(|m| Arc::ptr_eq(m, &b)) {
+                        maps.push(b);
+                    }
+                    if p.data.len() != 200 || p.data[0] != seen as u8 {
+                        bad += 1;
+                    }
+                    seen += 1;
+                    if seen == 100 {
+                        use std::io::Write;
+                        std::fs::OpenOptions::new()
+                            .append(true)
+                            .open(&path)
+                            .unwrap()
+                            .write_all(&whole[first.len()..])
+                            .unwrap();
+                    }
+                })
+                .unwrap();
+            assert_eq!((s.packets, bad, s.damage), (20_000, 0, None), "{name}");
+            assert_eq!(maps.len(), 2, "{name}: mapped again once");
         }
     }
 

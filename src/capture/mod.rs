@@ -4,6 +4,7 @@
 
 pub mod file;
 pub mod filter;
+pub mod guard;
 pub mod live;
 pub mod pcap_write;
 
