@@ -638,6 +638,7 @@ fn report_cmd(files: &[PathBuf], common: &Common, flags: ReportFlags) -> Result<
         let mut opts = options(common, streaming);
         opts.keys = Some(key_store(common, false)?);
         opts.threads = analysis_threads(group, threads, auto_threads);
+        let one_thread = opts.threads <= 1;
         // The engine renders the streamed lines (on the worker threads when
         // there are several); they are written here as they come.
         opts.render = match fmt {
@@ -672,6 +673,11 @@ fn report_cmd(files: &[PathBuf], common: &Common, flags: ReportFlags) -> Result<
                 keepwatch::capture::FileFormat::Pcapng => 32,
                 _ => 16,
             };
+            // One thread reads a regular file through a map (no copy from
+            // the kernel); several read it with `pread` into blocks the
+            // workers hold, which measured faster for them than the map
+            // (docs/performance.md, "Session 11").
+            cap.set_mapped(one_thread);
             let keys = an.keys().cloned();
             // Secrets in the capture wait for the worker threads to catch up.
             let cell = std::cell::RefCell::new(&mut an);

@@ -171,6 +171,8 @@ pub struct CaptureFile {
     format: FileFormat,
     compression: Option<Compression>,
     origin: Origin,
+    /// Read a regular, uncompressed file through a map (the default).
+    mapped: std::sync::atomic::AtomicBool,
 }
 
 impl CaptureFile {
@@ -219,6 +221,7 @@ impl CaptureFile {
                 file: Arc::new(f),
                 len,
             },
+            mapped: true.into(),
         })
     }
 
@@ -234,12 +237,21 @@ impl CaptureFile {
             format,
             compression,
             origin: Origin::Stream(Mutex::new(Some(stream))),
+            mapped: true.into(),
         })
     }
 
     fn with_path(mut self, path: &Path) -> Self {
         self.path = path.to_path_buf();
         self
+    }
+
+    /// Whether [`CaptureFile::for_each`] reads a regular, uncompressed file
+    /// through a guarded map (the default, fastest on one thread) or with
+    /// `pread` into reused blocks (what `report` uses with several threads:
+    /// docs/performance.md, "Session 11").
+    pub fn set_mapped(&self, on: bool) {
+        self.mapped.store(on, Ordering::Relaxed);
     }
 
     pub fn format(&self) -> FileFormat {
@@ -345,7 +357,8 @@ impl CaptureFile {
     }
 
     /// Reads every record: a regular, uncompressed file through a guarded
-    /// map, unless a `buffer` size is given (tests and the fuzz target
+    /// map, unless [`CaptureFile::set_mapped`] turned it off, a `buffer`
+    /// size is given (tests and the fuzz target
     /// exercise the `pread` reader's refills with small buffers) or
     /// `KEEPWATCH_READ=pread` is set in the environment.
     fn read_all<F: FnMut(RawPacket<'_>)>(
@@ -355,8 +368,9 @@ impl CaptureFile {
         secrets: &mut dyn FnMut(u32, &[u8]),
     ) -> Result<FileSummary, CaptureError> {
         let name = self.name.as_str();
-        let map =
-            buffer.is_none() && std::env::var_os("KEEPWATCH_READ").is_none_or(|v| v != "pread");
+        let map = buffer.is_none()
+            && self.mapped.load(Ordering::Relaxed)
+            && std::env::var_os("KEEPWATCH_READ").is_none_or(|v| v != "pread");
         let buffer = buffer.unwrap_or(BUFFER);
         match &self.origin {
             Origin::File { file, len } => {
