@@ -649,9 +649,11 @@ impl BlockBytes {
 /// it holds stay few on any capture length.
 const MAP_WINDOW: usize = 2 << 20;
 /// Pages this far behind the record being read are released from the
-/// mapping (`MADV_DONTNEED`: the file's pages stay in the page cache; a
-/// worker that reads a payload there later faults it in again).
-const MAP_BEHIND: usize = 4 << 20;
+/// mapping (`MADV_DONTNEED`: the file's pages stay in the page cache, and a
+/// read there later faults them in again). Only one analysis thread reads
+/// through the map, and nothing it keeps points behind the record it reads,
+/// so a window is enough: the map holds about three windows at most.
+const MAP_BEHIND: usize = MAP_WINDOW;
 
 thread_local! {
     static CURRENT: std::cell::RefCell<Option<ReadBlock>> = const { std::cell::RefCell::new(None) };
@@ -791,6 +793,7 @@ impl<R: Read> Input<R> {
             });
             return 0;
         }
+        self.release_behind();
         loop {
             self.populate(n);
             let st = self.map.as_ref().unwrap_or_else(|| unreachable!());
@@ -804,7 +807,6 @@ impl<R: Read> Input<R> {
                 break;
             }
         }
-        self.release_behind();
         if self.end - self.start < n {
             self.eof = true;
         }
