@@ -197,21 +197,11 @@ impl Ring {
             let blk = &buf[..self.span(k)];
             let base = k * BLOCK as u64;
             while at + 16 <= self.len && at < base + BLOCK as u64 {
-                let r = (at - base) as usize;
-                let h = |i: usize| u32::from_le_bytes(blk[r + i..r + i + 4].try_into().unwrap());
-                let caplen = h(8) as usize;
-                let Some(data) = blk.get(r + 16..r + 16 + caplen) else {
+                let Some(n) = pcap_record(blk, (at - base) as usize, &mut s) else {
                     at = self.len;
                     break;
                 };
-                let ts = Timestamp::from_secs_frac(i64::from(h(0)), u64::from(h(4)), 1_000_000);
-                s.frame(&RawPacket {
-                    ts,
-                    linktype: 1,
-                    data,
-                    orig_len: h(12),
-                });
-                at += 16 + caplen as u64;
+                at += n as u64;
             }
             drop(buf);
             self.done[slot][s.me as usize].store(k + 1, Ordering::Release);
@@ -220,23 +210,28 @@ impl Ring {
     }
 }
 
+/// The classic little-endian pcap record at `at` in `b`, handed to `s`;
+/// its length, or None if it is not whole in `b`.
+fn pcap_record(b: &[u8], at: usize, s: &mut Shard) -> Option<usize> {
+    let h = b.get(at..at + 16)?;
+    let f = |i: usize| u32::from_le_bytes(h[i..i + 4].try_into().unwrap());
+    let caplen = f(8) as usize;
+    let data = b.get(at + 16..at + 16 + caplen)?;
+    let ts = Timestamp::from_secs_frac(i64::from(f(0)), u64::from(f(4)), 1_000_000);
+    s.frame(&RawPacket {
+        ts,
+        linktype: 1,
+        data,
+        orig_len: f(12),
+    });
+    Some(16 + caplen)
+}
+
 /// The records of a classic little-endian pcap in `m`, walked by `s`.
 fn walk_map(m: &[u8], mut s: Shard) -> u64 {
     let mut at = 24;
-    while let Some(h) = m.get(at..at + 16) {
-        let f = |i: usize| u32::from_le_bytes(h[i..i + 4].try_into().unwrap());
-        let caplen = f(8) as usize;
-        let Some(data) = m.get(at + 16..at + 16 + caplen) else {
-            break;
-        };
-        let ts = Timestamp::from_secs_frac(i64::from(f(0)), u64::from(f(4)), 1_000_000);
-        s.frame(&RawPacket {
-            ts,
-            linktype: 1,
-            data,
-            orig_len: f(12),
-        });
-        at += 16 + caplen;
+    while let Some(n) = pcap_record(m, at, &mut s) {
+        at += n;
     }
     s.finish()
 }

@@ -703,9 +703,19 @@ struct MapState {
 
 impl<R: Read> Input<R> {
     fn new(src: R, size: usize, compression: Option<Compression>) -> Self {
+        let buf = ReadBlock::new(BlockBytes::Read(vec![0; size.max(64)]));
+        Self::over(src, buf, compression, None)
+    }
+
+    fn over(
+        src: R,
+        buf: ReadBlock,
+        compression: Option<Compression>,
+        map: Option<MapState>,
+    ) -> Self {
         Input {
             src,
-            buf: ReadBlock::new(BlockBytes::Read(vec![0; size.max(64)])),
+            buf,
             spare: Vec::new(),
             start: 0,
             end: 0,
@@ -713,7 +723,7 @@ impl<R: Read> Input<R> {
             eof: false,
             err: None,
             compression,
-            map: None,
+            map,
         }
     }
 
@@ -730,24 +740,14 @@ impl<R: Read> Input<R> {
         let _ = map.advise(memmap2::Advice::Sequential);
         let buf = ReadBlock::new(BlockBytes::Mapped { guard, map });
         CURRENT.with(|c| *c.borrow_mut() = Some(buf.clone()));
-        Some(Input {
-            src,
-            buf,
-            spare: Vec::new(),
-            start: 0,
-            end: 0,
-            base: 0,
-            eof: false,
-            err: None,
-            compression: None,
-            map: Some(MapState {
-                file: file.clone(),
-                len,
-                ready: 0,
-                dropped: 0,
-                cut: false,
-            }),
-        })
+        let st = MapState {
+            file: file.clone(),
+            len,
+            ready: 0,
+            dropped: 0,
+            cut: false,
+        };
+        Some(Self::over(src, buf, None, Some(st)))
     }
 
     /// A page of a mapped file vanished under the reader (the guard's flag):
