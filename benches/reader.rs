@@ -1,8 +1,9 @@
 //! Capture-file readers compared: libpcap (the `pcap` crate, as `keepwatch live`
-//! uses it), keepwatch's reader (`pread` into a reused buffer, records parsed
-//! in place), and the reader it replaced (the file memory-mapped, pages behind
-//! the reader released; pcap only), which a file truncated under it crashed
-//! with SIGBUS. All walk every record and touch its bytes. Run:
+//! uses it), keepwatch's two readers (one analysis thread: a guarded map made
+//! readable a window ahead; several: `pread` into reused blocks; records
+//! parsed in place either way), and the first mapped reader (pages behind the
+//! reader released; pcap only), which a file truncated under it crashed with
+//! SIGBUS. All walk every record and touch its bytes. Run:
 //! `KEEPWATCH_BENCH_FILE=target/bench/capture-1x.pcap cargo bench --bench reader`
 //! (without it: the largest capture of the public corpus).
 
@@ -65,8 +66,9 @@ fn mmap_window(path: &Path) -> (u64, u64) {
     (n, sum)
 }
 
-fn keepwatch_reader(path: &Path) -> (u64, u64) {
+fn keepwatch_reader(path: &Path, mapped: bool) -> (u64, u64) {
     let cap = CaptureFile::open(path).unwrap();
+    cap.set_mapped(mapped);
     let (mut n, mut sum) = (0u64, 0u64);
     cap.for_each(|p| {
         n += 1;
@@ -81,11 +83,10 @@ fn readers(c: &mut Criterion) {
         eprintln!("no input capture: set KEEPWATCH_BENCH_FILE");
         return;
     };
-    assert_eq!(
-        libpcap(&p),
-        keepwatch_reader(&p),
-        "both readers see the same packets"
-    );
+    let want = libpcap(&p);
+    for mapped in [true, false] {
+        assert_eq!(want, keepwatch_reader(&p, mapped), "the same packets");
+    }
     let mut magic = [0u8; 4];
     let le_pcap = std::io::Read::read_exact(&mut std::fs::File::open(&p).unwrap(), &mut magic)
         .is_ok()
@@ -94,12 +95,15 @@ fn readers(c: &mut Criterion) {
     g.sample_size(10);
     g.throughput(Throughput::Bytes(std::fs::metadata(&p).unwrap().len()));
     g.bench_function("libpcap (pcap crate)", |b| b.iter(|| libpcap(&p)));
+    g.bench_function("keepwatch (guarded map)", |b| {
+        b.iter(|| keepwatch_reader(&p, true))
+    });
     g.bench_function("keepwatch (pread + buffer)", |b| {
-        b.iter(|| keepwatch_reader(&p))
+        b.iter(|| keepwatch_reader(&p, false))
     });
     if le_pcap {
-        assert_eq!(mmap_window(&p), keepwatch_reader(&p));
-        g.bench_function("previous: mmap + madvise window", |b| {
+        assert_eq!(mmap_window(&p), want);
+        g.bench_function("first mapped reader: mmap + madvise window", |b| {
             b.iter(|| mmap_window(&p))
         });
     }
