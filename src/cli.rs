@@ -543,9 +543,9 @@ fn default_threads() -> usize {
 /// at 1,002 bytes; 0.86x, 0.87x at 2,296 bytes (docs/performance.md,
 /// "Session 8"). The JSON document is still rendered on every thread.
 /// Since session 11 one thread reads through a map (no copy from the
-/// kernel), which favours one thread further on big frames: capture-1x
-/// text 217 ms (two threads, before) -> 137 ms; at 298 and 787 bytes two
-/// threads still match or beat it, so the cut stays.
+/// kernel), which favours one thread further on big frames (capture-1x
+/// text, one thread: 167 -> 115 ms); at 298 and 787 bytes two threads
+/// still match or beat it, so the cut stays.
 const ONE_THREAD_FRAME: u64 = 900;
 /// Bytes sampled from the input to take that mean.
 const FRAME_SAMPLE: u64 = 4 << 20;

@@ -12,9 +12,9 @@
 //! `read` (and `KEEPWATCH_READ=pread` reads regular files with `pread` into
 //! it too). Every packet handed on is a slice of the map or the buffer: no
 //! allocation per packet, and memory stays flat on any capture length. With
-//! `report --threads` the workers hold on to the block their segments'
-//! payloads lie in ([`ReadBlock`]: the map, or a buffer, in which case the
-//! reader moves on to a spare one).
+//! `report --threads` the file is read into buffers (`CaptureFile::set_mapped`),
+//! the workers hold on to the block their segments' payloads lie in
+//! ([`ReadBlock`]) and the reader moves on to a spare one.
 //!
 //! A file that another process truncates while it is read (a `tcpdump
 //! -C/-W` ring rewriting its oldest file, `> file`, log rotation) used to

@@ -16,9 +16,9 @@
 //! takes its usual course.
 //!
 //! What the flag cannot cover: a page removed after the reader checked the
-//! flag but before the bytes it handed on were read (a worker thread reads a
-//! payload later) reads as zeros. The reader stops at its next record; the
-//! few packets read in that window may be analysed from zeroed bytes.
+//! flag but before the bytes it handed on were all read (the analysis of
+//! that one packet is under way) reads as zeros. The reader stops at its
+//! next record; that packet may be analysed from partly zeroed bytes.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Once;
