@@ -242,9 +242,12 @@ for h, d in pcap_records(plain):
 capture["be"] = bytes([1]) + be
 capture["kuznetzov"] = bytes([0]) + kuz
 
+# capture_map: the same files without the selector byte (the input is the file).
+capture_map = {name: b[1:] for name, b in capture.items()}
+
 for target, seeds in [("http_inspector", http), ("tls_inspector", tls),
                       ("h2_inspector", h2), ("flow_table", flow),
-                      ("capture_reader", capture)]:
+                      ("capture_reader", capture), ("capture_map", capture_map)]:
     d = os.path.join(ROOT, target)
     os.makedirs(d, exist_ok=True)
     for name, b in seeds.items():
