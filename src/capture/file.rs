@@ -656,6 +656,8 @@ const MAP_WINDOW: usize = 2 << 20;
 const MAP_BEHIND: usize = MAP_WINDOW;
 
 thread_local! {
+    /// Tests: map files as on a kernel without `MADV_POPULATE_READ`.
+    static NO_POPULATE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     static CURRENT: std::cell::RefCell<Option<ReadBlock>> = const { std::cell::RefCell::new(None) };
 }
 
@@ -699,6 +701,9 @@ struct MapState {
     dropped: usize,
     /// The file shrank while it was read.
     cut: bool,
+    /// `MADV_POPULATE_READ` is not there (kernels before 5.14): pages fault
+    /// in as they are read, and the file's length is checked once a window.
+    no_populate: bool,
 }
 
 impl<R: Read> Input<R> {
@@ -746,6 +751,7 @@ impl<R: Read> Input<R> {
             ready: 0,
             dropped: 0,
             cut: false,
+            no_populate: NO_POPULATE.with(|n| n.get()),
         };
         Some(Self::over(src, buf, None, Some(st)))
     }
@@ -822,12 +828,26 @@ impl<R: Read> Input<R> {
         let st = self.map.as_mut().unwrap_or_else(|| unreachable!());
         while self.end - self.start < n && st.ready < st.len {
             let want = (self.start + n).max(st.ready + MAP_WINDOW).min(st.len) - st.ready;
-            if map
-                .advise_range(memmap2::Advice::PopulateRead, st.ready, want)
-                .is_err()
-            {
-                // A page that would raise SIGBUS: the file shrank. Read up to
-                // its new end, as `pread` would.
+            let shrank = if st.no_populate {
+                // The file's length now, instead: a page wholly past a new
+                // end would be caught by the guard, but the zeros after the
+                // end in its last page would not.
+                let now = st.file.metadata().map(|m| m.len()).unwrap_or(0);
+                usize::try_from(now).is_ok_and(|now| now < st.ready + want)
+            } else {
+                match map.advise_range(memmap2::Advice::PopulateRead, st.ready, want) {
+                    Ok(()) => false,
+                    // A page that would raise SIGBUS: the file shrank.
+                    Err(e) if e.raw_os_error() == Some(libc::EFAULT) => true,
+                    // Not supported here (EINVAL before Linux 5.14).
+                    Err(_) => {
+                        st.no_populate = true;
+                        continue;
+                    }
+                }
+            };
+            if shrank {
+                // Read up to its new end, as `pread` would.
                 st.cut = true;
                 let now = st.file.metadata().map(|m| m.len()).unwrap_or(0);
                 let now = usize::try_from(now).unwrap_or(usize::MAX);
@@ -1840,8 +1860,14 @@ mod tests {
             ("shrinks.pcap", pcap_of(N), 24, 216),
             ("shrinks.pcapng", pcapng_of(N), 48, 232),
         ];
-        for (name, whole, head, rec) in cases {
-            let path = tmp.path().join(name);
+        // With `MADV_POPULATE_READ`, and as on a kernel without it.
+        for (no_populate, (name, whole, head, rec)) in [false, true]
+            .into_iter()
+            .flat_map(|p| cases.clone().map(|c| (p, c)))
+        {
+            NO_POPULATE.with(|n| n.set(no_populate));
+            let name = format!("{name}, no_populate {no_populate}");
+            let path = tmp.path().join("shrinks");
             let total = whole.len() as u64;
             // (packet at which the file is cut, length cut to, packets expected)
             let ahead = head + 30_000 * rec + 100;
@@ -1897,8 +1923,13 @@ mod tests {
             ("grows.pcap", pcap_of(10_000), pcap_of(20_000)),
             ("grows.pcapng", pcapng_of(10_000), pcapng_of(20_000)),
         ];
-        for (name, first, whole) in cases {
-            let path = tmp.path().join(name);
+        for (no_populate, (name, first, whole)) in [false, true]
+            .into_iter()
+            .flat_map(|p| cases.clone().map(|c| (p, c)))
+        {
+            NO_POPULATE.with(|n| n.set(no_populate));
+            let name = format!("{name}, no_populate {no_populate}");
+            let path = tmp.path().join("grows");
             std::fs::write(&path, &first).unwrap();
             let cap = CaptureFile::open(&path).unwrap();
             let (mut seen, mut bad, mut maps) = (0u32, 0, Vec::new());
